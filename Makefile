@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: MIT
+# pvnet - one Makefile, several build variants in separate output folders:
+#   make                      release build (gcc) in build/
+#   make CC=clang O=build-clang
+#   make SAN=1 O=build-asan   AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz O=build-fuzz    libFuzzer targets (clang)
+#   make check                unit tests of this variant (tests/run runs everything)
+
+CC	?= gcc
+O	?= build
+SAN	?= 0
+PKG_CONFIG ?= pkg-config
+
+WARN	:= -Wall -Wextra -Werror -Wvla -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	   -Wmissing-prototypes -Wstrict-prototypes
+CSTD	:= -std=gnu11
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -MMD -MP
+DEPLIBS	:= $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
+
+ifeq ($(SAN),1)
+OPT	:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	   -fno-sanitize-recover=undefined
+LDSAN	:= -fsanitize=address,undefined
+else
+# _FORTIFY_SOURCE needs optimisation; add it only if the compiler does not.
+FORTIFY	:= $(shell echo | $(CC) -O2 -dM -E - 2>/dev/null | grep -q _FORTIFY_SOURCE || echo -D_FORTIFY_SOURCE=2)
+OPT	:= -O2 -g $(FORTIFY)
+LDSAN	:=
+endif
+
+HARDEN	:= -fstack-protector-strong -fPIE
+LDHARDEN := -pie -Wl,-z,relro,-z,now
+
+CFLAGS	?=
+CFLAGS	+= $(CSTD) $(WARN) $(OPT) $(HARDEN) -pthread
+LDFLAGS	+= $(LDHARDEN) $(LDSAN) -pthread
+
+# The product: every module under src/ except the command-line entry point.
+LIB_SRCS := $(filter-out src/ctl/main.c,$(wildcard src/*/*.c))
+LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(LIB_SRCS))
+MAIN_OBJ := $(O)/src/ctl/main.o
+
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+TESTLIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TESTLIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+
+BENCH_SRCS := $(wildcard bench/micro/*.c)
+BENCH_BINS := $(patsubst bench/micro/%.c,$(O)/bench/%,$(BENCH_SRCS))
+
+HELPER_SRCS := $(wildcard tests/peer/*.c)
+HELPER_BINS := $(patsubst tests/peer/%.c,$(O)/tests/peer/%,$(HELPER_SRCS))
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+
+GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+.PHONY: all pvnet tests bench helpers fuzz check clean
+# Keep objects of pattern-rule binaries (no rebuild on every make).
+.SECONDARY:
+all: pvnet tests bench helpers
+
+pvnet: $(O)/pvnet
+tests: $(UNIT_BINS)
+bench: $(BENCH_BINS)
+helpers: $(HELPER_BINS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(O)/src/ctl/main.o: CPPFLAGS += -DPVNET_VERSION='"$(GIT_VERSION)"'
+
+$(O)/libpvnet.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/pvnet: $(MAIN_OBJ) $(O)/libpvnet.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(TESTLIB_OBJS) $(O)/libpvnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(DEPLIBS)
+
+$(O)/tests/peer/%: $(O)/tests/peer/%.o $(TESTLIB_OBJS) $(O)/libpvnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+$(O)/bench/%: $(O)/bench/micro/%.o $(O)/libpvnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEPLIBS)
+
+# libFuzzer: the library and targets are instrumented; only targets get the
+# fuzzer main. Always clang, always with ASan+UBSan.
+FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -pthread \
+	       -fsanitize=fuzzer-no-link,address,undefined
+fuzz:
+	$(MAKE) O=$(O) CC=clang SAN=0 CFLAGS="$(FUZZ_CFLAGS)" \
+		LDHARDEN= LDSAN="-fsanitize=address,undefined" HARDEN= fuzz-bins
+
+.PHONY: fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
+
+$(O)/fuzz/%: $(O)/tests/fuzz/%.o $(TESTLIB_OBJS) $(O)/libpvnet.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(DEPLIBS)
+
+check: tests
+	@for t in $(UNIT_BINS); do echo "== $$t"; timeout 120 $$t || exit 1; done
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

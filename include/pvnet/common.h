@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* common.h - compiler helpers, barriers and small utilities shared by every module */
+#ifndef PVNET_COMMON_H
+#define PVNET_COMMON_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define PV_MIN(a, b)	((a) < (b) ? (a) : (b))
+#define PV_MAX(a, b)	((a) > (b) ? (a) : (b))
+
+#define PV_UNUSED		__attribute__((unused))
+#define PV_PACKED		__attribute__((packed))
+#define PV_ALIGNED(n)		__attribute__((aligned(n)))
+#define PV_CACHE_ALIGNED	PV_ALIGNED(64)
+#define PV_PRINTF(f, a)		__attribute__((format(printf, f, a)))
+#define PV_NORETURN		__attribute__((noreturn))
+
+/*
+ * Shared-memory accesses. A field the other side of a ring can change is read
+ * exactly once into a local (READ_ONCE) so that check and use see one value.
+ */
+#define READ_ONCE(x)		(*(const volatile __typeof__(x) *)&(x))
+#define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
+
+#define pv_compiler_barrier()	__asm__ __volatile__("" ::: "memory")
+/* Full fence: orders a store before a later load (event-idx re-check). */
+#define pv_smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+/* Loads before later loads (x86: compiler barrier only). */
+#define pv_smp_rmb()		__atomic_thread_fence(__ATOMIC_ACQUIRE)
+/* Stores before later stores (x86: compiler barrier only). */
+#define pv_smp_wmb()		__atomic_thread_fence(__ATOMIC_RELEASE)
+
+#define pv_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define pv_store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Our own invariants only: never on a value a guest or peer chose. */
+#define PV_ASSERT(cond)							\
+	do {								\
+		if (unlikely(!(cond)))					\
+			pv_assert_fail(#cond, __FILE__, __LINE__, __func__); \
+	} while (0)
+
+/* Logs the failed assertion and aborts; for pvnet's own bugs only. */
+PV_NORETURN void pv_assert_fail(const char *expr, const char *file, int line,
+				const char *func);
+
+static inline bool pv_is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+#endif /* PVNET_COMMON_H */

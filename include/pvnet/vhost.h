@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost.h - the vhost-user protocol (QEMU docs/interop/vhost-user.rst), both
+ * sides: the backend device (what `pvnet switch` serves to a QEMU guest, DPDK
+ * virtio-user or `pvnet guest`) and the frontend (what `pvnet guest` uses).
+ *
+ * Threading: a vhu_dev / vhu_front is driven from one pv_loop thread. The
+ * vrings it exposes are polled by that same thread (issue 3's single worker);
+ * the dataplane learns about ring changes through the queue_state callback.
+ */
+#ifndef PVNET_VHOST_H
+#define PVNET_VHOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvnet/common.h"
+#include "pvnet/drop.h"
+#include "pvnet/loop.h"
+#include "pvnet/virtio.h"
+
+/* Up to 16 queue pairs: vring 2*i is RX (device writes), 2*i+1 is TX. */
+#define VHU_MAX_QUEUE_PAIRS	16
+#define VHU_MAX_VRINGS		(2 * VHU_MAX_QUEUE_PAIRS)
+
+/* ---- requests (vhost-user.rst, "Front-end message types") ---- */
+enum vhu_req {
+	VHU_REQ_NONE = 0,
+	VHU_REQ_GET_FEATURES = 1,
+	VHU_REQ_SET_FEATURES = 2,
+	VHU_REQ_SET_OWNER = 3,
+	VHU_REQ_RESET_OWNER = 4,
+	VHU_REQ_SET_MEM_TABLE = 5,
+	VHU_REQ_SET_LOG_BASE = 6,
+	VHU_REQ_SET_LOG_FD = 7,
+	VHU_REQ_SET_VRING_NUM = 8,
+	VHU_REQ_SET_VRING_ADDR = 9,
+	VHU_REQ_SET_VRING_BASE = 10,
+	VHU_REQ_GET_VRING_BASE = 11,
+	VHU_REQ_SET_VRING_KICK = 12,
+	VHU_REQ_SET_VRING_CALL = 13,
+	VHU_REQ_SET_VRING_ERR = 14,
+	VHU_REQ_GET_PROTOCOL_FEATURES = 15,
+	VHU_REQ_SET_PROTOCOL_FEATURES = 16,
+	VHU_REQ_GET_QUEUE_NUM = 17,
+	VHU_REQ_SET_VRING_ENABLE = 18,
+	VHU_REQ_SEND_RARP = 19,
+	VHU_REQ_NET_SET_MTU = 20,
+	VHU_REQ_SET_BACKEND_REQ_FD = 21,
+	VHU_REQ_IOTLB_MSG = 22,
+	VHU_REQ_SET_VRING_ENDIAN = 23,
+	VHU_REQ_GET_CONFIG = 24,
+	VHU_REQ_SET_CONFIG = 25,
+	VHU_REQ_CREATE_CRYPTO_SESSION = 26,
+	VHU_REQ_CLOSE_CRYPTO_SESSION = 27,
+	VHU_REQ_POSTCOPY_ADVISE = 28,
+	VHU_REQ_POSTCOPY_LISTEN = 29,
+	VHU_REQ_POSTCOPY_END = 30,
+	VHU_REQ_GET_INFLIGHT_FD = 31,
+	VHU_REQ_SET_INFLIGHT_FD = 32,
+	VHU_REQ_GPU_SET_SOCKET = 33,
+	VHU_REQ_RESET_DEVICE = 34,
+	VHU_REQ_VRING_KICK = 35,
+	VHU_REQ_GET_MAX_MEM_SLOTS = 36,
+	VHU_REQ_ADD_MEM_REG = 37,
+	VHU_REQ_REM_MEM_REG = 38,
+	VHU_REQ_SET_STATUS = 39,
+	VHU_REQ_GET_STATUS = 40,
+	VHU_REQ_MAX
+};
+
+/* Protocol feature bits. */
+#define VHU_PROTO_F_MQ			0
+#define VHU_PROTO_F_LOG_SHMFD		1
+#define VHU_PROTO_F_RARP		2
+#define VHU_PROTO_F_REPLY_ACK		3
+#define VHU_PROTO_F_NET_MTU		4
+#define VHU_PROTO_F_BACKEND_REQ		5
+#define VHU_PROTO_F_CROSS_ENDIAN	6
+#define VHU_PROTO_F_CRYPTO_SESSION	7
+#define VHU_PROTO_F_PAGEFAULT		8
+#define VHU_PROTO_F_CONFIG		9
+#define VHU_PROTO_F_BACKEND_SEND_FD	10
+#define VHU_PROTO_F_HOST_NOTIFIER	11
+#define VHU_PROTO_F_INFLIGHT_SHMFD	12
+#define VHU_PROTO_F_RESET_DEVICE	13
+#define VHU_PROTO_F_INBAND_NOTIFICATIONS 14
+#define VHU_PROTO_F_CONFIGURE_MEM_SLOTS	15
+#define VHU_PROTO_F_STATUS		16
+
+/* Feature bit 30: the frontend supports protocol features. */
+#define VHOST_USER_F_PROTOCOL_FEATURES	30
+
+#define VHU_FLAG_VERSION	0x1
+#define VHU_FLAG_REPLY		(1u << 2)
+#define VHU_FLAG_NEED_REPLY	(1u << 3)
+
+/* SET_MEM_TABLE carries at most 8 regions; ADD_MEM_REG up to the slots. */
+#define VHU_MEM_TABLE_MAX_REGIONS	8
+#define VHU_MAX_FDS			8
+
+struct vhu_hdr {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+};
+static_assert(sizeof(struct vhu_hdr) == 12, "vhost-user.rst: header");
+
+struct vhu_vring_state {
+	uint32_t index;
+	uint32_t num;
+};
+
+struct vhu_vring_addr {
+	uint32_t index;
+	uint32_t flags;
+	uint64_t desc_uva;
+	uint64_t used_uva;
+	uint64_t avail_uva;
+	uint64_t log_gpa;
+};
+static_assert(sizeof(struct vhu_vring_addr) == 40, "vhost-user.rst");
+
+struct vhu_mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uva;
+	uint64_t mmap_offset;
+};
+
+struct vhu_mem_table {
+	uint32_t nregions;
+	uint32_t padding;
+	struct vhu_mem_region regions[VHU_MEM_TABLE_MAX_REGIONS];
+};
+
+struct vhu_mem_single {
+	uint64_t padding;
+	struct vhu_mem_region region;
+};
+
+/* A whole message as read off the socket; fds owned by whoever holds it. */
+struct vhu_msg {
+	struct vhu_hdr hdr;
+	union {
+		uint64_t u64;
+		struct vhu_vring_state state;
+		struct vhu_vring_addr addr;
+		struct vhu_mem_table mem;
+		struct vhu_mem_single mem_single;
+		uint8_t bytes[512];
+	} payload;
+	int fds[VHU_MAX_FDS];
+	unsigned nfds;
+};
+
+/* Name of a request for logs ("SET_MEM_TABLE"); static storage. */
+const char *vhu_req_name(uint32_t req);
+
+/* ---- backend device ---- */
+
+struct vhu_dev;
+
+struct vhu_dev_ops {
+	/*
+	 * A vring became usable (started, enabled, addresses valid) or stopped;
+	 * the dataplane starts or stops polling it. For a stop, the callee must
+	 * not touch the vring after returning.
+	 */
+	void (*queue_state)(void *opaque, unsigned vring_idx, bool running);
+	/* The frontend went away (or was cut off for a protocol fault). */
+	void (*disconnected)(void *opaque);
+};
+
+struct vhu_dev_cfg {
+	const char *name;		/* port name, for logs */
+	const char *path;		/* unix socket path */
+	bool client;			/* connect (and reconnect) instead of listen */
+	unsigned max_queue_pairs;	/* 1..VHU_MAX_QUEUE_PAIRS */
+	uint64_t features;		/* virtio features offered */
+	uint8_t mac[6];
+	bool has_mac;
+	uint16_t mtu;			/* 0: no MTU feature */
+};
+
+/* Per-connection protocol counters, read by stats. */
+struct vhu_dev_stats {
+	uint64_t msgs;
+	uint64_t connects;
+	uint64_t disconnects;
+	struct pv_drop_stats faults;	/* VHU_* reasons */
+};
+
+/*
+ * Creates a backend on @cfg->path (listening, or connecting when client) and
+ * registers its fds on @loop. Returns the device or NULL (errno set, logged).
+ * Caller frees with vhu_dev_destroy().
+ */
+struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
+			       const struct vhu_dev_ops *ops, void *opaque,
+			       struct pv_loop *loop);
+/* Disconnects, unmaps, closes every fd, removes the socket; frees @dev. */
+void vhu_dev_destroy(struct vhu_dev *dev);
+/* The vring of index @idx (owned by @dev); NULL if out of range. */
+struct vring *vhu_dev_vring(struct vhu_dev *dev, unsigned idx);
+/* The kick eventfd of vring @idx, or -1. Owned by @dev. */
+int vhu_dev_kickfd(struct vhu_dev *dev, unsigned idx);
+/* Writes the vring's call eventfd if vring_need_call() says the driver waits. */
+void vhu_dev_call(struct vhu_dev *dev, unsigned idx);
+/* Negotiated virtio features (0 before SET_FEATURES). */
+uint64_t vhu_dev_features(const struct vhu_dev *dev);
+/* Queue pairs the frontend may use (config), and whether one is connected. */
+unsigned vhu_dev_queue_pairs(const struct vhu_dev *dev);
+bool vhu_dev_connected(const struct vhu_dev *dev);
+/* Protocol counters (owned by @dev). */
+const struct vhu_dev_stats *vhu_dev_stats(const struct vhu_dev *dev);
+/*
+ * Feeds one complete message to the state machine, as if read from the
+ * connection; used by the fuzzer and unit tests. Takes ownership of msg fds.
+ * Returns 0, or a negative errno when the connection would be closed.
+ */
+int vhu_dev_handle_msg(struct vhu_dev *dev, struct vhu_msg *msg);
+
+/* ---- frontend (driver side, used by pvnet guest) ---- */
+
+struct vhu_front;
+
+struct vhu_front_cfg {
+	const char *path;
+	bool server;			/* listen and wait for the backend */
+	unsigned queue_pairs;
+	uint64_t features;		/* virtio features wanted */
+	uint16_t queue_size;		/* power of 2 */
+};
+
+/*
+ * Connects (or accepts, with server) and completes the handshake up to
+ * features and protocol features. Blocking, with a timeout; returns NULL
+ * and logs on failure. Caller frees with vhu_front_destroy().
+ */
+struct vhu_front *vhu_front_connect(const struct vhu_front_cfg *cfg,
+				    int timeout_ms);
+/* Closes the connection and frees @f (the caller's memory is its own). */
+void vhu_front_destroy(struct vhu_front *f);
+/* Negotiated virtio features. */
+uint64_t vhu_front_features(const struct vhu_front *f);
+/* Sends the memory table: one region mapped from @fd, gpa == uva == @base. */
+int vhu_front_set_mem(struct vhu_front *f, int fd, void *base, uint64_t size);
+/*
+ * Sets up vring @idx: NUM, BASE 0, ADDR (uva of desc/avail/used), KICK and
+ * CALL eventfds (the frontend keeps its copies), then ENABLE.
+ */
+int vhu_front_setup_vring(struct vhu_front *f, unsigned idx, uint16_t num,
+			  void *desc, void *avail, void *used, int kickfd,
+			  int callfd);
+/* GET_VRING_BASE for @idx (stops it at the backend); sets *base. */
+int vhu_front_get_vring_base(struct vhu_front *f, unsigned idx,
+			     uint16_t *base);
+/* The connection fd, to watch for the backend going away. */
+int vhu_front_fd(const struct vhu_front *f);
+
+#endif /* PVNET_VHOST_H */

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio.h - guest memory, the split virtqueue (device and driver roles) and
+ * the virtio-net header. Spec: virtio 1.2, §2.7 (split virtqueues), §5.1
+ * (network device).
+ *
+ * Ownership: a struct gmem is owned by the vhost device (backend) or by the
+ * virtio-user frontend; it owns its mappings and unmaps them in gmem_clear().
+ * A struct vring is owned by whoever polls it (one thread at a time); it
+ * points into memory it does not own, and never keeps a pointer across a
+ * change of the memory table (the owner calls vring_setup() again).
+ */
+#ifndef PVNET_VIRTIO_H
+#define PVNET_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "pvnet/common.h"
+#include "pvnet/drop.h"
+
+/* ---- feature bits (virtio 1.2 §5.1.3, §6) ---- */
+#define VIRTIO_NET_F_CSUM		0
+#define VIRTIO_NET_F_GUEST_CSUM		1
+#define VIRTIO_NET_F_MTU		3
+#define VIRTIO_NET_F_MAC		5
+#define VIRTIO_NET_F_GUEST_TSO4		7
+#define VIRTIO_NET_F_GUEST_TSO6		8
+#define VIRTIO_NET_F_GUEST_ECN		9
+#define VIRTIO_NET_F_GUEST_UFO		10
+#define VIRTIO_NET_F_HOST_TSO4		11
+#define VIRTIO_NET_F_HOST_TSO6		12
+#define VIRTIO_NET_F_HOST_ECN		13
+#define VIRTIO_NET_F_HOST_UFO		14
+#define VIRTIO_NET_F_MRG_RXBUF		15
+#define VIRTIO_NET_F_STATUS		16
+#define VIRTIO_NET_F_CTRL_VQ		17
+#define VIRTIO_NET_F_CTRL_RX		18
+#define VIRTIO_NET_F_GUEST_ANNOUNCE	21
+#define VIRTIO_NET_F_MQ			22
+#define VIRTIO_F_NOTIFY_ON_EMPTY	24
+#define VIRTIO_F_ANY_LAYOUT		27
+#define VIRTIO_RING_F_INDIRECT_DESC	28
+#define VIRTIO_RING_F_EVENT_IDX		29
+#define VIRTIO_F_VERSION_1		32
+#define VIRTIO_F_ACCESS_PLATFORM	33
+#define VIRTIO_F_RING_PACKED		34
+#define VIRTIO_F_IN_ORDER		35
+
+#define VIRTIO_BIT(b)			(1ULL << (b))
+
+/* ---- guest memory (the "grant check" of seed 004, mapped once) ---- */
+
+/* vhost-user allows up to this many slots (GET_MAX_MEM_SLOTS). */
+#define GMEM_MAX_REGIONS	32
+
+struct gmem_region {
+	uint64_t gpa;		/* guest physical start */
+	uint64_t size;		/* bytes */
+	uint64_t uva;		/* frontend (QEMU) virtual start */
+	uint8_t *hva;		/* our mapping of gpa */
+	void *mmap_base;	/* what mmap returned (hva - mmap_offset) */
+	size_t mmap_len;	/* what to munmap; 0: not ours to unmap */
+};
+
+struct gmem {
+	unsigned n;		/* regions in use, sorted by gpa */
+	struct gmem_region r[GMEM_MAX_REGIONS];
+};
+
+/* Initialises an empty table. */
+void gmem_init(struct gmem *gm);
+/*
+ * Maps @size bytes of @fd at @mmap_offset (MAP_SHARED) and adds it at
+ * gpa/uva. Checks overflow, overlap with existing regions (gpa and uva) and
+ * that the range lies inside the file. Does not close @fd (the caller does).
+ * Returns 0, -EINVAL (bad or overlapping range), -ERANGE (beyond the file),
+ * -ENOSPC (table full) or -errno from mmap.
+ */
+int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
+		    uint64_t uva, uint64_t mmap_offset, int fd);
+/*
+ * Adds memory the caller already mapped (virtio-user frontend, tests); the
+ * table does not unmap it. Same checks and returns as gmem_add_region().
+ */
+int gmem_add_mapped(struct gmem *gm, uint64_t gpa, uint64_t size,
+		    uint64_t uva, void *hva);
+/* Removes (and unmaps) the region that starts at @gpa with @size; -ENOENT. */
+int gmem_remove_region(struct gmem *gm, uint64_t gpa, uint64_t size);
+/* Unmaps and forgets every region. */
+void gmem_clear(struct gmem *gm);
+/*
+ * Translates [gpa, gpa+len) to our address. Returns the hva of gpa and sets
+ * *out_len to the bytes available in that region (<= len); NULL if gpa is in
+ * no region or len is 0. Callers loop over region splits.
+ */
+void *gmem_translate(const struct gmem *gm, uint64_t gpa, uint64_t len,
+		     uint64_t *out_len);
+/* The same for a frontend virtual address (vring addresses in SET_VRING_ADDR). */
+void *gmem_uva_translate(const struct gmem *gm, uint64_t uva, uint64_t len,
+			 uint64_t *out_len);
+/* Translates a range that must be contiguous in our mapping, or NULL. */
+void *gmem_translate_contig(const struct gmem *gm, uint64_t gpa, uint64_t len);
+/*
+ * Appends iovecs for [gpa, gpa+len) to iov[*n..max), one per region piece.
+ * Returns 0, -EFAULT (a piece is outside every region) or -ENOBUFS (more
+ * than max pieces); on error *n is unspecified.
+ */
+int gmem_to_iov(const struct gmem *gm, uint64_t gpa, uint64_t len,
+		struct iovec *iov, unsigned *n, unsigned max);
+
+/* ---- split ring layout (virtio 1.2 §2.7) ---- */
+
+#define VRING_DESC_F_NEXT	1
+#define VRING_DESC_F_WRITE	2
+#define VRING_DESC_F_INDIRECT	4
+#define VRING_AVAIL_F_NO_INTERRUPT	1
+#define VRING_USED_F_NO_NOTIFY	1
+
+/* §2.7: queue size is a power of 2, at most 32768. */
+#define VRING_MAX_SIZE		32768
+/* Segments one popped chain may span (descriptors times region splits). */
+#define VRING_ELEM_MAX_IOV	128
+
+struct vring_desc {
+	uint64_t addr;		/* little-endian, guest physical */
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vring_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[];	/* then used_event (uint16_t) */
+};
+
+struct vring_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vring_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct vring_used_elem ring[];	/* then avail_event (uint16_t) */
+};
+
+static_assert(sizeof(struct vring_desc) == 16, "virtio 1.2 §2.7.5");
+static_assert(sizeof(struct vring_used_elem) == 8, "virtio 1.2 §2.7.8");
+
+/* Bytes of each part for a queue of @size entries, with event-idx words. */
+static inline uint64_t vring_desc_bytes(uint32_t size)
+{
+	return 16ULL * size;
+}
+static inline uint64_t vring_avail_bytes(uint32_t size)
+{
+	return 4 + 2ULL * size + 2;
+}
+static inline uint64_t vring_used_bytes(uint32_t size)
+{
+	return 4 + 8ULL * size + 2;
+}
+
+enum vring_state {
+	VRING_STOPPED = 0,	/* not set up, or stopped by the frontend */
+	VRING_RUNNING,
+	VRING_BROKEN,		/* a ring rule was violated; see broken_reason */
+};
+
+/* Which way the device moves bytes through a chain. */
+enum vring_dir {
+	VRING_DIR_OUT,		/* device reads (a TX queue) */
+	VRING_DIR_IN,		/* device writes (an RX queue) */
+};
+
+/*
+ * One popped chain, device side: iov[0..out_num) are device-readable,
+ * iov[out_num..out_num+in_num) device-writable.
+ */
+struct vring_elem {
+	uint16_t head;
+	uint16_t out_num;
+	uint16_t in_num;
+	uint32_t out_len;
+	uint32_t in_len;
+	struct iovec iov[VRING_ELEM_MAX_IOV];
+};
+
+/* Per-queue counters; plain integers written only by the owning thread. */
+struct vring_stats {
+	uint64_t pkts;		/* chains popped (device) or used (driver) */
+	uint64_t bytes;
+	uint64_t kicks;		/* notifications sent or received */
+	uint64_t calls;		/* interrupts sent or received */
+	uint64_t kicks_suppressed;
+	uint64_t calls_suppressed;
+	struct pv_drop_stats drops;
+};
+
+struct vring {
+	/* hot, written by the owner */
+	uint16_t last_avail;	/* device: next avail slot to consume */
+	uint16_t used_idx;	/* device: used->idx we will publish next */
+	uint16_t signalled_used;	/* device: used idx at the last call */
+	bool signalled_used_valid;
+	uint16_t shadow_avail;	/* driver: avail->idx we will publish next */
+	uint16_t last_used;	/* driver: next used slot to harvest */
+	uint16_t kicked_avail;	/* driver: avail idx at the last kick */
+	uint16_t free_head;	/* driver: first free descriptor */
+	uint16_t num_free;	/* driver: free descriptors */
+	enum vring_state state;
+	enum pv_drop broken_reason;
+
+	/* set by vring_setup() */
+	uint16_t size;
+	uint16_t mask;
+	bool event_idx;
+	bool indirect;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	const struct gmem *gm;	/* device: translation of descriptor addrs */
+
+	/* device: scratch copy of an indirect table that is not contiguous in
+	 * our mapping, allocated at setup, never on the data path */
+	struct vring_desc *ind_scratch;
+	uint16_t *drv_chain_len;	/* driver: descriptors per head */
+	void **drv_cookie;		/* driver: caller's token per head */
+
+	struct vring_stats st;
+};
+
+/*
+ * Lays a ring over memory the caller has translated. @size must be a power of
+ * 2 <= VRING_MAX_SIZE. @gm translates descriptor addresses on the device side
+ * (NULL on the driver side). Allocates the per-queue scratch once.
+ * Returns 0, -EINVAL or -ENOMEM.
+ */
+int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
+		void *used, uint64_t features, const struct gmem *gm);
+/* Sets the ring to RUNNING (device: from @last_avail; the used idx follows). */
+void vring_start(struct vring *vq, uint16_t last_avail);
+/* Stops the ring and returns the index to resume from (GET_VRING_BASE). */
+uint16_t vring_stop(struct vring *vq);
+/* Frees what vring_setup() allocated; the ring memory is not ours. */
+void vring_teardown(struct vring *vq);
+/* Marks the ring broken for @why, counts it and logs once (rate limited). */
+void vring_fail(struct vring *vq, enum pv_drop why);
+/* True if the ring can be used now. */
+static inline bool vring_ready(const struct vring *vq)
+{
+	return vq->state == VRING_RUNNING;
+}
+
+/* ---- device side ---- */
+
+/* Chains the driver has made available and we have not popped. */
+uint16_t vring_avail_count(struct vring *vq);
+/*
+ * Pops up to @n chains, each translated and bounds-checked into @elems.
+ * Every descriptor must match @dir. A ring violation breaks the queue (see
+ * vring_fail) and stops the burst; chains popped before it are returned.
+ * Returns the number popped.
+ */
+unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
+			 unsigned n, enum vring_dir dir);
+/* Gives back the last @n popped chains unused (rewinds last_avail). */
+void vring_unpop(struct vring *vq, unsigned n);
+/* Stages a used entry for @head with @len bytes written; not yet visible. */
+void vring_push(struct vring *vq, uint16_t head, uint32_t len);
+/* Publishes staged used entries with one used->idx store (release). */
+void vring_flush(struct vring *vq);
+/*
+ * True if the driver wants an interrupt for what was flushed since the last
+ * call (event-idx used_event, or the NO_INTERRUPT flag); updates the state.
+ */
+bool vring_need_call(struct vring *vq);
+/* Asks the driver for kicks (true) or not (false): avail_event / NO_NOTIFY. */
+void vring_set_kick(struct vring *vq, bool enable);
+
+/* ---- driver side (virtio-user frontend, tests, benchmarks) ---- */
+
+/* A buffer the driver adds; addr is what goes into the descriptor. */
+struct vring_buf {
+	uint64_t addr;
+	uint32_t len;
+};
+
+/* Initialises the free list and an empty ring (driver owns the memory). */
+void vring_drv_init(struct vring *vq);
+/*
+ * Adds a chain of @out_n device-readable then @in_n device-writable buffers,
+ * remembers @cookie for it. Not visible until vring_drv_publish().
+ * Returns 0 or -ENOSPC.
+ */
+int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
+		  unsigned out_n, unsigned in_n, void *cookie);
+/* Makes added chains visible with one avail->idx store (release). */
+void vring_drv_publish(struct vring *vq);
+/* True if the device wants a kick for what was published (event-idx/flags). */
+bool vring_drv_need_kick(struct vring *vq);
+/*
+ * Harvests up to @n used chains: cookies[i] and lens[i]. The device is not
+ * trusted: a bad used idx or id breaks the ring. Returns the count.
+ */
+unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
+			    unsigned n);
+/* Asks the device for interrupts (true) or not: used_event / NO_INTERRUPT. */
+void vring_drv_set_call(struct vring *vq, bool enable);
+/* True if used entries wait to be harvested. */
+bool vring_drv_has_used(struct vring *vq);
+
+/* §2.7.10: true if new_idx passed event_idx since old_idx. */
+static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
+				    uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* ---- virtio-net header (virtio 1.2 §5.1.6) ---- */
+
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM	1
+#define VIRTIO_NET_HDR_F_DATA_VALID	2
+#define VIRTIO_NET_HDR_F_RSC_INFO	4
+
+#define VIRTIO_NET_HDR_GSO_NONE		0
+#define VIRTIO_NET_HDR_GSO_TCPV4	1
+#define VIRTIO_NET_HDR_GSO_UDP		3
+#define VIRTIO_NET_HDR_GSO_TCPV6	4
+#define VIRTIO_NET_HDR_GSO_UDP_L4	5
+#define VIRTIO_NET_HDR_GSO_ECN		0x80
+
+struct virtio_net_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;	/* only in the 12-byte form */
+};
+static_assert(sizeof(struct virtio_net_hdr) == 12, "virtio 1.2 §5.1.6");
+
+/* Header length for negotiated @features: 12 with VERSION_1 or MRG_RXBUF, else 10. */
+size_t nethdr_len(uint64_t features);
+/*
+ * Copies the header out of the chain's readable iovecs into @hdr (the copy is
+ * what gets parsed: the guest can change its memory meanwhile). Returns 0, or
+ * -EINVAL if the chain is shorter than @hdr_len.
+ */
+int nethdr_read(struct virtio_net_hdr *hdr, size_t hdr_len,
+		const struct iovec *iov, unsigned n);
+/*
+ * Checks a guest's offload claims against a frame of @frame_len bytes (after
+ * the header): known flags and gso_type, csum_start+csum_offset+2 <= len,
+ * gso_size > 0 and hdr_len <= len when GSO is set. Returns PV_DROP_NONE or
+ * the reason to drop.
+ */
+enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len);
+
+/*
+ * Delivers one packet into an RX ring (device side): pops as many buffers as
+ * the packet needs (one without MRG_RXBUF), writes @hdr with num_buffers,
+ * then the @src_n source pieces, each byte copied exactly once. Used entries
+ * are staged (vring_push), not flushed. Returns 0; -ENOBUFS if the ring lacks
+ * buffers (nothing consumed); -EMSGSIZE if it cannot fit without MRG_RXBUF;
+ * -EIO if the ring broke.
+ */
+int vring_rx_enqueue(struct vring *vq, const struct virtio_net_hdr *hdr,
+		     size_t hdr_len, bool mrg_rxbuf, const struct iovec *src,
+		     unsigned src_n);
+
+/* Copies up to @len bytes from an iovec list starting at @off; returns bytes. */
+size_t pv_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,
+		     void *buf, size_t len);
+/* Copies @len bytes into an iovec list starting at @off; returns bytes. */
+size_t pv_buf_to_iov(const struct iovec *iov, unsigned n, size_t off,
+		     const void *buf, size_t len);
+/* Total length of an iovec list. */
+size_t pv_iov_len(const struct iovec *iov, unsigned n);
+
+#endif /* PVNET_VIRTIO_H */
