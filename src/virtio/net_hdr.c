@@ -27,7 +27,9 @@ size_t pv_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,
 	for (; i < n && done < len; i++) {
 		size_t k = PV_MIN(iov[i].iov_len - off, len - done);
 
-		memcpy(dst + done, (const uint8_t *)iov[i].iov_base + off, k);
+		if (k)
+			memcpy(dst + done,
+			       (const uint8_t *)iov[i].iov_base + off, k);
 		done += k;
 		off = 0;
 	}
@@ -46,7 +48,9 @@ size_t pv_buf_to_iov(const struct iovec *iov, unsigned n, size_t off,
 	for (; i < n && done < len; i++) {
 		size_t k = PV_MIN(iov[i].iov_len - off, len - done);
 
-		memcpy((uint8_t *)iov[i].iov_base + off, src + done, k);
+		if (k)
+			memcpy((uint8_t *)iov[i].iov_base + off, src + done,
+			       k);
 		done += k;
 		off = 0;
 	}
@@ -136,8 +140,10 @@ static size_t cursor_copy(struct src_cursor *c, uint8_t *dst, size_t len)
 	while (done < len && c->i < c->n) {
 		size_t k = PV_MIN(c->iov[c->i].iov_len - c->off, len - done);
 
-		memcpy(dst + done, (const uint8_t *)c->iov[c->i].iov_base +
-		       c->off, k);
+		if (k)
+			memcpy(dst + done,
+			       (const uint8_t *)c->iov[c->i].iov_base + c->off,
+			       k);
 		done += k;
 		c->off += k;
 		if (c->off == c->iov[c->i].iov_len) {

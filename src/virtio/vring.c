@@ -274,12 +274,48 @@ static const uint8_t *indirect_table(struct vring *vq, uint64_t gpa,
 	return (const uint8_t *)vq->ind_scratch;
 }
 
+/* Follows one next link for chain_loops(); false at the end of the chain. */
+static bool next_of(const uint8_t *table, uint32_t tsize, uint32_t *i)
+{
+	struct vring_desc d;
+	uint16_t flags;
+
+	read_desc(&d, table, *i);
+	flags = le16toh(d.flags);
+	if (!(flags & VRING_DESC_F_NEXT) || (flags & VRING_DESC_F_INDIRECT) ||
+	    le16toh(d.next) >= tsize)
+		return false;
+	*i = le16toh(d.next);
+	return true;
+}
+
+/*
+ * Cold path, only to name the reason right: a chain that hit the segment
+ * bound is re-walked (Floyd, at most 3 * tsize reads) to tell a loop from a
+ * chain that is merely too long. The guest can change the table meanwhile;
+ * that only changes which reason is reported, the ring breaks either way.
+ */
+static bool chain_loops(const uint8_t *table, uint32_t tsize, uint32_t start)
+{
+	uint32_t slow = start, fast = start;
+
+	for (uint32_t step = 0; step <= tsize; step++) {
+		if (!next_of(table, tsize, &fast) ||
+		    !next_of(table, tsize, &fast))
+			return false;
+		next_of(table, tsize, &slow);
+		if (slow == fast)
+			return true;
+	}
+	return true;	/* more links than entries */
+}
+
 /* Walks the chain at @head into @elem. Returns PV_DROP_NONE or the reason. */
 static enum pv_drop map_chain(struct vring *vq, uint16_t head,
 			      struct vring_elem *elem, enum vring_dir dir)
 {
 	const uint8_t *table = (const uint8_t *)vq->desc;
-	uint32_t tsize = vq->size, count = 0, i = head;
+	uint32_t tsize = vq->size, count = 0, i = head, start = head;
 	uint64_t out_len = 0, in_len = 0;
 	bool in_indirect = false;
 	unsigned niov = 0, out_num = 0;
@@ -322,6 +358,7 @@ static enum pv_drop map_chain(struct vring *vq, uint16_t head,
 			tsize = len / sizeof(d);
 			count = 0;
 			i = 0;
+			start = 0;
 			in_indirect = true;
 			continue;
 		}
@@ -342,8 +379,14 @@ static enum pv_drop map_chain(struct vring *vq, uint16_t head,
 			out_len += len;
 		}
 		why = map_desc(vq, elem, &niov, gpa, len);
-		if (unlikely(why != PV_DROP_NONE))
+		if (unlikely(why != PV_DROP_NONE)) {
+			/* A loop through a table larger than the segment
+			 * bound hits the bound first; report it as a loop. */
+			if (why == PV_DROP_RING_TOO_MANY_SEGS &&
+			    chain_loops(table, tsize, start))
+				return PV_DROP_RING_LOOP;
 			return why;
+		}
 		if (!(flags & VRING_DESC_F_WRITE))
 			out_num = niov;
 

@@ -42,6 +42,8 @@ int fg_create(struct fakeguest *fg, uint64_t region_size)
 		r->size = region_size;
 		r->file_off = off_mul[i] * region_size;
 		r->next_free = r->gpa;
+		if (i == 1)
+			r->next_free += fg_straddle_reserve(fg);
 		ret = gmem_add_region(&fg->gm, r->gpa, r->size,
 				      FG_UVA_BASE + r->gpa, r->file_off, fg->fd);
 		if (ret)
@@ -69,6 +71,12 @@ void fg_reset(struct fakeguest *fg)
 	memset(fg->base, 0, fg->file_size);
 	for (unsigned i = 0; i < FG_NREGIONS; i++)
 		fg->reg[i].next_free = fg->reg[i].gpa;
+	fg->reg[1].next_free += fg_straddle_reserve(fg);
+}
+
+uint64_t fg_straddle_reserve(const struct fakeguest *fg)
+{
+	return fg->region_size / 4;
 }
 
 uint64_t fg_gap_gpa(const struct fakeguest *fg, unsigned which)
@@ -99,12 +107,15 @@ uint64_t fg_alloc(struct fakeguest *fg, unsigned r, uint64_t len,
 	return gpa;
 }
 
-uint64_t fg_alloc_straddle(struct fakeguest *fg, uint64_t before)
+uint64_t fg_alloc_straddle(struct fakeguest *fg, uint64_t before,
+			   uint64_t len)
 {
-	/* Region 0's tail; its allocator must not have reached it. */
+	/* Region 0's tail (its allocator must not have reached it) and the
+	 * head of region 1, which fg_alloc() leaves free for this. */
 	uint64_t gpa = fg->reg[0].gpa + fg->reg[0].size - before;
 
-	if (fg->reg[0].next_free > gpa)
+	if (before == 0 || before >= len || before > fg->reg[0].size ||
+	    fg->reg[0].next_free > gpa || len - before > fg_straddle_reserve(fg))
 		return 0;
 	return gpa;
 }

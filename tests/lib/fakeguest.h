@@ -68,9 +68,16 @@ uint64_t fg_gap_gpa(const struct fakeguest *fg, unsigned which);
 /* Allocates @len bytes aligned @align in region @r; returns gpa or 0. */
 uint64_t fg_alloc(struct fakeguest *fg, unsigned r, uint64_t len,
 		  uint64_t align);
-/* Allocates @len bytes straddling the region 0 / region 1 boundary, with
- * @before bytes in region 0. */
-uint64_t fg_alloc_straddle(struct fakeguest *fg, uint64_t before);
+/*
+ * Returns a gpa for @len bytes straddling the region 0 / region 1 boundary,
+ * @before of them in region 0, or 0. Not reserved: repeated calls return
+ * overlapping ranges. fg_alloc() keeps the first fg_straddle_reserve() bytes
+ * of region 1 free for this.
+ */
+uint64_t fg_alloc_straddle(struct fakeguest *fg, uint64_t before,
+			   uint64_t len);
+/* Bytes at the head of region 1 that fg_alloc() does not hand out. */
+uint64_t fg_straddle_reserve(const struct fakeguest *fg);
 /* Driver view of one byte at @gpa, or NULL in a gap. */
 void *fg_ptr(const struct fakeguest *fg, uint64_t gpa);
 /* Writes/reads guest memory through the driver view, across adjacent
