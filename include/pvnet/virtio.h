@@ -231,6 +231,7 @@ struct vring {
 	struct vring_desc *ind_scratch;
 	uint16_t *drv_chain_len;	/* driver: descriptors per head, 0: free */
 	void **drv_cookie;		/* driver: caller's token per head */
+	uint32_t *drv_in_len;		/* driver: writable bytes per head */
 	/* driver: private next links (free list and chains); the desc table
 	 * is shared with the device, so the driver never reads it back */
 	uint16_t *drv_next;
@@ -320,8 +321,9 @@ void vring_drv_publish(struct vring *vq);
 /* True if the device wants a kick for what was published (event-idx/flags). */
 bool vring_drv_need_kick(struct vring *vq);
 /*
- * Harvests up to @n used chains: cookies[i] and lens[i]. The device is not
- * trusted: a bad used idx or id breaks the ring. Returns the count.
+ * Harvests up to @n used chains: cookies[i] and lens[i] (either may be NULL).
+ * The device is not trusted: a bad used idx or id, or a len above the
+ * chain's writable bytes, breaks the ring. Returns the count.
  */
 unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 			    unsigned n);

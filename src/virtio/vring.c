@@ -65,6 +65,8 @@ static void free_arrays(struct vring *vq)
 	free(vq->drv_chain_len);
 	free(vq->drv_cookie);
 	free(vq->drv_next);
+	free(vq->drv_in_len);
+	vq->drv_in_len = NULL;
 	vq->ind_scratch = NULL;
 	vq->drv_chain_len = NULL;
 	vq->drv_cookie = NULL;
@@ -91,7 +93,9 @@ static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
 		vq->drv_chain_len = calloc(size, sizeof(*vq->drv_chain_len));
 		vq->drv_cookie = calloc(size, sizeof(*vq->drv_cookie));
 		vq->drv_next = calloc(size, sizeof(*vq->drv_next));
-		if (!vq->drv_chain_len || !vq->drv_cookie || !vq->drv_next)
+		vq->drv_in_len = calloc(size, sizeof(*vq->drv_in_len));
+		if (!vq->drv_chain_len || !vq->drv_cookie || !vq->drv_next ||
+		    !vq->drv_in_len)
 			goto err;
 	}
 	vq->alloc_size = size;
@@ -590,7 +594,8 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 		  unsigned out_n, unsigned in_n, void *cookie)
 {
 	unsigned total = out_n + in_n;
-	uint16_t head, i, last = 0;
+	uint64_t in_bytes = 0;
+	uint16_t head, i;
 
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return -EIO;
@@ -605,20 +610,22 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 
 		if (k + 1 < total)
 			flags |= VRING_DESC_F_NEXT;
-		if (k >= out_n)
+		if (k >= out_n) {
 			flags |= VRING_DESC_F_WRITE;
+			in_bytes += bufs[k].len;
+		}
 		d->addr = htole64(bufs[k].addr);
 		d->len = htole32(bufs[k].len);
 		d->flags = htole16(flags);
 		d->next = htole16(vq->drv_next[i]);
-		last = i;
 		i = vq->drv_next[i];
 	}
-	(void)last;
 	vq->free_head = i;
 	vq->num_free -= (uint16_t)total;
 	vq->drv_chain_len[head] = (uint16_t)total;
 	vq->drv_cookie[head] = cookie;
+	vq->drv_in_len[head] = in_bytes > UINT32_MAX ? UINT32_MAX :
+			       (uint32_t)in_bytes;
 	/* Not visible until vring_drv_publish() stores avail->idx. */
 	WRITE_ONCE(vq->avail->ring[vq->shadow_avail & vq->mask],
 		   htole16(head));
@@ -707,6 +714,11 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 
 		if (unlikely(id >= vq->size || !vq->drv_chain_len[id])) {
 			vring_fail(vq, PV_DROP_RING_USED_ID);
+			break;
+		}
+		/* §2.7.8: len counts bytes written into the chain. */
+		if (unlikely(len > vq->drv_in_len[id])) {
+			vring_fail(vq, PV_DROP_RING_USED_LEN);
 			break;
 		}
 		if (cookies)

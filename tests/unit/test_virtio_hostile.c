@@ -429,7 +429,7 @@ static void used_id_out_of_range(void **state)
 
 	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
 	vring_drv_publish(&h->a.drv);
-	fg_ring_used_write(&h->a, 0, 0, 64);
+	fg_ring_used_write(&h->a, 0, 0, 0);
 	fg_ring_used_write(&h->a, 1, QSZ, 0);
 	fg_ring_set_used_idx(&h->a, 2);
 	/* the good one is harvested, then the bad one breaks the ring */
@@ -449,6 +449,23 @@ static void used_id_twice(void **state)
 	fg_ring_set_used_idx(&h->a, 2);
 	assert_int_equal(vring_drv_get_used(&h->a.drv, NULL, NULL, 8), 1);
 	expect_broken(h, &h->a.drv, PV_DROP_RING_USED_ID);
+}
+
+static void used_len_too_big(void **state)
+{
+	struct hctx *h = *state;
+	struct vring_buf b[2] = { { h->buf, 12 }, { h->buf + 64, 100 } };
+	uint32_t len = 0;
+
+	assert_int_equal(vring_drv_add(&h->a.drv, b, 1, 1, NULL), 0);
+	assert_int_equal(vring_drv_add(&h->a.drv, b, 1, 1, NULL), 0);
+	vring_drv_publish(&h->a.drv);
+	fg_ring_used_write(&h->a, 0, 0, 100);	/* exactly the in bytes */
+	fg_ring_used_write(&h->a, 1, 2, 101);
+	fg_ring_set_used_idx(&h->a, 2);
+	assert_int_equal(vring_drv_get_used(&h->a.drv, NULL, &len, 8), 1);
+	assert_int_equal(len, 100);
+	expect_broken(h, &h->a.drv, PV_DROP_RING_USED_LEN);
 }
 
 /* After a frontend reset, a broken ring runs again. */
@@ -503,6 +520,7 @@ int main(void)
 		HT(used_id_bogus),
 		HT(used_id_out_of_range),
 		HT(used_id_twice),
+		HT(used_len_too_big),
 		HT(reset_after_broken),
 	};
 
