@@ -193,7 +193,11 @@ struct vring_elem {
 
 /* Per-queue counters; plain integers written only by the owning thread. */
 struct vring_stats {
-	uint64_t pkts;		/* chains popped (device) or used (driver) */
+	/* device: chains popped by vring_pop_burst() plus packets delivered
+	 * by vring_rx_enqueue(); driver: chains harvested */
+	uint64_t pkts;
+	/* device: readable bytes popped plus bytes delivered (header
+	 * included); driver: used lengths */
 	uint64_t bytes;
 	uint64_t kicks;		/* notifications sent or received */
 	uint64_t calls;		/* interrupts sent or received */
@@ -318,7 +322,10 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 		  unsigned out_n, unsigned in_n, void *cookie);
 /* Makes added chains visible with one avail->idx store (release). */
 void vring_drv_publish(struct vring *vq);
-/* True if the device wants a kick for what was published (event-idx/flags). */
+/*
+ * True if the device wants a kick for what was published since the last
+ * call (event-idx/flags); call it after vring_drv_publish().
+ */
 bool vring_drv_need_kick(struct vring *vq);
 /*
  * Harvests up to @n used chains: cookies[i] and lens[i] (either may be NULL).
