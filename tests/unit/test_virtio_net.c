@@ -264,6 +264,39 @@ static void rx_single_buffer(void **state)
 	fg_ring_destroy(&r);
 }
 
+/* Tiny buffers: the header itself spans three of them, and num_buffers
+ * lands in the second and third. */
+static void rx_header_across_buffers(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint8_t pay[20], got[32], want[32];
+	struct iovec src = { pay, sizeof(pay) };
+	struct virtio_net_hdr h = { .flags = 0 };
+	uint64_t gpas[8];
+	uint32_t lens[8], off = 0;
+	struct fg_ring r;
+	unsigned n;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
+	fill(pay, sizeof(pay), 5);
+	post_rx(fg, &r, 8, 5, gpas, false);
+	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, true, &src, 1), 0);
+	vring_flush(&r.dev);
+	n = vring_drv_get_used(&r.drv, NULL, lens, 8);
+	assert_int_equal(n, 7);		/* 32 bytes in 5-byte buffers */
+	for (unsigned i = 0; i < n; i++) {
+		fg_read(fg, gpas[i], got + off, lens[i]);
+		off += lens[i];
+	}
+	assert_int_equal(off, 32);
+	memcpy(want, &h, 12);
+	want[10] = 7;
+	want[11] = 0;
+	memcpy(want + 12, pay, 20);
+	assert_memory_equal(got, want, 32);
+	fg_ring_destroy(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +307,7 @@ int main(void)
 		cmocka_unit_test(rx_mergeable_fill),
 		cmocka_unit_test(rx_enobufs_leaves_ring),
 		cmocka_unit_test(rx_single_buffer),
+		cmocka_unit_test(rx_header_across_buffers),
 	};
 
 	return cmocka_run_group_tests_name("virtio_net", tests, setup,

@@ -378,6 +378,27 @@ static void stop_and_restart(void **state)
 	fg_ring_destroy(&r);
 }
 
+/* A new memory table: vring_setup() again keeps indexes, state, counters. */
+static void resetup_keeps_state(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_desc *scratch;
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, FEAT, 0), 0);
+	assert_true(fg_ring_roundtrip(fg, &r, 0, 64));
+	scratch = r.dev.ind_scratch;
+	assert_int_equal(vring_setup(&r.dev, 8, r.dev.desc, r.dev.avail,
+				     r.dev.used, FEAT, &fg->gm), 0);
+	assert_ptr_equal(r.dev.ind_scratch, scratch);
+	assert_int_equal(r.dev.last_avail, 1);
+	assert_int_equal(r.dev.st.pkts, 1);
+	assert_true(vring_ready(&r.dev));
+	assert_true(fg_ring_roundtrip(fg, &r, 1, 1500));
+	assert_int_equal(r.dev.last_avail, 2);
+	fg_ring_destroy(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +411,7 @@ int main(void)
 		cmocka_unit_test(event_idx_suppression),
 		cmocka_unit_test(flags_suppression),
 		cmocka_unit_test(stop_and_restart),
+		cmocka_unit_test(resetup_keeps_state),
 	};
 
 	return cmocka_run_group_tests_name("virtio_ring", tests, setup,
