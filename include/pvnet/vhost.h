@@ -225,11 +225,18 @@ struct vhu_dev_stats {
 struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
 			       const struct vhu_dev_ops *ops, void *opaque,
 			       struct pv_loop *loop);
-/* Disconnects, unmaps, closes every fd, removes the socket; frees @dev. */
+/*
+ * Disconnects (running rings get queue_state(false) and a connected frontend
+ * disconnected(), before this returns), unmaps, closes every fd, removes the
+ * socket; frees @dev.
+ */
 void vhu_dev_destroy(struct vhu_dev *dev);
 /* The vring of index @idx (owned by @dev); NULL if out of range. */
 struct vring *vhu_dev_vring(struct vhu_dev *dev, unsigned idx);
-/* The kick eventfd of vring @idx, or -1. Owned by @dev. */
+/*
+ * The kick eventfd of vring @idx, or -1. Owned by @dev. -1 on a running ring
+ * means the frontend sent SET_VRING_KICK with NOFD: poll that ring.
+ */
 int vhu_dev_kickfd(struct vhu_dev *dev, unsigned idx);
 /* Writes the vring's call eventfd if vring_need_call() says the driver waits. */
 void vhu_dev_call(struct vhu_dev *dev, unsigned idx);
