@@ -55,7 +55,8 @@ static void init_once(void)
 		.mtu = 9000,
 	};
 
-	pv_log_set_level(PV_LOG_ERR);
+	/* PVNET_FUZZ_DEBUG=1 shows what a seed reaches (rings running...) */
+	pv_log_set_level(getenv("PVNET_FUZZ_DEBUG") ? PV_LOG_DEBUG : PV_LOG_ERR);
 	snprintf(path, sizeof(path), "/nonexistent/pvnet-fuzz-%d.sock",
 		 (int)getpid());
 	cfg.path = path;
