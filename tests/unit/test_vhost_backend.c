@@ -484,6 +484,95 @@ static void front_handshake_runs_rings(void **state)
 	assert_int_equal(vhu_dev_stats(fx->dev)->disconnects, 1);
 }
 
+/* After the handshake, a chain the driver posts is popped by the backend
+ * through its own mapping, and the used entry comes back with a call. */
+static void front_back_data_path(void **state)
+{
+	struct fx *fx = *state;
+	struct vhu_front_cfg cfg = {
+		.path = fx->path, .queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT, .queue_size = QSIZE,
+	};
+	static struct vring drv;
+	static struct vring_elem elem;
+	uint8_t *r = fx->mem + 0x10000, *pkt = fx->mem + 0x80000;
+	struct vring_buf b = { (uintptr_t)pkt, 6 };
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	struct vhu_front *f;
+	struct vring *vq;
+	void *cookie = NULL;
+	uint32_t len = 99;
+	eventfd_t v = 0;
+
+	bg_start(fx);
+	f = vhu_front_connect(&cfg, 2000);
+	assert_non_null(f);
+	assert_int_equal(vhu_front_set_mem(f, fx->memfd, fx->mem, MEM_LEN), 0);
+	memset(&drv, 0, sizeof(drv));
+	assert_int_equal(vring_setup(&drv, QSIZE, r, r + 0x1000, r + 0x2000,
+				     vhu_front_features(f), NULL), 0);
+	vring_drv_init(&drv);
+	assert_int_equal(vhu_front_setup_vring(f, 1, QSIZE, r, r + 0x1000,
+					       r + 0x2000, kick, call), 0);
+	bg_stop(fx);
+	assert_true(fx->running[1]);
+
+	memcpy(pkt, "pvnet!", 6);
+	assert_int_equal(vring_drv_add(&drv, &b, 1, 0, pkt), 0);
+	vring_drv_publish(&drv);
+	vq = vhu_dev_vring(fx->dev, 1);
+	assert_int_equal(vring_pop_burst(vq, &elem, 1, VRING_DIR_OUT), 1);
+	assert_int_equal(elem.out_num, 1);
+	assert_int_equal(elem.out_len, 6);
+	/* the backend's own mapping, not the frontend's pointer */
+	assert_ptr_not_equal(elem.iov[0].iov_base, pkt);
+	assert_memory_equal(elem.iov[0].iov_base, "pvnet!", 6);
+	vring_push(vq, elem.head, 0);
+	vring_flush(vq);
+	vhu_dev_call(fx->dev, 1);
+	assert_int_equal(eventfd_read(call, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(vring_drv_get_used(&drv, &cookie, &len, 1), 1);
+	assert_ptr_equal(cookie, pkt);
+	assert_int_equal(len, 0);
+
+	/* GET_VRING_BASE reports where the device got to */
+	bg_start(fx);
+	{
+		uint16_t base = 0;
+
+		assert_int_equal(vhu_front_get_vring_base(f, 1, &base), 0);
+		assert_int_equal(base, 1);
+	}
+	bg_stop(fx);
+	vhu_front_destroy(f);
+	pump(fx);
+	vring_teardown(&drv);
+	close(kick);
+	close(call);
+	assert_int_equal(faults_total(fx), 0);
+}
+
+/* A frontend that wants more queue pairs than offered gives up cleanly. */
+static void front_too_many_queues(void **state)
+{
+	struct fx *fx = *state;
+	struct vhu_front_cfg cfg = {
+		.path = fx->path, .queue_pairs = 3,
+		.features = VHU_DEV_FEATURES_DEFAULT |
+			    VIRTIO_BIT(VIRTIO_NET_F_MQ),
+		.queue_size = QSIZE,
+	};
+
+	bg_start(fx);
+	assert_null(vhu_front_connect(&cfg, 2000));
+	bg_stop(fx);
+	pump(fx);
+	assert_false(vhu_dev_connected(fx->dev));
+	assert_int_equal(faults_total(fx), 0);
+	assert_fresh_ok(fx);
+}
+
 static void front_server_mode(void **state)
 {
 	struct fx *fx = *state;
@@ -1195,6 +1284,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(front_handshake_runs_rings),
+		T(front_back_data_path),
+		T(front_too_many_queues),
 		T(front_server_mode),
 		T(client_mode_reconnects),
 		T(second_frontend_refused),
