@@ -94,7 +94,7 @@ $(O)/bench/%: $(O)/bench/micro/%.o $(O)/libpvnet.a
 # libFuzzer: the library and targets are instrumented; only targets get the
 # fuzzer main. Always clang, always with ASan+UBSan.
 FUZZ_CFLAGS := $(CSTD) $(WARN) -O1 -g -fno-omit-frame-pointer -pthread \
-	       -fsanitize=fuzzer-no-link,address,undefined
+	       -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) O=$(O) CC=clang SAN=0 CFLAGS="$(FUZZ_CFLAGS)" \
 		LDHARDEN= LDSAN="-fsanitize=address,undefined" HARDEN= fuzz-bins

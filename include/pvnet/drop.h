@@ -36,6 +36,7 @@
 	X(RING_USED_IDX,	"ring: used index moved by more than the queue size") \
 	X(RING_USED_ID,		"ring: used id not outstanding")	\
 	X(RING_LAYOUT,		"ring: ring not inside one guest memory region") \
+	X(RING_CHAIN_LEN,	"ring: chain bytes exceed 4 GiB (used len is 32-bit)") \
 	/* bad packet contents: the packet is dropped */		\
 	X(PKT_TRUNC,		"pkt: shorter than its headers")	\
 	X(PKT_TOO_BIG,		"pkt: larger than the port's MTU or buffers") \

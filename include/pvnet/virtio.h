@@ -19,6 +19,7 @@
 
 #include "pvnet/common.h"
 #include "pvnet/drop.h"
+#include "pvnet/log.h"
 
 /* ---- feature bits (virtio 1.2 §5.1.3, §6) ---- */
 #define VIRTIO_NET_F_CSUM		0
@@ -174,6 +175,7 @@ enum vring_state {
 enum vring_dir {
 	VRING_DIR_OUT,		/* device reads (a TX queue) */
 	VRING_DIR_IN,		/* device writes (an RX queue) */
+	VRING_DIR_ANY,		/* readable then writable (a control queue) */
 };
 
 /*
@@ -227,17 +229,30 @@ struct vring {
 	/* device: scratch copy of an indirect table that is not contiguous in
 	 * our mapping, allocated at setup, never on the data path */
 	struct vring_desc *ind_scratch;
-	uint16_t *drv_chain_len;	/* driver: descriptors per head */
+	uint16_t *drv_chain_len;	/* driver: descriptors per head, 0: free */
 	void **drv_cookie;		/* driver: caller's token per head */
+	/* driver: private next links (free list and chains); the desc table
+	 * is shared with the device, so the driver never reads it back */
+	uint16_t *drv_next;
+	uint16_t alloc_size;		/* queue size the arrays above hold */
 
+	/* device: last avail->idx read and validated (<= size ahead) */
+	uint16_t avail_seen;
+	/* device: used->idx as last published by vring_flush() */
+	uint16_t used_flushed;
+
+	const char *name;		/* for log lines; set by the owner */
+	struct pv_ratelimit rl;		/* one limiter per queue */
 	struct vring_stats st;
 };
 
 /*
  * Lays a ring over memory the caller has translated. @size must be a power of
- * 2 <= VRING_MAX_SIZE. @gm translates descriptor addresses on the device side
- * (NULL on the driver side). Allocates the per-queue scratch once.
- * Returns 0, -EINVAL or -ENOMEM.
+ * 2 <= VRING_MAX_SIZE; desc, avail and used must be aligned 16, 2 and 4
+ * (§2.7). @gm translates descriptor addresses on the device side (NULL on the
+ * driver side). Allocates the per-queue scratch once. The first call needs a
+ * zeroed @vq; calling it again (new memory table) keeps indexes, state and
+ * counters and reuses the scratch. Returns 0, -EINVAL or -ENOMEM.
  */
 int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		void *used, uint64_t features, const struct gmem *gm);
@@ -291,6 +306,8 @@ struct vring_buf {
 
 /* Initialises the free list and an empty ring (driver owns the memory). */
 void vring_drv_init(struct vring *vq);
+/* The same, with every index starting at @idx (tests of 16-bit wrap). */
+void vring_drv_init_at(struct vring *vq, uint16_t idx);
 /*
  * Adds a chain of @out_n device-readable then @in_n device-writable buffers,
  * remembers @cookie for it. Not visible until vring_drv_publish().
@@ -333,6 +350,7 @@ static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
 #define VIRTIO_NET_HDR_GSO_UDP_L4	5
 #define VIRTIO_NET_HDR_GSO_ECN		0x80
 
+/* Fields are little-endian as on the wire (le16toh to read them). */
 struct virtio_net_hdr {
 	uint8_t flags;
 	uint8_t gso_type;

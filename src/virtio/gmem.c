@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/* gmem.c - the guest memory table: regions mapped once, overflow-safe translation */
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pvnet/log.h"
+#include "pvnet/virtio.h"
+
+/*
+ * Every guest address the ring code touches comes through this file (style
+ * §6.1, the "grant check" of seed 004). Regions are mapped once when the
+ * frontend announces them (persistent mapping) and the table is kept sorted
+ * by gpa. All range arithmetic subtracts on the trusted side: a region's
+ * start and size were validated when it was added, so `off = x - start`
+ * followed by `off < size` and `size - off` cannot wrap, whatever x is.
+ */
+
+void gmem_init(struct gmem *gm)
+{
+	memset(gm, 0, sizeof(*gm));
+}
+
+/* True if [a, a+alen) and [b, b+blen) intersect; neither end overflows. */
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
+			   uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Checks a new region against overflow and the regions already present. */
+static int check_region(const struct gmem *gm, uint64_t gpa, uint64_t size,
+			uint64_t uva)
+{
+	if (size == 0)
+		return -EINVAL;
+	/* Ends must be representable: start <= UINT64_MAX - size. */
+	if (gpa > UINT64_MAX - size || uva > UINT64_MAX - size)
+		return -EINVAL;
+	if (size > SIZE_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < gm->n; i++) {
+		const struct gmem_region *r = &gm->r[i];
+
+		if (ranges_overlap(gpa, size, r->gpa, r->size) ||
+		    ranges_overlap(uva, size, r->uva, r->size))
+			return -EINVAL;
+	}
+	if (gm->n >= GMEM_MAX_REGIONS)
+		return -ENOSPC;
+	return 0;
+}
+
+/* Inserts a checked region keeping the table sorted by gpa. */
+static void insert_region(struct gmem *gm, const struct gmem_region *nr)
+{
+	unsigned i = gm->n;
+
+	while (i > 0 && gm->r[i - 1].gpa > nr->gpa) {
+		gm->r[i] = gm->r[i - 1];
+		i--;
+	}
+	gm->r[i] = *nr;
+	gm->n++;
+}
+
+int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
+		    uint64_t uva, uint64_t mmap_offset, int fd)
+{
+	struct gmem_region nr = { 0 };
+	uint64_t align, map_off, lead, map_len;
+	struct stat st;
+	void *base;
+	int ret;
+
+	ret = check_region(gm, gpa, size, uva);
+	if (ret)
+		return ret;
+	if (mmap_offset > UINT64_MAX - size)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size < 0 || mmap_offset + size > (uint64_t)st.st_size)
+		return -ERANGE;
+
+	/*
+	 * Map from the offset rounded down to the file's block size (the huge
+	 * page size on hugetlbfs, as DPDK's get_blk_size() does), not from 0:
+	 * only what the region needs is mapped.
+	 */
+	align = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
+	if (!pv_is_pow2(align))
+		align = (uint64_t)sysconf(_SC_PAGESIZE);
+	map_off = mmap_offset & ~(align - 1);
+	lead = mmap_offset - map_off;
+	map_len = lead + size;
+	if (map_len < size || map_len > UINT64_MAX - (align - 1))
+		return -EINVAL;
+	map_len = (map_len + align - 1) & ~(align - 1);
+	if (map_len > SIZE_MAX || map_off > (uint64_t)INT64_MAX)
+		return -EINVAL;
+
+	base = mmap(NULL, (size_t)map_len, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_NORESERVE, fd, (off_t)map_off);
+	if (base == MAP_FAILED)
+		return -errno;
+
+	nr.gpa = gpa;
+	nr.size = size;
+	nr.uva = uva;
+	nr.hva = (uint8_t *)base + lead;
+	nr.mmap_base = base;
+	nr.mmap_len = (size_t)map_len;
+	insert_region(gm, &nr);
+	return 0;
+}
+
+int gmem_add_mapped(struct gmem *gm, uint64_t gpa, uint64_t size,
+		    uint64_t uva, void *hva)
+{
+	struct gmem_region nr = { 0 };
+	int ret;
+
+	if (!hva)
+		return -EINVAL;
+	ret = check_region(gm, gpa, size, uva);
+	if (ret)
+		return ret;
+	if ((uintptr_t)hva > UINTPTR_MAX - size)
+		return -EINVAL;
+	nr.gpa = gpa;
+	nr.size = size;
+	nr.uva = uva;
+	nr.hva = hva;
+	nr.mmap_base = hva;
+	nr.mmap_len = 0;	/* the caller's mapping */
+	insert_region(gm, &nr);
+	return 0;
+}
+
+static void unmap_region(struct gmem_region *r)
+{
+	if (r->mmap_len)
+		munmap(r->mmap_base, r->mmap_len);
+	memset(r, 0, sizeof(*r));
+}
+
+int gmem_remove_region(struct gmem *gm, uint64_t gpa, uint64_t size)
+{
+	for (unsigned i = 0; i < gm->n; i++) {
+		if (gm->r[i].gpa != gpa || gm->r[i].size != size)
+			continue;
+		unmap_region(&gm->r[i]);
+		for (unsigned j = i; j + 1 < gm->n; j++)
+			gm->r[j] = gm->r[j + 1];
+		gm->n--;
+		memset(&gm->r[gm->n], 0, sizeof(gm->r[gm->n]));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void gmem_clear(struct gmem *gm)
+{
+	for (unsigned i = 0; i < gm->n; i++)
+		unmap_region(&gm->r[i]);
+	gm->n = 0;
+}
+
+void *gmem_translate(const struct gmem *gm, uint64_t gpa, uint64_t len,
+		     uint64_t *out_len)
+{
+	if (unlikely(len == 0))
+		return NULL;
+	/* At most 32 regions: a linear scan beats a search at this size. */
+	for (unsigned i = 0; i < gm->n; i++) {
+		const struct gmem_region *r = &gm->r[i];
+		uint64_t off = gpa - r->gpa;	/* wraps huge if gpa < start */
+
+		if (off < r->size) {
+			uint64_t avail = r->size - off;
+
+			*out_len = len < avail ? len : avail;
+			return r->hva + off;
+		}
+	}
+	return NULL;
+}
+
+void *gmem_uva_translate(const struct gmem *gm, uint64_t uva, uint64_t len,
+			 uint64_t *out_len)
+{
+	if (len == 0)
+		return NULL;
+	for (unsigned i = 0; i < gm->n; i++) {
+		const struct gmem_region *r = &gm->r[i];
+		uint64_t off = uva - r->uva;
+
+		if (off < r->size) {
+			uint64_t avail = r->size - off;
+
+			*out_len = len < avail ? len : avail;
+			return r->hva + off;
+		}
+	}
+	return NULL;
+}
+
+void *gmem_translate_contig(const struct gmem *gm, uint64_t gpa, uint64_t len)
+{
+	uint64_t got = 0;
+	void *hva = gmem_translate(gm, gpa, len, &got);
+
+	return hva && got == len ? hva : NULL;
+}
+
+int gmem_to_iov(const struct gmem *gm, uint64_t gpa, uint64_t len,
+		struct iovec *iov, unsigned *n, unsigned max)
+{
+	while (len) {
+		uint64_t got;
+		void *hva = gmem_translate(gm, gpa, len, &got);
+
+		if (!hva)
+			return -EFAULT;
+		/* Bound checked on every split, not once on entry (§6.6). */
+		if (*n >= max)
+			return -ENOBUFS;
+		iov[*n].iov_base = hva;
+		iov[*n].iov_len = (size_t)got;
+		(*n)++;
+		/* got <= region end - gpa, so gpa + got cannot wrap. */
+		gpa += got;
+		len -= got;
+	}
+	return 0;
+}

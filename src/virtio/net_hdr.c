@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+/* net_hdr.c - the virtio-net header (virtio 1.2 §5.1.6) and RX delivery into a ring */
+#include <endian.h>
+#include <errno.h>
+
+#include "pvnet/virtio.h"
+#include "virtio_internal.h"
+
+size_t pv_iov_len(const struct iovec *iov, unsigned n)
+{
+	size_t len = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	return len;
+}
+
+size_t pv_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,
+		     void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+	size_t done = 0;
+	unsigned i = 0;
+
+	while (i < n && off >= iov[i].iov_len)
+		off -= iov[i++].iov_len;
+	for (; i < n && done < len; i++) {
+		size_t k = PV_MIN(iov[i].iov_len - off, len - done);
+
+		if (k)
+			memcpy(dst + done,
+			       (const uint8_t *)iov[i].iov_base + off, k);
+		done += k;
+		off = 0;
+	}
+	return done;
+}
+
+size_t pv_buf_to_iov(const struct iovec *iov, unsigned n, size_t off,
+		     const void *buf, size_t len)
+{
+	const uint8_t *src = buf;
+	size_t done = 0;
+	unsigned i = 0;
+
+	while (i < n && off >= iov[i].iov_len)
+		off -= iov[i++].iov_len;
+	for (; i < n && done < len; i++) {
+		size_t k = PV_MIN(iov[i].iov_len - off, len - done);
+
+		if (k)
+			memcpy((uint8_t *)iov[i].iov_base + off, src + done,
+			       k);
+		done += k;
+		off = 0;
+	}
+	return done;
+}
+
+size_t nethdr_len(uint64_t features)
+{
+	/* §5.1.6: num_buffers is present with VERSION_1 or MRG_RXBUF. */
+	if (features & (VIRTIO_BIT(VIRTIO_F_VERSION_1) |
+			VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)))
+		return sizeof(struct virtio_net_hdr);
+	return 10;
+}
+
+int nethdr_read(struct virtio_net_hdr *hdr, size_t hdr_len,
+		const struct iovec *iov, unsigned n)
+{
+	if (hdr_len > sizeof(*hdr))
+		return -EINVAL;
+	memset(hdr, 0, sizeof(*hdr));
+	if (pv_iov_to_buf(iov, n, 0, hdr, hdr_len) != hdr_len)
+		return -EINVAL;
+	/* Copy before parse (§6.7): the guest may rewrite its buffer now;
+	 * only the local copy is looked at from here on. */
+	pv_compiler_barrier();
+	return 0;
+}
+
+enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len)
+{
+	uint8_t flags = hdr->flags, gso = hdr->gso_type;
+	uint8_t base = gso & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+
+	/* §5.1.6.2.1: a driver never sets RSC_INFO (device to driver only);
+	 * DATA_VALID is tolerated and ignored. Anything else is unknown. */
+	if (flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
+		return PV_DROP_PKT_HDR_FLAGS;
+	if (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		/* The checksum field (2 bytes at start + offset) must lie in
+		 * the frame; 32-bit sums of 16-bit values cannot wrap. */
+		uint32_t end = (uint32_t)le16toh(hdr->csum_start) +
+			       le16toh(hdr->csum_offset) + 2;
+
+		if (end > frame_len)
+			return PV_DROP_PKT_HDR_CSUM;
+	}
+	switch (base) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		if (gso & VIRTIO_NET_HDR_GSO_ECN)
+			return PV_DROP_PKT_HDR_GSO;
+		return PV_DROP_NONE;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+	case VIRTIO_NET_HDR_GSO_UDP:
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		break;
+	default:
+		return PV_DROP_PKT_HDR_GSO;
+	}
+	if (le16toh(hdr->gso_size) == 0 || le16toh(hdr->hdr_len) > frame_len)
+		return PV_DROP_PKT_HDR_GSO;
+	return PV_DROP_NONE;
+}
+
+/* A read position in the source of one packet: header bytes, then iovecs. */
+struct src_cursor {
+	const uint8_t *hdr;
+	size_t hdr_len, hdr_off;
+	const struct iovec *iov;
+	unsigned n, i;
+	size_t off;
+};
+
+/* Copies up to @len bytes from the cursor to @dst; returns bytes copied. */
+static size_t cursor_copy(struct src_cursor *c, uint8_t *dst, size_t len)
+{
+	size_t done = 0;
+
+	if (c->hdr_off < c->hdr_len) {
+		size_t k = PV_MIN(c->hdr_len - c->hdr_off, len);
+
+		memcpy(dst, c->hdr + c->hdr_off, k);
+		c->hdr_off += k;
+		done += k;
+	}
+	while (done < len && c->i < c->n) {
+		size_t k = PV_MIN(c->iov[c->i].iov_len - c->off, len - done);
+
+		if (k)
+			memcpy(dst + done,
+			       (const uint8_t *)c->iov[c->i].iov_base + c->off,
+			       k);
+		done += k;
+		c->off += k;
+		if (c->off == c->iov[c->i].iov_len) {
+			c->i++;
+			c->off = 0;
+		}
+	}
+	return done;
+}
+
+int vring_rx_enqueue(struct vring *vq, const struct virtio_net_hdr *hdr,
+		     size_t hdr_len, bool mrg_rxbuf, const struct iovec *src,
+		     unsigned src_n)
+{
+	/* Where the header landed, to patch num_buffers once it is known;
+	 * every piece holds at least one byte, so 12 pieces suffice. */
+	struct iovec hdr_iov[sizeof(struct virtio_net_hdr)];
+	struct src_cursor c = {
+		.hdr = (const uint8_t *)hdr, .hdr_len = hdr_len,
+		.iov = src, .n = src_n,
+	};
+	struct vring_elem elem;
+	unsigned nbufs = 0, nhdr = 0;
+	size_t total, left, hdr_seen = 0;
+	uint16_t nb_le;
+
+	if (unlikely(!vring_ready(vq)))
+		return -EIO;
+	if (hdr_len > sizeof(*hdr))
+		return -EINVAL;
+	total = hdr_len + pv_iov_len(src, src_n);
+	if (total == 0)
+		return -EINVAL;
+	/* Every buffer carries at least one byte and the ring holds at most
+	 * size of them; num_buffers is 16-bit. */
+	left = total;
+	while (left) {
+		size_t wrote = 0;
+		int ret;
+
+		if (nbufs == vq->size) {
+			ret = 0;	/* cannot fit even in a full ring */
+		} else {
+			ret = vring_pop_one(vq, &elem, VRING_DIR_IN);
+		}
+		if (ret < 0)
+			return -EIO;	/* broken: nothing to give back */
+		if (ret == 0) {
+			vring_unpop(vq, nbufs);
+			vq->used_idx -= (uint16_t)nbufs;
+			return -ENOBUFS;
+		}
+		if (!mrg_rxbuf && elem.in_len < total) {
+			vring_unpop(vq, 1);
+			return -EMSGSIZE;
+		}
+		nbufs++;
+		for (unsigned k = 0; k < elem.in_num && left; k++) {
+			const struct iovec *d = &elem.iov[elem.out_num + k];
+			size_t n = PV_MIN(d->iov_len, left);
+
+			/* Remember the header pieces (first hdr_len bytes of
+			 * the output) for num_buffers. */
+			if (hdr_seen < hdr_len) {
+				size_t h = PV_MIN(n, hdr_len - hdr_seen);
+
+				hdr_iov[nhdr].iov_base = d->iov_base;
+				hdr_iov[nhdr].iov_len = h;
+				nhdr++;
+				hdr_seen += h;
+			}
+			cursor_copy(&c, d->iov_base, n);
+			wrote += n;
+			left -= n;
+		}
+		/* Staged, not visible: an -ENOBUFS below rewinds it. */
+		vring_stage_used(vq, elem.head, (uint32_t)wrote);
+	}
+	if (hdr_len >= sizeof(*hdr)) {
+		nb_le = htole16((uint16_t)nbufs);
+		pv_buf_to_iov(hdr_iov, nhdr,
+			      offsetof(struct virtio_net_hdr, num_buffers),
+			      &nb_le, sizeof(nb_le));
+	}
+	vq->st.pkts++;
+	vq->st.bytes += total;
+	return 0;
+}

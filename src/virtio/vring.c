@@ -1,0 +1,741 @@
+// SPDX-License-Identifier: MIT
+/* vring.c - the split virtqueue (virtio 1.2 §2.7), device and driver roles */
+
+/*
+ * Security model
+ * --------------
+ * The ring memory (descriptor table, avail ring, used ring) and every buffer
+ * it points to belong to the guest, or to a frontend one step removed from
+ * it. A guest that was taken over writes whatever it likes there, at any
+ * moment, including while we read it. So, on the device side:
+ *
+ *  - avail->idx is read once per burst (acquire) and the distance to our
+ *    private last_avail must be <= the queue size (§2.7.6);
+ *  - every head and every next is checked against the table it indexes;
+ *  - a chain is walked with a hard count bound: more descriptors than the
+ *    table has entries is a loop (§2.7.5.3.1 forbids loops);
+ *  - each descriptor is copied once into a local before it is checked and
+ *    used, so a check and its use see the same value (no double fetch);
+ *  - indirect tables (§2.7.5.3) are accepted only if negotiated, must be a
+ *    non-zero multiple of 16 bytes, must not nest or carry NEXT, and are read
+ *    in place if contiguous in our mapping, else copied through a byte cursor
+ *    into a per-queue scratch table allocated at setup (never on the data
+ *    path);
+ *  - every buffer address goes through gmem_translate() (overflow-safe,
+ *    clamped to its region) and the scatter list bound is checked on every
+ *    region split;
+ *  - directions are enforced: a TX chain must be device-readable, an RX
+ *    chain device-writable, and writable descriptors never precede readable
+ *    ones (§2.7.4.2).
+ *
+ * A violation calls vring_fail(): only that queue goes BROKEN until the
+ * frontend resets it, the reason is counted and logged with a rate limit.
+ * Nothing a guest writes can make this file read or write outside the
+ * regions of its gmem, loop without bound, allocate, or abort.
+ *
+ * The driver side (pvnet guest, tests, benchmarks) trusts its own memory
+ * but not the device: used->idx and used ids are validated the same way,
+ * and the driver keeps its free list in private memory, never reading the
+ * shared descriptor table back.
+ *
+ * Do not assume any field read from ring memory contains a sensible value.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "pvnet/log.h"
+#include "pvnet/virtio.h"
+#include "virtio_internal.h"
+
+/* used_event lives after the avail ring, avail_event after the used ring. */
+static inline uint16_t *used_event_ptr(const struct vring *vq)
+{
+	return &vq->avail->ring[vq->size];
+}
+
+static inline uint16_t *avail_event_ptr(const struct vring *vq)
+{
+	return (uint16_t *)&vq->used->ring[vq->size];
+}
+
+static void free_arrays(struct vring *vq)
+{
+	free(vq->ind_scratch);
+	free(vq->drv_chain_len);
+	free(vq->drv_cookie);
+	free(vq->drv_next);
+	vq->ind_scratch = NULL;
+	vq->drv_chain_len = NULL;
+	vq->drv_cookie = NULL;
+	vq->drv_next = NULL;
+	vq->alloc_size = 0;
+}
+
+static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
+			bool indirect)
+{
+	if (vq->alloc_size == size &&
+	    (!device || !indirect || vq->ind_scratch) &&
+	    (device || vq->drv_next))
+		return 0;
+	free_arrays(vq);
+	if (device && indirect) {
+		/* §2.7.5.3.1: a table holds at most VRING_MAX_SIZE entries. */
+		vq->ind_scratch = malloc(sizeof(struct vring_desc) *
+					 VRING_MAX_SIZE);
+		if (!vq->ind_scratch)
+			goto err;
+	}
+	if (!device) {
+		vq->drv_chain_len = calloc(size, sizeof(*vq->drv_chain_len));
+		vq->drv_cookie = calloc(size, sizeof(*vq->drv_cookie));
+		vq->drv_next = calloc(size, sizeof(*vq->drv_next));
+		if (!vq->drv_chain_len || !vq->drv_cookie || !vq->drv_next)
+			goto err;
+	}
+	vq->alloc_size = size;
+	return 0;
+err:
+	free_arrays(vq);
+	return -ENOMEM;
+}
+
+int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
+		void *used, uint64_t features, const struct gmem *gm)
+{
+	int ret;
+
+	/* §2.7: "Queue Size value is always a power of 2. The maximum Queue
+	 * Size value is 32768." */
+	if (!pv_is_pow2(size) || size > VRING_MAX_SIZE)
+		return -EINVAL;
+	/* §2.7: alignment 16 (desc), 2 (avail), 4 (used). */
+	if (!desc || !avail || !used || ((uintptr_t)desc & 15) ||
+	    ((uintptr_t)avail & 1) || ((uintptr_t)used & 3))
+		return -EINVAL;
+	ret = alloc_arrays(vq, size, gm != NULL,
+			   features & VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC));
+	if (ret)
+		return ret;
+	vq->size = size;
+	vq->mask = size - 1;
+	vq->event_idx = features & VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX);
+	vq->indirect = features & VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC);
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->gm = gm;
+	return 0;
+}
+
+void vring_start(struct vring *vq, uint16_t last_avail)
+{
+	if (!vq->desc)
+		return;
+	vq->last_avail = last_avail;
+	vq->avail_seen = last_avail;
+	/* Nothing is in flight across a stop (design: never mark a buffer
+	 * used before its packet is done), so used follows avail. */
+	vq->used_idx = last_avail;
+	vq->used_flushed = last_avail;
+	vq->signalled_used = last_avail;
+	vq->signalled_used_valid = false;
+	vq->broken_reason = PV_DROP_NONE;
+	vq->state = VRING_RUNNING;
+}
+
+uint16_t vring_stop(struct vring *vq)
+{
+	vq->state = VRING_STOPPED;
+	return vq->last_avail;
+}
+
+void vring_teardown(struct vring *vq)
+{
+	free_arrays(vq);
+	vq->state = VRING_STOPPED;
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+	vq->gm = NULL;
+}
+
+void vring_fail(struct vring *vq, enum pv_drop why)
+{
+	if ((unsigned)why >= PV_DROP_MAX)
+		why = PV_DROP_NONE;
+	vq->st.drops.n[why]++;
+	if (vq->state == VRING_BROKEN)
+		return;
+	vq->state = VRING_BROKEN;
+	vq->broken_reason = why;
+	pv_log_ratelimited(&vq->rl, PV_LOG_WARN, "vring %s: queue broken: %s",
+			   vq->name ? vq->name : "?", pv_drop_text(why));
+}
+
+/* ---- device side ---- */
+
+/*
+ * Reads avail->idx and validates it. Returns the chains available now, or
+ * -1 after failing the ring.
+ */
+static int refresh_avail(struct vring *vq)
+{
+	/* Acquire: the ring entries and descriptors we read next were written
+	 * before the driver's release store of avail->idx (vring_drv_publish,
+	 * Linux virtio_wmb + avail idx write). */
+	uint16_t idx = le16toh(pv_load_acquire(&vq->avail->idx));
+	uint16_t num = (uint16_t)(idx - vq->last_avail);
+
+	/* §2.7.6: the driver can make at most size chains available. */
+	if (unlikely(num > vq->size)) {
+		vring_fail(vq, PV_DROP_RING_AVAIL_IDX);
+		return -1;
+	}
+	vq->avail_seen = idx;
+	return num;
+}
+
+uint16_t vring_avail_count(struct vring *vq)
+{
+	int num;
+
+	if (!vring_ready(vq))
+		return 0;
+	num = refresh_avail(vq);
+	return num < 0 ? 0 : (uint16_t)num;
+}
+
+/* One read of a shared descriptor into a local (no double fetch). */
+static inline void read_desc(struct vring_desc *d, const uint8_t *table,
+			     uint32_t i)
+{
+	/* memcpy: an indirect table in guest memory may be misaligned. */
+	memcpy(d, table + (size_t)i * sizeof(*d), sizeof(*d));
+	/* The checks below must use this copy, never reload the source. */
+	pv_compiler_barrier();
+}
+
+/* Appends [gpa, gpa+len) to the element, one iovec per region piece. */
+static enum pv_drop map_desc(const struct vring *vq, struct vring_elem *elem,
+			     unsigned *niov, uint64_t gpa, uint32_t len)
+{
+	uint64_t left = len;
+
+	while (left) {
+		uint64_t got;
+		void *hva;
+
+		/* §6.6: the bound is checked on every split. */
+		if (unlikely(*niov >= VRING_ELEM_MAX_IOV))
+			return PV_DROP_RING_TOO_MANY_SEGS;
+		hva = gmem_translate(vq->gm, gpa, left, &got);
+		if (unlikely(!hva))
+			return PV_DROP_RING_ADDR;
+		elem->iov[*niov].iov_base = hva;
+		elem->iov[*niov].iov_len = (size_t)got;
+		(*niov)++;
+		gpa += got;
+		left -= got;
+	}
+	return PV_DROP_NONE;
+}
+
+/*
+ * Finds the indirect table of @d: in place if contiguous in our mapping,
+ * else copied through a byte cursor into the per-queue scratch table.
+ */
+static const uint8_t *indirect_table(struct vring *vq, uint64_t gpa,
+				     uint32_t len)
+{
+	uint8_t *dst = (uint8_t *)vq->ind_scratch;
+	uint64_t left = len;
+	const uint8_t *tbl;
+
+	tbl = gmem_translate_contig(vq->gm, gpa, len);
+	if (likely(tbl))
+		return tbl;
+	if (!dst)
+		return NULL;
+	while (left) {
+		uint64_t got;
+		const void *src = gmem_translate(vq->gm, gpa, left, &got);
+
+		if (!src)
+			return NULL;
+		/* Bytes, not descriptors: the cursor moves by what was
+		 * copied (libvhost-user's desc += read_len bug). */
+		memcpy(dst, src, (size_t)got);
+		dst += got;
+		gpa += got;
+		left -= got;
+	}
+	return (const uint8_t *)vq->ind_scratch;
+}
+
+/* Follows one next link for chain_loops(); false at the end of the chain. */
+static bool next_of(const uint8_t *table, uint32_t tsize, uint32_t *i)
+{
+	struct vring_desc d;
+	uint16_t flags;
+
+	read_desc(&d, table, *i);
+	flags = le16toh(d.flags);
+	if (!(flags & VRING_DESC_F_NEXT) || (flags & VRING_DESC_F_INDIRECT) ||
+	    le16toh(d.next) >= tsize)
+		return false;
+	*i = le16toh(d.next);
+	return true;
+}
+
+/*
+ * Cold path, only to name the reason right: a chain that hit the segment
+ * bound is re-walked (Floyd, at most 3 * tsize reads) to tell a loop from a
+ * chain that is merely too long. The guest can change the table meanwhile;
+ * that only changes which reason is reported, the ring breaks either way.
+ */
+static bool chain_loops(const uint8_t *table, uint32_t tsize, uint32_t start)
+{
+	uint32_t slow = start, fast = start;
+
+	for (uint32_t step = 0; step <= tsize; step++) {
+		if (!next_of(table, tsize, &fast) ||
+		    !next_of(table, tsize, &fast))
+			return false;
+		next_of(table, tsize, &slow);
+		if (slow == fast)
+			return true;
+	}
+	return true;	/* more links than entries */
+}
+
+/* Walks the chain at @head into @elem. Returns PV_DROP_NONE or the reason. */
+static enum pv_drop map_chain(struct vring *vq, uint16_t head,
+			      struct vring_elem *elem, enum vring_dir dir)
+{
+	const uint8_t *table = (const uint8_t *)vq->desc;
+	uint32_t tsize = vq->size, count = 0, i = head, start = head;
+	uint64_t out_len = 0, in_len = 0;
+	bool in_indirect = false;
+	unsigned niov = 0, out_num = 0;
+
+	elem->head = head;
+	for (;;) {
+		struct vring_desc d;
+		enum pv_drop why;
+		uint16_t flags;
+		uint32_t len;
+		uint64_t gpa;
+
+		/* §2.7.5.3.1: no loops. A chain longer than its table has a
+		 * descriptor twice. */
+		if (unlikely(++count > tsize))
+			return PV_DROP_RING_LOOP;
+		read_desc(&d, table, i);
+		flags = le16toh(d.flags);
+		len = le32toh(d.len);
+		gpa = le64toh(d.addr);
+
+		if (flags & VRING_DESC_F_INDIRECT) {
+			if (unlikely(!vq->indirect))
+				return PV_DROP_RING_INDIRECT_OFF;
+			/* §2.7.5.3.1: "The driver MUST NOT set the
+			 * VIRTQ_DESC_F_INDIRECT flag within an indirect
+			 * descriptor", nor INDIRECT together with NEXT. */
+			if (unlikely(in_indirect))
+				return PV_DROP_RING_INDIRECT_NESTED;
+			if (unlikely(flags & VRING_DESC_F_NEXT))
+				return PV_DROP_RING_INDIRECT_NEXT;
+			if (unlikely(len == 0 || len % sizeof(d) ||
+				     len / sizeof(d) > VRING_MAX_SIZE))
+				return PV_DROP_RING_INDIRECT_LEN;
+			table = indirect_table(vq, gpa, len);
+			if (unlikely(!table))
+				return PV_DROP_RING_ADDR;
+			/* The WRITE flag of this descriptor is ignored
+			 * (§2.7.5.3.2); the table starts at entry 0. */
+			tsize = len / sizeof(d);
+			count = 0;
+			i = 0;
+			start = 0;
+			in_indirect = true;
+			continue;
+		}
+
+		if (unlikely(len == 0))
+			return PV_DROP_RING_DESC_ZERO_LEN;
+		if (flags & VRING_DESC_F_WRITE) {
+			if (unlikely(dir == VRING_DIR_OUT))
+				return PV_DROP_RING_READ_WO;
+			in_len += len;
+		} else {
+			/* §2.7.4.2: device-writable descriptors come after
+			 * all device-readable ones. */
+			if (unlikely(niov > out_num))
+				return PV_DROP_RING_ORDER;
+			if (unlikely(dir == VRING_DIR_IN))
+				return PV_DROP_RING_WRITE_RO;
+			out_len += len;
+		}
+		why = map_desc(vq, elem, &niov, gpa, len);
+		if (unlikely(why != PV_DROP_NONE)) {
+			/* A loop through a table larger than the segment
+			 * bound hits the bound first; report it as a loop. */
+			if (why == PV_DROP_RING_TOO_MANY_SEGS &&
+			    chain_loops(table, tsize, start))
+				return PV_DROP_RING_LOOP;
+			return why;
+		}
+		if (!(flags & VRING_DESC_F_WRITE))
+			out_num = niov;
+
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		i = le16toh(d.next);
+		if (unlikely(i >= tsize))
+			return PV_DROP_RING_NEXT_OOR;
+	}
+	/* The used ring reports 32-bit lengths. */
+	if (unlikely(out_len > UINT32_MAX || in_len > UINT32_MAX))
+		return PV_DROP_RING_CHAIN_LEN;
+	elem->out_num = (uint16_t)out_num;
+	elem->in_num = (uint16_t)(niov - out_num);
+	elem->out_len = (uint32_t)out_len;
+	elem->in_len = (uint32_t)in_len;
+	return PV_DROP_NONE;
+}
+
+/* Pops the chain at last_avail; the caller made sure one is available. */
+static int pop_available(struct vring *vq, struct vring_elem *elem,
+			 enum vring_dir dir)
+{
+	uint16_t head;
+	enum pv_drop why;
+
+	head = le16toh(READ_ONCE(vq->avail->ring[vq->last_avail & vq->mask]));
+	if (unlikely(head >= vq->size)) {
+		vring_fail(vq, PV_DROP_RING_HEAD_OOR);
+		return -EIO;
+	}
+	why = map_chain(vq, head, elem, dir);
+	if (unlikely(why != PV_DROP_NONE)) {
+		vring_fail(vq, why);
+		return -EIO;
+	}
+	vq->last_avail++;
+	return 1;
+}
+
+int vring_pop_one(struct vring *vq, struct vring_elem *elem,
+		  enum vring_dir dir)
+{
+	if (unlikely(!vring_ready(vq)))
+		return -EIO;
+	if (vq->last_avail == vq->avail_seen) {
+		int num = refresh_avail(vq);
+
+		if (num < 0)
+			return -EIO;
+		if (num == 0)
+			return 0;
+	}
+	return pop_available(vq, elem, dir);
+}
+
+unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
+			 unsigned n, enum vring_dir dir)
+{
+	unsigned i;
+	int num;
+
+	if (unlikely(!vring_ready(vq)))
+		return 0;
+	/* One read of avail->idx per burst. */
+	num = refresh_avail(vq);
+	if (num <= 0)
+		return 0;
+	if ((unsigned)num < n)
+		n = (unsigned)num;
+	for (i = 0; i < n; i++) {
+		if (pop_available(vq, &elems[i], dir) < 0)
+			break;
+		vq->st.pkts++;
+		vq->st.bytes += elems[i].out_len;
+	}
+	return i;
+}
+
+void vring_unpop(struct vring *vq, unsigned n)
+{
+	if (n > vq->size)
+		n = vq->size;
+	vq->last_avail -= (uint16_t)n;
+}
+
+void vring_stage_used(struct vring *vq, uint16_t head, uint32_t len)
+{
+	struct vring_used_elem *ue = &vq->used->ring[vq->used_idx & vq->mask];
+
+	/* Not visible until vring_flush() moves used->idx past it. */
+	WRITE_ONCE(ue->id, htole32(head));
+	WRITE_ONCE(ue->len, htole32(len));
+	vq->used_idx++;
+}
+
+void vring_push(struct vring *vq, uint16_t head, uint32_t len)
+{
+	if (unlikely(!vring_ready(vq)))
+		return;
+	vring_stage_used(vq, head, len);
+}
+
+void vring_flush(struct vring *vq)
+{
+	if (unlikely(!vring_ready(vq)) || vq->used_idx == vq->used_flushed)
+		return;
+	/* Release: buffer data and used entries written before are visible
+	 * before the new index (§2.7.8.2; pairs with the driver's acquire
+	 * load in vring_drv_get_used). One index store per burst. */
+	pv_store_release(&vq->used->idx, htole16(vq->used_idx));
+	vq->used_flushed = vq->used_idx;
+}
+
+bool vring_need_call(struct vring *vq)
+{
+	uint16_t old = vq->signalled_used, new = vq->used_flushed;
+	bool valid = vq->signalled_used_valid, need;
+
+	if (unlikely(!vring_ready(vq)))
+		return false;
+	if (valid && old == new)
+		return false;	/* nothing flushed since the last decision */
+	/* Full barrier: our used->idx store must be visible before we read
+	 * the driver's used_event/flags, or we can miss its re-enable (pairs
+	 * with the mb in vring_drv_set_call). */
+	pv_smp_mb();
+	vq->signalled_used = new;
+	vq->signalled_used_valid = true;
+	if (vq->event_idx) {
+		uint16_t ev = le16toh(READ_ONCE(*used_event_ptr(vq)));
+
+		/* §2.7.10: interrupt only if used_event was crossed. */
+		need = !valid || vring_need_event(ev, new, old);
+	} else {
+		need = !(le16toh(READ_ONCE(vq->avail->flags)) &
+			 VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	if (need)
+		vq->st.calls++;
+	else
+		vq->st.calls_suppressed++;
+	return need;
+}
+
+void vring_set_kick(struct vring *vq, bool enable)
+{
+	if (unlikely(!vring_ready(vq)))
+		return;
+	if (vq->event_idx) {
+		/* §2.7.10: kick when avail->idx passes last_avail. Disabling
+		 * writes nothing: the driver kicks at most once more. */
+		if (enable)
+			WRITE_ONCE(*avail_event_ptr(vq),
+				   htole16(vq->last_avail));
+	} else {
+		WRITE_ONCE(vq->used->flags,
+			   htole16(enable ? 0 : VRING_USED_F_NO_NOTIFY));
+	}
+	/* Full barrier: the store above before the caller's re-check of
+	 * avail->idx, or a chain published meanwhile goes unnoticed (pairs
+	 * with the mb in vring_drv_need_kick). Callers re-check after
+	 * enabling. */
+	pv_smp_mb();
+}
+
+/* ---- driver side ---- */
+
+void vring_drv_init_at(struct vring *vq, uint16_t idx)
+{
+	if (!vq->drv_next)
+		return;
+	for (uint32_t i = 0; i < vq->size; i++) {
+		vq->drv_next[i] = (uint16_t)(i + 1);
+		vq->drv_chain_len[i] = 0;
+		vq->drv_cookie[i] = NULL;
+	}
+	vq->free_head = 0;
+	vq->num_free = vq->size;
+	vq->shadow_avail = idx;
+	vq->last_used = idx;
+	vq->kicked_avail = idx;
+	/* The driver owns the ring memory and sets its initial state. */
+	WRITE_ONCE(vq->avail->flags, 0);
+	WRITE_ONCE(vq->avail->idx, htole16(idx));
+	WRITE_ONCE(*used_event_ptr(vq), htole16(idx));
+	WRITE_ONCE(vq->used->flags, 0);
+	WRITE_ONCE(vq->used->idx, htole16(idx));
+	WRITE_ONCE(*avail_event_ptr(vq), htole16(idx));
+	vq->broken_reason = PV_DROP_NONE;
+	vq->state = VRING_RUNNING;
+	pv_smp_mb();
+}
+
+void vring_drv_init(struct vring *vq)
+{
+	vring_drv_init_at(vq, 0);
+}
+
+int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
+		  unsigned out_n, unsigned in_n, void *cookie)
+{
+	unsigned total = out_n + in_n;
+	uint16_t head, i, last = 0;
+
+	if (unlikely(!vring_ready(vq) || !vq->drv_next))
+		return -EIO;
+	if (total == 0 || total > vq->size)
+		return -EINVAL;
+	if (total > vq->num_free)
+		return -ENOSPC;
+	head = i = vq->free_head;
+	for (unsigned k = 0; k < total; k++) {
+		struct vring_desc *d = &vq->desc[i];
+		uint16_t flags = 0;
+
+		if (k + 1 < total)
+			flags |= VRING_DESC_F_NEXT;
+		if (k >= out_n)
+			flags |= VRING_DESC_F_WRITE;
+		d->addr = htole64(bufs[k].addr);
+		d->len = htole32(bufs[k].len);
+		d->flags = htole16(flags);
+		d->next = htole16(vq->drv_next[i]);
+		last = i;
+		i = vq->drv_next[i];
+	}
+	(void)last;
+	vq->free_head = i;
+	vq->num_free -= (uint16_t)total;
+	vq->drv_chain_len[head] = (uint16_t)total;
+	vq->drv_cookie[head] = cookie;
+	/* Not visible until vring_drv_publish() stores avail->idx. */
+	WRITE_ONCE(vq->avail->ring[vq->shadow_avail & vq->mask],
+		   htole16(head));
+	vq->shadow_avail++;
+	return 0;
+}
+
+void vring_drv_publish(struct vring *vq)
+{
+	if (unlikely(!vring_ready(vq)))
+		return;
+	/* Release: descriptors and avail ring entries before the index
+	 * (pairs with the device's acquire load in refresh_avail). */
+	pv_store_release(&vq->avail->idx, htole16(vq->shadow_avail));
+}
+
+bool vring_drv_need_kick(struct vring *vq)
+{
+	uint16_t old = vq->kicked_avail, new = vq->shadow_avail;
+	bool need;
+
+	if (unlikely(!vring_ready(vq)) || old == new)
+		return false;
+	/* Full barrier: the avail->idx store before reading avail_event or
+	 * the used flags (pairs with the mb in vring_set_kick). */
+	pv_smp_mb();
+	vq->kicked_avail = new;
+	if (vq->event_idx) {
+		uint16_t ev = le16toh(READ_ONCE(*avail_event_ptr(vq)));
+
+		need = vring_need_event(ev, new, old);
+	} else {
+		need = !(le16toh(READ_ONCE(vq->used->flags)) &
+			 VRING_USED_F_NO_NOTIFY);
+	}
+	if (need)
+		vq->st.kicks++;
+	else
+		vq->st.kicks_suppressed++;
+	return need;
+}
+
+bool vring_drv_has_used(struct vring *vq)
+{
+	if (unlikely(!vring_ready(vq)))
+		return false;
+	return le16toh(READ_ONCE(vq->used->idx)) != vq->last_used;
+}
+
+/* Returns the descriptors of the chain at @head to the free list. */
+static void drv_free_chain(struct vring *vq, uint16_t head)
+{
+	uint16_t n = vq->drv_chain_len[head], tail = head;
+
+	for (uint16_t k = 1; k < n; k++)
+		tail = vq->drv_next[tail];
+	vq->drv_next[tail] = vq->free_head;
+	vq->free_head = head;
+	vq->num_free += n;
+	vq->drv_chain_len[head] = 0;
+}
+
+unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
+			    unsigned n)
+{
+	uint16_t idx, num;
+	unsigned i;
+
+	if (unlikely(!vring_ready(vq) || !vq->drv_next))
+		return 0;
+	/* Acquire: used entries were written before the device's release
+	 * store of used->idx (vring_flush). */
+	idx = le16toh(pv_load_acquire(&vq->used->idx));
+	num = (uint16_t)(idx - vq->last_used);
+	if (unlikely(num > vq->size)) {
+		vring_fail(vq, PV_DROP_RING_USED_IDX);
+		return 0;
+	}
+	if (num < n)
+		n = num;
+	for (i = 0; i < n; i++) {
+		struct vring_used_elem *ue =
+			&vq->used->ring[vq->last_used & vq->mask];
+		uint32_t id = le32toh(READ_ONCE(ue->id));
+		uint32_t len = le32toh(READ_ONCE(ue->len));
+
+		if (unlikely(id >= vq->size || !vq->drv_chain_len[id])) {
+			vring_fail(vq, PV_DROP_RING_USED_ID);
+			break;
+		}
+		if (cookies)
+			cookies[i] = vq->drv_cookie[id];
+		if (lens)
+			lens[i] = len;
+		vq->drv_cookie[id] = NULL;
+		drv_free_chain(vq, (uint16_t)id);
+		vq->last_used++;
+		vq->st.pkts++;
+		vq->st.bytes += len;
+	}
+	return i;
+}
+
+void vring_drv_set_call(struct vring *vq, bool enable)
+{
+	if (unlikely(!vring_ready(vq)))
+		return;
+	if (vq->event_idx) {
+		/* §2.7.10: interrupt when used->idx passes last_used. */
+		if (enable)
+			WRITE_ONCE(*used_event_ptr(vq),
+				   htole16(vq->last_used));
+	} else {
+		WRITE_ONCE(vq->avail->flags,
+			   htole16(enable ? 0 : VRING_AVAIL_F_NO_INTERRUPT));
+	}
+	/* Full barrier: the store above before the caller's re-check of
+	 * used->idx (pairs with the mb in vring_need_call). */
+	pv_smp_mb();
+}

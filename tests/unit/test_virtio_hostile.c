@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_virtio_hostile.c - one test per ring rule (style §6, issue 2 item 6):
+ * build the hostile case, assert the exact reason, that only that queue is
+ * BROKEN, and that a second queue in the same guest memory keeps working.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <endian.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "pvnet/virtio.h"
+#include "../lib/fakeguest.h"
+
+#define S	(256 * 1024ULL)
+#define QSZ	256
+#define FEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
+		 VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
+		 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | \
+		 VIRTIO_BIT(VIRTIO_F_VERSION_1))
+#define W	VRING_DESC_F_WRITE
+#define N	VRING_DESC_F_NEXT
+#define I	VRING_DESC_F_INDIRECT
+
+struct hctx {
+	struct fakeguest fg;
+	struct fg_ring a;	/* the victim */
+	struct fg_ring b;	/* the bystander */
+	uint64_t buf;		/* 4 KB of valid buffer space in region 0 */
+};
+
+static struct vring_elem elems[8];
+
+static int hsetup_feat(void **state, uint64_t feat)
+{
+	struct hctx *h = calloc(1, sizeof(*h));
+
+	if (!h || fg_create(&h->fg, S))
+		return -1;
+	if (fg_ring_create(&h->fg, &h->a, 2, QSZ, feat, 0) ||
+	    fg_ring_create(&h->fg, &h->b, 2, 64, FEAT, 0))
+		return -1;
+	h->buf = fg_alloc(&h->fg, 0, 4096, 64);
+	*state = h;
+	return 0;
+}
+
+static int hsetup(void **state)
+{
+	return hsetup_feat(state, FEAT);
+}
+
+static int hsetup_noind(void **state)
+{
+	return hsetup_feat(state, FEAT &
+			   ~VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC));
+}
+
+static int hteardown(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_destroy(&h->a);
+	fg_ring_destroy(&h->b);
+	fg_destroy(&h->fg);
+	free(h);
+	return 0;
+}
+
+static uint64_t total_drops(const struct vring *vq)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < PV_DROP_MAX; i++)
+		t += vq->st.drops.n[i];
+	return t;
+}
+
+/* The victim is broken for @why, counted once; the bystander works. */
+static void expect_broken(struct hctx *h, struct vring *vq, enum pv_drop why)
+{
+	assert_int_equal(vq->state, VRING_BROKEN);
+	assert_string_equal(pv_drop_name(vq->broken_reason), pv_drop_name(why));
+	assert_int_equal(vq->st.drops.n[why], 1);
+	assert_int_equal(total_drops(vq), 1);
+	/* Every entry point is inert now and counts nothing more. */
+	assert_int_equal(vring_pop_burst(vq, elems, 8, VRING_DIR_OUT), 0);
+	assert_int_equal(vring_avail_count(vq), 0);
+	assert_false(vring_need_call(vq));
+	assert_int_equal(vring_drv_get_used(vq, NULL, NULL, 8), 0);
+	assert_int_equal(total_drops(vq), 1);
+	/* The other queue in the same memory keeps working. */
+	assert_true(vring_ready(&h->b.dev));
+	assert_true(fg_ring_roundtrip(&h->fg, &h->b, 0, 64));
+	assert_true(fg_ring_roundtrip(&h->fg, &h->b, 1, 1500));
+	assert_int_equal(total_drops(&h->b.dev), 0);
+}
+
+/* Publishes @head on the victim and pops it in direction @dir. */
+static unsigned pop_one(struct hctx *h, uint16_t head, enum vring_dir dir)
+{
+	fg_ring_avail_push(&h->a, head);
+	return vring_pop_burst(&h->a.dev, elems, 8, dir);
+}
+
+static void head_oor(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 64, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 1);	/* fine */
+	assert_int_equal(pop_one(h, QSZ, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_HEAD_OOR);
+}
+
+static void next_oor(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 3, h->buf, 64, N, QSZ);
+	assert_int_equal(pop_one(h, 3, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_NEXT_OOR);
+}
+
+static void desc_loop(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 64, N, 1);
+	fg_ring_desc(&h->fg, &h->a, 1, h->buf, 64, N, 2);
+	fg_ring_desc(&h->fg, &h->a, 2, h->buf, 64, N, 0);
+	assert_int_equal(pop_one(h, 1, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_LOOP);
+}
+
+static void self_loop(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 7, h->buf, 1, N, 7);
+	assert_int_equal(pop_one(h, 7, VRING_DIR_OUT), 0);
+	/* the segment bound is hit first, the loop is still named */
+	expect_broken(h, &h->a.dev, PV_DROP_RING_LOOP);
+}
+
+static void indirect_loop(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t t = fg_alloc(&h->fg, 2, 64, 16);
+
+	fg_desc_write(&h->fg, t, 0, h->buf, 64, N, 1);
+	fg_desc_write(&h->fg, t, 1, h->buf, 64, N, 0);
+	fg_ring_desc(&h->fg, &h->a, 0, t, 32, I, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_LOOP);
+}
+
+static void indirect_nested(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t t = fg_alloc(&h->fg, 2, 64, 16);
+
+	fg_desc_write(&h->fg, t, 0, h->buf, 64, N, 1);
+	fg_desc_write(&h->fg, t, 1, t, 32, I, 0);
+	fg_ring_desc(&h->fg, &h->a, 0, t, 32, I, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_INDIRECT_NESTED);
+}
+
+static void indirect_len_not_16(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t t = fg_alloc(&h->fg, 2, 64, 16);
+
+	fg_desc_write(&h->fg, t, 0, h->buf, 64, 0, 0);
+	fg_ring_desc(&h->fg, &h->a, 0, t, 24, I, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_INDIRECT_LEN);
+}
+
+static void indirect_len_zero(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 0, I, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_INDIRECT_LEN);
+}
+
+static void indirect_len_huge(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf,
+		     (VRING_MAX_SIZE + 1) * 16, I, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_INDIRECT_LEN);
+}
+
+static void indirect_with_next(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t t = fg_alloc(&h->fg, 2, 16, 16);
+
+	fg_desc_write(&h->fg, t, 0, h->buf, 64, 0, 0);
+	fg_ring_desc(&h->fg, &h->a, 0, t, 16, I | N, 1);
+	fg_ring_desc(&h->fg, &h->a, 1, h->buf, 64, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_INDIRECT_NEXT);
+}
+
+static void indirect_not_negotiated(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t t = fg_alloc(&h->fg, 2, 16, 16);
+
+	fg_desc_write(&h->fg, t, 0, h->buf, 64, 0, 0);
+	fg_ring_desc(&h->fg, &h->a, 0, t, 16, I, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_INDIRECT_OFF);
+}
+
+static void indirect_table_in_gap(void **state)
+{
+	struct hctx *h = *state;
+
+	/* starts in region 1, runs into the gap after it */
+	fg_ring_desc(&h->fg, &h->a, 0, h->fg.reg[1].gpa + S - 32, 64, I, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_ADDR);
+}
+
+static void zero_len_desc(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 64, N, 1);
+	fg_ring_desc(&h->fg, &h->a, 1, h->buf, 0, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_DESC_ZERO_LEN);
+}
+
+static void buffer_outside_memory(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, 0x10, 64, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_ADDR);
+}
+
+static void buffer_wraps_address_space(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, UINT64_MAX - 3, 16, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_ADDR);
+}
+
+static void buffer_into_gap(void **state)
+{
+	struct hctx *h = *state;
+
+	/* region 1's last 10 bytes and 10 bytes of the gap after it */
+	fg_ring_desc(&h->fg, &h->a, 0, h->fg.reg[1].gpa + S - 10, 20, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_ADDR);
+}
+
+static void avail_idx_too_far(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_set_avail_idx(&h->a, QSZ + 1);
+	assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8, VRING_DIR_OUT),
+			 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_AVAIL_IDX);
+}
+
+static void avail_idx_backwards(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 64, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 1);
+	fg_ring_set_avail_idx(&h->a, 0);	/* behind last_avail = 1 */
+	assert_int_equal(vring_avail_count(&h->a.dev), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_AVAIL_IDX);
+}
+
+static void write_into_readable(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 1500, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_IN), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_WRITE_RO);
+}
+
+static void rx_enqueue_into_readable(void **state)
+{
+	struct hctx *h = *state;
+	struct virtio_net_hdr hdr = { 0 };
+	uint8_t pay[64] = { 0 };
+	struct iovec src = { pay, sizeof(pay) };
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 1500, 0, 0);
+	fg_ring_avail_push(&h->a, 0);
+	assert_int_equal(vring_rx_enqueue(&h->a.dev, &hdr, 12, true, &src, 1),
+			 -EIO);
+	assert_int_equal(vring_rx_enqueue(&h->a.dev, &hdr, 12, true, &src, 1),
+			 -EIO);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_WRITE_RO);
+}
+
+static void read_from_writable(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 12, N, 1);
+	fg_ring_desc(&h->fg, &h->a, 1, h->buf + 64, 1500, W, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_READ_WO);
+}
+
+static void readable_after_writable(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 100, W | N, 1);
+	fg_ring_desc(&h->fg, &h->a, 1, h->buf + 128, 100, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_ANY), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_ORDER);
+}
+
+static void too_many_segments(void **state)
+{
+	struct hctx *h = *state;
+	uint16_t n = VRING_ELEM_MAX_IOV + 1;
+
+	for (uint16_t i = 0; i < n; i++)
+		fg_ring_desc(&h->fg, &h->a, i, h->buf + i, 1,
+			     i + 1 < n ? N : 0, (uint16_t)(i + 1));
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_TOO_MANY_SEGS);
+}
+
+/* 127 descriptors, then one that splits into two pieces: 129 > 128. The
+ * bound must be checked inside the region-split loop. */
+static void too_many_segments_on_split(void **state)
+{
+	struct hctx *h = *state;
+	uint16_t n = VRING_ELEM_MAX_IOV;	/* descriptors */
+	uint64_t st = fg_alloc_straddle(&h->fg, 8, 16);
+
+	for (uint16_t i = 0; i + 1 < n; i++)
+		fg_ring_desc(&h->fg, &h->a, i, h->buf + i, 1, N,
+			     (uint16_t)(i + 1));
+	fg_ring_desc(&h->fg, &h->a, n - 1, st, 16, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_TOO_MANY_SEGS);
+}
+
+/* The same chain with one descriptor fewer is exactly 128 pieces: fine. */
+static void max_segments_ok(void **state)
+{
+	struct hctx *h = *state;
+	uint16_t n = VRING_ELEM_MAX_IOV - 1;
+	uint64_t st = fg_alloc_straddle(&h->fg, 8, 16);
+
+	for (uint16_t i = 0; i + 1 < n; i++)
+		fg_ring_desc(&h->fg, &h->a, i, h->buf + i, 1, N,
+			     (uint16_t)(i + 1));
+	fg_ring_desc(&h->fg, &h->a, n - 1, st, 16, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 1);
+	assert_int_equal(elems[0].out_num, VRING_ELEM_MAX_IOV);
+	assert_int_equal(elems[0].out_len, n - 1 + 16);
+	assert_true(vring_ready(&h->a.dev));
+}
+
+static void chain_over_4g(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t big = 3ULL << 30, gpa = 1ULL << 40;
+
+	/* A fake region that is never dereferenced: pop only translates. */
+	assert_int_equal(gmem_add_mapped(&h->fg.gm, gpa, 2 * big, 1ULL << 44,
+					 (void *)(uintptr_t)0x100000000ULL), 0);
+	fg_ring_desc(&h->fg, &h->a, 0, gpa, (uint32_t)big, N, 1);
+	fg_ring_desc(&h->fg, &h->a, 1, gpa + big, (uint32_t)big, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	assert_int_equal(gmem_remove_region(&h->fg.gm, gpa, 2 * big), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_CHAIN_LEN);
+}
+
+/* Driver side: the device is not trusted either. */
+static void used_idx_too_far(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_set_used_idx(&h->a, QSZ + 1);
+	assert_int_equal(vring_drv_get_used(&h->a.drv, NULL, NULL, 8), 0);
+	expect_broken(h, &h->a.drv, PV_DROP_RING_USED_IDX);
+}
+
+static void used_id_bogus(void **state)
+{
+	struct hctx *h = *state;
+	struct vring_buf b = { h->buf, 64 };
+
+	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
+	vring_drv_publish(&h->a.drv);
+	/* id in range but never made available */
+	fg_ring_used_write(&h->a, 0, 5, 0);
+	fg_ring_set_used_idx(&h->a, 1);
+	assert_int_equal(vring_drv_get_used(&h->a.drv, NULL, NULL, 8), 0);
+	expect_broken(h, &h->a.drv, PV_DROP_RING_USED_ID);
+}
+
+static void used_id_out_of_range(void **state)
+{
+	struct hctx *h = *state;
+	struct vring_buf b = { h->buf, 64 };
+
+	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
+	vring_drv_publish(&h->a.drv);
+	fg_ring_used_write(&h->a, 0, 0, 64);
+	fg_ring_used_write(&h->a, 1, QSZ, 0);
+	fg_ring_set_used_idx(&h->a, 2);
+	/* the good one is harvested, then the bad one breaks the ring */
+	assert_int_equal(vring_drv_get_used(&h->a.drv, NULL, NULL, 8), 1);
+	expect_broken(h, &h->a.drv, PV_DROP_RING_USED_ID);
+}
+
+static void used_id_twice(void **state)
+{
+	struct hctx *h = *state;
+	struct vring_buf b = { h->buf, 64 };
+
+	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
+	vring_drv_publish(&h->a.drv);
+	fg_ring_used_write(&h->a, 0, 0, 0);
+	fg_ring_used_write(&h->a, 1, 0, 0);
+	fg_ring_set_used_idx(&h->a, 2);
+	assert_int_equal(vring_drv_get_used(&h->a.drv, NULL, NULL, 8), 1);
+	expect_broken(h, &h->a.drv, PV_DROP_RING_USED_ID);
+}
+
+/* After a frontend reset, a broken ring runs again. */
+static void reset_after_broken(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_avail_push(&h->a, QSZ + 5);
+	assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8, VRING_DIR_OUT),
+			 0);
+	assert_int_equal(h->a.dev.state, VRING_BROKEN);
+	vring_stop(&h->a.dev);
+	vring_drv_init(&h->a.drv);
+	vring_start(&h->a.dev, 0);
+	assert_true(fg_ring_roundtrip(&h->fg, &h->a, 0, 64));
+	assert_int_equal(h->a.dev.st.drops.n[PV_DROP_RING_HEAD_OOR], 1);
+}
+
+#define HT(f)	cmocka_unit_test_setup_teardown(f, hsetup, hteardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		HT(head_oor),
+		HT(next_oor),
+		HT(desc_loop),
+		HT(self_loop),
+		HT(indirect_loop),
+		HT(indirect_nested),
+		HT(indirect_len_not_16),
+		HT(indirect_len_zero),
+		HT(indirect_len_huge),
+		HT(indirect_with_next),
+		cmocka_unit_test_setup_teardown(indirect_not_negotiated,
+						hsetup_noind, hteardown),
+		HT(indirect_table_in_gap),
+		HT(zero_len_desc),
+		HT(buffer_outside_memory),
+		HT(buffer_wraps_address_space),
+		HT(buffer_into_gap),
+		HT(avail_idx_too_far),
+		HT(avail_idx_backwards),
+		HT(write_into_readable),
+		HT(rx_enqueue_into_readable),
+		HT(read_from_writable),
+		HT(readable_after_writable),
+		HT(too_many_segments),
+		HT(too_many_segments_on_split),
+		HT(max_segments_ok),
+		HT(chain_over_4g),
+		HT(used_idx_too_far),
+		HT(used_id_bogus),
+		HT(used_id_out_of_range),
+		HT(used_id_twice),
+		HT(reset_after_broken),
+	};
+
+	pv_log_set_level(PV_LOG_ERR);	/* the breaks are expected */
+	return cmocka_run_group_tests_name("virtio_hostile", tests, NULL,
+					   NULL);
+}

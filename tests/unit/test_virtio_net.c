@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/* test_virtio_net.c - virtio-net header parsing/checks and mergeable RX delivery */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <endian.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "pvnet/virtio.h"
+#include "../lib/fakeguest.h"
+
+#define S	(256 * 1024ULL)
+#define FEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
+		 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | \
+		 VIRTIO_BIT(VIRTIO_F_VERSION_1))
+
+static int setup(void **state)
+{
+	struct fakeguest *fg = calloc(1, sizeof(*fg));
+
+	if (!fg || fg_create(fg, S))
+		return -1;
+	*state = fg;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fg_destroy(*state);
+	free(*state);
+	return 0;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 31 + seed);
+}
+
+static void hdr_len_by_features(void **state)
+{
+	(void)state;
+	assert_int_equal(nethdr_len(0), 10);
+	assert_int_equal(nethdr_len(VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)), 12);
+	assert_int_equal(nethdr_len(VIRTIO_BIT(VIRTIO_F_VERSION_1)), 12);
+}
+
+static void hdr_read_split_and_short(void **state)
+{
+	uint8_t raw[12] = { 1, 1, 0x36, 0, 0xa8, 0x05, 34, 0, 16, 0, 7, 0 };
+	struct iovec iov[3] = {
+		{ raw, 3 }, { raw + 3, 0 }, { raw + 3, 9 },
+	};
+	struct virtio_net_hdr h;
+
+	(void)state;
+	assert_int_equal(nethdr_read(&h, 12, iov, 3), 0);
+	assert_int_equal(h.flags, 1);
+	assert_int_equal(h.gso_type, 1);
+	assert_int_equal(le16toh(h.hdr_len), 0x36);
+	assert_int_equal(le16toh(h.gso_size), 1448);
+	assert_int_equal(le16toh(h.csum_start), 34);
+	assert_int_equal(le16toh(h.csum_offset), 16);
+	assert_int_equal(le16toh(h.num_buffers), 7);
+	assert_int_equal(nethdr_read(&h, 10, iov, 3), 0);
+	assert_int_equal(h.num_buffers, 0);
+	assert_int_equal(nethdr_read(&h, 12, iov, 1), -EINVAL);
+	assert_int_equal(nethdr_read(&h, 13, iov, 3), -EINVAL);
+}
+
+static struct virtio_net_hdr mk(uint8_t flags, uint8_t gso, uint16_t hdr_len,
+				uint16_t gso_size, uint16_t cs, uint16_t co)
+{
+	struct virtio_net_hdr h = {
+		.flags = flags, .gso_type = gso, .hdr_len = htole16(hdr_len),
+		.gso_size = htole16(gso_size), .csum_start = htole16(cs),
+		.csum_offset = htole16(co),
+	};
+	return h;
+}
+
+static void hdr_check_claims(void **state)
+{
+	struct virtio_net_hdr h;
+
+	(void)state;
+	h = mk(0, 0, 0, 0, 0, 0);
+	assert_int_equal(nethdr_check(&h, 60), PV_DROP_NONE);
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 34, 16);
+	assert_int_equal(nethdr_check(&h, 52), PV_DROP_NONE);	/* 34+16+2 */
+	assert_int_equal(nethdr_check(&h, 51), PV_DROP_PKT_HDR_CSUM);
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 0xffff, 0xffff);
+	assert_int_equal(nethdr_check(&h, 65535), PV_DROP_PKT_HDR_CSUM);
+	h = mk(VIRTIO_NET_HDR_F_RSC_INFO, 0, 0, 0, 0, 0);
+	assert_int_equal(nethdr_check(&h, 60), PV_DROP_PKT_HDR_FLAGS);
+	h = mk(0x80, 0, 0, 0, 0, 0);
+	assert_int_equal(nethdr_check(&h, 60), PV_DROP_PKT_HDR_FLAGS);
+	h = mk(VIRTIO_NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0);
+	assert_int_equal(nethdr_check(&h, 60), PV_DROP_NONE);
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 1448,
+	       34, 16);
+	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_NONE);
+	assert_int_equal(nethdr_check(&h, 53), PV_DROP_PKT_HDR_GSO);
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV6 |
+	       VIRTIO_NET_HDR_GSO_ECN, 74, 1428, 54, 16);
+	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_NONE);
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 0,
+	       34, 16);
+	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_PKT_HDR_GSO);
+	h = mk(0, 2, 54, 1448, 0, 0);
+	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_PKT_HDR_GSO);
+	h = mk(0, 6, 54, 1448, 0, 0);
+	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_PKT_HDR_GSO);
+	h = mk(0, VIRTIO_NET_HDR_GSO_ECN, 0, 0, 0, 0);
+	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_PKT_HDR_GSO);
+	h = mk(0, VIRTIO_NET_HDR_GSO_UDP_L4, 42, 1000, 0, 0);
+	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_NONE);
+}
+
+static void iov_helpers(void **state)
+{
+	uint8_t a[5] = { 0, 1, 2, 3, 4 }, b[3] = { 5, 6, 7 }, out[8];
+	struct iovec iov[3] = { { a, 5 }, { NULL, 0 }, { b, 3 } };
+
+	(void)state;
+	assert_int_equal(pv_iov_len(iov, 3), 8);
+	assert_int_equal(pv_iov_to_buf(iov, 3, 3, out, 8), 5);
+	assert_memory_equal(out, ((uint8_t[]){ 3, 4, 5, 6, 7 }), 5);
+	assert_int_equal(pv_iov_to_buf(iov, 3, 8, out, 8), 0);
+	assert_int_equal(pv_iov_to_buf(iov, 3, 100, out, 8), 0);
+	assert_int_equal(pv_buf_to_iov(iov, 3, 4, ((uint8_t[]){ 9, 9, 9 }), 3),
+			 3);
+	assert_int_equal(a[4], 9);
+	assert_int_equal(b[0], 9);
+	assert_int_equal(b[1], 9);
+	assert_int_equal(b[2], 7);
+}
+
+/* Posts @n writable buffers of @len bytes (the last one may straddle). */
+static void post_rx(struct fakeguest *fg, struct fg_ring *r, unsigned n,
+		    uint32_t len, uint64_t *gpas, bool straddle_one)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct vring_buf b = { fg_alloc(fg, 2, len, 8), len };
+
+		if (straddle_one && i == 2)
+			b.addr = fg_alloc_straddle(fg, len / 2, len);
+		assert_true(b.addr != 0);
+		gpas[i] = b.addr;
+		assert_int_equal(vring_drv_add(&r->drv, &b, 0, 1,
+					       (void *)(uintptr_t)(i + 1)), 0);
+	}
+	vring_drv_publish(&r->drv);
+}
+
+static void rx_mergeable_fill(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint8_t p1[123], p2[1], p3[376], want[512], got[512];
+	struct iovec src[3] = { { p1, 123 }, { p2, 1 }, { p3, 376 } };
+	struct virtio_net_hdr h = { .flags = 0, .num_buffers = 0xbeef };
+	uint64_t gpas[8];
+	void *ck[8];
+	uint32_t lens[8], off = 0;
+	struct fg_ring r;
+	unsigned n;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
+	fill(p1, sizeof(p1), 1);
+	fill(p2, sizeof(p2), 2);
+	fill(p3, sizeof(p3), 3);
+	post_rx(fg, &r, 8, 100, gpas, true);
+	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, true, src, 3), 0);
+	/* staged, not visible */
+	assert_int_equal(fg_ring_used_idx(&r), 0);
+	vring_flush(&r.dev);
+	n = vring_drv_get_used(&r.drv, ck, lens, 8);
+	assert_int_equal(n, 6);		/* 512 bytes in 100-byte buffers */
+	memcpy(want, &h, 12);
+	want[10] = 6;
+	want[11] = 0;
+	memcpy(want + 12, p1, 123);
+	memcpy(want + 135, p2, 1);
+	memcpy(want + 136, p3, 376);
+	for (unsigned i = 0; i < n; i++) {
+		assert_ptr_equal(ck[i], (void *)(uintptr_t)(i + 1));
+		assert_int_equal(lens[i], i < 5 ? 100 : 12);
+		fg_read(fg, gpas[i], got + off, lens[i]);
+		off += lens[i];
+	}
+	assert_int_equal(off, 512);
+	assert_memory_equal(got, want, 512);
+	assert_int_equal(r.dev.st.pkts, 1);
+	assert_int_equal(r.dev.st.bytes, 512);
+	fg_ring_destroy(&r);
+}
+
+/* The ring runs out mid-packet: -ENOBUFS and nothing consumed. */
+static void rx_enobufs_leaves_ring(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint8_t pay[500];
+	struct iovec src = { pay, sizeof(pay) };
+	struct virtio_net_hdr h = { 0 };
+	uint64_t gpas[8];
+	struct fg_ring r;
+	uint16_t la, ui;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
+	fill(pay, sizeof(pay), 9);
+	post_rx(fg, &r, 3, 100, gpas, false);
+	la = r.dev.last_avail;
+	ui = r.dev.used_idx;
+	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, true, &src, 1),
+			 -ENOBUFS);
+	assert_int_equal(r.dev.last_avail, la);
+	assert_int_equal(r.dev.used_idx, ui);
+	vring_flush(&r.dev);
+	assert_int_equal(fg_ring_used_idx(&r), 0);
+	assert_true(vring_ready(&r.dev));
+	assert_int_equal(vring_avail_count(&r.dev), 3);
+	/* more buffers: now it fits, starting with the same first buffer */
+	post_rx(fg, &r, 3, 100, gpas + 3, false);
+	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, true, &src, 1), 0);
+	vring_flush(&r.dev);
+	assert_int_equal(fg_ring_used_idx(&r), 6);
+	fg_ring_destroy(&r);
+}
+
+/* Without MRG_RXBUF: exactly one buffer, -EMSGSIZE if it is too small. */
+static void rx_single_buffer(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint8_t pay[200], got[212];
+	struct iovec src = { pay, sizeof(pay) };
+	struct virtio_net_hdr h = { .gso_type = 0 };
+	uint64_t gpas[2];
+	uint32_t len;
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16,
+					 VIRTIO_BIT(VIRTIO_F_VERSION_1), 0), 0);
+	fill(pay, sizeof(pay), 4);
+	post_rx(fg, &r, 1, 100, gpas, false);
+	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, false, &src, 1),
+			 -EMSGSIZE);
+	assert_int_equal(r.dev.last_avail, 0);
+	assert_int_equal(vring_drv_get_used(&r.drv, NULL, NULL, 1), 0);
+
+	/* A fresh ring with a big buffer, 10-byte header (legacy). */
+	fg_ring_destroy(&r);
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, 0, 0), 0);
+	post_rx(fg, &r, 2, 2048, gpas, false);
+	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 10, false, &src, 1), 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_drv_get_used(&r.drv, NULL, &len, 2), 1);
+	assert_int_equal(len, 210);
+	fg_read(fg, gpas[0], got, 210);
+	assert_memory_equal(got + 10, pay, 200);
+	assert_int_equal(vring_avail_count(&r.dev), 1);
+	fg_ring_destroy(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(hdr_len_by_features),
+		cmocka_unit_test(hdr_read_split_and_short),
+		cmocka_unit_test(hdr_check_claims),
+		cmocka_unit_test(iov_helpers),
+		cmocka_unit_test(rx_mergeable_fill),
+		cmocka_unit_test(rx_enobufs_leaves_ring),
+		cmocka_unit_test(rx_single_buffer),
+	};
+
+	return cmocka_run_group_tests_name("virtio_net", tests, setup,
+					   teardown);
+}

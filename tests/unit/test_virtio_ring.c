@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: MIT
+/* test_virtio_ring.c - device and driver sides against each other: round trips, wrap, indirect, suppression */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <endian.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "pvnet/virtio.h"
+#include "../lib/fakeguest.h"
+
+#define S	(256 * 1024ULL)
+#define FEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
+		 VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
+		 VIRTIO_BIT(VIRTIO_F_VERSION_1))
+
+static struct vring_elem elems[64];
+
+static int setup(void **state)
+{
+	struct fakeguest *fg = calloc(1, sizeof(*fg));
+
+	if (!fg || fg_create(fg, S))
+		return -1;
+	*state = fg;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fg_destroy(*state);
+	free(*state);
+	return 0;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 13 + seed);
+}
+
+static void setup_rejects_bad_layout(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring vq = { 0 };
+	uint8_t *p = fg_ptr(fg, fg->reg[2].gpa);
+
+	assert_int_equal(vring_setup(&vq, 3, p, p + 4096, p + 8192, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(vring_setup(&vq, 0, p, p + 4096, p + 8192, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(vring_setup(&vq, 8, p + 8, p + 4096, p + 8192, 0,
+				     NULL), -EINVAL);
+	assert_int_equal(vring_setup(&vq, 8, p, p + 4097, p + 8192, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(vring_setup(&vq, 8, p, p + 4096, p + 8194, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(vring_setup(&vq, 32768, p, p + 4096, p + 8192, 0,
+				     NULL), 0);
+	assert_int_equal(vring_setup(&vq, 8, p, p + 4096, p + 8192, 0, NULL),
+			 0);
+	vring_teardown(&vq);
+}
+
+static void roundtrip_64_1500(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 256, FEAT, 0), 0);
+	assert_true(fg_ring_roundtrip(fg, &r, 0, 64));
+	assert_true(fg_ring_roundtrip(fg, &r, 1, 1500));
+	assert_int_equal(r.dev.st.pkts, 2);
+	assert_int_equal(r.dev.st.bytes, 1564);
+	assert_int_equal(r.drv.st.pkts, 2);
+	assert_int_equal(r.drv.num_free, 256);
+	fg_ring_destroy(&r);
+}
+
+/* A TX chain of header + payload, and an RX chain the device fills. */
+static void chains_out_and_in(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b[3];
+	uint8_t hdr[12], pay[1500], got[1512];
+	struct fg_ring tx, rx;
+	void *ck = NULL;
+	uint32_t len = 0;
+
+	assert_int_equal(fg_ring_create(fg, &tx, 2, 64, FEAT, 0), 0);
+	assert_int_equal(fg_ring_create(fg, &rx, 2, 64, FEAT, 0), 0);
+	fill(hdr, sizeof(hdr), 1);
+	fill(pay, sizeof(pay), 2);
+	b[0].addr = fg_alloc(fg, 0, 12, 2);
+	b[0].len = 12;
+	/* payload straddles regions 0 and 1: two pieces */
+	b[1].addr = fg_alloc_straddle(fg, 700, 1500);
+	b[1].len = 1500;
+	fg_write(fg, b[0].addr, hdr, 12);
+	fg_write(fg, b[1].addr, pay, 1500);
+	assert_int_equal(vring_drv_add(&tx.drv, b, 2, 0, &tx), 0);
+	vring_drv_publish(&tx.drv);
+	assert_int_equal(vring_pop_burst(&tx.dev, elems, 8, VRING_DIR_OUT), 1);
+	assert_int_equal(elems[0].out_num, 3);
+	assert_int_equal(elems[0].in_num, 0);
+	assert_int_equal(elems[0].out_len, 1512);
+	assert_int_equal(elems[0].iov[1].iov_len, 700);
+	assert_int_equal(pv_iov_to_buf(elems[0].iov, 3, 0, got, 1512), 1512);
+	assert_memory_equal(got, hdr, 12);
+	assert_memory_equal(got + 12, pay, 1500);
+
+	/* RX: the device writes into the driver's writable buffer. */
+	b[2].addr = fg_alloc(fg, 1, 2048, 64);
+	b[2].len = 2048;
+	assert_int_equal(vring_drv_add(&rx.drv, &b[2], 0, 1, &rx), 0);
+	vring_drv_publish(&rx.drv);
+	assert_int_equal(vring_pop_burst(&rx.dev, &elems[1], 8, VRING_DIR_IN),
+			 1);
+	assert_int_equal(elems[1].in_num, 1);
+	assert_int_equal(elems[1].in_len, 2048);
+	assert_int_equal(pv_buf_to_iov(&elems[1].iov[0], 1, 0, got, 1512),
+			 1512);
+	vring_push(&rx.dev, elems[1].head, 1512);
+	vring_push(&tx.dev, elems[0].head, 0);
+	vring_flush(&rx.dev);
+	vring_flush(&tx.dev);
+	assert_int_equal(vring_drv_get_used(&rx.drv, &ck, &len, 4), 1);
+	assert_ptr_equal(ck, &rx);
+	assert_int_equal(len, 1512);
+	fg_read(fg, b[2].addr, got, 1512);
+	assert_memory_equal(got + 12, pay, 1500);
+	assert_int_equal(vring_drv_get_used(&tx.drv, &ck, &len, 4), 1);
+	assert_ptr_equal(ck, &tx);
+	fg_ring_destroy(&tx);
+	fg_ring_destroy(&rx);
+}
+
+/* Bursts, one used->idx update per burst, and 16-bit index wrap. */
+static void bursts_and_wrap(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 2, 16 * 64, 64);
+	void *cookies[16];
+	uint32_t lens[16];
+	struct fg_ring r;
+	uintptr_t seq = 1, want = 1;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 65500), 0);
+	for (unsigned round = 0; round < 40; round++) {
+		unsigned n = 3 + round % 14, got, h;
+		uint16_t before = fg_ring_used_idx(&r);
+
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_buf b = { buf + 64 * i, 64 };
+
+			assert_int_equal(vring_drv_add(&r.drv, &b, 1, 0,
+						       (void *)seq++), 0);
+		}
+		/* the ring is full at 16 */
+		if (n == 16) {
+			struct vring_buf b = { buf, 64 };
+
+			assert_int_equal(vring_drv_add(&r.drv, &b, 1, 0, NULL),
+					 -ENOSPC);
+		}
+		vring_drv_publish(&r.drv);
+		assert_int_equal(vring_avail_count(&r.dev), n);
+		got = vring_pop_burst(&r.dev, elems, 64, VRING_DIR_OUT);
+		assert_int_equal(got, n);
+		for (unsigned i = 0; i < got; i++)
+			vring_push(&r.dev, elems[i].head, i);
+		/* staged entries are invisible until the flush */
+		assert_int_equal(fg_ring_used_idx(&r), before);
+		vring_flush(&r.dev);
+		assert_int_equal(fg_ring_used_idx(&r), (uint16_t)(before + n));
+		h = vring_drv_get_used(&r.drv, cookies, lens, 16);
+		assert_int_equal(h, n);
+		for (unsigned i = 0; i < h; i++) {
+			assert_int_equal((uintptr_t)cookies[i], want++);
+			assert_int_equal(lens[i], i);
+		}
+	}
+	/* We went past 65535. */
+	assert_true(r.dev.last_avail < 65500);
+	assert_int_equal(r.dev.last_avail, r.drv.shadow_avail);
+	assert_int_equal(r.drv.num_free, 16);
+	assert_true(vring_ready(&r.dev) && vring_ready(&r.drv));
+	fg_ring_destroy(&r);
+}
+
+/* Indirect tables: in place, and copied when split across two regions. */
+static void indirect_tables(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint8_t pay[4][300], got[1200];
+	uint64_t tbl_a, tbl_b, bufs[4];
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 32, FEAT, 0), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		fill(pay[i], 300, i + 10);
+		bufs[i] = fg_alloc(fg, i & 1, 300, 8);
+		fg_write(fg, bufs[i], pay[i], 300);
+	}
+	/* A: 4 entries in region 2, chained 0 -> 2 -> 1 -> 3 */
+	tbl_a = fg_alloc(fg, 2, 64, 16);
+	fg_desc_write(fg, tbl_a, 0, bufs[0], 300, VRING_DESC_F_NEXT, 2);
+	fg_desc_write(fg, tbl_a, 2, bufs[1], 300, VRING_DESC_F_NEXT, 1);
+	fg_desc_write(fg, tbl_a, 1, bufs[2], 300, VRING_DESC_F_NEXT, 3);
+	fg_desc_write(fg, tbl_a, 3, bufs[3], 300, 0, 0);
+	/* B: the same table, straddling regions 0/1 mid-descriptor */
+	tbl_b = fg_alloc_straddle(fg, 16 * 2 + 5, 64);
+	assert_true(tbl_b != 0);
+	for (unsigned i = 0; i < 4; i++)
+		fg_desc_write(fg, tbl_b, i, bufs[i], 300,
+			      i < 3 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	assert_null(gmem_translate_contig(&fg->gm, tbl_b, 64));
+
+	fg_ring_desc(fg, &r, 5, tbl_a, 64, VRING_DESC_F_INDIRECT, 0);
+	fg_ring_desc(fg, &r, 9, tbl_b, 64,
+		     VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE, 0);
+	fg_ring_avail_push(&r, 5);
+	fg_ring_avail_push(&r, 9);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 4, VRING_DIR_OUT), 2);
+	assert_int_equal(elems[0].head, 5);
+	assert_int_equal(elems[0].out_num, 4);
+	assert_int_equal(elems[0].out_len, 1200);
+	pv_iov_to_buf(elems[0].iov, 4, 0, got, 1200);
+	assert_memory_equal(got, pay[0], 300);
+	assert_memory_equal(got + 300, pay[1], 300);
+	assert_memory_equal(got + 600, pay[2], 300);
+	assert_memory_equal(got + 900, pay[3], 300);
+	assert_int_equal(elems[1].head, 9);
+	assert_int_equal(elems[1].out_num, 4);
+	pv_iov_to_buf(elems[1].iov, 4, 0, got, 1200);
+	for (unsigned i = 0; i < 4; i++)
+		assert_memory_equal(got + 300 * i, pay[i], 300);
+	/* every piece points into the device's mappings, not the scratch */
+	for (unsigned i = 0; i < 4; i++)
+		assert_true(fg_dev_range_ok(fg, elems[1].iov[i].iov_base, 300));
+	vring_push(&r.dev, 5, 0);
+	vring_push(&r.dev, 9, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(fg_ring_used_idx(&r), 2);
+	assert_true(vring_ready(&r.dev));
+	fg_ring_destroy(&r);
+}
+
+/* VRING_DIR_ANY: a control-queue chain, readable then writable. */
+static void dir_any_chain(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b[2] = {
+		{ fg_alloc(fg, 0, 16, 8), 16 },
+		{ fg_alloc(fg, 0, 1, 8), 1 },
+	};
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, FEAT, 0), 0);
+	assert_int_equal(vring_drv_add(&r.drv, b, 1, 1, NULL), 0);
+	vring_drv_publish(&r.drv);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 4, VRING_DIR_ANY), 1);
+	assert_int_equal(elems[0].out_num, 1);
+	assert_int_equal(elems[0].in_num, 1);
+	assert_int_equal(elems[0].out_len, 16);
+	assert_int_equal(elems[0].in_len, 1);
+	fg_ring_destroy(&r);
+}
+
+/* Event-idx: used_event (device calls) and avail_event (driver kicks). */
+static void event_idx_suppression(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b = { fg_alloc(fg, 0, 64, 64), 64 };
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 64, FEAT, 0), 0);
+	assert_true(r.dev.event_idx && r.drv.event_idx);
+	/* kicks */
+	vring_set_kick(&r.dev, true);		/* avail_event = 0 */
+	vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_true(vring_drv_need_kick(&r.drv));	/* 0 -> 1 crosses 0 */
+	vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_false(vring_drv_need_kick(&r.drv));	/* device not done */
+	assert_false(vring_drv_need_kick(&r.drv));	/* nothing new */
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 2);
+	vring_set_kick(&r.dev, true);		/* avail_event = 2 */
+	vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_true(vring_drv_need_kick(&r.drv));
+	assert_int_equal(r.drv.st.kicks, 2);
+	assert_int_equal(r.drv.st.kicks_suppressed, 1);
+	assert_int_equal(vring_pop_burst(&r.dev, &elems[2], 8, VRING_DIR_OUT),
+			 1);
+
+	/* calls */
+	vring_drv_set_call(&r.drv, true);		/* used_event = 0 */
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);
+	assert_true(vring_need_call(&r.dev));	/* first: always */
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);
+	assert_false(vring_need_call(&r.dev));	/* driver still at 0 */
+	assert_false(vring_need_call(&r.dev));	/* nothing flushed */
+	assert_int_equal(vring_drv_get_used(&r.drv, NULL, NULL, 8), 2);
+	vring_drv_set_call(&r.drv, true);		/* used_event = 2 */
+	vring_push(&r.dev, elems[2].head, 0);
+	vring_flush(&r.dev);
+	assert_true(vring_need_call(&r.dev));
+	assert_int_equal(r.dev.st.calls, 2);
+	assert_int_equal(r.dev.st.calls_suppressed, 1);
+	assert_int_equal(vring_drv_get_used(&r.drv, NULL, NULL, 8), 1);
+	assert_int_equal(r.drv.num_free, 64);
+	fg_ring_destroy(&r);
+}
+
+/* Without event-idx: used->flags NO_NOTIFY and avail->flags NO_INTERRUPT. */
+static void flags_suppression(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b = { fg_alloc(fg, 0, 64, 64), 64 };
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 64,
+					 VIRTIO_BIT(VIRTIO_F_VERSION_1), 0), 0);
+	assert_false(r.dev.event_idx);
+	vring_set_kick(&r.dev, false);
+	assert_int_equal(le16toh(r.drv.used->flags), VRING_USED_F_NO_NOTIFY);
+	vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_false(vring_drv_need_kick(&r.drv));
+	vring_set_kick(&r.dev, true);
+	vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_true(vring_drv_need_kick(&r.drv));
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 2);
+
+	vring_drv_set_call(&r.drv, false);
+	assert_int_equal(le16toh(r.drv.avail->flags),
+			 VRING_AVAIL_F_NO_INTERRUPT);
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);
+	assert_false(vring_need_call(&r.dev));
+	vring_drv_set_call(&r.drv, true);
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);
+	assert_true(vring_need_call(&r.dev));
+	assert_int_equal(r.dev.st.calls, 1);
+	assert_int_equal(r.dev.st.calls_suppressed, 1);
+	assert_int_equal(r.drv.st.kicks, 1);
+	assert_int_equal(r.drv.st.kicks_suppressed, 1);
+	fg_ring_destroy(&r);
+}
+
+static void stop_and_restart(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b = { fg_alloc(fg, 0, 64, 64), 64 };
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, FEAT, 0), 0);
+	assert_true(fg_ring_roundtrip(fg, &r, 0, 64));
+	vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_int_equal(vring_stop(&r.dev), 1);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 0);
+	vring_start(&r.dev, 1);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 1);
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_drv_get_used(&r.drv, NULL, NULL, 8), 1);
+	fg_ring_destroy(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(setup_rejects_bad_layout),
+		cmocka_unit_test(roundtrip_64_1500),
+		cmocka_unit_test(chains_out_and_in),
+		cmocka_unit_test(bursts_and_wrap),
+		cmocka_unit_test(indirect_tables),
+		cmocka_unit_test(dir_any_chain),
+		cmocka_unit_test(event_idx_suppression),
+		cmocka_unit_test(flags_suppression),
+		cmocka_unit_test(stop_and_restart),
+	};
+
+	return cmocka_run_group_tests_name("virtio_ring", tests, setup,
+					   teardown);
+}
