@@ -175,6 +175,7 @@ static int ring_try_start(struct vhu_dev *dev, unsigned idx)
 		return rc;
 	/* the queue's counters outlive its restarts */
 	keep = vr->vq.st;
+	vr->vq.name = dev->name;
 	rc = vring_setup(&vr->vq, (uint16_t)vr->num, desc, avail, used,
 			 dev->features, &dev->gm);
 	vr->vq.st = keep;
@@ -864,9 +865,9 @@ void vhu_dev_call(struct vhu_dev *dev, unsigned idx)
 		return;
 	if (!vring_need_call(&vr->vq))
 		return;
-	/* an eventfd write fails only on counter overflow: nothing to do */
-	if (eventfd_write(vr->callfd, 1) == 0)
-		vr->vq.st.calls++;
+	/* vring_need_call() counted it; a failed write (counter overflow)
+	 * still leaves the eventfd readable, so the driver wakes anyway */
+	(void)eventfd_write(vr->callfd, 1);
 }
 
 uint64_t vhu_dev_features(const struct vhu_dev *dev)
