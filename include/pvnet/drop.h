@@ -66,7 +66,8 @@
 	X(VHU_MEM_REGION,	"vhu: memory region overlaps, overflows or exceeds its fd") \
 	X(VHU_MEM_MAP,		"vhu: memory region could not be mapped") \
 	X(VHU_FEATURES,		"vhu: features not offered")		\
-	X(VHU_TIMEOUT,		"vhu: peer stalled mid-message")
+	X(VHU_TIMEOUT,		"vhu: peer stalled mid-message")	\
+	X(VHU_MSG_VALUE,	"vhu: field value out of range")
 
 enum pv_drop {
 #define PV_DROP_ENUM(name, text) PV_DROP_##name,

@@ -183,11 +183,37 @@ struct vhu_dev_cfg {
 	uint16_t mtu;			/* 0: no MTU feature */
 };
 
+/*
+ * The virtio features a pvnet port offers by default (issue 3); pass as
+ * cfg->features. MQ, MAC and MTU are added from max_queue_pairs, has_mac and
+ * mtu by vhu_dev_create() (see vhu_dev_offered_features()).
+ */
+#define VHU_DEV_FEATURES_DEFAULT					\
+	(VIRTIO_BIT(VIRTIO_F_VERSION_1) |				\
+	 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |				\
+	 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |				\
+	 VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) |			\
+	 VIRTIO_BIT(VIRTIO_NET_F_STATUS) |				\
+	 VIRTIO_BIT(VIRTIO_NET_F_CSUM) |				\
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |				\
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |				\
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |				\
+	 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
+
+/* Protocol features the backend offers (GET_PROTOCOL_FEATURES). */
+#define VHU_PROTO_FEATURES_OFFERED					\
+	(VIRTIO_BIT(VHU_PROTO_F_MQ) | VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |	\
+	 VIRTIO_BIT(VHU_PROTO_F_NET_MTU) | VIRTIO_BIT(VHU_PROTO_F_RARP) |	\
+	 VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |			\
+	 VIRTIO_BIT(VHU_PROTO_F_RESET_DEVICE) |				\
+	 VIRTIO_BIT(VHU_PROTO_F_STATUS))
+
 /* Per-connection protocol counters, read by stats. */
 struct vhu_dev_stats {
 	uint64_t msgs;
 	uint64_t connects;
 	uint64_t disconnects;
+	uint64_t refused;		/* second frontends turned away */
 	struct pv_drop_stats faults;	/* VHU_* reasons */
 };
 
@@ -220,6 +246,31 @@ const struct vhu_dev_stats *vhu_dev_stats(const struct vhu_dev *dev);
  * Returns 0, or a negative errno when the connection would be closed.
  */
 int vhu_dev_handle_msg(struct vhu_dev *dev, struct vhu_msg *msg);
+/*
+ * Periodic work at time @now_ns (pv_now_ns()): closes a connection whose
+ * message stayed incomplete for over 1.5 s (VHU_TIMEOUT) and, in client
+ * mode, reconnects once a second. An internal timerfd on the loop already
+ * calls it every 250 ms; tests call it to move time on.
+ */
+void vhu_dev_tick(struct vhu_dev *dev, uint64_t now_ns);
+/*
+ * Adopts an already connected stream socket @fd as the frontend connection
+ * (tests, inherited sockets). Takes ownership of @fd (closed on error).
+ * Returns 0, -EBUSY if a frontend is connected, or -errno.
+ */
+int vhu_dev_attach_fd(struct vhu_dev *dev, int fd);
+/*
+ * Ends the current session as a disconnect would (rings stopped and
+ * reported, memory unmapped, fds closed); a server keeps listening, a client
+ * reconnects. For an operator's "kick out", tests and the fuzzer.
+ */
+void vhu_dev_drop(struct vhu_dev *dev);
+/* Features vhu_dev_create() will offer for @cfg (cfg->features + MQ/MAC/MTU). */
+uint64_t vhu_dev_offered_features(const struct vhu_dev_cfg *cfg);
+/* True if vring @idx is RUNNING (queue_state(true) was the last word). */
+bool vhu_dev_vring_running(const struct vhu_dev *dev, unsigned idx);
+/* The call eventfd of vring @idx, or -1 (none, or NOFD). Owned by @dev. */
+int vhu_dev_callfd(struct vhu_dev *dev, unsigned idx);
 
 /* ---- frontend (driver side, used by pvnet guest) ---- */
 
@@ -258,5 +309,14 @@ int vhu_front_get_vring_base(struct vhu_front *f, unsigned idx,
 			     uint16_t *base);
 /* The connection fd, to watch for the backend going away. */
 int vhu_front_fd(const struct vhu_front *f);
+/* Negotiated protocol features (0 if the backend offers none). */
+uint64_t vhu_front_protocol_features(const struct vhu_front *f);
+/* Queue pairs the backend supports (GET_QUEUE_NUM; 1 without MQ). */
+unsigned vhu_front_queue_num(const struct vhu_front *f);
+/*
+ * Sends SET_VRING_ENABLE @on for vring @idx (only with protocol features;
+ * a no-op otherwise). Returns 0 or -errno.
+ */
+int vhu_front_enable_vring(struct vhu_front *f, unsigned idx, bool on);
 
 #endif /* PVNET_VHOST_H */

@@ -1,0 +1,903 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vhu_backend.c - the vhost-user backend device: request table, handlers and
+ * the per-vring state machine (QEMU docs/interop/vhost-user.rst).
+ *
+ * Security model
+ * --------------
+ * The frontend (QEMU, DPDK virtio-user, pvnet guest) is untrusted: it is one
+ * step removed from the guest and may be the guest's accomplice. Every field
+ * of every message is hostile: sizes, counts, indexes, addresses, flags and
+ * the fds that ride along. The code promises:
+ *  - a message is checked against its row of req_table (payload size, fd
+ *    count, vring index) before any handler sees it; the handler then reads
+ *    only the payload bytes the row guarantees;
+ *  - every fd received is either kept in exactly one owned slot or closed,
+ *    on every path (including rejected messages and too many fds);
+ *  - memory is mapped only through gmem_add_region() (overflow, overlap and
+ *    file-size checks), and a new table is built aside and swapped in whole:
+ *    a failed SET_MEM_TABLE leaves nothing half-applied;
+ *  - ring addresses are translated and bounds-checked (contiguous in one
+ *    region, aligned) each time a ring starts, so no hva survives a remap;
+ *  - a fault is counted in stats.faults under one VHU_* reason and logged
+ *    rate-limited with the port name; then the frontend gets an error reply
+ *    (when it asked for one with REPLY_ACK) or the connection is closed.
+ *    Never an assert, abort or unbounded loop on a peer's value.
+ * Do not assume received fields contain sensible values.
+ *
+ * Theory of operation
+ * -------------------
+ * A vring RUNS when it has NUM, ADDR, a memory table, a kick fd (or NOFD:
+ * polling) and is enabled. Rings start disabled when the frontend negotiated
+ * VHOST_USER_F_PROTOCOL_FEATURES, enabled otherwise (vhost-user.rst, "Ring
+ * states"). GET_VRING_BASE stops a ring and forgets its kick (a new
+ * SET_VRING_KICK starts it again). Requests that change what a running ring
+ * points at stop it first and restart it afterwards (the "quiesce" column):
+ * the owner hears queue_state(false) before and (true) after, and the ring's
+ * hvas are derived again from the stored uvas.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vhu_internal.h"
+
+void vhu_fault(struct vhu_dev *dev, enum pv_drop why, const char *fmt, ...)
+{
+	char detail[256];
+	va_list ap;
+
+	if ((unsigned)why < PV_DROP_MAX)
+		dev->st.faults.n[why]++;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	pv_log_ratelimited(&dev->rl, PV_LOG_WARN, "%s: vhost-user: %s (%s)",
+			   dev->name, detail, pv_drop_name(why));
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Ownership of a message fd moves to the caller: the slot no longer has it. */
+static int take_fd(struct vhu_msg *msg, unsigned i)
+{
+	int fd = msg->fds[i];
+
+	msg->fds[i] = -1;
+	return fd;
+}
+
+static bool ring_enabled(const struct vhu_dev *dev,
+			 const struct vhu_vring_ctl *vr)
+{
+	if (!(dev->features & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES)))
+		return true;
+	return vr->enabled;
+}
+
+/* Stops a running ring: owner first (it must let go), then the ring. */
+static void ring_stop(struct vhu_dev *dev, unsigned idx)
+{
+	struct vhu_vring_ctl *vr = &dev->vr[idx];
+
+	if (!vr->running)
+		return;
+	if (dev->ops.queue_state)
+		dev->ops.queue_state(dev->opaque, idx, false);
+	vr->base = vring_stop(&vr->vq);
+	vring_teardown(&vr->vq);
+	vr->running = false;
+}
+
+static void stop_all(struct vhu_dev *dev)
+{
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++)
+		ring_stop(dev, i);
+}
+
+/*
+ * Translates one ring part: it must lie in one region (contiguous in our
+ * mapping) and be aligned as virtio 1.2 §2.7 requires. Counts the fault.
+ */
+static void *ring_part(struct vhu_dev *dev, unsigned idx, const char *what,
+		       uint64_t uva, uint64_t len, uint64_t align)
+{
+	uint64_t got = 0;
+	void *hva = gmem_uva_translate(&dev->gm, uva, len, &got);
+
+	if (!hva) {
+		vhu_fault(dev, PV_DROP_VHU_VRING_ADDR,
+			  "vring %u %s uva 0x%llx+%llu outside guest memory",
+			  idx, what, (unsigned long long)uva,
+			  (unsigned long long)len);
+		return NULL;
+	}
+	if (got < len) {
+		vhu_fault(dev, PV_DROP_RING_LAYOUT,
+			  "vring %u %s uva 0x%llx+%llu spans regions", idx,
+			  what, (unsigned long long)uva,
+			  (unsigned long long)len);
+		return NULL;
+	}
+	if ((uintptr_t)hva & (align - 1)) {
+		vhu_fault(dev, PV_DROP_VHU_VRING_ADDR,
+			  "vring %u %s uva 0x%llx misaligned", idx, what,
+			  (unsigned long long)uva);
+		return NULL;
+	}
+	return hva;
+}
+
+static int ring_translate(struct vhu_dev *dev, unsigned idx, void **desc,
+			  void **avail, void **used)
+{
+	struct vhu_vring_ctl *vr = &dev->vr[idx];
+
+	*desc = ring_part(dev, idx, "desc", vr->addr.desc_uva,
+			  vring_desc_bytes(vr->num), 16);
+	if (!*desc)
+		return -EFAULT;
+	*avail = ring_part(dev, idx, "avail", vr->addr.avail_uva,
+			   vring_avail_bytes(vr->num), 2);
+	if (!*avail)
+		return -EFAULT;
+	*used = ring_part(dev, idx, "used", vr->addr.used_uva,
+			  vring_used_bytes(vr->num), 4);
+	if (!*used)
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Starts ring @idx if everything it needs is there; nothing to do is not an
+ * error. Returns 0, or a negative errno (fault counted) if it cannot start.
+ */
+static int ring_try_start(struct vhu_dev *dev, unsigned idx)
+{
+	struct vhu_vring_ctl *vr = &dev->vr[idx];
+	struct vring_stats keep;
+	void *desc, *avail, *used;
+	int rc;
+
+	if (vr->running || !vr->has_num || !vr->has_addr || !vr->kick_set ||
+	    !dev->gm.n || !ring_enabled(dev, vr))
+		return 0;
+	rc = ring_translate(dev, idx, &desc, &avail, &used);
+	if (rc)
+		return rc;
+	/* the queue's counters outlive its restarts */
+	keep = vr->vq.st;
+	vr->vq.name = dev->name;
+	rc = vring_setup(&vr->vq, (uint16_t)vr->num, desc, avail, used,
+			 dev->features, &dev->gm);
+	vr->vq.st = keep;
+	if (rc) {
+		vring_teardown(&vr->vq);
+		if (rc == -EINVAL)
+			vhu_fault(dev, PV_DROP_VHU_VRING_ADDR,
+				  "vring %u layout rejected", idx);
+		return rc;
+	}
+	vring_start(&vr->vq, vr->base);
+	vr->running = true;
+	pv_log(PV_LOG_DEBUG, "%s: vring %u running (size %u, base %u)",
+	       dev->name, idx, vr->num, vr->base);
+	if (dev->ops.queue_state)
+		dev->ops.queue_state(dev->opaque, idx, true);
+	return 0;
+}
+
+static int start_all(struct vhu_dev *dev)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < 2 * dev->max_qp; i++) {
+		int rc = ring_try_start(dev, i);
+
+		if (rc && !ret)
+			ret = rc;
+	}
+	return ret;
+}
+
+/* Forgets the vrings' configuration and closes their fds (rings stopped). */
+static void rings_reset(struct vhu_dev *dev)
+{
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
+		struct vhu_vring_ctl *vr = &dev->vr[i];
+		struct vring_stats keep = vr->vq.st;
+
+		PV_ASSERT(!vr->running);
+		close_fd(&vr->kickfd);
+		close_fd(&vr->callfd);
+		close_fd(&vr->errfd);
+		memset(vr, 0, sizeof(*vr));
+		vr->vq.st = keep;
+		vr->kickfd = vr->callfd = vr->errfd = -1;
+	}
+}
+
+void vhu_dev_session_init(struct vhu_dev *dev)
+{
+	dev->session = false;
+	dev->owner = false;
+	dev->features = 0;
+	dev->proto = 0;
+	dev->status = 0;
+	dev->mtu = 0;
+	gmem_init(&dev->gm);
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
+		memset(&dev->vr[i], 0, sizeof(dev->vr[i]));
+		dev->vr[i].kickfd = dev->vr[i].callfd = dev->vr[i].errfd = -1;
+	}
+}
+
+/* RESET_OWNER / RESET_DEVICE: back to a fresh device, same connection. */
+static void device_reset(struct vhu_dev *dev)
+{
+	stop_all(dev);
+	rings_reset(dev);
+	gmem_clear(&dev->gm);
+	dev->features = 0;
+	dev->status = 0;
+	dev->mtu = 0;
+}
+
+/* ---- handlers: return 0, or a negative errno after vhu_fault() ---- */
+
+static int h_get_features(struct vhu_dev *dev, struct vhu_msg *msg,
+			  unsigned idx)
+{
+	(void)idx;
+	msg->payload.u64 = dev->offered;
+	msg->hdr.size = sizeof(uint64_t);
+	return 0;
+}
+
+static int h_set_features(struct vhu_dev *dev, struct vhu_msg *msg,
+			  unsigned idx)
+{
+	uint64_t f = msg->payload.u64;
+
+	(void)idx;
+	if (f & ~dev->offered) {
+		vhu_fault(dev, PV_DROP_VHU_FEATURES,
+			  "SET_FEATURES 0x%llx has unoffered bits 0x%llx",
+			  (unsigned long long)f,
+			  (unsigned long long)(f & ~dev->offered));
+		return -EINVAL;
+	}
+	dev->features = f;
+	return 0;
+}
+
+static int h_set_owner(struct vhu_dev *dev, struct vhu_msg *msg, unsigned idx)
+{
+	(void)msg;
+	(void)idx;
+	dev->owner = true;
+	return 0;
+}
+
+static int h_reset(struct vhu_dev *dev, struct vhu_msg *msg, unsigned idx)
+{
+	(void)msg;
+	(void)idx;
+	device_reset(dev);
+	return 0;
+}
+
+static int mem_fault(struct vhu_dev *dev, int rc, unsigned i)
+{
+	enum pv_drop why = PV_DROP_VHU_MEM_MAP;
+
+	if (rc == -EINVAL || rc == -ERANGE || rc == -EOVERFLOW)
+		why = PV_DROP_VHU_MEM_REGION;
+	else if (rc == -ENOSPC)
+		why = PV_DROP_VHU_MEM_NREGIONS;
+	vhu_fault(dev, why, "memory region %u rejected: %s", i, strerror(-rc));
+	return rc;
+}
+
+static int h_set_mem_table(struct vhu_dev *dev, struct vhu_msg *msg,
+			   unsigned idx)
+{
+	const struct vhu_mem_table *mt = &msg->payload.mem;
+	uint32_t n = mt->nregions;
+	struct gmem next;
+
+	(void)idx;
+	/* counts first, before touching any region (DPDK, style §6.11) */
+	if (n > VHU_MEM_TABLE_MAX_REGIONS) {
+		vhu_fault(dev, PV_DROP_VHU_MEM_NREGIONS,
+			  "SET_MEM_TABLE with %u regions (max %u)", n,
+			  VHU_MEM_TABLE_MAX_REGIONS);
+		return -EINVAL;
+	}
+	if (n != msg->nfds) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_FDS,
+			  "SET_MEM_TABLE: %u regions but %u fds", n, msg->nfds);
+		return -EINVAL;
+	}
+	if (msg->hdr.size != 8 + n * sizeof(struct vhu_mem_region)) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_SIZE,
+			  "SET_MEM_TABLE: %u regions in %u bytes", n,
+			  msg->hdr.size);
+		return -EINVAL;
+	}
+	/* built aside, swapped in whole: a failure leaves the old table */
+	gmem_init(&next);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct vhu_mem_region *r = &mt->regions[i];
+		int rc = gmem_add_region(&next, r->gpa, r->size, r->uva,
+					 r->mmap_offset, msg->fds[i]);
+
+		if (rc) {
+			gmem_clear(&next);
+			return mem_fault(dev, rc, i);
+		}
+	}
+	/* rings were stopped by the quiesce column; restarted afterwards */
+	gmem_clear(&dev->gm);
+	dev->gm = next;
+	return 0;
+}
+
+static int h_get_max_mem_slots(struct vhu_dev *dev, struct vhu_msg *msg,
+			       unsigned idx)
+{
+	(void)dev;
+	(void)idx;
+	msg->payload.u64 = GMEM_MAX_REGIONS;
+	msg->hdr.size = sizeof(uint64_t);
+	return 0;
+}
+
+static int h_add_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg,
+			 unsigned idx)
+{
+	const struct vhu_mem_region *r = &msg->payload.mem_single.region;
+	int rc;
+
+	(void)idx;
+	rc = gmem_add_region(&dev->gm, r->gpa, r->size, r->uva, r->mmap_offset,
+			     msg->fds[0]);
+	return rc ? mem_fault(dev, rc, dev->gm.n) : 0;
+}
+
+static int h_rem_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg,
+			 unsigned idx)
+{
+	const struct vhu_mem_region *r = &msg->payload.mem_single.region;
+
+	(void)idx;
+	/* an fd, if QEMU sent one, is closed by the dispatcher unused */
+	if (gmem_remove_region(&dev->gm, r->gpa, r->size)) {
+		vhu_fault(dev, PV_DROP_VHU_MEM_REGION,
+			  "REM_MEM_REG: no region at gpa 0x%llx size %llu",
+			  (unsigned long long)r->gpa,
+			  (unsigned long long)r->size);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int h_set_vring_num(struct vhu_dev *dev, struct vhu_msg *msg,
+			   unsigned idx)
+{
+	uint32_t num = msg->payload.state.num;
+
+	/* virtio 1.2 §2.7: queue size is a power of 2, at most 32768 */
+	if (!pv_is_pow2(num) || num > VRING_MAX_SIZE) {
+		vhu_fault(dev, PV_DROP_VHU_VRING_NUM,
+			  "vring %u: SET_VRING_NUM %u", idx, num);
+		return -EINVAL;
+	}
+	dev->vr[idx].num = num;
+	dev->vr[idx].has_num = true;
+	return 0;
+}
+
+static int h_set_vring_addr(struct vhu_dev *dev, struct vhu_msg *msg,
+			    unsigned idx)
+{
+	struct vhu_vring_ctl *vr = &dev->vr[idx];
+	struct vhu_vring_addr prev = vr->addr;
+	bool had = vr->has_addr;
+
+	if (!dev->gm.n) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_ORDER,
+			  "vring %u: SET_VRING_ADDR before the memory table",
+			  idx);
+		return -EINVAL;
+	}
+	vr->addr = msg->payload.addr;
+	vr->has_addr = true;
+	if (vr->has_num) {
+		void *d, *a, *u;
+
+		/* fail now rather than at start, when the peer can be told */
+		if (ring_translate(dev, idx, &d, &a, &u)) {
+			vr->addr = prev;
+			vr->has_addr = had;
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
+
+static int h_set_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
+			    unsigned idx)
+{
+	uint32_t base = msg->payload.state.num;
+
+	/* split ring: a 16-bit index (no packed ring offered) */
+	if (base > UINT16_MAX) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE,
+			  "vring %u: SET_VRING_BASE %u", idx, base);
+		return -EINVAL;
+	}
+	dev->vr[idx].base = (uint16_t)base;
+	return 0;
+}
+
+static int h_get_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
+			    unsigned idx)
+{
+	struct vhu_vring_ctl *vr = &dev->vr[idx];
+
+	/* vhost-user.rst: GET_VRING_BASE stops the ring */
+	ring_stop(dev, idx);
+	close_fd(&vr->kickfd);
+	vr->kick_set = false;
+	msg->payload.state.index = idx;
+	msg->payload.state.num = vr->base;
+	msg->hdr.size = sizeof(msg->payload.state);
+	return 0;
+}
+
+/* KICK / CALL / ERR: the fd (unless NOFD) must be an eventfd. */
+static int vring_fd(struct vhu_dev *dev, struct vhu_msg *msg, unsigned idx,
+		    int **slot)
+{
+	int fd = -1;
+
+	if (!(msg->payload.u64 & VHU_VRING_NOFD)) {
+		if (!vhu_fd_is_eventfd(msg->fds[0])) {
+			vhu_fault(dev, PV_DROP_VHU_VRING_FD,
+				  "vring %u: %s fd is not an eventfd", idx,
+				  vhu_req_name(msg->hdr.request));
+			return -EINVAL;
+		}
+		fd = take_fd(msg, 0);
+	}
+	close_fd(*slot);
+	**slot = fd;
+	return 0;
+}
+
+static int h_set_vring_kick(struct vhu_dev *dev, struct vhu_msg *msg,
+			    unsigned idx)
+{
+	int *slot = &dev->vr[idx].kickfd;
+	int rc = vring_fd(dev, msg, idx, &slot);
+
+	if (!rc)
+		dev->vr[idx].kick_set = true;	/* NOFD: the ring is polled */
+	return rc;
+}
+
+static int h_set_vring_call(struct vhu_dev *dev, struct vhu_msg *msg,
+			    unsigned idx)
+{
+	int *slot = &dev->vr[idx].callfd;
+
+	return vring_fd(dev, msg, idx, &slot);
+}
+
+static int h_set_vring_err(struct vhu_dev *dev, struct vhu_msg *msg,
+			   unsigned idx)
+{
+	int *slot = &dev->vr[idx].errfd;
+
+	return vring_fd(dev, msg, idx, &slot);
+}
+
+static int h_set_vring_enable(struct vhu_dev *dev, struct vhu_msg *msg,
+			      unsigned idx)
+{
+	uint32_t on = msg->payload.state.num;
+
+	if (on > 1) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE,
+			  "vring %u: SET_VRING_ENABLE %u", idx, on);
+		return -EINVAL;
+	}
+	dev->vr[idx].enabled = on;
+	if (!on)
+		ring_stop(dev, idx);
+	return 0;
+}
+
+static int h_get_protocol_features(struct vhu_dev *dev, struct vhu_msg *msg,
+				   unsigned idx)
+{
+	(void)idx;
+	msg->payload.u64 = dev->offered_proto;
+	msg->hdr.size = sizeof(uint64_t);
+	return 0;
+}
+
+static int h_set_protocol_features(struct vhu_dev *dev, struct vhu_msg *msg,
+				   unsigned idx)
+{
+	uint64_t f = msg->payload.u64;
+
+	(void)idx;
+	if (f & ~dev->offered_proto) {
+		vhu_fault(dev, PV_DROP_VHU_FEATURES,
+			  "SET_PROTOCOL_FEATURES 0x%llx has unoffered bits",
+			  (unsigned long long)f);
+		return -EINVAL;
+	}
+	dev->proto = f;
+	return 0;
+}
+
+static int h_get_queue_num(struct vhu_dev *dev, struct vhu_msg *msg,
+			   unsigned idx)
+{
+	(void)idx;
+	msg->payload.u64 = dev->max_qp;
+	msg->hdr.size = sizeof(uint64_t);
+	return 0;
+}
+
+static int h_send_rarp(struct vhu_dev *dev, struct vhu_msg *msg,
+		       unsigned idx)
+{
+	/* accepted and ignored: the switch learns nothing from it yet */
+	(void)dev;
+	(void)msg;
+	(void)idx;
+	return 0;
+}
+
+static int h_net_set_mtu(struct vhu_dev *dev, struct vhu_msg *msg,
+			 unsigned idx)
+{
+	uint64_t mtu = msg->payload.u64;
+
+	(void)idx;
+	/* virtio 1.2 §5.1.4.1: at least 68; ours is the upper bound if set */
+	if (mtu < 68 || mtu > (dev->cfg_mtu ? dev->cfg_mtu : 65535)) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE, "NET_SET_MTU %llu",
+			  (unsigned long long)mtu);
+		return -EINVAL;
+	}
+	dev->mtu = (uint16_t)mtu;
+	return 0;
+}
+
+static int h_set_status(struct vhu_dev *dev, struct vhu_msg *msg,
+			unsigned idx)
+{
+	(void)idx;
+	if (msg->payload.u64 > UINT8_MAX) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE, "SET_STATUS 0x%llx",
+			  (unsigned long long)msg->payload.u64);
+		return -EINVAL;
+	}
+	dev->status = (uint8_t)msg->payload.u64;
+	return 0;
+}
+
+static int h_get_status(struct vhu_dev *dev, struct vhu_msg *msg,
+			unsigned idx)
+{
+	(void)idx;
+	msg->payload.u64 = dev->status;
+	msg->hdr.size = sizeof(uint64_t);
+	return 0;
+}
+
+/* ---- the request table (style §6.11) ---- */
+
+enum sz_rule { SZ_EXACT, SZ_MIN };
+enum fd_rule {
+	FDS_NONE,	/* no fd */
+	FDS_ONE,	/* exactly one */
+	FDS_OPT,	/* zero or one (REM_MEM_REG: closed unused) */
+	FDS_VRING,	/* one unless the NOFD bit is set in the u64 */
+	FDS_MEM,	/* one per region: checked by the handler */
+};
+enum vidx_rule { VIDX_NONE, VIDX_STATE, VIDX_ADDR, VIDX_FILE };
+enum q_rule {
+	Q_NONE,
+	Q_RING,		/* stop this vring if running, restart after */
+	Q_ALL,		/* stop every running vring, restart after */
+};
+
+struct vhu_req_row {
+	int (*fn)(struct vhu_dev *dev, struct vhu_msg *msg, unsigned idx);
+	uint16_t size;
+	uint8_t size_rule;
+	uint8_t fds;
+	uint8_t vidx;
+	uint8_t quiesce;
+	bool reply;		/* always answers with a payload (GET_*) */
+};
+
+#define ROW(req, f, sz, rule, fd, vi, q, rep)				\
+	[VHU_REQ_##req] = { .fn = f, .size = sz, .size_rule = rule,	\
+			    .fds = fd, .vidx = vi, .quiesce = q, .reply = rep }
+
+static const struct vhu_req_row req_table[VHU_REQ_MAX] = {
+	ROW(GET_FEATURES, h_get_features, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, true),
+	ROW(SET_FEATURES, h_set_features, 8, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_ALL, false),
+	ROW(SET_OWNER, h_set_owner, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
+	ROW(RESET_OWNER, h_reset, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
+	ROW(SET_MEM_TABLE, h_set_mem_table, 8, SZ_MIN, FDS_MEM, VIDX_NONE, Q_ALL, false),
+	ROW(SET_VRING_NUM, h_set_vring_num, 8, SZ_EXACT, FDS_NONE, VIDX_STATE, Q_RING, false),
+	ROW(SET_VRING_ADDR, h_set_vring_addr, 40, SZ_EXACT, FDS_NONE, VIDX_ADDR, Q_RING, false),
+	ROW(SET_VRING_BASE, h_set_vring_base, 8, SZ_EXACT, FDS_NONE, VIDX_STATE, Q_RING, false),
+	ROW(GET_VRING_BASE, h_get_vring_base, 8, SZ_EXACT, FDS_NONE, VIDX_STATE, Q_NONE, true),
+	ROW(SET_VRING_KICK, h_set_vring_kick, 8, SZ_EXACT, FDS_VRING, VIDX_FILE, Q_RING, false),
+	ROW(SET_VRING_CALL, h_set_vring_call, 8, SZ_EXACT, FDS_VRING, VIDX_FILE, Q_NONE, false),
+	ROW(SET_VRING_ERR, h_set_vring_err, 8, SZ_EXACT, FDS_VRING, VIDX_FILE, Q_NONE, false),
+	ROW(GET_PROTOCOL_FEATURES, h_get_protocol_features, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, true),
+	ROW(SET_PROTOCOL_FEATURES, h_set_protocol_features, 8, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
+	ROW(GET_QUEUE_NUM, h_get_queue_num, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, true),
+	ROW(SET_VRING_ENABLE, h_set_vring_enable, 8, SZ_EXACT, FDS_NONE, VIDX_STATE, Q_NONE, false),
+	ROW(SEND_RARP, h_send_rarp, 8, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
+	ROW(NET_SET_MTU, h_net_set_mtu, 8, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
+	ROW(RESET_DEVICE, h_reset, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
+	ROW(GET_MAX_MEM_SLOTS, h_get_max_mem_slots, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, true),
+	ROW(ADD_MEM_REG, h_add_mem_reg, 40, SZ_EXACT, FDS_ONE, VIDX_NONE, Q_NONE, false),
+	ROW(REM_MEM_REG, h_rem_mem_reg, 40, SZ_EXACT, FDS_OPT, VIDX_NONE, Q_ALL, false),
+	ROW(SET_STATUS, h_set_status, 8, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
+	ROW(GET_STATUS, h_get_status, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, true),
+};
+
+/* Pulls the vring index out of a message that carries one. */
+static bool msg_vring_idx(const struct vhu_req_row *row,
+			  const struct vhu_msg *msg, uint64_t *idx)
+{
+	switch (row->vidx) {
+	case VIDX_STATE:
+		*idx = msg->payload.state.index;
+		return true;
+	case VIDX_ADDR:
+		*idx = msg->payload.addr.index;
+		return true;
+	case VIDX_FILE:
+		/* bits above NOFD are reserved: treat them as a bad index */
+		*idx = msg->payload.u64 & ~VHU_VRING_NOFD;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static unsigned fds_expected(const struct vhu_req_row *row,
+			     const struct vhu_msg *msg, unsigned *max)
+{
+	switch (row->fds) {
+	case FDS_ONE:
+		*max = 1;
+		return 1;
+	case FDS_OPT:
+		*max = 1;
+		return 0;
+	case FDS_VRING:
+		*max = (msg->payload.u64 & VHU_VRING_NOFD) ? 0 : 1;
+		return *max;
+	case FDS_MEM:
+		*max = VHU_MAX_FDS;
+		return 0;
+	default:
+		*max = 0;
+		return 0;
+	}
+}
+
+static int send_reply(struct vhu_dev *dev, struct vhu_msg *msg)
+{
+	int rc;
+
+	if (dev->conn_fd < 0)
+		return 0;	/* vhu_dev_handle_msg() without a connection */
+	msg->hdr.flags = VHU_FLAG_VERSION | VHU_FLAG_REPLY;
+	rc = vhu_msg_send(dev->conn_fd, msg, NULL, 0, 0);
+	if (rc)
+		pv_log_ratelimited(&dev->rl, PV_LOG_WARN,
+				   "%s: vhost-user: reply to %s failed: %s",
+				   dev->name, vhu_req_name(msg->hdr.request),
+				   strerror(-rc));
+	return rc;
+}
+
+static int send_ack(struct vhu_dev *dev, struct vhu_msg *msg, uint64_t status)
+{
+	msg->payload.u64 = status;
+	msg->hdr.size = sizeof(uint64_t);
+	return send_reply(dev, msg);
+}
+
+int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
+{
+	uint32_t req = msg->hdr.request;
+	const struct vhu_req_row *row = req < VHU_REQ_MAX ? &req_table[req] :
+					NULL;
+	bool ack = (msg->hdr.flags & VHU_FLAG_NEED_REPLY) &&
+		   (dev->proto & VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK));
+	unsigned lo, hi;
+	uint64_t idx = 0;
+	bool has_idx;
+	enum pv_drop why;
+	int rc;
+
+	dev->st.msgs++;
+	dev->session = true;
+	if (msg->nfds > VHU_MAX_FDS) {
+		/* a caller of vhu_dev_handle_msg() lied: close what fits */
+		msg->nfds = VHU_MAX_FDS;
+		vhu_msg_close_fds(msg);
+		vhu_fault(dev, PV_DROP_VHU_MSG_FDS, "too many fds");
+		return -EPROTO;
+	}
+	why = vhu_hdr_check(&msg->hdr, false);
+	if (why != PV_DROP_NONE) {
+		vhu_fault(dev, why, "%s: header flags 0x%x size %u",
+			  vhu_req_name(req), msg->hdr.flags, msg->hdr.size);
+		vhu_msg_close_fds(msg);
+		return -EPROTO;
+	}
+	if (!row || !row->fn) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_UNKNOWN, "request %u (%s)", req,
+			  vhu_req_name(req));
+		rc = -EOPNOTSUPP;
+		goto fail;
+	}
+	ack = ack && !row->reply;
+	if (msg->hdr.size < row->size ||
+	    (row->size_rule == SZ_EXACT && msg->hdr.size != row->size)) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_SIZE, "%s: payload %u bytes",
+			  vhu_req_name(req), msg->hdr.size);
+		rc = -EINVAL;
+		goto fail;
+	}
+	/* unused payload bytes must not leak old contents into handlers */
+	memset(msg->payload.bytes + msg->hdr.size, 0,
+	       sizeof(msg->payload) - msg->hdr.size);
+	lo = fds_expected(row, msg, &hi);
+	if (msg->nfds < lo || msg->nfds > hi) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_FDS, "%s: %u fds",
+			  vhu_req_name(req), msg->nfds);
+		rc = -EINVAL;
+		goto fail;
+	}
+	has_idx = msg_vring_idx(row, msg, &idx);
+	if (has_idx && idx >= 2ULL * dev->max_qp) {
+		vhu_fault(dev, PV_DROP_VHU_VRING_IDX, "%s: vring %llu of %u",
+			  vhu_req_name(req), (unsigned long long)idx,
+			  2 * dev->max_qp);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (row->quiesce == Q_RING)
+		ring_stop(dev, (unsigned)idx);
+	else if (row->quiesce == Q_ALL)
+		stop_all(dev);
+
+	rc = row->fn(dev, msg, (unsigned)idx);
+	vhu_msg_close_fds(msg);		/* whatever the handler did not keep */
+
+	/* restart what can run now; a ring that cannot is this request's fault */
+	if (has_idx) {
+		int src = ring_try_start(dev, (unsigned)idx);
+
+		if (!rc)
+			rc = src;
+	} else if (row->quiesce == Q_ALL || req == VHU_REQ_ADD_MEM_REG) {
+		int src = start_all(dev);
+
+		if (!rc)
+			rc = src;
+	}
+	if (rc)
+		goto fail;
+	if (row->reply)
+		return send_reply(dev, msg);
+	if (ack)
+		return send_ack(dev, msg, 0);
+	return 0;
+
+fail:
+	vhu_msg_close_fds(msg);
+	/* an error can be reported only to a frontend that asked for acks */
+	if (ack && !send_ack(dev, msg, 1))
+		return 0;
+	return rc < 0 ? rc : -EPROTO;
+}
+
+int vhu_dev_handle_msg(struct vhu_dev *dev, struct vhu_msg *msg)
+{
+	int rc = vhu_dev_dispatch(dev, msg);
+
+	if (rc < 0)
+		vhu_dev_disconnect(dev);
+	return rc;
+}
+
+/* ---- accessors for the dataplane ---- */
+
+struct vring *vhu_dev_vring(struct vhu_dev *dev, unsigned idx)
+{
+	if (idx >= VHU_MAX_VRINGS)
+		return NULL;
+	return &dev->vr[idx].vq;
+}
+
+int vhu_dev_kickfd(struct vhu_dev *dev, unsigned idx)
+{
+	if (idx >= VHU_MAX_VRINGS)
+		return -1;
+	return dev->vr[idx].kickfd;
+}
+
+void vhu_dev_call(struct vhu_dev *dev, unsigned idx)
+{
+	struct vhu_vring_ctl *vr;
+
+	if (idx >= VHU_MAX_VRINGS)
+		return;
+	vr = &dev->vr[idx];
+	if (!vr->running || vr->callfd < 0)
+		return;
+	if (!vring_need_call(&vr->vq))
+		return;
+	/* vring_need_call() counted it; a failed write (counter overflow)
+	 * still leaves the eventfd readable, so the driver wakes anyway */
+	(void)eventfd_write(vr->callfd, 1);
+}
+
+uint64_t vhu_dev_features(const struct vhu_dev *dev)
+{
+	return dev->features;
+}
+
+unsigned vhu_dev_queue_pairs(const struct vhu_dev *dev)
+{
+	return dev->max_qp;
+}
+
+bool vhu_dev_connected(const struct vhu_dev *dev)
+{
+	return dev->conn_fd >= 0;
+}
+
+const struct vhu_dev_stats *vhu_dev_stats(const struct vhu_dev *dev)
+{
+	return &dev->st;
+}
+
+bool vhu_dev_vring_running(const struct vhu_dev *dev, unsigned idx)
+{
+	return idx < VHU_MAX_VRINGS && dev->vr[idx].running;
+}
+
+int vhu_dev_callfd(struct vhu_dev *dev, unsigned idx)
+{
+	if (idx >= VHU_MAX_VRINGS)
+		return -1;
+	return dev->vr[idx].callfd;
+}

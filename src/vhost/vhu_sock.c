@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vhu_sock.c - the backend's sockets: listen (one frontend at a time) or
+ * connect and reconnect every second, the connection's read callback, the
+ * stall timer, and the end of a session.
+ *
+ * Everything runs on the owner's pv_loop thread. A timerfd on the same loop
+ * calls vhu_dev_tick() every VHU_TICK_NS, so neither a stalled peer nor a
+ * lost server needs help from the caller.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vhu_internal.h"
+
+#define VHU_TICK_NS		250000000ULL
+/* Messages handled per readiness callback, so one peer cannot hog the loop. */
+#define VHU_MSGS_PER_CALL	64
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void vhu_dev_disconnect(struct vhu_dev *dev)
+{
+	bool had_conn = dev->conn_fd >= 0;
+
+	/* 1. the dataplane lets go of every ring */
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
+		struct vhu_vring_ctl *vr = &dev->vr[i];
+
+		if (!vr->running)
+			continue;
+		if (dev->ops.queue_state)
+			dev->ops.queue_state(dev->opaque, i, false);
+		vring_stop(&vr->vq);
+		vring_teardown(&vr->vq);
+		vr->running = false;
+	}
+	if (had_conn) {
+		pv_loop_del(dev->loop, dev->conn_fd);
+		close_fd(&dev->conn_fd);
+		dev->st.disconnects++;
+		pv_log(PV_LOG_INFO, "%s: vhost-user frontend disconnected",
+		       dev->name);
+	}
+	vhu_rx_reset(&dev->rx);
+	/* 2. the owner hears it before memory goes away */
+	if ((had_conn || dev->session) && dev->ops.disconnected)
+		dev->ops.disconnected(dev->opaque);
+	/* 3. unmap, close every ring fd, forget the session */
+	gmem_clear(&dev->gm);
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
+		struct vhu_vring_ctl *vr = &dev->vr[i];
+		struct vring_stats keep = vr->vq.st;
+
+		close_fd(&vr->kickfd);
+		close_fd(&vr->callfd);
+		close_fd(&vr->errfd);
+		memset(vr, 0, sizeof(*vr));
+		vr->vq.st = keep;	/* counters are cumulative over sessions */
+		vr->kickfd = vr->callfd = vr->errfd = -1;
+	}
+	vhu_dev_session_init(dev);
+	if (dev->client)
+		dev->next_connect_ns = pv_now_ns() + VHU_RECONNECT_NS;
+}
+
+void vhu_dev_drop(struct vhu_dev *dev)
+{
+	vhu_dev_disconnect(dev);
+}
+
+static void on_conn(void *opaque, int fd, uint32_t events)
+{
+	struct vhu_dev *dev = opaque;
+
+	(void)fd;
+	(void)events;
+	for (unsigned i = 0; i < VHU_MSGS_PER_CALL; i++) {
+		enum pv_drop why;
+		int rc = vhu_rx_step(dev->conn_fd, &dev->rx, false,
+				     pv_now_ns(), &why);
+
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			if (why != PV_DROP_NONE)
+				vhu_fault(dev, why, "connection: %s",
+					  pv_drop_text(why));
+			vhu_dev_disconnect(dev);
+			return;
+		}
+		/* the message and its fds now belong to the dispatcher */
+		rc = vhu_dev_dispatch(dev, &dev->rx.msg);
+		dev->rx.msg.nfds = 0;
+		vhu_rx_reset(&dev->rx);
+		if (rc < 0) {
+			vhu_dev_disconnect(dev);
+			return;
+		}
+	}
+}
+
+static int attach(struct vhu_dev *dev, int fd)
+{
+	int rc = pv_loop_add(dev->loop, fd, EPOLLIN, on_conn, dev);
+
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	dev->conn_fd = fd;
+	dev->st.connects++;
+	dev->connect_failed_logged = false;
+	pv_log(PV_LOG_INFO, "%s: vhost-user frontend connected", dev->name);
+	return 0;
+}
+
+int vhu_dev_attach_fd(struct vhu_dev *dev, int fd)
+{
+	int fl;
+
+	if (dev->conn_fd >= 0) {
+		close(fd);
+		return -EBUSY;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return attach(dev, fd);
+}
+
+static void on_accept(void *opaque, int fd, uint32_t events)
+{
+	struct vhu_dev *dev = opaque;
+	int c;
+
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	if (dev->conn_fd >= 0) {
+		/* one frontend at a time: the second one is turned away */
+		dev->st.refused++;
+		pv_log_ratelimited(&dev->rl, PV_LOG_WARN,
+				   "%s: vhost-user: second frontend refused",
+				   dev->name);
+		close(c);
+		return;
+	}
+	attach(dev, c);
+}
+
+static int try_connect(struct vhu_dev *dev)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, dev->path, strlen(dev->path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		if (!dev->connect_failed_logged)
+			pv_log(PV_LOG_INFO,
+			       "%s: vhost-user: connect %s: %s (retrying every second)",
+			       dev->name, dev->path, strerror(-rc));
+		dev->connect_failed_logged = true;
+		return rc;
+	}
+	return attach(dev, fd);
+}
+
+void vhu_dev_tick(struct vhu_dev *dev, uint64_t now_ns)
+{
+	if (dev->conn_fd >= 0 && dev->rx.got &&
+	    now_ns - dev->rx.start_ns > VHU_MSG_TIMEOUT_NS) {
+		vhu_fault(dev, PV_DROP_VHU_TIMEOUT,
+			  "message incomplete after %llu ms (%zu bytes)",
+			  (unsigned long long)(VHU_MSG_TIMEOUT_NS / 1000000),
+			  dev->rx.got);
+		vhu_dev_disconnect(dev);
+	}
+	if (dev->client && dev->conn_fd < 0 && now_ns >= dev->next_connect_ns) {
+		if (try_connect(dev))
+			dev->next_connect_ns = now_ns + VHU_RECONNECT_NS;
+	}
+}
+
+static void on_timer(void *opaque, int fd, uint32_t events)
+{
+	uint64_t n;
+
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	vhu_dev_tick(opaque, pv_now_ns());
+}
+
+static int make_listener(struct vhu_dev *dev)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	/* a stale socket from a dead run is removed; any other file is not */
+	if (lstat(dev->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			pv_err("%s: %s exists and is not a socket", dev->name,
+			       dev->path);
+			return -EEXIST;
+		}
+		unlink(dev->path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, dev->path, strlen(dev->path) + 1);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 4) < 0) {
+		int err = -errno;
+
+		pv_err("%s: listen on %s: %s", dev->name, dev->path,
+		       strerror(-err));
+		close(fd);
+		return err;
+	}
+	dev->listen_fd = fd;
+	return 0;
+}
+
+struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
+			       const struct vhu_dev_ops *ops, void *opaque,
+			       struct pv_loop *loop)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, (long)VHU_TICK_NS },
+		.it_value = { 0, (long)VHU_TICK_NS },
+	};
+	struct vhu_dev *dev;
+	int rc = -EINVAL;
+
+	if (!cfg || !cfg->path || !loop || cfg->max_queue_pairs < 1 ||
+	    cfg->max_queue_pairs > VHU_MAX_QUEUE_PAIRS ||
+	    strlen(cfg->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		pv_err("%s: vhost-user: bad configuration",
+		       cfg && cfg->name ? cfg->name : "?");
+		errno = EINVAL;
+		return NULL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	snprintf(dev->name, sizeof(dev->name), "%.*s",
+		 (int)sizeof(dev->name) - 1, cfg->name ? cfg->name : cfg->path);
+	snprintf(dev->path, sizeof(dev->path), "%s", cfg->path);
+	dev->client = cfg->client;
+	dev->max_qp = cfg->max_queue_pairs;
+	dev->offered = vhu_dev_offered_features(cfg);
+	dev->offered_proto = VHU_PROTO_FEATURES_OFFERED;
+	dev->cfg_mtu = cfg->mtu;
+	if (ops)
+		dev->ops = *ops;
+	dev->opaque = opaque;
+	dev->loop = loop;
+	dev->listen_fd = dev->conn_fd = dev->timer_fd = -1;
+	for (unsigned i = 0; i < VHU_MAX_FDS; i++)
+		dev->rx.msg.fds[i] = -1;
+	vhu_dev_session_init(dev);
+
+	dev->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+				       TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dev->timer_fd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	if (timerfd_settime(dev->timer_fd, 0, &its, NULL) < 0) {
+		rc = -errno;
+		goto err_timer;
+	}
+	rc = pv_loop_add(loop, dev->timer_fd, EPOLLIN, on_timer, dev);
+	if (rc)
+		goto err_timer;
+	if (dev->client) {
+		/* no server yet is fine: the tick retries every second */
+		if (try_connect(dev))
+			dev->next_connect_ns = pv_now_ns() + VHU_RECONNECT_NS;
+		return dev;
+	}
+	rc = make_listener(dev);
+	if (rc)
+		goto err_loop;
+	rc = pv_loop_add(loop, dev->listen_fd, EPOLLIN, on_accept, dev);
+	if (rc)
+		goto err_listen;
+	return dev;
+
+err_listen:
+	close(dev->listen_fd);
+	unlink(dev->path);
+err_loop:
+	pv_loop_del(loop, dev->timer_fd);
+err_timer:
+	close(dev->timer_fd);
+err:
+	free(dev);
+	errno = -rc;
+	return NULL;
+}
+
+void vhu_dev_destroy(struct vhu_dev *dev)
+{
+	if (!dev)
+		return;
+	vhu_dev_disconnect(dev);
+	if (dev->listen_fd >= 0) {
+		pv_loop_del(dev->loop, dev->listen_fd);
+		close_fd(&dev->listen_fd);
+		unlink(dev->path);
+	}
+	if (dev->timer_fd >= 0) {
+		pv_loop_del(dev->loop, dev->timer_fd);
+		close_fd(&dev->timer_fd);
+	}
+	free(dev);
+}
+
+uint64_t vhu_dev_offered_features(const struct vhu_dev_cfg *cfg)
+{
+	uint64_t f = cfg->features;
+
+	/* MQ, MAC and MTU follow the configuration, whatever the caller said */
+	f &= ~(VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_BIT(VIRTIO_NET_F_MAC) |
+	       VIRTIO_BIT(VIRTIO_NET_F_MTU));
+	if (cfg->max_queue_pairs > 1)
+		f |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	if (cfg->has_mac)
+		f |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
+	if (cfg->mtu)
+		f |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
+	return f;
+}
