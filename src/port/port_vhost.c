@@ -379,9 +379,11 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 		if (!strcmp(key, "name")) {
 			continue;
 		} else if (!strcmp(key, "path") && val[0]) {
-			if (strlen(val) >= sizeof(vp->path))
+			size_t l = strlen(val);
+
+			if (l >= sizeof(vp->path))
 				goto bad_path;
-			snprintf(vp->path, sizeof(vp->path), "%s", val);
+			memcpy(vp->path, val, l + 1);
 		} else if (!strcmp(key, "client") && !val[0]) {
 			vp->cfg.client = true;
 		} else if (!strcmp(key, "queues")) {
