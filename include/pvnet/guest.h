@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest.h - `pvnet guest`, the virtio-user frontend: it owns its "guest
+ * memory" (a memfd it shares with the backend), drives the rings as a
+ * virtio-net driver does, and moves packets between them and a TAP device,
+ * or generates / checks a numbered test stream.
+ *
+ * Ownership: a struct vuser owns its memfd mapping, eventfds, rings and the
+ * vhost-user connection; vuser_destroy() releases all of them.
+ */
+#ifndef PVNET_GUEST_H
+#define PVNET_GUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvnet/pkt.h"
+#include "pvnet/vhost.h"
+#include "pvnet/virtio.h"
+
+/* Deeper than QEMU's 256: a sink that wakes late still has room. */
+#define VUSER_QSIZE	1024
+#define VUSER_RXBUF_MRG	2048
+#define VUSER_BUF	10240	/* TX buffers, and RX buffers without MRG_RXBUF */
+
+struct vuser_queue {
+	struct vring rx, tx;
+	int rx_kick, rx_call, tx_kick, tx_call;	/* eventfds we own */
+	uint8_t *rx_bufs, *tx_bufs;
+	uint8_t *ring_mem;
+	uint16_t tx_free[VUSER_QSIZE];	/* stack of free TX buffer slots */
+	uint16_t tx_nfree;
+	/* a mergeable packet being gathered across used-ring harvests */
+	struct iovec rx_iov[64];
+	uint16_t rx_slot[64];
+	unsigned rx_niov, rx_want;
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes, rx_drops, tx_drops;
+	uint64_t kicks, calls;
+};
+
+struct vuser {
+	struct vhu_front *f;
+	struct vhu_front_cfg cfg;
+	int memfd;
+	uint8_t *mem;
+	uint64_t mem_size;
+	uint64_t features;
+	size_t hdr_len;
+	unsigned nq;
+	size_t rxbuf_len;
+	struct vuser_queue q[VHU_MAX_QUEUE_PAIRS];
+};
+
+/*
+ * Creates the memory, connects to (or waits for) the backend at cfg->path,
+ * negotiates, and starts nq queue pairs with RX buffers posted. NULL on
+ * failure (logged). Free with vuser_destroy().
+ */
+struct vuser *vuser_create(const struct vhu_front_cfg *cfg, int timeout_ms);
+/* Disconnects and frees everything @v owns. */
+void vuser_destroy(struct vuser *v);
+/*
+ * Adds one frame (12-byte virtio-net header included) of @len bytes, built
+ * by @fill into a free TX buffer, on queue @q. Returns 0 or -ENOBUFS.
+ */
+int vuser_tx_one(struct vuser *v, unsigned q,
+		 size_t (*fill)(void *buf, size_t cap, void *arg), void *arg);
+/* Publishes added TX chains and kicks if the backend wants it. */
+void vuser_tx_flush(struct vuser *v, unsigned q);
+/* Recycles TX buffers the backend has used. Returns how many. */
+unsigned vuser_tx_reap(struct vuser *v, unsigned q);
+/*
+ * Harvests received packets: calls @deliver with the packet's iovecs (the
+ * first starts with the net header) and reposts the buffers. Returns packets.
+ */
+unsigned vuser_rx_poll(struct vuser *v, unsigned q, unsigned budget,
+		       void (*deliver)(const struct iovec *iov, unsigned n,
+				       void *arg), void *arg);
+
+#endif /* PVNET_GUEST_H */

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * port.h - one interface for every port type (vhost guest now; tap,
+ * afpacket, pcap and gen later). The switch never knows a port's type.
+ *
+ * Ownership: the switch owns its ports (sw_port_add / sw_destroy). A port
+ * owns its device (a vhost backend, an fd) and the buffers its received
+ * packets point into, until its rx_done() returns them.
+ */
+#ifndef PVNET_PORT_H
+#define PVNET_PORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvnet/drop.h"
+#include "pvnet/loop.h"
+#include "pvnet/pkt.h"
+
+#define PORT_NAME_MAX	32
+#define PORT_MAX_QUEUES	16
+
+struct port;
+struct sw;
+
+/* Counters of one port, written by the thread that polls it. */
+struct port_stats {
+	uint64_t rx_pkts;	/* entered the switch from this port */
+	uint64_t rx_bytes;
+	uint64_t tx_pkts;	/* delivered to this port */
+	uint64_t tx_bytes;
+	uint64_t tx_csum_done;	/* partial checksums completed for this port */
+	uint64_t replicated;	/* extra copies made by flooding */
+	struct pv_drop_stats drops;	/* by reason, charged where they happen */
+	uint64_t rxq_pkts[PORT_MAX_QUEUES];
+	uint64_t txq_pkts[PORT_MAX_QUEUES];
+};
+
+struct port_ops {
+	const char *type;
+	/*
+	 * Delivers @n packets to queue @q; returns how many were delivered.
+	 * Each packet not delivered is counted in the port's drops by the port.
+	 * The source buffers are only read.
+	 */
+	unsigned (*tx_burst)(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned n);
+	/*
+	 * Polls the port's receive side for up to @budget packets and forwards
+	 * them; returns the packets handled. The switch calls it again while the
+	 * port sets `busy` (work left over after its budget: no receive livelock).
+	 */
+	unsigned (*poll)(struct port *p, unsigned budget);
+	/* Adds the port's fds to @loop; called once when the switch starts. */
+	int (*start)(struct port *p, struct pv_loop *loop);
+	/* Timers: reconnects, protocol timeouts (may be NULL); ~10 times a second. */
+	void (*tick)(struct port *p, uint64_t now_ns);
+	/* Frees everything the port owns. */
+	void (*destroy)(struct port *p);
+	/* Adds type-specific fields to a stats JSON object (may be NULL). */
+	void (*stats_json)(struct port *p, void *json_obj);
+};
+
+struct port {
+	/* public */
+	char name[PORT_NAME_MAX];
+	uint16_t idx;			/* index in the switch */
+	uint8_t mac[ETH_ALEN];
+	bool has_mac;
+	bool csum_offload;		/* takes NEEDS_CSUM packets as they are */
+	bool busy;			/* has work left; poll again soon */
+	unsigned nqueues;		/* queue pairs in use */
+	struct port_stats st;
+	/* read-only */
+	const struct port_ops *ops;
+	struct sw *sw;
+	void *priv;
+};
+
+/*
+ * Parses a --port spec "TYPE,key=val,..." and creates the port for @sw.
+ * Returns the port (owned by the caller until sw_port_add) or NULL with a
+ * message in @err.
+ */
+struct port *port_create(struct sw *sw, const char *spec, char *err,
+			 size_t errlen);
+/* Type constructor of the vhost port (port_vhost.c). */
+struct port *port_vhost_create(struct sw *sw, const char *name,
+			       const char *opts, char *err, size_t errlen);
+
+/*
+ * Iterates "key=val,key,..." options: copies the next key and value (empty
+ * for a bare flag) and advances *cursor. Returns 1, 0 at the end, or -EINVAL
+ * if a key or value does not fit.
+ */
+int port_opt_next(const char **cursor, char *key, size_t klen, char *val,
+		  size_t vlen);
+
+
+#endif /* PVNET_PORT_H */

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* ctl_internal.h - pieces shared by the ctl/ files only */
+#ifndef PVNET_CTL_INTERNAL_H
+#define PVNET_CTL_INTERNAL_H
+
+#include <jansson.h>
+
+#include "pvnet/switch.h"
+
+/* The switch's counters as a new JSON object (caller decrefs). */
+json_t *ctl_stats_json(struct sw *sw);
+
+struct ctl_server;
+/*
+ * Listens on @path (replacing a stale socket) and answers one-line commands
+ * from the switch's loop. NULL on failure (logged). Free with ctl_server_destroy.
+ */
+struct ctl_server *ctl_server_create(const char *path, struct sw *sw);
+/* Stops listening, removes the socket file and frees @cs. */
+void ctl_server_destroy(struct ctl_server *cs);
+/*
+ * Sends @cmd to the control socket at @path and returns the whole reply in
+ * *reply (caller frees). Returns 0 or -errno.
+ */
+int ctl_request(const char *path, const char *cmd, char **reply);
+
+#endif /* PVNET_CTL_INTERNAL_H */

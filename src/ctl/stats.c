@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stats.c - the switch's counters as JSON (control socket) and `pvnet stats`
+ *
+ * The accounting adds up per port: rx_pkts = forwarded + dropped at the
+ * source (by reason); every destination's tx_pkts + its drops cover what it
+ * was handed, and flooding adds `replicated` extra copies.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pvnet/ctl.h"
+#include "ctl_internal.h"
+#include "pvnet/switch.h"
+#include "pvnet/vhost.h"
+
+struct vhu_dev *port_vhost_dev(struct port *p);
+
+static json_t *drops_json(const struct pv_drop_stats *d)
+{
+	json_t *o = json_object();
+
+	for (unsigned r = 1; r < PV_DROP_MAX; r++)
+		if (d->n[r])
+			json_object_set_new(o, pv_drop_name(r),
+					    json_integer((json_int_t)d->n[r]));
+	return o;
+}
+
+static const char *state_name(const struct vring *vq)
+{
+	switch (vq->state) {
+	case VRING_RUNNING:
+		return "running";
+	case VRING_BROKEN:
+		return "broken";
+	default:
+		return "stopped";
+	}
+}
+
+static json_t *vhost_json(struct vhu_dev *dev)
+{
+	const struct vhu_dev_stats *st = vhu_dev_stats(dev);
+	json_t *o = json_object(), *qs = json_array();
+	char feat[24];
+
+	snprintf(feat, sizeof(feat), "0x%llx",
+		 (unsigned long long)vhu_dev_features(dev));
+	json_object_set_new(o, "connected", json_boolean(vhu_dev_connected(dev)));
+	json_object_set_new(o, "features", json_string(feat));
+	json_object_set_new(o, "msgs", json_integer((json_int_t)st->msgs));
+	json_object_set_new(o, "connects", json_integer((json_int_t)st->connects));
+	json_object_set_new(o, "disconnects",
+			    json_integer((json_int_t)st->disconnects));
+	json_object_set_new(o, "faults", drops_json(&st->faults));
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
+		struct vring *vq = vhu_dev_vring(dev, i);
+		json_t *q;
+
+		if (!vq || (vq->state == VRING_STOPPED && !vq->st.pkts &&
+			    !vq->size))
+			continue;
+		q = json_object();
+		json_object_set_new(q, "vring", json_integer(i));
+		json_object_set_new(q, "dir", json_string(i & 1 ? "tx" : "rx"));
+		json_object_set_new(q, "state", json_string(state_name(vq)));
+		json_object_set_new(q, "size", json_integer(vq->size));
+		json_object_set_new(q, "pkts", json_integer((json_int_t)vq->st.pkts));
+		json_object_set_new(q, "kicks", json_integer((json_int_t)vq->st.kicks));
+		json_object_set_new(q, "calls", json_integer((json_int_t)vq->st.calls));
+		json_object_set_new(q, "calls_suppressed",
+				    json_integer((json_int_t)vq->st.calls_suppressed));
+		if (vq->state == VRING_BROKEN)
+			json_object_set_new(q, "broken_reason",
+					    json_string(pv_drop_name(vq->broken_reason)));
+		json_object_set_new(q, "drops", drops_json(&vq->st.drops));
+		json_array_append_new(qs, q);
+	}
+	json_object_set_new(o, "vrings", qs);
+	return o;
+}
+
+json_t *ctl_stats_json(struct sw *sw)
+{
+	json_t *root = json_object(), *ports = json_array();
+
+	for (unsigned i = 0; i < sw->nports; i++) {
+		struct port *p = sw->ports[i];
+		json_t *o = json_object(), *rq = json_array(), *tq = json_array();
+		uint64_t dropped = 0;
+		char mac[18];
+
+		for (unsigned r = 1; r < PV_DROP_MAX; r++)
+			dropped += p->st.drops.n[r];
+		json_object_set_new(o, "name", json_string(p->name));
+		json_object_set_new(o, "type", json_string(p->ops->type));
+		if (p->has_mac)
+			json_object_set_new(o, "mac", json_string(pv_mac_fmt(p->mac, mac)));
+		json_object_set_new(o, "rx_pkts", json_integer((json_int_t)p->st.rx_pkts));
+		json_object_set_new(o, "rx_bytes", json_integer((json_int_t)p->st.rx_bytes));
+		json_object_set_new(o, "tx_pkts", json_integer((json_int_t)p->st.tx_pkts));
+		json_object_set_new(o, "tx_bytes", json_integer((json_int_t)p->st.tx_bytes));
+		json_object_set_new(o, "tx_csum_done",
+				    json_integer((json_int_t)p->st.tx_csum_done));
+		json_object_set_new(o, "replicated",
+				    json_integer((json_int_t)p->st.replicated));
+		json_object_set_new(o, "dropped", json_integer((json_int_t)dropped));
+		json_object_set_new(o, "drops", drops_json(&p->st.drops));
+		for (unsigned q = 0; q < PORT_MAX_QUEUES; q++) {
+			json_array_append_new(rq, json_integer((json_int_t)p->st.rxq_pkts[q]));
+			json_array_append_new(tq, json_integer((json_int_t)p->st.txq_pkts[q]));
+		}
+		json_object_set_new(o, "rxq_pkts", rq);
+		json_object_set_new(o, "txq_pkts", tq);
+		if (port_vhost_dev(p))
+			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
+		json_array_append_new(ports, o);
+	}
+	json_object_set_new(root, "ports", ports);
+	json_object_set_new(root, "bursts", json_integer((json_int_t)sw->bursts));
+	return root;
+}
+
+static void print_text(json_t *root)
+{
+	json_t *ports = json_object_get(root, "ports"), *p;
+	size_t i;
+
+	printf("%-12s %-6s %-17s %12s %12s %12s %12s %10s\n", "port", "type",
+	       "mac", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes", "dropped");
+	json_array_foreach(ports, i, p) {
+		json_t *drops = json_object_get(p, "drops"), *v, *vh;
+		const char *k, *mac = json_string_value(json_object_get(p, "mac"));
+
+		printf("%-12s %-6s %-17s %12lld %12lld %12lld %12lld %10lld\n",
+		       json_string_value(json_object_get(p, "name")),
+		       json_string_value(json_object_get(p, "type")),
+		       mac ? mac : "-",
+		       json_integer_value(json_object_get(p, "rx_pkts")),
+		       json_integer_value(json_object_get(p, "rx_bytes")),
+		       json_integer_value(json_object_get(p, "tx_pkts")),
+		       json_integer_value(json_object_get(p, "tx_bytes")),
+		       json_integer_value(json_object_get(p, "dropped")));
+		json_object_foreach(drops, k, v)
+			printf("    drop %-28s %lld\n", k, json_integer_value(v));
+		vh = json_object_get(p, "vhost");
+		if (vh) {
+			json_t *q, *f;
+			size_t j;
+
+			printf("    vhost: %s, features %s, %lld msgs, %lld connects\n",
+			       json_is_true(json_object_get(vh, "connected")) ?
+			       "connected" : "not connected",
+			       json_string_value(json_object_get(vh, "features")),
+			       json_integer_value(json_object_get(vh, "msgs")),
+			       json_integer_value(json_object_get(vh, "connects")));
+			json_object_foreach(json_object_get(vh, "faults"), k, f)
+				printf("    fault %-27s %lld\n", k, json_integer_value(f));
+			json_array_foreach(json_object_get(vh, "vrings"), j, q) {
+				json_t *qd = json_object_get(q, "drops"), *dv;
+				const char *dk;
+
+				printf("    vring %2lld %s %-8s size %5lld pkts %10lld kicks %8lld calls %8lld suppressed %8lld\n",
+				       json_integer_value(json_object_get(q, "vring")),
+				       json_string_value(json_object_get(q, "dir")),
+				       json_string_value(json_object_get(q, "state")),
+				       json_integer_value(json_object_get(q, "size")),
+				       json_integer_value(json_object_get(q, "pkts")),
+				       json_integer_value(json_object_get(q, "kicks")),
+				       json_integer_value(json_object_get(q, "calls")),
+				       json_integer_value(json_object_get(q, "calls_suppressed")));
+				json_object_foreach(qd, dk, dv)
+					printf("      drop %-26s %lld\n", dk, json_integer_value(dv));
+			}
+		}
+	}
+}
+
+static void stats_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pvnet stats --ctl PATH [--json]\n"
+		"\n"
+		"Asks a running `pvnet switch` for its counters: per port packets and\n"
+		"bytes in and out, drops by reason, vhost-user state, per-vring counts.\n"
+		"\n"
+		"  --ctl PATH   the switch's control socket (its --ctl)\n"
+		"  --json       print the raw JSON instead of a table\n");
+}
+
+int ctl_stats_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ctl", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *path = NULL;
+	bool as_json = false;
+	char *reply = NULL;
+	json_t *root;
+	json_error_t jerr;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'j':
+			as_json = true;
+			break;
+		case 'h':
+			stats_usage(stdout);
+			return 0;
+		default:
+			stats_usage(stderr);
+			return 2;
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "pvnet stats: --ctl PATH is required\n");
+		return 2;
+	}
+	rc = ctl_request(path, "stats", &reply);
+	if (rc < 0) {
+		fprintf(stderr, "pvnet stats: %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	if (as_json) {
+		printf("%s\n", reply);
+		free(reply);
+		return 0;
+	}
+	root = json_loads(reply, 0, &jerr);
+	free(reply);
+	if (!root) {
+		fprintf(stderr, "pvnet stats: bad reply: %s\n", jerr.text);
+		return 1;
+	}
+	print_text(root);
+	json_decref(root);
+	return 0;
+}

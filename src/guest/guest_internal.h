@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* guest_internal.h - pieces shared by the guest/ files only */
+#ifndef PVNET_GUEST_INTERNAL_H
+#define PVNET_GUEST_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Moves this process into /var/run/netns/@netns (NULL: stay). 0 or -errno. */
+int guest_enter_netns(const char *netns);
+/*
+ * Creates TAP @ifname in the current netns with a 12-byte vnet header, the
+ * given MAC (NULL: kernel's), up. Returns the non-blocking fd or -errno.
+ */
+int guest_tap_open(const char *ifname, const uint8_t *mac, bool csum_offload);
+
+#endif /* PVNET_GUEST_INTERNAL_H */

@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: MIT
+/*
+ * guest_main.c - `pvnet guest`: a virtio-user frontend in three modes
+ *
+ *   --tap IFNAME   bridge the rings to a TAP device (in --netns)
+ *   --gen          send a numbered, patterned test stream to --dst
+ *   --sink         receive it and count lost, reordered and corrupted frames
+ *
+ * NAPI style on receive: interrupts (call eventfd) off while we poll, on
+ * again when the ring is empty, then one more look to close the race.
+ * The TX ring raises no interrupts: buffers are reaped when we need them,
+ * and only a full ring turns TX interrupts on until it drains.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest_internal.h"
+#include "pvnet/ctl.h"
+#include "pvnet/guest.h"
+#include "pvnet/log.h"
+
+#define ETHERTYPE_PVNET_TEST	0x88b5	/* IEEE local experimental */
+#define TEST_MAGIC		0x50564e54u	/* "PVNT" */
+#define TEST_HDR		(ETH_HLEN + 4 + 8)
+#define PATTERN_LEN		(VUSER_BUF + 256)
+#define RX_BUDGET		256
+
+enum mode { MODE_TAP, MODE_GEN, MODE_SINK };
+
+struct guest_opts {
+	struct vhu_front_cfg cfg;
+	enum mode mode;
+	const char *tap, *netns;
+	uint8_t mac[ETH_ALEN], dst[ETH_ALEN];
+	bool has_dst;
+	unsigned size;
+	uint64_t count;
+	double rate, duration, idle_timeout, connect_timeout;
+};
+
+struct guest_run {
+	struct guest_opts *o;
+	struct vuser *v;
+	int tapfd;
+	int epfd;
+	bool tx_blocked[VHU_MAX_QUEUE_PAIRS];
+	/* gen / sink */
+	uint64_t seq;
+	uint64_t received, lost, reordered, corrupted, bytes, max_seq;
+	uint64_t frames, frame_bytes;	/* everything, test stream or not */
+	bool any;
+	uint64_t first_ns, last_ns;
+	uint8_t pattern[PATTERN_LEN];
+	uint64_t tap_write_errs;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void guest_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pvnet guest --connect SOCK [--server] [--queues N] [--mac MAC]\n"
+		"                   (--tap IFNAME [--netns NAME] | --gen --dst MAC | --sink)\n"
+		"\n"
+		"A virtio-user frontend: it owns its memory (a memfd shared with the\n"
+		"backend), drives the virtqueues as a virtio-net driver, and attaches them\n"
+		"to a TAP device, or sends / checks a numbered test stream.\n"
+		"\n"
+		"  --connect SOCK     the backend's vhost-user socket\n"
+		"  --server           listen on SOCK and wait for the backend instead\n"
+		"  --queues N         queue pairs (1..16, default 1)\n"
+		"  --mac MAC          this guest's address (default: random, local)\n"
+		"  --tap IFNAME       create TAP IFNAME with --mac, up, checksum offload\n"
+		"  --netns NAME       create the TAP inside /var/run/netns/NAME\n"
+		"  --gen              send frames: --dst MAC --size BYTES (frame length,\n"
+		"                     60..%d, default 60) --rate PPS (0: as fast as the\n"
+		"                     ring goes) --count N and/or --duration SECONDS\n"
+		"  --sink             receive frames; stop after --count N, --duration S,\n"
+		"                     or --idle-timeout S (default 2) without traffic\n"
+		"  --connect-timeout S  give up connecting after S seconds (default 10)\n"
+		"\n"
+		"--gen and --sink print one JSON line when they end, e.g.\n"
+		"  {\"mode\":\"sink\",\"received\":N,\"lost\":N,\"reordered\":N,\"corrupted\":N,...}\n"
+		"With --tap the frontend reconnects when the backend goes away.\n",
+		VUSER_BUF - 12);
+}
+
+static uint64_t now_ns(void)
+{
+	return pv_now_ns();
+}
+
+/* ---- gen / sink ---- */
+
+struct gen_arg {
+	struct guest_run *r;
+};
+
+static size_t fill_gen(void *buf, size_t cap, void *arg)
+{
+	struct guest_run *r = ((struct gen_arg *)arg)->r;
+	struct guest_opts *o = r->o;
+	size_t hl = r->v->hdr_len, flen = o->size;
+	uint8_t *b = buf, *f = b + hl;
+	uint16_t et = htobe16(ETHERTYPE_PVNET_TEST);
+	uint32_t magic = htobe32(TEST_MAGIC);
+	uint64_t seq = htobe64(r->seq);
+
+	if (hl + flen > cap)
+		return cap + 1;
+	memset(b, 0, hl);
+	memcpy(f, o->dst, ETH_ALEN);
+	memcpy(f + 6, o->mac, ETH_ALEN);
+	memcpy(f + 12, &et, 2);
+	memcpy(f + 14, &magic, 4);
+	memcpy(f + 18, &seq, 8);
+	memcpy(f + TEST_HDR, r->pattern + (r->seq & 0xff), flen - TEST_HDR);
+	r->seq++;
+	return hl + flen;
+}
+
+static void sink_deliver(const struct iovec *iov, unsigned n, void *arg)
+{
+	struct guest_run *r = arg;
+	static uint8_t frame[VUSER_BUF * 8];
+	size_t hl = r->v->hdr_len;
+	size_t len = pv_iov_to_buf(iov, n, hl, frame, sizeof(frame));
+	uint16_t et;
+	uint32_t magic;
+	uint64_t seq;
+
+	r->frames++;
+	r->frame_bytes += len;
+	r->last_ns = now_ns();
+	if (!r->first_ns)
+		r->first_ns = r->last_ns;
+	if (len < TEST_HDR)
+		return;
+	memcpy(&et, frame + 12, 2);
+	memcpy(&magic, frame + 14, 4);
+	if (be16toh(et) != ETHERTYPE_PVNET_TEST)
+		return;	/* not our stream (ARP, IPv6 ND, a peer's traffic) */
+	if (be32toh(magic) != TEST_MAGIC) {
+		r->corrupted++;
+		r->any = true;
+		return;
+	}
+	memcpy(&seq, frame + 18, 8);
+	seq = be64toh(seq);
+	if (len - TEST_HDR > PATTERN_LEN - 256 ||
+	    memcmp(frame + TEST_HDR, r->pattern + (seq & 0xff), len - TEST_HDR)) {
+		r->corrupted++;
+		r->any = true;
+		return;
+	}
+	r->received++;
+	r->bytes += len;
+	if (r->any && seq <= r->max_seq)
+		r->reordered++;
+	else
+		r->max_seq = seq;
+	r->any = true;
+}
+
+static void print_report(struct guest_run *r, const char *mode, uint64_t pkts,
+			 uint64_t bytes, uint64_t t0, uint64_t t1)
+{
+	double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+	double mpps = secs > 0 ? (double)pkts / secs / 1e6 : 0;
+	double gbps = secs > 0 ? (double)bytes * 8 / secs / 1e9 : 0;
+
+	if (!strcmp(mode, "sink")) {
+		uint64_t expect = r->any ? r->max_seq + 1 : 0;
+
+		r->lost = expect > r->received - r->reordered ?
+			  expect - (r->received - r->reordered) : 0;
+		printf("{\"mode\":\"sink\",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
+		       ",\"reordered\":%" PRIu64 ",\"corrupted\":%" PRIu64
+		       ",\"bytes\":%" PRIu64 ",\"frames\":%" PRIu64
+		       ",\"frame_bytes\":%" PRIu64 ",\"seconds\":%.3f,"
+		       "\"mpps\":%.3f,\"gbps\":%.3f}\n", r->received, r->lost,
+		       r->reordered, r->corrupted, r->bytes, r->frames,
+		       r->frame_bytes, secs, mpps, gbps);
+	} else {
+		printf("{\"mode\":\"gen\",\"sent\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"size\":%u,\"seconds\":%.3f,\"mpps\":%.3f,\"gbps\":%.3f,"
+		       "\"kicks\":%" PRIu64 "}\n", pkts, bytes, r->o->size, secs,
+		       mpps, gbps, r->v->q[0].kicks);
+	}
+	fflush(stdout);
+}
+
+/* ---- TAP bridging ---- */
+
+static size_t fill_from_tap(void *buf, size_t cap, void *arg)
+{
+	struct guest_run *r = arg;
+	ssize_t n = read(r->tapfd, buf, cap);
+
+	if (n <= 0)
+		return 0;	/* EAGAIN: nothing more to read */
+	if ((size_t)n <= r->v->hdr_len)
+		return 0;
+	return (size_t)n;
+}
+
+static void tap_deliver(const struct iovec *iov, unsigned n, void *arg)
+{
+	struct guest_run *r = arg;
+
+	/* Straight from shared memory into the kernel: no copy of ours. */
+	if (writev(r->tapfd, iov, (int)n) < 0)
+		r->tap_write_errs++;
+}
+
+/* ---- the loop ---- */
+
+#define TAG_CONN	0x100
+#define TAG_TAP		0x200
+#define TAG_RXCALL	0x300
+#define TAG_TXCALL	0x400
+
+static int ep_add(int epfd, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pv_debug("guest: eventfd read: %s", strerror(errno));
+}
+
+static void rx_napi(struct guest_run *r, unsigned q)
+{
+	struct vuser *v = r->v;
+	void (*deliver)(const struct iovec *, unsigned, void *) =
+		r->o->mode == MODE_TAP ? tap_deliver : sink_deliver;
+
+	vring_drv_set_call(&v->q[q].rx, false);
+	for (;;) {
+		while (vuser_rx_poll(v, q, RX_BUDGET, deliver, r) == RX_BUDGET)
+			;
+		vring_drv_set_call(&v->q[q].rx, true);
+		pv_smp_mb();
+		if (!vring_drv_has_used(&v->q[q].rx))
+			break;
+		vring_drv_set_call(&v->q[q].rx, false);
+	}
+}
+
+static void tap_to_ring(struct guest_run *r)
+{
+	struct vuser *v = r->v;
+	unsigned q = 0, added = 0;
+
+	for (;;) {
+		int rc = vuser_tx_one(v, q, fill_from_tap, r);
+
+		if (rc == -ENOBUFS) {
+			/* Ring full: stop reading the TAP until TX drains. */
+			struct epoll_event ev = { .events = 0, .data.u64 = TAG_TAP };
+
+			epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd, &ev);
+			r->tx_blocked[q] = true;
+			vring_drv_set_call(&v->q[q].tx, true);
+			break;
+		}
+		if (rc)
+			break;
+		if (++added % 32 == 0)
+			vuser_tx_flush(v, q);
+	}
+	if (added % 32)
+		vuser_tx_flush(v, q);
+}
+
+static void tx_unblock(struct guest_run *r, unsigned q)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_TAP };
+
+	vuser_tx_reap(r->v, q);
+	if (!r->tx_blocked[q] || !r->v->q[q].tx_nfree)
+		return;
+	vring_drv_set_call(&r->v->q[q].tx, false);
+	r->tx_blocked[q] = false;
+	epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd, &ev);
+}
+
+static int attach(struct guest_run *r)
+{
+	struct vuser *v = r->v;
+
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0)
+		return -errno;
+	ep_add(r->epfd, vhu_front_fd(v->f), TAG_CONN);
+	for (unsigned q = 0; q < v->nq; q++) {
+		ep_add(r->epfd, v->q[q].rx_call, TAG_RXCALL | q);
+		ep_add(r->epfd, v->q[q].tx_call, TAG_TXCALL | q);
+	}
+	if (r->tapfd >= 0)
+		ep_add(r->epfd, r->tapfd, TAG_TAP);
+	return 0;
+}
+
+/* Runs until stop, the end of a gen/sink run, or the backend leaving (1). */
+static int run(struct guest_run *r)
+{
+	struct guest_opts *o = r->o;
+	struct vuser *v = r->v;
+	struct epoll_event evs[32];
+	uint64_t t0 = now_ns(), deadline = 0, tx_bytes = 0;
+	struct gen_arg ga = { r };
+
+	if (o->duration > 0)
+		deadline = t0 + (uint64_t)(o->duration * 1e9);
+	/* Packets may already wait: the backend filled RX before we watched. */
+	for (unsigned q = 0; q < v->nq; q++)
+		if (o->mode != MODE_GEN)
+			rx_napi(r, q);
+
+	while (!stop_requested) {
+		int timeout = 100, n;
+		uint64_t now;
+
+		if (o->mode == MODE_GEN) {
+			unsigned burst = 0;
+
+			now = now_ns();
+			while (burst < 32 && (!o->count || r->seq < o->count)) {
+				if (o->rate > 0 &&
+				    (double)r->seq > (double)(now - t0) / 1e9 * o->rate)
+					break;
+				if (vuser_tx_one(v, 0, fill_gen, &ga)) {
+					/* Full: wait for the backend to use buffers. */
+					vring_drv_set_call(&v->q[0].tx, true);
+					pv_smp_mb();
+					if (!vuser_tx_reap(v, 0))
+						timeout = 1;
+					break;
+				}
+				tx_bytes += o->size;
+				burst++;
+			}
+			if (burst) {
+				vuser_tx_flush(v, 0);
+				vring_drv_set_call(&v->q[0].tx, false);
+				timeout = 0;
+			} else if (timeout == 100) {
+				timeout = o->rate > 0 ? 1 : 0;
+			}
+			if ((o->count && r->seq >= o->count) ||
+			    (deadline && now >= deadline)) {
+				/* Wait (bounded) until the backend took every frame. */
+				uint64_t until = now_ns() + 2000000000ULL;
+
+				while (vuser_tx_reap(v, 0), v->q[0].tx_nfree < VUSER_QSIZE &&
+				       now_ns() < until)
+					usleep(1000);
+				print_report(r, "gen", r->seq, tx_bytes, t0, now_ns());
+				return 0;
+			}
+		}
+
+		n = epoll_wait(r->epfd, evs, ARRAY_SIZE(evs), timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+			unsigned q = tag & 0xff;
+
+			switch (tag & ~0xffULL) {
+			case TAG_CONN:
+				pv_warn("guest: backend closed the connection");
+				return 1;
+			case TAG_RXCALL:
+				drain(v->q[q].rx_call);
+				v->q[q].calls++;
+				rx_napi(r, q);
+				break;
+			case TAG_TXCALL:
+				drain(v->q[q].tx_call);
+				if (o->mode == MODE_TAP)
+					tx_unblock(r, q);
+				break;
+			case TAG_TAP:
+				tap_to_ring(r);
+				break;
+			}
+		}
+		now = now_ns();
+		if (o->mode == MODE_SINK) {
+			bool done = (o->count && r->received + r->corrupted >= o->count) ||
+				    (deadline && now >= deadline) ||
+				    (r->frames && o->idle_timeout > 0 &&
+				     now - r->last_ns > (uint64_t)(o->idle_timeout * 1e9));
+
+			if (done)
+				break;
+		}
+	}
+	if (o->mode == MODE_SINK)
+		print_report(r, "sink", r->frames, r->frame_bytes, r->first_ns,
+			     r->last_ns);
+	return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+
+	*out = strtod(s, &end);
+	return (*s && !*end && *out >= 0) ? 0 : -1;
+}
+
+int ctl_guest_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "connect", required_argument, NULL, 'C' },
+		{ "server", no_argument, NULL, 'S' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "mac", required_argument, NULL, 'm' },
+		{ "tap", required_argument, NULL, 't' },
+		{ "netns", required_argument, NULL, 'n' },
+		{ "gen", no_argument, NULL, 'g' },
+		{ "sink", no_argument, NULL, 'k' },
+		{ "dst", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 's' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'D' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "connect-timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct guest_opts o = {
+		.cfg = { .queue_pairs = 1, .queue_size = VUSER_QSIZE },
+		.size = 60, .idle_timeout = 2, .connect_timeout = 10,
+	};
+	struct guest_run *r;
+	struct sigaction sa = { .sa_handler = on_signal };
+	bool gen = false, sink = false, mac_set = false;
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C':
+			o.cfg.path = optarg;
+			break;
+		case 'S':
+			o.cfg.server = true;
+			break;
+		case 'q': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > VHU_MAX_QUEUE_PAIRS) {
+				fprintf(stderr, "pvnet guest: --queues wants 1..%d\n",
+					VHU_MAX_QUEUE_PAIRS);
+				return 2;
+			}
+			o.cfg.queue_pairs = (unsigned)v;
+			break;
+		}
+		case 'm':
+			if (pv_mac_parse(optarg, o.mac) < 0 ||
+			    pkt_mac_is_multicast(o.mac)) {
+				fprintf(stderr, "pvnet guest: --mac wants a unicast aa:bb:cc:dd:ee:ff\n");
+				return 2;
+			}
+			mac_set = true;
+			break;
+		case 'd':
+			if (pv_mac_parse(optarg, o.dst) < 0) {
+				fprintf(stderr, "pvnet guest: --dst wants aa:bb:cc:dd:ee:ff\n");
+				return 2;
+			}
+			o.has_dst = true;
+			break;
+		case 't':
+			o.tap = optarg;
+			break;
+		case 'n':
+			o.netns = optarg;
+			break;
+		case 'g':
+			gen = true;
+			break;
+		case 'k':
+			sink = true;
+			break;
+		case 's': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 60 || v > VUSER_BUF - 12) {
+				fprintf(stderr, "pvnet guest: --size wants 60..%d\n",
+					VUSER_BUF - 12);
+				return 2;
+			}
+			o.size = (unsigned)v;
+			break;
+		}
+		case 'c':
+			o.count = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+		case 'D':
+		case 'i':
+		case 'T': {
+			double *dst = c == 'r' ? &o.rate : c == 'D' ? &o.duration :
+				      c == 'i' ? &o.idle_timeout : &o.connect_timeout;
+
+			if (parse_double(optarg, dst) < 0) {
+				fprintf(stderr, "pvnet guest: bad number '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'h':
+			guest_usage(stdout);
+			return 0;
+		default:
+			guest_usage(stderr);
+			return 2;
+		}
+	}
+	if (!o.cfg.path) {
+		fprintf(stderr, "pvnet guest: --connect SOCK is required\n");
+		return 2;
+	}
+	if ((gen + sink + !!o.tap) != 1) {
+		fprintf(stderr, "pvnet guest: choose exactly one of --tap, --gen, --sink\n");
+		return 2;
+	}
+	if (gen && !o.has_dst) {
+		fprintf(stderr, "pvnet guest: --gen needs --dst MAC\n");
+		return 2;
+	}
+	o.mode = gen ? MODE_GEN : sink ? MODE_SINK : MODE_TAP;
+	if (!mac_set) {
+		if (getrandom(o.mac, ETH_ALEN, 0) != ETH_ALEN)
+			memset(o.mac, 0x5a, ETH_ALEN);
+		o.mac[0] = (uint8_t)((o.mac[0] & 0xfe) | 0x02);
+	}
+	o.cfg.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
+			 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
+			 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
+			 VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
+			 VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+			 (o.cfg.queue_pairs > 1 ? VIRTIO_BIT(VIRTIO_NET_F_MQ) : 0);
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return 1;
+	r->o = &o;
+	r->tapfd = -1;
+	r->epfd = -1;
+	for (unsigned i = 0; i < PATTERN_LEN; i++)
+		r->pattern[i] = (uint8_t)(i * 31 + 7);
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o.mode == MODE_TAP && guest_enter_netns(o.netns) < 0)
+		goto out;
+
+	for (;;) {
+		uint64_t give_up = now_ns() + (uint64_t)(o.connect_timeout * 1e9);
+		int res;
+
+		while (!stop_requested) {
+			r->v = vuser_create(&o.cfg, 2000);
+			if (r->v || now_ns() >= give_up)
+				break;
+			sleep(1);
+		}
+		if (!r->v) {
+			if (!stop_requested)
+				pv_err("guest: could not attach to %s", o.cfg.path);
+			goto out;
+		}
+		if (o.mode == MODE_TAP && r->tapfd < 0) {
+			/* The TAP's offloads follow what the backend accepted. */
+			r->tapfd = guest_tap_open(o.tap, o.mac, r->v->features &
+						  VIRTIO_BIT(VIRTIO_NET_F_CSUM));
+			if (r->tapfd < 0)
+				goto out;
+		}
+		pv_info("guest: attached to %s, features 0x%" PRIx64 ", %u queue pair(s)",
+			o.cfg.path, r->v->features, r->v->nq);
+		if (attach(r) < 0)
+			goto out;
+		res = run(r);
+		close(r->epfd);
+		r->epfd = -1;
+		vuser_destroy(r->v);
+		r->v = NULL;
+		if (res != 1 || o.mode != MODE_TAP || stop_requested) {
+			rc = res < 0 ? 1 : res == 1 ? 1 : 0;
+			goto out;
+		}
+		pv_info("guest: reconnecting to %s", o.cfg.path);
+	}
+out:
+	if (r->v)
+		vuser_destroy(r->v);
+	if (r->tapfd >= 0)
+		close(r->tapfd);
+	if (stop_requested)
+		rc = 0;
+	free(r);
+	return rc;
+}

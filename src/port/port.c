@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+/* port.c - port spec parsing ("TYPE,key=val,...") and MAC helpers */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pvnet/port.h"
+
+int port_opt_next(const char **cursor, char *key, size_t klen, char *val,
+		  size_t vlen)
+{
+	const char *s = *cursor, *eq, *end;
+	size_t kl, vl;
+
+	while (*s == ',')
+		s++;
+	if (!*s)
+		return 0;
+	end = s + strcspn(s, ",");
+	eq = memchr(s, '=', (size_t)(end - s));
+	kl = (size_t)((eq ? eq : end) - s);
+	vl = eq ? (size_t)(end - eq - 1) : 0;
+	if (kl >= klen || vl >= vlen)
+		return -EINVAL;
+	memcpy(key, s, kl);
+	key[kl] = '\0';
+	if (eq)
+		memcpy(val, eq + 1, vl);
+	val[vl] = '\0';
+	*cursor = end;
+	return 1;
+}
+
+struct port *port_create(struct sw *sw, const char *spec, char *err,
+			 size_t errlen)
+{
+	char type[16], name[PORT_NAME_MAX] = "";
+	const char *comma = strchr(spec, ','), *opts = comma ? comma + 1 : "";
+	size_t tl = comma ? (size_t)(comma - spec) : strlen(spec);
+	const char *n;
+
+	if (tl == 0 || tl >= sizeof(type)) {
+		snprintf(err, errlen, "port '%s': expected TYPE,name=NAME,...", spec);
+		return NULL;
+	}
+	memcpy(type, spec, tl);
+	type[tl] = '\0';
+
+	/* name= is common to every type. */
+	n = strstr(opts, "name=");
+	if (n && (n == opts || n[-1] == ',')) {
+		size_t l = strcspn(n + 5, ",");
+
+		if (l == 0 || l >= sizeof(name)) {
+			snprintf(err, errlen, "port '%s': name must be 1..%d characters",
+				 spec, PORT_NAME_MAX - 1);
+			return NULL;
+		}
+		memcpy(name, n + 5, l);
+		name[l] = '\0';
+	} else {
+		snprintf(err, errlen, "port '%s': name= is required", spec);
+		return NULL;
+	}
+
+	if (!strcmp(type, "vhost"))
+		return port_vhost_create(sw, name, opts, err, errlen);
+	snprintf(err, errlen, "port '%s': unknown type '%s' (known: vhost)",
+		 name, type);
+	return NULL;
+}

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+/* test_pkt.c - header parsing, Internet checksum, partial-checksum completion */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pvnet/pkt.h"
+
+/* A UDP/IPv4 frame with a correct checksum, built by hand. */
+static size_t build_udp4(uint8_t *f, size_t payload)
+{
+	size_t ip = 14, udp = ip + 20, len = udp + 8 + payload;
+	uint16_t v;
+
+	memset(f, 0, len);
+	memcpy(f, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00", 14);
+	f[ip] = 0x45;
+	v = htons((uint16_t)(20 + 8 + payload));
+	memcpy(f + ip + 2, &v, 2);
+	f[ip + 8] = 64;
+	f[ip + 9] = 17;
+	memcpy(f + ip + 12, "\xc6\x12\x00\x01\xc6\x12\x00\x02", 8);
+	v = htons(pv_csum_fold(pv_csum_partial(f + ip, 20, 0)));
+	v = pv_csum_fold(pv_csum_partial(f + ip, 20, 0));
+	memcpy(f + ip + 10, &v, 2);
+	v = htons(1234);
+	memcpy(f + udp, &v, 2);
+	v = htons(5678);
+	memcpy(f + udp + 2, &v, 2);
+	v = htons((uint16_t)(8 + payload));
+	memcpy(f + udp + 4, &v, 2);
+	for (size_t i = 0; i < payload; i++)
+		f[udp + 8 + i] = (uint8_t)(i * 13 + 1);
+	return len;
+}
+
+/* Pseudo-header sum as a sender with NEEDS_CSUM leaves it in the field. */
+static uint16_t pseudo4(const uint8_t *f, uint16_t l4len, uint8_t proto)
+{
+	uint8_t ph[12];
+	uint16_t v = htons(l4len);
+
+	memcpy(ph, f + 14 + 12, 8);
+	ph[8] = 0;
+	ph[9] = proto;
+	memcpy(ph + 10, &v, 2);
+	return (uint16_t)~pv_csum_fold(pv_csum_partial(ph, 12, 0));
+}
+
+static void csum_of_valid_packet_is_zero(void **state)
+{
+	uint8_t f[200];
+	size_t len = build_udp4(f, 101);
+
+	(void)state;
+	assert_int_equal(pv_csum_fold(pv_csum_partial(f + 14, 20, 0)), 0);
+	(void)len;
+}
+
+static void csum_iov_matches_flat_for_odd_splits(void **state)
+{
+	uint8_t buf[1000];
+	uint32_t flat;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	flat = pv_csum_fold(pv_csum_partial(buf, sizeof(buf), 0));
+	for (unsigned a = 1; a < 20; a++) {
+		for (unsigned b = a + 1; b < 40; b += 3) {
+			struct iovec iov[3] = {
+				{ buf, a }, { buf + a, b - a },
+				{ buf + b, sizeof(buf) - b },
+			};
+
+			assert_int_equal(pv_csum_fold(pv_csum_iov(iov, 3, 0,
+								  sizeof(buf), 0)),
+					 flat);
+		}
+	}
+}
+
+static void parse_udp4_and_vlan(void **state)
+{
+	uint8_t f[200], g[204];
+	struct pkt p = { 0 };
+	size_t len = build_udp4(f, 50);
+
+	(void)state;
+	p.seg[0].iov_base = f;
+	p.seg[0].iov_len = len;
+	p.nseg = 1;
+	p.len = (uint32_t)len;
+	assert_int_equal(pkt_parse(&p), PV_DROP_NONE);
+	assert_int_equal(p.l3_off, 14);
+	assert_int_equal(p.l4_off, 34);
+	assert_int_equal(p.l4_proto, 17);
+	assert_int_equal(p.ethertype, 0x0800);
+
+	/* The same with an 802.1Q tag, split at an odd place. */
+	memcpy(g, f, 12);
+	memcpy(g + 12, "\x81\x00\x00\x05", 4);
+	memcpy(g + 16, f + 12, len - 12);
+	p.seg[0].iov_base = g;
+	p.seg[0].iov_len = 15;
+	p.seg[1].iov_base = g + 15;
+	p.seg[1].iov_len = len + 4 - 15;
+	p.nseg = 2;
+	p.len = (uint32_t)len + 4;
+	assert_int_equal(pkt_parse(&p), PV_DROP_NONE);
+	assert_int_equal(p.l3_off, 18);
+	assert_int_equal(p.l4_off, 38);
+}
+
+static void parse_truncated(void **state)
+{
+	uint8_t f[10] = { 0 };
+	struct pkt p = { 0 };
+
+	(void)state;
+	p.seg[0].iov_base = f;
+	p.seg[0].iov_len = sizeof(f);
+	p.nseg = 1;
+	p.len = sizeof(f);
+	assert_int_equal(pkt_parse(&p), PV_DROP_PKT_TRUNC);
+}
+
+static void partial_csum_completed_without_writing_source(void **state)
+{
+	uint8_t f[300], orig[300], out[300];
+	struct iovec patched[8];
+	struct pkt p = { 0 };
+	size_t len = build_udp4(f, 77);
+	uint16_t good, csum, ps;
+	uint32_t off;
+	unsigned n;
+
+	(void)state;
+	memcpy(&good, f + 34 + 6, 2);
+	/* UDP checksum over pseudo-header + UDP: compute the real one. */
+	ps = pseudo4(f, (uint16_t)(len - 34), 17);
+	memcpy(f + 40, &ps, 2);
+	good = pv_csum_fold(pv_csum_partial(f + 34, len - 34, 0));
+	memcpy(orig, f, len);
+
+	/* Split the frame so that the checksum field straddles two pieces. */
+	p.seg[0].iov_base = f;
+	p.seg[0].iov_len = 41;
+	p.seg[1].iov_base = f + 41;
+	p.seg[1].iov_len = len - 41;
+	p.nseg = 2;
+	p.len = (uint32_t)len;
+	p.vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	p.vh.csum_start = 34;
+	p.vh.csum_offset = 6;
+	assert_int_equal(pkt_csum_complete(&p, &csum, &off), PV_DROP_NONE);
+	assert_int_equal(off, 40);
+	assert_int_equal(csum, good);
+	n = pkt_patch_iov(&p, off, &csum, patched, 8);
+	assert_true(n >= 3);
+	assert_int_equal(pv_iov_to_buf(patched, n, 0, out, sizeof(out)), len);
+	assert_memory_equal(f, orig, len);	/* the source is untouched */
+	assert_memory_equal(out, orig, 40);
+	assert_memory_equal(out + 40, &csum, 2);
+	assert_memory_equal(out + 42, orig + 42, len - 42);
+	/* And the result verifies: sum over pseudo-header + UDP is 0. */
+	memcpy(out + 40, &csum, 2);
+	assert_int_equal(pv_csum_fold(pv_csum_partial(out + 34, len - 34,
+						      ps)), 0);
+
+	/* A claimed offset past the end is refused. */
+	p.vh.csum_offset = (uint16_t)(len - 34);
+	assert_int_equal(pkt_csum_complete(&p, &csum, &off), PV_DROP_PKT_HDR_CSUM);
+}
+
+static void mac_parse_fmt(void **state)
+{
+	uint8_t m[6];
+	char buf[18];
+
+	(void)state;
+	assert_int_equal(pv_mac_parse("52:54:00:12:34:5a", m), 0);
+	assert_string_equal(pv_mac_fmt(m, buf), "52:54:00:12:34:5a");
+	assert_int_equal(pv_mac_parse("52:54:00:12:34", m), -22);
+	assert_int_equal(pv_mac_parse("52:54:00:12:34:56:78", m), -22);
+	assert_int_equal(pv_mac_parse("zz:54:00:12:34:56", m), -22);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(csum_of_valid_packet_is_zero),
+		cmocka_unit_test(csum_iov_matches_flat_for_odd_splits),
+		cmocka_unit_test(parse_udp4_and_vlan),
+		cmocka_unit_test(parse_truncated),
+		cmocka_unit_test(partial_csum_completed_without_writing_source),
+		cmocka_unit_test(mac_parse_fmt),
+	};
+
+	return cmocka_run_group_tests_name("pkt", tests, NULL, NULL);
+}
