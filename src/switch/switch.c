@@ -86,10 +86,11 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 {
 	uint16_t dest[PKT_BURST_MAX];
 	struct pkt *list[PKT_BURST_MAX];
+	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0;
+	unsigned others = sw->nports ? sw->nports - 1 : 0;
 	bool flood = false;
 
 	PV_ASSERT(n <= PKT_BURST_MAX);
-	sw->bursts++;
 
 	/* Pass 1: classify the whole burst. */
 	for (unsigned i = 0; i < n; i++) {
@@ -97,29 +98,37 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		enum pv_drop why = pkt_parse(p);
 		struct port *d;
 
-		src->st.rx_pkts++;
-		src->st.rx_bytes += p->len;
+		bytes += p->len;
 		if (unlikely(why != PV_DROP_NONE)) {
-			src->st.drops.n[why]++;
+			pv_stat_add(&src->st.drops.n[why], 1);
 			dest[i] = DEST_DROP;
 			continue;
 		}
 		if (pkt_mac_is_multicast(p->dst_mac)) {
 			dest[i] = DEST_FLOOD;
 			flood = true;
+			if (others == 0)
+				no_dest++;
+			else
+				replicated += others - 1;
 			continue;
 		}
 		d = lookup(sw, p->dst_mac);
 		if (!d) {
-			src->st.drops.n[PV_DROP_TX_NO_DEST]++;
+			no_dest++;
 			dest[i] = DEST_DROP;
 		} else if (d == src) {
-			src->st.drops.n[PV_DROP_TX_LOOP]++;
+			loops++;
 			dest[i] = DEST_DROP;
 		} else {
 			dest[i] = d->idx;
 		}
 	}
+	pv_stat_add(&src->st.rx_pkts, n);
+	pv_stat_add(&src->st.rx_bytes, bytes);
+	pv_stat_add(&src->st.drops.n[PV_DROP_TX_NO_DEST], no_dest);
+	pv_stat_add(&src->st.drops.n[PV_DROP_TX_LOOP], loops);
+	pv_stat_add(&src->st.replicated, replicated);
 
 	/* Pass 2: per destination, one tx_burst with its packets in order. */
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
@@ -129,26 +138,11 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		if (d == src)
 			continue;
 		for (unsigned i = 0; i < n; i++)
-			if (dest[i] == pi || (dest[i] == DEST_FLOOD))
+			if (dest[i] == pi || (flood && dest[i] == DEST_FLOOD))
 				list[cnt++] = pkts[i];
 		if (!cnt)
 			continue;
 		/* Queue by source queue until issue 5 steers by flow hash. */
-		d->ops->tx_burst(d, src->nqueues ? pkts[0]->src_queue % PV_MAX(d->nqueues, 1u) : 0,
-				 list, cnt);
-	}
-
-	if (flood) {
-		unsigned others = sw->nports ? sw->nports - 1 : 0;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (dest[i] != DEST_FLOOD)
-				continue;
-			sw->flood_pkts++;
-			if (others == 0)
-				src->st.drops.n[PV_DROP_TX_NO_DEST]++;
-			else
-				src->st.replicated += others - 1;
-		}
+		d->ops->tx_burst(d, pkts[0]->src_queue, list, cnt);
 	}
 }
