@@ -34,6 +34,8 @@ struct port_stats {
 	struct pv_drop_stats drops;	/* by reason, charged where they happen */
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
 	uint64_t txq_pkts[PORT_MAX_QUEUES];
+	uint64_t rxq_kicks[PORT_MAX_QUEUES];	/* wakeups by the source */
+	uint64_t txq_irqs[PORT_MAX_QUEUES];	/* interrupts we raised */
 };
 
 struct port_ops {

@@ -95,6 +95,7 @@ json_t *ctl_stats_json(struct sw *sw)
 	for (unsigned i = 0; i < sw->nports; i++) {
 		struct port *p = sw->ports[i];
 		json_t *o = json_object(), *rq = json_array(), *tq = json_array();
+		json_t *rk = json_array(), *ti = json_array();
 		uint64_t dropped = 0;
 		char mac[18];
 
@@ -117,9 +118,13 @@ json_t *ctl_stats_json(struct sw *sw)
 		for (unsigned q = 0; q < PORT_MAX_QUEUES; q++) {
 			json_array_append_new(rq, json_integer((json_int_t)p->st.rxq_pkts[q]));
 			json_array_append_new(tq, json_integer((json_int_t)p->st.txq_pkts[q]));
+			json_array_append_new(rk, json_integer((json_int_t)p->st.rxq_kicks[q]));
+			json_array_append_new(ti, json_integer((json_int_t)p->st.txq_irqs[q]));
 		}
 		json_object_set_new(o, "rxq_pkts", rq);
 		json_object_set_new(o, "txq_pkts", tq);
+		json_object_set_new(o, "rxq_kicks", rk);
+		json_object_set_new(o, "txq_irqs", ti);
 		if (port_vhost_dev(p))
 			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
 		json_array_append_new(ports, o);

@@ -249,8 +249,10 @@ static bool vhost_rx_notify(struct port *p, unsigned q, bool enable)
 
 		vring_set_kick(vq, false);
 		/* One read clears any number of kicks; count the wakeup. */
-		if (fd >= 0 && read(fd, &v, sizeof(v)) == sizeof(v))
+		if (fd >= 0 && read(fd, &v, sizeof(v)) == sizeof(v)) {
 			vq->st.kicks++;
+			vp->port.st.rxq_kicks[q]++;
+		}
 		return false;
 	}
 	/* Re-arm, then look once more: a buffer made available before the
@@ -403,6 +405,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		if (fd >= 0) {
 			uint64_t one = 1;
 
+			pv_stat_add(&p->st.txq_irqs[q], 1);
 			if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 				pv_debug("port %s: call: %s", p->name, strerror(errno));
 		}

@@ -130,19 +130,42 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	pv_stat_add(&src->st.drops.n[PV_DROP_TX_LOOP], loops);
 	pv_stat_add(&src->st.replicated, replicated);
 
-	/* Pass 2: per destination, one tx_burst with its packets in order. */
+	/*
+	 * Pass 2: per destination, one tx_burst per destination queue with its
+	 * packets in order. A multiqueue destination gets each flow on the
+	 * queue its RSS hash picks (seed 002: one interrupt per queue).
+	 */
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
-		unsigned cnt = 0;
+		unsigned nq = d->nqueues, cnt = 0;
+		uint8_t qsel[PKT_BURST_MAX];
+		uint32_t qmask = 0;
 
 		if (d == src)
 			continue;
-		for (unsigned i = 0; i < n; i++)
-			if (dest[i] == pi || (flood && dest[i] == DEST_FLOOD))
-				list[cnt++] = pkts[i];
+		for (unsigned i = 0; i < n; i++) {
+			if (dest[i] != pi && !(flood && dest[i] == DEST_FLOOD))
+				continue;
+			qsel[cnt] = nq > 1 ? (uint8_t)(pkt_flow_hash(pkts[i]) % nq) : 0;
+			qmask |= 1u << qsel[cnt];
+			list[cnt++] = pkts[i];
+		}
 		if (!cnt)
 			continue;
-		/* Queue by source queue until issue 5 steers by flow hash. */
-		d->ops->tx_burst(d, pkts[0]->src_queue, list, cnt);
+		if (qmask == 1) {
+			d->ops->tx_burst(d, 0, list, cnt);
+			continue;
+		}
+		for (unsigned q = 0; q < nq && q < 32; q++) {
+			struct pkt *sub[PKT_BURST_MAX];
+			unsigned m = 0;
+
+			if (!(qmask & (1u << q)))
+				continue;
+			for (unsigned i = 0; i < cnt; i++)
+				if (qsel[i] == q)
+					sub[m++] = list[i];
+			d->ops->tx_burst(d, q, sub, m);
+		}
 	}
 }
