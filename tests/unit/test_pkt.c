@@ -228,6 +228,7 @@ static void flow_hash_of_packet(void **state)
 	assert_int_not_equal(h, 0);
 	/* Another source port is another flow: different hash. */
 	f[35] ^= 1;
+	assert_int_equal(pkt_parse(&p), PV_DROP_NONE);
 	assert_int_not_equal(pkt_flow_hash(&p), h);
 }
 
