@@ -17,6 +17,7 @@
 
 #include "pvnet/ctl.h"
 #include "pvnet/dp.h"
+#include "pvnet/log.h"
 #include "ctl_internal.h"
 #include "pvnet/switch.h"
 #include "pvnet/vhost.h"
@@ -130,6 +131,15 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_array_append_new(ports, o);
 	}
 	json_object_set_new(root, "ports", ports);
+	json_object_set_new(root, "mode", json_string(sw->mode == SW_MODE_LEARN ?
+						      "learn" : "direct"));
+	json_object_set_new(root, "copy", json_string(sw->copy_double ? "double" :
+						      "single"));
+	json_object_set_new(root, "fdb_entries",
+			    json_integer(fdb_count(&sw->fdb, pv_now_ns())));
+	json_object_set_new(root, "fdb_learned",
+			    json_integer((json_int_t)sw->fdb.learned));
+	json_object_set_new(root, "fdb_full", json_integer((json_int_t)sw->fdb.full));
 	if (sw->dp) {
 		json_t *ws = json_array();
 

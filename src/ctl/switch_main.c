@@ -26,11 +26,12 @@ static void on_signal(int sig)
 static void switch_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvnet switch --port SPEC [--port SPEC ...] [--ctl PATH] [-v]\n"
+		"usage: pvnet switch --port SPEC [--port SPEC ...] [--ctl PATH] [OPTIONS]\n"
 		"\n"
-		"Runs the switch. Guests attach over vhost-user; frames go to the port\n"
-		"whose mac= matches the destination (direct MAC routing), broadcast and\n"
-		"multicast go to every other port, unknown unicast is dropped and counted.\n"
+		"Runs the switch. Guests attach over vhost-user; in the default mode\n"
+		"(direct) frames go to the port whose mac= matches the destination,\n"
+		"broadcast and multicast go to every other port, unknown unicast goes to\n"
+		"the uplink port if there is one, else it is dropped and counted.\n"
 		"\n"
 		"  --port vhost,name=NAME,path=SOCK[,client][,queues=N][,mac=MAC]\n"
 		"               a vhost-user guest port: pvnet listens on SOCK (or\n"
@@ -44,6 +45,11 @@ static void switch_usage(FILE *f)
 		"               adaptive (default): poll while busy, sleep after\n"
 		"               --idle-us microseconds without work (default 50)\n"
 		"  --budget N   packets per queue per poll round (default 64)\n"
+		"  --mode MODE  direct (default): static MAC table from the ports' mac=;\n"
+		"               learn: a learning bridge (ageing, unknown unicast floods)\n"
+		"  --ageing S   learn mode: forget a MAC after S seconds (default 300)\n"
+		"  --copy MODE  single (default): each byte copied once, sender's buffer\n"
+		"               to receiver's; double: through a switch buffer (baseline)\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
@@ -58,6 +64,9 @@ int ctl_switch_main(int argc, char **argv)
 		{ "notify", required_argument, NULL, 'n' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "idle-us", required_argument, NULL, 'i' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "ageing", required_argument, NULL, 'A' },
+		{ "copy", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -70,6 +79,9 @@ int ctl_switch_main(int argc, char **argv)
 	struct dp_cfg dcfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
 			       .budget = 64, .idle_us = 50 };
 	struct dp *dp = NULL;
+	enum sw_mode mode = SW_MODE_DIRECT;
+	unsigned ageing_s = 300;
+	bool copy_double = false;
 	struct sw *sw;
 	char err[256];
 	int c, rc = 1;
@@ -111,6 +123,30 @@ int ctl_switch_main(int argc, char **argv)
 				dcfg.idle_us = (unsigned)v;
 			break;
 		}
+		case 'M':
+			if (sw_mode_parse(optarg, &mode) < 0) {
+				fprintf(stderr, "pvnet switch: --mode wants direct or learn\n");
+				return 2;
+			}
+			break;
+		case 'A': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || v < 1 || v > 1000000) {
+				fprintf(stderr, "pvnet switch: --ageing wants 1..1000000 seconds\n");
+				return 2;
+			}
+			ageing_s = (unsigned)v;
+			break;
+		}
+		case 'C':
+			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
+				fprintf(stderr, "pvnet switch: --copy wants single or double\n");
+				return 2;
+			}
+			copy_double = !strcmp(optarg, "double");
+			break;
 		case 'n':
 			if (dp_notify_parse(optarg, &dcfg.notify) < 0) {
 				fprintf(stderr, "pvnet switch: --notify wants poll, event or adaptive\n");
@@ -136,11 +172,12 @@ int ctl_switch_main(int argc, char **argv)
 		return 2;
 	}
 
-	sw = sw_create();
+	sw = sw_create(mode, ageing_s);
 	if (!sw) {
 		fprintf(stderr, "pvnet switch: out of memory\n");
 		return 1;
 	}
+	sw->copy_double = copy_double;
 	for (unsigned i = 0; i < nspecs; i++) {
 		struct port *p = port_create(sw, specs[i], err, sizeof(err));
 
@@ -183,7 +220,9 @@ int ctl_switch_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	pv_info("switch: %u port(s) up%s%s", sw->nports,
+	pv_info("switch: %u port(s) up, mode %s, %s copy%s%s", sw->nports,
+		mode == SW_MODE_LEARN ? "learn" : "direct",
+		copy_double ? "double" : "single",
 		ctl_path ? ", control socket " : "", ctl_path ? ctl_path : "");
 
 	/* The control thread: vhost-user sockets, control socket, timers. */
