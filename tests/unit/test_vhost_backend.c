@@ -1257,6 +1257,30 @@ static void no_leak_after_50_sessions(void **state)
 	assert_int_equal(fx->qs_on, fx->qs_off);
 }
 
+/* A port configured without protocol features refuses their requests. */
+static void protocol_features_not_offered(void **state)
+{
+	struct fx *fx = *state;
+	char path[120];
+	struct vhu_dev_cfg cfg = {
+		.name = "vm-legacy", .max_queue_pairs = 1,
+		.features = VIRTIO_BIT(VIRTIO_F_VERSION_1),
+	};
+	struct vhu_msg m = { 0 };
+	struct vhu_dev *d;
+
+	snprintf(path, sizeof(path), "%s.legacy", fx->path);
+	cfg.path = path;
+	d = vhu_dev_create(&cfg, NULL, NULL, fx->loop);
+	assert_non_null(d);
+	assert_int_equal(vhu_dev_offered_features(&cfg),
+			 VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	m.hdr = (struct vhu_hdr){ VHU_REQ_GET_PROTOCOL_FEATURES, REQ, 0 };
+	assert_true(vhu_dev_handle_msg(d, &m) < 0);
+	assert_int_equal(vhu_dev_stats(d)->faults.n[PV_DROP_VHU_MSG_ORDER], 1);
+	vhu_dev_destroy(d);
+}
+
 /* vhu_dev_handle_msg(): the fuzzer's entry, without a socket. */
 static void handle_msg_direct(void **state)
 {
@@ -1308,6 +1332,7 @@ int main(void)
 		T(disconnect_mid_handshake),
 		T(no_leak_after_50_sessions),
 		T(handle_msg_direct),
+		T(protocol_features_not_offered),
 	};
 #undef T
 	return cmocka_run_group_tests_name("vhost_backend", tests, NULL, NULL);
