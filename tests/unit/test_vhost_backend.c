@@ -611,6 +611,71 @@ static void front_server_mode(void **state)
 	vhu_dev_destroy(cdev);
 }
 
+/*
+ * pvnet as the client, the frontend as the server: the backend restarts (a
+ * new device on the same path), reconnects by itself, the frontend
+ * renegotiates on its kept socket and the ring resumes where it was.
+ */
+static void backend_restart_resumes(void **state)
+{
+	struct fx *fx = *state;
+	char path[120];
+	struct vhu_front_cfg cfg = {
+		.server = true, .queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT, .queue_size = QSIZE,
+	};
+	struct vhu_dev_cfg dcfg = {
+		.name = "vm-client", .client = true, .max_queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT,
+	};
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	uint8_t *r = fx->mem;
+	struct vhu_dev *cdev;
+	struct vhu_front *f;
+	char c;
+
+	snprintf(path, sizeof(path), "%s.rs", fx->path);
+	cfg.path = path;
+	dcfg.path = path;
+	cdev = vhu_dev_create(&dcfg, &ops, fx, fx->loop);
+	assert_non_null(cdev);
+	bg_start(fx);
+	f = vhu_front_connect(&cfg, 5000);
+	assert_non_null(f);
+	assert_int_equal(vhu_front_set_mem(f, fx->memfd, fx->mem, MEM_LEN), 0);
+	assert_int_equal(vhu_front_setup_vring(f, 1, QSIZE, r, r + 0x1000,
+					       r + 0x2000, kick, call), 0);
+	bg_stop(fx);
+	assert_true(fx->running[1]);
+
+	/* the backend goes away: the frontend sees its connection end */
+	vhu_dev_destroy(cdev);
+	assert_false(fx->running[1]);
+	assert_int_equal(recv(vhu_front_fd(f), &c, 1, MSG_DONTWAIT), 0);
+	assert_int_equal(access(path, F_OK), 0);	/* still listening */
+
+	cdev = vhu_dev_create(&dcfg, &ops, fx, fx->loop);
+	assert_non_null(cdev);
+	bg_start(fx);
+	assert_int_equal(vhu_front_reconnect(f, 5000), 0);
+	assert_int_equal(vhu_front_set_mem(f, fx->memfd, fx->mem, MEM_LEN), 0);
+	assert_int_equal(vhu_front_setup_vring_base(f, 1, QSIZE, 77, r,
+						    r + 0x1000, r + 0x2000,
+						    kick, call), 0);
+	bg_stop(fx);
+	assert_true(fx->running[1]);
+	assert_int_equal(vhu_dev_vring(cdev, 1)->last_avail, 77);
+	assert_int_equal(vhu_dev_stats(cdev)->faults.n[PV_DROP_NONE], 0);
+
+	vhu_front_destroy(f);
+	assert_int_equal(access(path, F_OK), -1);
+	pump(fx);
+	assert_false(vhu_dev_connected(cdev));
+	vhu_dev_destroy(cdev);
+	close(kick);
+	close(call);
+}
+
 static void client_mode_reconnects(void **state)
 {
 	struct fx *fx = *state;
@@ -1315,6 +1380,7 @@ int main(void)
 		T(front_too_many_queues),
 		T(front_server_mode),
 		T(client_mode_reconnects),
+		T(backend_restart_resumes),
 		T(second_frontend_refused),
 		T(mem_table_change_restarts_rings),
 		T(misc_requests),
