@@ -19,11 +19,13 @@
 
 #define SW_MAX_PORTS	64
 
+struct dp;
+
 struct sw {
 	struct port *ports[SW_MAX_PORTS];
+	struct dp *dp;			/* the workers; NULL until created */
 	unsigned nports;
 	struct pv_loop *loop;
-	volatile bool stop;
 	uint64_t bursts;
 	uint64_t flood_pkts;
 };

@@ -9,11 +9,11 @@
 
 #include "ctl_internal.h"
 #include "pvnet/ctl.h"
+#include "pvnet/dp.h"
 #include "pvnet/log.h"
 #include "pvnet/switch.h"
 
 #define TICK_NS		100000000ULL
-#define POLL_BUDGET	256
 
 static volatile sig_atomic_t stop_requested;
 
@@ -39,6 +39,11 @@ static void switch_usage(FILE *f)
 		"               guest's address, used to forward to it\n"
 		"  --ctl PATH   control socket for `pvnet stats --ctl PATH`; created\n"
 		"               after every port's socket, so it answering means ready\n"
+		"  --workers N  dataplane threads polling the ports' queues (default 1)\n"
+		"  --notify MODE  poll: busy-poll; event: sleep until a kick;\n"
+		"               adaptive (default): poll while busy, sleep after\n"
+		"               --idle-us microseconds without work (default 50)\n"
+		"  --budget N   packets per queue per poll round (default 64)\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
@@ -49,6 +54,10 @@ int ctl_switch_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "ctl", required_argument, NULL, 'c' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "notify", required_argument, NULL, 'n' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "idle-us", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -58,6 +67,9 @@ int ctl_switch_main(int argc, char **argv)
 	struct ctl_server *cs = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t next_tick;
+	struct dp_cfg dcfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
+			       .budget = 64, .idle_us = 50 };
+	struct dp *dp = NULL;
 	struct sw *sw;
 	char err[256];
 	int c, rc = 1;
@@ -77,6 +89,33 @@ int ctl_switch_main(int argc, char **argv)
 			break;
 		case 'v':
 			pv_log_set_level(PV_LOG_DEBUG);
+			break;
+		case 'w':
+		case 'b':
+		case 'i': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			long max = c == 'w' ? DP_MAX_WORKERS : c == 'b' ? 4096 : 1000000;
+
+			if (!*optarg || *end || v < (c == 'i' ? 0 : 1) || v > max) {
+				fprintf(stderr, "pvnet switch: --%s wants %d..%ld\n",
+					c == 'w' ? "workers" : c == 'b' ? "budget" : "idle-us",
+					c == 'i' ? 0 : 1, max);
+				return 2;
+			}
+			if (c == 'w')
+				dcfg.workers = (unsigned)v;
+			else if (c == 'b')
+				dcfg.budget = (unsigned)v;
+			else
+				dcfg.idle_us = (unsigned)v;
+			break;
+		}
+		case 'n':
+			if (dp_notify_parse(optarg, &dcfg.notify) < 0) {
+				fprintf(stderr, "pvnet switch: --notify wants poll, event or adaptive\n");
+				return 2;
+			}
 			break;
 		case 'h':
 			switch_usage(stdout);
@@ -118,6 +157,11 @@ int ctl_switch_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	dp = dp_create(sw, &dcfg);
+	if (!dp) {
+		fprintf(stderr, "pvnet switch: cannot create the dataplane\n");
+		goto out;
+	}
 	for (unsigned i = 0; i < sw->nports; i++) {
 		struct port *p = sw->ports[i];
 		int e = p->ops->start(p, sw->loop);
@@ -128,6 +172,8 @@ int ctl_switch_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (dp_start(dp) < 0)
+		goto out;
 	if (ctl_path) {
 		cs = ctl_server_create(ctl_path, sw);
 		if (!cs)
@@ -140,21 +186,13 @@ int ctl_switch_main(int argc, char **argv)
 	pv_info("switch: %u port(s) up%s%s", sw->nports,
 		ctl_path ? ", control socket " : "", ctl_path ? ctl_path : "");
 
+	/* The control thread: vhost-user sockets, control socket, timers. */
 	next_tick = pv_now_ns() + TICK_NS;
 	while (!stop_requested) {
-		bool busy = false;
 		uint64_t now;
 
-		for (unsigned i = 0; i < sw->nports; i++)
-			busy |= sw->ports[i]->busy;
-		if (pv_loop_run_once(sw->loop, busy ? 0 : 100) < 0)
+		if (pv_loop_run_once(sw->loop, 100) < 0)
 			break;
-		for (unsigned i = 0; i < sw->nports; i++) {
-			struct port *p = sw->ports[i];
-
-			if (p->busy && p->ops->poll)
-				p->ops->poll(p, POLL_BUDGET);
-		}
 		now = pv_now_ns();
 		if (now >= next_tick) {
 			for (unsigned i = 0; i < sw->nports; i++)
@@ -167,6 +205,8 @@ int ctl_switch_main(int argc, char **argv)
 	rc = 0;
 out:
 	ctl_server_destroy(cs);
+	/* Workers first: ports must outlive every poll. */
+	dp_destroy(dp);
 	sw_destroy(sw);
 	return rc;
 }

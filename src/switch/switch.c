@@ -86,10 +86,11 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 {
 	uint16_t dest[PKT_BURST_MAX];
 	struct pkt *list[PKT_BURST_MAX];
+	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0;
+	unsigned others = sw->nports ? sw->nports - 1 : 0;
 	bool flood = false;
 
 	PV_ASSERT(n <= PKT_BURST_MAX);
-	sw->bursts++;
 
 	/* Pass 1: classify the whole burst. */
 	for (unsigned i = 0; i < n; i++) {
@@ -97,58 +98,74 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		enum pv_drop why = pkt_parse(p);
 		struct port *d;
 
-		src->st.rx_pkts++;
-		src->st.rx_bytes += p->len;
+		bytes += p->len;
 		if (unlikely(why != PV_DROP_NONE)) {
-			src->st.drops.n[why]++;
+			pv_stat_add(&src->st.drops.n[why], 1);
 			dest[i] = DEST_DROP;
 			continue;
 		}
 		if (pkt_mac_is_multicast(p->dst_mac)) {
 			dest[i] = DEST_FLOOD;
 			flood = true;
+			if (others == 0)
+				no_dest++;
+			else
+				replicated += others - 1;
 			continue;
 		}
 		d = lookup(sw, p->dst_mac);
 		if (!d) {
-			src->st.drops.n[PV_DROP_TX_NO_DEST]++;
+			no_dest++;
 			dest[i] = DEST_DROP;
 		} else if (d == src) {
-			src->st.drops.n[PV_DROP_TX_LOOP]++;
+			loops++;
 			dest[i] = DEST_DROP;
 		} else {
 			dest[i] = d->idx;
 		}
 	}
+	pv_stat_add(&src->st.rx_pkts, n);
+	pv_stat_add(&src->st.rx_bytes, bytes);
+	pv_stat_add(&src->st.drops.n[PV_DROP_TX_NO_DEST], no_dest);
+	pv_stat_add(&src->st.drops.n[PV_DROP_TX_LOOP], loops);
+	pv_stat_add(&src->st.replicated, replicated);
 
-	/* Pass 2: per destination, one tx_burst with its packets in order. */
+	/*
+	 * Pass 2: per destination, one tx_burst per destination queue with its
+	 * packets in order. A multiqueue destination gets each flow on the
+	 * queue its RSS hash picks (seed 002: one interrupt per queue).
+	 */
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
-		unsigned cnt = 0;
+		unsigned nq = d->nqueues, cnt = 0;
+		uint8_t qsel[PKT_BURST_MAX];
+		uint32_t qmask = 0;
 
 		if (d == src)
 			continue;
-		for (unsigned i = 0; i < n; i++)
-			if (dest[i] == pi || (dest[i] == DEST_FLOOD))
-				list[cnt++] = pkts[i];
+		for (unsigned i = 0; i < n; i++) {
+			if (dest[i] != pi && !(flood && dest[i] == DEST_FLOOD))
+				continue;
+			qsel[cnt] = nq > 1 ? (uint8_t)(pkt_flow_hash(pkts[i]) % nq) : 0;
+			qmask |= 1u << qsel[cnt];
+			list[cnt++] = pkts[i];
+		}
 		if (!cnt)
 			continue;
-		/* Queue by source queue until issue 5 steers by flow hash. */
-		d->ops->tx_burst(d, src->nqueues ? pkts[0]->src_queue % PV_MAX(d->nqueues, 1u) : 0,
-				 list, cnt);
-	}
+		if (qmask == 1) {
+			d->ops->tx_burst(d, 0, list, cnt);
+			continue;
+		}
+		for (unsigned q = 0; q < nq && q < 32; q++) {
+			struct pkt *sub[PKT_BURST_MAX];
+			unsigned m = 0;
 
-	if (flood) {
-		unsigned others = sw->nports ? sw->nports - 1 : 0;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (dest[i] != DEST_FLOOD)
+			if (!(qmask & (1u << q)))
 				continue;
-			sw->flood_pkts++;
-			if (others == 0)
-				src->st.drops.n[PV_DROP_TX_NO_DEST]++;
-			else
-				src->st.replicated += others - 1;
+			for (unsigned i = 0; i < cnt; i++)
+				if (qsel[i] == q)
+					sub[m++] = list[i];
+			d->ops->tx_burst(d, q, sub, m);
 		}
 	}
 }
