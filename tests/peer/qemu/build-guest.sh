@@ -141,8 +141,12 @@ iperf() {
 	shift 2
 	set -- iperf3 -c "$1" -p "$2" -t "$3" -P "$4" -f m $5
 	[ "$cpu" != - ] && set -- taskset -c "$cpu" "$@"
-	"$@" >/tmp/$n.log 2>&1
-	rc=$?
+	for try in 1 2 3 4 5; do	# a one-off server may be restarting
+		"$@" >/tmp/$n.log 2>&1
+		rc=$?
+		[ $rc -eq 0 ] || ! grep -q "unable to connect\|refused\|busy" /tmp/$n.log && break
+		sleep 1
+	done
 	rate "$n" /tmp/$n.log
 	[ $rc -eq 0 ] || tail -n 5 /tmp/$n.log
 	return $rc
@@ -192,8 +196,16 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 		iperf "$c-1" 1 "$1" $(($2 + 1)) "$3" 2 $r
 		rc=$?
 		wait $p0 && [ $rc -eq 0 ] ;;
-	serve)	# SECS [CPU]: one iperf3 server test, within SECS
-		timeout "$1" iperf3 -s -1 -p 5201 >/tmp/serve.log 2>&1 ;;
+	iperfd)	# an iperf3 server on port 5201, in the background
+		iperf3 -s -D -p 5201 ;;
+	waitmsg)	# PORT SECS: until a peer's sendmsg says "bye" on PORT
+		timeout "$2" nc -l -p "$1" >/tmp/msg; grep -q bye /tmp/msg ;;
+	sendmsg)	# ADDR PORT: tell a waitmsg peer we are done
+		for i in 1 2 3 4 5; do
+			echo bye | nc -w 1 "$1" "$2" && return 0
+			sleep 1
+		done
+		return 1 ;;
 	file)	# ADDR PORT BYTES: send random bytes over TCP, print their hash
 		head -c "$3" /dev/urandom >/tmp/file
 		say "info file-sha256 $(sha256sum </tmp/file | cut -d' ' -f1)"
