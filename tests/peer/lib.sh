@@ -28,7 +28,7 @@ cleanup() {
 	sleep 0.3
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for n in "${netnses[@]}"; do ip netns del "$n" 2>/dev/null; done
-	rm -rf "$T"
+	[ -n "${PEER_KEEP:-}" ] && cp -r "$T" "$PEER_KEEP"; rm -rf "$T"
 }
 trap cleanup EXIT
 
