@@ -52,6 +52,17 @@
 PV_NORETURN void pv_assert_fail(const char *expr, const char *file, int line,
 				const char *func);
 
+/*
+ * Adds to a counter that more than one worker may update (a port whose
+ * queues are spread over workers). Called once per burst, not per packet;
+ * readers (stats) load it without a lock.
+ */
+static inline void pv_stat_add(uint64_t *c, uint64_t v)
+{
+	if (v)
+		__atomic_fetch_add(c, v, __ATOMIC_RELAXED);
+}
+
 static inline bool pv_is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));

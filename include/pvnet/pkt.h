@@ -37,6 +37,8 @@ struct pkt {
 	uint8_t dst_mac[ETH_ALEN];
 	uint8_t src_mac[ETH_ALEN];
 	uint32_t cookie;		/* source port's token (vring head) */
+	uint8_t hash_len;		/* RSS input saved by pkt_parse */
+	uint8_t hash_in[36];		/* addresses, then TCP/UDP ports */
 	struct iovec seg[PKT_MAX_SEGS];
 };
 
@@ -57,6 +59,14 @@ char *pv_mac_fmt(const uint8_t mac[ETH_ALEN], char *buf);
  * PV_DROP_NONE, or PKT_TRUNC if the frame is shorter than an Ethernet header.
  */
 enum pv_drop pkt_parse(struct pkt *p);
+
+/* The RSS Toeplitz hash of @len bytes with the specification's default key. */
+uint32_t pv_toeplitz(const uint8_t *in, size_t len);
+/*
+ * The RSS hash of a parsed packet: addresses, then ports for TCP/UDP; 0 for
+ * anything else. A flow always maps to the same value.
+ */
+uint32_t pkt_flow_hash(const struct pkt *p);
 
 /* Internet checksum over @len bytes of @iov from @off, folded into 16 bits, added to @sum. */
 uint32_t pv_csum_iov(const struct iovec *iov, unsigned n, size_t off,

@@ -34,30 +34,47 @@ struct port_stats {
 	struct pv_drop_stats drops;	/* by reason, charged where they happen */
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
 	uint64_t txq_pkts[PORT_MAX_QUEUES];
+	uint64_t rxq_kicks[PORT_MAX_QUEUES];	/* wakeups by the source */
+	uint64_t txq_irqs[PORT_MAX_QUEUES];	/* interrupts we raised */
 };
 
 struct port_ops {
 	const char *type;
 	/*
-	 * Delivers @n packets to queue @q; returns how many were delivered.
-	 * Each packet not delivered is counted in the port's drops by the port.
-	 * The source buffers are only read.
+	 * Delivers @n packets to queue @q (the port reduces @q modulo its
+	 * queues); returns how many were delivered. Each packet not delivered
+	 * is counted in the port's drops by the port. The source buffers are
+	 * only read. Any worker may call it, concurrently with others: a port
+	 * serialises per queue as its file says (a short reservation lock).
 	 */
 	unsigned (*tx_burst)(struct port *p, unsigned q, struct pkt **pkts,
 			     unsigned n);
+	/* Receive queues the port has now (a vhost port: what the guest set up). */
+	unsigned (*rx_queues)(struct port *p);
 	/*
-	 * Polls the port's receive side for up to @budget packets and forwards
-	 * them; returns the packets handled. The switch calls it again while the
-	 * port sets `busy` (work left over after its budget: no receive livelock).
+	 * Polls receive queue @q for up to @budget packets and forwards them
+	 * with sw_forward_burst(); returns the packets handled. Exactly one
+	 * worker polls a given (port, queue).
 	 */
-	unsigned (*poll)(struct port *p, unsigned budget);
-	/* Adds the port's fds to @loop; called once when the switch starts. */
+	unsigned (*poll)(struct port *p, unsigned q, unsigned budget);
+	/*
+	 * The fd that becomes readable when queue @q has work while its
+	 * notifications are on (a kick eventfd, a socket), or -1: poll only.
+	 */
+	int (*rx_fd)(struct port *p, unsigned q);
+	/*
+	 * Turns queue @q's notifications on (the worker is about to sleep) or
+	 * off (it polls). When turning on, returns true if work arrived
+	 * meanwhile, so the worker polls again instead of sleeping.
+	 */
+	bool (*rx_notify)(struct port *p, unsigned q, bool enable);
+	/* Adds the port's control fds to @loop (the control thread's). */
 	int (*start)(struct port *p, struct pv_loop *loop);
-	/* Timers: reconnects, protocol timeouts (may be NULL); ~10 times a second. */
+	/* Timers (may be NULL); called by the control thread ~10 times a second. */
 	void (*tick)(struct port *p, uint64_t now_ns);
 	/* Frees everything the port owns. */
 	void (*destroy)(struct port *p);
-	/* Adds type-specific fields to a stats JSON object (may be NULL). */
+	/* Adds type-specific fields to a stats JSON object (a json_t *; may be NULL). */
 	void (*stats_json)(struct port *p, void *json_obj);
 };
 
@@ -68,7 +85,8 @@ struct port {
 	uint8_t mac[ETH_ALEN];
 	bool has_mac;
 	bool csum_offload;		/* takes NEEDS_CSUM packets as they are */
-	bool busy;			/* has work left; poll again soon */
+	bool gso_offload;		/* takes packets larger than the MTU (GSO) */
+	bool uplink;			/* gets unknown unicast (a host interface) */
 	unsigned nqueues;		/* queue pairs in use */
 	struct port_stats st;
 	/* read-only */

@@ -13,23 +13,39 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pvnet/fdb.h"
 #include "pvnet/loop.h"
 #include "pvnet/pkt.h"
 #include "pvnet/port.h"
 
 #define SW_MAX_PORTS	64
 
-struct sw {
-	struct port *ports[SW_MAX_PORTS];
-	unsigned nports;
-	struct pv_loop *loop;
-	volatile bool stop;
-	uint64_t bursts;
-	uint64_t flood_pkts;
+struct dp;
+
+enum sw_mode {
+	SW_MODE_DIRECT,		/* static MAC table, unknown unicast to the uplink */
+	SW_MODE_LEARN,		/* learning bridge: ageing, unknown unicast floods */
 };
 
-/* Creates an empty switch with its loop; NULL on failure. Free with sw_destroy(). */
-struct sw *sw_create(void);
+struct sw {
+	struct port *ports[SW_MAX_PORTS];
+	struct dp *dp;			/* the workers; NULL until created */
+	unsigned nports;
+	struct pv_loop *loop;
+	enum sw_mode mode;
+	bool copy_double;		/* bounce through a switch buffer (benchmarks) */
+	struct port *uplink;		/* first uplink port, or NULL */
+	struct fdb fdb;
+};
+
+/* Parses "direct" or "learn"; returns 0 or -EINVAL. */
+int sw_mode_parse(const char *s, enum sw_mode *out);
+
+/*
+ * Creates an empty switch with its loop; learned entries age after
+ * @ageing_s seconds. NULL on failure. Free with sw_destroy().
+ */
+struct sw *sw_create(enum sw_mode mode, unsigned ageing_s);
 /* Destroys every port, then the loop and @sw. */
 void sw_destroy(struct sw *sw);
 /* Adds @p (the switch takes ownership); returns 0, -ENOSPC or -EEXIST (name or MAC). */

@@ -301,7 +301,10 @@ struct vhu_front_cfg {
  */
 struct vhu_front *vhu_front_connect(const struct vhu_front_cfg *cfg,
 				    int timeout_ms);
-/* Closes the connection and frees @f (the caller's memory is its own). */
+/*
+ * Closes the connection (and, with server, the listening socket, removing
+ * its path) and frees @f (the caller's memory is its own).
+ */
 void vhu_front_destroy(struct vhu_front *f);
 /* Negotiated virtio features. */
 uint64_t vhu_front_features(const struct vhu_front *f);
@@ -314,6 +317,22 @@ int vhu_front_set_mem(struct vhu_front *f, int fd, void *base, uint64_t size);
 int vhu_front_setup_vring(struct vhu_front *f, unsigned idx, uint16_t num,
 			  void *desc, void *avail, void *used, int kickfd,
 			  int callfd);
+/*
+ * The same, resuming at @base (after vhu_front_reconnect(): the index the
+ * device is to continue from, e.g. the driver's used idx when nothing is in
+ * flight).
+ */
+int vhu_front_setup_vring_base(struct vhu_front *f, unsigned idx,
+			       uint16_t num, uint16_t base, void *desc,
+			       void *avail, void *used, int kickfd, int callfd);
+/*
+ * After the backend went away (vhu_front_fd() hung up): closes the old
+ * connection, connects again (or, with server, accepts the next backend on
+ * the socket kept listening since vhu_front_connect()) and negotiates as
+ * vhu_front_connect() did. The caller then sends the memory table and sets
+ * up its vrings again. Returns 0 or -errno (f stays usable for a retry).
+ */
+int vhu_front_reconnect(struct vhu_front *f, int timeout_ms);
 /* GET_VRING_BASE for @idx (stops it at the backend); sets *base. */
 int vhu_front_get_vring_base(struct vhu_front *f, unsigned idx,
 			     uint16_t *base);

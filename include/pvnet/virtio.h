@@ -400,6 +400,30 @@ int vring_rx_enqueue(struct vring *vq, const struct virtio_net_hdr *hdr,
 		     size_t hdr_len, bool mrg_rxbuf, const struct iovec *src,
 		     unsigned src_n);
 
+/*
+ * Reserves RX buffers whose writable bytes cover @total (exactly one buffer
+ * without MRG_RXBUF) into @elems, for a caller that copies outside its lock.
+ * Returns the buffer count; -ENOBUFS (nothing consumed), -ENOSPC (more than
+ * @max needed; nothing consumed), -EMSGSIZE, or -EIO if the ring broke.
+ */
+int vring_rx_reserve(struct vring *vq, size_t total, bool mrg_rxbuf,
+		     struct vring_elem *elems, unsigned max);
+/*
+ * Copies @hdr (num_buffers = @n) and the source into @n reserved buffers,
+ * each byte once; sets lens[i] to the bytes written to buffer i. Touches no
+ * ring index, so it runs without the ring's lock.
+ */
+void vring_rx_fill(struct vring_elem *elems, unsigned n,
+		   const struct virtio_net_hdr *hdr, size_t hdr_len,
+		   const struct iovec *src, unsigned src_n, uint32_t *lens);
+/* Reserves @n used-ring slots in order; returns the first (a lease). */
+uint16_t vring_used_reserve(struct vring *vq, unsigned n);
+/* Writes one used entry at reserved @slot; not visible until published. */
+void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
+		      uint32_t len);
+/* Publishes used->idx = @upto (release); leases before it must be complete. */
+void vring_used_publish(struct vring *vq, uint16_t upto);
+
 /* Copies up to @len bytes from an iovec list starting at @off; returns bytes. */
 size_t pv_iov_to_buf(const struct iovec *iov, unsigned n, size_t off,
 		     void *buf, size_t len);

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "pvnet/ctl.h"
+#include "pvnet/dp.h"
+#include "pvnet/log.h"
 #include "ctl_internal.h"
 #include "pvnet/switch.h"
 #include "pvnet/vhost.h"
@@ -100,6 +102,7 @@ json_t *ctl_stats_json(struct sw *sw)
 	for (unsigned i = 0; i < sw->nports; i++) {
 		struct port *p = sw->ports[i];
 		json_t *o = json_object(), *rq = json_array(), *tq = json_array();
+		json_t *rk = json_array(), *ti = json_array();
 		uint64_t dropped = 0;
 		char mac[18];
 
@@ -122,22 +125,71 @@ json_t *ctl_stats_json(struct sw *sw)
 		for (unsigned q = 0; q < PORT_MAX_QUEUES; q++) {
 			json_array_append_new(rq, json_integer((json_int_t)p->st.rxq_pkts[q]));
 			json_array_append_new(tq, json_integer((json_int_t)p->st.txq_pkts[q]));
+			json_array_append_new(rk, json_integer((json_int_t)p->st.rxq_kicks[q]));
+			json_array_append_new(ti, json_integer((json_int_t)p->st.txq_irqs[q]));
 		}
 		json_object_set_new(o, "rxq_pkts", rq);
 		json_object_set_new(o, "txq_pkts", tq);
+		json_object_set_new(o, "rxq_kicks", rk);
+		json_object_set_new(o, "txq_irqs", ti);
 		if (port_vhost_dev(p))
 			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
 		json_array_append_new(ports, o);
 	}
 	json_object_set_new(root, "ports", ports);
-	json_object_set_new(root, "bursts", json_integer((json_int_t)sw->bursts));
+	json_object_set_new(root, "mode", json_string(sw->mode == SW_MODE_LEARN ?
+						      "learn" : "direct"));
+	json_object_set_new(root, "copy", json_string(sw->copy_double ? "double" :
+						      "single"));
+	json_object_set_new(root, "fdb_entries",
+			    json_integer(fdb_count(&sw->fdb, pv_now_ns())));
+	json_object_set_new(root, "fdb_learned",
+			    json_integer((json_int_t)sw->fdb.learned));
+	json_object_set_new(root, "fdb_full", json_integer((json_int_t)sw->fdb.full));
+	if (sw->dp) {
+		json_t *ws = json_array();
+
+		json_object_set_new(root, "tsc_hz",
+				    json_integer((json_int_t)dp_tsc_hz(sw->dp)));
+		for (unsigned w = 0; w < dp_nworkers(sw->dp); w++) {
+			const struct dp_worker_stats *st = dp_worker_stats(sw->dp, w);
+			json_t *o = json_object();
+
+			json_object_set_new(o, "queues", json_integer(st->nqueues));
+			json_object_set_new(o, "pkts", json_integer((json_int_t)st->pkts));
+			json_object_set_new(o, "loops", json_integer((json_int_t)st->loops));
+			json_object_set_new(o, "busy_loops",
+					    json_integer((json_int_t)st->busy_loops));
+			json_object_set_new(o, "sleeps", json_integer((json_int_t)st->sleeps));
+			json_object_set_new(o, "busy_cycles",
+					    json_integer((json_int_t)st->busy_cycles));
+			json_object_set_new(o, "total_cycles",
+					    json_integer((json_int_t)st->total_cycles));
+			/* Cycles per packet of the rounds that moved packets. */
+			json_object_set_new(o, "cycles_per_pkt",
+					    json_real(st->pkts ? (double)st->busy_cycles /
+						      (double)st->pkts : 0.0));
+			json_array_append_new(ws, o);
+		}
+		json_object_set_new(root, "workers", ws);
+	}
 	return root;
 }
 
 static void print_text(json_t *root)
 {
-	json_t *ports = json_object_get(root, "ports"), *p;
+	json_t *ports = json_object_get(root, "ports"), *p, *w;
 	size_t i;
+
+	json_array_foreach(json_object_get(root, "workers"), i, w)
+		printf("worker %zu: %lld queues, %lld pkts, %.0f cycles/pkt, %lld sleeps, busy %.1f%%\n",
+		       i, json_integer_value(json_object_get(w, "queues")),
+		       json_integer_value(json_object_get(w, "pkts")),
+		       json_real_value(json_object_get(w, "cycles_per_pkt")),
+		       json_integer_value(json_object_get(w, "sleeps")),
+		       json_integer_value(json_object_get(w, "total_cycles")) ?
+		       100.0 * (double)json_integer_value(json_object_get(w, "busy_cycles")) /
+		       (double)json_integer_value(json_object_get(w, "total_cycles")) : 0.0);
 
 	printf("%-12s %-6s %-17s %12s %12s %12s %12s %10s\n", "port", "type",
 	       "mac", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes", "dropped");

@@ -9,11 +9,11 @@
 
 #include "ctl_internal.h"
 #include "pvnet/ctl.h"
+#include "pvnet/dp.h"
 #include "pvnet/log.h"
 #include "pvnet/switch.h"
 
 #define TICK_NS		100000000ULL
-#define POLL_BUDGET	256
 
 static volatile sig_atomic_t stop_requested;
 
@@ -26,11 +26,12 @@ static void on_signal(int sig)
 static void switch_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvnet switch --port SPEC [--port SPEC ...] [--ctl PATH] [-v]\n"
+		"usage: pvnet switch --port SPEC [--port SPEC ...] [--ctl PATH] [OPTIONS]\n"
 		"\n"
-		"Runs the switch. Guests attach over vhost-user; frames go to the port\n"
-		"whose mac= matches the destination (direct MAC routing), broadcast and\n"
-		"multicast go to every other port, unknown unicast is dropped and counted.\n"
+		"Runs the switch. Guests attach over vhost-user; in the default mode\n"
+		"(direct) frames go to the port whose mac= matches the destination,\n"
+		"broadcast and multicast go to every other port, unknown unicast goes to\n"
+		"the uplink port if there is one, else it is dropped and counted.\n"
 		"\n"
 		"  --port vhost,name=NAME,path=SOCK[,client][,queues=N][,mac=MAC]\n"
 		"        [,memslots=off]\n"
@@ -42,6 +43,16 @@ static void switch_usage(FILE *f)
 		"               frontend then sends SET_MEM_TABLE, not ADD_MEM_REG)\n"
 		"  --ctl PATH   control socket for `pvnet stats --ctl PATH`; created\n"
 		"               after every port's socket, so it answering means ready\n"
+		"  --workers N  dataplane threads polling the ports' queues (default 1)\n"
+		"  --notify MODE  poll: busy-poll; event: sleep until a kick;\n"
+		"               adaptive (default): poll while busy, sleep after\n"
+		"               --idle-us microseconds without work (default 50)\n"
+		"  --budget N   packets per queue per poll round (default 64)\n"
+		"  --mode MODE  direct (default): static MAC table from the ports' mac=;\n"
+		"               learn: a learning bridge (ageing, unknown unicast floods)\n"
+		"  --ageing S   learn mode: forget a MAC after S seconds (default 300)\n"
+		"  --copy MODE  single (default): each byte copied once, sender's buffer\n"
+		"               to receiver's; double: through a switch buffer (baseline)\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
@@ -52,6 +63,13 @@ int ctl_switch_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "ctl", required_argument, NULL, 'c' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "notify", required_argument, NULL, 'n' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "idle-us", required_argument, NULL, 'i' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "ageing", required_argument, NULL, 'A' },
+		{ "copy", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -61,6 +79,12 @@ int ctl_switch_main(int argc, char **argv)
 	struct ctl_server *cs = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t next_tick;
+	struct dp_cfg dcfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
+			       .budget = 64, .idle_us = 50 };
+	struct dp *dp = NULL;
+	enum sw_mode mode = SW_MODE_DIRECT;
+	unsigned ageing_s = 300;
+	bool copy_double = false;
 	struct sw *sw;
 	char err[256];
 	int c, rc = 1;
@@ -81,6 +105,57 @@ int ctl_switch_main(int argc, char **argv)
 		case 'v':
 			pv_log_set_level(PV_LOG_DEBUG);
 			break;
+		case 'w':
+		case 'b':
+		case 'i': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			long max = c == 'w' ? DP_MAX_WORKERS : c == 'b' ? 4096 : 1000000;
+
+			if (!*optarg || *end || v < (c == 'i' ? 0 : 1) || v > max) {
+				fprintf(stderr, "pvnet switch: --%s wants %d..%ld\n",
+					c == 'w' ? "workers" : c == 'b' ? "budget" : "idle-us",
+					c == 'i' ? 0 : 1, max);
+				return 2;
+			}
+			if (c == 'w')
+				dcfg.workers = (unsigned)v;
+			else if (c == 'b')
+				dcfg.budget = (unsigned)v;
+			else
+				dcfg.idle_us = (unsigned)v;
+			break;
+		}
+		case 'M':
+			if (sw_mode_parse(optarg, &mode) < 0) {
+				fprintf(stderr, "pvnet switch: --mode wants direct or learn\n");
+				return 2;
+			}
+			break;
+		case 'A': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || v < 1 || v > 1000000) {
+				fprintf(stderr, "pvnet switch: --ageing wants 1..1000000 seconds\n");
+				return 2;
+			}
+			ageing_s = (unsigned)v;
+			break;
+		}
+		case 'C':
+			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
+				fprintf(stderr, "pvnet switch: --copy wants single or double\n");
+				return 2;
+			}
+			copy_double = !strcmp(optarg, "double");
+			break;
+		case 'n':
+			if (dp_notify_parse(optarg, &dcfg.notify) < 0) {
+				fprintf(stderr, "pvnet switch: --notify wants poll, event or adaptive\n");
+				return 2;
+			}
+			break;
 		case 'h':
 			switch_usage(stdout);
 			return 0;
@@ -100,11 +175,12 @@ int ctl_switch_main(int argc, char **argv)
 		return 2;
 	}
 
-	sw = sw_create();
+	sw = sw_create(mode, ageing_s);
 	if (!sw) {
 		fprintf(stderr, "pvnet switch: out of memory\n");
 		return 1;
 	}
+	sw->copy_double = copy_double;
 	for (unsigned i = 0; i < nspecs; i++) {
 		struct port *p = port_create(sw, specs[i], err, sizeof(err));
 
@@ -121,6 +197,11 @@ int ctl_switch_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	dp = dp_create(sw, &dcfg);
+	if (!dp) {
+		fprintf(stderr, "pvnet switch: cannot create the dataplane\n");
+		goto out;
+	}
 	for (unsigned i = 0; i < sw->nports; i++) {
 		struct port *p = sw->ports[i];
 		int e = p->ops->start(p, sw->loop);
@@ -131,6 +212,8 @@ int ctl_switch_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (dp_start(dp) < 0)
+		goto out;
 	if (ctl_path) {
 		cs = ctl_server_create(ctl_path, sw);
 		if (!cs)
@@ -140,24 +223,18 @@ int ctl_switch_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	pv_info("switch: %u port(s) up%s%s", sw->nports,
+	pv_info("switch: %u port(s) up, mode %s, %s copy%s%s", sw->nports,
+		mode == SW_MODE_LEARN ? "learn" : "direct",
+		copy_double ? "double" : "single",
 		ctl_path ? ", control socket " : "", ctl_path ? ctl_path : "");
 
+	/* The control thread: vhost-user sockets, control socket, timers. */
 	next_tick = pv_now_ns() + TICK_NS;
 	while (!stop_requested) {
-		bool busy = false;
 		uint64_t now;
 
-		for (unsigned i = 0; i < sw->nports; i++)
-			busy |= sw->ports[i]->busy;
-		if (pv_loop_run_once(sw->loop, busy ? 0 : 100) < 0)
+		if (pv_loop_run_once(sw->loop, 100) < 0)
 			break;
-		for (unsigned i = 0; i < sw->nports; i++) {
-			struct port *p = sw->ports[i];
-
-			if (p->busy && p->ops->poll)
-				p->ops->poll(p, POLL_BUDGET);
-		}
 		now = pv_now_ns();
 		if (now >= next_tick) {
 			for (unsigned i = 0; i < sw->nports; i++)
@@ -170,6 +247,8 @@ int ctl_switch_main(int argc, char **argv)
 	rc = 0;
 out:
 	ctl_server_destroy(cs);
+	/* Workers first: ports must outlive every poll. */
+	dp_destroy(dp);
 	sw_destroy(sw);
 	return rc;
 }

@@ -31,6 +31,11 @@
 #define ETHERTYPE_PVNET_TEST	0x88b5	/* IEEE local experimental */
 #define TEST_MAGIC		0x50564e54u	/* "PVNT" */
 #define TEST_HDR		(ETH_HLEN + 4 + 8)
+/* With --flows: Ethernet + IPv4 + UDP to the discard port, then the same. */
+#define TEST_UDP_OFF		(ETH_HLEN + 20 + 8)
+#define TEST_UDP_PORT		9
+#define TEST_UDP_SPORT0		10000
+#define MAX_FLOWS		256
 #define PATTERN_LEN		(VUSER_BUF + 256)
 #define RX_BUDGET		256
 
@@ -43,6 +48,7 @@ struct guest_opts {
 	uint8_t mac[ETH_ALEN], dst[ETH_ALEN];
 	bool has_dst;
 	unsigned size;
+	unsigned flows;		/* 0: raw test ethertype; N: IPv4/UDP flows */
 	uint64_t count;
 	double rate, duration, idle_timeout, connect_timeout;
 };
@@ -57,6 +63,7 @@ struct guest_run {
 	uint64_t seq;
 	uint64_t received, lost, reordered, corrupted, bytes, max_seq;
 	uint64_t frames, frame_bytes;	/* everything, test stream or not */
+	uint64_t flow_max[MAX_FLOWS];	/* highest seq + 1 seen per flow */
 	bool any;
 	uint64_t first_ns, last_ns;
 	uint8_t pattern[PATTERN_LEN];
@@ -89,7 +96,9 @@ static void guest_usage(FILE *f)
 		"  --netns NAME       create the TAP inside /var/run/netns/NAME\n"
 		"  --gen              send frames: --dst MAC --size BYTES (frame length,\n"
 		"                     60..%d, default 60) --rate PPS (0: as fast as the\n"
-		"                     ring goes) --count N and/or --duration SECONDS\n"
+		"                     ring goes) --count N and/or --duration SECONDS;\n"
+		"                     --flows N sends IPv4/UDP in N flows (by source\n"
+		"                     port), each flow on TX queue flow %% queues\n"
 		"  --sink             receive frames; stop after --count N, --duration S,\n"
 		"                     or --idle-timeout S (default 2) without traffic\n"
 		"  --connect-timeout S  give up connecting after S seconds (default 10)\n"
@@ -118,9 +127,9 @@ static size_t fill_gen(void *buf, size_t cap, void *arg)
 {
 	struct guest_run *r = ((struct gen_arg *)arg)->r;
 	struct guest_opts *o = r->o;
-	size_t hl = r->v->hdr_len, flen = o->size;
+	size_t hl = r->v->hdr_len, flen = o->size, off = ETH_HLEN;
 	uint8_t *b = buf, *f = b + hl;
-	uint16_t et = htobe16(ETHERTYPE_PVNET_TEST);
+	uint16_t et = htobe16(o->flows ? 0x0800 : ETHERTYPE_PVNET_TEST);
 	uint32_t magic = htobe32(TEST_MAGIC);
 	uint64_t seq = htobe64(r->seq);
 
@@ -130,9 +139,31 @@ static size_t fill_gen(void *buf, size_t cap, void *arg)
 	memcpy(f, o->dst, ETH_ALEN);
 	memcpy(f + 6, o->mac, ETH_ALEN);
 	memcpy(f + 12, &et, 2);
-	memcpy(f + 14, &magic, 4);
-	memcpy(f + 18, &seq, 8);
-	memcpy(f + TEST_HDR, r->pattern + (r->seq & 0xff), flen - TEST_HDR);
+	if (o->flows) {
+		/* 198.18.255.1 -> 198.18.255.2, UDP from 10000 + flow to port 9. */
+		uint8_t *ip = f + ETH_HLEN, *udp = ip + 20;
+		uint16_t v, csum;
+
+		memset(ip, 0, 28);
+		ip[0] = 0x45;
+		v = htobe16((uint16_t)(flen - ETH_HLEN));
+		memcpy(ip + 2, &v, 2);
+		ip[8] = 64;
+		ip[9] = 17;
+		memcpy(ip + 12, "\xc6\x12\xff\x01\xc6\x12\xff\x02", 8);
+		csum = pv_csum_fold(pv_csum_partial(ip, 20, 0));
+		memcpy(ip + 10, &csum, 2);
+		v = htobe16((uint16_t)(TEST_UDP_SPORT0 + r->seq % o->flows));
+		memcpy(udp, &v, 2);
+		v = htobe16(TEST_UDP_PORT);
+		memcpy(udp + 2, &v, 2);
+		v = htobe16((uint16_t)(flen - ETH_HLEN - 20));
+		memcpy(udp + 4, &v, 2);
+		off = TEST_UDP_OFF;	/* UDP checksum 0: none (RFC 768) */
+	}
+	memcpy(f + off, &magic, 4);
+	memcpy(f + off + 4, &seq, 8);
+	memcpy(f + off + 12, r->pattern + (r->seq & 0xff), flen - off - 12);
 	r->seq++;
 	return hl + flen;
 }
@@ -140,10 +171,12 @@ static size_t fill_gen(void *buf, size_t cap, void *arg)
 static void sink_deliver(const struct iovec *iov, unsigned n, void *arg)
 {
 	struct guest_run *r = arg;
-	static uint8_t frame[VUSER_BUF * 8];
+	static __thread uint8_t frame[VUSER_BUF * 8];
 	size_t hl = r->v->hdr_len;
 	size_t len = pv_iov_to_buf(iov, n, hl, frame, sizeof(frame));
-	uint16_t et;
+	size_t off = ETH_HLEN;
+	unsigned flow = 0;
+	uint16_t et, port;
 	uint32_t magic;
 	uint64_t seq;
 
@@ -155,27 +188,39 @@ static void sink_deliver(const struct iovec *iov, unsigned n, void *arg)
 	if (len < TEST_HDR)
 		return;
 	memcpy(&et, frame + 12, 2);
-	memcpy(&magic, frame + 14, 4);
-	if (be16toh(et) != ETHERTYPE_PVNET_TEST)
+	if (be16toh(et) == 0x0800 && len >= TEST_UDP_OFF + 12 &&
+	    frame[ETH_HLEN] == 0x45 && frame[ETH_HLEN + 9] == 17) {
+		memcpy(&port, frame + ETH_HLEN + 22, 2);
+		if (be16toh(port) != TEST_UDP_PORT)
+			return;
+		memcpy(&port, frame + ETH_HLEN + 20, 2);
+		flow = (uint16_t)(be16toh(port) - TEST_UDP_SPORT0) % MAX_FLOWS;
+		off = TEST_UDP_OFF;
+	} else if (be16toh(et) != ETHERTYPE_PVNET_TEST) {
 		return;	/* not our stream (ARP, IPv6 ND, a peer's traffic) */
+	}
+	memcpy(&magic, frame + off, 4);
 	if (be32toh(magic) != TEST_MAGIC) {
 		r->corrupted++;
 		r->any = true;
 		return;
 	}
-	memcpy(&seq, frame + 18, 8);
+	memcpy(&seq, frame + off + 4, 8);
 	seq = be64toh(seq);
-	if (len - TEST_HDR > PATTERN_LEN - 256 ||
-	    memcmp(frame + TEST_HDR, r->pattern + (seq & 0xff), len - TEST_HDR)) {
+	if (len - off - 12 > PATTERN_LEN - 256 ||
+	    memcmp(frame + off + 12, r->pattern + (seq & 0xff), len - off - 12)) {
 		r->corrupted++;
 		r->any = true;
 		return;
 	}
 	r->received++;
 	r->bytes += len;
-	if (r->any && seq <= r->max_seq)
+	/* Order holds per flow: different flows may take different queues. */
+	if (seq < r->flow_max[flow])
 		r->reordered++;
 	else
+		r->flow_max[flow] = seq + 1;
+	if (!r->any || seq > r->max_seq)
 		r->max_seq = seq;
 	r->any = true;
 }
@@ -348,38 +393,52 @@ static int run(struct guest_run *r)
 
 		if (o->mode == MODE_GEN) {
 			unsigned burst = 0;
+			uint32_t dirty = 0;
 
 			now = now_ns();
 			while (burst < 32 && (!o->count || r->seq < o->count)) {
+				/* A flow keeps its TX queue, as a driver's XPS would. */
+				unsigned q = o->flows ? (unsigned)(r->seq % o->flows) % v->nq : 0;
+
 				if (o->rate > 0 &&
 				    (double)r->seq > (double)(now - t0) / 1e9 * o->rate)
 					break;
-				if (vuser_tx_one(v, 0, fill_gen, &ga)) {
+				if (vuser_tx_one(v, q, fill_gen, &ga)) {
 					/* Full: wait for the backend to use buffers. */
-					vring_drv_set_call(&v->q[0].tx, true);
+					vring_drv_set_call(&v->q[q].tx, true);
 					pv_smp_mb();
-					if (!vuser_tx_reap(v, 0))
+					if (!vuser_tx_reap(v, q))
 						timeout = 1;
 					break;
 				}
+				dirty |= 1u << q;
 				tx_bytes += o->size;
 				burst++;
 			}
-			if (burst) {
-				vuser_tx_flush(v, 0);
-				vring_drv_set_call(&v->q[0].tx, false);
+			for (unsigned q = 0; q < v->nq; q++) {
+				if (!(dirty & (1u << q)))
+					continue;
+				vuser_tx_flush(v, q);
+				vring_drv_set_call(&v->q[q].tx, false);
 				timeout = 0;
-			} else if (timeout == 100) {
-				timeout = o->rate > 0 ? 1 : 0;
 			}
+			if (!burst && timeout == 100)
+				timeout = o->rate > 0 ? 1 : 0;
 			if ((o->count && r->seq >= o->count) ||
 			    (deadline && now >= deadline)) {
 				/* Wait (bounded) until the backend took every frame. */
 				uint64_t until = now_ns() + 2000000000ULL;
+				bool pending = true;
 
-				while (vuser_tx_reap(v, 0), v->q[0].tx_nfree < VUSER_QSIZE &&
-				       now_ns() < until)
-					usleep(1000);
+				while (pending && now_ns() < until) {
+					pending = false;
+					for (unsigned q = 0; q < v->nq; q++) {
+						vuser_tx_reap(v, q);
+						pending |= v->q[q].tx_nfree < VUSER_QSIZE;
+					}
+					if (pending)
+						usleep(1000);
+				}
 				print_report(r, "gen", r->seq, tx_bytes, t0, now_ns());
 				return 0;
 			}
@@ -449,6 +508,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "sink", no_argument, NULL, 'k' },
 		{ "dst", required_argument, NULL, 'd' },
 		{ "size", required_argument, NULL, 's' },
+		{ "flows", required_argument, NULL, 'F' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "duration", required_argument, NULL, 'D' },
@@ -529,6 +589,17 @@ int ctl_guest_main(int argc, char **argv)
 		case 'c':
 			o.count = strtoull(optarg, NULL, 10);
 			break;
+		case 'F': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > MAX_FLOWS) {
+				fprintf(stderr, "pvnet guest: --flows wants 1..%d\n", MAX_FLOWS);
+				return 2;
+			}
+			o.flows = (unsigned)v;
+			break;
+		}
 		case 'r':
 		case 'D':
 		case 'i':

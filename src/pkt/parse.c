@@ -36,6 +36,7 @@ enum pv_drop pkt_parse(struct pkt *p)
 	pv_compiler_barrier();
 	p->l3_off = p->l4_off = 0;
 	p->l4_proto = 0;
+	p->hash_len = 0;
 	if (n < ETH_HLEN || p->len < ETH_HLEN)
 		return PV_DROP_PKT_TRUNC;
 	memcpy(p->dst_mac, h, ETH_ALEN);
@@ -70,6 +71,18 @@ enum pv_drop pkt_parse(struct pkt *p)
 		/* Extension headers are left unparsed: L4 offset only when direct. */
 		if (p->l4_proto == 6 || p->l4_proto == 17 || p->l4_proto == 58)
 			p->l4_off = (uint16_t)(off + 40);
+	}
+	/* RSS input (flowhash.c): addresses, then ports for TCP and UDP. */
+	if (p->l3_off) {
+		unsigned k = type == ETH_P_IP ? 8 : 32;
+
+		memcpy(p->hash_in, h + p->l3_off + (type == ETH_P_IP ? 12 : 8), k);
+		if (p->l4_off && (p->l4_proto == 6 || p->l4_proto == 17) &&
+		    n >= p->l4_off + 4u) {
+			memcpy(p->hash_in + k, h + p->l4_off, 4);
+			k += 4;
+		}
+		p->hash_len = (uint8_t)k;
 	}
 	return PV_DROP_NONE;
 }

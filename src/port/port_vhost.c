@@ -12,6 +12,16 @@
  * Transmit (guest RX ring): each packet is copied once into the guest's
  * (mergeable) receive buffers; a partial checksum is completed on the way if
  * the guest did not negotiate GUEST_CSUM, without writing the source.
+ *
+ * Several workers may transmit to one guest RX ring at once. They share it
+ * through leases (netmap VALE): under the queue's spinlock a worker only
+ * reserves descriptors and used-ring slots; it copies with the lock
+ * released; then, under the lock again, the oldest finished leases are
+ * published with one used->idx store. The lock is never held across a copy
+ * (design invariant 3), and with one worker it is never contended.
+ *
+ * Ring changes come from the control thread (vhost-user messages); it
+ * parks every worker (dp_pause) before a ring starts or stops here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +30,9 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include "pvnet/dp.h"
 #include "pvnet/log.h"
 #include "pvnet/port.h"
 #include "pvnet/switch.h"
@@ -29,17 +42,34 @@
 /* Packets one poll may take from a port before yielding to the others. */
 #define VHOST_POLL_BUDGET	256
 
+/* Leases outstanding on one RX ring: at most one per worker in flight. */
+#define LEASE_MAX	(DP_MAX_WORKERS * 2)
+/* RX buffers one lease may reserve; a worker's scratch, thread-local. */
+#define LEASE_BUFS	256
+
+struct vhost_rxq {
+	pthread_spinlock_t lock;
+	uint16_t head, tail;		/* lease ring indexes */
+	uint16_t end[LEASE_MAX];	/* used idx after each lease */
+	bool done[LEASE_MAX];
+} PV_CACHE_ALIGNED;
+
 struct vhost_port {
 	struct port port;
+	struct vhost_rxq rxq[VHU_MAX_QUEUE_PAIRS];
 	struct vhu_dev *dev;
 	struct vhu_dev_cfg cfg;
 	char path[108];
 	struct pv_loop *loop;
-	bool tx_running[VHU_MAX_QUEUE_PAIRS];	/* guest TX rings we poll */
-	int kick_watched[VHU_MAX_QUEUE_PAIRS];	/* fd in the loop, or -1 */
-	struct vring_elem elems[PKT_BURST_MAX];
-	struct pkt pkts[PKT_BURST_MAX];
-	struct pkt *ptrs[PKT_BURST_MAX];
+	/* Guest TX rings a worker polls; changed only with workers parked. */
+	bool tx_running[VHU_MAX_QUEUE_PAIRS];
+	bool rx_running[VHU_MAX_QUEUE_PAIRS];	/* guest RX rings we fill */
+	/* Per guest TX queue: one worker polls it, so these are its own. */
+	struct vhost_txq {
+		struct vring_elem elems[PKT_BURST_MAX];
+		struct pkt pkts[PKT_BURST_MAX];
+		struct pkt *ptrs[PKT_BURST_MAX];
+	} *txq;
 };
 
 static struct vhost_port *vp_of(struct port *p)
@@ -47,67 +77,28 @@ static struct vhost_port *vp_of(struct port *p)
 	return (struct vhost_port *)p;
 }
 
-static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget);
-
-static void on_kick(void *opaque, int fd, uint32_t events)
-{
-	struct vhost_port *vp = opaque;
-	uint64_t v;
-
-	(void)events;
-	/* Drain the eventfd: one read clears any number of kicks. */
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
-	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++) {
-		if (vp->kick_watched[q] == fd) {
-			struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
-
-			if (vq)
-				vq->st.kicks++;
-			if (poll_txq(vp, q, VHOST_POLL_BUDGET) >= VHOST_POLL_BUDGET)
-				vp->port.busy = true;
-		}
-	}
-}
-
-static void unwatch_kick(struct vhost_port *vp, unsigned q)
-{
-	if (vp->kick_watched[q] >= 0) {
-		pv_loop_del(vp->loop, vp->kick_watched[q]);
-		vp->kick_watched[q] = -1;
-	}
-}
-
 static void on_queue_state(void *opaque, unsigned vidx, bool running)
 {
 	struct vhost_port *vp = opaque;
-	unsigned q = vidx / 2;
+	struct dp *dp = vp->port.sw->dp;
+	unsigned q = vidx / 2, n = 0;
 
 	if (q >= VHU_MAX_QUEUE_PAIRS)
 		return;
-	if (vidx & 1) {
-		/* TX ring of the guest: the one we poll. */
+	/* No worker may be inside this port while a ring changes. */
+	dp_pause(dp);
+	if (vidx & 1)
 		vp->tx_running[q] = running;
-		unwatch_kick(vp, q);
-		if (running) {
-			int fd = vhu_dev_kickfd(vp->dev, vidx);
-
-			if (fd >= 0 && pv_loop_add(vp->loop, fd, EPOLLIN, on_kick,
-						   vp) == 0)
-				vp->kick_watched[q] = fd;
-			/* Buffers may already wait: look now, not at the next kick. */
-			vp->port.busy = true;
-		}
-	}
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < VHU_MAX_QUEUE_PAIRS; i++) {
-		struct vring *rx = vhu_dev_vring(vp->dev, 2 * i);
-
-		if (vp->tx_running[i] || (rx && vring_ready(rx)))
+	else
+		vp->rx_running[q] = running;
+	for (unsigned i = 0; i < VHU_MAX_QUEUE_PAIRS; i++)
+		if (vp->tx_running[i] || vp->rx_running[i])
 			n = i + 1;
-	}
 	vp->port.nqueues = n;
+	/* A restarted ring starts with no lease outstanding. */
+	if (!(vidx & 1))
+		vp->rxq[q].head = vp->rxq[q].tail = 0;
+	dp_resume(dp);
 	pv_info("port %s: vring %u %s", vp->port.name, vidx,
 		running ? "started" : "stopped");
 }
@@ -115,12 +106,13 @@ static void on_queue_state(void *opaque, unsigned vidx, bool running)
 static void on_disconnected(void *opaque)
 {
 	struct vhost_port *vp = opaque;
+	struct dp *dp = vp->port.sw->dp;
 
-	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++) {
-		unwatch_kick(vp, q);
-		vp->tx_running[q] = false;
-	}
+	dp_pause(dp);
+	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
+		vp->tx_running[q] = vp->rx_running[q] = false;
 	vp->port.nqueues = 0;
+	dp_resume(dp);
 	pv_info("port %s: frontend disconnected", vp->port.name);
 }
 
@@ -173,144 +165,257 @@ static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 {
 	struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
+	struct vhost_txq *t = &vp->txq[q];
 	uint64_t feat = vhu_dev_features(vp->dev);
 	size_t hdr_len = nethdr_len(feat);
 	unsigned done = 0;
 
 	if (!vq || !vp->tx_running[q] || !vring_ready(vq))
 		return 0;
-
-	/* NAPI style: no kicks while we poll; re-arm, then look once more. */
-	vring_set_kick(vq, false);
 	while (done < budget) {
 		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
-		unsigned n = vring_pop_burst(vq, vp->elems, want, VRING_DIR_OUT);
+		unsigned n = vring_pop_burst(vq, t->elems, want, VRING_DIR_OUT);
 		unsigned m = 0;
 
-		if (n == 0) {
-			if (!vring_ready(vq))
-				break;
-			vring_set_kick(vq, true);
-			if (vring_avail_count(vq) == 0)
-				break;
-			vring_set_kick(vq, false);
-			continue;
-		}
+		if (n == 0)
+			break;
 		for (unsigned i = 0; i < n; i++) {
-			struct pkt *p = &vp->pkts[m];
-			enum pv_drop why = chain_to_pkt(vp, &vp->elems[i], p,
+			struct pkt *p = &t->pkts[m];
+			enum pv_drop why = chain_to_pkt(vp, &t->elems[i], p,
 							hdr_len, feat);
 
 			if (why != PV_DROP_NONE) {
-				vp->port.st.rx_pkts++;
-				vp->port.st.drops.n[why]++;
+				pv_stat_add(&vp->port.st.rx_pkts, 1);
+				pv_stat_add(&vp->port.st.drops.n[why], 1);
 				continue;
 			}
 			p->src_port = vp->port.idx;
 			p->src_queue = (uint16_t)q;
-			vp->ptrs[m++] = p;
+			t->ptrs[m++] = p;
 		}
 		vp->port.st.rxq_pkts[q] += n;
 		if (m)
-			sw_forward_burst(vp->port.sw, &vp->port, vp->ptrs, m);
+			sw_forward_burst(vp->port.sw, &vp->port, t->ptrs, m);
 		/* Every chain goes back only now: its packet is done. */
 		for (unsigned i = 0; i < n; i++)
-			vring_push(vq, vp->elems[i].head, 0);
+			vring_push(vq, t->elems[i].head, 0);
 		vring_flush(vq);
 		vhu_dev_call(vp->dev, 2 * q + 1);
 		done += n;
 	}
-	if (done >= budget)
-		vring_set_kick(vq, true);
 	return done;
 }
 
-static unsigned vhost_poll(struct port *p, unsigned budget)
+static unsigned vhost_poll(struct port *p, unsigned q, unsigned budget)
+{
+	if (q >= VHU_MAX_QUEUE_PAIRS)
+		return 0;
+	return poll_txq((struct vhost_port *)p, q, budget);
+}
+
+static unsigned vhost_rx_queues(struct port *p)
 {
 	struct vhost_port *vp = vp_of(p);
-	unsigned done = 0;
+	unsigned n = 0;
 
-	p->busy = false;
-	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++) {
-		unsigned d = poll_txq(vp, q, budget);
+	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
+		if (vp->tx_running[q])
+			n = q + 1;
+	return n;
+}
 
-		if (d >= budget)
-			p->busy = true;
-		done += d;
+static int vhost_rx_fd(struct port *p, unsigned q)
+{
+	struct vhost_port *vp = vp_of(p);
+
+	if (q >= VHU_MAX_QUEUE_PAIRS || !vp->tx_running[q])
+		return -1;
+	return vhu_dev_kickfd(vp->dev, 2 * q + 1);
+}
+
+static bool vhost_rx_notify(struct port *p, unsigned q, bool enable)
+{
+	struct vhost_port *vp = vp_of(p);
+	struct vring *vq;
+
+	if (q >= VHU_MAX_QUEUE_PAIRS || !vp->tx_running[q])
+		return false;
+	vq = vhu_dev_vring(vp->dev, 2 * q + 1);
+	if (!vq || !vring_ready(vq))
+		return false;
+	if (!enable) {
+		int fd = vhu_dev_kickfd(vp->dev, 2 * q + 1);
+		uint64_t v;
+
+		vring_set_kick(vq, false);
+		/* One read clears any number of kicks; count the wakeup. */
+		if (fd >= 0 && read(fd, &v, sizeof(v)) == sizeof(v)) {
+			vq->st.kicks++;
+			vp->port.st.rxq_kicks[q]++;
+		}
+		return false;
 	}
-	return done;
+	/* Re-arm, then look once more: a buffer made available before the
+	 * driver saw the re-arm raises no kick (virtio 1.2 §2.7.10). */
+	vring_set_kick(vq, true);
+	return vring_avail_count(vq) > 0;
+}
+
+/* What one packet of a lease needs, kept between reservation and copy. */
+struct lease_pkt {
+	uint16_t first;		/* index of its first buffer in the scratch */
+	uint16_t nbufs;		/* 0: dropped, see why */
+	enum pv_drop why;
+};
+
+static __thread struct vring_elem lease_bufs[LEASE_BUFS];
+static __thread uint32_t lease_lens[LEASE_BUFS];
+
+/* Copies one packet into its reserved buffers (no lock held). */
+static void fill_one(struct vhost_port *vp, struct pkt *pk, struct lease_pkt *lp,
+		     size_t hdr_len, bool guest_csum)
+{
+	struct virtio_net_hdr h = { 0 };
+	struct iovec patched[PKT_MAX_SEGS];
+	const struct iovec *src = pk->seg;
+	unsigned nsrc = pk->nseg;
+	uint16_t csum;
+
+	if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (guest_csum) {
+			h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+			h.csum_start = pk->vh.csum_start;
+			h.csum_offset = pk->vh.csum_offset;
+		} else {
+			uint32_t off;
+
+			/* Checked when reserving; the source is read-only here. */
+			if (pkt_csum_complete(pk, &csum, &off) == PV_DROP_NONE) {
+				unsigned m = pkt_patch_iov(pk, off, &csum, patched,
+							   PKT_MAX_SEGS);
+
+				if (m) {
+					src = patched;
+					nsrc = m;
+				}
+			}
+		}
+	}
+	vring_rx_fill(&lease_bufs[lp->first], lp->nbufs, &h, hdr_len, src, nsrc,
+		      &lease_lens[lp->first]);
+	(void)vp;
 }
 
 static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			       unsigned n)
 {
 	struct vhost_port *vp = vp_of(p);
+	struct lease_pkt lp[PKT_BURST_MAX];
+	struct vhost_rxq *rq;
 	struct vring *vq;
 	uint64_t feat;
 	size_t hdr_len;
 	bool mrg, guest_csum;
-	unsigned sent = 0;
+	unsigned sent = 0, i = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csum_done = 0;
 
-	if (q >= VHU_MAX_QUEUE_PAIRS)
-		q = 0;
-	vq = vhu_dev_vring(vp->dev, 2 * q);
-	if (!vq || !vring_ready(vq)) {
-		p->st.drops.n[PV_DROP_RX_NOT_READY] += n;
+	if (vp->port.nqueues == 0) {
+		pv_stat_add(&p->st.drops.n[PV_DROP_RX_NOT_READY], n);
 		return 0;
 	}
+	q %= vp->port.nqueues;
+	vq = vhu_dev_vring(vp->dev, 2 * q);
+	if (!vq || !vp->rx_running[q] || !vring_ready(vq)) {
+		pv_stat_add(&p->st.drops.n[PV_DROP_RX_NOT_READY], n);
+		return 0;
+	}
+	rq = &vp->rxq[q];
 	feat = vhu_dev_features(vp->dev);
 	hdr_len = nethdr_len(feat);
 	mrg = feat & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	guest_csum = feat & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
 
-	for (unsigned i = 0; i < n; i++) {
-		struct pkt *pk = pkts[i];
-		struct virtio_net_hdr h = { 0 };
-		struct iovec patched[PKT_MAX_SEGS];
-		const struct iovec *src = pk->seg;
-		unsigned nsrc = pk->nseg;
-		uint16_t csum;
-		int rc;
+	while (i < n) {
+		unsigned first = i, used = 0, lease;
+		uint16_t slot, k;
+		bool call = false;
+		int fd;
 
-		if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-			if (guest_csum) {
-				h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-				h.csum_start = pk->vh.csum_start;
-				h.csum_offset = pk->vh.csum_offset;
-			} else {
-				uint32_t off;
-				enum pv_drop why = pkt_csum_complete(pk, &csum, &off);
+		/* Reserve: descriptors and used slots, nothing copied. */
+		pthread_spin_lock(&rq->lock);
+		for (; i < n; i++) {
+			struct pkt *pk = pkts[i];
+			int rc;
 
-				if (why == PV_DROP_NONE) {
-					nsrc = pkt_patch_iov(pk, off, &csum, patched,
-							     PKT_MAX_SEGS);
-					if (!nsrc)
-						why = PV_DROP_PKT_TOO_BIG;
-				}
-				if (why != PV_DROP_NONE) {
-					p->st.drops.n[why]++;
-					continue;
-				}
-				src = patched;
-				p->st.tx_csum_done++;
+			lp[i].first = (uint16_t)used;
+			lp[i].nbufs = 0;
+			lp[i].why = PV_DROP_NONE;
+			if ((pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+			    !guest_csum &&
+			    (uint32_t)pk->vh.csum_start + pk->vh.csum_offset + 2 > pk->len) {
+				lp[i].why = PV_DROP_PKT_HDR_CSUM;
+				continue;
 			}
+			rc = vring_rx_reserve(vq, hdr_len + pk->len, mrg,
+					      &lease_bufs[used], LEASE_BUFS - used);
+			if (rc == -ENOSPC && used)
+				break;	/* scratch full: next lease */
+			if (rc < 0) {
+				lp[i].why = rc == -ENOBUFS ? PV_DROP_RX_NO_BUF :
+					    rc == -EMSGSIZE || rc == -ENOSPC ?
+					    PV_DROP_PKT_TOO_BIG : PV_DROP_RX_NOT_READY;
+				continue;
+			}
+			lp[i].nbufs = (uint16_t)rc;
+			used += (unsigned)rc;
 		}
-		rc = vring_rx_enqueue(vq, &h, hdr_len, mrg, src, nsrc);
-		if (rc == 0) {
+		slot = vring_used_reserve(vq, used);
+		lease = rq->tail++ % LEASE_MAX;
+		rq->end[lease] = (uint16_t)(slot + used);
+		rq->done[lease] = false;
+		pthread_spin_unlock(&rq->lock);
+
+		/* Copy, each byte once, with the lock released. */
+		for (unsigned j = first; j < i; j++) {
+			if (!lp[j].nbufs) {
+				drops[lp[j].why]++;
+				continue;
+			}
+			fill_one(vp, pkts[j], &lp[j], hdr_len, guest_csum);
+			if (!guest_csum &&
+			    (pkts[j]->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+				csum_done++;
 			sent++;
-			p->st.tx_pkts++;
-			p->st.tx_bytes += pk->len;
-			continue;
+			bytes += pkts[j]->len;
 		}
-		p->st.drops.n[rc == -ENOBUFS ? PV_DROP_RX_NO_BUF :
-			      rc == -EMSGSIZE ? PV_DROP_PKT_TOO_BIG :
-			      PV_DROP_RX_NOT_READY]++;
+		k = slot;
+		for (unsigned b = 0; b < used; b++)
+			vring_used_write(vq, k++, lease_bufs[b].head, lease_lens[b]);
+
+		/* Complete: publish every finished lease from the oldest on. */
+		pthread_spin_lock(&rq->lock);
+		rq->done[lease] = true;
+		while (rq->head != rq->tail && rq->done[rq->head % LEASE_MAX]) {
+			vring_used_publish(vq, rq->end[rq->head % LEASE_MAX]);
+			rq->head++;
+		}
+		call = vring_need_call(vq);
+		pthread_spin_unlock(&rq->lock);
+		fd = call ? vhu_dev_callfd(vp->dev, 2 * q) : -1;
+		if (fd >= 0) {
+			uint64_t one = 1;
+
+			pv_stat_add(&p->st.txq_irqs[q], 1);
+			if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				pv_debug("port %s: call: %s", p->name, strerror(errno));
+		}
 	}
-	p->st.txq_pkts[q] += sent;
-	if (sent) {
-		vring_flush(vq);
-		vhu_dev_call(vp->dev, 2 * q);
-	}
+	pv_stat_add(&p->st.tx_pkts, sent);
+	pv_stat_add(&p->st.tx_bytes, bytes);
+	pv_stat_add(&p->st.tx_csum_done, csum_done);
+	pv_stat_add(&p->st.txq_pkts[q], sent);
+	for (unsigned r = 1; r < PV_DROP_MAX; r++)
+		pv_stat_add(&p->st.drops.n[r], drops[r]);
 	return sent;
 }
 
@@ -329,11 +434,11 @@ static void vhost_destroy(struct port *p)
 {
 	struct vhost_port *vp = vp_of(p);
 
-	if (vp->dev) {
-		for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
-			unwatch_kick(vp, q);
+	if (vp->dev)
 		vhu_dev_destroy(vp->dev);
-	}
+	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
+		pthread_spin_destroy(&vp->rxq[q].lock);
+	free(vp->txq);
 	free(vp);
 }
 
@@ -349,7 +454,10 @@ struct vhu_dev *port_vhost_dev(struct port *p)
 static const struct port_ops vhost_port_ops = {
 	.type = "vhost",
 	.tx_burst = vhost_tx_burst,
+	.rx_queues = vhost_rx_queues,
 	.poll = vhost_poll,
+	.rx_fd = vhost_rx_fd,
+	.rx_notify = vhost_rx_notify,
 	.start = vhost_start,
 	.destroy = vhost_destroy,
 };
@@ -370,7 +478,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	snprintf(vp->port.name, sizeof(vp->port.name), "%s", name);
 	vp->port.ops = &vhost_port_ops;
 	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
-		vp->kick_watched[q] = -1;
+		pthread_spin_init(&vp->rxq[q].lock, PTHREAD_PROCESS_PRIVATE);
 	vp->cfg.name = vp->port.name;
 	vp->cfg.max_queue_pairs = 1;
 	vp->cfg.features = VHU_DEV_FEATURES_DEFAULT;
@@ -431,12 +539,19 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	if (vp->cfg.max_queue_pairs > 1)
 		vp->cfg.features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
 	vp->cfg.path = vp->path;
+	vp->txq = calloc(vp->cfg.max_queue_pairs, sizeof(*vp->txq));
+	if (!vp->txq) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		goto fail;
+	}
 	return &vp->port;
 
 bad_path:
 	snprintf(err, errlen, "port %s: path too long (max %zu)", name,
 		 sizeof(vp->path) - 1);
 fail:
+	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
+		pthread_spin_destroy(&vp->rxq[q].lock);
 	free(vp);
 	return NULL;
 }

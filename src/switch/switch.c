@@ -5,9 +5,12 @@
  * Pass one classifies the whole burst (parse once, look the destination up);
  * pass two hands each destination its list in one tx_burst call, so a
  * destination ring is reserved, filled and published once per burst (seed 003
- * send combining; netmap VALE's nm_vale_flush). Direct MAC routing (seed 004):
- * a port's MAC comes from its configuration, there is no learning and no
- * flooding of unknown unicast.
+ * send combining; netmap VALE's nm_vale_flush).
+ *
+ * Modes (seed 004): `direct` routes by the MACs ports were configured with,
+ * sends unknown unicast to the uplink (as netback sends it to the physical
+ * interface) or drops and counts it; `learn` is the Linux-bridge baseline:
+ * it learns source MACs, ages them, and floods unknown unicast.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,12 +19,25 @@
 #include "pvnet/log.h"
 #include "pvnet/switch.h"
 
-struct sw *sw_create(void)
+int sw_mode_parse(const char *s, enum sw_mode *out)
+{
+	if (!strcmp(s, "direct"))
+		*out = SW_MODE_DIRECT;
+	else if (!strcmp(s, "learn"))
+		*out = SW_MODE_LEARN;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 {
 	struct sw *sw = calloc(1, sizeof(*sw));
 
 	if (!sw)
 		return NULL;
+	sw->mode = mode;
+	fdb_init(&sw->fdb, (uint64_t)ageing_s * 1000000000ULL);
 	sw->loop = pv_loop_create();
 	if (!sw->loop) {
 		free(sw);
@@ -62,21 +78,24 @@ int sw_port_add(struct sw *sw, struct port *p)
 	}
 	p->idx = (uint16_t)sw->nports;
 	p->sw = sw;
+	if (p->has_mac && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0)
+		return -ENOSPC;
+	if (p->uplink && !sw->uplink)
+		sw->uplink = p;
 	sw->ports[sw->nports++] = p;
 	return 0;
 }
 
-static struct port *lookup(struct sw *sw, const uint8_t *mac)
-{
-	/* A handful of ports: a linear scan beats a hash until issue 5's fdb. */
-	for (unsigned i = 0; i < sw->nports; i++) {
-		struct port *p = sw->ports[i];
+/*
+ * `--copy double`: copy each packet into a switch-owned buffer first, as a
+ * backend with its own packet buffers does, so the benchmark can compare
+ * it with the single copy from the sender's buffer (seed 004). Per thread,
+ * allocated once: one burst of maximum-size packets.
+ */
+#define BOUNCE_BYTES	(65536 + 256)
+static __thread uint8_t (*bounce)[BOUNCE_BYTES];
 
-		if (p->has_mac && !memcmp(p->mac, mac, ETH_ALEN))
-			return p;
-	}
-	return NULL;
-}
+static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n);
 
 #define DEST_FLOOD	0xffff
 #define DEST_DROP	0xfffe
@@ -86,10 +105,12 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 {
 	uint16_t dest[PKT_BURST_MAX];
 	struct pkt *list[PKT_BURST_MAX];
-	bool flood = false;
+	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0;
+	unsigned others = sw->nports ? sw->nports - 1 : 0;
+	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
+	uint64_t now = learn ? pv_now_ns() : 0;
 
 	PV_ASSERT(n <= PKT_BURST_MAX);
-	sw->bursts++;
 
 	/* Pass 1: classify the whole burst. */
 	for (unsigned i = 0; i < n; i++) {
@@ -97,58 +118,106 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		enum pv_drop why = pkt_parse(p);
 		struct port *d;
 
-		src->st.rx_pkts++;
-		src->st.rx_bytes += p->len;
+		bytes += p->len;
 		if (unlikely(why != PV_DROP_NONE)) {
-			src->st.drops.n[why]++;
+			pv_stat_add(&src->st.drops.n[why], 1);
 			dest[i] = DEST_DROP;
 			continue;
 		}
-		if (pkt_mac_is_multicast(p->dst_mac)) {
+		if (learn && !pkt_mac_is_multicast(p->src_mac))
+			fdb_learn(&sw->fdb, p->src_mac, src->idx, now);
+		if (!pkt_mac_is_multicast(p->dst_mac)) {
+			uint16_t di = fdb_lookup(&sw->fdb, p->dst_mac, now);
+
+			d = di < sw->nports ? sw->ports[di] : NULL;
+			/* Unknown unicast: the uplink (direct) or everyone (learn). */
+			if (!d && !learn)
+				d = sw->uplink;
+		} else {
+			d = NULL;
+		}
+		if (!d && (learn || pkt_mac_is_multicast(p->dst_mac))) {
 			dest[i] = DEST_FLOOD;
 			flood = true;
+			if (others == 0)
+				no_dest++;
+			else
+				replicated += others - 1;
 			continue;
 		}
-		d = lookup(sw, p->dst_mac);
 		if (!d) {
-			src->st.drops.n[PV_DROP_TX_NO_DEST]++;
+			no_dest++;
 			dest[i] = DEST_DROP;
 		} else if (d == src) {
-			src->st.drops.n[PV_DROP_TX_LOOP]++;
+			loops++;
 			dest[i] = DEST_DROP;
 		} else {
 			dest[i] = d->idx;
 		}
 	}
+	pv_stat_add(&src->st.rx_pkts, n);
+	pv_stat_add(&src->st.rx_bytes, bytes);
+	pv_stat_add(&src->st.drops.n[PV_DROP_TX_NO_DEST], no_dest);
+	pv_stat_add(&src->st.drops.n[PV_DROP_TX_LOOP], loops);
+	pv_stat_add(&src->st.replicated, replicated);
+	if (unlikely(sw->copy_double))
+		bounce_burst(pkts, dest, n);
 
-	/* Pass 2: per destination, one tx_burst with its packets in order. */
+	/*
+	 * Pass 2: per destination, one tx_burst per destination queue with its
+	 * packets in order. A multiqueue destination gets each flow on the
+	 * queue its RSS hash picks (seed 002: one interrupt per queue).
+	 */
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
-		unsigned cnt = 0;
+		unsigned nq = d->nqueues, cnt = 0;
+		uint8_t qsel[PKT_BURST_MAX];
+		uint32_t qmask = 0;
 
 		if (d == src)
 			continue;
-		for (unsigned i = 0; i < n; i++)
-			if (dest[i] == pi || (dest[i] == DEST_FLOOD))
-				list[cnt++] = pkts[i];
+		for (unsigned i = 0; i < n; i++) {
+			if (dest[i] != pi && !(flood && dest[i] == DEST_FLOOD))
+				continue;
+			qsel[cnt] = nq > 1 ? (uint8_t)(pkt_flow_hash(pkts[i]) % nq) : 0;
+			qmask |= 1u << qsel[cnt];
+			list[cnt++] = pkts[i];
+		}
 		if (!cnt)
 			continue;
-		/* Queue by source queue until issue 5 steers by flow hash. */
-		d->ops->tx_burst(d, src->nqueues ? pkts[0]->src_queue % PV_MAX(d->nqueues, 1u) : 0,
-				 list, cnt);
-	}
-
-	if (flood) {
-		unsigned others = sw->nports ? sw->nports - 1 : 0;
-
-		for (unsigned i = 0; i < n; i++) {
-			if (dest[i] != DEST_FLOOD)
-				continue;
-			sw->flood_pkts++;
-			if (others == 0)
-				src->st.drops.n[PV_DROP_TX_NO_DEST]++;
-			else
-				src->st.replicated += others - 1;
+		if (qmask == 1) {
+			d->ops->tx_burst(d, 0, list, cnt);
+			continue;
 		}
+		for (unsigned q = 0; q < nq && q < 32; q++) {
+			struct pkt *sub[PKT_BURST_MAX];
+			unsigned m = 0;
+
+			if (!(qmask & (1u << q)))
+				continue;
+			for (unsigned i = 0; i < cnt; i++)
+				if (qsel[i] == q)
+					sub[m++] = list[i];
+			d->ops->tx_burst(d, q, sub, m);
+		}
+	}
+}
+
+static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n)
+{
+	if (!bounce) {
+		bounce = calloc(PKT_BURST_MAX, BOUNCE_BYTES);
+		if (!bounce)
+			return;	/* stays single-copy; only a benchmark mode */
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct pkt *p = pkts[i];
+
+		if (dest[i] == DEST_DROP || p->len > BOUNCE_BYTES)
+			continue;
+		pv_iov_to_buf(p->seg, p->nseg, 0, bounce[i], p->len);
+		p->seg[0].iov_base = bounce[i];
+		p->seg[0].iov_len = p->len;
+		p->nseg = 1;
 	}
 }

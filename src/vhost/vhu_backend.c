@@ -770,6 +770,17 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 		goto fail;
 	}
 	ack = ack && !row->reply;
+	/* vhost-user.rst: "Only legal if feature bit
+	 * VHOST_USER_F_PROTOCOL_FEATURES is present in VHOST_USER_GET_FEATURES" */
+	if ((req == VHU_REQ_GET_PROTOCOL_FEATURES ||
+	     req == VHU_REQ_SET_PROTOCOL_FEATURES) &&
+	    !(dev->offered & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_ORDER,
+			  "%s without protocol features offered",
+			  vhu_req_name(req));
+		rc = -EINVAL;
+		goto fail;
+	}
 	if (msg->hdr.size < row->size ||
 	    (row->size_rule == SZ_EXACT && msg->hdr.size != row->size)) {
 		vhu_fault(dev, PV_DROP_VHU_MSG_SIZE, "%s: payload %u bytes",

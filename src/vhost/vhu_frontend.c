@@ -22,7 +22,9 @@
 
 struct vhu_front {
 	int fd;
+	int lfd;		/* server mode: kept listening for a new backend */
 	int timeout_ms;
+	struct vhu_front_cfg cfg;	/* cfg.path points at path below */
 	char path[108];
 	uint64_t features;
 	uint64_t backend_features;
@@ -181,13 +183,12 @@ static int open_client(const char *path, int timeout_ms)
 	}
 }
 
-/* Server: listen on @path (a stale socket is replaced), accept one backend. */
-static int open_server(const char *path, int timeout_ms)
+/* Server: listen on @path (a stale socket is replaced). Returns the fd. */
+static int open_listener(const char *path)
 {
 	struct sockaddr_un sa;
-	struct pollfd p;
 	struct stat st;
-	int lfd, fd, rc = sock_path(&sa, path);
+	int lfd, rc = sock_path(&sa, path);
 
 	if (rc)
 		return rc;
@@ -202,23 +203,23 @@ static int open_server(const char *path, int timeout_ms)
 	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(lfd, 1) < 0) {
 		rc = -errno;
-		goto out;
+		close(lfd);
+		unlink(path);
+		return rc;
 	}
-	p.fd = lfd;
-	p.events = POLLIN;
-	rc = poll(&p, 1, timeout_ms);
-	if (rc <= 0) {
-		rc = rc < 0 ? -errno : -ETIMEDOUT;
-		goto out_unlink;
-	}
+	return lfd;
+}
+
+/* Server: waits up to @timeout_ms for one backend on @lfd. */
+static int accept_one(int lfd, int timeout_ms)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int rc = poll(&p, 1, timeout_ms), fd;
+
+	if (rc <= 0)
+		return rc < 0 ? -errno : -ETIMEDOUT;
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	rc = fd < 0 ? -errno : fd;
-out_unlink:
-	/* one backend per frontend: nobody else may connect after it */
-	unlink(path);
-out:
-	close(lfd);
-	return rc;
+	return fd < 0 ? -errno : fd;
 }
 
 static int handshake(struct vhu_front *f, const struct vhu_front_cfg *cfg)
@@ -269,42 +270,78 @@ static int handshake(struct vhu_front *f, const struct vhu_front_cfg *cfg)
 	return 0;
 }
 
+/* Opens the connection (connect, or accept on the kept listener). */
+static int front_open(struct vhu_front *f, int timeout_ms)
+{
+	int fd = f->cfg.server ? accept_one(f->lfd, timeout_ms) :
+				 open_client(f->path, timeout_ms);
+
+	if (fd < 0) {
+		pv_err("vhost-user frontend %s: %s: %s", f->path,
+		       f->cfg.server ? "accept" : "connect", strerror(-fd));
+		return fd;
+	}
+	f->fd = fd;
+	return 0;
+}
+
 struct vhu_front *vhu_front_connect(const struct vhu_front_cfg *cfg,
 				    int timeout_ms)
 {
 	struct vhu_front *f;
-	int fd, rc;
 
 	if (!cfg || !cfg->path || cfg->queue_pairs < 1 ||
 	    cfg->queue_pairs > VHU_MAX_QUEUE_PAIRS ||
-	    !pv_is_pow2(cfg->queue_size) || cfg->queue_size > VRING_MAX_SIZE) {
+	    !pv_is_pow2(cfg->queue_size) || cfg->queue_size > VRING_MAX_SIZE ||
+	    strlen(cfg->path) >= sizeof(f->path)) {
 		pv_err("vhost-user frontend: bad configuration");
 		return NULL;
 	}
-	fd = cfg->server ? open_server(cfg->path, timeout_ms) :
-			   open_client(cfg->path, timeout_ms);
-	if (fd < 0) {
-		pv_err("vhost-user frontend %s: %s: %s", cfg->path,
-		       cfg->server ? "accept" : "connect", strerror(-fd));
-		return NULL;
-	}
 	f = calloc(1, sizeof(*f));
-	if (!f) {
-		close(fd);
+	if (!f)
 		return NULL;
-	}
-	f->fd = fd;
+	f->fd = f->lfd = -1;
 	f->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
-	f->queue_pairs = cfg->queue_pairs;
+	f->cfg = *cfg;
 	snprintf(f->path, sizeof(f->path), "%s", cfg->path);
+	f->cfg.path = f->path;
 	for (unsigned i = 0; i < VHU_MAX_FDS; i++)
 		f->rx.msg.fds[i] = -1;
-	rc = handshake(f, cfg);
-	if (rc) {
+	if (cfg->server) {
+		f->lfd = open_listener(f->path);
+		if (f->lfd < 0) {
+			pv_err("vhost-user frontend %s: listen: %s", f->path,
+			       strerror(-f->lfd));
+			free(f);
+			return NULL;
+		}
+	}
+	if (front_open(f, f->timeout_ms) || handshake(f, &f->cfg)) {
 		vhu_front_destroy(f);
 		return NULL;
 	}
 	return f;
+}
+
+int vhu_front_reconnect(struct vhu_front *f, int timeout_ms)
+{
+	int rc;
+
+	vhu_rx_reset(&f->rx);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	f->features = f->proto = 0;
+	f->queue_num = 0;
+	rc = front_open(f, timeout_ms > 0 ? timeout_ms : f->timeout_ms);
+	if (rc)
+		return rc;
+	rc = handshake(f, &f->cfg);
+	if (rc) {
+		close(f->fd);
+		f->fd = -1;
+	}
+	return rc;
 }
 
 void vhu_front_destroy(struct vhu_front *f)
@@ -314,6 +351,10 @@ void vhu_front_destroy(struct vhu_front *f)
 	vhu_rx_reset(&f->rx);
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->lfd >= 0) {
+		close(f->lfd);
+		unlink(f->path);
+	}
 	free(f);
 }
 
@@ -383,6 +424,14 @@ int vhu_front_setup_vring(struct vhu_front *f, unsigned idx, uint16_t num,
 			  void *desc, void *avail, void *used, int kickfd,
 			  int callfd)
 {
+	return vhu_front_setup_vring_base(f, idx, num, 0, desc, avail, used,
+					  kickfd, callfd);
+}
+
+int vhu_front_setup_vring_base(struct vhu_front *f, unsigned idx,
+			       uint16_t num, uint16_t base, void *desc,
+			       void *avail, void *used, int kickfd, int callfd)
+{
 	struct vhu_vring_addr a = {
 		.index = idx,
 		.desc_uva = (uintptr_t)desc,
@@ -391,11 +440,11 @@ int vhu_front_setup_vring(struct vhu_front *f, unsigned idx, uint16_t num,
 	};
 	int rc;
 
-	if (idx >= 2 * f->queue_num)
+	if (f->fd < 0 || idx >= 2 * f->queue_num)
 		return -EINVAL;
 	rc = vring_state(f, VHU_REQ_SET_VRING_NUM, idx, num);
 	if (!rc)
-		rc = vring_state(f, VHU_REQ_SET_VRING_BASE, idx, 0);
+		rc = vring_state(f, VHU_REQ_SET_VRING_BASE, idx, base);
 	if (!rc)
 		rc = request(f, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0,
 			     NULL, 0);

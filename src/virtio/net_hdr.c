@@ -232,3 +232,82 @@ int vring_rx_enqueue(struct vring *vq, const struct virtio_net_hdr *hdr,
 	vq->st.bytes += total;
 	return 0;
 }
+
+int vring_rx_reserve(struct vring *vq, size_t total, bool mrg_rxbuf,
+		     struct vring_elem *elems, unsigned max)
+{
+	size_t have = 0;
+	unsigned n = 0;
+
+	if (unlikely(!vring_ready(vq)))
+		return -EIO;
+	if (total == 0)
+		return -EINVAL;
+	while (have < total) {
+		int ret;
+
+		if (n == max || n == vq->size) {
+			vring_unpop(vq, n);
+			return n == max ? -ENOSPC : -ENOBUFS;
+		}
+		ret = vring_pop_one(vq, &elems[n], VRING_DIR_IN);
+		if (ret < 0)
+			return -EIO;	/* broken: nothing to give back */
+		if (ret == 0) {
+			vring_unpop(vq, n);
+			return -ENOBUFS;
+		}
+		if (!mrg_rxbuf && elems[n].in_len < total) {
+			vring_unpop(vq, n + 1);
+			return -EMSGSIZE;
+		}
+		have += elems[n].in_len;
+		n++;
+	}
+	vq->st.pkts++;
+	vq->st.bytes += total;
+	return (int)n;
+}
+
+void vring_rx_fill(struct vring_elem *elems, unsigned n,
+		   const struct virtio_net_hdr *hdr, size_t hdr_len,
+		   const struct iovec *src, unsigned src_n, uint32_t *lens)
+{
+	struct iovec hdr_iov[sizeof(struct virtio_net_hdr)];
+	struct src_cursor c = {
+		.hdr = (const uint8_t *)hdr, .hdr_len = hdr_len,
+		.iov = src, .n = src_n,
+	};
+	size_t left = hdr_len + pv_iov_len(src, src_n), hdr_seen = 0;
+	unsigned nhdr = 0;
+	uint16_t nb_le;
+
+	for (unsigned b = 0; b < n; b++) {
+		struct vring_elem *e = &elems[b];
+		size_t wrote = 0;
+
+		for (unsigned k = 0; k < e->in_num && left; k++) {
+			const struct iovec *d = &e->iov[e->out_num + k];
+			size_t m = PV_MIN(d->iov_len, left);
+
+			if (hdr_seen < hdr_len) {
+				size_t h = PV_MIN(m, hdr_len - hdr_seen);
+
+				hdr_iov[nhdr].iov_base = d->iov_base;
+				hdr_iov[nhdr].iov_len = h;
+				nhdr++;
+				hdr_seen += h;
+			}
+			cursor_copy(&c, d->iov_base, m);
+			wrote += m;
+			left -= m;
+		}
+		lens[b] = (uint32_t)wrote;
+	}
+	if (hdr_len >= sizeof(*hdr)) {
+		nb_le = htole16((uint16_t)n);
+		pv_buf_to_iov(hdr_iov, nhdr,
+			      offsetof(struct virtio_net_hdr, num_buffers),
+			      &nb_le, sizeof(nb_le));
+	}
+}

@@ -751,3 +751,36 @@ void vring_drv_set_call(struct vring *vq, bool enable)
 	 * used->idx (pairs with the mb in vring_need_call). */
 	pv_smp_mb();
 }
+
+/*
+ * Used-ring leases: several workers may fill one RX ring at once. Each
+ * reserves buffers and used slots under the port's short lock, copies
+ * without it, and the lock holder that completes the oldest lease publishes
+ * every finished slot in order (netmap VALE's leases).
+ */
+uint16_t vring_used_reserve(struct vring *vq, unsigned n)
+{
+	uint16_t slot = vq->used_idx;
+
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	return slot;
+}
+
+void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
+		      uint32_t len)
+{
+	struct vring_used_elem *ue = &vq->used->ring[slot & vq->mask];
+
+	WRITE_ONCE(ue->id, htole32(head));
+	WRITE_ONCE(ue->len, htole32(len));
+}
+
+void vring_used_publish(struct vring *vq, uint16_t upto)
+{
+	if (unlikely(!vring_ready(vq)) || upto == vq->used_flushed)
+		return;
+	/* Release: the entries and the data they describe are visible first
+	 * (§2.7.8.2; pairs with the driver's acquire of used->idx). */
+	pv_store_release(&vq->used->idx, htole16(upto));
+	vq->used_flushed = upto;
+}

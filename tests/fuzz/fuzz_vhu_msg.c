@@ -10,6 +10,12 @@
  *            instead; bit6: lie about the size (claims len + 4 * bits 0-5)
  *   fds:     bits 0-2 how many fds (up to 7), bits 3-7 per fd a memfd (1)
  *            or an eventfd (0); memfds are 64 KB
+ *
+ * Stream mode: an input that starts with "STRM" and a split byte goes
+ * through the real socket path instead: the rest is written, in two pieces
+ * split where that byte says, into a socketpair adopted with
+ * vhu_dev_attach_fd(), and the loop runs after each piece (framing, partial
+ * messages, replies, the peer closing mid-message).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +24,7 @@
 #include <dirent.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "pvnet/log.h"
@@ -80,6 +87,50 @@ static int make_fd(int memfd)
 	return fd;
 }
 
+static void pump(void)
+{
+	/* bounded: the device's own timer may fire now and then */
+	for (int i = 0; i < 64; i++)
+		if (pv_loop_run_once(loop, 0) <= 0)
+			break;
+}
+
+static void drain(int fd)
+{
+	char buf[4096];
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+static void stream_mode(const uint8_t *data, size_t len)
+{
+	size_t split;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	if (vhu_dev_attach_fd(dev, sv[0]) < 0)
+		abort();
+	split = len ? data[0] % (len + 1) : 0;
+	if (len)
+		data++, len--;
+	split = split > len ? len : split;
+	if (split && send(sv[1], data, split, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		goto out;
+	pump();
+	drain(sv[1]);
+	if (len > split)
+		send(sv[1], data + split, len - split,
+		     MSG_DONTWAIT | MSG_NOSIGNAL);
+	pump();
+	drain(sv[1]);
+out:
+	/* the peer goes away, possibly mid-message */
+	close(sv[1]);
+	pump();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -89,6 +140,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (!dev)
 		init_once();
 	fds0 = count_fds();
+	if (len >= 4 && !memcmp(data, "STRM", 4)) {
+		stream_mode(data + 4, len - 4);
+		len = 0;
+	}
 	while (len >= 4) {
 		struct vhu_msg m;
 		uint8_t rq = data[0], fl = data[1], fb = data[2];

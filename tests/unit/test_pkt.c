@@ -177,6 +177,61 @@ static void partial_csum_completed_without_writing_source(void **state)
 	assert_int_equal(pkt_csum_complete(&p, &csum, &off), PV_DROP_PKT_HDR_CSUM);
 }
 
+/* Test vectors of the RSS specification ("Verifying the RSS hash"). */
+static void toeplitz_matches_rss_spec(void **state)
+{
+	static const struct {
+		uint8_t src[4], dst[4];
+		uint16_t sport, dport;
+		uint32_t ip, tcp;
+	} v[] = {
+		{ { 66, 9, 149, 187 }, { 161, 142, 100, 80 }, 2794, 1766,
+		  0x323e8fc2, 0x51ccc178 },
+		{ { 199, 92, 111, 2 }, { 65, 69, 140, 83 }, 14230, 4739,
+		  0xd718262a, 0xc626b0ea },
+		{ { 24, 19, 198, 95 }, { 12, 22, 207, 184 }, 12898, 38024,
+		  0xd2d0a5de, 0x5c2b394a },
+	};
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint8_t in[12];
+		uint16_t sp = htons(v[i].sport), dp = htons(v[i].dport);
+
+		memcpy(in, v[i].src, 4);
+		memcpy(in + 4, v[i].dst, 4);
+		memcpy(in + 8, &sp, 2);
+		memcpy(in + 10, &dp, 2);
+		assert_int_equal(pv_toeplitz(in, 8), v[i].ip);
+		assert_int_equal(pv_toeplitz(in, 12), v[i].tcp);
+	}
+}
+
+static void flow_hash_of_packet(void **state)
+{
+	uint8_t f[200];
+	struct pkt p = { 0 };
+	size_t len = build_udp4(f, 20);
+	uint8_t in[12];
+	uint32_t h;
+
+	(void)state;
+	p.seg[0].iov_base = f;
+	p.seg[0].iov_len = len;
+	p.nseg = 1;
+	p.len = (uint32_t)len;
+	assert_int_equal(pkt_parse(&p), PV_DROP_NONE);
+	h = pkt_flow_hash(&p);
+	memcpy(in, f + 26, 8);
+	memcpy(in + 8, f + 34, 4);
+	assert_int_equal(h, pv_toeplitz(in, 12));
+	assert_int_not_equal(h, 0);
+	/* Another source port is another flow: different hash. */
+	f[35] ^= 1;
+	assert_int_equal(pkt_parse(&p), PV_DROP_NONE);
+	assert_int_not_equal(pkt_flow_hash(&p), h);
+}
+
 static void mac_parse_fmt(void **state)
 {
 	uint8_t m[6];
@@ -199,6 +254,8 @@ int main(void)
 		cmocka_unit_test(parse_truncated),
 		cmocka_unit_test(partial_csum_completed_without_writing_source),
 		cmocka_unit_test(mac_parse_fmt),
+		cmocka_unit_test(toeplitz_matches_rss_spec),
+		cmocka_unit_test(flow_hash_of_packet),
 	};
 
 	return cmocka_run_group_tests_name("pkt", tests, NULL, NULL);

@@ -114,11 +114,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs the loop until it has been idle for one short round. */
+/*
+ * Runs the loop until nothing is ready. Unix sockets deliver synchronously:
+ * once send(), connect() or close() returned, the backend's side is ready.
+ */
 static void pump(struct fx *fx)
 {
 	for (int i = 0; i < 200; i++)
-		if (pv_loop_run_once(fx->loop, 20) <= 0)
+		if (pv_loop_run_once(fx->loop, 0) <= 0)
 			break;
 }
 
@@ -484,6 +487,95 @@ static void front_handshake_runs_rings(void **state)
 	assert_int_equal(vhu_dev_stats(fx->dev)->disconnects, 1);
 }
 
+/* After the handshake, a chain the driver posts is popped by the backend
+ * through its own mapping, and the used entry comes back with a call. */
+static void front_back_data_path(void **state)
+{
+	struct fx *fx = *state;
+	struct vhu_front_cfg cfg = {
+		.path = fx->path, .queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT, .queue_size = QSIZE,
+	};
+	static struct vring drv;
+	static struct vring_elem elem;
+	uint8_t *r = fx->mem + 0x10000, *pkt = fx->mem + 0x80000;
+	struct vring_buf b = { (uintptr_t)pkt, 6 };
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	struct vhu_front *f;
+	struct vring *vq;
+	void *cookie = NULL;
+	uint32_t len = 99;
+	eventfd_t v = 0;
+
+	bg_start(fx);
+	f = vhu_front_connect(&cfg, 2000);
+	assert_non_null(f);
+	assert_int_equal(vhu_front_set_mem(f, fx->memfd, fx->mem, MEM_LEN), 0);
+	memset(&drv, 0, sizeof(drv));
+	assert_int_equal(vring_setup(&drv, QSIZE, r, r + 0x1000, r + 0x2000,
+				     vhu_front_features(f), NULL), 0);
+	vring_drv_init(&drv);
+	assert_int_equal(vhu_front_setup_vring(f, 1, QSIZE, r, r + 0x1000,
+					       r + 0x2000, kick, call), 0);
+	bg_stop(fx);
+	assert_true(fx->running[1]);
+
+	memcpy(pkt, "pvnet!", 6);
+	assert_int_equal(vring_drv_add(&drv, &b, 1, 0, pkt), 0);
+	vring_drv_publish(&drv);
+	vq = vhu_dev_vring(fx->dev, 1);
+	assert_int_equal(vring_pop_burst(vq, &elem, 1, VRING_DIR_OUT), 1);
+	assert_int_equal(elem.out_num, 1);
+	assert_int_equal(elem.out_len, 6);
+	/* the backend's own mapping, not the frontend's pointer */
+	assert_ptr_not_equal(elem.iov[0].iov_base, pkt);
+	assert_memory_equal(elem.iov[0].iov_base, "pvnet!", 6);
+	vring_push(vq, elem.head, 0);
+	vring_flush(vq);
+	vhu_dev_call(fx->dev, 1);
+	assert_int_equal(eventfd_read(call, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(vring_drv_get_used(&drv, &cookie, &len, 1), 1);
+	assert_ptr_equal(cookie, pkt);
+	assert_int_equal(len, 0);
+
+	/* GET_VRING_BASE reports where the device got to */
+	bg_start(fx);
+	{
+		uint16_t base = 0;
+
+		assert_int_equal(vhu_front_get_vring_base(f, 1, &base), 0);
+		assert_int_equal(base, 1);
+	}
+	bg_stop(fx);
+	vhu_front_destroy(f);
+	pump(fx);
+	vring_teardown(&drv);
+	close(kick);
+	close(call);
+	assert_int_equal(faults_total(fx), 0);
+}
+
+/* A frontend that wants more queue pairs than offered gives up cleanly. */
+static void front_too_many_queues(void **state)
+{
+	struct fx *fx = *state;
+	struct vhu_front_cfg cfg = {
+		.path = fx->path, .queue_pairs = 3,
+		.features = VHU_DEV_FEATURES_DEFAULT |
+			    VIRTIO_BIT(VIRTIO_NET_F_MQ),
+		.queue_size = QSIZE,
+	};
+
+	bg_start(fx);
+	assert_null(vhu_front_connect(&cfg, 2000));
+	bg_stop(fx);
+	pump(fx);
+	assert_false(vhu_dev_connected(fx->dev));
+	assert_int_equal(faults_total(fx), 0);
+	assert_fresh_ok(fx);
+}
+
 static void front_server_mode(void **state)
 {
 	struct fx *fx = *state;
@@ -517,6 +609,71 @@ static void front_server_mode(void **state)
 	pump(fx);
 	assert_false(vhu_dev_connected(cdev));
 	vhu_dev_destroy(cdev);
+}
+
+/*
+ * pvnet as the client, the frontend as the server: the backend restarts (a
+ * new device on the same path), reconnects by itself, the frontend
+ * renegotiates on its kept socket and the ring resumes where it was.
+ */
+static void backend_restart_resumes(void **state)
+{
+	struct fx *fx = *state;
+	char path[120];
+	struct vhu_front_cfg cfg = {
+		.server = true, .queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT, .queue_size = QSIZE,
+	};
+	struct vhu_dev_cfg dcfg = {
+		.name = "vm-client", .client = true, .max_queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT,
+	};
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	uint8_t *r = fx->mem;
+	struct vhu_dev *cdev;
+	struct vhu_front *f;
+	char c;
+
+	snprintf(path, sizeof(path), "%s.rs", fx->path);
+	cfg.path = path;
+	dcfg.path = path;
+	cdev = vhu_dev_create(&dcfg, &ops, fx, fx->loop);
+	assert_non_null(cdev);
+	bg_start(fx);
+	f = vhu_front_connect(&cfg, 5000);
+	assert_non_null(f);
+	assert_int_equal(vhu_front_set_mem(f, fx->memfd, fx->mem, MEM_LEN), 0);
+	assert_int_equal(vhu_front_setup_vring(f, 1, QSIZE, r, r + 0x1000,
+					       r + 0x2000, kick, call), 0);
+	bg_stop(fx);
+	assert_true(fx->running[1]);
+
+	/* the backend goes away: the frontend sees its connection end */
+	vhu_dev_destroy(cdev);
+	assert_false(fx->running[1]);
+	assert_int_equal(recv(vhu_front_fd(f), &c, 1, MSG_DONTWAIT), 0);
+	assert_int_equal(access(path, F_OK), 0);	/* still listening */
+
+	cdev = vhu_dev_create(&dcfg, &ops, fx, fx->loop);
+	assert_non_null(cdev);
+	bg_start(fx);
+	assert_int_equal(vhu_front_reconnect(f, 5000), 0);
+	assert_int_equal(vhu_front_set_mem(f, fx->memfd, fx->mem, MEM_LEN), 0);
+	assert_int_equal(vhu_front_setup_vring_base(f, 1, QSIZE, 77, r,
+						    r + 0x1000, r + 0x2000,
+						    kick, call), 0);
+	bg_stop(fx);
+	assert_true(fx->running[1]);
+	assert_int_equal(vhu_dev_vring(cdev, 1)->last_avail, 77);
+	assert_int_equal(vhu_dev_stats(cdev)->faults.n[PV_DROP_NONE], 0);
+
+	vhu_front_destroy(f);
+	assert_int_equal(access(path, F_OK), -1);
+	pump(fx);
+	assert_false(vhu_dev_connected(cdev));
+	vhu_dev_destroy(cdev);
+	close(kick);
+	close(call);
 }
 
 static void client_mode_reconnects(void **state)
@@ -1168,6 +1325,30 @@ static void no_leak_after_50_sessions(void **state)
 	assert_int_equal(fx->qs_on, fx->qs_off);
 }
 
+/* A port configured without protocol features refuses their requests. */
+static void protocol_features_not_offered(void **state)
+{
+	struct fx *fx = *state;
+	char path[120];
+	struct vhu_dev_cfg cfg = {
+		.name = "vm-legacy", .max_queue_pairs = 1,
+		.features = VIRTIO_BIT(VIRTIO_F_VERSION_1),
+	};
+	struct vhu_msg m = { 0 };
+	struct vhu_dev *d;
+
+	snprintf(path, sizeof(path), "%s.legacy", fx->path);
+	cfg.path = path;
+	d = vhu_dev_create(&cfg, NULL, NULL, fx->loop);
+	assert_non_null(d);
+	assert_int_equal(vhu_dev_offered_features(&cfg),
+			 VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	m.hdr = (struct vhu_hdr){ VHU_REQ_GET_PROTOCOL_FEATURES, REQ, 0 };
+	assert_true(vhu_dev_handle_msg(d, &m) < 0);
+	assert_int_equal(vhu_dev_stats(d)->faults.n[PV_DROP_VHU_MSG_ORDER], 1);
+	vhu_dev_destroy(d);
+}
+
 /* vhu_dev_handle_msg(): the fuzzer's entry, without a socket. */
 static void handle_msg_direct(void **state)
 {
@@ -1243,8 +1424,11 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(front_handshake_runs_rings),
+		T(front_back_data_path),
+		T(front_too_many_queues),
 		T(front_server_mode),
 		T(client_mode_reconnects),
+		T(backend_restart_resumes),
 		T(second_frontend_refused),
 		T(mem_table_change_restarts_rings),
 		T(misc_requests),
@@ -1266,6 +1450,7 @@ int main(void)
 		T(no_leak_after_50_sessions),
 		T(handle_msg_direct),
 		T(mem_slots_can_be_refused),
+		T(protocol_features_not_offered),
 	};
 #undef T
 	return cmocka_run_group_tests_name("vhost_backend", tests, NULL, NULL);

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dp.h - the dataplane: worker threads that poll receive queues in bursts
+ * with a budget each, and the notification modes (seed 003, seed 002):
+ *
+ *   poll      busy-poll, never sleep (lowest latency, one core each)
+ *   event     sleep in epoll on the queues' kick fds, notifications on
+ *   adaptive  poll while there is work; after idle_us without any, turn
+ *             notifications on and sleep (NAPI style)
+ *
+ * Ownership: struct dp is owned by `pvnet switch`; it borrows the switch's
+ * ports. Workers touch ports only between dp_resume() and dp_pause(), so
+ * the control thread changes rings and memory with every worker parked
+ * (DPDK's lock_all_qps idea: control messages are rare, bursts are not).
+ */
+#ifndef PVNET_DP_H
+#define PVNET_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sw;
+
+enum dp_notify { DP_NOTIFY_POLL, DP_NOTIFY_EVENT, DP_NOTIFY_ADAPTIVE };
+
+struct dp_cfg {
+	unsigned workers;	/* 1..DP_MAX_WORKERS */
+	enum dp_notify notify;
+	unsigned budget;	/* packets per queue per poll */
+	unsigned idle_us;	/* adaptive: idle time before sleeping */
+};
+
+#define DP_MAX_WORKERS	64
+
+/* Per-worker counters, written only by that worker. */
+struct dp_worker_stats {
+	uint64_t loops;		/* poll rounds over the worker's queues */
+	uint64_t busy_loops;	/* rounds that found work */
+	uint64_t pkts;		/* packets polled */
+	uint64_t sleeps;	/* times it slept in epoll */
+	uint64_t busy_cycles;	/* TSC cycles spent in rounds with work */
+	uint64_t total_cycles;	/* TSC cycles since start */
+	unsigned nqueues;	/* (port, queue) pairs assigned */
+};
+
+/* Parses "poll", "event" or "adaptive"; returns 0 or -EINVAL. */
+int dp_notify_parse(const char *s, enum dp_notify *out);
+/* Name of a notification mode; static storage. */
+const char *dp_notify_name(enum dp_notify n);
+/* Creates the dataplane for @sw (not started); NULL on failure. */
+struct dp *dp_create(struct sw *sw, const struct dp_cfg *cfg);
+/* Starts the workers; returns 0 or -errno. */
+int dp_start(struct dp *dp);
+/* Stops and joins the workers, frees @dp. */
+void dp_destroy(struct dp *dp);
+/*
+ * Control thread: returns once no worker touches any port (all parked).
+ * Nests. Before dp_start() it returns at once.
+ */
+void dp_pause(struct dp *dp);
+/* Re-reads every port's queues, spreads them over the workers, resumes. */
+void dp_resume(struct dp *dp);
+/* Number of workers, and one worker's counters (owned by @dp). */
+unsigned dp_nworkers(const struct dp *dp);
+const struct dp_worker_stats *dp_worker_stats(const struct dp *dp, unsigned w);
+/* TSC ticks per second, measured once at dp_create(). */
+uint64_t dp_tsc_hz(const struct dp *dp);
+/* Reads the TSC. */
+static inline uint64_t dp_rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+#endif /* PVNET_DP_H */

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gro.h - TCP receive aggregation (GRO/LRO, seeds 000 and 001) and its
+ * inverse, software segmentation (GSO).
+ *
+ * One table per dataplane worker: a flow's segments all arrive through the
+ * worker that polls their source queue, so flows never span tables and no
+ * table needs a lock. Entries are keyed by flow AND destination (port,
+ * queue), so the table serves every destination queue the worker feeds.
+ *
+ * A merged packet is a list of fragments in the source buffers, plus one
+ * rewritten header the table owns; it is copied once, straight into the
+ * guest's receive buffers (no linearizing copy unless cfg.linearize asks
+ * for it, to reproduce the original LRO's copy at the bridge).
+ *
+ * Ownership: the table owns its flows and header copies. While it holds a
+ * segment, the segment's source buffer stays owned by its port, which must
+ * not reuse it until the segment's gro_ref comes back in a gro_out.
+ */
+#ifndef PVNET_GRO_H
+#define PVNET_GRO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvnet/pkt.h"
+
+#define GRO_MAX_FLOWS	32	/* held flows per table; the oldest is flushed */
+#define GRO_MAX_SEGS	64	/* segments per merged packet: 45 x 1448 fit */
+#define GRO_MAX_LEN	65535	/* IP packet length bound of a merged packet */
+#define GRO_HDR_MAX	128	/* Ethernet + VLAN + IPv6 + TCP with options */
+
+enum gro_policy {
+	GRO_OFF,		/* no aggregation */
+	GRO_POLL,		/* flush when each poll round ends (original LRO) */
+	GRO_EVERY,		/* flush every N poll rounds (seed 000: N = 2) */
+	GRO_ADAPTIVE,		/* hold while input keeps coming; flush when a
+				 * round finds no work */
+};
+
+struct gro_cfg {
+	enum gro_policy policy;
+	unsigned every;		/* GRO_EVERY: rounds between flushes (>= 1) */
+	uint64_t timeout_ns;	/* every policy: no segment is held longer */
+	bool linearize;		/* copy a merged packet into one buffer first */
+};
+
+/* Where a held segment's buffer came from, to give it back after delivery. */
+struct gro_ref {
+	uint16_t port;
+	uint16_t queue;
+	uint32_t cookie;
+};
+
+/* A packet the table hands back for delivery: merged, or one segment. */
+struct gro_out {
+	struct pkt pkt;		/* vh carries the GSO header when merged */
+	uint16_t dst_port;
+	uint16_t dst_queue;
+	uint16_t segs;		/* segments in it (1: not merged) */
+	uint16_t nrefs;
+	struct gro_ref refs[GRO_MAX_SEGS];
+};
+
+/*
+ * Called for every packet the table lets go; @out is valid only during the
+ * call. The callee delivers out->pkt to (dst_port, dst_queue), then gives
+ * every ref back to its source.
+ */
+typedef void (*gro_deliver_fn)(void *arg, struct gro_out *out);
+
+struct gro_stats {
+	uint64_t in_segs;	/* segments offered and taken */
+	uint64_t not_eligible;	/* offered but not TCP, flags, options... */
+	uint64_t out_pkts;	/* packets delivered out of the table */
+	uint64_t out_merged;	/* ... of which hold more than one segment */
+	uint64_t flush_policy;	/* flows flushed by the policy */
+	uint64_t flush_timeout;	/* ... by the time bound */
+	uint64_t flush_flags;	/* ... by PSH/FIN, a short segment, a gap */
+	uint64_t flush_full;	/* ... because the table or a packet was full */
+	uint64_t csum_bad;	/* segments whose checksum did not verify */
+};
+
+struct gro_table;
+
+/* Parses "off", "poll", "every=N", "adaptive" with ",timeout=US"; 0 or -EINVAL. */
+int gro_cfg_parse(const char *s, struct gro_cfg *cfg);
+/* Creates a table (allocated once, never on the data path); NULL on failure. */
+struct gro_table *gro_table_create(const struct gro_cfg *cfg,
+				   gro_deliver_fn deliver, void *arg);
+/* Flushes and frees @t. */
+void gro_table_destroy(struct gro_table *t);
+/*
+ * Offers parsed packet @p (from @ref) for destination (@dst, @q) at @now_ns.
+ * Returns true if the table keeps it: the caller must not release @ref's
+ * buffer, and @p itself may be reused at once (the table copied what it
+ * needs). Returns false if @p is not eligible: the caller delivers it now;
+ * any held packet of the same flow has already been delivered first, so
+ * order within a flow holds.
+ */
+bool gro_receive(struct gro_table *t, const struct pkt *p, struct gro_ref ref,
+		 uint16_t dst, uint16_t q, uint64_t now_ns);
+/*
+ * The end of a poll round that found @work packets: flushes what the policy
+ * says, and every flow older than the time bound.
+ */
+void gro_poll_end(struct gro_table *t, unsigned work, uint64_t now_ns);
+/* Flushes every held flow (a ring stopping, shutdown). */
+void gro_flush_all(struct gro_table *t);
+/* Flushes the flows whose destination is port @dst (it is going away). */
+void gro_flush_port(struct gro_table *t, uint16_t dst);
+/* When the oldest held segment reaches the time bound; UINT64_MAX if none. */
+uint64_t gro_next_deadline(const struct gro_table *t);
+/* Held segments right now (the "held" term of the accounting). */
+unsigned gro_held(const struct gro_table *t);
+/* The table's counters (owned by @t). */
+const struct gro_stats *gro_stats(const struct gro_table *t);
+
+/*
+ * Software segmentation: splits @p, a TCP packet larger than its MSS
+ * (vh.gso_type TCPV4/TCPV6, vh.gso_size = MSS, headers parsed), into
+ * segments of at most MSS payload. Each segment i gets its own headers,
+ * written at @hdrbuf + i * GRO_HDR_MAX (IP length, IPv4 ID + i and header
+ * checksum, TCP sequence advanced, FIN/PSH only on the last, CWR only on the
+ * first), followed by payload pieces that point into @p's buffers: out[i].
+ * The TCP checksum is computed in full, or left partial (pseudo-header sum
+ * with NEEDS_CSUM) when @partial_ok. Nothing of @p is written.
+ * Returns the segment count, or -(enum pv_drop) for a packet that lies.
+ */
+int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
+		uint8_t *hdrbuf, bool partial_ok);
+
+#endif /* PVNET_GRO_H */

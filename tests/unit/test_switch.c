@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_switch.c - the forwarding table and the two-pass burst forwarding:
+ * direct and learn modes, uplink, flooding, RSS queue choice, double copy.
+ * The ports here are recording ports (what tx_burst was handed, per queue);
+ * the real port types are exercised by the peer tests.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pvnet/fdb.h"
+#include "pvnet/switch.h"
+
+struct rec_port {
+	struct port port;
+	unsigned got[PORT_MAX_QUEUES];
+	const void *first_seg[PORT_MAX_QUEUES];
+	uint8_t last_byte0;
+};
+
+static unsigned rec_tx(struct port *p, unsigned q, struct pkt **pkts, unsigned n)
+{
+	struct rec_port *r = (struct rec_port *)p;
+
+	r->got[q] += n;
+	r->first_seg[q] = pkts[0]->seg[0].iov_base;
+	r->last_byte0 = ((uint8_t *)pkts[n - 1]->seg[0].iov_base)[0];
+	return n;
+}
+
+static void rec_destroy(struct port *p)
+{
+	free(p);
+}
+
+static const struct port_ops rec_ops = {
+	.type = "rec", .tx_burst = rec_tx, .destroy = rec_destroy,
+};
+
+static struct rec_port *add_port(struct sw *sw, const char *name, int mac_last,
+				 bool uplink, unsigned nq)
+{
+	struct rec_port *r = calloc(1, sizeof(*r));
+
+	strcpy(r->port.name, name);
+	r->port.ops = &rec_ops;
+	r->port.uplink = uplink;
+	r->port.nqueues = nq;
+	if (mac_last >= 0) {
+		memcpy(r->port.mac, "\x02\x00\x00\x00\x00\x00", 6);
+		r->port.mac[5] = (uint8_t)mac_last;
+		r->port.has_mac = true;
+	}
+	assert_int_equal(sw_port_add(sw, &r->port), 0);
+	return r;
+}
+
+struct frame {
+	uint8_t b[64];
+	struct pkt p;
+};
+
+/* A UDP/IPv4 frame dst -> src, from UDP source port @sport. */
+static struct pkt *mkframe(struct frame *f, int dst_last, int src_last,
+			   uint16_t sport)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(f->b, "\x02\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x08\x00", 14);
+	if (dst_last < 0)
+		memset(f->b, 0xff, 6);
+	else
+		f->b[5] = (uint8_t)dst_last;
+	f->b[11] = (uint8_t)src_last;
+	f->b[14] = 0x45;
+	f->b[23] = 17;
+	memcpy(f->b + 26, "\xc6\x12\x00\x01\xc6\x12\x00\x02", 8);
+	f->b[34] = (uint8_t)(sport >> 8);
+	f->b[35] = (uint8_t)sport;
+	f->p.seg[0].iov_base = f->b;
+	f->p.seg[0].iov_len = sizeof(f->b);
+	f->p.nseg = 1;
+	f->p.len = sizeof(f->b);
+	return &f->p;
+}
+
+static void fdb_static_learn_age(void **state)
+{
+	struct fdb *f = malloc(sizeof(*f));
+	uint8_t a[6] = { 2, 0, 0, 0, 0, 1 }, b[6] = { 2, 0, 0, 0, 0, 2 };
+	uint64_t s = 1000000000ULL;
+
+	(void)state;
+	fdb_init(f, 10 * s);
+	assert_int_equal(fdb_lookup(f, a, s), FDB_NO_PORT);
+	assert_int_equal(fdb_add_static(f, a, 3), 0);
+	assert_int_equal(fdb_lookup(f, a, 1000 * s), 3);	/* static: no ageing */
+	fdb_learn(f, a, 5, s);					/* static wins */
+	assert_int_equal(fdb_lookup(f, a, s), 3);
+	fdb_learn(f, b, 1, s);
+	assert_int_equal(fdb_lookup(f, b, 2 * s), 1);
+	fdb_learn(f, b, 2, 3 * s);				/* moved */
+	assert_int_equal(fdb_lookup(f, b, 3 * s), 2);
+	assert_int_equal(f->learned, 2);
+	assert_int_equal(fdb_lookup(f, b, 20 * s), FDB_NO_PORT);	/* aged */
+	assert_int_equal(fdb_count(f, 3 * s), 2);
+	assert_int_equal(fdb_count(f, 20 * s), 1);
+	free(f);
+}
+
+static void fdb_bounded(void **state)
+{
+	struct fdb *f = malloc(sizeof(*f));
+	uint8_t m[6] = { 2, 0, 0, 0, 0, 0 };
+	unsigned found = 0;
+
+	(void)state;
+	fdb_init(f, 300ULL * 1000000000ULL);
+	/* Twice as many MACs as slots: the table stays bounded, counts misses. */
+	for (unsigned i = 1; i <= 2 * FDB_SLOTS; i++) {
+		m[3] = (uint8_t)(i >> 16);
+		m[4] = (uint8_t)(i >> 8);
+		m[5] = (uint8_t)i;
+		fdb_learn(f, m, (uint16_t)(i % 7), 1);
+	}
+	for (unsigned i = 1; i <= 2 * FDB_SLOTS; i++) {
+		m[3] = (uint8_t)(i >> 16);
+		m[4] = (uint8_t)(i >> 8);
+		m[5] = (uint8_t)i;
+		found += fdb_lookup(f, m, 1) == i % 7;
+	}
+	assert_true(found <= FDB_SLOTS);
+	assert_int_equal(found + f->full, 2 * FDB_SLOTS);
+	free(f);
+}
+
+static void direct_mode_unicast_flood_unknown(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec_port *a = add_port(sw, "a", 1, false, 1);
+	struct rec_port *b = add_port(sw, "b", 2, false, 1);
+	struct rec_port *c = add_port(sw, "c", 3, false, 1);
+	struct frame fr[4];
+	struct pkt *burst[4];
+
+	(void)state;
+	burst[0] = mkframe(&fr[0], 2, 1, 1);	/* a -> b */
+	burst[1] = mkframe(&fr[1], -1, 1, 1);	/* broadcast */
+	burst[2] = mkframe(&fr[2], 9, 1, 1);	/* unknown: no uplink, dropped */
+	burst[3] = mkframe(&fr[3], 1, 1, 1);	/* to itself: dropped */
+	sw_forward_burst(sw, &a->port, burst, 4);
+	assert_int_equal(b->got[0], 2);
+	assert_int_equal(c->got[0], 1);
+	assert_int_equal(a->got[0], 0);
+	assert_int_equal(a->port.st.rx_pkts, 4);
+	assert_int_equal(a->port.st.drops.n[PV_DROP_TX_NO_DEST], 1);
+	assert_int_equal(a->port.st.drops.n[PV_DROP_TX_LOOP], 1);
+	assert_int_equal(a->port.st.replicated, 1);
+	sw_destroy(sw);
+}
+
+static void direct_mode_unknown_to_uplink(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec_port *a = add_port(sw, "a", 1, false, 1);
+	struct rec_port *b = add_port(sw, "b", 2, false, 1);
+	struct rec_port *up = add_port(sw, "up", -1, true, 1);
+	struct frame fr;
+	struct pkt *p = mkframe(&fr, 9, 1, 1);
+
+	(void)state;
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(up->got[0], 1);
+	assert_int_equal(b->got[0], 0);
+	assert_int_equal(a->port.st.drops.n[PV_DROP_TX_NO_DEST], 0);
+	sw_destroy(sw);
+}
+
+static void learn_mode_floods_then_learns(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	struct rec_port *a = add_port(sw, "a", -1, false, 1);
+	struct rec_port *b = add_port(sw, "b", -1, false, 1);
+	struct rec_port *c = add_port(sw, "c", -1, false, 1);
+	struct frame fr;
+	struct pkt *p;
+
+	(void)state;
+	p = mkframe(&fr, 0x22, 0x11, 1);	/* 11 on a -> 22: unknown, floods */
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(b->got[0], 1);
+	assert_int_equal(c->got[0], 1);
+	p = mkframe(&fr, 0x11, 0x22, 1);	/* 22 on b -> 11: learned on a */
+	sw_forward_burst(sw, &b->port, &p, 1);
+	assert_int_equal(a->got[0], 1);
+	assert_int_equal(c->got[0], 1);
+	p = mkframe(&fr, 0x22, 0x11, 1);	/* now 22 is known on b */
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(b->got[0], 2);
+	assert_int_equal(c->got[0], 1);
+	assert_int_equal(sw->fdb.learned, 2);
+	sw_destroy(sw);
+}
+
+static void rss_spreads_flows_and_keeps_them(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec_port *a = add_port(sw, "a", 1, false, 1);
+	struct rec_port *b = add_port(sw, "b", 2, false, 4);
+	struct frame fr[32];
+	struct pkt *burst[32];
+	unsigned used = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < 32; i++)
+		burst[i] = mkframe(&fr[i], 2, 1, (uint16_t)(1000 + i % 16));
+	sw_forward_burst(sw, &a->port, burst, 32);
+	for (unsigned q = 0; q < 4; q++)
+		used += b->got[q] > 0;
+	assert_true(used >= 2);
+	assert_int_equal(b->got[0] + b->got[1] + b->got[2] + b->got[3], 32);
+	/* The same burst again lands on the same queues: counts double. */
+	unsigned before[4];
+
+	memcpy(before, b->got, sizeof(before));
+	for (unsigned i = 0; i < 32; i++)
+		burst[i] = mkframe(&fr[i], 2, 1, (uint16_t)(1000 + i % 16));
+	sw_forward_burst(sw, &a->port, burst, 32);
+	for (unsigned q = 0; q < 4; q++)
+		assert_int_equal(b->got[q], 2 * before[q]);
+	sw_destroy(sw);
+}
+
+static void double_copy_bounces(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec_port *a = add_port(sw, "a", 1, false, 1);
+	struct rec_port *b = add_port(sw, "b", 2, false, 1);
+	struct frame fr;
+	struct pkt *p = mkframe(&fr, 2, 1, 7);
+
+	(void)state;
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_ptr_equal(b->first_seg[0], fr.b);	/* single: sender's buffer */
+	sw->copy_double = true;
+	p = mkframe(&fr, 2, 1, 7);
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_ptr_not_equal(b->first_seg[0], fr.b);	/* double: a switch buffer */
+	assert_int_equal(b->last_byte0, 2);		/* with the same bytes */
+	sw_destroy(sw);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fdb_static_learn_age),
+		cmocka_unit_test(fdb_bounded),
+		cmocka_unit_test(direct_mode_unicast_flood_unknown),
+		cmocka_unit_test(direct_mode_unknown_to_uplink),
+		cmocka_unit_test(learn_mode_floods_then_learns),
+		cmocka_unit_test(rss_spreads_flows_and_keeps_them),
+		cmocka_unit_test(double_copy_bounces),
+	};
+
+	return cmocka_run_group_tests_name("switch", tests, NULL, NULL);
+}
