@@ -8,7 +8,7 @@
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PVNET=${PVNET:-$top/build/pvnet}
-T=$(mktemp -d /tmp/pvnet-peer.XXXXXX)
+T=$(mktemp -d "${PEER_TMP:-/tmp}/pvnet-peer.XXXXXX")
 pids=()
 netnses=()
 failures=0
