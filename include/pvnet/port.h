@@ -30,6 +30,8 @@ struct port_stats {
 	uint64_t tx_pkts;	/* delivered to this port */
 	uint64_t tx_bytes;
 	uint64_t tx_csum_done;	/* partial checksums completed for this port */
+	uint64_t tx_gso_pkts;	/* large (GSO) packets delivered as they are */
+	uint64_t segmented;	/* extra segments made by software GSO for it */
 	uint64_t replicated;	/* extra copies made by flooding */
 	struct pv_drop_stats drops;	/* by reason, charged where they happen */
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
@@ -68,6 +70,14 @@ struct port_ops {
 	 * meanwhile, so the worker polls again instead of sleeping.
 	 */
 	bool (*rx_notify)(struct port *p, unsigned q, bool enable);
+	/*
+	 * Gives back source buffers that GRO held past sw_forward_burst(): the
+	 * cookies of packets received on queue @q. Called by the worker that
+	 * polls (p, q). NULL: the port releases on return, so GRO must not
+	 * hold its packets.
+	 */
+	void (*release)(struct port *p, unsigned q, const uint32_t *cookies,
+			unsigned n);
 	/* Adds the port's control fds to @loop (the control thread's). */
 	int (*start)(struct port *p, struct pv_loop *loop);
 	/* Timers (may be NULL); called by the control thread ~10 times a second. */

@@ -10,8 +10,9 @@
 int guest_enter_netns(const char *netns);
 /*
  * Creates TAP @ifname in the current netns with a 12-byte vnet header, the
- * given MAC (NULL: kernel's), up. Returns the non-blocking fd or -errno.
+ * given MAC (NULL: kernel's), up, with the offloads the negotiated virtio
+ * @features allow. Returns the non-blocking fd or -errno.
  */
-int guest_tap_open(const char *ifname, const uint8_t *mac, bool csum_offload);
+int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features);
 
 #endif /* PVNET_GUEST_INTERNAL_H */
