@@ -116,6 +116,13 @@ struct port *port_tap_create(struct sw *sw, const char *name,
 /* afpacket,ifname=NAME: a TPACKET_V3 ring on an interface (port_afpacket.c). */
 struct port *port_afpacket_create(struct sw *sw, const char *name,
 				  const char *opts, char *err, size_t errlen);
+/* pcap,in=FILE[,out=FILE][,gso=on]: replay and capture (port_pcap.c). */
+struct port *port_pcap_create(struct sw *sw, const char *name,
+			      const char *opts, char *err, size_t errlen);
+/* gen,flows=N,mss=M,dst=MAC[,...]: a synthetic TCP sender (port_gen.c). */
+struct port *port_gen_create(struct sw *sw, const char *name,
+			     const char *opts, char *err, size_t errlen);
+
 /*
  * Iterates "key=val,key,..." options: copies the next key and value (empty
  * for a bare flag) and advances *cursor. Returns 1, 0 at the end, or -EINVAL
