@@ -181,6 +181,8 @@ struct vhu_dev_cfg {
 	uint8_t mac[6];
 	bool has_mac;
 	uint16_t mtu;			/* 0: no MTU feature */
+	bool no_mem_slots;		/* do not offer CONFIGURE_MEM_SLOTS: the
+					   frontend then sends SET_MEM_TABLE */
 };
 
 /*
@@ -211,6 +213,7 @@ struct vhu_dev_cfg {
 /* Per-connection protocol counters, read by stats. */
 struct vhu_dev_stats {
 	uint64_t msgs;
+	uint64_t reqs[VHU_REQ_MAX];	/* messages by request type, all sessions */
 	uint64_t connects;
 	uint64_t disconnects;
 	uint64_t refused;		/* second frontends turned away */

@@ -50,7 +50,7 @@ static const char *state_name(const struct vring *vq)
 static json_t *vhost_json(struct vhu_dev *dev)
 {
 	const struct vhu_dev_stats *st = vhu_dev_stats(dev);
-	json_t *o = json_object(), *qs = json_array();
+	json_t *o = json_object(), *qs = json_array(), *reqs;
 	char feat[24];
 
 	snprintf(feat, sizeof(feat), "0x%llx",
@@ -62,6 +62,12 @@ static json_t *vhost_json(struct vhu_dev *dev)
 	json_object_set_new(o, "disconnects",
 			    json_integer((json_int_t)st->disconnects));
 	json_object_set_new(o, "faults", drops_json(&st->faults));
+	reqs = json_object();
+	for (unsigned r = 1; r < VHU_REQ_MAX; r++)
+		if (st->reqs[r])
+			json_object_set_new(reqs, vhu_req_name(r),
+					    json_integer((json_int_t)st->reqs[r]));
+	json_object_set_new(o, "requests", reqs);
 	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
 		struct vring *vq = vhu_dev_vring(dev, i);
 		json_t *q;

@@ -102,6 +102,9 @@ static void guest_usage(FILE *f)
 		"  --sink             receive frames; stop after --count N, --duration S,\n"
 		"                     or --idle-timeout S (default 2) without traffic\n"
 		"  --connect-timeout S  give up connecting after S seconds (default 10)\n"
+		"  --no-offload       do not negotiate CSUM / GUEST_CSUM: every frame\n"
+		"                     carries a complete checksum both ways (the backend\n"
+		"                     must complete partial ones); the TAP gets no offload\n"
 		"\n"
 		"--gen and --sink print one JSON line when they end, e.g.\n"
 		"  {\"mode\":\"sink\",\"received\":N,\"lost\":N,\"reordered\":N,\"corrupted\":N,...}\n"
@@ -511,6 +514,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'D' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "connect-timeout", required_argument, NULL, 'T' },
+		{ "no-offload", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -520,7 +524,7 @@ int ctl_guest_main(int argc, char **argv)
 	};
 	struct guest_run *r;
 	struct sigaction sa = { .sa_handler = on_signal };
-	bool gen = false, sink = false, mac_set = false;
+	bool gen = false, sink = false, mac_set = false, offload = true;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -609,6 +613,9 @@ int ctl_guest_main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'O':
+			offload = false;
+			break;
 		case 'h':
 			guest_usage(stdout);
 			return 0;
@@ -638,8 +645,8 @@ int ctl_guest_main(int argc, char **argv)
 	o.cfg.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 			 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
 			 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
-			 VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
-			 VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+			 (offload ? VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
+				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) : 0) |
 			 (o.cfg.queue_pairs > 1 ? VIRTIO_BIT(VIRTIO_NET_F_MQ) : 0);
 
 	r = calloc(1, sizeof(*r));

@@ -492,6 +492,11 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			if (l >= sizeof(vp->path))
 				goto bad_path;
 			memcpy(vp->path, val, l + 1);
+		} else if (!strcmp(key, "memslots") &&
+			   (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			/* off: refuse CONFIGURE_MEM_SLOTS, so a frontend
+			 * uses SET_MEM_TABLE instead of ADD_MEM_REG */
+			vp->cfg.no_mem_slots = !strcmp(val, "off");
 		} else if (!strcmp(key, "client") && !val[0]) {
 			vp->cfg.client = true;
 		} else if (!strcmp(key, "queues")) {
@@ -518,7 +523,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=)",
+				 "(vhost takes path=, client, queues=, mac=, memslots=on|off)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}

@@ -746,6 +746,8 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 	int rc;
 
 	dev->st.msgs++;
+	if (req < VHU_REQ_MAX)
+		dev->st.reqs[req]++;
 	dev->session = true;
 	if (msg->nfds > VHU_MAX_FDS) {
 		/* a caller of vhu_dev_handle_msg() lied: close what fits */

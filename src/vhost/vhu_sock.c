@@ -278,6 +278,8 @@ struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
 	dev->max_qp = cfg->max_queue_pairs;
 	dev->offered = vhu_dev_offered_features(cfg);
 	dev->offered_proto = VHU_PROTO_FEATURES_OFFERED;
+	if (cfg->no_mem_slots)
+		dev->offered_proto &= ~VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS);
 	dev->cfg_mtu = cfg->mtu;
 	if (ops)
 		dev->ops = *ops;

@@ -8,7 +8,7 @@
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PVNET=${PVNET:-$top/build/pvnet}
-T=$(mktemp -d /tmp/pvnet-peer.XXXXXX)
+T=$(mktemp -d "${PEER_TMP:-/tmp}/pvnet-peer.XXXXXX")
 pids=()
 netnses=()
 failures=0
@@ -28,7 +28,7 @@ cleanup() {
 	sleep 0.3
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for n in "${netnses[@]}"; do ip netns del "$n" 2>/dev/null; done
-	rm -rf "$T"
+	[ -n "${PEER_KEEP:-}" ] && cp -r "$T" "$PEER_KEEP"; rm -rf "$T"
 }
 trap cleanup EXIT
 

@@ -1371,6 +1371,54 @@ static void handle_msg_direct(void **state)
 	assert_fresh_ok(fx);
 }
 
+/*
+ * memslots=off (issue 4): a port can refuse CONFIGURE_MEM_SLOTS, so that a
+ * frontend like QEMU falls back from ADD_MEM_REG to SET_MEM_TABLE and both
+ * paths get exercised; the per-request counters say which one was used.
+ */
+static void mem_slots_can_be_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct vhu_dev_cfg cfg = {
+		.name = "vm-test", .path = fx->path, .max_queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT, .no_mem_slots = true,
+	};
+	const struct vhu_dev_stats *st;
+	uint64_t p;
+	int fd;
+
+	/* the default offers it */
+	fd = raw_connect(fx);
+	send_msg(fx, fd, VHU_REQ_GET_PROTOCOL_FEATURES, REQ, NULL, 0, NULL, 0);
+	p = recv_u64(fd, VHU_REQ_GET_PROTOCOL_FEATURES);
+	assert_true(p & VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS));
+	close(fd);
+	pump(fx);
+	assert_int_equal(vhu_dev_stats(fx->dev)->reqs[VHU_REQ_GET_PROTOCOL_FEATURES], 1);
+
+	vhu_dev_destroy(fx->dev);
+	fx->dev = vhu_dev_create(&cfg, &ops, fx, fx->loop);
+	assert_non_null(fx->dev);
+	fd = raw_connect(fx);
+	send_msg(fx, fd, VHU_REQ_GET_PROTOCOL_FEATURES, REQ, NULL, 0, NULL, 0);
+	p = recv_u64(fd, VHU_REQ_GET_PROTOCOL_FEATURES);
+	assert_false(p & VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS));
+	assert_true(p & VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK));
+	/* asking for it anyway is refused like any feature not offered */
+	send_u64(fx, fd, VHU_REQ_SET_PROTOCOL_FEATURES, REQ,
+		 VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS));
+	close(fd);
+	pump(fx);
+	/* the handshake with SET_MEM_TABLE works and is counted by type */
+	fd = raw_handshake(fx, true);
+	st = vhu_dev_stats(fx->dev);
+	assert_int_equal(st->reqs[VHU_REQ_SET_MEM_TABLE], 1);
+	assert_int_equal(st->reqs[VHU_REQ_ADD_MEM_REG], 0);
+	assert_int_equal(st->reqs[VHU_REQ_GET_PROTOCOL_FEATURES], 2);
+	close(fd);
+	pump(fx);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1401,6 +1449,7 @@ int main(void)
 		T(disconnect_mid_handshake),
 		T(no_leak_after_50_sessions),
 		T(handle_msg_direct),
+		T(mem_slots_can_be_refused),
 		T(protocol_features_not_offered),
 	};
 #undef T

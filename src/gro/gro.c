@@ -1,0 +1,791 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gro.c - TCP receive aggregation (IPv4, IPv6, VLAN) with Linux-compatible
+ * merge rules, held as fragment lists over the source buffers.
+ *
+ * Layout follows Linux net/core/gro.c + net/ipv4/tcp_offload.c: a segment is
+ * matched to a held flow by its key (L2 addresses and tags, L3 addresses,
+ * ports, destination), then every difference that forbids merging is ORed
+ * into one flush word (inet_gro_receive, tcp_gro_receive) and tested once.
+ * A mismatch flushes the held packet and the segment starts a new one; a
+ * segment that can never merge (SYN, RST, URG, CWR, ECE, IP options,
+ * fragments, a GSO packet, a pure ACK) flushes its flow first and goes back
+ * to the caller, so order within a flow always holds.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pvnet/gro.h"
+
+#define ETH_P_IP	0x0800
+#define ETH_P_IPV6	0x86dd
+
+#define TCP_FIN		0x01
+#define TCP_SYN		0x02
+#define TCP_RST		0x04
+#define TCP_PSH		0x08
+#define TCP_ACK		0x10
+#define TCP_URG		0x20
+#define TCP_ECE		0x40
+#define TCP_CWR		0x80
+
+/* Flags that make a segment ineligible (tcp_gro_receive flushes on them). */
+#define TCP_NO_MERGE	(TCP_SYN | TCP_RST | TCP_URG | TCP_ECE | TCP_CWR)
+
+/* Payload pieces of a merged packet: seg[0] of the output is the header. */
+#define GRO_PIECES_MAX	(PKT_MAX_SEGS - 1)
+
+/* Defaults of the time bound when the configuration leaves it 0. */
+#define GRO_TIMEOUT_ADAPTIVE_NS	50000ull
+#define GRO_TIMEOUT_DEFAULT_NS	100000ull
+
+/* Everything that makes two segments the same flow to the same place. */
+struct flow_key {
+	uint8_t l2[24];		/* bytes [0, l3_off): MACs, tags, ethertype */
+	uint8_t addr[32];	/* IPv4: 8 bytes used; IPv6: 32 */
+	uint8_t ports[4];
+	uint32_t v6_label;	/* IPv6 version + flow label (Linux: same flow) */
+	uint16_t dst;
+	uint16_t q;
+	uint8_t l3_off;
+	uint8_t v6;
+	uint8_t pad[2];
+};
+
+struct gro_flow {
+	struct flow_key key;
+	uint32_t hash;
+	uint16_t hdr_len;	/* l4_off + TCP header length */
+	uint16_t l3_off;
+	uint16_t l4_off;
+	uint16_t mss;		/* the first segment's payload */
+	uint16_t segs;
+	uint16_t npieces;
+	uint16_t ip_id;		/* the first segment's IPv4 ID */
+	uint8_t id_mode;	/* 0: one segment, 1: incrementing, 2: fixed */
+	uint8_t flags_or;	/* PSH/FIN of the later segments */
+	uint32_t next_seq;
+	uint32_t payload;	/* merged payload bytes */
+	uint64_t t_first;	/* arrival of the first segment */
+	uint64_t born;		/* creation order: the oldest is flushed first */
+	uint8_t hdr[GRO_HDR_MAX];	/* private copy of the first's headers */
+	struct gro_ref refs[GRO_MAX_SEGS];
+	struct iovec pieces[GRO_PIECES_MAX];
+	struct pkt first;	/* fields + first.nseg iovecs (lone output) */
+};
+
+struct gro_table {
+	struct gro_cfg cfg;
+	gro_deliver_fn deliver;
+	void *arg;
+	uint32_t used;		/* bit i: flows[i] holds a packet */
+	unsigned held;		/* segments held */
+	unsigned rounds;	/* GRO_EVERY: rounds since the last flush */
+	uint64_t born;
+	struct gro_stats st;
+	uint8_t *linbuf;	/* cfg.linearize: one packet, during the callback */
+	struct gro_out out;	/* handed to deliver(), valid during the call */
+	struct gro_flow flows[GRO_MAX_FLOWS];
+};
+
+/* What gro_receive learns about an offered segment, from a private copy. */
+struct seg_info {
+	struct flow_key key;
+	uint32_t hash;
+	bool keyed;		/* key valid: a held flow can be found */
+	bool addr_only;		/* key without ports (fragment, IPv6 ext) */
+	bool eligible;
+	bool v6;
+	uint16_t l3_off;
+	uint16_t l4_off;
+	uint16_t thlen;
+	uint16_t hdr_len;
+	uint16_t npieces;
+	uint8_t flags;
+	uint32_t seq;
+	uint32_t payload;
+	uint8_t hdr[GRO_HDR_MAX];
+};
+
+static uint16_t rd16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return be16toh(v);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	v = htobe16(v);
+	memcpy(p, &v, 2);
+}
+
+static uint32_t key_hash(const struct flow_key *k)
+{
+	uint32_t w[sizeof(*k) / 4], h = 0;
+
+	static_assert(sizeof(*k) % 4 == 0, "flow_key is hashed in words");
+	memcpy(w, k, sizeof(*k));
+	for (unsigned i = 0; i < ARRAY_SIZE(w); i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	return h;
+}
+
+/* Pieces of @p's bytes [off, off + len), skipping empty iovecs. */
+static unsigned count_pieces(const struct pkt *p, size_t off, size_t len)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->nseg && len; i++) {
+		size_t l = p->seg[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l = PV_MIN(l - off, len);
+		n++;
+		len -= l;
+		off = 0;
+	}
+	return n;
+}
+
+static unsigned add_pieces(struct iovec *dst, const struct pkt *p, size_t off,
+			   size_t len)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->nseg && len; i++) {
+		size_t l = p->seg[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l = PV_MIN(l - off, len);
+		dst[n].iov_base = (uint8_t *)p->seg[i].iov_base + off;
+		dst[n++].iov_len = l;
+		len -= l;
+		off = 0;
+	}
+	return n;
+}
+
+/* The TCP pseudo-header sum (unfolded) for @l4len bytes of TCP. */
+static uint32_t pseudo_sum(const uint8_t *ip, bool v6, uint32_t l4len)
+{
+	uint8_t tail[8] = { 0 };
+
+	if (v6) {
+		tail[0] = (uint8_t)(l4len >> 24);
+		tail[1] = (uint8_t)(l4len >> 16);
+		tail[2] = (uint8_t)(l4len >> 8);
+		tail[3] = (uint8_t)l4len;
+		tail[7] = 6;
+		return pv_csum_partial(tail, 8, pv_csum_partial(ip + 8, 32, 0));
+	}
+	tail[1] = 6;
+	tail[2] = (uint8_t)(l4len >> 8);
+	tail[3] = (uint8_t)l4len;
+	return pv_csum_partial(tail, 4, pv_csum_partial(ip + 12, 8, 0));
+}
+
+/*
+ * An IP packet whose TCP header pkt_parse could not locate (a later IPv4
+ * fragment, IPv6 extension headers) may still belong to a held flow: key it
+ * by addresses alone, so every such flow is flushed before it (order).
+ */
+static void addr_key(const struct pkt *p, uint16_t dst, uint16_t q,
+		     struct seg_info *s)
+{
+	uint8_t h[24 + 40];
+	size_t n = pv_iov_to_buf(p->seg, p->nseg, 0, h,
+				 PV_MIN((size_t)p->len, sizeof(h)));
+	bool v6 = p->ethertype == ETH_P_IPV6;
+
+	if ((!v6 && p->ethertype != ETH_P_IP) ||
+	    n < p->l3_off + (v6 ? 40u : 20u))
+		return;
+	memset(&s->key, 0, sizeof(s->key));
+	memcpy(s->key.l2, h, p->l3_off);
+	memcpy(s->key.addr, h + p->l3_off + (v6 ? 8 : 12), v6 ? 32 : 8);
+	s->key.dst = dst;
+	s->key.q = q;
+	s->key.l3_off = (uint8_t)p->l3_off;
+	s->key.v6 = v6;
+	s->addr_only = true;
+}
+
+/*
+ * Reads @p's headers into @s. Sets s->keyed once the flow key is known and
+ * s->eligible if the segment may be held at all. No checksum work here.
+ */
+static void classify(const struct pkt *p, uint16_t dst, uint16_t q,
+		     struct seg_info *s)
+{
+	size_t n;
+	const uint8_t *ip, *th;
+	uint32_t l3len, l4len;
+	uint8_t vf = p->vh.flags;
+
+	s->keyed = s->eligible = s->addr_only = false;
+	if (p->l3_off && !p->l4_off && p->l3_off <= sizeof(s->key.l2)) {
+		addr_key(p, dst, q, s);
+		return;
+	}
+	if (p->l4_proto != 6 || !p->l4_off || p->l3_off < ETH_HLEN ||
+	    p->l3_off > sizeof(s->key.l2) ||
+	    (p->ethertype != ETH_P_IP && p->ethertype != ETH_P_IPV6))
+		return;
+	n = pv_iov_to_buf(p->seg, p->nseg, 0, s->hdr,
+			  PV_MIN((size_t)p->len, sizeof(s->hdr)));
+	s->l3_off = p->l3_off;
+	s->l4_off = p->l4_off;
+	s->v6 = p->ethertype == ETH_P_IPV6;
+	if (n < s->l4_off + 20u || s->l4_off <= s->l3_off)
+		return;
+	ip = s->hdr + s->l3_off;
+	th = s->hdr + s->l4_off;
+
+	memset(&s->key, 0, sizeof(s->key));
+	memcpy(s->key.l2, s->hdr, s->l3_off);
+	if (s->v6) {
+		memcpy(s->key.addr, ip + 8, 32);
+		s->key.v6_label = rd32(ip) & 0xf00fffff;
+	} else {
+		memcpy(s->key.addr, ip + 12, 8);
+	}
+	memcpy(s->key.ports, th, 4);
+	s->key.dst = dst;
+	s->key.q = q;
+	s->key.l3_off = (uint8_t)s->l3_off;
+	s->key.v6 = s->v6;
+	s->hash = key_hash(&s->key);
+	s->keyed = true;
+
+	/* From here on an ineligible segment still flushes its flow. */
+	if (p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		return;
+	s->thlen = (uint16_t)((th[12] >> 4) * 4);
+	s->hdr_len = (uint16_t)(s->l4_off + s->thlen);
+	if (s->thlen < 20 || s->hdr_len > n)
+		return;
+	if (s->v6) {
+		/* pkt_parse set l4_off only for TCP right after the header. */
+		l3len = 40u + rd16(ip + 4);
+		if ((ip[0] >> 4) != 6 || s->l4_off != s->l3_off + 40)
+			return;
+	} else {
+		l3len = rd16(ip + 2);
+		/* No options (ihl 5), no fragment (MF or offset). */
+		if (ip[0] != 0x45 || (rd16(ip + 6) & 0x3fff) ||
+		    s->l4_off != s->l3_off + 20)
+			return;
+	}
+	if (l3len > p->len - s->l3_off)
+		return;
+	l4len = l3len - (s->l4_off - s->l3_off);
+	if (l3len < (uint32_t)(s->l4_off - s->l3_off) || l4len <= s->thlen)
+		return;		/* truncated, or a pure ACK */
+	s->payload = l4len - s->thlen;
+	s->flags = th[13];
+	s->seq = rd32(th + 4);
+	if (s->flags & TCP_NO_MERGE)
+		return;
+	/* The merged packet claims csum_start = l4_off, offset 16. */
+	if ((vf & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    (le16toh(p->vh.csum_start) != s->l4_off ||
+	     le16toh(p->vh.csum_offset) != 16))
+		return;
+	s->npieces = (uint16_t)count_pieces(p, s->hdr_len, s->payload);
+	if (s->npieces > GRO_PIECES_MAX)
+		return;
+	s->eligible = true;
+}
+
+/*
+ * Checks what the port did not: the IPv4 header checksum and the TCP
+ * checksum over the whole segment. DATA_VALID (a port verified it) and
+ * NEEDS_CSUM (a local sender, partial by design) are trusted.
+ */
+static bool csum_ok(const struct pkt *p, const struct seg_info *s)
+{
+	const uint8_t *ip = s->hdr + s->l3_off;
+	uint32_t l4len = s->thlen + s->payload, sum;
+
+	if (p->vh.flags & (VIRTIO_NET_HDR_F_DATA_VALID |
+			   VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return true;
+	if (!s->v6 && pv_csum_fold(pv_csum_partial(ip, 20, 0)) != 0)
+		return false;
+	sum = pv_csum_iov(p->seg, p->nseg, s->l4_off, l4len,
+			  pseudo_sum(ip, s->v6, l4len));
+	return pv_csum_fold(sum) == 0;
+}
+
+static struct gro_flow *flow_find(struct gro_table *t,
+				  const struct seg_info *s)
+{
+	for (uint32_t m = t->used; m; m &= m - 1) {
+		struct gro_flow *f = &t->flows[__builtin_ctz(m)];
+
+		if (f->hash == s->hash && !memcmp(&f->key, &s->key, sizeof(s->key)))
+			return f;
+	}
+	return NULL;
+}
+
+static void flow_free(struct gro_table *t, struct gro_flow *f)
+{
+	t->used &= ~(1u << (f - t->flows));
+	t->held -= f->segs;
+}
+
+/* Rewrites the held header for the merged length, as tcp_gro_complete. */
+static void finish_header(struct gro_flow *f, bool v6)
+{
+	uint8_t *ip = f->hdr + f->l3_off, *th = f->hdr + f->l4_off;
+	uint32_t l4len = f->hdr_len - f->l4_off + f->payload;
+	uint16_t c;
+
+	if (v6) {
+		wr16(ip + 4, (uint16_t)l4len);
+	} else {
+		wr16(ip + 2, (uint16_t)(20 + l4len));
+		ip[10] = ip[11] = 0;
+		c = pv_csum_fold(pv_csum_partial(ip, 20, 0));
+		memcpy(ip + 10, &c, 2);
+	}
+	th[13] |= f->flags_or;
+	/* CHECKSUM_PARTIAL: the field holds the pseudo-header sum. */
+	c = (uint16_t)~pv_csum_fold(pseudo_sum(ip, v6, l4len));
+	memcpy(th + 16, &c, 2);
+}
+
+/* Hands @f's packet to the callback and frees the flow. */
+static void flow_flush(struct gro_table *t, struct gro_flow *f)
+{
+	struct gro_out *o = &t->out;
+	struct pkt *op = &o->pkt;
+	bool v6 = f->key.v6;
+
+	memcpy(op, &f->first, offsetof(struct pkt, seg));
+	if (f->segs == 1) {
+		memcpy(op->seg, f->first.seg, f->first.nseg * sizeof(op->seg[0]));
+	} else {
+		finish_header(f, v6);
+		op->len = f->hdr_len + f->payload;
+		op->vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		op->vh.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
+				       VIRTIO_NET_HDR_GSO_TCPV4;
+		op->vh.gso_size = htole16(f->mss);
+		op->vh.hdr_len = htole16(f->hdr_len);
+		op->vh.csum_start = htole16(f->l4_off);
+		op->vh.csum_offset = htole16(16);
+		op->vh.num_buffers = 0;
+		if (t->linbuf) {
+			/* The original LRO's copy at the bridge (benchmarks). */
+			memcpy(t->linbuf, f->hdr, f->hdr_len);
+			pv_iov_to_buf(f->pieces, f->npieces, 0,
+				      t->linbuf + f->hdr_len, f->payload);
+			op->seg[0].iov_base = t->linbuf;
+			op->seg[0].iov_len = op->len;
+			op->nseg = 1;
+		} else {
+			op->seg[0].iov_base = f->hdr;
+			op->seg[0].iov_len = f->hdr_len;
+			memcpy(op->seg + 1, f->pieces,
+			       f->npieces * sizeof(f->pieces[0]));
+			op->nseg = (uint16_t)(f->npieces + 1);
+		}
+		t->st.out_merged++;
+	}
+	o->dst_port = f->key.dst;
+	o->dst_queue = f->key.q;
+	o->segs = f->segs;
+	o->nrefs = f->segs;
+	memcpy(o->refs, f->refs, f->segs * sizeof(f->refs[0]));
+	t->st.out_pkts++;
+	/* Free first: the table is consistent while the callback runs. */
+	flow_free(t, f);
+	t->deliver(t->arg, o);
+}
+
+static struct gro_flow *flow_oldest(struct gro_table *t)
+{
+	struct gro_flow *old = NULL;
+
+	for (uint32_t m = t->used; m; m &= m - 1) {
+		struct gro_flow *f = &t->flows[__builtin_ctz(m)];
+
+		if (!old || f->born < old->born)
+			old = f;
+	}
+	return old;
+}
+
+static struct gro_flow *flow_new(struct gro_table *t, const struct pkt *p,
+				 const struct seg_info *s, struct gro_ref ref,
+				 uint64_t now)
+{
+	struct gro_flow *f;
+	unsigned i;
+
+	if (t->used == UINT32_MAX >> (32 - GRO_MAX_FLOWS)) {
+		t->st.flush_full++;
+		flow_flush(t, flow_oldest(t));
+	}
+	i = (unsigned)__builtin_ctz(~t->used);
+	f = &t->flows[i];
+	t->used |= 1u << i;
+	f->key = s->key;
+	f->hash = s->hash;
+	f->hdr_len = s->hdr_len;
+	f->l3_off = s->l3_off;
+	f->l4_off = s->l4_off;
+	f->mss = (uint16_t)s->payload;
+	f->segs = 1;
+	f->ip_id = s->v6 ? 0 : rd16(s->hdr + s->l3_off + 4);
+	f->id_mode = 0;
+	f->flags_or = 0;
+	f->next_seq = s->seq + s->payload;
+	f->payload = s->payload;
+	f->t_first = now;
+	f->born = t->born++;
+	memcpy(f->hdr, s->hdr, s->hdr_len);
+	f->refs[0] = ref;
+	f->npieces = (uint16_t)add_pieces(f->pieces, p, s->hdr_len, s->payload);
+	memcpy(&f->first, p, offsetof(struct pkt, seg));
+	memcpy(f->first.seg, p->seg, p->nseg * sizeof(p->seg[0]));
+	t->held++;
+	return f;
+}
+
+/*
+ * Every reason @s cannot join @f, ORed into one word (tcp_gro_receive,
+ * inet_gro_receive, ipv6_gro_receive). Sets *id_mode for IPv4.
+ */
+static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
+			    uint8_t *id_mode)
+{
+	const uint8_t *a = f->hdr + f->l3_off, *b = s->hdr + s->l3_off;
+	const uint8_t *ta = f->hdr + f->l4_off, *tb = s->hdr + s->l4_off;
+	unsigned thlen = PV_MIN(s->thlen, f->hdr_len - f->l4_off);
+	uint32_t flush = 0;
+
+	if (s->v6) {
+		flush |= (rd32(a) ^ rd32(b)) & 0x0ff00000;	/* traffic class */
+		flush |= a[7] ^ b[7];				/* hop limit */
+	} else {
+		uint16_t id = rd16(b + 4);
+		bool inc = id == (uint16_t)(f->ip_id + f->segs);
+		/* Linux accepts a fixed ID on atomic (DF) datagrams. */
+		bool fixed = id == f->ip_id && (b[6] & 0x40);
+
+		flush |= a[1] ^ b[1];				/* TOS, ECN */
+		flush |= a[8] ^ b[8];				/* TTL */
+		flush |= (a[6] ^ b[6]) & 0x40;			/* DF */
+		*id_mode = inc ? 1 : fixed ? 2 : 3;
+		flush |= f->id_mode ? *id_mode != f->id_mode : *id_mode == 3;
+	}
+	flush |= (ta[13] ^ tb[13]) & ~(TCP_FIN | TCP_PSH | TCP_CWR);
+	flush |= ta[12] ^ tb[12];			/* data offset, NS */
+	flush |= rd32(ta + 8) ^ rd32(tb + 8);		/* ACK number */
+	for (unsigned i = 20; i < thlen; i += 4)	/* options, byte-exact */
+		flush |= rd32(ta + i) ^ rd32(tb + i);
+	flush |= s->seq ^ f->next_seq;			/* in order only */
+	flush |= s->payload > f->mss;
+	return flush;
+}
+
+bool gro_receive(struct gro_table *t, const struct pkt *p, struct gro_ref ref,
+		 uint16_t dst, uint16_t q, uint64_t now_ns)
+{
+	struct seg_info s;
+	struct gro_flow *f;
+	uint8_t id_mode = 0;
+
+	if (t->cfg.policy == GRO_OFF)
+		return false;
+	classify(p, dst, q, &s);
+	f = s.keyed ? flow_find(t, &s) : NULL;
+	if (!s.eligible)
+		goto not_eligible;
+
+	if (f) {
+		uint32_t iplen = (uint32_t)(f->hdr_len - f->l3_off) +
+				 f->payload + s.payload;
+
+		if (merge_flush(f, &s, &id_mode)) {
+			t->st.flush_flags++;
+			flow_flush(t, f);
+			f = NULL;
+		} else if (iplen > GRO_MAX_LEN || f->segs >= GRO_MAX_SEGS ||
+			   f->npieces + s.npieces > GRO_PIECES_MAX) {
+			t->st.flush_full++;
+			flow_flush(t, f);
+			f = NULL;
+		}
+	}
+	/* A flow's first segment with PSH/FIN would be flushed at once. */
+	if (!f && (s.flags & (TCP_PSH | TCP_FIN)))
+		goto not_eligible;
+	/* Verify only what will be held (Linux: not what flushes anyway). */
+	if (!csum_ok(p, &s)) {
+		if (f) {
+			t->st.flush_flags++;
+			flow_flush(t, f);
+		}
+		t->st.csum_bad++;
+		return false;
+	}
+	t->st.in_segs++;
+	if (!f) {
+		flow_new(t, p, &s, ref, now_ns);
+		return true;
+	}
+	f->refs[f->segs++] = ref;
+	f->npieces += (uint16_t)add_pieces(f->pieces + f->npieces, p,
+					   s.hdr_len, s.payload);
+	f->payload += s.payload;
+	f->next_seq += s.payload;
+	f->flags_or |= s.flags & (TCP_PSH | TCP_FIN);
+	f->id_mode = id_mode;
+	t->held++;
+	/* A short last segment, PSH or FIN ends the packet (out_check_final). */
+	if (s.payload < f->mss || (s.flags & (TCP_PSH | TCP_FIN))) {
+		t->st.flush_flags++;
+		flow_flush(t, f);
+	}
+	return true;
+
+not_eligible:
+	if (s.addr_only) {
+		struct flow_key k = s.key;
+
+		for (uint32_t m = t->used; m; m &= m - 1) {
+			struct gro_flow *g = &t->flows[__builtin_ctz(m)];
+
+			/* Ports and IPv6 label aside, the same flow. */
+			k.v6_label = g->key.v6_label;
+			memcpy(k.ports, g->key.ports, 4);
+			if (!memcmp(&k, &g->key, sizeof(k))) {
+				t->st.flush_flags++;
+				flow_flush(t, g);
+			}
+		}
+	}
+	if (f) {
+		t->st.flush_flags++;
+		flow_flush(t, f);
+	}
+	t->st.not_eligible++;
+	return false;
+}
+
+static void flush_if(struct gro_table *t, bool (*pred)(const struct gro_flow *,
+						      uint64_t), uint64_t arg,
+		     uint64_t *counter)
+{
+	/* Oldest first: a flow's packets leave in the order they came. */
+	for (;;) {
+		struct gro_flow *old = NULL;
+
+		for (uint32_t m = t->used; m; m &= m - 1) {
+			struct gro_flow *f = &t->flows[__builtin_ctz(m)];
+
+			if (pred(f, arg) && (!old || f->born < old->born))
+				old = f;
+		}
+		if (!old)
+			return;
+		(*counter)++;
+		flow_flush(t, old);
+	}
+}
+
+static bool pred_all(const struct gro_flow *f, uint64_t arg)
+{
+	(void)f;
+	(void)arg;
+	return true;
+}
+
+/* @cut = now - timeout: a flow that began at or before it is due. */
+static bool pred_expired(const struct gro_flow *f, uint64_t cut)
+{
+	return f->t_first <= cut;
+}
+
+static bool pred_port(const struct gro_flow *f, uint64_t dst)
+{
+	return f->key.dst == dst;
+}
+
+void gro_poll_end(struct gro_table *t, unsigned work, uint64_t now_ns)
+{
+	bool all = false;
+
+	if (!t->used) {
+		t->rounds = 0;
+		return;
+	}
+	switch (t->cfg.policy) {
+	case GRO_POLL:
+		all = true;
+		break;
+	case GRO_EVERY:
+		all = ++t->rounds >= t->cfg.every;
+		break;
+	case GRO_ADAPTIVE:
+		all = work == 0;
+		break;
+	case GRO_OFF:
+		all = true;
+		break;
+	}
+	if (all) {
+		t->rounds = 0;
+		flush_if(t, pred_all, 0, &t->st.flush_policy);
+		return;
+	}
+	/* The time bound: the deadline is t_first + timeout. */
+	if (gro_next_deadline(t) <= now_ns) {
+		uint64_t cut = now_ns - t->cfg.timeout_ns;
+
+		flush_if(t, pred_expired, cut, &t->st.flush_timeout);
+	}
+}
+
+void gro_flush_all(struct gro_table *t)
+{
+	t->rounds = 0;
+	flush_if(t, pred_all, 0, &t->st.flush_policy);
+}
+
+void gro_flush_port(struct gro_table *t, uint16_t dst)
+{
+	flush_if(t, pred_port, dst, &t->st.flush_policy);
+}
+
+uint64_t gro_next_deadline(const struct gro_table *t)
+{
+	uint64_t first = UINT64_MAX;
+
+	for (uint32_t m = t->used; m; m &= m - 1)
+		first = PV_MIN(first, t->flows[__builtin_ctz(m)].t_first);
+	if (first == UINT64_MAX)
+		return UINT64_MAX;
+	return first + t->cfg.timeout_ns;
+}
+
+unsigned gro_held(const struct gro_table *t)
+{
+	return t->held;
+}
+
+const struct gro_stats *gro_stats(const struct gro_table *t)
+{
+	return &t->st;
+}
+
+static uint64_t default_timeout(enum gro_policy p)
+{
+	return p == GRO_ADAPTIVE ? GRO_TIMEOUT_ADAPTIVE_NS :
+				   GRO_TIMEOUT_DEFAULT_NS;
+}
+
+int gro_cfg_parse(const char *s, struct gro_cfg *cfg)
+{
+	struct gro_cfg c = { .every = 1 };
+	const char *opt = strchr(s, ',');
+	size_t n = opt ? (size_t)(opt - s) : strlen(s);
+	char *end;
+
+	if (n == 3 && !strncmp(s, "off", 3)) {
+		c.policy = GRO_OFF;
+	} else if (n == 4 && !strncmp(s, "poll", 4)) {
+		c.policy = GRO_POLL;
+	} else if (n == 8 && !strncmp(s, "adaptive", 8)) {
+		c.policy = GRO_ADAPTIVE;
+	} else if (n > 6 && !strncmp(s, "every=", 6)) {
+		unsigned long v;
+
+		if (s[6] < '0' || s[6] > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoul(s + 6, &end, 10);
+		if (errno || end != s + n || v < 1 || v > 1000000)
+			return -EINVAL;
+		c.policy = GRO_EVERY;
+		c.every = (unsigned)v;
+	} else {
+		return -EINVAL;
+	}
+	c.timeout_ns = default_timeout(c.policy);
+	if (opt) {
+		unsigned long long us;
+
+		if (strncmp(opt, ",timeout=", 9) || opt[9] < '0' || opt[9] > '9')
+			return -EINVAL;
+		errno = 0;
+		us = strtoull(opt + 9, &end, 10);
+		/* Up to one second: a bound, not a way to park packets. */
+		if (errno || *end || us < 1 || us > 1000000)
+			return -EINVAL;
+		c.timeout_ns = us * 1000;
+	}
+	cfg->policy = c.policy;
+	cfg->every = c.every;
+	cfg->timeout_ns = c.timeout_ns;
+	return 0;
+}
+
+struct gro_table *gro_table_create(const struct gro_cfg *cfg,
+				   gro_deliver_fn deliver, void *arg)
+{
+	struct gro_table *t;
+
+	static_assert(GRO_MAX_FLOWS <= 32, "flows are tracked in a 32-bit mask");
+	static_assert(GRO_MAX_SEGS <= UINT16_MAX, "segment counts are 16-bit");
+	if (!deliver || (cfg->policy == GRO_EVERY && cfg->every < 1))
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->cfg = *cfg;
+	if (!t->cfg.timeout_ns)
+		t->cfg.timeout_ns = default_timeout(cfg->policy);
+	t->deliver = deliver;
+	t->arg = arg;
+	if (cfg->linearize) {
+		t->linbuf = malloc(GRO_HDR_MAX + GRO_MAX_LEN);
+		if (!t->linbuf) {
+			free(t);
+			return NULL;
+		}
+	}
+	return t;
+}
+
+void gro_table_destroy(struct gro_table *t)
+{
+	if (!t)
+		return;
+	gro_flush_all(t);
+	free(t->linbuf);
+	free(t);
+}

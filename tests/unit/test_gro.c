@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_gro.c - GRO conformance table modelled on Linux's
+ * tools/testing/selftests/net/gro.c (data, ack, flags, tcp, ip, large, IPv6,
+ * VLAN, flows, destinations), plus flush policies on a fake clock.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "gro_frames.h"
+
+#define REC_MAX		80
+
+struct rec {
+	bool direct;		/* returned false: delivered by the caller */
+	uint16_t segs, nrefs, dst;
+	uint32_t refs[GRO_MAX_SEGS];
+	struct pkt p;		/* fields and vh as handed out */
+	uint8_t *bytes;
+	size_t len;
+};
+
+struct harness {
+	struct rec r[REC_MAX];
+	unsigned n;
+	struct tf_frame f[TF_MAX];
+	unsigned nf;
+	bool v6;
+};
+
+static struct harness H;
+
+static void record(struct rec *r, const struct pkt *p)
+{
+	r->p = *p;
+	r->len = p->len;
+	r->bytes = malloc(p->len ? p->len : 1);
+	assert_int_equal(pv_iov_to_buf(p->seg, p->nseg, 0, r->bytes, p->len),
+			 p->len);
+}
+
+static void deliver(void *arg, struct gro_out *o)
+{
+	struct harness *h = arg;
+	struct rec *r;
+
+	assert_true(h->n < REC_MAX);
+	r = &h->r[h->n++];
+	memset(r, 0, sizeof(*r));
+	r->segs = o->segs;
+	r->nrefs = o->nrefs;
+	r->dst = o->dst_port;
+	for (unsigned i = 0; i < o->nrefs; i++)
+		r->refs[i] = o->refs[i].cookie;
+	record(r, &o->pkt);
+}
+
+static void harness_reset(void)
+{
+	for (unsigned i = 0; i < H.n; i++)
+		free(H.r[i].bytes);
+	tf_free(H.f, H.nf);
+	memset(&H, 0, sizeof(H));
+}
+
+/* Offers frame @i; a refused one is recorded as delivered directly. */
+static bool offer(struct gro_table *t, unsigned i, uint64_t now)
+{
+	struct gro_ref ref = { .port = 1, .queue = 0, .cookie = i };
+	struct tf_frame *f = &H.f[i];
+
+	if (gro_receive(t, &f->p, ref, f->s.dst, 0, now))
+		return true;
+	assert_true(H.n < REC_MAX);
+	memset(&H.r[H.n], 0, sizeof(H.r[0]));
+	H.r[H.n].direct = true;
+	H.r[H.n].segs = 1;
+	H.r[H.n].nrefs = 1;
+	H.r[H.n].refs[0] = i;
+	record(&H.r[H.n++], &f->p);
+	return false;
+}
+
+/* Everything a delivered packet must satisfy, merged or not. */
+static void check_rec(const struct rec *r, bool *seen)
+{
+	const struct tf_frame *f0 = &H.f[r->refs[0]];
+	uint8_t flags = 0;
+	size_t pos;
+
+	assert_int_equal(r->segs, r->nrefs);
+	for (unsigned i = 0; i < r->nrefs; i++) {
+		assert_true(r->refs[i] < H.nf);
+		assert_false(seen[r->refs[i]]);
+		seen[r->refs[i]] = true;
+		if (i)
+			assert_true(r->refs[i] > r->refs[i - 1]);
+	}
+	if (r->segs == 1) {
+		/* Unchanged: the same bytes and net header as offered. */
+		assert_int_equal(r->len, f0->len);
+		assert_memory_equal(r->bytes, f0->buf, f0->len);
+		assert_memory_equal(&r->p.vh, &f0->p.vh, sizeof(r->p.vh));
+		return;
+	}
+	/* Payload: the concatenation of every segment's, byte for byte. */
+	pos = f0->hdr_len;
+	for (unsigned i = 0; i < r->nrefs; i++) {
+		const struct tf_frame *f = &H.f[r->refs[i]];
+
+		assert_true(pos + f->s.len <= r->len);
+		assert_memory_equal(r->bytes + pos, f->buf + f->hdr_len, f->s.len);
+		pos += f->s.len;
+		if (i)
+			flags |= f->s.flags & 0x09;
+	}
+	assert_int_equal(pos, r->len);
+	/* Headers as tcp_gro_complete leaves them. */
+	{
+		const uint8_t *b = r->bytes, *ip = b + r->p.l3_off;
+		const uint8_t *th = b + r->p.l4_off;
+		uint32_t l4len = (uint32_t)(r->len - r->p.l4_off);
+		uint16_t c;
+		uint8_t *copy;
+
+		assert_memory_equal(b, f0->buf, r->p.l3_off);
+		if (H.v6) {
+			assert_int_equal(tf_get16(ip + 4), r->len - r->p.l3_off - 40);
+			assert_int_equal(r->p.vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
+		} else {
+			assert_int_equal(tf_get16(ip + 2), r->len - r->p.l3_off);
+			assert_int_equal(pv_csum_fold(pv_csum_partial(ip, 20, 0)), 0);
+			assert_int_equal(tf_get16(ip + 4), f0->s.id);
+			assert_int_equal(r->p.vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+		}
+		assert_int_equal(tf_get32(th + 4), f0->s.seq);
+		assert_int_equal(th[13], f0->s.flags | flags);
+		assert_int_equal(r->p.vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(le16toh(r->p.vh.gso_size), f0->s.len);
+		assert_int_equal(le16toh(r->p.vh.hdr_len), f0->hdr_len);
+		assert_int_equal(le16toh(r->p.vh.csum_start), r->p.l4_off);
+		assert_int_equal(le16toh(r->p.vh.csum_offset), 16);
+		/* The field holds the pseudo-header sum ... */
+		c = (uint16_t)~pv_csum_fold(tf_pseudo(ip, H.v6, l4len));
+		assert_memory_equal(th + 16, &c, 2);
+		/* ... so completing it gives a checksum that verifies. */
+		copy = malloc(r->len);
+		memcpy(copy, b, r->len);
+		c = pv_csum_fold(pv_csum_partial(copy + r->p.l4_off, l4len, 0));
+		memcpy(copy + r->p.l4_off + 16, &c, 2);
+		assert_int_equal(pv_csum_fold(pv_csum_partial(
+				 copy + r->p.l4_off, l4len,
+				 tf_pseudo(copy + r->p.l3_off, H.v6, l4len))), 0);
+		free(copy);
+	}
+}
+
+struct gro_case {
+	const char *name;
+	const char *seq;
+	const char *expect;	/* segments per delivered packet, in order */
+	bool v6;
+	uint16_t vid;
+	unsigned split;		/* split each frame in two at this offset */
+	bool linearize;
+	uint64_t csum_bad;
+};
+
+static const struct gro_case cases[] = {
+	/* data */
+	{ .name = "data_same", .seq = "d*8", .expect = "8" },
+	{ .name = "data_last_short", .seq = "d*3 d|len=1000", .expect = "4" },
+	{ .name = "data_short_middle", .seq = "d d|len=1000 d", .expect = "2 1" },
+	{ .name = "data_larger_second", .seq = "d|len=1000 d", .expect = "1 1" },
+	{ .name = "data_split_iov", .seq = "d*8", .expect = "8", .split = 61 },
+	{ .name = "data_small_mss", .seq = "d|len=100*5 d|len=20", .expect = "6" },
+	{ .name = "data_no_options", .seq = "d|nots*6", .expect = "6" },
+	{ .name = "data_trusted_valid", .seq = "d|valid*4", .expect = "4" },
+	{ .name = "data_trusted_partial", .seq = "d|partial*4", .expect = "4" },
+	{ .name = "data_linearize", .seq = "d*5", .expect = "5", .linearize = true },
+	{ .name = "data_gso_in_not_eligible", .seq = "d d|gso d", .expect = "1 1 1" },
+	/* ack */
+	{ .name = "ack_pure", .seq = "a a a", .expect = "1 1 1" },
+	{ .name = "ack_between_data", .seq = "d d a d d", .expect = "2 1 2" },
+	{ .name = "ack_different", .seq = "d d|ack+1", .expect = "1 1" },
+	/* flags */
+	{ .name = "flags_psh", .seq = "d d d|psh d", .expect = "3 1" },
+	{ .name = "flags_psh_first", .seq = "d|psh d d", .expect = "1 2" },
+	{ .name = "flags_fin", .seq = "d d|fin", .expect = "2" },
+	{ .name = "flags_syn", .seq = "d d d|syn d", .expect = "2 1 1" },
+	{ .name = "flags_rst", .seq = "d d d|rst d", .expect = "2 1 1" },
+	{ .name = "flags_urg", .seq = "d d d|urg d", .expect = "2 1 1" },
+	{ .name = "flags_cwr", .seq = "d d d|cwr d", .expect = "2 1 1" },
+	{ .name = "flags_ece", .seq = "d d d|ece d", .expect = "2 1 1" },
+	/* tcp */
+	{ .name = "tcp_bad_csum", .seq = "d d|bad d", .expect = "1 1 1", .csum_bad = 1 },
+	{ .name = "tcp_bad_csum_v6", .seq = "d d|bad d", .expect = "1 1 1", .v6 = true, .csum_bad = 1 },
+	{ .name = "tcp_out_of_order", .seq = "d d|seq+1448 d|seq-2896", .expect = "1 1 1" },
+	{ .name = "tcp_retransmit", .seq = "d d d|seq-1448", .expect = "2 1" },
+	{ .name = "tcp_gap", .seq = "d d d|seq+1", .expect = "2 1" },
+	{ .name = "tcp_ts_differ", .seq = "d|ts=1 d|ts=2", .expect = "1 1" },
+	{ .name = "tcp_opt_len_differ", .seq = "d d|nots", .expect = "1 1" },
+	/* ip */
+	{ .name = "ip_ecn_differ", .seq = "d d|tos=3", .expect = "1 1" },
+	{ .name = "ip_tos_differ", .seq = "d d|tos=0x10", .expect = "1 1" },
+	{ .name = "ip_ttl_differ", .seq = "d d|ttl=63", .expect = "1 1" },
+	{ .name = "ip_options", .seq = "d d|ipopt d", .expect = "1 1 1" },
+	{ .name = "ip_fragment", .seq = "d d|frag d", .expect = "1 1 1" },
+	{ .name = "ip_id_jump", .seq = "d|df=0 d|df=0|id=5000", .expect = "1 1" },
+	{ .name = "ip_id_inc_no_df", .seq = "d|df=0*4", .expect = "4" },
+	{ .name = "ip_id_fixed_df", .seq = "d|id=7*4", .expect = "4" },
+	{ .name = "ip_id_fixed_no_df", .seq = "d|id=7|df=0*3", .expect = "1 1 1" },
+	{ .name = "ip_id_fixed_then_inc", .seq = "d|id=7 d|id=7 d|id=9", .expect = "2 1" },
+	{ .name = "ip_df_differ", .seq = "d d|df=0", .expect = "1 1" },
+	/* large */
+	{ .name = "large_45x1448", .seq = "d*45", .expect = "45" },
+	{ .name = "large_46x1448", .seq = "d*46", .expect = "45 1" },
+	{ .name = "large_v6_45x1448", .seq = "d*46", .expect = "45 1", .v6 = true },
+	{ .name = "large_max_segs", .seq = "d|len=100*70", .expect = "64 6" },
+	{ .name = "large_max_pieces", .seq = "d|len=100*70", .expect = "63 7", .split = 70 },
+	/* IPv6 */
+	{ .name = "v6_data_same", .seq = "d*8", .expect = "8", .v6 = true },
+	{ .name = "v6_last_short", .seq = "d*3 d|len=7", .expect = "4", .v6 = true },
+	{ .name = "v6_tc_differ", .seq = "d d|tc=4", .expect = "1 1", .v6 = true },
+	{ .name = "v6_hop_differ", .seq = "d d|hop=1", .expect = "1 1", .v6 = true },
+	{ .name = "v6_ext_header", .seq = "d d|ext d", .expect = "1 1 1", .v6 = true },
+	{ .name = "v6_psh", .seq = "d d|psh d", .expect = "2 1", .v6 = true },
+	/* VLAN */
+	{ .name = "vlan_data_same", .seq = "d*8", .expect = "8", .vid = 10 },
+	{ .name = "vlan_v6_data_same", .seq = "d*8", .expect = "8", .v6 = true, .vid = 10 },
+	{ .name = "vlan_separate", .seq = "d|vid=10 d|vid=20|flow=1 d|vid=10 d|vid=20|flow=1", .expect = "2 2" },
+	{ .name = "vlan_id_differ", .seq = "d|vid=10 d|vid=11", .expect = "1 1" },
+	/* flows and destinations */
+	{ .name = "flows_interleaved", .seq =
+	  "d d|flow=1 d|flow=2 d d|flow=1 d|flow=2 d d|flow=1 d|flow=2", .expect = "3 3 3" },
+	{ .name = "flows_interleaved_psh", .seq =
+	  "d d|flow=1 d|psh d|flow=1 d", .expect = "2 2 1" },
+	/* Fixed IDs: the two copies share one ID counter in the builder. */
+	{ .name = "dst_separate", .seq = "d|dst=1|id=5 d|dst=2|id=5|seq-1448 "
+	  "d|dst=1|id=5 d|dst=2|id=5|seq-1448", .expect = "2 2" },
+	{ .name = "table_full", .seq =
+	  "d d|flow=1 d|flow=2 d|flow=3 d|flow=4 d|flow=5 d|flow=6 d|flow=7 "
+	  "d|flow=8 d|flow=9 d|flow=10 d|flow=11 d|flow=12 d|flow=13 d|flow=14 "
+	  "d|flow=15 d|flow=16 d|flow=17 d|flow=18 d|flow=19 d|flow=20 "
+	  "d|flow=21 d|flow=22 d|flow=23 d|flow=24 d|flow=25 d|flow=26 "
+	  "d|flow=27 d|flow=28 d|flow=29 d|flow=30 d|flow=31 d|flow=32 d", .expect = "1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1" },
+};
+
+static void run_case(void **state)
+{
+	const struct gro_case *c = *state;
+	struct gro_cfg cfg = { .policy = GRO_POLL, .linearize = c->linearize };
+	struct gro_table *t;
+	bool seen[TF_MAX] = { false };
+	unsigned exp[REC_MAX], nexp = 0;
+	char buf[512], *save = NULL;
+	int n;
+
+	harness_reset();
+	H.v6 = c->v6;
+	n = tf_sequence(c->seq, c->v6, c->vid, c->split, H.f, TF_MAX);
+	assert_true(n > 0);
+	H.nf = (unsigned)n;
+	t = gro_table_create(&cfg, deliver, &H);
+	assert_non_null(t);
+	for (unsigned i = 0; i < H.nf; i++)
+		offer(t, i, 1000 + i);
+	gro_flush_all(t);
+	assert_int_equal(gro_held(t), 0);
+
+	snprintf(buf, sizeof(buf), "%s", c->expect);
+	for (char *tok = strtok_r(buf, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save))
+		exp[nexp++] = (unsigned)atoi(tok);
+	if (H.n != nexp) {
+		for (unsigned i = 0; i < H.n; i++)
+			print_message("out %u: segs %u%s\n", i, H.r[i].segs,
+				      H.r[i].direct ? " (direct)" : "");
+	}
+	assert_int_equal(H.n, nexp);
+	for (unsigned i = 0; i < H.n; i++) {
+		if (H.r[i].segs != exp[i])
+			print_message("out %u: segs %u, expected %u\n", i,
+				      H.r[i].segs, exp[i]);
+		assert_int_equal(H.r[i].segs, exp[i]);
+		check_rec(&H.r[i], seen);
+		if (c->linearize && H.r[i].segs > 1)
+			assert_int_equal(H.r[i].p.nseg, 1);
+	}
+	for (unsigned i = 0; i < H.nf; i++)
+		assert_true(seen[i]);
+	assert_int_equal(gro_stats(t)->csum_bad, c->csum_bad);
+	if (!strcmp(c->name, "table_full")) {
+		assert_int_equal(H.r[0].refs[0], 0);
+		assert_int_equal(gro_stats(t)->flush_full, 2);
+	}
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+/* ---- flush policies on a fake clock ---- */
+
+static struct gro_table *policy_table(const char *spec)
+{
+	struct gro_cfg cfg = { 0 };
+	struct gro_table *t;
+	int n;
+
+	harness_reset();
+	assert_int_equal(gro_cfg_parse(spec, &cfg), 0);
+	n = tf_sequence("d*20", false, 0, 0, H.f, TF_MAX);
+	assert_int_equal(n, 20);
+	H.nf = 20;
+	t = gro_table_create(&cfg, deliver, &H);
+	assert_non_null(t);
+	return t;
+}
+
+static void policy_poll(void **state)
+{
+	struct gro_table *t = policy_table("poll");
+
+	(void)state;
+	assert_true(offer(t, 0, 100));
+	assert_true(offer(t, 1, 110));
+	assert_int_equal(gro_next_deadline(t), 100 + 100000);
+	gro_poll_end(t, 2, 120);
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].segs, 2);
+	assert_int_equal(gro_next_deadline(t), UINT64_MAX);
+	assert_true(offer(t, 2, 200));
+	gro_poll_end(t, 1, 210);
+	assert_int_equal(H.n, 2);
+	assert_int_equal(gro_stats(t)->flush_policy, 2);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void policy_every2(void **state)
+{
+	struct gro_table *t = policy_table("every=2");
+	unsigned k = 0;
+
+	(void)state;
+	for (unsigned round = 1; round <= 6; round++) {
+		assert_true(offer(t, k++, round * 1000));
+		assert_true(offer(t, k++, round * 1000 + 10));
+		gro_poll_end(t, 2, round * 1000 + 20);
+		/* Flushed at every second round: 4 segments each time. */
+		assert_int_equal(H.n, round / 2);
+		if (round % 2 == 0)
+			assert_int_equal(H.r[H.n - 1].segs, 4);
+	}
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void policy_adaptive(void **state)
+{
+	struct gro_table *t = policy_table("adaptive");
+
+	(void)state;
+	assert_true(offer(t, 0, 1000));
+	gro_poll_end(t, 1, 2000);
+	assert_true(offer(t, 1, 3000));
+	gro_poll_end(t, 1, 4000);
+	assert_int_equal(H.n, 0);
+	assert_int_equal(gro_held(t), 2);
+	gro_poll_end(t, 0, 5000);	/* an idle round */
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].segs, 2);
+	assert_int_equal(gro_held(t), 0);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+/* A table that never reaches its policy flush still honours the bound. */
+static void timeout_bound(const char *spec, uint64_t timeout)
+{
+	struct gro_table *t = policy_table(spec);
+	uint64_t t0 = 5000000;
+	unsigned k = 0;
+
+	assert_true(offer(t, k++, t0));
+	assert_int_equal(gro_next_deadline(t), t0 + timeout);
+	/* Busy rounds, each with work, until just before the deadline. */
+	for (uint64_t now = t0 + timeout / 10; now < t0 + timeout;
+	     now += timeout / 10) {
+		assert_true(offer(t, k++, now));
+		gro_poll_end(t, 1, now);
+		assert_int_equal(H.n, 0);
+	}
+	assert_int_equal(gro_next_deadline(t), t0 + timeout);
+	gro_poll_end(t, 1, t0 + timeout);
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].segs, k);
+	assert_int_equal(gro_stats(t)->flush_timeout, 1);
+	assert_int_equal(gro_next_deadline(t), UINT64_MAX);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void timeout_adaptive_default(void **state)
+{
+	(void)state;
+	timeout_bound("adaptive", 50000);
+}
+
+static void timeout_adaptive_set(void **state)
+{
+	(void)state;
+	timeout_bound("adaptive,timeout=8", 8000);
+}
+
+static void timeout_every(void **state)
+{
+	(void)state;
+	timeout_bound("every=1000", 100000);
+	timeout_bound("every=1000,timeout=10", 10000);
+}
+
+static void timeout_poll(void **state)
+{
+	struct gro_table *t = policy_table("poll,timeout=5");
+
+	(void)state;
+	assert_true(offer(t, 0, 0));
+	assert_int_equal(gro_next_deadline(t), 5000);
+	gro_poll_end(t, 1, 100);	/* poll flushes at once anyway */
+	assert_int_equal(H.n, 1);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void deadline_is_oldest(void **state)
+{
+	struct gro_table *t;
+
+	(void)state;
+	harness_reset();
+	{
+		struct gro_cfg cfg = { .policy = GRO_ADAPTIVE, .timeout_ns = 1000 };
+		int n = tf_sequence("d d|flow=1 d|flow=2", false, 0, 0, H.f, TF_MAX);
+
+		assert_int_equal(n, 3);
+		H.nf = 3;
+		t = gro_table_create(&cfg, deliver, &H);
+	}
+	assert_int_equal(gro_next_deadline(t), UINT64_MAX);
+	assert_true(offer(t, 0, 500));
+	assert_true(offer(t, 1, 700));
+	assert_true(offer(t, 2, 900));
+	assert_int_equal(gro_next_deadline(t), 1500);
+	gro_poll_end(t, 1, 1600);	/* only flow 0 is due */
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].refs[0], 0);
+	assert_int_equal(gro_next_deadline(t), 1700);
+	gro_poll_end(t, 1, 1950);
+	assert_int_equal(H.n, 3);
+	assert_int_equal(H.r[1].refs[0], 1);
+	assert_int_equal(H.r[2].refs[0], 2);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void flush_port_only_that_port(void **state)
+{
+	struct gro_cfg cfg = { .policy = GRO_POLL };
+	struct gro_table *t;
+
+	(void)state;
+	harness_reset();
+	assert_int_equal(tf_sequence("d|dst=1 d|dst=2|flow=1", false, 0, 0,
+				     H.f, TF_MAX), 2);
+	H.nf = 2;
+	t = gro_table_create(&cfg, deliver, &H);
+	assert_true(offer(t, 0, 1));
+	assert_true(offer(t, 1, 1));
+	gro_flush_port(t, 2);
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].dst, 2);
+	assert_int_equal(gro_held(t), 1);
+	gro_table_destroy(t);	/* flushes the rest */
+	assert_int_equal(H.n, 2);
+	harness_reset();
+}
+
+static void off_takes_nothing(void **state)
+{
+	struct gro_table *t = policy_table("off");
+
+	(void)state;
+	assert_false(offer(t, 0, 1));
+	assert_int_equal(gro_held(t), 0);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void cfg_parse(void **state)
+{
+	struct gro_cfg c = { .linearize = true };
+
+	(void)state;
+	assert_int_equal(gro_cfg_parse("off", &c), 0);
+	assert_int_equal(c.policy, GRO_OFF);
+	assert_int_equal(gro_cfg_parse("poll", &c), 0);
+	assert_int_equal(c.policy, GRO_POLL);
+	assert_int_equal(c.timeout_ns, 100000);
+	assert_int_equal(gro_cfg_parse("every=2", &c), 0);
+	assert_int_equal(c.policy, GRO_EVERY);
+	assert_int_equal(c.every, 2);
+	assert_int_equal(gro_cfg_parse("adaptive", &c), 0);
+	assert_int_equal(c.policy, GRO_ADAPTIVE);
+	assert_int_equal(c.timeout_ns, 50000);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=30", &c), 0);
+	assert_int_equal(c.timeout_ns, 30000);
+	assert_int_equal(gro_cfg_parse("every=3,timeout=200", &c), 0);
+	assert_int_equal(c.every, 3);
+	assert_int_equal(c.timeout_ns, 200000);
+	assert_true(c.linearize);	/* left as it was */
+	assert_int_equal(gro_cfg_parse("every=0", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("every=", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("every=-1", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("every=2x", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("polll", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=0", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,tmo=5", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("", &c), -EINVAL);
+}
+
+int main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(policy_poll),
+		cmocka_unit_test(policy_every2),
+		cmocka_unit_test(policy_adaptive),
+		cmocka_unit_test(timeout_adaptive_default),
+		cmocka_unit_test(timeout_adaptive_set),
+		cmocka_unit_test(timeout_every),
+		cmocka_unit_test(timeout_poll),
+		cmocka_unit_test(deadline_is_oldest),
+		cmocka_unit_test(flush_port_only_that_port),
+		cmocka_unit_test(off_takes_nothing),
+		cmocka_unit_test(cfg_parse),
+	};
+	struct CMUnitTest tests[ARRAY_SIZE(cases) + ARRAY_SIZE(fixed)];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		tests[n] = (struct CMUnitTest){ .name = cases[i].name,
+						.test_func = run_case,
+						.initial_state = (void *)&cases[i] };
+		n++;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(fixed); i++)
+		tests[n++] = fixed[i];
+	return _cmocka_run_group_tests("gro", tests, n, NULL, NULL);
+}
