@@ -115,6 +115,23 @@ struct port *port_create(struct sw *sw, const char *spec, char *err,
 /* Type constructor of the vhost port (port_vhost.c). */
 struct port *port_vhost_create(struct sw *sw, const char *name,
 			       const char *opts, char *err, size_t errlen);
+/*
+ * Uplink port constructors, same contract as port_vhost_create: the port
+ * (its fd, ring, file and buffer pool) is owned by the caller until
+ * sw_port_add; NULL with a message in @err.
+ */
+/* tap,ifname=NAME[,netns=NS]: a TAP with a vnet header (port_tap.c). */
+struct port *port_tap_create(struct sw *sw, const char *name,
+			     const char *opts, char *err, size_t errlen);
+/* afpacket,ifname=NAME: a TPACKET_V3 ring on an interface (port_afpacket.c). */
+struct port *port_afpacket_create(struct sw *sw, const char *name,
+				  const char *opts, char *err, size_t errlen);
+/* pcap,in=FILE[,out=FILE][,gso=on]: replay and capture (port_pcap.c). */
+struct port *port_pcap_create(struct sw *sw, const char *name,
+			      const char *opts, char *err, size_t errlen);
+/* gen,flows=N,mss=M,dst=MAC[,...]: a synthetic TCP sender (port_gen.c). */
+struct port *port_gen_create(struct sw *sw, const char *name,
+			     const char *opts, char *err, size_t errlen);
 
 /*
  * Iterates "key=val,key,..." options: copies the next key and value (empty
