@@ -12,6 +12,8 @@ G_MAC=02:00:00:00:50:02
 ctl=$T/ctl.sock
 nss=$(netns_new s) && nsh=$(netns_new h) && nsg=$(netns_new g) ||
 	{ not_ok "create namespaces"; finish; }
+# netns_new runs in $(...), a subshell: register them for cleanup here.
+netnses+=("$nss" "$nsh" "$nsg")
 ip link add pvu50h type veth peer name pvu50s || { not_ok "create veth"; finish; }
 ip link set pvu50h netns "$nsh"
 ip link set pvu50s netns "$nss"

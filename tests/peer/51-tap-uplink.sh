@@ -11,6 +11,8 @@
 G_MAC=02:00:00:00:51:02
 ctl=$T/ctl.sock
 nsh=$(netns_new h) && nsg=$(netns_new g) || { not_ok "create namespaces"; finish; }
+# netns_new runs in $(...), a subshell: register them for cleanup here.
+netnses+=("$nsh" "$nsg")
 
 bg switch "$PVNET" switch --ctl "$ctl" \
 	--port "tap,name=up,ifname=pvt51,netns=$nsh" \
