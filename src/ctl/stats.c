@@ -138,6 +138,8 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_object_set_new(o, "txq_irqs", ti);
 		if (port_vhost_dev(p))
 			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
+		if (p->ops->stats_json)
+			p->ops->stats_json(p, o);
 		json_array_append_new(ports, o);
 	}
 	json_object_set_new(root, "ports", ports);

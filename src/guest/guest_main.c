@@ -378,6 +378,8 @@ static void rx_napi(struct guest_run *r, unsigned q)
 	}
 }
 
+static void tx_unblock(struct guest_run *r, unsigned q);
+
 static void tap_to_ring(struct guest_run *r)
 {
 	struct vuser *v = r->v;
@@ -390,10 +392,22 @@ static void tap_to_ring(struct guest_run *r)
 			/* Ring full: stop reading the TAP until TX drains. */
 			struct epoll_event ev = { .events = 0, .data.u64 = TAG_TAP };
 
+			if (added % 32)
+				vuser_tx_flush(v, q);
+			added = 0;
 			epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd, &ev);
 			r->tx_blocked[q] = true;
 			vring_drv_set_call(&v->q[q].tx, true);
-			break;
+			/*
+			 * Look once more after asking for the interrupt: the
+			 * backend may have used buffers while it was off, and
+			 * then no interrupt would ever come (a lost wakeup).
+			 */
+			pv_smp_mb();
+			if (!vuser_tx_reap(v, q))
+				break;
+			tx_unblock(r, q);
+			continue;
 		}
 		if (rc)
 			break;
