@@ -17,7 +17,7 @@ OUT=bench-results
 RUNS=3
 SECS=3
 scenarios=()
-all="copy notify mq bridge lro peers"
+all="copy notify mq bridge lro peers tcp"
 
 usage() {
 	cat <<USAGE
@@ -452,6 +452,149 @@ sc_peers() {
 		stream_variant peers "pvnet switch, pvnet guest gen->sink ${size}B" "$size" 0 1 0 -- --copy single
 	done
 	PIN_SWITCH=() PIN_GUEST=()
+}
+
+# netns_add NAME: a namespace with lo up, deleted at exit
+netns_add() {
+	ip netns del "$1" 2>/dev/null
+	ip netns add "$1" || return 1
+	netnses+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# tcp_iperf NS_CLIENT NS_SERVER ADDR PORT OUT: one iperf3 TCP stream of
+# SECS seconds; its JSON (with both ends' CPU use) into OUT
+tcp_iperf() {
+	local nc=$1 ns=$2 addr=$3 port=$4 out=$5 sp rc
+	ip netns exec "$ns" timeout $((SECS + 30)) iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
+	sp=$!
+	pids+=($sp)
+	sleep 0.3
+	ip netns exec "$nc" timeout $((SECS + 20)) iperf3 -c "$addr" -p "$port" \
+		-t "$SECS" -J >"$out" 2>/dev/null
+	rc=$?
+	kill "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
+	[ $rc -eq 0 ] && jq -e '.end.sum_received.bytes > 0' "$out" >/dev/null
+}
+
+# tcp_row_json IPERF-JSON BACKEND-TICKS STATS0 STATS1 OUT: raw figures of
+# one run; the backend's CPU ticks are pvnet's (switch + guest), "" for the
+# kernel path, whose bridge work is inside the iperf3 processes' time
+tcp_row_json() {
+	jq --arg bt "$2" --argjson a "$3" --argjson b "$4" --arg clk "$CLK" \
+		--arg hz "${tsc_hz:-0}" '
+	  def sum(f): [f] | add // 0;
+	  ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
+	  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
+	  (((.end.cpu_utilization_percent.host_total / 100 * .end.sum_sent.seconds) +
+	    (.end.cpu_utilization_percent.remote_total / 100 * $t)) * $hz) as $gc |
+	  (if $bt == "" then null else ($bt | tonumber) / $clk * $hz end) as $bc |
+	  (if $a == null then null else
+	      [$b.ports[] | select(.name == "up") | .rx_pkts][0] -
+	      [$a.ports[] | select(.name == "up") | .rx_pkts][0] end) as $pk |
+	  {gbps: (.end.sum_received.bits_per_second / 1e9),
+	   mpps: (if $pk == null then null else $pk / $t / 1e6 end),
+	   bytes: $by,
+	   backend_cpb: (if $bc == null then null else $bc / $by end),
+	   backend_cpp: (if $bc == null or ($pk // 0) == 0 then null else $bc / $pk end),
+	   guest_cpb: ($gc / $by),
+	   cpb_total: ((($bc // 0) + $gc) / $by),
+	   switch_cpu: (if $bt == "" then null else ($bt | tonumber) / $clk / $t end),
+	   agg: (if $a == null then null else
+	       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
+	       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
+	       if $o > 0 then $in / $o else 1 end end),
+	   kicks_per_pkt: (if ($pk // 0) == 0 then null else
+	       (sum($b.ports[].rxq_kicks[]?) - sum($a.ports[].rxq_kicks[]?)) / $pk end),
+	   irqs_per_pkt: (if ($pk // 0) == 0 then null else
+	       (sum($b.ports[].txq_irqs[]?) - sum($a.ports[].txq_irqs[]?)) / $pk end),
+	   drops: (if $a == null then null else
+	       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
+	   retransmits: .end.sum_sent.retransmits}' "$1" >"$5"
+}
+
+# tcp: iperf3 namespace -> veth -> pvnet afpacket uplink -> `pvnet guest
+# --tap` namespace, and the kernel's veth + bridge between two namespaces.
+sc_tcp() {
+	local nh=pvb-th-$$ ns=pvb-ts-$$ ng=pvb-tg-$$ nb=pvb-tb-$$ k1=pvb-tk1-$$ k2=pvb-tk2-$$
+	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f js0 js1 t0 t1
+	local fp=() fk=() fd=()
+	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do
+		netns_add "$n" || { echo "tcp: cannot create namespaces" >&2; return 0; }
+	done
+	# pvnet: nh --veth--> ns (pvnet switch, afpacket) --vhost--> ng (TAP)
+	ip link add "${v}h" type veth peer name "${v}s" || { echo "tcp: no veth" >&2; return 0; }
+	ip link set "${v}h" netns "$nh"
+	ip link set "${v}s" netns "$ns"
+	ip -n "$nh" addr add 198.18.80.1/24 dev "${v}h"
+	ip -n "$nh" link set "${v}h" up
+	ip -n "$ns" link set "${v}s" up
+	# the afpacket uplink takes no GSO frames yet: MSS-sized frames
+	ip netns exec "$nh" ethtool -K "${v}h" tso off gso off >/dev/null 2>&1
+	ip netns exec "$ns" "$PVNET" switch --ctl "$T/tcp.ctl" \
+		--port "afpacket,name=up,ifname=${v}s" \
+		--port "vhost,name=g,path=$T/tg.sock,mac=$gm" 2>"$T/tcp-switch.log" &
+	sw=$!
+	pids+=($sw)
+	wait_ctl "$T/tcp.ctl" || { echo "tcp: switch did not start" >&2; return 0; }
+	"$PVNET" guest --connect "$T/tg.sock" --mac "$gm" --tap pvbt0 --netns "$ng" \
+		2>"$T/tcp-guest.log" &
+	gp=$!
+	pids+=($gp)
+	for _ in $(seq 100); do ip -n "$ng" link show pvbt0 up >/dev/null 2>&1 && break; sleep 0.1; done
+	ip -n "$ng" addr add 198.18.80.2/24 dev pvbt0
+	# kernel: k1 --veth--> nb (bridge) <--veth-- k2
+	ip link add "${v}a" type veth peer name "${v}b"
+	ip link add "${v}c" type veth peer name "${v}d"
+	ip link set "${v}a" netns "$k1"
+	ip link set "${v}b" netns "$nb"
+	ip link set "${v}c" netns "$k2"
+	ip link set "${v}d" netns "$nb"
+	ip -n "$nb" link add br0 type bridge
+	ip -n "$nb" link set "${v}b" master br0
+	ip -n "$nb" link set "${v}d" master br0
+	for i in br0 "${v}b" "${v}d"; do ip -n "$nb" link set "$i" up; done
+	ip -n "$k1" addr add 198.18.81.1/24 dev "${v}a"
+	ip -n "$k2" addr add 198.18.81.2/24 dev "${v}c"
+	ip -n "$k1" link set "${v}a" up
+	ip -n "$k2" link set "${v}c" up
+	ip netns exec "$nh" ping -c 2 -W 2 198.18.80.2 >/dev/null 2>&1
+	ip netns exec "$k1" ping -c 2 -W 2 198.18.81.2 >/dev/null 2>&1
+	for r in $(seq "$RUNS"); do
+		# the three paths run by run: the same noise for each
+		progress "tcp: pvnet, run $r/$RUNS"
+		js0=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+		t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+		if tcp_iperf "$nh" "$ng" 198.18.80.2 5201 "$T/tcp.p.$r.ip.json"; then
+			t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+			js1=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+			tcp_row_json "$T/tcp.p.$r.ip.json" "$((t1 - t0))" "$js0" "$js1" "$T/tcp.p.$r.json"
+			fp+=("$T/tcp.p.$r.json")
+		fi
+		for off in same default; do
+			progress "tcp: kernel ($off offloads), run $r/$RUNS"
+			if [ $off = same ]; then
+				ip netns exec "$k1" ethtool -K "${v}a" tso off gso off >/dev/null 2>&1
+			else
+				ip netns exec "$k1" ethtool -K "${v}a" tso on gso on >/dev/null 2>&1
+			fi
+			f=$T/tcp.k$off.$r
+			if tcp_iperf "$k1" "$k2" 198.18.81.2 5202 "$f.ip.json"; then
+				tcp_row_json "$f.ip.json" "" null null "$f.json"
+				if [ $off = same ]; then fk+=("$f.json"); else fd+=("$f.json"); fi
+			fi
+		done
+	done
+	kill "$gp" "$sw" 2>/dev/null
+	wait "$gp" "$sw" 2>/dev/null
+	local P="pvnet afpacket uplink -> pvnet guest TAP, sender TSO/GSO off"
+	local K="kernel veth + bridge, sender TSO/GSO off"
+	[ ${#fp[@]} -gt 0 ] && add_row tcp "$P" "${fp[@]}"
+	[ ${#fk[@]} -gt 0 ] && add_row tcp "$K" "${fk[@]}"
+	[ ${#fd[@]} -gt 0 ] && add_row tcp "kernel veth + bridge, default offloads (TSO on)" "${fd[@]}"
+	set_ratio tcp "$P" "$K" cpb_total
+	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
 }
 
 for s in "${scenarios[@]}"; do
