@@ -205,7 +205,13 @@ static bool sink_deliver(const struct iovec *iov, unsigned n, int slot,
 		if (be16toh(port) != TEST_UDP_PORT)
 			return true;
 		memcpy(&port, frame + ETH_HLEN + 20, 2);
-		flow = (uint16_t)(be16toh(port) - TEST_UDP_SPORT0) % MAX_FLOWS;
+		port = be16toh(port);
+		memcpy(&magic, frame + TEST_UDP_OFF, 4);
+		/* Someone else's UDP to port 9 (testpmd's txonly) is not ours. */
+		if (port < TEST_UDP_SPORT0 || port >= TEST_UDP_SPORT0 + MAX_FLOWS ||
+		    be32toh(magic) != TEST_MAGIC)
+			return true;
+		flow = (uint16_t)(port - TEST_UDP_SPORT0);
 		off = TEST_UDP_OFF;
 	} else if (be16toh(et) != ETHERTYPE_PVNET_TEST) {
 		return true;	/* not our stream (ARP, IPv6 ND, a peer's traffic) */
