@@ -3,6 +3,7 @@
  * evil_guest.c - a malicious virtio-user guest for the peer tests.
  *
  *   evil_guest SOCK CASE [--mac MAC] [--hold SECONDS] [--active SECONDS]
+ *              [--rate PPS]
  *   evil_guest list
  *
  * It speaks vhost-user properly (pvnet's own frontend and virtio-user
@@ -49,6 +50,7 @@ struct evil {
 	uint8_t mac[6];
 	uint16_t tx_avail;	/* our avail->idx on the TX ring */
 	double active;		/* seconds of an active phase */
+	double rate;		/* slow-sink: frames per second it takes */
 	atomic_bool stop;
 };
 
@@ -672,6 +674,36 @@ static int c_mem_table(struct evil *e)
 	return rc ? 1 : 0;
 }
 
+/* ---- not hostile: a guest that takes only --rate frames per second ---- */
+
+static bool slow_deliver(const struct iovec *iov, unsigned n, int slot,
+			 void *arg)
+{
+	(void)iov;
+	(void)n;
+	(void)slot;
+	(*(uint64_t *)arg)++;
+	return true;	/* repost at once */
+}
+
+static int c_slow_sink(struct evil *e)
+{
+	double end = now_s() + e->active, t0 = now_s();
+	uint64_t got = 0;
+
+	while (now_s() < end) {
+		double due = (now_s() - t0) * e->rate;
+
+		if ((double)got < due)
+			vuser_rx_poll(e->v, 0, (unsigned)PV_MIN(due - (double)got + 1, 256.0),
+				      slow_deliver, &got);
+		usleep(1000);
+	}
+	NOTE("slow-sink: took %llu frames in %.1f s (%.0f pps)",
+	     (unsigned long long)got, e->active, (double)got / e->active);
+	return 0;
+}
+
 /* ---- case table ---- */
 
 #define F_BASE	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | \
@@ -716,13 +748,14 @@ static const struct evil_case {
 	{ "used-write", c_used_write, F_BASE | F_TSO | F_IND, "tx running" },
 	{ "kick-storm", c_kick_storm, F_BASE | F_TSO | F_IND, "kicks absorbed" },
 	{ "mem-rem", c_mem_rem, F_BASE | F_TSO | F_IND, "rings stopped, vhu_vring_addr" },
+	{ "slow-sink", c_slow_sink, F_BASE | F_TSO | F_IND, "not hostile: takes --rate pps for --active s" },
 	{ "mem-table", c_mem_table, F_BASE | F_TSO | F_IND, "ring broken ring_avail_idx" },
 };
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: evil_guest SOCK CASE [--mac MAC] [--hold S] "
-		"[--active S] | evil_guest list\n");
+		"[--active S] [--rate PPS] | evil_guest list\n");
 	exit(2);
 }
 
@@ -732,9 +765,10 @@ int main(int argc, char **argv)
 		{ "mac", required_argument, NULL, 'm' },
 		{ "hold", required_argument, NULL, 'h' },
 		{ "active", required_argument, NULL, 'a' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct evil e = { .active = 2 };
+	struct evil e = { .active = 2, .rate = 20000 };
 	const struct evil_case *c = NULL;
 	struct vhu_front_cfg cfg = { .queue_pairs = 1, .queue_size = VUSER_QSIZE };
 	double hold = 30, end;
@@ -759,6 +793,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			e.active = atof(optarg);
+			break;
+		case 'r':
+			e.rate = atof(optarg);
 			break;
 		default:
 			usage();
