@@ -122,6 +122,7 @@ json_t *ctl_stats_json(struct sw *sw)
 				    json_integer((json_int_t)p->st.tx_gso_pkts));
 		json_object_set_new(o, "segmented",
 				    json_integer((json_int_t)p->st.segmented));
+		json_object_set_new(o, "merged", json_integer((json_int_t)p->st.merged));
 		json_object_set_new(o, "replicated",
 				    json_integer((json_int_t)p->st.replicated));
 		json_object_set_new(o, "dropped", json_integer((json_int_t)dropped));
@@ -195,6 +196,20 @@ json_t *ctl_stats_json(struct sw *sw)
 				json_object_set_new(go, "agg", json_real(gs->out_pkts ?
 					(double)gs->in_segs / (double)gs->out_pkts : 0.0));
 				json_object_set_new(o, "gro", go);
+			}
+			{
+				static const char *const names[DP_STAGE_MAX] = {
+					"rx", "classify", "deliver", "notify" };
+				json_t *sc = json_object(), *sp = json_object();
+
+				for (unsigned k = 0; k < DP_STAGE_MAX; k++) {
+					json_object_set_new(sc, names[k], json_integer(
+						(json_int_t)st->stage_cycles[k]));
+					json_object_set_new(sp, names[k], json_real(st->pkts ?
+						(double)st->stage_cycles[k] / (double)st->pkts : 0.0));
+				}
+				json_object_set_new(o, "stage_cycles", sc);
+				json_object_set_new(o, "stage_cycles_per_pkt", sp);
 			}
 			/* Cycles per packet of the rounds that moved packets. */
 			json_object_set_new(o, "cycles_per_pkt",
