@@ -56,7 +56,9 @@ struct guest_opts {
 struct guest_run {
 	struct guest_opts *o;
 	struct vuser *v;
-	int tapfd;
+	int tapfd[VHU_MAX_QUEUE_PAIRS];	/* TAP queue i feeds ring i % nq */
+	unsigned ntap;
+	unsigned tap_cur;		/* the TAP queue being read or written */
 	int epfd;
 	bool tx_blocked[VHU_MAX_QUEUE_PAIRS];
 	/* gen / sink */
@@ -258,7 +260,7 @@ static void print_report(struct guest_run *r, const char *mode, uint64_t pkts,
 static size_t fill_from_tap(void *buf, size_t cap, void *arg)
 {
 	struct guest_run *r = arg;
-	ssize_t n = read(r->tapfd, buf, cap);
+	ssize_t n = read(r->tapfd[r->tap_cur], buf, cap);
 
 	if (n <= 0)
 		return 0;	/* EAGAIN: nothing more to read */
@@ -272,7 +274,7 @@ static void tap_deliver(const struct iovec *iov, unsigned n, void *arg)
 	struct guest_run *r = arg;
 
 	/* Straight from shared memory into the kernel: no copy of ours. */
-	if (writev(r->tapfd, iov, (int)n) < 0)
+	if (writev(r->tapfd[r->tap_cur], iov, (int)n) < 0)
 		r->tap_write_errs++;
 }
 
@@ -304,6 +306,12 @@ static void rx_napi(struct guest_run *r, unsigned q)
 	void (*deliver)(const struct iovec *, unsigned, void *) =
 		r->o->mode == MODE_TAP ? tap_deliver : sink_deliver;
 
+	/*
+	 * Ring q's frames go into TAP queue q: a multiqueue TAP learns each
+	 * flow's queue from the writes, and sends its replies back on it.
+	 */
+	if (r->ntap)
+		r->tap_cur = q % r->ntap;
 	vring_drv_set_call(&v->q[q].rx, false);
 	for (;;) {
 		while (vuser_rx_poll(v, q, RX_BUDGET, deliver, r) == RX_BUDGET)
@@ -316,19 +324,28 @@ static void rx_napi(struct guest_run *r, unsigned q)
 	}
 }
 
-static void tap_to_ring(struct guest_run *r)
+static void tap_watch(struct guest_run *r, unsigned t, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
+				  .data.u64 = TAG_TAP | t };
+
+	epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd[t], &ev);
+}
+
+/* TAP queue @t -> TX ring t % nq (the kernel chose the TAP queue by flow). */
+static void tap_to_ring(struct guest_run *r, unsigned t)
 {
 	struct vuser *v = r->v;
-	unsigned q = 0, added = 0;
+	unsigned q = t % v->nq, added = 0;
 
+	r->tap_cur = t;
 	for (;;) {
 		int rc = vuser_tx_one(v, q, fill_from_tap, r);
 
 		if (rc == -ENOBUFS) {
-			/* Ring full: stop reading the TAP until TX drains. */
-			struct epoll_event ev = { .events = 0, .data.u64 = TAG_TAP };
-
-			epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd, &ev);
+			/* Ring full: stop reading its TAP queues until TX drains. */
+			for (unsigned i = q; i < r->ntap; i += v->nq)
+				tap_watch(r, i, false);
 			r->tx_blocked[q] = true;
 			vring_drv_set_call(&v->q[q].tx, true);
 			break;
@@ -344,14 +361,13 @@ static void tap_to_ring(struct guest_run *r)
 
 static void tx_unblock(struct guest_run *r, unsigned q)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_TAP };
-
 	vuser_tx_reap(r->v, q);
 	if (!r->tx_blocked[q] || !r->v->q[q].tx_nfree)
 		return;
 	vring_drv_set_call(&r->v->q[q].tx, false);
 	r->tx_blocked[q] = false;
-	epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd, &ev);
+	for (unsigned i = q; i < r->ntap; i += r->v->nq)
+		tap_watch(r, i, true);
 }
 
 static int attach(struct guest_run *r)
@@ -366,8 +382,8 @@ static int attach(struct guest_run *r)
 		ep_add(r->epfd, v->q[q].rx_call, TAG_RXCALL | q);
 		ep_add(r->epfd, v->q[q].tx_call, TAG_TXCALL | q);
 	}
-	if (r->tapfd >= 0)
-		ep_add(r->epfd, r->tapfd, TAG_TAP);
+	for (unsigned t = 0; t < r->ntap; t++)
+		ep_add(r->epfd, r->tapfd[t], TAG_TAP | t);
 	return 0;
 }
 
@@ -466,7 +482,8 @@ static int run(struct guest_run *r)
 					tx_unblock(r, q);
 				break;
 			case TAG_TAP:
-				tap_to_ring(r);
+				if (q < r->ntap)
+					tap_to_ring(r, q);
 				break;
 			}
 		}
@@ -653,7 +670,8 @@ int ctl_guest_main(int argc, char **argv)
 	if (!r)
 		return 1;
 	r->o = &o;
-	r->tapfd = -1;
+	for (unsigned t = 0; t < VHU_MAX_QUEUE_PAIRS; t++)
+		r->tapfd[t] = -1;
 	r->epfd = -1;
 	for (unsigned i = 0; i < PATTERN_LEN; i++)
 		r->pattern[i] = (uint8_t)(i * 31 + 7);
@@ -680,12 +698,18 @@ int ctl_guest_main(int argc, char **argv)
 				pv_err("guest: could not attach to %s", o.cfg.path);
 			goto out;
 		}
-		if (o.mode == MODE_TAP && r->tapfd < 0) {
-			/* The TAP's offloads follow what the backend accepted. */
-			r->tapfd = guest_tap_open(o.tap, o.mac, r->v->features &
-						  VIRTIO_BIT(VIRTIO_NET_F_CSUM));
-			if (r->tapfd < 0)
+		if (o.mode == MODE_TAP && !r->ntap) {
+			/*
+			 * The TAP's offloads follow what the backend accepted;
+			 * one TAP queue per queue pair (kept across reconnects).
+			 */
+			int e = guest_tap_open(o.tap, o.mac, r->v->features &
+					       VIRTIO_BIT(VIRTIO_NET_F_CSUM),
+					       r->v->nq, r->tapfd);
+
+			if (e < 0)
 				goto out;
+			r->ntap = r->v->nq;
 		}
 		pv_info("guest: attached to %s, features 0x%" PRIx64 ", %u queue pair(s)",
 			o.cfg.path, r->v->features, r->v->nq);
@@ -705,8 +729,8 @@ int ctl_guest_main(int argc, char **argv)
 out:
 	if (r->v)
 		vuser_destroy(r->v);
-	if (r->tapfd >= 0)
-		close(r->tapfd);
+	for (unsigned t = 0; t < r->ntap; t++)
+		close(r->tapfd[t]);
 	if (stop_requested)
 		rc = 0;
 	free(r);

@@ -191,9 +191,9 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 	iperf2cpu)	# ADDR PORT SECS [R]: two clients at once, on CPU 0 and 1
 		# (XPS: each CPU sends on its own TX queue), to PORT and PORT+1
 		r=; [ "${4:-}" = R ] && r=-R
-		iperf "$c-0" 0 "$1" "$2" "$3" 2 $r &
+		iperf "$c${4:-}-0" 0 "$1" "$2" "$3" 2 $r &
 		p0=$!
-		iperf "$c-1" 1 "$1" $(($2 + 1)) "$3" 2 $r
+		iperf "$c${4:-}-1" 1 "$1" $(($2 + 1)) "$3" 2 $r
 		rc=$?
 		wait $p0 && [ $rc -eq 0 ] ;;
 	iperfd)	# an iperf3 server on port 5201, in the background
