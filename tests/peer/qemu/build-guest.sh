@@ -70,6 +70,14 @@ for a in $("$root/bin/busybox" --list); do
 	[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 done
 
+# Compressed modules (newer Debian kernels) need their decompressor.
+if grep -q '\.ko\.zst:' "$moddir/modules.dep" && ! command -v zstd >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq zstd >/dev/null
+fi
+if grep -q '\.ko\.xz:' "$moddir/modules.dep" && ! command -v xz >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq xz-utils >/dev/null
+fi
+
 # The virtio-net stack of that kernel, in load order (modules.dep).
 mods="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net"
 for m in $mods; do
