@@ -7,7 +7,8 @@
 # `pvnet guest --queues 2` has a two-queue TAP, so its flows also use both
 # of its rings. Asserted: both queue pairs negotiated (4 vrings running),
 # and both of the guest's TX and RX queues carried traffic (per-queue
-# counters of `pvnet stats --json`). Run twice: QEMU mapping memory with
+# counters of `pvnet stats --json`); before that the guest goes down to
+# one queue pair and back (ethtool -L: QEMU disables and enables rings). Run twice: QEMU mapping memory with
 # ADD_MEM_REG (each queue pair's vhost_dev adds every region: the same
 # region twice), then on a memslots=off port with SET_MEM_TABLE (each
 # queue pair's vhost_dev sends the table).
@@ -42,7 +43,8 @@ mq_guest() {
 	local port=$1 mac=$2 ip=$3 l=$4 t0=$SECONDS rxq txq arxq0 arxq
 	arxq0=$(stat_of "$ctl" a .rxq_pkts)
 	qemu_start "$port" 2 "pv_ip=$ip/24 pvtest=\
-ping@198.18.52.1,iperf2cpu@198.18.52.1@5201@4,iperf2cpu@198.18.52.1@5201@4@R" \
+ping@198.18.52.1,combined@1,ping@198.18.52.1,combined@2,\
+iperf2cpu@198.18.52.1@5201@4,iperf2cpu@198.18.52.1@5201@4@R" \
 		"$T/$port.sock,$mac,queues=2"
 	check "$l: both queue pairs negotiated: 4 vrings running" wait_for 120 running4 "$port"
 	qemu_wait "$port"

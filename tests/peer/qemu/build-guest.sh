@@ -219,6 +219,15 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 		say "info file-sha256 $(sha256sum </tmp/file | cut -d' ' -f1)"
 		timeout 60 nc -w 5 "$1" "$2" </tmp/file ;;
 	sleep)	sleep "$1" ;;
+	reload)	# unload and load virtio_net: QEMU stops the device (GET_VRING_BASE)
+		# and starts it again from where the rings were
+		ip link set eth0 down
+		rmmod virtio_net || return 1
+		insmod /lib/modules/virtio_net.ko || return 1
+		setup eth0 "$pv_ip" "$pv_ip6" ;;
+	combined)	# N: use N queue pairs (QEMU enables / disables rings)
+		ethtool -L eth0 combined "$1" &&
+			say "info eth0 combined $(ethtool -l eth0 | awk '/^Combined/ {print $2}' | tail -n1)" ;;
 	*)	echo "unknown check $c"; return 1 ;;
 	esac
 }
