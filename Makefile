@@ -16,6 +16,7 @@ WARN	:= -Wall -Wextra -Werror -Wvla -Wshadow -Wformat=2 -Wno-format-nonliteral \
 CSTD	:= -std=gnu11
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -MMD -MP
 DEPLIBS	:= $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
+DEPLIBS	+= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
 
 ifeq ($(SAN),1)
 OPT	:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pvnet/gro.h"
+
 struct sw;
 
 enum dp_notify { DP_NOTIFY_POLL, DP_NOTIFY_EVENT, DP_NOTIFY_ADAPTIVE };
@@ -28,6 +30,7 @@ struct dp_cfg {
 	enum dp_notify notify;
 	unsigned budget;	/* packets per queue per poll */
 	unsigned idle_us;	/* adaptive: idle time before sleeping */
+	struct gro_cfg gro;	/* receive aggregation toward GSO-capable ports */
 };
 
 #define DP_MAX_WORKERS	64
@@ -60,6 +63,13 @@ void dp_destroy(struct dp *dp);
 void dp_pause(struct dp *dp);
 /* Re-reads every port's queues, spreads them over the workers, resumes. */
 void dp_resume(struct dp *dp);
+/*
+ * The GRO table of the calling worker thread, or NULL (GRO off, or not a
+ * worker). Owned by the worker.
+ */
+struct gro_table *dp_gro_table(void);
+/* One worker's GRO table (stats; NULL if GRO is off). */
+const struct gro_table *dp_worker_gro(const struct dp *dp, unsigned w);
 /* Number of workers, and one worker's counters (owned by @dp). */
 unsigned dp_nworkers(const struct dp *dp);
 const struct dp_worker_stats *dp_worker_stats(const struct dp *dp, unsigned w);

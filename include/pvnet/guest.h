@@ -21,7 +21,9 @@
 /* Deeper than QEMU's 256: a sink that wakes late still has room. */
 #define VUSER_QSIZE	1024
 #define VUSER_RXBUF_MRG	2048
-#define VUSER_BUF	10240	/* TX buffers, and RX buffers without MRG_RXBUF */
+/* TX buffers (a TSO send from the TAP is up to 64 KB), and RX buffers
+ * without MRG_RXBUF; the memfd is sparse, so untouched pages cost nothing. */
+#define VUSER_BUF	(65536 + 256)
 
 struct vuser_queue {
 	struct vring rx, tx;
@@ -71,10 +73,16 @@ void vuser_tx_flush(struct vuser *v, unsigned q);
 unsigned vuser_tx_reap(struct vuser *v, unsigned q);
 /*
  * Harvests received packets: calls @deliver with the packet's iovecs (the
- * first starts with the net header) and reposts the buffers. Returns packets.
+ * first starts with the net header) and the RX buffer slot of a packet that
+ * fits one buffer (-1 otherwise). If @deliver returns true the buffers are
+ * reposted at once; false means it keeps the single buffer and gives it back
+ * later with vuser_rx_release(). Returns packets.
  */
 unsigned vuser_rx_poll(struct vuser *v, unsigned q, unsigned budget,
-		       void (*deliver)(const struct iovec *iov, unsigned n,
-				       void *arg), void *arg);
+		       bool (*deliver)(const struct iovec *iov, unsigned n,
+				       int slot, void *arg), void *arg);
+/* Reposts RX buffers a deliver callback kept; publishes and kicks once. */
+void vuser_rx_release(struct vuser *v, unsigned q, const uint32_t *slots,
+		      unsigned n);
 
 #endif /* PVNET_GUEST_H */

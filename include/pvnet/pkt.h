@@ -37,6 +37,8 @@ struct pkt {
 	uint8_t dst_mac[ETH_ALEN];
 	uint8_t src_mac[ETH_ALEN];
 	uint32_t cookie;		/* source port's token (vring head) */
+	bool held;			/* GRO kept it: the source must not release
+					 * its buffer until the port's release op */
 	uint8_t hash_len;		/* RSS input saved by pkt_parse */
 	uint8_t hash_in[36];		/* addresses, then TCP/UDP ports */
 	struct iovec seg[PKT_MAX_SEGS];

@@ -30,6 +30,8 @@ struct port_stats {
 	uint64_t tx_pkts;	/* delivered to this port */
 	uint64_t tx_bytes;
 	uint64_t tx_csum_done;	/* partial checksums completed for this port */
+	uint64_t tx_gso_pkts;	/* large (GSO) packets delivered as they are */
+	uint64_t segmented;	/* extra segments made by software GSO for it */
 	uint64_t replicated;	/* extra copies made by flooding */
 	struct pv_drop_stats drops;	/* by reason, charged where they happen */
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
@@ -68,6 +70,14 @@ struct port_ops {
 	 * meanwhile, so the worker polls again instead of sleeping.
 	 */
 	bool (*rx_notify)(struct port *p, unsigned q, bool enable);
+	/*
+	 * Gives back source buffers that GRO held past sw_forward_burst(): the
+	 * cookies of packets received on queue @q. Called by the worker that
+	 * polls (p, q). NULL: the port releases on return, so GRO must not
+	 * hold its packets.
+	 */
+	void (*release)(struct port *p, unsigned q, const uint32_t *cookies,
+			unsigned n);
 	/* Adds the port's control fds to @loop (the control thread's). */
 	int (*start)(struct port *p, struct pv_loop *loop);
 	/* Timers (may be NULL); called by the control thread ~10 times a second. */
@@ -105,6 +115,23 @@ struct port *port_create(struct sw *sw, const char *spec, char *err,
 /* Type constructor of the vhost port (port_vhost.c). */
 struct port *port_vhost_create(struct sw *sw, const char *name,
 			       const char *opts, char *err, size_t errlen);
+/*
+ * Uplink port constructors, same contract as port_vhost_create: the port
+ * (its fd, ring, file and buffer pool) is owned by the caller until
+ * sw_port_add; NULL with a message in @err.
+ */
+/* tap,ifname=NAME[,netns=NS]: a TAP with a vnet header (port_tap.c). */
+struct port *port_tap_create(struct sw *sw, const char *name,
+			     const char *opts, char *err, size_t errlen);
+/* afpacket,ifname=NAME: a TPACKET_V3 ring on an interface (port_afpacket.c). */
+struct port *port_afpacket_create(struct sw *sw, const char *name,
+				  const char *opts, char *err, size_t errlen);
+/* pcap,in=FILE[,out=FILE][,gso=on]: replay and capture (port_pcap.c). */
+struct port *port_pcap_create(struct sw *sw, const char *name,
+			      const char *opts, char *err, size_t errlen);
+/* gen,flows=N,mss=M,dst=MAC[,...]: a synthetic TCP sender (port_gen.c). */
+struct port *port_gen_create(struct sw *sw, const char *name,
+			     const char *opts, char *err, size_t errlen);
 
 /*
  * Iterates "key=val,key,..." options: copies the next key and value (empty

@@ -118,6 +118,10 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_object_set_new(o, "tx_bytes", json_integer((json_int_t)p->st.tx_bytes));
 		json_object_set_new(o, "tx_csum_done",
 				    json_integer((json_int_t)p->st.tx_csum_done));
+		json_object_set_new(o, "tx_gso_pkts",
+				    json_integer((json_int_t)p->st.tx_gso_pkts));
+		json_object_set_new(o, "segmented",
+				    json_integer((json_int_t)p->st.segmented));
 		json_object_set_new(o, "replicated",
 				    json_integer((json_int_t)p->st.replicated));
 		json_object_set_new(o, "dropped", json_integer((json_int_t)dropped));
@@ -165,6 +169,31 @@ json_t *ctl_stats_json(struct sw *sw)
 					    json_integer((json_int_t)st->busy_cycles));
 			json_object_set_new(o, "total_cycles",
 					    json_integer((json_int_t)st->total_cycles));
+			if (dp_worker_gro(sw->dp, w)) {
+				const struct gro_table *g = dp_worker_gro(sw->dp, w);
+				const struct gro_stats *gs = gro_stats(g);
+				json_t *go = json_object();
+
+				json_object_set_new(go, "held", json_integer(gro_held(g)));
+				json_object_set_new(go, "in_segs", json_integer((json_int_t)gs->in_segs));
+				json_object_set_new(go, "out_pkts", json_integer((json_int_t)gs->out_pkts));
+				json_object_set_new(go, "out_merged", json_integer((json_int_t)gs->out_merged));
+				json_object_set_new(go, "not_eligible",
+						    json_integer((json_int_t)gs->not_eligible));
+				json_object_set_new(go, "flush_policy",
+						    json_integer((json_int_t)gs->flush_policy));
+				json_object_set_new(go, "flush_timeout",
+						    json_integer((json_int_t)gs->flush_timeout));
+				json_object_set_new(go, "flush_flags",
+						    json_integer((json_int_t)gs->flush_flags));
+				json_object_set_new(go, "flush_full",
+						    json_integer((json_int_t)gs->flush_full));
+				json_object_set_new(go, "csum_bad", json_integer((json_int_t)gs->csum_bad));
+				/* Segments per delivered packet: the papers' "LRO rate". */
+				json_object_set_new(go, "agg", json_real(gs->out_pkts ?
+					(double)gs->in_segs / (double)gs->out_pkts : 0.0));
+				json_object_set_new(o, "gro", go);
+			}
 			/* Cycles per packet of the rounds that moved packets. */
 			json_object_set_new(o, "cycles_per_pkt",
 					    json_real(st->pkts ? (double)st->busy_cycles /

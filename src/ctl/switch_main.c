@@ -53,6 +53,12 @@ static void switch_usage(FILE *f)
 		"  --ageing S   learn mode: forget a MAC after S seconds (default 300)\n"
 		"  --copy MODE  single (default): each byte copied once, sender's buffer\n"
 		"               to receiver's; double: through a switch buffer (baseline)\n"
+		"  --gro POLICY TCP receive aggregation toward guests that take large\n"
+		"               packets: off, poll (flush when each poll round ends),\n"
+		"               every=N (every N rounds), adaptive (default: hold while\n"
+		"               input keeps coming); add ,timeout=US to bound the hold\n"
+		"  --gro-linearize  copy each aggregated packet into one buffer first,\n"
+		"               as the original LRO did at the bridge (baseline)\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
@@ -70,6 +76,8 @@ int ctl_switch_main(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'M' },
 		{ "ageing", required_argument, NULL, 'A' },
 		{ "copy", required_argument, NULL, 'C' },
+		{ "gro", required_argument, NULL, 'G' },
+		{ "gro-linearize", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -84,7 +92,7 @@ int ctl_switch_main(int argc, char **argv)
 	struct dp *dp = NULL;
 	enum sw_mode mode = SW_MODE_DIRECT;
 	unsigned ageing_s = 300;
-	bool copy_double = false;
+	bool copy_double = false, linearize = false, gro_set = false;
 	struct sw *sw;
 	char err[256];
 	int c, rc = 1;
@@ -143,6 +151,16 @@ int ctl_switch_main(int argc, char **argv)
 			ageing_s = (unsigned)v;
 			break;
 		}
+		case 'G':
+			gro_set = true;
+			if (gro_cfg_parse(optarg, &dcfg.gro) < 0) {
+				fprintf(stderr, "pvnet switch: --gro wants off, poll, every=N or adaptive[,timeout=US]\n");
+				return 2;
+			}
+			break;
+		case 'L':
+			linearize = true;
+			break;
 		case 'C':
 			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
 				fprintf(stderr, "pvnet switch: --copy wants single or double\n");
@@ -175,6 +193,9 @@ int ctl_switch_main(int argc, char **argv)
 		return 2;
 	}
 
+	if (!gro_set && gro_cfg_parse("adaptive", &dcfg.gro) < 0)
+		return 1;
+	dcfg.gro.linearize = linearize;
 	sw = sw_create(mode, ageing_s);
 	if (!sw) {
 		fprintf(stderr, "pvnet switch: out of memory\n");

@@ -44,6 +44,7 @@ struct dp_worker {
 	unsigned nq;
 	struct dp_rxq q[MAX_QUEUES_PER_WORKER];
 	struct dp_worker_stats st;
+	struct gro_table *gro;
 } PV_CACHE_ALIGNED;
 
 struct dp {
@@ -59,6 +60,45 @@ struct dp {
 	unsigned pause_depth;	/* control thread only */
 	struct dp_worker *w;
 };
+
+static __thread struct dp_worker *current;
+
+struct gro_table *dp_gro_table(void)
+{
+	return current ? current->gro : NULL;
+}
+
+const struct gro_table *dp_worker_gro(const struct dp *dp, unsigned w);
+
+/*
+ * A packet GRO lets go: deliver it, then give every held source buffer back
+ * to its port, grouped in runs of one (port, queue) so a vhost source
+ * publishes its used ring once per run.
+ */
+static void gro_deliver(void *arg, struct gro_out *out)
+{
+	struct dp_worker *w = arg;
+	struct sw *sw = w->dp->sw;
+	struct pkt *p = &out->pkt;
+	uint32_t cookies[GRO_MAX_SEGS];
+
+	if (out->dst_port < sw->nports) {
+		struct port *d = sw->ports[out->dst_port];
+
+		d->ops->tx_burst(d, out->dst_queue, &p, 1);
+	}
+	for (unsigned i = 0; i < out->nrefs;) {
+		const struct gro_ref *r = &out->refs[i];
+		unsigned k = 0;
+
+		while (i < out->nrefs && out->refs[i].port == r->port &&
+		       out->refs[i].queue == r->queue)
+			cookies[k++] = out->refs[i++].cookie;
+		if (r->port < sw->nports && sw->ports[r->port]->ops->release)
+			sw->ports[r->port]->ops->release(sw->ports[r->port],
+							 r->queue, cookies, k);
+	}
+}
 
 int dp_notify_parse(const char *s, enum dp_notify *out)
 {
@@ -107,6 +147,12 @@ static void park(struct dp_worker *w)
 {
 	struct dp *dp = w->dp;
 
+	/*
+	 * Nothing stays held across a pause: the control thread may be about
+	 * to stop the very ring a held buffer came from.
+	 */
+	if (w->gro)
+		gro_flush_all(w->gro);
 	pthread_mutex_lock(&dp->lock);
 	dp->parked++;
 	pthread_cond_signal(&dp->parked_cv);
@@ -145,8 +191,21 @@ static void disarm_all(struct dp_worker *w)
 static void sleep_until_work(struct dp_worker *w)
 {
 	struct epoll_event evs[16];
+	int timeout_ms = 100;
 	uint64_t v;
 
+	/* Wake for the earliest GRO deadline: no packet is held past it. */
+	if (w->gro && gro_held(w->gro)) {
+		uint64_t dl = gro_next_deadline(w->gro), now = pv_now_ns();
+
+		if (dl <= now) {
+			gro_flush_all(w->gro);
+		} else {
+			uint64_t ms = (dl - now + 999999) / 1000000;
+
+			timeout_ms = ms < 100 ? (int)ms : 100;
+		}
+	}
 	if (arm_all(w)) {
 		disarm_all(w);
 		return;
@@ -156,7 +215,8 @@ static void sleep_until_work(struct dp_worker *w)
 	 * Queues without an fd can only be polled, so the sleep is bounded;
 	 * the fds themselves are drained by rx_notify(false) in the ports.
 	 */
-	if (epoll_wait(w->epfd, evs, ARRAY_SIZE(evs), 100) < 0 && errno != EINTR)
+	if (epoll_wait(w->epfd, evs, ARRAY_SIZE(evs), timeout_ms) < 0 &&
+	    errno != EINTR)
 		pv_debug("dp: epoll_wait: %s", strerror(errno));
 	if (read(w->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		pv_debug("dp: wakefd read: %s", strerror(errno));
@@ -170,6 +230,7 @@ static void *worker_main(void *arg)
 	uint64_t start = dp_rdtsc(), idle_since = 0;
 	uint64_t idle_cycles = dp->tsc_hz / 1000000 * dp->cfg.idle_us;
 
+	current = w;
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t t0, t1;
 		unsigned work = 0;
@@ -185,6 +246,9 @@ static void *worker_main(void *arg)
 			work += r->port->ops->poll(r->port, r->q, dp->cfg.budget);
 		}
 		t1 = dp_rdtsc();
+		/* The flush policy runs once per round (seed 000: every=2). */
+		if (w->gro)
+			gro_poll_end(w->gro, work, pv_now_ns());
 		w->st.loops++;
 		w->st.total_cycles = t1 - start;
 		if (work) {
@@ -285,6 +349,14 @@ struct dp *dp_create(struct sw *sw, const struct dp_cfg *cfg)
 
 		w->dp = dp;
 		w->id = k;
+		if (dp->cfg.gro.policy != GRO_OFF) {
+			w->gro = gro_table_create(&dp->cfg.gro, gro_deliver, w);
+			if (!w->gro) {
+				pv_err("dp: worker %u: GRO table: out of memory", k);
+				dp_destroy(dp);
+				return NULL;
+			}
+		}
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->epfd < 0 || w->wakefd < 0 ||
@@ -364,6 +436,8 @@ void dp_destroy(struct dp *dp)
 		}
 	}
 	for (unsigned k = 0; k < dp->cfg.workers; k++) {
+		if (dp->w[k].gro)
+			gro_table_destroy(dp->w[k].gro);
 		if (dp->w[k].epfd > 0)
 			close(dp->w[k].epfd);
 		if (dp->w[k].wakefd > 0)
@@ -391,4 +465,9 @@ const struct dp_worker_stats *dp_worker_stats(const struct dp *dp, unsigned w)
 uint64_t dp_tsc_hz(const struct dp *dp)
 {
 	return dp->tsc_hz;
+}
+
+const struct gro_table *dp_worker_gro(const struct dp *dp, unsigned w)
+{
+	return w < dp->cfg.workers ? dp->w[w].gro : NULL;
 }

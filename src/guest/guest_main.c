@@ -25,6 +25,7 @@
 
 #include "guest_internal.h"
 #include "pvnet/ctl.h"
+#include "pvnet/gro.h"
 #include "pvnet/guest.h"
 #include "pvnet/log.h"
 
@@ -36,6 +37,8 @@
 #define TEST_UDP_PORT		9
 #define TEST_UDP_SPORT0		10000
 #define MAX_FLOWS		256
+/* A frame of the test stream, IPv4 length included, stays below 64 KB. */
+#define GEN_MAX_SIZE		65000
 #define PATTERN_LEN		(VUSER_BUF + 256)
 #define RX_BUDGET		256
 
@@ -70,6 +73,9 @@ struct guest_run {
 	uint64_t first_ns, last_ns;
 	uint8_t pattern[PATTERN_LEN];
 	uint64_t tap_write_errs;
+	struct gro_table *gro;	/* LRO before the TAP; NULL: off */
+	struct pkt gro_pkt;
+	unsigned cur_q;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -105,14 +111,16 @@ static void guest_usage(FILE *f)
 		"  --sink             receive frames; stop after --count N, --duration S,\n"
 		"                     or --idle-timeout S (default 2) without traffic\n"
 		"  --connect-timeout S  give up connecting after S seconds (default 10)\n"
-		"  --no-offload       do not negotiate CSUM / GUEST_CSUM: every frame\n"
+		"  --no-offload       do not negotiate CSUM, GUEST_CSUM or TSO: every frame\n"
 		"                     carries a complete checksum both ways (the backend\n"
 		"                     must complete partial ones); the TAP gets no offload\n"
+		"  --no-gro           with --tap: do not aggregate received TCP segments\n"
+		"                     before the TAP (LRO on the virtual interface)\n"
 		"\n"
 		"--gen and --sink print one JSON line when they end, e.g.\n"
 		"  {\"mode\":\"sink\",\"received\":N,\"lost\":N,\"reordered\":N,\"corrupted\":N,...}\n"
 		"With --tap the frontend reconnects when the backend goes away.\n",
-		VUSER_BUF - 12);
+		GEN_MAX_SIZE);
 }
 
 static uint64_t now_ns(void)
@@ -171,10 +179,13 @@ static size_t fill_gen(void *buf, size_t cap, void *arg)
 	return hl + flen;
 }
 
-static void sink_deliver(const struct iovec *iov, unsigned n, void *arg)
+static bool sink_deliver(const struct iovec *iov, unsigned n, int slot,
+			 void *arg)
 {
 	struct guest_run *r = arg;
-	static __thread uint8_t frame[VUSER_BUF * 8];
+
+	(void)slot;
+	static __thread uint8_t frame[VUSER_BUF];
 	size_t hl = r->v->hdr_len;
 	size_t len = pv_iov_to_buf(iov, n, hl, frame, sizeof(frame));
 	size_t off = ETH_HLEN;
@@ -189,24 +200,24 @@ static void sink_deliver(const struct iovec *iov, unsigned n, void *arg)
 	if (!r->first_ns)
 		r->first_ns = r->last_ns;
 	if (len < TEST_HDR)
-		return;
+		return true;
 	memcpy(&et, frame + 12, 2);
 	if (be16toh(et) == 0x0800 && len >= TEST_UDP_OFF + 12 &&
 	    frame[ETH_HLEN] == 0x45 && frame[ETH_HLEN + 9] == 17) {
 		memcpy(&port, frame + ETH_HLEN + 22, 2);
 		if (be16toh(port) != TEST_UDP_PORT)
-			return;
+			return true;
 		memcpy(&port, frame + ETH_HLEN + 20, 2);
 		flow = (uint16_t)(be16toh(port) - TEST_UDP_SPORT0) % MAX_FLOWS;
 		off = TEST_UDP_OFF;
 	} else if (be16toh(et) != ETHERTYPE_PVNET_TEST) {
-		return;	/* not our stream (ARP, IPv6 ND, a peer's traffic) */
+		return true;	/* not our stream (ARP, IPv6 ND, a peer's traffic) */
 	}
 	memcpy(&magic, frame + off, 4);
 	if (be32toh(magic) != TEST_MAGIC) {
 		r->corrupted++;
 		r->any = true;
-		return;
+		return true;
 	}
 	memcpy(&seq, frame + off + 4, 8);
 	seq = be64toh(seq);
@@ -214,7 +225,7 @@ static void sink_deliver(const struct iovec *iov, unsigned n, void *arg)
 	    memcmp(frame + off + 12, r->pattern + (seq & 0xff), len - off - 12)) {
 		r->corrupted++;
 		r->any = true;
-		return;
+		return true;
 	}
 	r->received++;
 	r->bytes += len;
@@ -226,6 +237,7 @@ static void sink_deliver(const struct iovec *iov, unsigned n, void *arg)
 	if (!r->any || seq > r->max_seq)
 		r->max_seq = seq;
 	r->any = true;
+	return true;
 }
 
 static void print_report(struct guest_run *r, const char *mode, uint64_t pkts,
@@ -270,13 +282,58 @@ static size_t fill_from_tap(void *buf, size_t cap, void *arg)
 	return (size_t)n;
 }
 
-static void tap_deliver(const struct iovec *iov, unsigned n, void *arg)
+static bool tap_deliver(const struct iovec *iov, unsigned n, int slot,
+			void *arg)
 {
 	struct guest_run *r = arg;
 
+	/*
+	 * LRO on the virtual interface (seed 001): a TCP segment that came
+	 * unaggregated is offered to the guest's own GRO table first; what it
+	 * keeps leaves merged, with one GSO header, at the end of the poll.
+	 */
+	if (r->gro && slot >= 0 && iov[0].iov_len > r->v->hdr_len) {
+		struct pkt *p = &r->gro_pkt;
+		struct gro_ref ref = { 0, (uint16_t)r->cur_q, (uint32_t)slot };
+
+		memcpy(&p->vh, iov[0].iov_base, PV_MIN(sizeof(p->vh), r->v->hdr_len));
+		p->seg[0].iov_base = (uint8_t *)iov[0].iov_base + r->v->hdr_len;
+		p->seg[0].iov_len = iov[0].iov_len - r->v->hdr_len;
+		p->nseg = 1;
+		p->len = (uint32_t)p->seg[0].iov_len;
+		if (p->vh.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+		    pkt_parse(p) == PV_DROP_NONE &&
+		    gro_receive(r->gro, p, ref, 0, 0, now_ns()))
+			return false;	/* held: the buffer comes back on flush */
+	}
 	/* Straight from shared memory into the kernel: no copy of ours. */
 	if (writev(r->tapfd[r->tap_cur], iov, (int)n) < 0)
 		r->tap_write_errs++;
+	return true;
+}
+
+/* A packet the guest's GRO table lets go: one write, then the buffers back. */
+static void guest_gro_deliver(void *arg, struct gro_out *out)
+{
+	struct guest_run *r = arg;
+	struct iovec iov[PKT_MAX_SEGS + 1];
+	struct virtio_net_hdr h = out->pkt.vh;
+	uint32_t slots[GRO_MAX_SEGS];
+	unsigned n = 0;
+
+	h.num_buffers = 0;
+	iov[n].iov_base = &h;
+	iov[n++].iov_len = r->v->hdr_len;
+	for (unsigned i = 0; i < out->pkt.nseg && n < ARRAY_SIZE(iov); i++)
+		iov[n++] = out->pkt.seg[i];
+	/* back into the TAP queue its frames came from (same flow, same queue) */
+	if (writev(r->tapfd[r->ntap && out->nrefs ? out->refs[0].queue % r->ntap :
+			    r->tap_cur], iov, (int)n) < 0)
+		r->tap_write_errs++;
+	for (unsigned i = 0; i < out->nrefs; i++)
+		slots[i] = out->refs[i].cookie;
+	if (out->nrefs)
+		vuser_rx_release(r->v, out->refs[0].queue, slots, out->nrefs);
 }
 
 /* ---- the loop ---- */
@@ -304,19 +361,26 @@ static void drain(int fd)
 static void rx_napi(struct guest_run *r, unsigned q)
 {
 	struct vuser *v = r->v;
-	void (*deliver)(const struct iovec *, unsigned, void *) =
+	bool (*deliver)(const struct iovec *, unsigned, int, void *) =
 		r->o->mode == MODE_TAP ? tap_deliver : sink_deliver;
 
 	/*
 	 * Ring q's frames go into TAP queue q: a multiqueue TAP learns each
 	 * flow's queue from the writes, and sends its replies back on it.
 	 */
+	r->cur_q = q;
 	if (r->ntap)
 		r->tap_cur = q % r->ntap;
 	vring_drv_set_call(&v->q[q].rx, false);
 	for (;;) {
-		while (vuser_rx_poll(v, q, RX_BUDGET, deliver, r) == RX_BUDGET)
-			;
+		unsigned got;
+
+		do {
+			got = vuser_rx_poll(v, q, RX_BUDGET, deliver, r);
+			/* The guest's LRO flushes when each poll ends (seed 001). */
+			if (r->gro)
+				gro_poll_end(r->gro, 0, now_ns());
+		} while (got == RX_BUDGET);
 		vring_drv_set_call(&v->q[q].rx, true);
 		pv_smp_mb();
 		if (!vring_drv_has_used(&v->q[q].rx))
@@ -533,6 +597,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "no-offload", no_argument, NULL, 'O' },
+		{ "no-gro", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -543,6 +608,7 @@ int ctl_guest_main(int argc, char **argv)
 	struct guest_run *r;
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool gen = false, sink = false, mac_set = false, offload = true;
+	bool no_gro = false;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -596,9 +662,9 @@ int ctl_guest_main(int argc, char **argv)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
-			if (*end || v < 60 || v > VUSER_BUF - 12) {
+			if (*end || v < 60 || v > GEN_MAX_SIZE) {
 				fprintf(stderr, "pvnet guest: --size wants 60..%d\n",
-					VUSER_BUF - 12);
+					GEN_MAX_SIZE);
 				return 2;
 			}
 			o.size = (unsigned)v;
@@ -634,6 +700,9 @@ int ctl_guest_main(int argc, char **argv)
 		case 'O':
 			offload = false;
 			break;
+		case 'R':
+			no_gro = true;
+			break;
 		case 'h':
 			guest_usage(stdout);
 			return 0;
@@ -664,7 +733,11 @@ int ctl_guest_main(int argc, char **argv)
 			 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
 			 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
 			 (offload ? VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
-				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) : 0) |
+				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+				    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+				    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) : 0) |
 			 (o.cfg.queue_pairs > 1 ? VIRTIO_BIT(VIRTIO_NET_F_MQ) : 0);
 
 	r = calloc(1, sizeof(*r));
@@ -683,6 +756,16 @@ int ctl_guest_main(int argc, char **argv)
 
 	if (o.mode == MODE_TAP && guest_enter_netns(o.netns) < 0)
 		goto out;
+	if (o.mode == MODE_TAP && !no_gro) {
+		struct gro_cfg gc;
+
+		/* One poll round is the bound; the timeout only backs it up. */
+		if (gro_cfg_parse("poll,timeout=100", &gc) < 0 ||
+		    !(r->gro = gro_table_create(&gc, guest_gro_deliver, r))) {
+			pv_err("guest: cannot set up GRO");
+			goto out;
+		}
+	}
 
 	for (;;) {
 		uint64_t give_up = now_ns() + (uint64_t)(o.connect_timeout * 1e9);
@@ -704,8 +787,7 @@ int ctl_guest_main(int argc, char **argv)
 			 * The TAP's offloads follow what the backend accepted;
 			 * one TAP queue per queue pair (kept across reconnects).
 			 */
-			int e = guest_tap_open(o.tap, o.mac, r->v->features &
-					       VIRTIO_BIT(VIRTIO_NET_F_CSUM),
+			int e = guest_tap_open(o.tap, o.mac, r->v->features,
 					       r->v->nq, r->tapfd);
 
 			if (e < 0)
@@ -717,6 +799,9 @@ int ctl_guest_main(int argc, char **argv)
 		if (attach(r) < 0)
 			goto out;
 		res = run(r);
+		/* Held buffers belong to this connection's memory: flush first. */
+		if (r->gro)
+			gro_flush_all(r->gro);
 		close(r->epfd);
 		r->epfd = -1;
 		vuser_destroy(r->v);
@@ -728,6 +813,16 @@ int ctl_guest_main(int argc, char **argv)
 		pv_info("guest: reconnecting to %s", o.cfg.path);
 	}
 out:
+	/* Empty by now: every run ends with a flush while r->v is alive. */
+	if (r->gro) {
+		const struct gro_stats *gs = gro_stats(r->gro);
+
+		pv_info("guest: gro: %" PRIu64 " segments in, %" PRIu64
+			" packets out, %" PRIu64 " merged, %.2f segments per packet",
+			gs->in_segs, gs->out_pkts, gs->out_merged,
+			gs->out_pkts ? (double)gs->in_segs / (double)gs->out_pkts : 0.0);
+		gro_table_destroy(r->gro);
+	}
 	if (r->v)
 		vuser_destroy(r->v);
 	for (unsigned t = 0; t < r->ntap; t++)

@@ -19,6 +19,7 @@
 
 #include "guest_internal.h"
 #include "pvnet/log.h"
+#include "pvnet/virtio.h"
 
 int guest_enter_netns(const char *netns)
 {
@@ -70,12 +71,25 @@ static int tap_queue_open(const char *ifname, bool multi, unsigned off)
 	return fd;
 }
 
-int guest_tap_open(const char *ifname, const uint8_t *mac, bool csum_offload,
+int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features,
 		   unsigned nq, int *fds)
 {
 	struct ifreq ifr = { 0 };
 	int fd, s, e;
-	unsigned off = csum_offload ? TUN_F_CSUM : 0;
+	unsigned off = 0;
+
+	/*
+	 * What the kernel may hand us is what the backend accepts from us:
+	 * partial checksums with CSUM, large TCP with HOST_TSO4/6. Large packets
+	 * the other way (GUEST_TSO) can always be written to a vnet-hdr TAP.
+	 */
+	if (features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) {
+		off |= TUN_F_CSUM;
+		if (features & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4))
+			off |= TUN_F_TSO4;
+		if (features & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6))
+			off |= TUN_F_TSO6;
+	}
 
 	if (strlen(ifname) >= IFNAMSIZ) {
 		pv_err("guest: interface name too long: %s", ifname);

@@ -245,8 +245,8 @@ static uint16_t hdr_num_buffers(const struct vuser *v, const uint8_t *first)
 }
 
 unsigned vuser_rx_poll(struct vuser *v, unsigned qi, unsigned budget,
-		       void (*deliver)(const struct iovec *iov, unsigned n,
-				       void *arg), void *arg)
+		       bool (*deliver)(const struct iovec *iov, unsigned n,
+				       int slot, void *arg), void *arg)
 {
 	struct vuser_queue *q = &v->q[qi];
 	unsigned pkts = 0, reposted = 0;
@@ -282,12 +282,14 @@ unsigned vuser_rx_poll(struct vuser *v, unsigned qi, unsigned budget,
 			q->rx_slot[q->rx_niov++] = slot;
 			if (q->rx_niov < q->rx_want)
 				continue;
-			deliver(q->rx_iov, q->rx_niov, arg);
 			q->rx_pkts++;
 			q->rx_bytes += pv_iov_len(q->rx_iov, q->rx_niov) - v->hdr_len;
-			for (unsigned k = 0; k < q->rx_niov; k++)
-				post_rx(v, q, q->rx_slot[k]);
-			reposted += q->rx_niov;
+			if (deliver(q->rx_iov, q->rx_niov,
+				    q->rx_niov == 1 ? q->rx_slot[0] : -1, arg)) {
+				for (unsigned k = 0; k < q->rx_niov; k++)
+					post_rx(v, q, q->rx_slot[k]);
+				reposted += q->rx_niov;
+			}
 			q->rx_niov = 0;
 			pkts++;
 		}
@@ -301,4 +303,18 @@ unsigned vuser_rx_poll(struct vuser *v, unsigned qi, unsigned budget,
 			pv_warn("guest: rx kick failed: %s", strerror(errno));
 	}
 	return pkts;
+}
+
+void vuser_rx_release(struct vuser *v, unsigned qi, const uint32_t *slots,
+		      unsigned n)
+{
+	struct vuser_queue *q = &v->q[qi];
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < n; i++)
+		post_rx(v, q, (uint16_t)slots[i]);
+	vring_drv_publish(&q->rx);
+	if (vring_drv_need_kick(&q->rx) &&
+	    write(q->rx_kick, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pv_warn("guest: rx kick failed: %s", strerror(errno));
 }

@@ -65,7 +65,16 @@ struct port *port_create(struct sw *sw, const char *spec, char *err,
 
 	if (!strcmp(type, "vhost"))
 		return port_vhost_create(sw, name, opts, err, errlen);
-	snprintf(err, errlen, "port '%s': unknown type '%s' (known: vhost)",
+	if (!strcmp(type, "tap"))
+		return port_tap_create(sw, name, opts, err, errlen);
+	if (!strcmp(type, "afpacket"))
+		return port_afpacket_create(sw, name, opts, err, errlen);
+	if (!strcmp(type, "pcap"))
+		return port_pcap_create(sw, name, opts, err, errlen);
+	if (!strcmp(type, "gen"))
+		return port_gen_create(sw, name, opts, err, errlen);
+	snprintf(err, errlen, "port '%s': unknown type '%s' "
+		 "(known: vhost, tap, afpacket, pcap, gen)",
 		 name, type);
 	return NULL;
 }

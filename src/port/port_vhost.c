@@ -69,6 +69,7 @@ struct vhost_port {
 		struct vring_elem elems[PKT_BURST_MAX];
 		struct pkt pkts[PKT_BURST_MAX];
 		struct pkt *ptrs[PKT_BURST_MAX];
+		struct pkt *of_elem[PKT_BURST_MAX];	/* NULL: dropped */
 	} *txq;
 };
 
@@ -95,6 +96,15 @@ static void on_queue_state(void *opaque, unsigned vidx, bool running)
 		if (vp->tx_running[i] || vp->rx_running[i])
 			n = i + 1;
 	vp->port.nqueues = n;
+	if (running) {
+		uint64_t f = vhu_dev_features(vp->dev);
+
+		/* What the guest takes as it is: partial checksums, large TCP. */
+		vp->port.csum_offload = f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+		vp->port.gso_offload = vp->port.csum_offload &&
+			(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) &&
+			(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6));
+	}
 	/* A restarted ring starts with no lease outstanding. */
 	if (!(vidx & 1))
 		vp->rxq[q].head = vp->rxq[q].tail = 0;
@@ -140,9 +150,23 @@ static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 	if ((p->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
 	    !(feat & VIRTIO_BIT(VIRTIO_NET_F_CSUM)))
 		return PV_DROP_PKT_HDR_FLAGS;
-	if ((p->vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE)
-		return PV_DROP_PKT_HDR_GSO;	/* HOST_TSO is not offered yet */
+	switch (p->vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		if (!(feat & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4)))
+			return PV_DROP_PKT_HDR_GSO;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		if (!(feat & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6)))
+			return PV_DROP_PKT_HDR_GSO;
+		break;
+	default:
+		return PV_DROP_PKT_HDR_GSO;	/* UFO and USO are not offered */
+	}
+	/* A guest's DATA_VALID means nothing on transmit; keep NEEDS_CSUM only. */
 	p->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	p->held = false;
 
 	for (unsigned i = 0; i < e->out_num; i++) {
 		size_t l = e->iov[i].iov_len;
@@ -184,6 +208,7 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 			enum pv_drop why = chain_to_pkt(vp, &t->elems[i], p,
 							hdr_len, feat);
 
+			t->of_elem[i] = NULL;
 			if (why != PV_DROP_NONE) {
 				pv_stat_add(&vp->port.st.rx_pkts, 1);
 				pv_stat_add(&vp->port.st.drops.n[why], 1);
@@ -191,19 +216,42 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 			}
 			p->src_port = vp->port.idx;
 			p->src_queue = (uint16_t)q;
+			t->of_elem[i] = p;
 			t->ptrs[m++] = p;
 		}
 		vp->port.st.rxq_pkts[q] += n;
 		if (m)
 			sw_forward_burst(vp->port.sw, &vp->port, t->ptrs, m);
-		/* Every chain goes back only now: its packet is done. */
+		/*
+		 * Every chain goes back only now that its packet is done; one that
+		 * GRO holds goes back through vhost_release() after its flush.
+		 */
 		for (unsigned i = 0; i < n; i++)
-			vring_push(vq, t->elems[i].head, 0);
+			if (!t->of_elem[i] || !t->of_elem[i]->held)
+				vring_push(vq, t->elems[i].head, 0);
 		vring_flush(vq);
 		vhu_dev_call(vp->dev, 2 * q + 1);
 		done += n;
 	}
 	return done;
+}
+
+static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
+			  unsigned n)
+{
+	struct vhost_port *vp = vp_of(p);
+	struct vring *vq;
+
+	/* Workers flush GRO before they park, so the ring is still this one. */
+	if (q >= VHU_MAX_QUEUE_PAIRS || !vp->tx_running[q])
+		return;
+	vq = vhu_dev_vring(vp->dev, 2 * q + 1);
+	if (!vq || !vring_ready(vq))
+		return;
+	for (unsigned i = 0; i < n; i++)
+		vring_push(vq, (uint16_t)cookies[i], 0);
+	vring_flush(vq);
+	vhu_dev_call(vp->dev, 2 * q + 1);
 }
 
 static unsigned vhost_poll(struct port *p, unsigned q, unsigned budget)
@@ -281,7 +329,11 @@ static void fill_one(struct vhost_port *vp, struct pkt *pk, struct lease_pkt *lp
 	unsigned nsrc = pk->nseg;
 	uint16_t csum;
 
-	if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+		/* The switch sends large packets only to guests that took GSO. */
+		h = pk->vh;
+		h.num_buffers = 0;
+	} else if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
 		if (guest_csum) {
 			h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 			h.csum_start = pk->vh.csum_start;
@@ -317,7 +369,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	size_t hdr_len;
 	bool mrg, guest_csum;
 	unsigned sent = 0, i = 0;
-	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csum_done = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csum_done = 0, gso_pkts = 0;
 
 	if (vp->port.nqueues == 0) {
 		pv_stat_add(&p->st.drops.n[PV_DROP_RX_NOT_READY], n);
@@ -382,8 +434,10 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 				continue;
 			}
 			fill_one(vp, pkts[j], &lp[j], hdr_len, guest_csum);
-			if (!guest_csum &&
-			    (pkts[j]->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+			if (pkts[j]->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+				gso_pkts++;
+			else if (!guest_csum &&
+				 (pkts[j]->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
 				csum_done++;
 			sent++;
 			bytes += pkts[j]->len;
@@ -413,6 +467,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	pv_stat_add(&p->st.tx_pkts, sent);
 	pv_stat_add(&p->st.tx_bytes, bytes);
 	pv_stat_add(&p->st.tx_csum_done, csum_done);
+	pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);
 	pv_stat_add(&p->st.txq_pkts[q], sent);
 	for (unsigned r = 1; r < PV_DROP_MAX; r++)
 		pv_stat_add(&p->st.drops.n[r], drops[r]);
@@ -458,6 +513,7 @@ static const struct port_ops vhost_port_ops = {
 	.poll = vhost_poll,
 	.rx_fd = vhost_rx_fd,
 	.rx_notify = vhost_rx_notify,
+	.release = vhost_release,
 	.start = vhost_start,
 	.destroy = vhost_destroy,
 };
@@ -468,6 +524,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	struct vhost_port *vp = calloc(1, sizeof(*vp));
 	char key[32], val[128];
 	const char *cur = opts;
+	bool tso = true;
 	int rc;
 
 	(void)sw;
@@ -497,6 +554,9 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			/* off: refuse CONFIGURE_MEM_SLOTS, so a frontend
 			 * uses SET_MEM_TABLE instead of ADD_MEM_REG */
 			vp->cfg.no_mem_slots = !strcmp(val, "off");
+		} else if (!strcmp(key, "tso") && (!strcmp(val, "on") ||
+						     !strcmp(val, "off"))) {
+			tso = !strcmp(val, "on");
 		} else if (!strcmp(key, "client") && !val[0]) {
 			vp->cfg.client = true;
 		} else if (!strcmp(key, "queues")) {
@@ -523,7 +583,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=, memslots=on|off)",
+				 "(vhost takes path=, client, queues=, mac=, memslots=on|off, tso=on|off)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}
@@ -538,6 +598,15 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	}
 	if (vp->cfg.max_queue_pairs > 1)
 		vp->cfg.features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	/* Large sends from the guest: segmented in software where needed. */
+	if (tso)
+		vp->cfg.features |= VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+				    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6);
+	else
+		vp->cfg.features &= ~(VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+				      VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |
+				      VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
+				      VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6));
 	vp->cfg.path = vp->path;
 	vp->txq = calloc(vp->cfg.max_queue_pairs, sizeof(*vp->txq));
 	if (!vp->txq) {

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pvnet/dp.h"
+#include "pvnet/gro.h"
 #include "pvnet/log.h"
 #include "pvnet/switch.h"
 
@@ -97,6 +99,47 @@ static __thread uint8_t (*bounce)[BOUNCE_BYTES];
 
 static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n);
 
+/*
+ * Software GSO: a large TCP packet (a guest's TSO send) toward a port that
+ * cannot take it becomes MSS-sized segments whose headers live in this
+ * per-thread scratch and whose payload still points at the sender's buffer:
+ * the destination copies each byte once, as for any packet.
+ */
+#define GSO_MAX_OUT	64
+struct gso_scratch {
+	uint8_t hdr[GSO_MAX_OUT * GRO_HDR_MAX];
+	struct pkt out[GSO_MAX_OUT];
+	struct pkt *ptr[GSO_MAX_OUT];
+};
+static __thread struct gso_scratch *gso_tls;
+
+static void segment_to(struct port *d, unsigned q, struct pkt *p)
+{
+	struct gso_scratch *g = gso_tls;
+	int n;
+
+	if (!g) {
+		/* Once per thread, the first time a guest sends TSO. */
+		g = gso_tls = calloc(1, sizeof(*g));
+		if (!g) {
+			pv_stat_add(&d->st.drops.n[PV_DROP_PKT_TOO_BIG], 1);
+			return;
+		}
+	}
+	n = gso_segment(p, g->out, GSO_MAX_OUT, g->hdr, d->csum_offload);
+	if (n < 0) {
+		pv_stat_add(&d->st.drops.n[-n < PV_DROP_MAX ? -n :
+					   PV_DROP_PKT_HDR_GSO], 1);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		g->ptr[i] = &g->out[i];
+	pv_stat_add(&d->st.segmented, (uint64_t)n - 1);
+	for (int i = 0; i < n; i += PKT_BURST_MAX)
+		d->ops->tx_burst(d, q, &g->ptr[i],
+				 (unsigned)PV_MIN(PKT_BURST_MAX, n - i));
+}
+
 #define DEST_FLOOD	0xffff
 #define DEST_DROP	0xfffe
 
@@ -109,6 +152,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	unsigned others = sw->nports ? sw->nports - 1 : 0;
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
+	struct gro_table *gro;
 
 	PV_ASSERT(n <= PKT_BURST_MAX);
 
@@ -166,22 +210,47 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	/*
 	 * Pass 2: per destination, one tx_burst per destination queue with its
 	 * packets in order. A multiqueue destination gets each flow on the
-	 * queue its RSS hash picks (seed 002: one interrupt per queue).
+	 * queue its RSS hash picks (seed 002: one interrupt per queue). On the
+	 * way, unicast TCP toward a port that takes large packets is offered
+	 * to the worker's GRO table (seeds 000/001), and a large packet toward
+	 * a port that does not take it is segmented in software.
 	 */
+	gro = src->ops->release ? dp_gro_table() : NULL;
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
 		unsigned nq = d->nqueues, cnt = 0;
 		uint8_t qsel[PKT_BURST_MAX];
 		uint32_t qmask = 0;
+		bool try_gro = gro && d->gso_offload;
 
 		if (d == src)
 			continue;
 		for (unsigned i = 0; i < n; i++) {
+			struct pkt *p = pkts[i];
+			uint8_t q;
+
 			if (dest[i] != pi && !(flood && dest[i] == DEST_FLOOD))
 				continue;
-			qsel[cnt] = nq > 1 ? (uint8_t)(pkt_flow_hash(pkts[i]) % nq) : 0;
-			qmask |= 1u << qsel[cnt];
-			list[cnt++] = pkts[i];
+			q = nq > 1 ? (uint8_t)(pkt_flow_hash(p) % nq) : 0;
+			if (p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+			    !d->gso_offload) {
+				segment_to(d, q, p);
+				continue;
+			}
+			if (try_gro && dest[i] == pi) {
+				struct gro_ref ref = { src->idx, p->src_queue,
+						       p->cookie };
+
+				if (!now)
+					now = pv_now_ns();
+				if (gro_receive(gro, p, ref, d->idx, q, now)) {
+					p->held = true;
+					continue;
+				}
+			}
+			qsel[cnt] = q;
+			qmask |= 1u << q;
+			list[cnt++] = p;
 		}
 		if (!cnt)
 			continue;

@@ -45,19 +45,19 @@ struct tf_flowstate {
 	bool used;
 };
 
-static void tf_put16(uint8_t *p, uint16_t v)
+static inline void tf_put16(uint8_t *p, uint16_t v)
 {
 	v = htobe16(v);
 	memcpy(p, &v, 2);
 }
 
-static void tf_put32(uint8_t *p, uint32_t v)
+static inline void tf_put32(uint8_t *p, uint32_t v)
 {
 	v = htobe32(v);
 	memcpy(p, &v, 4);
 }
 
-static uint16_t tf_get16(const uint8_t *p)
+static inline uint16_t tf_get16(const uint8_t *p)
 {
 	uint16_t v;
 
@@ -65,7 +65,7 @@ static uint16_t tf_get16(const uint8_t *p)
 	return be16toh(v);
 }
 
-static uint32_t tf_get32(const uint8_t *p)
+static inline uint32_t tf_get32(const uint8_t *p)
 {
 	uint32_t v;
 
@@ -74,12 +74,12 @@ static uint32_t tf_get32(const uint8_t *p)
 }
 
 /* Payload byte at sequence number @seq of flow @flow. */
-static uint8_t tf_byte(unsigned flow, uint32_t seq)
+static inline uint8_t tf_byte(unsigned flow, uint32_t seq)
 {
 	return (uint8_t)((seq * 7u + (seq >> 8)) ^ (flow * 31u));
 }
 
-static uint32_t tf_pseudo(const uint8_t *ip, bool v6, uint32_t l4len)
+static inline uint32_t tf_pseudo(const uint8_t *ip, bool v6, uint32_t l4len)
 {
 	uint8_t t[8] = { 0 };
 
@@ -94,7 +94,7 @@ static uint32_t tf_pseudo(const uint8_t *ip, bool v6, uint32_t l4len)
 }
 
 /* Builds the frame of @s into f (allocates f->buf). */
-static void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
+static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 		     unsigned split)
 {
 	uint8_t h[256];
@@ -202,7 +202,7 @@ static void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 }
 
 /* Parses one token into @s, advancing per-flow sequence and ID state. */
-static int tf_token(const char *tok, struct tf_seg *s,
+static inline int tf_token(const char *tok, struct tf_seg *s,
 		    struct tf_flowstate *fs, unsigned vid)
 {
 	char buf[128], *save = NULL, *m;
@@ -274,7 +274,7 @@ static int tf_token(const char *tok, struct tf_seg *s,
 }
 
 /* Builds every frame of @seq into @f; returns the count or -1. */
-static int tf_sequence(const char *seq, bool v6, unsigned vid, unsigned split,
+static inline int tf_sequence(const char *seq, bool v6, unsigned vid, unsigned split,
 		       struct tf_frame *f, unsigned max)
 {
 	struct tf_flowstate fs[TF_FLOWS];
@@ -304,7 +304,7 @@ static int tf_sequence(const char *seq, bool v6, unsigned vid, unsigned split,
 	return (int)n;
 }
 
-static void tf_free(struct tf_frame *f, unsigned n)
+static inline void tf_free(struct tf_frame *f, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		free(f[i].buf);

@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: MIT
+/*
+ * port_afpacket.c - an uplink on a host interface (a NIC, one end of a veth)
+ * through an AF_PACKET socket
+ *
+ * Receive: a PACKET_MMAP TPACKET_V3 ring. The kernel fills whole blocks and
+ * hands each over by setting TP_STATUS_USER in its header; a poll walks the
+ * ready blocks, describes up to PKT_BURST_MAX frames as pkts over the ring
+ * itself (no copy), forwards them, and only then gives the finished blocks
+ * back (TP_STATUS_KERNEL). A block is handed over when full or after
+ * AFP_BLOCK_TOV_MS, which bounds the latency a quiet link adds.
+ *
+ * Transmit: one sendmmsg() per burst (seed 003 send combining), each
+ * message the vnet header and the packet's own segments: the only copy is
+ * the kernel's. Several workers may transmit at once: each builds its
+ * messages in thread-local scratch and the socket serialises in the kernel.
+ *
+ * Offloads: with PACKET_VNET_HDR (offered since Linux 2.6.29, with rings
+ * since 4.9) partial checksums pass through both ways as NEEDS_CSUM. Without
+ * it, transmit completes them and receive drops frames whose checksum the
+ * kernel left unfinished (TP_STATUS_CSUMNOTREADY), counted. GSO frames (an
+ * interface with GRO, a veth peer with TSO) are dropped and counted until
+ * the GSO issue: the port turns GRO off on its interface for that reason.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pvnet/log.h"
+#include "pvnet/port.h"
+#include "pvnet/switch.h"
+
+#define AFP_BLOCK_SIZE		(1u << 17)	/* holds a 64 KB frame */
+#define AFP_BLOCK_NR		32		/* 4 MB of ring */
+#define AFP_FRAME_SIZE		2048		/* V3 ignores it but checks it */
+#define AFP_BLOCK_TOV_MS	1
+#define AFP_VNET_LEN		10		/* struct virtio_net_hdr, legacy */
+/* Blocks one burst may finish: a frame per block at worst, plus one. */
+#define AFP_REL_MAX		(PKT_BURST_MAX + 1)
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING	23
+#endif
+
+struct afp_port {
+	struct port port;
+	int fd;
+	int ifindex;
+	char ifname[IF_NAMESIZE];
+	bool vnet;			/* PACKET_VNET_HDR accepted */
+	uint8_t *ring;
+	size_t ring_len;
+	struct pv_ratelimit rl;
+	/* Receive state: the one worker that polls queue 0 owns it. */
+	unsigned cur;			/* block being read */
+	unsigned left;			/* its frames not read yet */
+	uint8_t *next;			/* its next frame, NULL: block not opened */
+	struct pkt pkts[PKT_BURST_MAX];
+	struct pkt *ptrs[PKT_BURST_MAX];
+};
+
+/* Transmit scratch of the calling worker: one burst of messages. */
+static __thread struct mmsghdr afp_msgs[PKT_BURST_MAX];
+static __thread struct iovec afp_iov[PKT_BURST_MAX][PKT_MAX_SEGS + 3];
+static __thread struct virtio_net_hdr afp_hdr[PKT_BURST_MAX];
+static __thread uint16_t afp_csum[PKT_BURST_MAX];
+
+static struct afp_port *ap_of(struct port *p)
+{
+	return (struct afp_port *)p;
+}
+
+static struct tpacket_block_desc *block(struct afp_port *ap, unsigned i)
+{
+	return (struct tpacket_block_desc *)(ap->ring + (size_t)i * AFP_BLOCK_SIZE);
+}
+
+/* Describes the frame at @h as @pk over the ring; returns the drop reason. */
+static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
+				 struct pkt *pk)
+{
+	uint8_t *frame = (uint8_t *)h + h->tp_mac;
+	uint32_t len = h->tp_snaplen;
+	enum pv_drop why;
+
+	/* The kernel writes these; still, never walk outside the block. */
+	if ((size_t)h->tp_mac + len > AFP_BLOCK_SIZE)
+		return PV_DROP_PKT_TOO_BIG;
+	if (len < h->tp_len)
+		return PV_DROP_PKT_TOO_BIG;	/* truncated to the block */
+	if (len < ETH_HLEN)
+		return PV_DROP_PKT_TRUNC;
+	memset(&pk->vh, 0, sizeof(pk->vh));
+	if (ap->vnet) {
+		memcpy(&pk->vh, frame - AFP_VNET_LEN, AFP_VNET_LEN);
+		why = nethdr_check(&pk->vh, len);
+		if (why != PV_DROP_NONE)
+			return why;
+		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+			return PV_DROP_PKT_HDR_GSO;
+		pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	} else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
+		/* Where the checksum starts is not said without a vnet header. */
+		return PV_DROP_PKT_BAD_CSUM;
+	}
+	pk->len = len;
+	pk->seg[0].iov_base = frame;
+	pk->seg[0].iov_len = len;
+	pk->nseg = 1;
+	return PV_DROP_NONE;
+}
+
+static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
+{
+	struct afp_port *ap = ap_of(p);
+	unsigned done = 0;
+
+	if (q != 0)
+		return 0;
+	while (done < budget) {
+		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
+		unsigned got = 0, m = 0, bad = 0, nrel = 0;
+		struct tpacket_block_desc *rel[AFP_REL_MAX];
+		uint64_t drops[PV_DROP_MAX] = { 0 };
+
+		while (got < want && nrel < AFP_REL_MAX) {
+			struct tpacket_block_desc *bd = block(ap, ap->cur);
+			struct tpacket3_hdr *h;
+			struct pkt *pk;
+			enum pv_drop why;
+
+			if (!ap->next) {
+				if (!(pv_load_acquire(&bd->hdr.bh1.block_status) &
+				      TP_STATUS_USER))
+					break;
+				ap->left = bd->hdr.bh1.num_pkts;
+				ap->next = (uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
+			}
+			if (ap->left == 0 ||
+			    ap->next < (uint8_t *)bd ||
+			    ap->next >= (uint8_t *)bd + AFP_BLOCK_SIZE) {
+				/* Finished: give it back once the burst is done. */
+				rel[nrel++] = bd;
+				ap->next = NULL;
+				ap->cur = (ap->cur + 1) % AFP_BLOCK_NR;
+				continue;
+			}
+			h = (struct tpacket3_hdr *)ap->next;
+			ap->next += h->tp_next_offset ? h->tp_next_offset : AFP_BLOCK_SIZE;
+			ap->left--;
+			got++;
+			pk = &ap->pkts[m];
+			why = frame_to_pkt(ap, h, pk);
+			if (why != PV_DROP_NONE) {
+				drops[why]++;
+				bad++;
+				continue;
+			}
+			pk->src_port = p->idx;
+			pk->src_queue = 0;
+			ap->ptrs[m++] = pk;
+		}
+		if (bad) {
+			pv_stat_add(&p->st.rx_pkts, bad);
+			for (unsigned r = 1; r < PV_DROP_MAX; r++)
+				pv_stat_add(&p->st.drops.n[r], drops[r]);
+		}
+		p->st.rxq_pkts[0] += got;
+		if (m)
+			sw_forward_burst(p->sw, p, ap->ptrs, m);
+		/* Only now: the destinations have copied out of these blocks. */
+		for (unsigned i = 0; i < nrel; i++)
+			pv_store_release(&rel[i]->hdr.bh1.block_status, TP_STATUS_KERNEL);
+		done += got;
+		if (got == 0 && nrel == 0)
+			break;
+	}
+	return done;
+}
+
+/* Builds message @i for @pk in the worker's scratch; returns the drop reason. */
+static enum pv_drop build_msg(struct afp_port *ap, unsigned i, struct pkt *pk,
+			      bool *csum_done)
+{
+	struct iovec *iov = afp_iov[i];
+	unsigned k = 0;
+
+	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		return PV_DROP_PKT_TOO_BIG;	/* no GSO toward the wire yet */
+	if (ap->vnet) {
+		struct virtio_net_hdr *h = &afp_hdr[i];
+
+		memset(h, 0, sizeof(*h));
+		if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+			h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+			h->csum_start = pk->vh.csum_start;
+			h->csum_offset = pk->vh.csum_offset;
+		}
+		iov[k].iov_base = h;
+		iov[k++].iov_len = AFP_VNET_LEN;
+	}
+	if (!ap->vnet && (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
+		uint32_t off;
+		unsigned n;
+
+		/* Complete it on the way, never in the source's buffer. */
+		if (pkt_csum_complete(pk, &afp_csum[i], &off) != PV_DROP_NONE)
+			return PV_DROP_PKT_HDR_CSUM;
+		n = pkt_patch_iov(pk, off, &afp_csum[i], iov + k, PKT_MAX_SEGS + 2);
+		if (!n)
+			return PV_DROP_PKT_TOO_BIG;
+		k += n;
+		*csum_done = true;
+	} else {
+		memcpy(iov + k, pk->seg, pk->nseg * sizeof(*iov));
+		k += pk->nseg;
+	}
+	memset(&afp_msgs[i], 0, sizeof(afp_msgs[i]));
+	afp_msgs[i].msg_hdr.msg_iov = iov;
+	afp_msgs[i].msg_hdr.msg_iovlen = k;
+	return PV_DROP_NONE;
+}
+
+static enum pv_drop errno_reason(int e)
+{
+	if (e == EAGAIN || e == ENOBUFS)
+		return PV_DROP_RX_NO_BUF;
+	if (e == EMSGSIZE || e == EINVAL)
+		return PV_DROP_PKT_TOO_BIG;
+	return PV_DROP_TX_PORT_ERR;
+}
+
+static unsigned afp_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned n)
+{
+	struct afp_port *ap = ap_of(p);
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csums = 0;
+	struct pkt *msg_pkt[PKT_BURST_MAX];
+	unsigned m = 0, sent = 0, i = 0;
+
+	(void)q;
+	n = PV_MIN(n, PKT_BURST_MAX);
+	for (unsigned j = 0; j < n; j++) {
+		bool cd = false;
+		enum pv_drop why = build_msg(ap, m, pkts[j], &cd);
+
+		if (why != PV_DROP_NONE) {
+			drops[why]++;
+			continue;
+		}
+		csums += cd;
+		msg_pkt[m++] = pkts[j];
+	}
+	/* One call per burst; a failed message is skipped and counted. */
+	while (i < m) {
+		int r = sendmmsg(ap->fd, &afp_msgs[i], m - i, MSG_DONTWAIT);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			drops[errno_reason(errno)]++;
+			pv_log_ratelimited(&ap->rl, PV_LOG_DEBUG, "port %s: sendmmsg: %s",
+					   p->name, strerror(errno));
+			i++;
+			continue;
+		}
+		for (int k = 0; k < r; k++)
+			bytes += msg_pkt[i + (unsigned)k]->len;
+		sent += (unsigned)r;
+		i += (unsigned)r;
+	}
+	pv_stat_add(&p->st.tx_pkts, sent);
+	pv_stat_add(&p->st.tx_bytes, bytes);
+	pv_stat_add(&p->st.tx_csum_done, csums);
+	pv_stat_add(&p->st.txq_pkts[0], sent);
+	for (unsigned r = 1; r < PV_DROP_MAX; r++)
+		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	return sent;
+}
+
+static unsigned afp_rx_queues(struct port *p)
+{
+	(void)p;
+	return 1;
+}
+
+/* The socket polls readable while a retired block waits (level-triggered). */
+static int afp_rx_fd(struct port *p, unsigned q)
+{
+	return q == 0 ? ap_of(p)->fd : -1;
+}
+
+static int afp_start(struct port *p, struct pv_loop *loop)
+{
+	(void)p;
+	(void)loop;
+	return 0;
+}
+
+static void afp_destroy(struct port *p)
+{
+	struct afp_port *ap = ap_of(p);
+
+	if (ap->ring && ap->ring != MAP_FAILED)
+		munmap(ap->ring, ap->ring_len);
+	if (ap->fd >= 0)
+		close(ap->fd);
+	free(ap);
+}
+
+static const struct port_ops afp_port_ops = {
+	.type = "afpacket",
+	.tx_burst = afp_tx_burst,
+	.rx_queues = afp_rx_queues,
+	.poll = afp_poll,
+	.rx_fd = afp_rx_fd,
+	.start = afp_start,
+	.destroy = afp_destroy,
+};
+
+/*
+ * GRO on the interface would hand the socket aggregated frames, which the
+ * switch cannot forward before the GSO issue; best effort, so warn only.
+ */
+static void gro_off(struct afp_port *ap)
+{
+	struct ethtool_value ev = { .cmd = ETHTOOL_SGRO, .data = 0 };
+	struct ifreq ifr = { 0 };
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ap->ifname);
+	ifr.ifr_data = (void *)&ev;
+	if (ioctl(ap->fd, SIOCETHTOOL, &ifr) < 0 && errno != EOPNOTSUPP)
+		pv_warn("port %s: cannot turn GRO off on %s: %s", ap->port.name,
+			ap->ifname, strerror(errno));
+}
+
+/* Socket, vnet header, ring, binding, promiscuity; 0 or a message in @err. */
+static int afp_open(struct afp_port *ap, char *err, size_t errlen)
+{
+	struct tpacket_req3 req = {
+		.tp_block_size = AFP_BLOCK_SIZE,
+		.tp_block_nr = AFP_BLOCK_NR,
+		.tp_frame_size = AFP_FRAME_SIZE,
+		.tp_frame_nr = AFP_BLOCK_SIZE / AFP_FRAME_SIZE * AFP_BLOCK_NR,
+		.tp_retire_blk_tov = AFP_BLOCK_TOV_MS,
+	};
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_ALL) };
+	struct packet_mreq mr = { .mr_type = PACKET_MR_PROMISC };
+	int one = 1, v3 = TPACKET_V3, sndbuf = 4 << 20;
+	const char *what;
+
+	ap->ifindex = (int)if_nametoindex(ap->ifname);
+	if (!ap->ifindex) {
+		snprintf(err, errlen, "interface %s: %s", ap->ifname, strerror(errno));
+		return -1;
+	}
+	/* Protocol 0: nothing is queued before the ring exists. */
+	ap->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	what = "socket";
+	if (ap->fd < 0)
+		goto fail;
+	what = "PACKET_VERSION";
+	if (setsockopt(ap->fd, SOL_PACKET, PACKET_VERSION, &v3, sizeof(v3)) < 0)
+		goto fail;
+	/* Must precede the ring; a kernel without it makes us complete sums. */
+	ap->vnet = setsockopt(ap->fd, SOL_PACKET, PACKET_VNET_HDR, &one,
+			      sizeof(one)) == 0;
+	what = "PACKET_RX_RING";
+	if (setsockopt(ap->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
+		goto fail;
+	ap->ring_len = (size_t)AFP_BLOCK_SIZE * AFP_BLOCK_NR;
+	ap->ring = mmap(NULL, ap->ring_len, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_LOCKED | MAP_POPULATE, ap->fd, 0);
+	if (ap->ring == MAP_FAILED)
+		ap->ring = mmap(NULL, ap->ring_len, PROT_READ | PROT_WRITE,
+				MAP_SHARED, ap->fd, 0);
+	what = "mmap";
+	if (ap->ring == MAP_FAILED) {
+		ap->ring = NULL;
+		goto fail;
+	}
+	/* Our own transmits and the host's are not input from the wire. */
+	if (setsockopt(ap->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one,
+		       sizeof(one)) < 0)
+		pv_warn("port %s: PACKET_IGNORE_OUTGOING: %s", ap->port.name,
+			strerror(errno));
+	sll.sll_ifindex = ap->ifindex;
+	what = "bind";
+	if (bind(ap->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		goto fail;
+	/* Frames for the guests' MACs, not only the interface's own. */
+	mr.mr_ifindex = ap->ifindex;
+	what = "PACKET_MR_PROMISC";
+	if (setsockopt(ap->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr,
+		       sizeof(mr)) < 0)
+		goto fail;
+	/* Room for bursts without ENOBUFS; FORCE needs CAP_NET_ADMIN. */
+	if (setsockopt(ap->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+		       sizeof(sndbuf)) < 0)
+		setsockopt(ap->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	gro_off(ap);
+	return 0;
+
+fail:
+	snprintf(err, errlen, "%s %s: %s", what, ap->ifname, strerror(errno));
+	return -1;
+}
+
+struct port *port_afpacket_create(struct sw *sw, const char *name,
+				  const char *opts, char *err, size_t errlen)
+{
+	struct afp_port *ap = calloc(1, sizeof(*ap));
+	char key[32], val[128], why[200];
+	const char *cur = opts;
+	int rc;
+
+	(void)sw;
+	if (!ap) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		return NULL;
+	}
+	ap->fd = -1;
+	snprintf(ap->port.name, sizeof(ap->port.name), "%s", name);
+	ap->port.ops = &afp_port_ops;
+	ap->port.uplink = true;
+	ap->port.nqueues = 1;
+	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!strcmp(key, "name")) {
+			continue;
+		} else if (!strcmp(key, "ifname") && val[0] &&
+			   strlen(val) < sizeof(ap->ifname)) {
+			memcpy(ap->ifname, val, strlen(val) + 1);
+		} else {
+			snprintf(err, errlen, "port %s: bad option '%s%s%s' (afpacket "
+				 "takes ifname=NAME, < %d chars)", name, key,
+				 val[0] ? "=" : "", val, IF_NAMESIZE);
+			goto fail;
+		}
+	}
+	if (rc < 0 || !ap->ifname[0]) {
+		snprintf(err, errlen, "port %s: %s", name,
+			 rc < 0 ? "option too long" : "ifname= is required");
+		goto fail;
+	}
+	if (afp_open(ap, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "port %s: %s", name, why);
+		goto fail;
+	}
+	ap->port.csum_offload = ap->vnet;
+	pv_info("port %s: afpacket on %s, TPACKET_V3 %u x %u KB, %s", name,
+		ap->ifname, AFP_BLOCK_NR, AFP_BLOCK_SIZE >> 10,
+		ap->vnet ? "vnet header (checksum offload)" : "no vnet header");
+	return &ap->port;
+
+fail:
+	afp_destroy(&ap->port);
+	return NULL;
+}

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+/*
+ * port_gen.c - a synthetic TCP/IPv4 bulk sender: the benchmark's remote host
+ *
+ * flows=N TCP flows from 198.18.1.1 ports 10000.. to 198.18.0.2 port 5201,
+ * frames of Ethernet + IPv4 + TCP (no options) + mss bytes of payload, sent
+ * round-robin over the flows with in-order sequence numbers. Each frame is
+ * written whole into a port-owned buffer on every poll, headers and payload,
+ * the way a NIC's DMA would leave it, with correct IPv4 and TCP checksums
+ * (computed, not reused), so the switch and the receivers do the work they
+ * would do for a real sender. Payload byte j of a segment with sequence
+ * number s is (s + j) & 0xff, so a receiver can verify it.
+ *
+ * rate=PPS paces generation with a token bucket refilled once per poll
+ * (burst depth PKT_BURST_MAX); without it the port sends as fast as it is
+ * polled. count=N stops after N frames. The port never receives: frames
+ * the switch sends to it are counted as delivered (tx_pkts) and discarded.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pvnet/log.h"
+#include "pvnet/port.h"
+#include "pvnet/switch.h"
+
+#define GEN_HDRS	(ETH_HLEN + 20 + 20)
+#define GEN_MSS_MAX	9000
+#define GEN_SPORT	10000
+#define GEN_DPORT	5201
+#define GEN_SADDR	0xc6120101u	/* 198.18.1.1 */
+#define GEN_DADDR	0xc6120002u	/* 198.18.0.2 */
+
+struct gen_port {
+	struct port port;
+	unsigned flows, mss;
+	uint8_t dst[ETH_ALEN], src[ETH_ALEN];
+	uint64_t rate;			/* frames per second, 0: unpaced */
+	uint64_t count;			/* frames to send, 0: no limit */
+	/* Generator state: the one worker that polls queue 0 owns it. */
+	uint64_t generated;
+	uint64_t tokens, last_ns;
+	unsigned next_flow;
+	uint32_t *seq;			/* per flow, next sequence number */
+	uint16_t *ip_id;
+	uint8_t *pattern;		/* mss + 256 bytes: pattern[k] = k & 0xff */
+	uint8_t *pool;			/* PKT_BURST_MAX frames */
+	struct pkt pkts[PKT_BURST_MAX];
+	struct pkt *ptrs[PKT_BURST_MAX];
+};
+
+static struct gen_port *gp_of(struct port *p)
+{
+	return (struct gen_port *)p;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	v = htons(v);
+	memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+/* Writes frame @f of flow @fl in full; returns its length. */
+static uint32_t gen_frame(struct gen_port *gp, uint8_t *f, unsigned fl)
+{
+	uint8_t *ip = f + ETH_HLEN, *tcp = ip + 20, pseudo[12];
+	uint32_t seq = gp->seq[fl], sum;
+	uint16_t tcp_len = (uint16_t)(20 + gp->mss), c;
+
+	memcpy(f, gp->dst, ETH_ALEN);
+	memcpy(f + ETH_ALEN, gp->src, ETH_ALEN);
+	put16(f + 12, 0x0800);
+
+	ip[0] = 0x45;
+	ip[1] = 0;
+	put16(ip + 2, (uint16_t)(20 + tcp_len));
+	put16(ip + 4, gp->ip_id[fl]++);
+	put16(ip + 6, 0x4000);		/* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	put16(ip + 10, 0);
+	put32(ip + 12, GEN_SADDR);
+	put32(ip + 16, GEN_DADDR);
+	c = pv_csum_fold(pv_csum_partial(ip, 20, 0));
+	memcpy(ip + 10, &c, 2);
+
+	put16(tcp, (uint16_t)(GEN_SPORT + fl));
+	put16(tcp + 2, GEN_DPORT);
+	put32(tcp + 4, seq);
+	put32(tcp + 8, 1);		/* ack */
+	tcp[12] = 5 << 4;
+	tcp[13] = 0x18;			/* PSH | ACK */
+	put16(tcp + 14, 0xffff);
+	put16(tcp + 16, 0);
+	put16(tcp + 18, 0);
+	memcpy(tcp + 20, gp->pattern + (seq & 0xff), gp->mss);
+
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = 6;
+	put16(pseudo + 10, tcp_len);
+	sum = pv_csum_partial(pseudo, sizeof(pseudo), 0);
+	c = pv_csum_fold(pv_csum_partial(tcp, tcp_len, sum));
+	memcpy(tcp + 16, &c, 2);
+
+	gp->seq[fl] = seq + gp->mss;
+	return GEN_HDRS + gp->mss;
+}
+
+/* Frames the bucket allows now; refilled once per poll, not per frame. */
+static unsigned gen_allowance(struct gen_port *gp, unsigned want)
+{
+	uint64_t now, add;
+
+	if (!gp->rate)
+		return want;
+	now = pv_now_ns();
+	if (!gp->last_ns)
+		gp->last_ns = now;
+	add = (now - gp->last_ns) * gp->rate / 1000000000ull;
+	if (add) {
+		/* Advance by what was credited, so fractions are not lost. */
+		gp->last_ns += add * 1000000000ull / gp->rate;
+		gp->tokens = PV_MIN(gp->tokens + add, (uint64_t)PKT_BURST_MAX);
+	}
+	return (unsigned)PV_MIN((uint64_t)want, gp->tokens);
+}
+
+static unsigned gen_poll(struct port *p, unsigned q, unsigned budget)
+{
+	struct gen_port *gp = gp_of(p);
+	size_t fsz = GEN_HDRS + gp->mss;
+	unsigned done = 0;
+
+	if (q != 0)
+		return 0;
+	while (done < budget) {
+		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
+
+		if (gp->count)
+			want = (unsigned)PV_MIN((uint64_t)want,
+						gp->count - gp->generated);
+		want = gen_allowance(gp, want);
+		if (!want)
+			break;
+		for (unsigned i = 0; i < want; i++) {
+			struct pkt *pk = &gp->pkts[i];
+			uint8_t *f = gp->pool + i * fsz;
+
+			memset(&pk->vh, 0, sizeof(pk->vh));
+			pk->len = gen_frame(gp, f, gp->next_flow);
+			gp->next_flow = (gp->next_flow + 1) % gp->flows;
+			pk->seg[0].iov_base = f;
+			pk->seg[0].iov_len = pk->len;
+			pk->nseg = 1;
+			pk->src_port = p->idx;
+			pk->src_queue = 0;
+			gp->ptrs[i] = pk;
+		}
+		gp->generated += want;
+		if (gp->rate)
+			gp->tokens -= want;
+		p->st.rxq_pkts[0] += want;
+		sw_forward_burst(p->sw, p, gp->ptrs, want);
+		done += want;
+	}
+	return done;
+}
+
+/* A remote host that only sends: take everything, count it, keep nothing. */
+static unsigned gen_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned n)
+{
+	uint64_t bytes = 0;
+
+	(void)q;
+	for (unsigned i = 0; i < n; i++)
+		bytes += pkts[i]->len;
+	pv_stat_add(&p->st.tx_pkts, n);
+	pv_stat_add(&p->st.tx_bytes, bytes);
+	pv_stat_add(&p->st.txq_pkts[0], n);
+	return n;
+}
+
+static unsigned gen_rx_queues(struct port *p)
+{
+	(void)p;
+	return 1;
+}
+
+static int gen_start(struct port *p, struct pv_loop *loop)
+{
+	(void)p;
+	(void)loop;
+	return 0;
+}
+
+static void gen_destroy(struct port *p)
+{
+	struct gen_port *gp = gp_of(p);
+
+	free(gp->seq);
+	free(gp->ip_id);
+	free(gp->pattern);
+	free(gp->pool);
+	free(gp);
+}
+
+static const struct port_ops gen_port_ops = {
+	.type = "gen",
+	.tx_burst = gen_tx_burst,
+	.rx_queues = gen_rx_queues,
+	.poll = gen_poll,
+	.start = gen_start,
+	.destroy = gen_destroy,
+};
+
+/* Parses a decimal in [@min, @max]; 0 or -EINVAL. */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s[0] || s[0] == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+struct port *port_gen_create(struct sw *sw, const char *name, const char *opts,
+			     char *err, size_t errlen)
+{
+	struct gen_port *gp = calloc(1, sizeof(*gp));
+	char key[32], val[64];
+	const char *cur = opts;
+	bool has_dst = false;
+	uint64_t v;
+	int rc;
+
+	(void)sw;
+	if (!gp) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		return NULL;
+	}
+	snprintf(gp->port.name, sizeof(gp->port.name), "%s", name);
+	gp->port.ops = &gen_port_ops;
+	gp->port.uplink = true;
+	gp->port.nqueues = 1;
+	gp->flows = 1;
+	gp->mss = 1448;
+	memcpy(gp->src, "\x02\x00\xc6\x12\x01\x01", ETH_ALEN);
+	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!strcmp(key, "name")) {
+			continue;
+		} else if (!strcmp(key, "flows") && !parse_u64(val, 1, 65535, &v)) {
+			gp->flows = (unsigned)v;
+		} else if (!strcmp(key, "mss") && !parse_u64(val, 1, GEN_MSS_MAX, &v)) {
+			gp->mss = (unsigned)v;
+		} else if (!strcmp(key, "rate") &&
+			   !parse_u64(val, 0, 1000000000ull, &v)) {
+			gp->rate = v;
+		} else if (!strcmp(key, "count") && !parse_u64(val, 0, UINT64_MAX, &v)) {
+			gp->count = v;
+		} else if (!strcmp(key, "dst") && !pv_mac_parse(val, gp->dst)) {
+			has_dst = true;
+		} else if (!strcmp(key, "src") && !pv_mac_parse(val, gp->src) &&
+			   !pkt_mac_is_multicast(gp->src)) {
+			continue;
+		} else {
+			snprintf(err, errlen, "port %s: bad option '%s%s%s' (gen takes "
+				 "flows=1..65535, mss=1..%d, dst=MAC, src=MAC, "
+				 "rate=PPS, count=N)", name, key, val[0] ? "=" : "",
+				 val, GEN_MSS_MAX);
+			goto fail;
+		}
+	}
+	if (rc < 0 || !has_dst) {
+		snprintf(err, errlen, "port %s: %s", name,
+			 rc < 0 ? "option too long" : "dst=MAC is required");
+		goto fail;
+	}
+	/* Replies to src= come back here and are counted, like any delivery. */
+	memcpy(gp->port.mac, gp->src, ETH_ALEN);
+	gp->port.has_mac = true;
+	gp->seq = calloc(gp->flows, sizeof(*gp->seq));
+	gp->ip_id = calloc(gp->flows, sizeof(*gp->ip_id));
+	gp->pattern = malloc(gp->mss + 256);
+	gp->pool = malloc((size_t)PKT_BURST_MAX * (GEN_HDRS + gp->mss));
+	if (!gp->seq || !gp->ip_id || !gp->pattern || !gp->pool) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		goto fail;
+	}
+	for (unsigned k = 0; k < gp->mss + 256; k++)
+		gp->pattern[k] = (uint8_t)k;
+	/* Distinct initial sequence numbers, so flows are told apart. */
+	for (unsigned f = 0; f < gp->flows; f++)
+		gp->seq[f] = 0x10000000u * (f & 0xf) + 1000u * f;
+	return &gp->port;
+
+fail:
+	gen_destroy(&gp->port);
+	return NULL;
+}
+

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: MIT
+/*
+ * port_tap.c - an uplink into a host network stack through a TAP device
+ *
+ * The TAP is opened (or created) with IFF_VNET_HDR and a 12-byte virtio-net
+ * header, and TUN_F_CSUM: partial checksums pass through in both directions
+ * as NEEDS_CSUM headers, so neither side computes a checksum it does not
+ * need. TSO stays off until the GSO issue lands (design.md).
+ *
+ * Receive: one read() per frame into a fixed pool of port-owned buffers
+ * (a TAP fd has no batched read), a burst of up to PKT_BURST_MAX per round,
+ * then one sw_forward_burst(); the buffers are reused only after it returns.
+ * Transmit: one writev() per packet, vnet header + the packet's own
+ * segments, so the only copy is the kernel's. Any worker may transmit: a
+ * writev of one whole frame needs no lock of ours.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "pvnet/log.h"
+#include "pvnet/port.h"
+#include "pvnet/switch.h"
+
+#define TAP_HDR_LEN	12
+/* A frame without GSO fits the largest MTU a TAP takes, plus headers. */
+#define TAP_BUF_LEN	(TAP_HDR_LEN + 65536)
+
+struct tap_port {
+	struct port port;
+	int fd;
+	char ifname[IFNAMSIZ];
+	char netns[64];
+	uint8_t *pool;			/* PKT_BURST_MAX buffers of TAP_BUF_LEN */
+	struct pv_ratelimit rl;
+	/* Receive state: the one worker that polls queue 0 owns it. */
+	struct pkt pkts[PKT_BURST_MAX];
+	struct pkt *ptrs[PKT_BURST_MAX];
+};
+
+static struct tap_port *tp_of(struct port *p)
+{
+	return (struct tap_port *)p;
+}
+
+/* Opens TAP @ifname in the current netns and brings it up; fd or -errno. */
+static int tap_open_here(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int fd, s, hdrsz = TAP_HDR_LEN, e;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+	    ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) < 0 ||
+	    ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM) < 0)
+		goto err;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		goto err;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0) {
+			close(s);
+			return fd;
+		}
+	}
+	e = errno;
+	close(s);
+	errno = e;
+err:
+	e = -errno;
+	close(fd);
+	return e;
+}
+
+/*
+ * Opens the TAP inside /var/run/netns/@netns: only this thread enters it,
+ * and returns before anything else runs here. A TAP stays in the netns it
+ * was created in, whatever thread later reads it.
+ */
+static int tap_open_in(const char *netns, const char *ifname, char *err,
+		       size_t errlen)
+{
+	char path[128];
+	int self, target, fd;
+
+	if (!netns[0]) {
+		fd = tap_open_here(ifname);
+		if (fd < 0)
+			snprintf(err, errlen, "tap %s: %s", ifname, strerror(-fd));
+		return fd;
+	}
+	snprintf(path, sizeof(path), "/var/run/netns/%s", netns);
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	if (target < 0) {
+		snprintf(err, errlen, "netns %s: %s", netns, strerror(errno));
+		return -1;
+	}
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0 || setns(target, CLONE_NEWNET) < 0) {
+		snprintf(err, errlen, "enter netns %s: %s", netns, strerror(errno));
+		if (self >= 0)
+			close(self);
+		close(target);
+		return -1;
+	}
+	close(target);
+	fd = tap_open_here(ifname);
+	if (fd < 0)
+		snprintf(err, errlen, "tap %s in netns %s: %s", ifname, netns,
+			 strerror(-fd));
+	if (setns(self, CLONE_NEWNET) < 0) {
+		/* Staying in the wrong netns would misplace every later port. */
+		snprintf(err, errlen, "cannot return from netns %s: %s", netns,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	close(self);
+	return fd;
+}
+
+/* Turns one frame read into buffer @buf (@n bytes) into @pk; the drop reason. */
+static enum pv_drop frame_to_pkt(uint8_t *buf, ssize_t n, struct pkt *pk)
+{
+	enum pv_drop why;
+
+	if (n < TAP_HDR_LEN + ETH_HLEN)
+		return PV_DROP_PKT_TRUNC;
+	memcpy(&pk->vh, buf, sizeof(pk->vh));
+	pk->len = (uint32_t)(n - TAP_HDR_LEN);
+	why = nethdr_check(&pk->vh, pk->len);
+	if (why != PV_DROP_NONE)
+		return why;
+	/* TUN_F_TSO* is off, so a GSO frame means a kernel we did not expect. */
+	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		return PV_DROP_PKT_HDR_GSO;
+	/* DATA_VALID is the kernel's business; keep only what the switch uses. */
+	pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	pk->vh.num_buffers = 0;
+	pk->seg[0].iov_base = buf + TAP_HDR_LEN;
+	pk->seg[0].iov_len = pk->len;
+	pk->nseg = 1;
+	return PV_DROP_NONE;
+}
+
+static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
+{
+	struct tap_port *tp = tp_of(p);
+	unsigned done = 0;
+
+	if (q != 0)
+		return 0;
+	while (done < budget) {
+		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
+		unsigned got = 0, m = 0, bad = 0;
+		uint64_t drops[PV_DROP_MAX] = { 0 };
+
+		for (; got < want; got++) {
+			uint8_t *buf = tp->pool + (size_t)got * TAP_BUF_LEN;
+			ssize_t n = read(tp->fd, buf, TAP_BUF_LEN);
+			struct pkt *pk = &tp->pkts[m];
+			enum pv_drop why;
+
+			if (n < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					pv_log_ratelimited(&tp->rl, PV_LOG_WARN,
+							   "port %s: read: %s",
+							   p->name, strerror(errno));
+				break;
+			}
+			why = frame_to_pkt(buf, n, pk);
+			if (why != PV_DROP_NONE) {
+				drops[why]++;
+				bad++;
+				continue;
+			}
+			pk->src_port = p->idx;
+			pk->src_queue = 0;
+			tp->ptrs[m++] = pk;
+		}
+		/* Dropped frames entered too: rx = delivered + dropped. */
+		if (bad) {
+			pv_stat_add(&p->st.rx_pkts, bad);
+			for (unsigned r = 1; r < PV_DROP_MAX; r++)
+				pv_stat_add(&p->st.drops.n[r], drops[r]);
+		}
+		p->st.rxq_pkts[0] += got;
+		if (m)
+			sw_forward_burst(p->sw, p, tp->ptrs, m);
+		done += got;
+		if (got < want)
+			break;
+	}
+	return done;
+}
+
+static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned n)
+{
+	struct tap_port *tp = tp_of(p);
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0;
+	struct iovec iov[PKT_MAX_SEGS + 1];
+	unsigned sent = 0;
+
+	(void)q;
+	for (unsigned i = 0; i < n; i++) {
+		struct pkt *pk = pkts[i];
+		struct virtio_net_hdr h = { 0 };
+		ssize_t r;
+
+		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+			drops[PV_DROP_PKT_TOO_BIG]++;	/* no TSO on the TAP yet */
+			continue;
+		}
+		/* TUN_F_CSUM: the kernel takes the partial checksum as it is. */
+		if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+			h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+			h.csum_start = pk->vh.csum_start;
+			h.csum_offset = pk->vh.csum_offset;
+		}
+		iov[0].iov_base = &h;
+		iov[0].iov_len = TAP_HDR_LEN;
+		memcpy(&iov[1], pk->seg, pk->nseg * sizeof(iov[0]));
+		r = writev(tp->fd, iov, (int)pk->nseg + 1);
+		if (r < 0) {
+			drops[errno == EAGAIN || errno == ENOBUFS ? PV_DROP_RX_NO_BUF :
+			      errno == EMSGSIZE || errno == EINVAL ?
+			      PV_DROP_PKT_TOO_BIG : PV_DROP_TX_PORT_ERR]++;
+			continue;
+		}
+		sent++;
+		bytes += pk->len;
+	}
+	pv_stat_add(&p->st.tx_pkts, sent);
+	pv_stat_add(&p->st.tx_bytes, bytes);
+	pv_stat_add(&p->st.txq_pkts[0], sent);
+	for (unsigned r = 1; r < PV_DROP_MAX; r++)
+		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	return sent;
+}
+
+static unsigned tap_rx_queues(struct port *p)
+{
+	(void)p;
+	return 1;
+}
+
+/* Level-triggered: epoll reports a readable TAP even if it filled meanwhile. */
+static int tap_rx_fd(struct port *p, unsigned q)
+{
+	return q == 0 ? tp_of(p)->fd : -1;
+}
+
+static int tap_start(struct port *p, struct pv_loop *loop)
+{
+	(void)p;
+	(void)loop;
+	return 0;
+}
+
+static void tap_destroy(struct port *p)
+{
+	struct tap_port *tp = tp_of(p);
+
+	if (tp->fd >= 0)
+		close(tp->fd);
+	free(tp->pool);
+	free(tp);
+}
+
+static const struct port_ops tap_port_ops = {
+	.type = "tap",
+	.tx_burst = tap_tx_burst,
+	.rx_queues = tap_rx_queues,
+	.poll = tap_poll,
+	.rx_fd = tap_rx_fd,
+	.start = tap_start,
+	.destroy = tap_destroy,
+};
+
+struct port *port_tap_create(struct sw *sw, const char *name, const char *opts,
+			     char *err, size_t errlen)
+{
+	struct tap_port *tp = calloc(1, sizeof(*tp));
+	char key[32], val[128], why[200];
+	const char *cur = opts;
+	int rc;
+
+	(void)sw;
+	if (!tp) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		return NULL;
+	}
+	tp->fd = -1;
+	snprintf(tp->port.name, sizeof(tp->port.name), "%s", name);
+	tp->port.ops = &tap_port_ops;
+	tp->port.uplink = true;
+	tp->port.csum_offload = true;
+	tp->port.nqueues = 1;
+	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!strcmp(key, "name")) {
+			continue;
+		} else if (!strcmp(key, "ifname") && val[0] &&
+			   strlen(val) < sizeof(tp->ifname)) {
+			memcpy(tp->ifname, val, strlen(val) + 1);
+		} else if (!strcmp(key, "netns") && val[0] &&
+			   strlen(val) < sizeof(tp->netns) && !strchr(val, '/')) {
+			memcpy(tp->netns, val, strlen(val) + 1);
+		} else {
+			snprintf(err, errlen, "port %s: bad option '%s%s%s' (tap takes "
+				 "ifname=NAME (< %d chars), netns=NAME)", name, key,
+				 val[0] ? "=" : "", val, IFNAMSIZ);
+			goto fail;
+		}
+	}
+	if (rc < 0 || !tp->ifname[0]) {
+		snprintf(err, errlen, "port %s: %s", name,
+			 rc < 0 ? "option too long" : "ifname= is required");
+		goto fail;
+	}
+	tp->pool = malloc((size_t)PKT_BURST_MAX * TAP_BUF_LEN);
+	if (!tp->pool) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		goto fail;
+	}
+	tp->fd = tap_open_in(tp->netns, tp->ifname, why, sizeof(why));
+	if (tp->fd < 0) {
+		snprintf(err, errlen, "port %s: %s", name, why);
+		goto fail;
+	}
+	pv_info("port %s: tap %s%s%s, checksum offload", name, tp->ifname,
+		tp->netns[0] ? " in netns " : "", tp->netns);
+	return &tp->port;
+
+fail:
+	tap_destroy(&tp->port);
+	return NULL;
+}
