@@ -5,7 +5,7 @@
 # --tap` as the far end; one boot runs every check:
 #  a. ping and ping6 from the guest; iperf3 guest -> namespace and -R;
 #  e. QEMU negotiates CONFIGURE_MEM_SLOTS and maps memory with ADD_MEM_REG
-#     (the SET_MEM_TABLE path is 51-qemu-two-guests.sh's memslots=off port);
+#     (the SET_MEM_TABLE path is 56-qemu-two-guests.sh's memslots=off port);
 #  f. the guest sends TCP with partial checksums (ethtool: tx-checksumming
 #     on; with HOST_TSO offered, as large TSO frames): a file reaches
 #     namespace A (GUEST_CSUM: NEEDS_CSUM passed through) and namespace B
