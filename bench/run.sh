@@ -12,6 +12,7 @@
 set -uo pipefail
 
 PVNET=${PVNET:-pvnet}
+BENCH_BIN=
 OUT=bench-results
 RUNS=3
 SECS=3
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--list) echo "$all"; exit 0 ;;
 	-h|--help) usage; exit 0 ;;
-	--pvnet) PVNET=$2; shift ;;
+	--pvnet) PVNET=$2; BENCH_BIN=$(dirname "$2")/bench; shift ;;
 	-*) echo "pvnet bench: unknown option $1" >&2; usage >&2; exit 2 ;;
 	*) case " $all " in *" $1 "*) scenarios+=("$1") ;;
 	   *) echo "pvnet bench: unknown scenario $1 (known: $all)" >&2; exit 2 ;;
@@ -219,8 +220,77 @@ sc_bridge() {
 	stream_variant bridge "learn guest->guest" 1518 0 1 0 -- --mode learn
 }
 
+# lro: a gen uplink (the papers' remote sender, frames marked DATA_VALID as
+# a NIC's receive checksum offload would) -> switch -> a guest that takes
+# large packets; one optimisation switched at a time (seeds 000/001).
+lro_variant() {	# VARIANT FLOWS SWITCH-ARGS...
+	local var=$1 flows=$2
+	shift 2
+	local files=() spid js0 js1 s0 s1 k0 k1
+	for r in $(seq "$RUNS"); do
+		progress "lro: $var, run $r/$RUNS"
+		start_switch lro "$@" \
+			--port "vhost,name=sink,path=$T/ls.sock,mac=02:00:00:00:be:02" \
+			--port "gen,name=gen,dst=02:00:00:00:be:02,flows=$flows,mss=1448"
+		"$PVNET" guest --connect "$T/ls.sock" --mac 02:00:00:00:be:02 --sink \
+			--idle-timeout 1 --duration $((SECS + 5)) >"$T/sink.out" 2>/dev/null &
+		spid=$!
+		pids+=($spid)
+		sleep 0.5
+		js0=$("$PVNET" stats --ctl "$T/lro.ctl" --json)
+		s0=$(cpu_ticks "$swpid")
+		k0=$(cpu_ticks "$spid")
+		sleep "$SECS"
+		js1=$("$PVNET" stats --ctl "$T/lro.ctl" --json)
+		s1=$(cpu_ticks "$swpid")
+		k1=$(cpu_ticks "$spid")
+		kill "$swpid"
+		wait "$swpid" 2>/dev/null
+		wait "$spid" 2>/dev/null
+		jq -n --argjson a "$js0" --argjson b "$js1" --arg secs "$SECS" \
+			--arg sw "$((s1 - s0))" --arg gk "$((k1 - k0))" --arg clk "$CLK" '
+		  def sum(f): [f] | add // 0;
+		  ($b.tsc_hz) as $hz | ($secs | tonumber) as $t |
+		  ($b.ports[0].tx_pkts - $a.ports[0].tx_pkts) as $pk |
+		  ($b.ports[0].tx_bytes - $a.ports[0].tx_bytes) as $by |
+		  (sum($b.workers[].busy_cycles) - sum($a.workers[].busy_cycles)) as $cyc |
+		  (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
+		  (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $out |
+		  (sum($b.ports[1].rx_pkts) - sum($a.ports[1].rx_pkts)) as $segs |
+		  (sum($b.ports[].dropped) - sum($a.ports[].dropped)) as $drops |
+		  {gbps: ($by * 8 / $t / 1e9), mpps: ($segs / $t / 1e6), pkts: $pk,
+		   bytes: $by,
+		   backend_cpp: (if $segs > 0 then $cyc / $segs else 0 end),
+		   backend_cpb: (if $by > 0 then $cyc / $by else 0 end),
+		   switch_cpu: (($sw | tonumber) / ($clk | tonumber) / $t),
+		   guest_cpb: (if $by > 0 then ($gk | tonumber) / ($clk | tonumber) * $hz / $by else 0 end),
+		   agg: (if $out > 0 then $in / $out else 1 end),
+		   kicks_per_pkt: 0,
+		   irqs_per_pkt: (if $segs > 0 then (sum($b.ports[0].txq_irqs[]) - sum($a.ports[0].txq_irqs[])) / $segs else 0 end),
+		   drops: $drops}' >"$T/l.$r.json"
+		files+=("$T/l.$r.json")
+	done
+	add_row lro "$var" "${files[@]}"
+}
+
 sc_lro() {
-	echo "lro: needs the gen uplink port (pending)" >&2
+	local floor
+	for flows in 1 4; do
+		lro_variant "off, $flows flow(s)" "$flows" --gro off
+		lro_variant "poll+linearize, $flows flow(s)" "$flows" --gro poll --gro-linearize
+		lro_variant "poll, $flows flow(s)" "$flows" --gro poll
+		lro_variant "every=2, $flows flow(s)" "$flows" --gro every=2
+		lro_variant "adaptive, $flows flow(s)" "$flows" --gro adaptive
+	done
+	# The floor: memcpy of the same segments, no switching at all.
+	if [ -x "$BENCH_BIN/bench_copy" ]; then
+		floor=$("$BENCH_BIN/bench_copy" 1448 "$SECS")
+		jq -c '{scenario: "lro", variant: "memcpy floor (1448 B, cold)",
+			gbps: .gbps, mpps: (.gbps * 1e9 / 8 / 1448 / 1e6),
+			backend_cpb: .cycles_per_byte, backend_cpp: (.cycles_per_byte * 1448),
+			guest_cpb: 0, agg: 1, kicks_per_pkt: 0, irqs_per_pkt: 0, drops: 0,
+			switch_cpu: 0, runs: 1, spread: 0}' <<<"$floor" >>"$ROWS"
+	fi
 }
 
 for s in "${scenarios[@]}"; do

@@ -35,8 +35,18 @@ struct dp_cfg {
 
 #define DP_MAX_WORKERS	64
 
+/* Where a worker's busy cycles go, measured with the TSC once per burst. */
+enum dp_stage {
+	DP_STAGE_RX,		/* popping chains / reading frames, headers */
+	DP_STAGE_CLASSIFY,	/* pass 1: parse, look up, learn */
+	DP_STAGE_DELIVER,	/* pass 2: GRO, GSO, the copy into the destination */
+	DP_STAGE_NOTIFY,	/* used-ring publish and interrupts to the source */
+	DP_STAGE_MAX
+};
+
 /* Per-worker counters, written only by that worker. */
 struct dp_worker_stats {
+	uint64_t stage_cycles[DP_STAGE_MAX];
 	uint64_t loops;		/* poll rounds over the worker's queues */
 	uint64_t busy_loops;	/* rounds that found work */
 	uint64_t pkts;		/* packets polled */
@@ -75,6 +85,16 @@ unsigned dp_nworkers(const struct dp *dp);
 const struct dp_worker_stats *dp_worker_stats(const struct dp *dp, unsigned w);
 /* TSC ticks per second, measured once at dp_create(). */
 uint64_t dp_tsc_hz(const struct dp *dp);
+/* The calling worker's stage counters, or NULL outside a worker. */
+extern __thread uint64_t *dp_stage_acc;
+
+/* Adds @cycles to @stage of the calling worker (no-op outside a worker). */
+static inline void dp_stage_add(enum dp_stage stage, uint64_t cycles)
+{
+	if (dp_stage_acc)
+		dp_stage_acc[stage] += cycles;
+}
+
 /* Reads the TSC. */
 static inline uint64_t dp_rdtsc(void)
 {

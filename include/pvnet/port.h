@@ -73,8 +73,9 @@ struct port_ops {
 	/*
 	 * Gives back source buffers that GRO held past sw_forward_burst(): the
 	 * cookies of packets received on queue @q. Called by the worker that
-	 * polls (p, q). NULL: the port releases on return, so GRO must not
-	 * hold its packets.
+	 * polls (p, q), possibly from inside sw_forward_burst() for a packet of
+	 * that very burst (GRO took it, then flushed its flow). NULL: the port
+	 * releases on return, so GRO must not hold its packets.
 	 */
 	void (*release)(struct port *p, unsigned q, const uint32_t *cookies,
 			unsigned n);

@@ -24,4 +24,12 @@ void ctl_server_destroy(struct ctl_server *cs);
  */
 int ctl_request(const char *path, const char *cmd, char **reply);
 
+/*
+ * Reads a switch configuration file (JSON) and returns the equivalent
+ * argument vector in argc and argv, starting with "switch" (caller frees each
+ * string and the array). Returns 0, or -errno with a message in @err.
+ */
+int ctl_config_argv(const char *path, int *argc, char ***argv, char *err,
+		    size_t errlen);
+
 #endif /* PVNET_CTL_INTERNAL_H */

@@ -138,6 +138,8 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_object_set_new(o, "txq_irqs", ti);
 		if (port_vhost_dev(p))
 			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
+		if (p->ops->stats_json)
+			p->ops->stats_json(p, o);
 		json_array_append_new(ports, o);
 	}
 	json_object_set_new(root, "ports", ports);
@@ -193,6 +195,20 @@ json_t *ctl_stats_json(struct sw *sw)
 				json_object_set_new(go, "agg", json_real(gs->out_pkts ?
 					(double)gs->in_segs / (double)gs->out_pkts : 0.0));
 				json_object_set_new(o, "gro", go);
+			}
+			{
+				static const char *const names[DP_STAGE_MAX] = {
+					"rx", "classify", "deliver", "notify" };
+				json_t *sc = json_object(), *sp = json_object();
+
+				for (unsigned k = 0; k < DP_STAGE_MAX; k++) {
+					json_object_set_new(sc, names[k], json_integer(
+						(json_int_t)st->stage_cycles[k]));
+					json_object_set_new(sp, names[k], json_real(st->pkts ?
+						(double)st->stage_cycles[k] / (double)st->pkts : 0.0));
+				}
+				json_object_set_new(o, "stage_cycles", sc);
+				json_object_set_new(o, "stage_cycles_per_pkt", sp);
 			}
 			/* Cycles per packet of the rounds that moved packets. */
 			json_object_set_new(o, "cycles_per_pkt",

@@ -38,9 +38,15 @@ static void switch_usage(FILE *f)
 		"               a vhost-user guest port: pvnet listens on SOCK (or\n"
 		"               connects to it with 'client', retrying every second);\n"
 		"               queues=N offers N queue pairs (1..16); mac= is the\n"
-		"               guest's address, used to forward to it\n"
-		"               memslots=off: do not offer CONFIGURE_MEM_SLOTS (the\n"
-		"               frontend then sends SET_MEM_TABLE, not ADD_MEM_REG)\n"
+		"               guest's address, used to forward to it; tso=off hides\n"
+		"               TSO both ways; memslots=off refuses ADD_MEM_REG\n"
+		"  --port tap,name=NAME,ifname=IF[,netns=NS]   an uplink TAP (vnet header)\n"
+		"  --port afpacket,name=NAME,ifname=IF          an uplink on a host interface\n"
+		"  --port pcap,name=NAME,in=FILE[,out=FILE][,gso=on]  replay / capture\n"
+		"  --port gen,name=NAME,dst=MAC[,flows=N][,mss=M][,rate=PPS][,count=N]\n"
+		"               [,csum=valid|verify]   a synthetic TCP sender (benchmarks)\n"
+		"               Uplinks (tap, afpacket, pcap, gen) get unknown unicast:\n"
+		"               the first one on the command line\n"
 		"  --ctl PATH   control socket for `pvnet stats --ctl PATH`; created\n"
 		"               after every port's socket, so it answering means ready\n"
 		"  --workers N  dataplane threads polling the ports' queues (default 1)\n"
@@ -59,12 +65,58 @@ static void switch_usage(FILE *f)
 		"               input keeps coming); add ,timeout=US to bound the hold\n"
 		"  --gro-linearize  copy each aggregated packet into one buffer first,\n"
 		"               as the original LRO did at the bridge (baseline)\n"
+		"  --config FILE  a JSON file with the same settings (see docs/config.md);\n"
+		"               options after it on the command line override it\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
 }
 
+static int switch_run(int argc, char **argv);
+
 int ctl_switch_main(int argc, char **argv)
+{
+	char **cargv = NULL, **all;
+	int cargc = 0, rc, n = 0;
+	const char *cfg = NULL;
+	char err[256];
+
+	/* --config FILE becomes the options it stands for, placed first. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			cfg = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			cfg = argv[i] + 9;
+	}
+	if (!cfg)
+		return switch_run(argc, argv);
+	if (ctl_config_argv(cfg, &cargc, &cargv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pvnet switch: --config: %s\n", err);
+		return 2;
+	}
+	all = calloc((size_t)(cargc + argc + 1), sizeof(*all));
+	if (!all)
+		return 1;
+	for (int i = 0; i < cargc; i++)
+		all[n++] = cargv[i];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config")) {
+			i++;
+			continue;
+		}
+		if (!strncmp(argv[i], "--config=", 9))
+			continue;
+		all[n++] = argv[i];
+	}
+	rc = switch_run(n, all);
+	for (int i = 0; i < cargc; i++)
+		free(cargv[i]);
+	free(cargv);
+	free(all);
+	return rc;
+}
+
+static int switch_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },

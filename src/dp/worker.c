@@ -62,6 +62,7 @@ struct dp {
 };
 
 static __thread struct dp_worker *current;
+__thread uint64_t *dp_stage_acc;
 
 struct gro_table *dp_gro_table(void)
 {
@@ -231,8 +232,9 @@ static void *worker_main(void *arg)
 	uint64_t idle_cycles = dp->tsc_hz / 1000000 * dp->cfg.idle_us;
 
 	current = w;
+	dp_stage_acc = w->st.stage_cycles;
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t t0, t1;
+		uint64_t t0, t1, staged;
 		unsigned work = 0;
 
 		if (__atomic_load_n(&dp->pause_req, __ATOMIC_ACQUIRE)) {
@@ -240,6 +242,9 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		t0 = dp_rdtsc();
+		staged = w->st.stage_cycles[DP_STAGE_CLASSIFY] +
+			 w->st.stage_cycles[DP_STAGE_DELIVER] +
+			 w->st.stage_cycles[DP_STAGE_NOTIFY];
 		for (unsigned i = 0; i < w->nq; i++) {
 			struct dp_rxq *r = &w->q[i];
 
@@ -252,6 +257,13 @@ static void *worker_main(void *arg)
 		w->st.loops++;
 		w->st.total_cycles = t1 - start;
 		if (work) {
+			uint64_t other = w->st.stage_cycles[DP_STAGE_CLASSIFY] +
+					 w->st.stage_cycles[DP_STAGE_DELIVER] +
+					 w->st.stage_cycles[DP_STAGE_NOTIFY] - staged;
+
+			/* What the measured stages did not take was receive work. */
+			if (t1 - t0 > other)
+				w->st.stage_cycles[DP_STAGE_RX] += t1 - t0 - other;
 			w->st.busy_loops++;
 			w->st.pkts += work;
 			w->st.busy_cycles += t1 - t0;

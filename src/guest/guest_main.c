@@ -397,6 +397,8 @@ static void tap_watch(struct guest_run *r, unsigned t, bool on)
 	epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd[t], &ev);
 }
 
+static void tx_unblock(struct guest_run *r, unsigned q);
+
 /* TAP queue @t -> TX ring t % nq (the kernel chose the TAP queue by flow). */
 static void tap_to_ring(struct guest_run *r, unsigned t)
 {
@@ -409,11 +411,24 @@ static void tap_to_ring(struct guest_run *r, unsigned t)
 
 		if (rc == -ENOBUFS) {
 			/* Ring full: stop reading its TAP queues until TX drains. */
+			if (added % 32)
+				vuser_tx_flush(v, q);
+			added = 0;
 			for (unsigned i = q; i < r->ntap; i += v->nq)
 				tap_watch(r, i, false);
 			r->tx_blocked[q] = true;
 			vring_drv_set_call(&v->q[q].tx, true);
-			break;
+			/*
+			 * Look once more after asking for the interrupt: the
+			 * backend may have used buffers while it was off, and
+			 * then no interrupt would ever come (a lost wakeup).
+			 */
+			pv_smp_mb();
+			if (!vuser_tx_reap(v, q))
+				break;
+			tx_unblock(r, q);
+			r->tap_cur = t;
+			continue;
 		}
 		if (rc)
 			break;

@@ -66,6 +66,12 @@ struct afp_port {
 	unsigned cur;			/* block being read */
 	unsigned left;			/* its frames not read yet */
 	uint8_t *next;			/* its next frame, NULL: block not opened */
+	/*
+	 * Frames GRO holds pin their block: it goes back to the kernel when it
+	 * is finished AND its last held frame is released (cookie = block).
+	 */
+	uint16_t held[AFP_BLOCK_NR];
+	bool finished[AFP_BLOCK_NR];
 	struct pkt pkts[PKT_BURST_MAX];
 	struct pkt *ptrs[PKT_BURST_MAX];
 };
@@ -109,7 +115,8 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 			return why;
 		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
 			return PV_DROP_PKT_HDR_GSO;
-		pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		/* The kernel is trusted for its own fields: DATA_VALID spares GRO a check. */
+		pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
 	} else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
 		/* Where the checksum starts is not said without a vnet header. */
 		return PV_DROP_PKT_BAD_CSUM;
@@ -157,6 +164,8 @@ static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
 				continue;
 			}
 			h = (struct tpacket3_hdr *)ap->next;
+			ap->pkts[m].cookie = ap->cur;
+			ap->pkts[m].held = false;
 			ap->next += h->tp_next_offset ? h->tp_next_offset : AFP_BLOCK_SIZE;
 			ap->left--;
 			got++;
@@ -177,16 +186,57 @@ static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
 				pv_stat_add(&p->st.drops.n[r], drops[r]);
 		}
 		p->st.rxq_pkts[0] += got;
+		/*
+		 * Pin every frame's block before forwarding: GRO may hold a frame
+		 * and even release it again within sw_forward_burst(), so the
+		 * count must already include it. Unpin what was not held after.
+		 */
+		for (unsigned i = 0; i < m; i++)
+			ap->held[ap->pkts[i].cookie]++;
 		if (m)
 			sw_forward_burst(p->sw, p, ap->ptrs, m);
-		/* Only now: the destinations have copied out of these blocks. */
-		for (unsigned i = 0; i < nrel; i++)
-			pv_store_release(&rel[i]->hdr.bh1.block_status, TP_STATUS_KERNEL);
+		for (unsigned i = 0; i < m; i++)
+			if (!ap->pkts[i].held)
+				ap->held[ap->pkts[i].cookie]--;
+		/*
+		 * Only now: the destinations have copied out of these blocks;
+		 * a block GRO still reads from waits for afp_release().
+		 */
+		for (unsigned i = 0; i < nrel; i++) {
+			unsigned b = (unsigned)(((uint8_t *)rel[i] - ap->ring) /
+						AFP_BLOCK_SIZE);
+
+			if (ap->held[b])
+				ap->finished[b] = true;
+			else
+				pv_store_release(&rel[i]->hdr.bh1.block_status,
+						 TP_STATUS_KERNEL);
+		}
 		done += got;
 		if (got == 0 && nrel == 0)
 			break;
 	}
 	return done;
+}
+
+/* GRO is done with frames it held: unpin their blocks. */
+static void afp_release(struct port *p, unsigned q, const uint32_t *cookies,
+			unsigned n)
+{
+	struct afp_port *ap = ap_of(p);
+
+	(void)q;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t b = cookies[i];
+
+		if (b >= AFP_BLOCK_NR || !ap->held[b])
+			continue;
+		if (--ap->held[b] == 0 && ap->finished[b]) {
+			ap->finished[b] = false;
+			pv_store_release(&block(ap, b)->hdr.bh1.block_status,
+					 TP_STATUS_KERNEL);
+		}
+	}
 }
 
 /* Builds message @i for @pk in the worker's scratch; returns the drop reason. */
@@ -324,6 +374,7 @@ static const struct port_ops afp_port_ops = {
 	.tx_burst = afp_tx_burst,
 	.rx_queues = afp_rx_queues,
 	.poll = afp_poll,
+	.release = afp_release,
 	.rx_fd = afp_rx_fd,
 	.start = afp_start,
 	.destroy = afp_destroy,

@@ -15,6 +15,12 @@
  * (burst depth PKT_BURST_MAX); without it the port sends as fast as it is
  * polled. count=N stops after N frames. The port never receives: frames
  * the switch sends to it are counted as delivered (tx_pkts) and discarded.
+ *
+ * Frames live in a pool of GEN_POOL buffers. A frame the switch's GRO holds
+ * keeps its buffer until the port's release op gives it back (the cookie is
+ * the buffer index); the generator only writes into free buffers, so a held
+ * segment is never overwritten. Like a NIC with receive checksum offload,
+ * the port marks its frames DATA_VALID unless csum=verify asks GRO to check.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +33,10 @@
 #include "pvnet/switch.h"
 
 #define GEN_HDRS	(ETH_HLEN + 20 + 20)
+/* Frames in flight: a burst plus what GRO may hold (45 segments a flow). */
+#define GEN_POOL	2048
+/* Segments per sender write: PSH on the last one (64 KB / 1448 B). */
+#define GEN_PSH_EVERY	45
 #define GEN_MSS_MAX	9000
 #define GEN_SPORT	10000
 #define GEN_DPORT	5201
@@ -46,7 +56,10 @@ struct gen_port {
 	uint32_t *seq;			/* per flow, next sequence number */
 	uint16_t *ip_id;
 	uint8_t *pattern;		/* mss + 256 bytes: pattern[k] = k & 0xff */
-	uint8_t *pool;			/* PKT_BURST_MAX frames */
+	uint8_t *pool;			/* GEN_POOL frames */
+	uint16_t free_idx[GEN_POOL];	/* stack of free pool buffers */
+	unsigned nfree;
+	bool csum_verify;		/* leave DATA_VALID off: GRO verifies */
 	struct pkt pkts[PKT_BURST_MAX];
 	struct pkt *ptrs[PKT_BURST_MAX];
 };
@@ -97,7 +110,11 @@ static uint32_t gen_frame(struct gen_port *gp, uint8_t *f, unsigned fl)
 	put32(tcp + 4, seq);
 	put32(tcp + 8, 1);		/* ack */
 	tcp[12] = 5 << 4;
-	tcp[13] = 0x18;			/* PSH | ACK */
+	/*
+	 * ACK, and PSH where a bulk sender's 64 KB write ends (as iperf's
+	 * or netperf's segments look on the wire): what GRO can merge.
+	 */
+	tcp[13] = (gp->ip_id[fl] % GEN_PSH_EVERY) == 0 ? 0x18 : 0x10;
 	put16(tcp + 14, 0xffff);
 	put16(tcp + 16, 0);
 	put16(tcp + 18, 0);
@@ -148,14 +165,20 @@ static unsigned gen_poll(struct port *p, unsigned q, unsigned budget)
 		if (gp->count)
 			want = (unsigned)PV_MIN((uint64_t)want,
 						gp->count - gp->generated);
+		want = PV_MIN(want, gp->nfree);
 		want = gen_allowance(gp, want);
 		if (!want)
 			break;
 		for (unsigned i = 0; i < want; i++) {
 			struct pkt *pk = &gp->pkts[i];
-			uint8_t *f = gp->pool + i * fsz;
+			uint16_t b = gp->free_idx[--gp->nfree];
+			uint8_t *f = gp->pool + (size_t)b * fsz;
 
 			memset(&pk->vh, 0, sizeof(pk->vh));
+			if (!gp->csum_verify)
+				pk->vh.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+			pk->cookie = b;
+			pk->held = false;
 			pk->len = gen_frame(gp, f, gp->next_flow);
 			gp->next_flow = (gp->next_flow + 1) % gp->flows;
 			pk->seg[0].iov_base = f;
@@ -170,9 +193,25 @@ static unsigned gen_poll(struct port *p, unsigned q, unsigned budget)
 			gp->tokens -= want;
 		p->st.rxq_pkts[0] += want;
 		sw_forward_burst(p->sw, p, gp->ptrs, want);
+		/* Buffers GRO did not keep are free again at once. */
+		for (unsigned i = 0; i < want; i++)
+			if (!gp->pkts[i].held)
+				gp->free_idx[gp->nfree++] = (uint16_t)gp->pkts[i].cookie;
 		done += want;
 	}
 	return done;
+}
+
+/* GRO is done with frames it held: their buffers are free again. */
+static void gen_release(struct port *p, unsigned q, const uint32_t *cookies,
+			unsigned n)
+{
+	struct gen_port *gp = gp_of(p);
+
+	(void)q;
+	for (unsigned i = 0; i < n && gp->nfree < GEN_POOL; i++)
+		if (cookies[i] < GEN_POOL)
+			gp->free_idx[gp->nfree++] = (uint16_t)cookies[i];
 }
 
 /* A remote host that only sends: take everything, count it, keep nothing. */
@@ -219,6 +258,7 @@ static const struct port_ops gen_port_ops = {
 	.tx_burst = gen_tx_burst,
 	.rx_queues = gen_rx_queues,
 	.poll = gen_poll,
+	.release = gen_release,
 	.start = gen_start,
 	.destroy = gen_destroy,
 };
@@ -273,6 +313,9 @@ struct port *port_gen_create(struct sw *sw, const char *name, const char *opts,
 			gp->rate = v;
 		} else if (!strcmp(key, "count") && !parse_u64(val, 0, UINT64_MAX, &v)) {
 			gp->count = v;
+		} else if (!strcmp(key, "csum") && (!strcmp(val, "valid") ||
+						      !strcmp(val, "verify"))) {
+			gp->csum_verify = !strcmp(val, "verify");
 		} else if (!strcmp(key, "dst") && !pv_mac_parse(val, gp->dst)) {
 			has_dst = true;
 		} else if (!strcmp(key, "src") && !pv_mac_parse(val, gp->src) &&
@@ -281,7 +324,7 @@ struct port *port_gen_create(struct sw *sw, const char *name, const char *opts,
 		} else {
 			snprintf(err, errlen, "port %s: bad option '%s%s%s' (gen takes "
 				 "flows=1..65535, mss=1..%d, dst=MAC, src=MAC, "
-				 "rate=PPS, count=N)", name, key, val[0] ? "=" : "",
+				 "rate=PPS, count=N, csum=valid|verify)", name, key, val[0] ? "=" : "",
 				 val, GEN_MSS_MAX);
 			goto fail;
 		}
@@ -297,7 +340,10 @@ struct port *port_gen_create(struct sw *sw, const char *name, const char *opts,
 	gp->seq = calloc(gp->flows, sizeof(*gp->seq));
 	gp->ip_id = calloc(gp->flows, sizeof(*gp->ip_id));
 	gp->pattern = malloc(gp->mss + 256);
-	gp->pool = malloc((size_t)PKT_BURST_MAX * (GEN_HDRS + gp->mss));
+	gp->pool = malloc((size_t)GEN_POOL * (GEN_HDRS + gp->mss));
+	for (unsigned i = 0; i < GEN_POOL; i++)
+		gp->free_idx[i] = (uint16_t)i;
+	gp->nfree = GEN_POOL;
 	if (!gp->seq || !gp->ip_id || !gp->pattern || !gp->pool) {
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;

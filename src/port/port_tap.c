@@ -34,13 +34,21 @@
 #define TAP_HDR_LEN	12
 /* A frame without GSO fits the largest MTU a TAP takes, plus headers. */
 #define TAP_BUF_LEN	(TAP_HDR_LEN + 65536)
+/*
+ * Receive buffers: a burst plus what the switch's GRO may hold until its
+ * flush (the cookie of a frame is its buffer index; release gives it back).
+ * Pages are touched only as far as frames reach, so this costs little.
+ */
+#define TAP_POOL	512
 
 struct tap_port {
 	struct port port;
 	int fd;
 	char ifname[IFNAMSIZ];
 	char netns[64];
-	uint8_t *pool;			/* PKT_BURST_MAX buffers of TAP_BUF_LEN */
+	uint8_t *pool;			/* TAP_POOL buffers of TAP_BUF_LEN */
+	uint16_t free_idx[TAP_POOL];	/* stack of free buffers (poller's) */
+	unsigned nfree;
 	struct pv_ratelimit rl;
 	/* Receive state: the one worker that polls queue 0 owns it. */
 	struct pkt pkts[PKT_BURST_MAX];
@@ -151,8 +159,8 @@ static enum pv_drop frame_to_pkt(uint8_t *buf, ssize_t n, struct pkt *pk)
 	/* TUN_F_TSO* is off, so a GSO frame means a kernel we did not expect. */
 	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
 		return PV_DROP_PKT_HDR_GSO;
-	/* DATA_VALID is the kernel's business; keep only what the switch uses. */
-	pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	/* The kernel is trusted for its own fields: its DATA_VALID lets GRO skip a check. */
+	pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
 	pk->vh.num_buffers = 0;
 	pk->seg[0].iov_base = buf + TAP_HDR_LEN;
 	pk->seg[0].iov_len = pk->len;
@@ -172,8 +180,10 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 		unsigned got = 0, m = 0, bad = 0;
 		uint64_t drops[PV_DROP_MAX] = { 0 };
 
+		want = PV_MIN(want, tp->nfree);
 		for (; got < want; got++) {
-			uint8_t *buf = tp->pool + (size_t)got * TAP_BUF_LEN;
+			uint16_t b = tp->free_idx[tp->nfree - 1];
+			uint8_t *buf = tp->pool + (size_t)b * TAP_BUF_LEN;
 			ssize_t n = read(tp->fd, buf, TAP_BUF_LEN);
 			struct pkt *pk = &tp->pkts[m];
 			enum pv_drop why;
@@ -193,6 +203,9 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 			}
 			pk->src_port = p->idx;
 			pk->src_queue = 0;
+			pk->cookie = b;
+			pk->held = false;
+			tp->nfree--;
 			tp->ptrs[m++] = pk;
 		}
 		/* Dropped frames entered too: rx = delivered + dropped. */
@@ -204,11 +217,27 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 		p->st.rxq_pkts[0] += got;
 		if (m)
 			sw_forward_burst(p->sw, p, tp->ptrs, m);
+		/* What GRO did not keep is free again at once. */
+		for (unsigned i = 0; i < m; i++)
+			if (!tp->pkts[i].held)
+				tp->free_idx[tp->nfree++] = (uint16_t)tp->pkts[i].cookie;
 		done += got;
-		if (got < want)
+		if (got < want || !want)
 			break;
 	}
 	return done;
+}
+
+/* GRO is done with frames it held: their buffers are free again. */
+static void tap_release(struct port *p, unsigned q, const uint32_t *cookies,
+			unsigned n)
+{
+	struct tap_port *tp = tp_of(p);
+
+	(void)q;
+	for (unsigned i = 0; i < n && tp->nfree < TAP_POOL; i++)
+		if (cookies[i] < TAP_POOL)
+			tp->free_idx[tp->nfree++] = (uint16_t)cookies[i];
 }
 
 static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
@@ -291,6 +320,7 @@ static const struct port_ops tap_port_ops = {
 	.rx_queues = tap_rx_queues,
 	.poll = tap_poll,
 	.rx_fd = tap_rx_fd,
+	.release = tap_release,
 	.start = tap_start,
 	.destroy = tap_destroy,
 };
@@ -335,7 +365,10 @@ struct port *port_tap_create(struct sw *sw, const char *name, const char *opts,
 			 rc < 0 ? "option too long" : "ifname= is required");
 		goto fail;
 	}
-	tp->pool = malloc((size_t)PKT_BURST_MAX * TAP_BUF_LEN);
+	tp->pool = malloc((size_t)TAP_POOL * TAP_BUF_LEN);
+	for (unsigned i = 0; i < TAP_POOL; i++)
+		tp->free_idx[i] = (uint16_t)i;
+	tp->nfree = TAP_POOL;
 	if (!tp->pool) {
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;

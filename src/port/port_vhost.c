@@ -200,6 +200,7 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
 		unsigned n = vring_pop_burst(vq, t->elems, want, VRING_DIR_OUT);
 		unsigned m = 0;
+		uint64_t t0;
 
 		if (n == 0)
 			break;
@@ -226,11 +227,13 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 		 * Every chain goes back only now that its packet is done; one that
 		 * GRO holds goes back through vhost_release() after its flush.
 		 */
+		t0 = dp_rdtsc();
 		for (unsigned i = 0; i < n; i++)
 			if (!t->of_elem[i] || !t->of_elem[i]->held)
 				vring_push(vq, t->elems[i].head, 0);
 		vring_flush(vq);
 		vhu_dev_call(vp->dev, 2 * q + 1);
+		dp_stage_add(DP_STAGE_NOTIFY, dp_rdtsc() - t0);
 		done += n;
 	}
 	return done;

@@ -153,6 +153,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
 	struct gro_table *gro;
+	uint64_t t0 = dp_rdtsc(), t1;
 
 	PV_ASSERT(n <= PKT_BURST_MAX);
 
@@ -215,6 +216,8 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	 * to the worker's GRO table (seeds 000/001), and a large packet toward
 	 * a port that does not take it is segmented in software.
 	 */
+	t1 = dp_rdtsc();
+	dp_stage_add(DP_STAGE_CLASSIFY, t1 - t0);
 	gro = src->ops->release ? dp_gro_table() : NULL;
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
@@ -270,6 +273,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			d->ops->tx_burst(d, q, sub, m);
 		}
 	}
+	dp_stage_add(DP_STAGE_DELIVER, dp_rdtsc() - t1);
 }
 
 static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n)

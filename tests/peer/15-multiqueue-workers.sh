@@ -35,7 +35,7 @@ run_stream() {	# run_stream SWITCH COUNT RATE QUEUES [gen args...]
 }
 
 check "2-worker switch ready" start_switch mq --workers 2 --notify adaptive
-run_stream mq 40000 40000 2 --flows 8 --size 128
+run_stream mq 40000 20000 2 --flows 8 --size 128
 check "mq: all 40000 frames of 8 flows arrived" [ "$(jq .received <<<"$sink_out")" = 40000 ]
 check "mq: none lost, reordered within a flow, or corrupted" \
 	[ "$(jq '.lost + .reordered + .corrupted' <<<"$sink_out")" = 0 ]
@@ -55,7 +55,7 @@ kill "$pid_mq"; wait "$pid_mq" 2>/dev/null
 
 for mode in poll event adaptive; do
 	start_switch "n$mode" --notify "$mode"
-	run_stream "n$mode" 20000 50000 1 --size 256
+	run_stream "n$mode" 20000 20000 1 --size 256
 	check "notify $mode: all 20000 frames arrived in order" \
 		[ "$(jq '.received - .lost - .reordered - .corrupted' <<<"$sink_out")" = 20000 ]
 	js=$("$PVNET" stats --ctl "$T/n$mode.ctl" --json)

@@ -12,6 +12,8 @@ G_MAC=02:00:00:00:50:02
 ctl=$T/ctl.sock
 nss=$(netns_new s) && nsh=$(netns_new h) && nsg=$(netns_new g) ||
 	{ not_ok "create namespaces"; finish; }
+# netns_new runs in $(...), a subshell: register them for cleanup here.
+netnses+=("$nss" "$nsh" "$nsg")
 ip link add pvu50h type veth peer name pvu50s || { not_ok "create veth"; finish; }
 ip link set pvu50h netns "$nsh"
 ip link set pvu50s netns "$nss"
@@ -32,4 +34,11 @@ check "guest TAP up" wait_for 10 ip -n "$nsg" link show pv0 up
 ip -n "$nsg" addr add 198.18.50.2/24 dev pv0
 
 uplink_traffic "$nsh" 198.18.50.1 "$nsg" 198.18.50.2 "$ctl" up
+# Seeds 000/001: the uplink delivers wire-sized TCP segments; the switch's
+# GRO hands the guest fewer, larger packets (it took GUEST_TSO).
+js=$("$PVNET" stats --ctl "$ctl" --json)
+log "uplink GRO: $(jq -c '[.workers[].gro | {in_segs, out_pkts, agg}]' <<<"$js")"
+check "uplink GRO: the guest got aggregated packets (agg > 1.5, GSO headers)" \
+	[ "$(jq '([.workers[].gro.agg] | max) > 1.5 and ([.ports[].tx_gso_pkts] | add) > 0' <<<"$js")" = true ]
 finish
+

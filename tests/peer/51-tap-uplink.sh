@@ -11,6 +11,8 @@
 G_MAC=02:00:00:00:51:02
 ctl=$T/ctl.sock
 nsh=$(netns_new h) && nsg=$(netns_new g) || { not_ok "create namespaces"; finish; }
+# netns_new runs in $(...), a subshell: register them for cleanup here.
+netnses+=("$nsh" "$nsg")
 
 bg switch "$PVNET" switch --ctl "$ctl" \
 	--port "tap,name=up,ifname=pvt51,netns=$nsh" \
@@ -27,4 +29,11 @@ ip -n "$nsg" addr add 198.18.51.2/24 dev pv0
 uplink_traffic "$nsh" 198.18.51.1 "$nsg" 198.18.51.2 "$ctl" up
 check "the switch completed no checksum for the TAP (it takes partial ones)" \
 	[ "$(stat_of "$ctl" up .tx_csum_done)" = 0 ]
+# Seeds 000/001: the uplink delivers wire-sized TCP segments; the switch's
+# GRO hands the guest fewer, larger packets (it took GUEST_TSO).
+js=$("$PVNET" stats --ctl "$ctl" --json)
+log "uplink GRO: $(jq -c '[.workers[].gro | {in_segs, out_pkts, agg}]' <<<"$js")"
+check "uplink GRO: the guest got aggregated packets (agg > 1.5, GSO headers)" \
+	[ "$(jq '([.workers[].gro.agg] | max) > 1.5 and ([.ports[].tx_gso_pkts] | add) > 0' <<<"$js")" = true ]
 finish
+

@@ -27,7 +27,10 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	sleep 0.3
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	for n in "${netnses[@]}"; do ip netns del "$n" 2>/dev/null; done
+	# netns_new runs in $(...), so its list is lost: match the names by PID.
+	for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -- "-$$\$"); do
+		ip netns del "$n" 2>/dev/null
+	done
 	[ -n "${PEER_KEEP:-}" ] && cp -r "$T" "$PEER_KEEP"; rm -rf "$T"
 }
 trap cleanup EXIT
