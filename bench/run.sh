@@ -17,7 +17,7 @@ OUT=bench-results
 RUNS=3
 SECS=3
 scenarios=()
-all="copy notify mq bridge lro"
+all="copy notify mq bridge lro peers tcp"
 
 usage() {
 	cat <<USAGE
@@ -61,7 +61,7 @@ need() {
 	echo "pvnet bench: installing ${missing[*]}" >&2
 	local pk=()
 	for c in "${missing[@]}"; do
-		case $c in gnuplot) pk+=(gnuplot-nox) ;; nc) pk+=(netcat-openbsd) ;; *) pk+=("$c") ;; esac
+		case $c in gnuplot) pk+=(gnuplot-nox) ;; dpdk-testpmd) pk+=(dpdk-dev) ;; nc) pk+=(netcat-openbsd) ;; *) pk+=("$c") ;; esac
 	done
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pk[@]}" >/dev/null
 }
@@ -79,12 +79,28 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+. "$(dirname "$0")/testpmd.sh"
 ROWS=$T/rows.jsonl
 : >"$ROWS"
 
+# The TSC rate: the kernel's refined calibration, else its first estimate,
+# else what a switch measures (pvnet stats' tsc_hz).
 tsc_hz=$(dmesg 2>/dev/null | grep -o 'tsc: Refined TSC clocksource calibration: [0-9.]* MHz' |
 	 grep -o '[0-9.]* MHz' | head -1 | awk '{printf "%d", $1 * 1e6}')
+[ -n "$tsc_hz" ] || tsc_hz=$(dmesg 2>/dev/null | grep -o 'tsc: Detected [0-9.]* MHz' |
+	 grep -o '[0-9.]* MHz' | head -1 | awk '{printf "%d", $1 * 1e6}')
+if [ -z "$tsc_hz" ]; then
+	"$PVNET" switch --ctl "$T/tsc.ctl" --port "vhost,name=x,path=$T/tsc.sock" 2>/dev/null &
+	p=$!
+	wait_ctl_early() { for _ in $(seq 100); do "$PVNET" stats --ctl "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+	wait_ctl_early "$T/tsc.ctl" && tsc_hz=$("$PVNET" stats --ctl "$T/tsc.ctl" --json | jq '.tsc_hz // 0')
+	kill "$p"
+	wait "$p" 2>/dev/null
+fi
 CLK=$(getconf CLK_TCK)
+
+PIN_SWITCH=()	# e.g. (taskset -c 0): a prefix for the switch's command
+PIN_GUEST=()	# and for the guests' (pvnet has no pinning option)
 
 progress() { printf '\r\033[K%s' "$*" >&2; }
 
@@ -104,27 +120,37 @@ one_stream() {
 	local ctl=$1 gs=$2 ss=$3 size=$4 rate=$5 queues=$6 flows=$7 swpid=$8
 	local s0 s1 g0 sk0 js0 js1 gpid spid
 	js0=$("$PVNET" stats --ctl "$ctl" --json)
-	"$PVNET" guest --connect "$ss" --mac 02:00:00:00:be:02 --queues "$queues" \
-		--sink --idle-timeout 1 --duration $((SECS + 5)) >"$T/sink.out" 2>/dev/null &
+	${PIN_GUEST[@]+"${PIN_GUEST[@]}"} "$PVNET" guest --connect "$ss" \
+		--mac 02:00:00:00:be:02 --queues "$queues" --sink --idle-timeout 1 --duration $((SECS + 5)) >"$T/sink.out" 2>/dev/null &
 	spid=$!
 	pids+=($spid)
 	sleep 0.3
 	s0=$(cpu_ticks "$swpid")
 	local extra=()
 	[ "$flows" -gt 0 ] && extra=(--flows "$flows")
-	"$PVNET" guest --connect "$gs" --mac 02:00:00:00:be:01 --queues "$queues" \
+	sk0=$(cpu_ticks "$spid")
+	# the generator's CPU time: `times` in a subshell reports its child's
+	(${PIN_GUEST[@]+"${PIN_GUEST[@]}"} "$PVNET" guest --connect "$gs" \
+		--mac 02:00:00:00:be:01 --queues "$queues" \
 		--gen --dst 02:00:00:00:be:02 --size "$size" --rate "$rate" \
-		--duration "$SECS" "${extra[@]}" >"$T/gen.out" 2>/dev/null &
+		--duration "$SECS" "${extra[@]}" >"$T/gen.out" 2>/dev/null
+	 times >"$T/gen.times") &
 	gpid=$!
 	pids+=($gpid)
 	wait $gpid
-	g0=$(awk '{print $14 + $15}' /proc/$spid/stat 2>/dev/null || echo 0)
+	g0=$(cpu_ticks "$spid")
 	s1=$(cpu_ticks "$swpid")
 	wait $spid
 	js1=$("$PVNET" stats --ctl "$ctl" --json)
+	# guest CPU: the generator's whole life + the sink's over the same time
+	local gsec
+	gsec=$(awk -v k="$((g0 - sk0))" -v clk="$CLK" 'NR == 2 {
+		split($0, t, " "); s = 0
+		for (i = 1; i <= 2; i++) { split(t[i], m, "m"); sub("s", "", m[2]); s += m[1] * 60 + m[2] }
+		printf "%.4f", s + k / clk }' "$T/gen.times")
 	jq -n --argjson a "$js0" --argjson b "$js1" --slurpfile g "$T/gen.out" \
 		--slurpfile k "$T/sink.out" --arg sw "$((s1 - s0))" --arg clk "$CLK" \
-		--arg tsc "${tsc_hz:-0}" --arg secs "$SECS" '
+		--arg tsc "${tsc_hz:-0}" --arg secs "$SECS" --arg gsec "${gsec:-0}" '
 	  def sum(f): [f] | add // 0;
 	  ($b.tsc_hz // ($tsc | tonumber)) as $hz |
 	  ($k[0].frames) as $pk | ($k[0].frame_bytes) as $by |
@@ -136,33 +162,50 @@ one_stream() {
 	   backend_cpp: (if $pk > 0 then $cyc / $pk else 0 end),
 	   backend_cpb: (if $by > 0 then $cyc / $by else 0 end),
 	   switch_cpu: (($sw | tonumber) / ($clk | tonumber) / ($secs | tonumber)),
-	   guest_cpb: 0, agg: 1,
+	   guest_cpb: (if $by > 0 then ($gsec | tonumber) * $hz / $by else null end),
+	   agg: 1,
 	   kicks_per_pkt: (if $pk > 0 then $kicks / $pk else 0 end),
 	   irqs_per_pkt: (if $pk > 0 then $irqs / $pk else 0 end),
 	   drops: $drops, offered_mpps: $g[0].mpps}' >"$T/m.json"
 }
 
-# stat_rows SCENARIO VARIANT FILE...: median and spread over runs -> a row
+# add_row SCENARIO VARIANT FILE...: one row from the runs' raw figures: the
+# median of every field (null where a side does not measure it), runs, and
+# spread = (max - min) / median of gbps.
 add_row() {
 	local scenario=$1 variant=$2
 	shift 2
-	jq -s --arg s "$scenario" --arg v "$variant" '
-	  def med(f): (map(f) | sort) as $x | if ($x | length) == 0 then 0
+	jq -c -s --arg s "$scenario" --arg v "$variant" '
+	  def med(f): (map(f | select(. != null)) | sort) as $x |
+	      if ($x | length) == 0 then null
 	      else $x[(($x | length) - 1) / 2 | floor] end;
-	  def spread(f): (map(f) | sort) as $x | med(f) as $m |
-	      if $m == 0 then 0 else (($x[-1] - $x[0]) / $m) end;
-	  {scenario: $s, variant: $v, gbps: med(.gbps), mpps: med(.mpps),
-	   backend_cpb: med(.backend_cpb), backend_cpp: med(.backend_cpp),
-	   guest_cpb: med(.guest_cpb), agg: med(.agg),
-	   kicks_per_pkt: med(.kicks_per_pkt), irqs_per_pkt: med(.irqs_per_pkt),
-	   drops: med(.drops), switch_cpu: med(.switch_cpu), runs: length,
-	   spread: spread(.gbps)}' "$@" >>"$ROWS"
+	  def spread(f): (map(f | select(. != null)) | sort) as $x | med(f) as $m |
+	      if $m == null or $m == 0 then 0 else (($x[-1] - $x[0]) / $m) end;
+	  . as $all |
+	  {gbps: null, mpps: null, backend_cpb: null, backend_cpp: null,
+	   guest_cpb: null, agg: null, kicks_per_pkt: null, irqs_per_pkt: null,
+	   drops: null} as $base |
+	  (reduce ($all | map(keys_unsorted) | add | unique)[] as $k ($base;
+	      .[$k] = ($all | med(.[$k])))) |
+	  {scenario: $s, variant: $v} + . + {runs: ($all | length),
+	   spread: ($all | spread(.gbps))}' "$@" >>"$ROWS"
+}
+
+# set_ratio SCENARIO NUM-VARIANT DEN-VARIANT FIELD: the NUM row gets
+# ratio = NUM.FIELD / DEN.FIELD and ratio_to = DEN-VARIANT
+set_ratio() {
+	jq -c -s --arg s "$1" --arg n "$2" --arg d "$3" --arg f "$4" '
+	  (map(select(.scenario == $s and .variant == $d)) | .[0][$f]) as $den |
+	  .[] | if .scenario == $s and .variant == $n then
+	      . + {ratio: (if ($den // 0) == 0 or .[$f] == null then null
+	                   else .[$f] / $den end), ratio_of: $f, ratio_to: $d}
+	    else . end' "$ROWS" >"$ROWS.new" && mv "$ROWS.new" "$ROWS"
 }
 
 start_switch() {	# start_switch NAME SWITCH-ARGS... (ports gen/sink)
 	local name=$1
 	shift
-	"$PVNET" switch --ctl "$T/$name.ctl" "$@" 2>"$T/$name.log" &
+	${PIN_SWITCH[@]+"${PIN_SWITCH[@]}"} "$PVNET" switch --ctl "$T/$name.ctl" "$@" 2>"$T/$name.log" &
 	swpid=$!
 	pids+=($swpid)
 	wait_ctl "$T/$name.ctl"
@@ -293,6 +336,267 @@ sc_lro() {
 	fi
 }
 
+# peers: DPDK's own vhost loopback topology. One testpmd (the guest, on
+# CPU 1) with two virtio-user ports in io forwarding, `start tx_first 32`:
+# the frames circulate guest port 0 -> switch -> guest port 1 -> (io fwd)
+# -> guest port 0 ... The switch (on CPU 0) is pvnet with two vhost ports
+# (each port's mac= is its virtio-user port's mac=, and each port's
+# eth-peer is the other port's MAC, so direct forwarding crosses them), or
+# DPDK testpmd with two net_vhost ports in io forwarding.
+PA_MAC=02:00:00:00:b0:01
+PB_MAC=02:00:00:00:b0:02
+
+# peers_run KIND SIZE OUT: one run, raw figures as JSON into OUT
+peers_run() {
+	local kind=$1 size=$2 out=$3 sw js0=null js1=null r0 r1 t0 t1 s0 s1 k0 k1
+	local a=$T/pa.sock b=$T/pb.sock
+	rm -f "$a" "$b"
+	if [ "$kind" = pvnet ]; then
+		taskset -c 0 "$PVNET" switch --ctl "$T/pw.ctl" \
+			--port "vhost,name=a,path=$a,mac=$PA_MAC" \
+			--port "vhost,name=b,path=$b,mac=$PB_MAC" 2>"$T/pw.log" &
+		sw=$!
+		pids+=($sw)
+		wait_ctl "$T/pw.ctl" || { echo "peers: pvnet switch did not start" >&2; return 1; }
+	else
+		tp_start psw '0@0,1@0' --vdev "net_vhost0,iface=$a,queues=1" \
+			--vdev "net_vhost1,iface=$b,queues=1" -- -i --nb-cores=1 \
+			--rxq=1 --txq=1 --forward-mode=io --record-core-cycles ||
+			{ echo "peers: testpmd switch did not start" >&2; tp_quit psw; return 1; }
+		tp_cmd psw start
+		sw=$tp_pid_psw
+	fi
+	if ! tp_start pgu '0@1,1@1' \
+		--vdev "net_virtio_user0,path=$a,queues=1,mac=$PA_MAC,mrg_rxbuf=1" \
+		--vdev "net_virtio_user1,path=$b,queues=1,mac=$PB_MAC,mrg_rxbuf=1" \
+		-- -i --nb-cores=1 --rxq=1 --txq=1 --forward-mode=io \
+		--eth-peer=0,$PB_MAC --eth-peer=1,$PA_MAC --txpkts="$size"; then
+		echo "peers: testpmd guest did not start" >&2
+		tail -n 5 "$T/pgu.log" >&2
+		tp_quit pgu
+		[ "$kind" = pvnet ] && { kill "$sw"; wait "$sw" 2>/dev/null; } || tp_quit psw
+		return 1
+	fi
+	tp_cmd pgu "start tx_first 32"
+	sleep 1
+	[ "$kind" = pvnet ] && js0=$("$PVNET" stats --ctl "$T/pw.ctl" --json)
+	r0=$(tp_ports pgu 2)
+	t0=$(date +%s.%N)
+	s0=$(cpu_ticks "$sw")
+	k0=$(cpu_ticks "$tp_pid_pgu")
+	sleep "$SECS"
+	r1=$(tp_ports pgu 2)
+	t1=$(date +%s.%N)
+	s1=$(cpu_ticks "$sw")
+	k1=$(cpu_ticks "$tp_pid_pgu")
+	[ "$kind" = pvnet ] && js1=$("$PVNET" stats --ctl "$T/pw.ctl" --json)
+	tp_cmd pgu stop
+	sleep 0.2
+	tp_quit pgu
+	if [ "$kind" = pvnet ]; then
+		kill "$sw"
+		wait "$sw" 2>/dev/null
+	else
+		tp_quit psw
+	fi
+	jq -n --argjson a "$js0" --argjson b "$js1" --arg r0 "$r0" --arg r1 "$r1" \
+		--arg dt "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
+		--arg sw "$((s1 - s0))" --arg gk "$((k1 - k0))" --arg clk "$CLK" \
+		--arg hz "${tsc_hz:-0}" '
+	  def sum(f): [f] | add // 0;
+	  ($r0 | split(" ") | map(tonumber)) as $x0 |
+	  ($r1 | split(" ") | map(tonumber)) as $x1 |
+	  ($dt | tonumber) as $t | ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
+	  ($x1[0] - $x0[0]) as $pk | ($x1[1] - $x0[1]) as $by |
+	  (($sw | tonumber) / $clk * $hz) as $swc |
+	  (($gk | tonumber) / $clk * $hz) as $gc |
+	  {gbps: ($by * 8 / $t / 1e9), mpps: ($pk / $t / 1e6), pkts: $pk, bytes: $by,
+	   backend_cpp: (if $pk > 0 then $swc / $pk else null end),
+	   backend_cpb: (if $by > 0 then $swc / $by else null end),
+	   guest_cpb: (if $by > 0 then $gc / $by else null end),
+	   switch_cpu: (($sw | tonumber) / $clk / $t), agg: 1,
+	   busy_cpp: (if $a == null or $pk == 0 then null else
+	       (sum($b.workers[].busy_cycles) - sum($a.workers[].busy_cycles)) / $pk end),
+	   kicks_per_pkt: (if $a == null or $pk == 0 then null else
+	       (sum($b.ports[].rxq_kicks[]) - sum($a.ports[].rxq_kicks[])) / $pk end),
+	   irqs_per_pkt: (if $a == null or $pk == 0 then null else
+	       (sum($b.ports[].txq_irqs[]) - sum($a.ports[].txq_irqs[])) / $pk end),
+	   drops: (if $a == null then (($x1[2] - $x0[2]) - $pk | if . < 0 then 0 else . end)
+	           else (sum($b.ports[].dropped) - sum($a.ports[].dropped)) end)}' >"$out"
+}
+
+sc_peers() {
+	need dpdk-testpmd || { echo "peers: no dpdk-testpmd, skipped" >&2; return 0; }
+	local size kind r files_p files_d f
+	for size in 64 1518; do
+		files_p=() files_d=()
+		for r in $(seq "$RUNS"); do
+			# alternate the two switches run by run: the same noise for both
+			for kind in pvnet dpdk; do
+				progress "peers: $kind ${size}B, run $r/$RUNS"
+				f=$T/peers.$kind.$size.$r.json
+				peers_run "$kind" "$size" "$f" || continue
+				if [ "$kind" = pvnet ]; then files_p+=("$f"); else files_d+=("$f"); fi
+			done
+		done
+		[ ${#files_p[@]} -gt 0 ] && add_row peers "pvnet switch, testpmd loopback ${size}B" "${files_p[@]}"
+		[ ${#files_d[@]} -gt 0 ] && add_row peers "DPDK testpmd switch, testpmd loopback ${size}B" "${files_d[@]}"
+		if [ "$size" = 64 ]; then f=mpps; else f=gbps; fi
+		set_ratio peers "pvnet switch, testpmd loopback ${size}B" \
+			"DPDK testpmd switch, testpmd loopback ${size}B" "$f"
+	done
+	# (c) pvnet's own frontends in place of the virtio-user testpmd: one
+	# gen -> sink stream (the copy scenario's "single" rows), same pinning
+	PIN_SWITCH=(taskset -c 0) PIN_GUEST=(taskset -c 1)
+	for size in 64 1518; do
+		stream_variant peers "pvnet switch, pvnet guest gen->sink ${size}B" "$size" 0 1 0 -- --copy single
+	done
+	PIN_SWITCH=() PIN_GUEST=()
+}
+
+# netns_add NAME: a namespace with lo up, deleted at exit
+netns_add() {
+	ip netns del "$1" 2>/dev/null
+	ip netns add "$1" || return 1
+	netnses+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# tcp_iperf NS_CLIENT NS_SERVER ADDR PORT OUT: one iperf3 TCP stream of
+# SECS seconds; its JSON (with both ends' CPU use) into OUT
+tcp_iperf() {
+	local nc=$1 ns=$2 addr=$3 port=$4 out=$5 sp rc
+	ip netns exec "$ns" timeout $((SECS + 30)) iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
+	sp=$!
+	pids+=($sp)
+	sleep 0.3
+	ip netns exec "$nc" timeout $((SECS + 20)) iperf3 -c "$addr" -p "$port" \
+		-t "$SECS" -J >"$out" 2>/dev/null
+	rc=$?
+	kill "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
+	[ $rc -eq 0 ] && jq -e '.end.sum_received.bytes > 0' "$out" >/dev/null
+}
+
+# tcp_row_json IPERF-JSON BACKEND-TICKS STATS0 STATS1 OUT: raw figures of
+# one run; the backend's CPU ticks are pvnet's (switch + guest), "" for the
+# kernel path, whose bridge work is inside the iperf3 processes' time
+tcp_row_json() {
+	jq --arg bt "$2" --argjson a "$3" --argjson b "$4" --arg clk "$CLK" \
+		--arg hz "${tsc_hz:-0}" '
+	  def sum(f): [f] | add // 0;
+	  ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
+	  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
+	  (((.end.cpu_utilization_percent.host_total / 100 * .end.sum_sent.seconds) +
+	    (.end.cpu_utilization_percent.remote_total / 100 * $t)) * $hz) as $gc |
+	  (if $bt == "" then null else ($bt | tonumber) / $clk * $hz end) as $bc |
+	  (if $a == null then null else
+	      [$b.ports[] | select(.name == "up") | .rx_pkts][0] -
+	      [$a.ports[] | select(.name == "up") | .rx_pkts][0] end) as $pk |
+	  {gbps: (.end.sum_received.bits_per_second / 1e9),
+	   mpps: (if $pk == null then null else $pk / $t / 1e6 end),
+	   bytes: $by,
+	   backend_cpb: (if $bc == null then null else $bc / $by end),
+	   backend_cpp: (if $bc == null or ($pk // 0) == 0 then null else $bc / $pk end),
+	   guest_cpb: ($gc / $by),
+	   cpb_total: ((($bc // 0) + $gc) / $by),
+	   switch_cpu: (if $bt == "" then null else ($bt | tonumber) / $clk / $t end),
+	   agg: (if $a == null then null else
+	       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
+	       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
+	       if $o > 0 then $in / $o else 1 end end),
+	   kicks_per_pkt: (if ($pk // 0) == 0 then null else
+	       (sum($b.ports[].rxq_kicks[]?) - sum($a.ports[].rxq_kicks[]?)) / $pk end),
+	   irqs_per_pkt: (if ($pk // 0) == 0 then null else
+	       (sum($b.ports[].txq_irqs[]?) - sum($a.ports[].txq_irqs[]?)) / $pk end),
+	   drops: (if $a == null then null else
+	       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
+	   retransmits: .end.sum_sent.retransmits}' "$1" >"$5"
+}
+
+# tcp: iperf3 namespace -> veth -> pvnet afpacket uplink -> `pvnet guest
+# --tap` namespace, and the kernel's veth + bridge between two namespaces.
+sc_tcp() {
+	local nh=pvb-th-$$ ns=pvb-ts-$$ ng=pvb-tg-$$ nb=pvb-tb-$$ k1=pvb-tk1-$$ k2=pvb-tk2-$$
+	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f js0 js1 t0 t1
+	local fp=() fk=() fd=()
+	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do
+		netns_add "$n" || { echo "tcp: cannot create namespaces" >&2; return 0; }
+	done
+	# pvnet: nh --veth--> ns (pvnet switch, afpacket) --vhost--> ng (TAP)
+	ip link add "${v}h" type veth peer name "${v}s" || { echo "tcp: no veth" >&2; return 0; }
+	ip link set "${v}h" netns "$nh"
+	ip link set "${v}s" netns "$ns"
+	ip -n "$nh" addr add 198.18.80.1/24 dev "${v}h"
+	ip -n "$nh" link set "${v}h" up
+	ip -n "$ns" link set "${v}s" up
+	# the afpacket uplink takes no GSO frames yet: MSS-sized frames
+	ip netns exec "$nh" ethtool -K "${v}h" tso off gso off >/dev/null 2>&1
+	ip netns exec "$ns" "$PVNET" switch --ctl "$T/tcp.ctl" \
+		--port "afpacket,name=up,ifname=${v}s" \
+		--port "vhost,name=g,path=$T/tg.sock,mac=$gm" 2>"$T/tcp-switch.log" &
+	sw=$!
+	pids+=($sw)
+	wait_ctl "$T/tcp.ctl" || { echo "tcp: switch did not start" >&2; return 0; }
+	"$PVNET" guest --connect "$T/tg.sock" --mac "$gm" --tap pvbt0 --netns "$ng" \
+		2>"$T/tcp-guest.log" &
+	gp=$!
+	pids+=($gp)
+	for _ in $(seq 100); do ip -n "$ng" link show pvbt0 up >/dev/null 2>&1 && break; sleep 0.1; done
+	ip -n "$ng" addr add 198.18.80.2/24 dev pvbt0
+	# kernel: k1 --veth--> nb (bridge) <--veth-- k2
+	ip link add "${v}a" type veth peer name "${v}b"
+	ip link add "${v}c" type veth peer name "${v}d"
+	ip link set "${v}a" netns "$k1"
+	ip link set "${v}b" netns "$nb"
+	ip link set "${v}c" netns "$k2"
+	ip link set "${v}d" netns "$nb"
+	ip -n "$nb" link add br0 type bridge
+	ip -n "$nb" link set "${v}b" master br0
+	ip -n "$nb" link set "${v}d" master br0
+	for i in br0 "${v}b" "${v}d"; do ip -n "$nb" link set "$i" up; done
+	ip -n "$k1" addr add 198.18.81.1/24 dev "${v}a"
+	ip -n "$k2" addr add 198.18.81.2/24 dev "${v}c"
+	ip -n "$k1" link set "${v}a" up
+	ip -n "$k2" link set "${v}c" up
+	ip netns exec "$nh" ping -c 2 -W 2 198.18.80.2 >/dev/null 2>&1
+	ip netns exec "$k1" ping -c 2 -W 2 198.18.81.2 >/dev/null 2>&1
+	for r in $(seq "$RUNS"); do
+		# the three paths run by run: the same noise for each
+		progress "tcp: pvnet, run $r/$RUNS"
+		js0=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+		t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+		if tcp_iperf "$nh" "$ng" 198.18.80.2 5201 "$T/tcp.p.$r.ip.json"; then
+			t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+			js1=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+			tcp_row_json "$T/tcp.p.$r.ip.json" "$((t1 - t0))" "$js0" "$js1" "$T/tcp.p.$r.json"
+			fp+=("$T/tcp.p.$r.json")
+		fi
+		for off in same default; do
+			progress "tcp: kernel ($off offloads), run $r/$RUNS"
+			if [ $off = same ]; then
+				ip netns exec "$k1" ethtool -K "${v}a" tso off gso off >/dev/null 2>&1
+			else
+				ip netns exec "$k1" ethtool -K "${v}a" tso on gso on >/dev/null 2>&1
+			fi
+			f=$T/tcp.k$off.$r
+			if tcp_iperf "$k1" "$k2" 198.18.81.2 5202 "$f.ip.json"; then
+				tcp_row_json "$f.ip.json" "" null null "$f.json"
+				if [ $off = same ]; then fk+=("$f.json"); else fd+=("$f.json"); fi
+			fi
+		done
+	done
+	kill "$gp" "$sw" 2>/dev/null
+	wait "$gp" "$sw" 2>/dev/null
+	local P="pvnet afpacket uplink -> pvnet guest TAP, sender TSO/GSO off"
+	local K="kernel veth + bridge, sender TSO/GSO off"
+	[ ${#fp[@]} -gt 0 ] && add_row tcp "$P" "${fp[@]}"
+	[ ${#fk[@]} -gt 0 ] && add_row tcp "$K" "${fk[@]}"
+	[ ${#fd[@]} -gt 0 ] && add_row tcp "kernel veth + bridge, default offloads (TSO on)" "${fd[@]}"
+	set_ratio tcp "$P" "$K" cpb_total
+	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
+}
+
 for s in "${scenarios[@]}"; do
 	"sc_$s"
 done
@@ -304,32 +608,138 @@ jq -s --arg m "$(uname -n)" --arg k "$(uname -r)" --arg t "${tsc_hz:-0}" \
 	--arg c "$commit" --arg d "$(date -u +%FT%TZ)" --arg cpu "$(nproc)" \
 	'{meta: {machine: $m, kernel: $k, tsc_hz: ($t | tonumber), commit: $c,
 	  date: $d, cpus: ($cpu | tonumber)}, rows: .}' "$ROWS" >"$OUT/results.json"
-jq -r '["scenario","variant","gbps","mpps","backend_cpb","backend_cpp","guest_cpb","agg","kicks_per_pkt","irqs_per_pkt","drops","runs","spread"],
-       (.rows[] | [.scenario,.variant,.gbps,.mpps,.backend_cpb,.backend_cpp,.guest_cpb,.agg,.kicks_per_pkt,.irqs_per_pkt,.drops,.runs,.spread]) | @csv' \
+jq -r '["scenario","variant","gbps","mpps","backend_cpb","backend_cpp","guest_cpb","agg","kicks_per_pkt","irqs_per_pkt","drops","runs","spread","ratio","ratio_to","cpb_total","switch_cpu"] as $k |
+       $k, (.rows[] | [.[$k[]]]) | @csv' \
 	"$OUT/results.json" >"$OUT/results.csv"
+
+# md_table SCENARIO: the scenario's rows as a markdown table; a column is
+# shown when some row of the scenario has a value for it ("-": not measured)
+md_table() {
+	jq -r --arg s "$1" '
+	  def f(d): if . == null then "-" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
+	  def pct: if . == null then "-" else "\(. * 100 | round)%" end;
+	  [["variant", "variant", "s"], ["gbps", "Gbit/s", 2], ["mpps", "Mpps", 3],
+	   ["backend_cpp", "switch cycles/pkt", 0], ["backend_cpb", "switch cycles/byte", 3],
+	   ["guest_cpb", "guest cycles/byte", 3], ["cpb_total", "total cycles/byte", 3],
+	   ["agg", "agg", 2], ["kicks_per_pkt", "kicks/pkt", 4],
+	   ["irqs_per_pkt", "irqs/pkt", 4], ["switch_cpu", "switch CPU", "%"],
+	   ["drops", "drops", 0], ["ratio", "ratio", 2], ["ratio_to", "ratio to", "s"],
+	   ["runs", "runs", 0], ["spread", "spread", "%"]] as $cols |
+	  [.rows[] | select(.scenario == $s)] as $r |
+	  [$cols[] | select(.[0] as $k | $r | any(.[$k] != null))] as $c |
+	  ("| " + ($c | map(.[1]) | join(" | ")) + " |"),
+	  ("|" + ($c | map("---") | join("|")) + "|"),
+	  ($r[] | . as $row | "| " + ($c | map(.[0] as $k | .[2] as $d | $row[$k] |
+	      if $d == "s" then (. // "-" | tostring) elif $d == "%" then pct
+	      else f($d) end) | join(" | ")) + " |")' "$OUT/results.json"
+}
+
+# md_note SCENARIO: what the table measures and how to read it
+md_note() {
+	case $1 in
+	copy) cat <<'EOF'
+Seed 004 (domU -> domU): a `pvnet guest --gen` sends to a `pvnet guest
+--sink` through the switch; `single` copies each frame once from the
+sender's TX buffer into the receiver's RX buffer, `double` through a switch
+buffer. Sizes are Ethernet frame lengths; 60000 B frames are one large
+(TSO-style) packet. Guest cycles/byte: CPU time of both guest processes x
+TSC / bytes delivered.
+EOF
+	;;
+	notify) cat <<'EOF'
+Seed 003: the switch's notification mode at full load and at a fixed
+offered load of 10 % of what adaptive delivered. Compare switch CPU at 10 %
+(poll spins a whole core; event and adaptive sleep) and kicks / interrupts
+per packet.
+EOF
+	;;
+	mq) cat <<EOF
+Seed 002: queue pairs x workers, 8 UDP flows of 256 B frames, one
+generator and one sink with as many queues. This machine has $(nproc) CPU(s).
+On 2 cores the figure is bounded by the machine, not by the switch: the
+source and the sink are busy processes of their own, so two workers share
+the 2 cores with them (4 busy threads on 2 CPUs), and a second worker
+mostly takes time away from the traffic's source and sink. Scaling
+efficiency (Mpps of N workers / (N x Mpps of 1 worker)) is meaningful only
+with spare cores: at least workers + 2.
+EOF
+	;;
+	bridge) cat <<'EOF'
+Seed 004: `direct` (static MAC -> port, as netback routes) vs `learn` (a
+learning bridge with a hash table and ageing), guest -> guest, 1518 B.
+EOF
+	;;
+	lro) cat <<'EOF'
+Seeds 000/001: a `gen` uplink port (the papers' remote sender: MSS 1448 TCP
+segments, DATA_VALID like a NIC) -> switch -> a guest that takes large
+packets, one bulk stream and four. agg = segments per delivered packet.
+The memcpy floor is a plain copy of the same segment size in the same run:
+a copying datapath cannot go below it.
+EOF
+	;;
+	peers) cat <<'EOF'
+DPDK's vhost loopback topology: one testpmd (the guest, CPU 1) with two
+virtio-user ports in io forwarding started with `start tx_first 32`, so the
+frames circulate through the switch (CPU 0) both ways; the switch is pvnet
+(two vhost ports, direct forwarding) or DPDK testpmd (two net_vhost ports,
+io forwarding). Mpps and Gbit/s are the frames the guest received per
+second (every frame crossed the switch once). Switch and guest cycles are
+CPU time x TSC over those frames (a busy-polling process costs its whole
+core). ratio = pvnet / DPDK in the same run (Mpps at 64 B, Gbit/s at
+1518 B). The last rows are pvnet's own frontends, a `pvnet guest --gen` ->
+`--sink` stream, one way, same pinning (the copy scenario's single rows).
+EOF
+	;;
+	tcp) cat <<'EOF'
+iperf3 (one TCP stream) from a namespace -> veth -> pvnet afpacket uplink
+-> `pvnet guest --tap` namespace, against the kernel's veth + bridge path
+between two namespaces. The afpacket uplink takes no GSO frames yet, so the
+sender's veth has TSO/GSO off for pvnet and for the kernel row it is
+compared with (the kernel with default offloads is shown as well).
+Cycles/byte from CPU time x TSC over the bytes received: switch = `pvnet
+switch` + `pvnet guest` (what replaces veth + bridge), guest = both iperf3
+processes (their stacks, in their system time); the kernel's bridge work
+runs in those processes' softirq context. ratio = pvnet / kernel (same
+sender offloads) total cycles per byte: lower is better.
+EOF
+	;;
+	vm) cat <<'EOF'
+The papers' setting: a CPU-bound guest. iperf3 in a namespace sends one TCP
+stream through a TAP into a QEMU (TCG, 1 vCPU) Linux guest over
+vhost-user; the backend between TAP and guest is pvnet (GRO off or
+adaptive) or DPDK testpmd (net_tap + net_vhost, io forwarding). Gbit/s is
+the guest's receive throughput (iperf3). agg = segments per packet
+delivered into the guest (pvnet's GRO). Switch cycles/byte: backend CPU
+time x TSC; guest cycles/byte: the QEMU process. ratio = Gbit/s / DPDK's.
+EOF
+	;;
+	esac
+}
 
 for s in "${scenarios[@]}"; do
 	md=$OUT/$s.md
 	{
 		echo "# $s"
 		echo
-		echo "| variant | Gbit/s | Mpps | switch cycles/pkt | switch cycles/byte | agg | kicks/pkt | irqs/pkt | switch CPU | drops | runs | spread |"
-		echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-		jq -r --arg s "$s" '.rows[] | select(.scenario == $s) |
-		  "| \(.variant) | \(.gbps * 100 | round / 100) | \(.mpps * 1000 | round / 1000) | \(.backend_cpp | round) | \(.backend_cpb * 1000 | round / 1000) | \(.agg * 100 | round / 100) | \(.kicks_per_pkt * 10000 | round / 10000) | \(.irqs_per_pkt * 10000 | round / 10000) | \(.switch_cpu * 100 | round)% | \(.drops) | \(.runs) | \(.spread * 100 | round)% |"' \
-		  "$OUT/results.json"
+		md_note "$s"
+		echo
+		md_table "$s"
+		echo
+		echo "Median of the runs; spread = (max - min) / median of Gbit/s."
+		jq -r '.meta | "\(.machine), \(.cpus) CPUs, kernel \(.kernel), TSC \(.tsc_hz / 1e6) MHz, commit \(.commit), \(.date)"' "$OUT/results.json"
 	} >"$md"
-	jq -r --arg s "$s" '.rows[] | select(.scenario == $s) | "\"\(.variant)\" \(.gbps)"' \
+	jq -r --arg s "$s" '.rows[] | select(.scenario == $s) | "\"\(.variant)\" \(.gbps // 0)"' \
 		"$OUT/results.json" >"$T/$s.dat"
 	if [ -s "$T/$s.dat" ]; then
 		gnuplot <<GP 2>/dev/null
-set terminal pngcairo size 900,500 noenhanced
+set terminal pngcairo size 1000,560 noenhanced
 set output "$OUT/$s.png"
 set title "pvnet bench: $s (median of $RUNS run(s))"
 set style fill solid 0.6
 set boxwidth 0.6
 set ylabel "Gbit/s"
 set xtics rotate by -30
+set bmargin 10
 set grid ytics
 plot "$T/$s.dat" using 0:2:xtic(1) with boxes notitle
 GP

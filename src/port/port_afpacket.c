@@ -180,11 +180,8 @@ static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
 			pk->src_queue = 0;
 			ap->ptrs[m++] = pk;
 		}
-		if (bad) {
-			pv_stat_add(&p->st.rx_pkts, bad);
-			for (unsigned r = 1; r < PV_DROP_MAX; r++)
-				pv_stat_add(&p->st.drops.n[r], drops[r]);
-		}
+		if (bad)
+			port_count_rx_drops(p, bad, drops);
 		p->st.rxq_pkts[0] += got;
 		/*
 		 * Pin every frame's block before forwarding: GRO may hold a frame
@@ -330,32 +327,14 @@ static unsigned afp_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		sent += (unsigned)r;
 		i += (unsigned)r;
 	}
-	pv_stat_add(&p->st.tx_pkts, sent);
-	pv_stat_add(&p->st.tx_bytes, bytes);
-	pv_stat_add(&p->st.tx_csum_done, csums);
-	pv_stat_add(&p->st.txq_pkts[0], sent);
-	for (unsigned r = 1; r < PV_DROP_MAX; r++)
-		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	port_count_tx(p, 0, sent, bytes, csums, drops);
 	return sent;
-}
-
-static unsigned afp_rx_queues(struct port *p)
-{
-	(void)p;
-	return 1;
 }
 
 /* The socket polls readable while a retired block waits (level-triggered). */
 static int afp_rx_fd(struct port *p, unsigned q)
 {
 	return q == 0 ? ap_of(p)->fd : -1;
-}
-
-static int afp_start(struct port *p, struct pv_loop *loop)
-{
-	(void)p;
-	(void)loop;
-	return 0;
 }
 
 static void afp_destroy(struct port *p)
@@ -372,11 +351,10 @@ static void afp_destroy(struct port *p)
 static const struct port_ops afp_port_ops = {
 	.type = "afpacket",
 	.tx_burst = afp_tx_burst,
-	.rx_queues = afp_rx_queues,
+	.rx_queues = port_rx_one_queue,
 	.poll = afp_poll,
 	.release = afp_release,
 	.rx_fd = afp_rx_fd,
-	.start = afp_start,
 	.destroy = afp_destroy,
 };
 

@@ -208,12 +208,8 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 			tp->nfree--;
 			tp->ptrs[m++] = pk;
 		}
-		/* Dropped frames entered too: rx = delivered + dropped. */
-		if (bad) {
-			pv_stat_add(&p->st.rx_pkts, bad);
-			for (unsigned r = 1; r < PV_DROP_MAX; r++)
-				pv_stat_add(&p->st.drops.n[r], drops[r]);
-		}
+		if (bad)
+			port_count_rx_drops(p, bad, drops);
 		p->st.rxq_pkts[0] += got;
 		if (m)
 			sw_forward_burst(p->sw, p, tp->ptrs, m);
@@ -277,31 +273,14 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		sent++;
 		bytes += pk->len;
 	}
-	pv_stat_add(&p->st.tx_pkts, sent);
-	pv_stat_add(&p->st.tx_bytes, bytes);
-	pv_stat_add(&p->st.txq_pkts[0], sent);
-	for (unsigned r = 1; r < PV_DROP_MAX; r++)
-		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	port_count_tx(p, 0, sent, bytes, 0, drops);
 	return sent;
-}
-
-static unsigned tap_rx_queues(struct port *p)
-{
-	(void)p;
-	return 1;
 }
 
 /* Level-triggered: epoll reports a readable TAP even if it filled meanwhile. */
 static int tap_rx_fd(struct port *p, unsigned q)
 {
 	return q == 0 ? tp_of(p)->fd : -1;
-}
-
-static int tap_start(struct port *p, struct pv_loop *loop)
-{
-	(void)p;
-	(void)loop;
-	return 0;
 }
 
 static void tap_destroy(struct port *p)
@@ -317,11 +296,10 @@ static void tap_destroy(struct port *p)
 static const struct port_ops tap_port_ops = {
 	.type = "tap",
 	.tx_burst = tap_tx_burst,
-	.rx_queues = tap_rx_queues,
+	.rx_queues = port_rx_one_queue,
 	.poll = tap_poll,
 	.rx_fd = tap_rx_fd,
 	.release = tap_release,
-	.start = tap_start,
 	.destroy = tap_destroy,
 };
 
