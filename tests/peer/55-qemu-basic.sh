@@ -36,8 +36,8 @@ ip -n "$nsa" addr add fd00:50::1/64 dev pv0 nodad
 ip -n "$nsb" addr add 198.18.50.2/24 dev pv0
 ip -n "$nsb" addr add fd00:50::2/64 dev pv0 nodad
 
-ip netns exec "$nsa" iperf3 -s -D -p 5201 --logfile "$T/iperf-a.log"
-ip netns exec "$nsb" iperf3 -s -D -p 5201 --logfile "$T/iperf-b.log"
+bg iperf_a ip netns exec "$nsa" iperf3 -s -p 5201
+bg iperf_b ip netns exec "$nsb" iperf3 -s -p 5201
 # receivers: what arrives is in $T/rcv_a.log and $T/rcv_b.log
 bg rcv_a ip netns exec "$nsa" timeout 170 nc -d -l -p 7001
 bg rcv_b ip netns exec "$nsb" timeout 170 nc -d -l -p 7002

@@ -30,8 +30,8 @@ check "switch ready" wait_for 10 switch_ready "$ctl"
 bg guest_a "$PVNET" guest --connect "$T/a.sock" --mac "$A_MAC" --tap pv0 --netns "$nsa" --queues 2
 check "two-queue TAP up in the namespace" wait_for 10 ip -n "$nsa" link show pv0 up
 ip -n "$nsa" addr add 198.18.52.1/24 dev pv0
-ip netns exec "$nsa" iperf3 -s -D -p 5201 --logfile "$T/iperf-1.log"
-ip netns exec "$nsa" iperf3 -s -D -p 5202 --logfile "$T/iperf-2.log"
+bg iperf_1 ip netns exec "$nsa" iperf3 -s -p 5201
+bg iperf_2 ip netns exec "$nsa" iperf3 -s -p 5202
 
 running4() {	# running4 PORT
 	[ "$("$PVNET" stats --ctl "$ctl" --json | jq --arg p "$1" '[.ports[] | select(.name == $p) |

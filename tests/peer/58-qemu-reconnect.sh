@@ -26,7 +26,7 @@ bg guest_a "$PVNET" guest --connect "$T/a.sock" --mac "$A_MAC" --tap pv0 --netns
 check "TAP up in the namespace" wait_for 10 ip -n "$nsa" link show pv0 up
 ip -n "$nsa" addr add 198.18.53.1/24 dev pv0
 ip -n "$nsa" addr add fd00:53::1/64 dev pv0 nodad
-ip netns exec "$nsa" iperf3 -s -D -p 5201 --logfile "$T/iperf-a.log"
+bg iperf_a ip netns exec "$nsa" iperf3 -s -p 5201
 pings_ok() { grep -c 'pingwatch [0-9]* ok' "$T/vm2.serial"; }
 pinged() { [ "$(pings_ok)" -ge "$1" ]; }
 stat_is() { [ "$(stat_of "$ctl" "$1" "$2")" = "$3" ]; }

@@ -29,7 +29,7 @@ wait_for 10 switch_ready "$ctl" || { echo "switch did not start"; exit 1; }
 bg guest_a "$PVNET" guest --connect "$T/a.sock" --mac "$A_MAC" --tap pv0 --netns "$ns"
 wait_for 10 ip -n "$ns" link show pv0 up || { echo "no TAP"; exit 1; }
 ip -n "$ns" addr add 198.18.59.1/24 dev pv0
-ip netns exec "$ns" iperf3 -s -D -p 5201 --logfile "$T/iperf-pvnet.log"
+bg iperf_pvnet ip netns exec "$ns" iperf3 -s -p 5201
 qemu_start pv 1 "$GUEST" "$T/vm.sock,$VM_MAC"
 qemu_wait pv
 qemu_report pv "pvnet guest"
@@ -56,7 +56,7 @@ echo "start" >"$T/tp.in"
 wait_for 10 ip -n "$ns" link show dtap0 || { echo "no dtap0"; exit 1; }
 ip -n "$ns" link set dtap0 up
 ip -n "$ns" addr add 198.18.59.1/24 dev dtap0
-ip netns exec "$ns" iperf3 -s -D -p 5201 --logfile "$T/iperf-dpdk.log"
+bg iperf_dpdk ip netns exec "$ns" iperf3 -s -p 5201
 qemu_start dp 1 "$GUEST" "$T/dpdk.sock,$VM_MAC"
 qemu_wait dp
 qemu_report dp "DPDK guest"
