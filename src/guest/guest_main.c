@@ -54,6 +54,7 @@ struct guest_opts {
 	unsigned flows;		/* 0: raw test ethertype; N: IPv4/UDP flows */
 	uint64_t count;
 	double rate, duration, idle_timeout, connect_timeout;
+	bool reconnect;		/* gen/sink: attach again when the backend goes */
 };
 
 struct guest_run {
@@ -71,6 +72,7 @@ struct guest_run {
 	uint64_t flow_max[MAX_FLOWS];	/* highest seq + 1 seen per flow */
 	bool any;
 	uint64_t first_ns, last_ns;
+	uint64_t gen_t0, gen_bytes;	/* gen: over every connection */
 	uint8_t pattern[PATTERN_LEN];
 	uint64_t tap_write_errs;
 	struct gro_table *gro;	/* LRO before the TAP; NULL: off */
@@ -119,7 +121,9 @@ static void guest_usage(FILE *f)
 		"\n"
 		"--gen and --sink print one JSON line when they end, e.g.\n"
 		"  {\"mode\":\"sink\",\"received\":N,\"lost\":N,\"reordered\":N,\"corrupted\":N,...}\n"
-		"With --tap the frontend reconnects when the backend goes away.\n",
+		"With --tap the frontend reconnects when the backend goes away;\n"
+		"with --gen or --sink only if --reconnect is given (the stream's\n"
+		"numbering and counters go on across connections).\n",
 		GEN_MAX_SIZE);
 }
 
@@ -208,7 +212,13 @@ static bool sink_deliver(const struct iovec *iov, unsigned n, int slot,
 		if (be16toh(port) != TEST_UDP_PORT)
 			return true;
 		memcpy(&port, frame + ETH_HLEN + 20, 2);
-		flow = (uint16_t)(be16toh(port) - TEST_UDP_SPORT0) % MAX_FLOWS;
+		port = be16toh(port);
+		memcpy(&magic, frame + TEST_UDP_OFF, 4);
+		/* Someone else's UDP to port 9 (testpmd's txonly) is not ours. */
+		if (port < TEST_UDP_SPORT0 || port >= TEST_UDP_SPORT0 + MAX_FLOWS ||
+		    be32toh(magic) != TEST_MAGIC)
+			return true;
+		flow = (uint16_t)(port - TEST_UDP_SPORT0);
 		off = TEST_UDP_OFF;
 	} else if (be16toh(et) != ETHERTYPE_PVNET_TEST) {
 		return true;	/* not our stream (ARP, IPv6 ND, a peer's traffic) */
@@ -473,8 +483,14 @@ static int run(struct guest_run *r)
 	struct guest_opts *o = r->o;
 	struct vuser *v = r->v;
 	struct epoll_event evs[32];
-	uint64_t t0 = now_ns(), deadline = 0, tx_bytes = 0;
+	uint64_t t0, deadline = 0, pace_t0 = now_ns(), pace_seq0 = r->seq;
 	struct gen_arg ga = { r };
+
+	/* --duration runs over every connection (--reconnect); pacing starts
+	 * again with each, so no backlog is sent in a burst after a gap. */
+	if (!r->gen_t0)
+		r->gen_t0 = now_ns();
+	t0 = r->gen_t0;
 
 	if (o->duration > 0)
 		deadline = t0 + (uint64_t)(o->duration * 1e9);
@@ -497,7 +513,8 @@ static int run(struct guest_run *r)
 				unsigned q = o->flows ? (unsigned)(r->seq % o->flows) % v->nq : 0;
 
 				if (o->rate > 0 &&
-				    (double)r->seq > (double)(now - t0) / 1e9 * o->rate)
+				    (double)(r->seq - pace_seq0) >
+				    (double)(now - pace_t0) / 1e9 * o->rate)
 					break;
 				if (vuser_tx_one(v, q, fill_gen, &ga)) {
 					/* Full: wait for the backend to use buffers. */
@@ -508,7 +525,7 @@ static int run(struct guest_run *r)
 					break;
 				}
 				dirty |= 1u << q;
-				tx_bytes += o->size;
+				r->gen_bytes += o->size;
 				burst++;
 			}
 			for (unsigned q = 0; q < v->nq; q++) {
@@ -535,7 +552,7 @@ static int run(struct guest_run *r)
 					if (pending)
 						usleep(1000);
 				}
-				print_report(r, "gen", r->seq, tx_bytes, t0, now_ns());
+				print_report(r, "gen", r->seq, r->gen_bytes, t0, now_ns());
 				return 0;
 			}
 		}
@@ -550,6 +567,9 @@ static int run(struct guest_run *r)
 			switch (tag & ~0xffULL) {
 			case TAG_CONN:
 				pv_warn("guest: backend closed the connection");
+				/* What it delivered before it went is ours: count it. */
+				for (unsigned k = 0; k < v->nq && o->mode == MODE_SINK; k++)
+					rx_napi(r, k);
 				return 1;
 			case TAG_RXCALL:
 				drain(v->q[q].rx_call);
@@ -581,6 +601,8 @@ static int run(struct guest_run *r)
 	if (o->mode == MODE_SINK)
 		print_report(r, "sink", r->frames, r->frame_bytes, r->first_ns,
 			     r->last_ns);
+	else if (o->mode == MODE_GEN)	/* stopped by a signal */
+		print_report(r, "gen", r->seq, r->gen_bytes, t0, now_ns());
 	return 0;
 }
 
@@ -613,6 +635,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-gro", no_argument, NULL, 'R' },
+		{ "reconnect", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -714,6 +737,9 @@ int ctl_guest_main(int argc, char **argv)
 		}
 		case 'O':
 			offload = false;
+			break;
+		case 'X':
+			o.reconnect = true;
 			break;
 		case 'R':
 			no_gro = true;
@@ -821,7 +847,8 @@ int ctl_guest_main(int argc, char **argv)
 		r->epfd = -1;
 		vuser_destroy(r->v);
 		r->v = NULL;
-		if (res != 1 || o.mode != MODE_TAP || stop_requested) {
+		if (res != 1 || (o.mode != MODE_TAP && !o.reconnect) ||
+		    stop_requested) {
 			rc = res < 0 ? 1 : res == 1 ? 1 : 0;
 			goto out;
 		}

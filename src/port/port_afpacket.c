@@ -37,6 +37,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "pvnet/log.h"
 #include "pvnet/port.h"
 #include "pvnet/switch.h"
@@ -62,6 +64,10 @@ struct afp_port {
 	uint8_t *ring;
 	size_t ring_len;
 	struct pv_ratelimit rl;
+	/* Socket errors the kernel reported (ENETDOWN when the interface goes),
+	 * read and cleared by the polling worker; last_err for stats. */
+	uint64_t sock_errs;
+	int last_err;
 	/* Receive state: the one worker that polls queue 0 owns it. */
 	unsigned cur;			/* block being read */
 	unsigned left;			/* its frames not read yet */
@@ -337,6 +343,43 @@ static int afp_rx_fd(struct port *p, unsigned q)
 	return q == 0 ? ap_of(p)->fd : -1;
 }
 
+/*
+ * After a wakeup: a pending socket error (the interface went down or was
+ * deleted: the kernel sets ENETDOWN once) makes the socket poll EPOLLERR,
+ * level-triggered, for as long as it is not read; the worker would wake at
+ * once from every sleep and spin. Reading SO_ERROR clears it. One call per
+ * wakeup, not per packet.
+ */
+static bool afp_rx_notify(struct port *p, unsigned q, bool enable)
+{
+	struct afp_port *ap = ap_of(p);
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if (q != 0 || enable)
+		return false;
+	if (getsockopt(ap->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err) {
+		pv_stat_add(&ap->sock_errs, 1);
+		ap->last_err = err;
+		pv_log_ratelimited(&ap->rl, PV_LOG_WARN, "port %s: %s: %s",
+				   p->name, ap->ifname, strerror(err));
+	}
+	return false;
+}
+
+static void afp_stats_json(struct port *p, void *obj)
+{
+	struct afp_port *ap = ap_of(p);
+
+	if (!obj)
+		return;
+	json_object_set_new(obj, "sock_errors",
+			    json_integer((json_int_t)ap->sock_errs));
+	if (ap->last_err)
+		json_object_set_new(obj, "last_sock_error",
+				    json_string(strerror(ap->last_err)));
+}
+
 static void afp_destroy(struct port *p)
 {
 	struct afp_port *ap = ap_of(p);
@@ -355,6 +398,8 @@ static const struct port_ops afp_port_ops = {
 	.poll = afp_poll,
 	.release = afp_release,
 	.rx_fd = afp_rx_fd,
+	.rx_notify = afp_rx_notify,
+	.stats_json = afp_stats_json,
 	.destroy = afp_destroy,
 };
 
