@@ -17,6 +17,11 @@ CSTD	:= -std=gnu11
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -MMD -MP
 DEPLIBS	:= $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
 DEPLIBS	+= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
+# libseccomp is optional: without it `pvnet switch --sandbox` says so.
+ifeq ($(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo y),y)
+CPPFLAGS += -DPV_HAVE_SECCOMP
+DEPLIBS	+= $(shell $(PKG_CONFIG) --libs libseccomp)
+endif
 
 ifeq ($(SAN),1)
 OPT	:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

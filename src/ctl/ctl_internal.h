@@ -3,6 +3,8 @@
 #ifndef PVNET_CTL_INTERNAL_H
 #define PVNET_CTL_INTERNAL_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #include "pvnet/switch.h"
@@ -31,5 +33,16 @@ int ctl_request(const char *path, const char *cmd, char **reply);
  */
 int ctl_config_argv(const char *path, int *argc, char ***argv, char *err,
 		    size_t errlen);
+
+/* Looks up @name in the user database: 0, or -ENOENT. (sandbox.c) */
+int ctl_user_lookup(const char *name, unsigned *uid, unsigned *gid);
+/* Drops groups, gid and uid for the whole process; 0 or -errno. */
+int ctl_drop_user(unsigned uid, unsigned gid);
+/*
+ * Installs the seccomp allowlist on every thread (no_new_privs, TSYNC);
+ * with @log_only, forbidden calls are logged, not fatal. 0, -errno, or
+ * -ENOSYS when built without libseccomp.
+ */
+int ctl_sandbox(bool log_only);
 
 #endif /* PVNET_CTL_INTERNAL_H */

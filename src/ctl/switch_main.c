@@ -67,6 +67,11 @@ static void switch_usage(FILE *f)
 		"               as the original LRO did at the bridge (baseline)\n"
 		"  --config FILE  a JSON file with the same settings (see docs/config.md);\n"
 		"               options after it on the command line override it\n"
+		"  --user USER  once every port and the control socket exist, run as\n"
+		"               USER (groups, gid, uid dropped; no capability left)\n"
+		"  --sandbox[=log]  then install a seccomp allowlist on every thread\n"
+		"               (docs/security.md); =log: log forbidden calls instead\n"
+		"               of killing the process\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
@@ -130,6 +135,8 @@ static int switch_run(int argc, char **argv)
 		{ "copy", required_argument, NULL, 'C' },
 		{ "gro", required_argument, NULL, 'G' },
 		{ "gro-linearize", no_argument, NULL, 'L' },
+		{ "user", required_argument, NULL, 'U' },
+		{ "sandbox", optional_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -145,6 +152,9 @@ static int switch_run(int argc, char **argv)
 	enum sw_mode mode = SW_MODE_DIRECT;
 	unsigned ageing_s = 300;
 	bool copy_double = false, linearize = false, gro_set = false;
+	bool sandbox = false, sandbox_log = false;
+	const char *user = NULL;
+	unsigned uid = 0, gid = 0;
 	struct sw *sw;
 	char err[256];
 	int c, rc = 1;
@@ -212,6 +222,21 @@ static int switch_run(int argc, char **argv)
 			break;
 		case 'L':
 			linearize = true;
+			break;
+		case 'U':
+			user = optarg;
+			if (ctl_user_lookup(user, &uid, &gid) < 0) {
+				fprintf(stderr, "pvnet switch: --user %s: no such user\n", user);
+				return 2;
+			}
+			break;
+		case 'S':
+			if (optarg && strcmp(optarg, "log")) {
+				fprintf(stderr, "pvnet switch: --sandbox takes no value or =log\n");
+				return 2;
+			}
+			sandbox = true;
+			sandbox_log = optarg != NULL;
 			break;
 		case 'C':
 			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
@@ -296,6 +321,29 @@ static int switch_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Least privilege, once everything that needed privilege exists. */
+	if (sandbox)
+		json_object_seed(0);	/* jansson reads /dev/urandom once: now */
+	if (user) {
+		int e = ctl_drop_user(uid, gid);
+
+		if (e < 0) {
+			fprintf(stderr, "pvnet switch: --user %s: %s\n", user, strerror(-e));
+			goto out;
+		}
+		pv_info("switch: running as %s (uid %u, gid %u)", user, uid, gid);
+	}
+	if (sandbox) {
+		int e = ctl_sandbox(sandbox_log);
+
+		if (e < 0) {
+			fprintf(stderr, "pvnet switch: --sandbox: %s\n",
+				e == -ENOSYS ? "built without libseccomp" : strerror(-e));
+			goto out;
+		}
+		pv_info("switch: seccomp allowlist installed%s",
+			sandbox_log ? " (log only)" : "");
+	}
 	pv_info("switch: %u port(s) up, mode %s, %s copy%s%s", sw->nports,
 		mode == SW_MODE_LEARN ? "learn" : "direct",
 		copy_double ? "double" : "single",
