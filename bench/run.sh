@@ -33,8 +33,16 @@ Scenarios (default: all):
   bridge  learn vs direct forwarding, guest -> guest (seed 004)
   lro     TCP bulk through the switch into a guest namespace: GRO off / poll
           + linearize / poll / every=2 / adaptive, plus a memcpy floor (000/001)
+  peers   DPDK's vhost loopback (testpmd virtio-user guest, start tx_first 32)
+          with pvnet vs DPDK testpmd (net_vhost, io) as the switch: Mpps at
+          64 B, Gbit/s at 1518 B, ratio pvnet/DPDK (installs dpdk-dev)
+  tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
+          TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte, ratio
+  vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / adaptive
+          vs DPDK testpmd (net_tap + net_vhost): throughput, aggregation
 
-  --quick   one run per variant, 1 s each (default: 3 runs of 3 s)
+  --quick   one run per variant, 1 s each, vm 3 s (default: 3 runs of
+            3 s, vm 5 s)
   --out DIR where to write results (default: bench-results)
 USAGE
 }
@@ -335,8 +343,8 @@ sc_lro() {
 		jq -c '{scenario: "lro", variant: "memcpy floor (1448 B, cold)",
 			gbps: .gbps, mpps: (.gbps * 1e9 / 8 / 1448 / 1e6),
 			backend_cpb: .cycles_per_byte, backend_cpp: (.cycles_per_byte * 1448),
-			guest_cpb: 0, agg: 1, kicks_per_pkt: 0, irqs_per_pkt: 0, drops: 0,
-			switch_cpu: 0, runs: 1, spread: 0}' <<<"$floor" >>"$ROWS"
+			guest_cpb: null, agg: null, kicks_per_pkt: null, irqs_per_pkt: null,
+			drops: null, switch_cpu: null, runs: 1, spread: 0}' <<<"$floor" >>"$ROWS"
 	fi
 }
 
@@ -755,7 +763,8 @@ done
 progress ""
 echo >&2
 
-commit=$(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$top" status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit+dirty"
 jq -s --arg m "$(uname -n)" --arg k "$(uname -r)" --arg t "${tsc_hz:-0}" \
 	--arg c "$commit" --arg d "$(date -u +%FT%TZ)" --arg cpu "$(nproc)" \
 	'{meta: {machine: $m, kernel: $k, tsc_hz: ($t | tonumber), commit: $c,
