@@ -260,6 +260,9 @@ sc_notify() {
 	for mode in poll event adaptive; do
 		stream_variant notify "$mode 10%" 1518 "$full" 1 0 -- --notify "$mode"
 	done
+	# the goal: adaptive's CPU at 10 % load as a share of busy poll's
+	set_ratio notify "adaptive 10%" "poll 10%" switch_cpu
+	set_ratio notify "event 10%" "poll 10%" switch_cpu
 }
 
 sc_mq() {
@@ -268,6 +271,8 @@ sc_mq() {
 			stream_variant mq "queues $q workers $w" 256 0 "$q" 8 -- --workers "$w"
 		done
 	done
+	# scaling: Mpps of 2 queues x 2 workers over 1 x 1 (efficiency = ratio / 2)
+	set_ratio mq "queues 2 workers 2" "queues 1 workers 1" mpps
 }
 
 sc_bridge() {
@@ -345,6 +350,10 @@ sc_lro() {
 			backend_cpb: .cycles_per_byte, backend_cpp: (.cycles_per_byte * 1448),
 			guest_cpb: null, agg: null, kicks_per_pkt: null, irqs_per_pkt: null,
 			drops: null, switch_cpu: null, runs: 1, spread: 0}' <<<"$floor" >>"$ROWS"
+		# the goal: the switch's cycles per byte within 2x of the floor
+		for flows in 1 4; do
+			set_ratio lro "adaptive, $flows flow(s)" "memcpy floor (1448 B, cold)" backend_cpb
+		done
 	fi
 }
 
@@ -811,12 +820,13 @@ EOF
 Seed 003: the switch's notification mode at full load and at a fixed
 offered load of 10 % of what adaptive delivered. Compare switch CPU at 10 %
 (poll spins a whole core; event and adaptive sleep) and kicks / interrupts
-per packet.
+per packet. ratio = switch CPU at 10 % over busy poll's.
 EOF
 	;;
 	mq) cat <<EOF
 Seed 002: queue pairs x workers, 8 UDP flows of 256 B frames, one
-generator and one sink with as many queues. This machine has $(nproc) CPU(s).
+generator and one sink with as many queues. ratio = Mpps of 2 queues x 2
+workers over 1 x 1 (scaling efficiency = ratio / 2). This machine has $(nproc) CPU(s).
 On 2 cores the figure is bounded by the machine, not by the switch: the
 source and the sink are busy processes of their own, so two workers share
 the 2 cores with them (4 busy threads on 2 CPUs), and a second worker
@@ -835,7 +845,8 @@ Seeds 000/001: a `gen` uplink port (the papers' remote sender: MSS 1448 TCP
 segments, DATA_VALID like a NIC) -> switch -> a guest that takes large
 packets, one bulk stream and four. agg = segments per delivered packet.
 The memcpy floor is a plain copy of the same segment size in the same run:
-a copying datapath cannot go below it.
+a copying datapath cannot go below it. ratio (adaptive rows) = switch
+cycles/byte over the floor's.
 EOF
 	;;
 	peers) cat <<'EOF'
