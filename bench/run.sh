@@ -541,6 +541,7 @@ sc_tcp() {
 	local nh=pvb-th-$$ ns=pvb-ts-$$ ng=pvb-tg-$$ nb=pvb-tb-$$ k1=pvb-tk1-$$ k2=pvb-tk2-$$
 	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f js0 js1 t0 t1
 	local fp=() fk=() fd=()
+	need ethtool || { echo "tcp: no ethtool, skipped" >&2; return 0; }
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do
 		netns_add "$n" || { echo "tcp: cannot create namespaces" >&2; return 0; }
 	done
