@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "pvnet assumes a little-endian host (virtio 1.x rings are little-endian)"
+#endif
+
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 
@@ -61,6 +65,39 @@ static inline void pv_stat_add(uint64_t *c, uint64_t v)
 {
 	if (v)
 		__atomic_fetch_add(c, v, __ATOMIC_RELAXED);
+}
+
+/*
+ * Network-order fields at any alignment: packet headers are read and
+ * written through memcpy (UBSan flags unaligned loads, and so would some
+ * CPUs).
+ */
+static inline uint16_t pv_get_be16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return __builtin_bswap16(v);
+}
+
+static inline uint32_t pv_get_be32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return __builtin_bswap32(v);
+}
+
+static inline void pv_put_be16(uint8_t *p, uint16_t v)
+{
+	v = __builtin_bswap16(v);
+	memcpy(p, &v, 2);
+}
+
+static inline void pv_put_be32(uint8_t *p, uint32_t v)
+{
+	v = __builtin_bswap32(v);
+	memcpy(p, &v, 4);
 }
 
 static inline bool pv_is_pow2(uint64_t x)

@@ -32,6 +32,7 @@ struct port_stats {
 	uint64_t tx_csum_done;	/* partial checksums completed for this port */
 	uint64_t tx_gso_pkts;	/* large (GSO) packets delivered as they are */
 	uint64_t segmented;	/* extra segments made by software GSO for it */
+	uint64_t merged;	/* segments GRO folded into others toward it */
 	uint64_t replicated;	/* extra copies made by flooding */
 	struct pv_drop_stats drops;	/* by reason, charged where they happen */
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
@@ -79,7 +80,7 @@ struct port_ops {
 	 */
 	void (*release)(struct port *p, unsigned q, const uint32_t *cookies,
 			unsigned n);
-	/* Adds the port's control fds to @loop (the control thread's). */
+	/* Adds the port's control fds to @loop (the control thread's; may be NULL). */
 	int (*start)(struct port *p, struct pv_loop *loop);
 	/* Timers (may be NULL); called by the control thread ~10 times a second. */
 	void (*tick)(struct port *p, uint64_t now_ns);
@@ -113,6 +114,18 @@ struct port {
  */
 struct port *port_create(struct sw *sw, const char *spec, char *err,
 			 size_t errlen);
+/*
+ * Adds one transmit burst's outcome to @p's counters: @sent packets of
+ * @bytes on queue @q, @csums partial checksums completed, drops by reason
+ * (PV_DROP_MAX entries). Safe from any worker: one atomic add per counter.
+ */
+void port_count_tx(struct port *p, unsigned q, uint64_t sent, uint64_t bytes,
+		   uint64_t csums, const uint64_t *drops);
+/* Counts @bad received frames dropped by reason before they were forwarded. */
+void port_count_rx_drops(struct port *p, uint64_t bad, const uint64_t *drops);
+/* rx_queues for a port with one receive queue. */
+unsigned port_rx_one_queue(struct port *p);
+
 /* Type constructor of the vhost port (port_vhost.c). */
 struct port *port_vhost_create(struct sw *sw, const char *name,
 			       const char *opts, char *err, size_t errlen);

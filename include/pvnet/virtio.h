@@ -63,6 +63,7 @@ struct gmem_region {
 	uint8_t *hva;		/* our mapping of gpa */
 	void *mmap_base;	/* what mmap returned (hva - mmap_offset) */
 	size_t mmap_len;	/* what to munmap; 0: not ours to unmap */
+	unsigned dup_adds;	/* identical ADD_MEM_REGs on top of the first */
 };
 
 struct gmem {
@@ -89,6 +90,9 @@ int gmem_add_mapped(struct gmem *gm, uint64_t gpa, uint64_t size,
 		    uint64_t uva, void *hva);
 /* Removes (and unmaps) the region that starts at @gpa with @size; -ENOENT. */
 int gmem_remove_region(struct gmem *gm, uint64_t gpa, uint64_t size);
+/* The region with exactly this @gpa, @size and @uva, or NULL. */
+struct gmem_region *gmem_find_region(struct gmem *gm, uint64_t gpa,
+				     uint64_t size, uint64_t uva);
 /* Unmaps and forgets every region. */
 void gmem_clear(struct gmem *gm);
 /*

@@ -122,6 +122,7 @@ json_t *ctl_stats_json(struct sw *sw)
 				    json_integer((json_int_t)p->st.tx_gso_pkts));
 		json_object_set_new(o, "segmented",
 				    json_integer((json_int_t)p->st.segmented));
+		json_object_set_new(o, "merged", json_integer((json_int_t)p->st.merged));
 		json_object_set_new(o, "replicated",
 				    json_integer((json_int_t)p->st.replicated));
 		json_object_set_new(o, "dropped", json_integer((json_int_t)dropped));

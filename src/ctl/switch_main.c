@@ -277,7 +277,7 @@ static int switch_run(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < sw->nports; i++) {
 		struct port *p = sw->ports[i];
-		int e = p->ops->start(p, sw->loop);
+		int e = p->ops->start ? p->ops->start(p, sw->loop) : 0;
 
 		if (e < 0) {
 			fprintf(stderr, "pvnet switch: port %s: cannot start: %s\n",

@@ -86,6 +86,9 @@ static void gro_deliver(void *arg, struct gro_out *out)
 	if (out->dst_port < sw->nports) {
 		struct port *d = sw->ports[out->dst_port];
 
+		/* Delivered or dropped, a merged packet stands for segs inputs. */
+		if (out->segs > 1)
+			pv_stat_add(&d->st.merged, out->segs - 1u);
 		d->ops->tx_burst(d, out->dst_queue, &p, 1);
 	}
 	for (unsigned i = 0; i < out->nrefs;) {

@@ -110,28 +110,6 @@ struct seg_info {
 	uint8_t hdr[GRO_HDR_MAX];
 };
 
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, 2);
-}
-
 static uint32_t key_hash(const struct flow_key *k)
 {
 	uint32_t w[sizeof(*k) / 4], h = 0;
@@ -264,7 +242,7 @@ static void classify(const struct pkt *p, uint16_t dst, uint16_t q,
 	memcpy(s->key.l2, s->hdr, s->l3_off);
 	if (s->v6) {
 		memcpy(s->key.addr, ip + 8, 32);
-		s->key.v6_label = rd32(ip) & 0xf00fffff;
+		s->key.v6_label = pv_get_be32(ip) & 0xf00fffff;
 	} else {
 		memcpy(s->key.addr, ip + 12, 8);
 	}
@@ -285,13 +263,13 @@ static void classify(const struct pkt *p, uint16_t dst, uint16_t q,
 		return;
 	if (s->v6) {
 		/* pkt_parse set l4_off only for TCP right after the header. */
-		l3len = 40u + rd16(ip + 4);
+		l3len = 40u + pv_get_be16(ip + 4);
 		if ((ip[0] >> 4) != 6 || s->l4_off != s->l3_off + 40)
 			return;
 	} else {
-		l3len = rd16(ip + 2);
+		l3len = pv_get_be16(ip + 2);
 		/* No options (ihl 5), no fragment (MF or offset). */
-		if (ip[0] != 0x45 || (rd16(ip + 6) & 0x3fff) ||
+		if (ip[0] != 0x45 || (pv_get_be16(ip + 6) & 0x3fff) ||
 		    s->l4_off != s->l3_off + 20)
 			return;
 	}
@@ -302,7 +280,7 @@ static void classify(const struct pkt *p, uint16_t dst, uint16_t q,
 		return;		/* truncated, or a pure ACK */
 	s->payload = l4len - s->thlen;
 	s->flags = th[13];
-	s->seq = rd32(th + 4);
+	s->seq = pv_get_be32(th + 4);
 	if (s->flags & TCP_NO_MERGE)
 		return;
 	/* The merged packet claims csum_start = l4_off, offset 16. */
@@ -362,9 +340,9 @@ static void finish_header(struct gro_flow *f, bool v6)
 	uint16_t c;
 
 	if (v6) {
-		wr16(ip + 4, (uint16_t)l4len);
+		pv_put_be16(ip + 4, (uint16_t)l4len);
 	} else {
-		wr16(ip + 2, (uint16_t)(20 + l4len));
+		pv_put_be16(ip + 2, (uint16_t)(20 + l4len));
 		ip[10] = ip[11] = 0;
 		c = pv_csum_fold(pv_csum_partial(ip, 20, 0));
 		memcpy(ip + 10, &c, 2);
@@ -458,7 +436,7 @@ static struct gro_flow *flow_new(struct gro_table *t, const struct pkt *p,
 	f->l4_off = s->l4_off;
 	f->mss = (uint16_t)s->payload;
 	f->segs = 1;
-	f->ip_id = s->v6 ? 0 : rd16(s->hdr + s->l3_off + 4);
+	f->ip_id = s->v6 ? 0 : pv_get_be16(s->hdr + s->l3_off + 4);
 	f->id_mode = 0;
 	f->flags_or = 0;
 	f->next_seq = s->seq + s->payload;
@@ -487,10 +465,10 @@ static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
 	uint32_t flush = 0;
 
 	if (s->v6) {
-		flush |= (rd32(a) ^ rd32(b)) & 0x0ff00000;	/* traffic class */
+		flush |= (pv_get_be32(a) ^ pv_get_be32(b)) & 0x0ff00000;	/* traffic class */
 		flush |= a[7] ^ b[7];				/* hop limit */
 	} else {
-		uint16_t id = rd16(b + 4);
+		uint16_t id = pv_get_be16(b + 4);
 		bool inc = id == (uint16_t)(f->ip_id + f->segs);
 		/* Linux accepts a fixed ID on atomic (DF) datagrams. */
 		bool fixed = id == f->ip_id && (b[6] & 0x40);
@@ -503,9 +481,9 @@ static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
 	}
 	flush |= (ta[13] ^ tb[13]) & ~(TCP_FIN | TCP_PSH | TCP_CWR);
 	flush |= ta[12] ^ tb[12];			/* data offset, NS */
-	flush |= rd32(ta + 8) ^ rd32(tb + 8);		/* ACK number */
+	flush |= pv_get_be32(ta + 8) ^ pv_get_be32(tb + 8);		/* ACK number */
 	for (unsigned i = 20; i < thlen; i += 4)	/* options, byte-exact */
-		flush |= rd32(ta + i) ^ rd32(tb + i);
+		flush |= pv_get_be32(ta + i) ^ pv_get_be32(tb + i);
 	flush |= s->seq ^ f->next_seq;			/* in order only */
 	flush |= s->payload > f->mss;
 	return flush;

@@ -20,46 +20,18 @@
 #define TCP_PSH		0x08
 #define TCP_CWR		0x80
 
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, 2);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
 /* The TCP pseudo-header sum (unfolded) for @l4len bytes of TCP. */
 static uint32_t pseudo_sum(const uint8_t *ip, bool v6, uint32_t l4len)
 {
 	uint8_t tail[8] = { 0 };
 
 	if (v6) {
-		wr32(tail, l4len);
+		pv_put_be32(tail, l4len);
 		tail[7] = 6;
 		return pv_csum_partial(tail, 8, pv_csum_partial(ip + 8, 32, 0));
 	}
 	tail[1] = 6;
-	wr16(tail + 2, (uint16_t)l4len);
+	pv_put_be16(tail + 2, (uint16_t)l4len);
 	return pv_csum_partial(tail, 4, pv_csum_partial(ip + 12, 8, 0));
 }
 
@@ -133,9 +105,9 @@ int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
 	} else {
 		/* Fragments cannot be segmented; options are copied along. */
 		if ((ip[0] >> 4) != 4 || (ip[0] & 0xf) * 4u != iphl ||
-		    (rd16(ip + 6) & 0x3fff))
+		    (pv_get_be16(ip + 6) & 0x3fff))
 			return -PV_DROP_PKT_HDR_GSO;
-		id = rd16(ip + 4);
+		id = pv_get_be16(ip + 4);
 	}
 	payload = p->len - hlen;
 	if (!payload)
@@ -146,7 +118,7 @@ int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
 	nout = (payload + mss - 1) / mss;
 	if (nout > max_out)
 		return -PV_DROP_PKT_HDR_GSO;
-	seq = rd32(h + l4 + 4);
+	seq = pv_get_be32(h + l4 + 4);
 
 	for (unsigned i = 0; i < nout; i++) {
 		uint8_t *hd = hdrbuf + (size_t)i * GRO_HDR_MAX;
@@ -160,15 +132,15 @@ int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
 
 		memcpy(hd, h, hlen);
 		if (v6) {
-			wr16(sip + 4, (uint16_t)(thlen + sl));
+			pv_put_be16(sip + 4, (uint16_t)(thlen + sl));
 		} else {
-			wr16(sip + 2, (uint16_t)(iphl + thlen + sl));
-			wr16(sip + 4, (uint16_t)(id + i));
+			pv_put_be16(sip + 2, (uint16_t)(iphl + thlen + sl));
+			pv_put_be16(sip + 4, (uint16_t)(id + i));
 			sip[10] = sip[11] = 0;
 			c = pv_csum_fold(pv_csum_partial(sip, iphl, 0));
 			memcpy(sip + 10, &c, 2);
 		}
-		wr32(th + 4, seq + i * mss);
+		pv_put_be32(th + 4, seq + i * mss);
 		if (i + 1 < nout)
 			th[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
 		if (i)

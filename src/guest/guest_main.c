@@ -54,12 +54,15 @@ struct guest_opts {
 	unsigned flows;		/* 0: raw test ethertype; N: IPv4/UDP flows */
 	uint64_t count;
 	double rate, duration, idle_timeout, connect_timeout;
+	bool reconnect;		/* gen/sink: attach again when the backend goes */
 };
 
 struct guest_run {
 	struct guest_opts *o;
 	struct vuser *v;
-	int tapfd;
+	int tapfd[VHU_MAX_QUEUE_PAIRS];	/* TAP queue i feeds ring i % nq */
+	unsigned ntap;
+	unsigned tap_cur;		/* the TAP queue being read or written */
 	int epfd;
 	bool tx_blocked[VHU_MAX_QUEUE_PAIRS];
 	/* gen / sink */
@@ -69,6 +72,7 @@ struct guest_run {
 	uint64_t flow_max[MAX_FLOWS];	/* highest seq + 1 seen per flow */
 	bool any;
 	uint64_t first_ns, last_ns;
+	uint64_t gen_t0, gen_bytes;	/* gen: over every connection */
 	uint8_t pattern[PATTERN_LEN];
 	uint64_t tap_write_errs;
 	struct gro_table *gro;	/* LRO before the TAP; NULL: off */
@@ -96,7 +100,8 @@ static void guest_usage(FILE *f)
 		"\n"
 		"  --connect SOCK     the backend's vhost-user socket\n"
 		"  --server           listen on SOCK and wait for the backend instead\n"
-		"  --queues N         queue pairs (1..16, default 1)\n"
+		"  --queues N         queue pairs (1..16, default 1); with --tap, a\n"
+		"                     multiqueue TAP with one queue per pair\n"
 		"  --mac MAC          this guest's address (default: random, local)\n"
 		"  --tap IFNAME       create TAP IFNAME with --mac, up, checksum offload\n"
 		"  --netns NAME       create the TAP inside /var/run/netns/NAME\n"
@@ -116,7 +121,9 @@ static void guest_usage(FILE *f)
 		"\n"
 		"--gen and --sink print one JSON line when they end, e.g.\n"
 		"  {\"mode\":\"sink\",\"received\":N,\"lost\":N,\"reordered\":N,\"corrupted\":N,...}\n"
-		"With --tap the frontend reconnects when the backend goes away.\n",
+		"With --tap the frontend reconnects when the backend goes away;\n"
+		"with --gen or --sink only if --reconnect is given (the stream's\n"
+		"numbering and counters go on across connections).\n",
 		GEN_MAX_SIZE);
 }
 
@@ -205,7 +212,13 @@ static bool sink_deliver(const struct iovec *iov, unsigned n, int slot,
 		if (be16toh(port) != TEST_UDP_PORT)
 			return true;
 		memcpy(&port, frame + ETH_HLEN + 20, 2);
-		flow = (uint16_t)(be16toh(port) - TEST_UDP_SPORT0) % MAX_FLOWS;
+		port = be16toh(port);
+		memcpy(&magic, frame + TEST_UDP_OFF, 4);
+		/* Someone else's UDP to port 9 (testpmd's txonly) is not ours. */
+		if (port < TEST_UDP_SPORT0 || port >= TEST_UDP_SPORT0 + MAX_FLOWS ||
+		    be32toh(magic) != TEST_MAGIC)
+			return true;
+		flow = (uint16_t)(port - TEST_UDP_SPORT0);
 		off = TEST_UDP_OFF;
 	} else if (be16toh(et) != ETHERTYPE_PVNET_TEST) {
 		return true;	/* not our stream (ARP, IPv6 ND, a peer's traffic) */
@@ -270,7 +283,7 @@ static void print_report(struct guest_run *r, const char *mode, uint64_t pkts,
 static size_t fill_from_tap(void *buf, size_t cap, void *arg)
 {
 	struct guest_run *r = arg;
-	ssize_t n = read(r->tapfd, buf, cap);
+	ssize_t n = read(r->tapfd[r->tap_cur], buf, cap);
 
 	if (n <= 0)
 		return 0;	/* EAGAIN: nothing more to read */
@@ -304,7 +317,7 @@ static bool tap_deliver(const struct iovec *iov, unsigned n, int slot,
 			return false;	/* held: the buffer comes back on flush */
 	}
 	/* Straight from shared memory into the kernel: no copy of ours. */
-	if (writev(r->tapfd, iov, (int)n) < 0)
+	if (writev(r->tapfd[r->tap_cur], iov, (int)n) < 0)
 		r->tap_write_errs++;
 	return true;
 }
@@ -323,7 +336,9 @@ static void guest_gro_deliver(void *arg, struct gro_out *out)
 	iov[n++].iov_len = r->v->hdr_len;
 	for (unsigned i = 0; i < out->pkt.nseg && n < ARRAY_SIZE(iov); i++)
 		iov[n++] = out->pkt.seg[i];
-	if (writev(r->tapfd, iov, (int)n) < 0)
+	/* back into the TAP queue its frames came from (same flow, same queue) */
+	if (writev(r->tapfd[r->ntap && out->nrefs ? out->refs[0].queue % r->ntap :
+			    r->tap_cur], iov, (int)n) < 0)
 		r->tap_write_errs++;
 	for (unsigned i = 0; i < out->nrefs; i++)
 		slots[i] = out->refs[i].cookie;
@@ -359,7 +374,13 @@ static void rx_napi(struct guest_run *r, unsigned q)
 	bool (*deliver)(const struct iovec *, unsigned, int, void *) =
 		r->o->mode == MODE_TAP ? tap_deliver : sink_deliver;
 
+	/*
+	 * Ring q's frames go into TAP queue q: a multiqueue TAP learns each
+	 * flow's queue from the writes, and sends its replies back on it.
+	 */
 	r->cur_q = q;
+	if (r->ntap)
+		r->tap_cur = q % r->ntap;
 	vring_drv_set_call(&v->q[q].rx, false);
 	for (;;) {
 		unsigned got;
@@ -378,24 +399,33 @@ static void rx_napi(struct guest_run *r, unsigned q)
 	}
 }
 
+static void tap_watch(struct guest_run *r, unsigned t, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
+				  .data.u64 = TAG_TAP | t };
+
+	epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd[t], &ev);
+}
+
 static void tx_unblock(struct guest_run *r, unsigned q);
 
-static void tap_to_ring(struct guest_run *r)
+/* TAP queue @t -> TX ring t % nq (the kernel chose the TAP queue by flow). */
+static void tap_to_ring(struct guest_run *r, unsigned t)
 {
 	struct vuser *v = r->v;
-	unsigned q = 0, added = 0;
+	unsigned q = t % v->nq, added = 0;
 
+	r->tap_cur = t;
 	for (;;) {
 		int rc = vuser_tx_one(v, q, fill_from_tap, r);
 
 		if (rc == -ENOBUFS) {
-			/* Ring full: stop reading the TAP until TX drains. */
-			struct epoll_event ev = { .events = 0, .data.u64 = TAG_TAP };
-
+			/* Ring full: stop reading its TAP queues until TX drains. */
 			if (added % 32)
 				vuser_tx_flush(v, q);
 			added = 0;
-			epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd, &ev);
+			for (unsigned i = q; i < r->ntap; i += v->nq)
+				tap_watch(r, i, false);
 			r->tx_blocked[q] = true;
 			vring_drv_set_call(&v->q[q].tx, true);
 			/*
@@ -407,6 +437,7 @@ static void tap_to_ring(struct guest_run *r)
 			if (!vuser_tx_reap(v, q))
 				break;
 			tx_unblock(r, q);
+			r->tap_cur = t;
 			continue;
 		}
 		if (rc)
@@ -420,14 +451,13 @@ static void tap_to_ring(struct guest_run *r)
 
 static void tx_unblock(struct guest_run *r, unsigned q)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_TAP };
-
 	vuser_tx_reap(r->v, q);
 	if (!r->tx_blocked[q] || !r->v->q[q].tx_nfree)
 		return;
 	vring_drv_set_call(&r->v->q[q].tx, false);
 	r->tx_blocked[q] = false;
-	epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->tapfd, &ev);
+	for (unsigned i = q; i < r->ntap; i += r->v->nq)
+		tap_watch(r, i, true);
 }
 
 static int attach(struct guest_run *r)
@@ -442,8 +472,8 @@ static int attach(struct guest_run *r)
 		ep_add(r->epfd, v->q[q].rx_call, TAG_RXCALL | q);
 		ep_add(r->epfd, v->q[q].tx_call, TAG_TXCALL | q);
 	}
-	if (r->tapfd >= 0)
-		ep_add(r->epfd, r->tapfd, TAG_TAP);
+	for (unsigned t = 0; t < r->ntap; t++)
+		ep_add(r->epfd, r->tapfd[t], TAG_TAP | t);
 	return 0;
 }
 
@@ -453,8 +483,14 @@ static int run(struct guest_run *r)
 	struct guest_opts *o = r->o;
 	struct vuser *v = r->v;
 	struct epoll_event evs[32];
-	uint64_t t0 = now_ns(), deadline = 0, tx_bytes = 0;
+	uint64_t t0, deadline = 0, pace_t0 = now_ns(), pace_seq0 = r->seq;
 	struct gen_arg ga = { r };
+
+	/* --duration runs over every connection (--reconnect); pacing starts
+	 * again with each, so no backlog is sent in a burst after a gap. */
+	if (!r->gen_t0)
+		r->gen_t0 = now_ns();
+	t0 = r->gen_t0;
 
 	if (o->duration > 0)
 		deadline = t0 + (uint64_t)(o->duration * 1e9);
@@ -477,7 +513,8 @@ static int run(struct guest_run *r)
 				unsigned q = o->flows ? (unsigned)(r->seq % o->flows) % v->nq : 0;
 
 				if (o->rate > 0 &&
-				    (double)r->seq > (double)(now - t0) / 1e9 * o->rate)
+				    (double)(r->seq - pace_seq0) >
+				    (double)(now - pace_t0) / 1e9 * o->rate)
 					break;
 				if (vuser_tx_one(v, q, fill_gen, &ga)) {
 					/* Full: wait for the backend to use buffers. */
@@ -488,7 +525,7 @@ static int run(struct guest_run *r)
 					break;
 				}
 				dirty |= 1u << q;
-				tx_bytes += o->size;
+				r->gen_bytes += o->size;
 				burst++;
 			}
 			for (unsigned q = 0; q < v->nq; q++) {
@@ -515,7 +552,7 @@ static int run(struct guest_run *r)
 					if (pending)
 						usleep(1000);
 				}
-				print_report(r, "gen", r->seq, tx_bytes, t0, now_ns());
+				print_report(r, "gen", r->seq, r->gen_bytes, t0, now_ns());
 				return 0;
 			}
 		}
@@ -530,6 +567,9 @@ static int run(struct guest_run *r)
 			switch (tag & ~0xffULL) {
 			case TAG_CONN:
 				pv_warn("guest: backend closed the connection");
+				/* What it delivered before it went is ours: count it. */
+				for (unsigned k = 0; k < v->nq && o->mode == MODE_SINK; k++)
+					rx_napi(r, k);
 				return 1;
 			case TAG_RXCALL:
 				drain(v->q[q].rx_call);
@@ -542,7 +582,8 @@ static int run(struct guest_run *r)
 					tx_unblock(r, q);
 				break;
 			case TAG_TAP:
-				tap_to_ring(r);
+				if (q < r->ntap)
+					tap_to_ring(r, q);
 				break;
 			}
 		}
@@ -560,6 +601,8 @@ static int run(struct guest_run *r)
 	if (o->mode == MODE_SINK)
 		print_report(r, "sink", r->frames, r->frame_bytes, r->first_ns,
 			     r->last_ns);
+	else if (o->mode == MODE_GEN)	/* stopped by a signal */
+		print_report(r, "gen", r->seq, r->gen_bytes, t0, now_ns());
 	return 0;
 }
 
@@ -592,6 +635,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-gro", no_argument, NULL, 'R' },
+		{ "reconnect", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -694,6 +738,9 @@ int ctl_guest_main(int argc, char **argv)
 		case 'O':
 			offload = false;
 			break;
+		case 'X':
+			o.reconnect = true;
+			break;
 		case 'R':
 			no_gro = true;
 			break;
@@ -738,7 +785,8 @@ int ctl_guest_main(int argc, char **argv)
 	if (!r)
 		return 1;
 	r->o = &o;
-	r->tapfd = -1;
+	for (unsigned t = 0; t < VHU_MAX_QUEUE_PAIRS; t++)
+		r->tapfd[t] = -1;
 	r->epfd = -1;
 	for (unsigned i = 0; i < PATTERN_LEN; i++)
 		r->pattern[i] = (uint8_t)(i * 31 + 7);
@@ -775,11 +823,17 @@ int ctl_guest_main(int argc, char **argv)
 				pv_err("guest: could not attach to %s", o.cfg.path);
 			goto out;
 		}
-		if (o.mode == MODE_TAP && r->tapfd < 0) {
-			/* The TAP's offloads follow what the backend accepted. */
-			r->tapfd = guest_tap_open(o.tap, o.mac, r->v->features);
-			if (r->tapfd < 0)
+		if (o.mode == MODE_TAP && !r->ntap) {
+			/*
+			 * The TAP's offloads follow what the backend accepted;
+			 * one TAP queue per queue pair (kept across reconnects).
+			 */
+			int e = guest_tap_open(o.tap, o.mac, r->v->features,
+					       r->v->nq, r->tapfd);
+
+			if (e < 0)
 				goto out;
+			r->ntap = r->v->nq;
 		}
 		pv_info("guest: attached to %s, features 0x%" PRIx64 ", %u queue pair(s)",
 			o.cfg.path, r->v->features, r->v->nq);
@@ -793,7 +847,8 @@ int ctl_guest_main(int argc, char **argv)
 		r->epfd = -1;
 		vuser_destroy(r->v);
 		r->v = NULL;
-		if (res != 1 || o.mode != MODE_TAP || stop_requested) {
+		if (res != 1 || (o.mode != MODE_TAP && !o.reconnect) ||
+		    stop_requested) {
 			rc = res < 0 ? 1 : res == 1 ? 1 : 0;
 			goto out;
 		}
@@ -812,8 +867,8 @@ out:
 	}
 	if (r->v)
 		vuser_destroy(r->v);
-	if (r->tapfd >= 0)
-		close(r->tapfd);
+	for (unsigned t = 0; t < r->ntap; t++)
+		close(r->tapfd[t]);
 	if (stop_requested)
 		rc = 0;
 	free(r);

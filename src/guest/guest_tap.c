@@ -46,10 +46,36 @@ int guest_enter_netns(const char *netns)
 	return 0;
 }
 
-int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features)
+/* Opens TAP queue @ifname (IFF_MULTI_QUEUE when @multi); returns the fd. */
+static int tap_queue_open(const char *ifname, bool multi, unsigned off)
 {
 	struct ifreq ifr = { 0 };
-	int fd, s, hdrsz = 12, e;
+	int fd, hdrsz = 12, e;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		pv_err("guest: /dev/net/tun: %s", strerror(errno));
+		return -errno;
+	}
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
+			(multi ? IFF_MULTI_QUEUE : 0);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+	    ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) < 0 ||
+	    ioctl(fd, TUNSETOFFLOAD, off) < 0) {
+		e = -errno;
+		pv_err("guest: tap %s: %s", ifname, strerror(errno));
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features,
+		   unsigned nq, int *fds)
+{
+	struct ifreq ifr = { 0 };
+	int fd, s, e;
 	unsigned off = 0;
 
 	/*
@@ -69,21 +95,22 @@ int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features)
 		pv_err("guest: interface name too long: %s", ifname);
 		return -EINVAL;
 	}
-	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		pv_err("guest: /dev/net/tun: %s", strerror(errno));
-		return -errno;
+	if (nq < 1 || nq > 16)
+		return -EINVAL;
+	/*
+	 * One TAP queue per queue pair: the kernel picks a queue per flow
+	 * (learnt from the queue our writes of that flow came in on).
+	 */
+	for (unsigned i = 0; i < nq; i++) {
+		fds[i] = tap_queue_open(ifname, nq > 1, off);
+		if (fds[i] < 0) {
+			e = fds[i];
+			while (i--)
+				close(fds[i]);
+			return e;
+		}
 	}
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
-	    ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) < 0 ||
-	    ioctl(fd, TUNSETOFFLOAD, off) < 0) {
-		e = -errno;
-		pv_err("guest: tap %s: %s", ifname, strerror(errno));
-		close(fd);
-		return e;
-	}
+	fd = fds[0];
 
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -114,6 +141,7 @@ err_s:
 err:
 	e = -errno;
 	pv_err("guest: tap %s setup: %s", ifname, strerror(errno));
-	close(fd);
+	for (unsigned i = 0; i < nq; i++)
+		close(fds[i]);
 	return e;
 }

@@ -18,14 +18,6 @@
 #define ETH_P_8021Q	0x8100
 #define ETH_P_8021AD	0x88a8
 
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return ntohs(v);
-}
-
 enum pv_drop pkt_parse(struct pkt *p)
 {
 	uint8_t h[PKT_HDR_COPY];
@@ -42,13 +34,13 @@ enum pv_drop pkt_parse(struct pkt *p)
 	memcpy(p->dst_mac, h, ETH_ALEN);
 	memcpy(p->src_mac, h + ETH_ALEN, ETH_ALEN);
 
-	type = rd16(h + off);
+	type = pv_get_be16(h + off);
 	off += 2;
 	for (int tags = 0; (type == ETH_P_8021Q || type == ETH_P_8021AD) &&
 			   tags < 2; tags++) {
 		if (n < off + 4)
 			return PV_DROP_NONE;
-		type = rd16(h + off + 2);
+		type = pv_get_be16(h + off + 2);
 		off += 4;
 	}
 	p->ethertype = type;
@@ -61,7 +53,7 @@ enum pv_drop pkt_parse(struct pkt *p)
 		p->l3_off = (uint16_t)off;
 		p->l4_proto = h[off + 9];
 		/* Only the first fragment carries the L4 header. */
-		if (!(rd16(h + off + 6) & 0x1fff))
+		if (!(pv_get_be16(h + off + 6) & 0x1fff))
 			p->l4_off = (uint16_t)(off + ihl);
 	} else if (type == ETH_P_IPV6 && n >= off + 40) {
 		if ((h[off] >> 4) != 6)

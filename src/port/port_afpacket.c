@@ -37,6 +37,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "pvnet/log.h"
 #include "pvnet/port.h"
 #include "pvnet/switch.h"
@@ -62,6 +64,10 @@ struct afp_port {
 	uint8_t *ring;
 	size_t ring_len;
 	struct pv_ratelimit rl;
+	/* Socket errors the kernel reported (ENETDOWN when the interface goes),
+	 * read and cleared by the polling worker; last_err for stats. */
+	uint64_t sock_errs;
+	int last_err;
 	/* Receive state: the one worker that polls queue 0 owns it. */
 	unsigned cur;			/* block being read */
 	unsigned left;			/* its frames not read yet */
@@ -180,11 +186,8 @@ static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
 			pk->src_queue = 0;
 			ap->ptrs[m++] = pk;
 		}
-		if (bad) {
-			pv_stat_add(&p->st.rx_pkts, bad);
-			for (unsigned r = 1; r < PV_DROP_MAX; r++)
-				pv_stat_add(&p->st.drops.n[r], drops[r]);
-		}
+		if (bad)
+			port_count_rx_drops(p, bad, drops);
 		p->st.rxq_pkts[0] += got;
 		/*
 		 * Pin every frame's block before forwarding: GRO may hold a frame
@@ -330,19 +333,8 @@ static unsigned afp_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		sent += (unsigned)r;
 		i += (unsigned)r;
 	}
-	pv_stat_add(&p->st.tx_pkts, sent);
-	pv_stat_add(&p->st.tx_bytes, bytes);
-	pv_stat_add(&p->st.tx_csum_done, csums);
-	pv_stat_add(&p->st.txq_pkts[0], sent);
-	for (unsigned r = 1; r < PV_DROP_MAX; r++)
-		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	port_count_tx(p, 0, sent, bytes, csums, drops);
 	return sent;
-}
-
-static unsigned afp_rx_queues(struct port *p)
-{
-	(void)p;
-	return 1;
 }
 
 /* The socket polls readable while a retired block waits (level-triggered). */
@@ -351,11 +343,41 @@ static int afp_rx_fd(struct port *p, unsigned q)
 	return q == 0 ? ap_of(p)->fd : -1;
 }
 
-static int afp_start(struct port *p, struct pv_loop *loop)
+/*
+ * After a wakeup: a pending socket error (the interface went down or was
+ * deleted: the kernel sets ENETDOWN once) makes the socket poll EPOLLERR,
+ * level-triggered, for as long as it is not read; the worker would wake at
+ * once from every sleep and spin. Reading SO_ERROR clears it. One call per
+ * wakeup, not per packet.
+ */
+static bool afp_rx_notify(struct port *p, unsigned q, bool enable)
 {
-	(void)p;
-	(void)loop;
-	return 0;
+	struct afp_port *ap = ap_of(p);
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if (q != 0 || enable)
+		return false;
+	if (getsockopt(ap->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err) {
+		pv_stat_add(&ap->sock_errs, 1);
+		ap->last_err = err;
+		pv_log_ratelimited(&ap->rl, PV_LOG_WARN, "port %s: %s: %s",
+				   p->name, ap->ifname, strerror(err));
+	}
+	return false;
+}
+
+static void afp_stats_json(struct port *p, void *obj)
+{
+	struct afp_port *ap = ap_of(p);
+
+	if (!obj)
+		return;
+	json_object_set_new(obj, "sock_errors",
+			    json_integer((json_int_t)ap->sock_errs));
+	if (ap->last_err)
+		json_object_set_new(obj, "last_sock_error",
+				    json_string(strerror(ap->last_err)));
 }
 
 static void afp_destroy(struct port *p)
@@ -372,11 +394,12 @@ static void afp_destroy(struct port *p)
 static const struct port_ops afp_port_ops = {
 	.type = "afpacket",
 	.tx_burst = afp_tx_burst,
-	.rx_queues = afp_rx_queues,
+	.rx_queues = port_rx_one_queue,
 	.poll = afp_poll,
 	.release = afp_release,
 	.rx_fd = afp_rx_fd,
-	.start = afp_start,
+	.rx_notify = afp_rx_notify,
+	.stats_json = afp_stats_json,
 	.destroy = afp_destroy,
 };
 

@@ -69,18 +69,6 @@ static struct gen_port *gp_of(struct port *p)
 	return (struct gen_port *)p;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htons(v);
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
-}
-
 /* Writes frame @f of flow @fl in full; returns its length. */
 static uint32_t gen_frame(struct gen_port *gp, uint8_t *f, unsigned fl)
 {
@@ -90,40 +78,40 @@ static uint32_t gen_frame(struct gen_port *gp, uint8_t *f, unsigned fl)
 
 	memcpy(f, gp->dst, ETH_ALEN);
 	memcpy(f + ETH_ALEN, gp->src, ETH_ALEN);
-	put16(f + 12, 0x0800);
+	pv_put_be16(f + 12, 0x0800);
 
 	ip[0] = 0x45;
 	ip[1] = 0;
-	put16(ip + 2, (uint16_t)(20 + tcp_len));
-	put16(ip + 4, gp->ip_id[fl]++);
-	put16(ip + 6, 0x4000);		/* DF */
+	pv_put_be16(ip + 2, (uint16_t)(20 + tcp_len));
+	pv_put_be16(ip + 4, gp->ip_id[fl]++);
+	pv_put_be16(ip + 6, 0x4000);		/* DF */
 	ip[8] = 64;
 	ip[9] = 6;
-	put16(ip + 10, 0);
-	put32(ip + 12, GEN_SADDR);
-	put32(ip + 16, GEN_DADDR);
+	pv_put_be16(ip + 10, 0);
+	pv_put_be32(ip + 12, GEN_SADDR);
+	pv_put_be32(ip + 16, GEN_DADDR);
 	c = pv_csum_fold(pv_csum_partial(ip, 20, 0));
 	memcpy(ip + 10, &c, 2);
 
-	put16(tcp, (uint16_t)(GEN_SPORT + fl));
-	put16(tcp + 2, GEN_DPORT);
-	put32(tcp + 4, seq);
-	put32(tcp + 8, 1);		/* ack */
+	pv_put_be16(tcp, (uint16_t)(GEN_SPORT + fl));
+	pv_put_be16(tcp + 2, GEN_DPORT);
+	pv_put_be32(tcp + 4, seq);
+	pv_put_be32(tcp + 8, 1);		/* ack */
 	tcp[12] = 5 << 4;
 	/*
 	 * ACK, and PSH where a bulk sender's 64 KB write ends (as iperf's
 	 * or netperf's segments look on the wire): what GRO can merge.
 	 */
 	tcp[13] = (gp->ip_id[fl] % GEN_PSH_EVERY) == 0 ? 0x18 : 0x10;
-	put16(tcp + 14, 0xffff);
-	put16(tcp + 16, 0);
-	put16(tcp + 18, 0);
+	pv_put_be16(tcp + 14, 0xffff);
+	pv_put_be16(tcp + 16, 0);
+	pv_put_be16(tcp + 18, 0);
 	memcpy(tcp + 20, gp->pattern + (seq & 0xff), gp->mss);
 
 	memcpy(pseudo, ip + 12, 8);
 	pseudo[8] = 0;
 	pseudo[9] = 6;
-	put16(pseudo + 10, tcp_len);
+	pv_put_be16(pseudo + 10, tcp_len);
 	sum = pv_csum_partial(pseudo, sizeof(pseudo), 0);
 	c = pv_csum_fold(pv_csum_partial(tcp, tcp_len, sum));
 	memcpy(tcp + 16, &c, 2);
@@ -223,23 +211,10 @@ static unsigned gen_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	(void)q;
 	for (unsigned i = 0; i < n; i++)
 		bytes += pkts[i]->len;
-	pv_stat_add(&p->st.tx_pkts, n);
-	pv_stat_add(&p->st.tx_bytes, bytes);
-	pv_stat_add(&p->st.txq_pkts[0], n);
+	static const uint64_t no_drops[PV_DROP_MAX];
+
+	port_count_tx(p, 0, n, bytes, 0, no_drops);
 	return n;
-}
-
-static unsigned gen_rx_queues(struct port *p)
-{
-	(void)p;
-	return 1;
-}
-
-static int gen_start(struct port *p, struct pv_loop *loop)
-{
-	(void)p;
-	(void)loop;
-	return 0;
 }
 
 static void gen_destroy(struct port *p)
@@ -256,10 +231,9 @@ static void gen_destroy(struct port *p)
 static const struct port_ops gen_port_ops = {
 	.type = "gen",
 	.tx_burst = gen_tx_burst,
-	.rx_queues = gen_rx_queues,
+	.rx_queues = port_rx_one_queue,
 	.poll = gen_poll,
 	.release = gen_release,
-	.start = gen_start,
 	.destroy = gen_destroy,
 };
 

@@ -101,11 +101,8 @@ static unsigned pcap_poll(struct port *p, unsigned q, unsigned budget)
 			pk->src_queue = 0;
 			pp->ptrs[m++] = pk;
 		}
-		if (bad) {
-			pv_stat_add(&p->st.rx_pkts, bad);
-			for (unsigned r = 1; r < PV_DROP_MAX; r++)
-				pv_stat_add(&p->st.drops.n[r], drops[r]);
-		}
+		if (bad)
+			port_count_rx_drops(p, bad, drops);
 		p->st.rxq_pkts[0] += got;
 		if (m)
 			sw_forward_burst(p->sw, p, pp->ptrs, m);
@@ -163,25 +160,13 @@ static unsigned pcap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		bytes += pk->len;
 	}
 	pthread_mutex_unlock(&pp->out_lock);
-	pv_stat_add(&p->st.tx_pkts, sent);
-	pv_stat_add(&p->st.tx_bytes, bytes);
-	pv_stat_add(&p->st.tx_csum_done, csums);
-	pv_stat_add(&p->st.txq_pkts[0], sent);
-	for (unsigned r = 1; r < PV_DROP_MAX; r++)
-		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	port_count_tx(p, 0, sent, bytes, csums, drops);
 	return sent;
 }
 
 static unsigned pcap_rx_queues(struct port *p)
 {
 	return pp_of(p)->in ? 1 : 0;
-}
-
-static int pcap_start(struct port *p, struct pv_loop *loop)
-{
-	(void)p;
-	(void)loop;
-	return 0;
 }
 
 /* So that a reader sees the capture while the switch runs. */
@@ -221,7 +206,6 @@ static const struct port_ops pcap_port_ops = {
 	.tx_burst = pcap_tx_burst,
 	.rx_queues = pcap_rx_queues,
 	.poll = pcap_poll,
-	.start = pcap_start,
 	.tick = pcap_tick,
 	.destroy = pcap_destroy,
 };

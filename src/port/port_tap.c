@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -50,6 +51,9 @@ struct tap_port {
 	uint16_t free_idx[TAP_POOL];	/* stack of free buffers (poller's) */
 	unsigned nfree;
 	struct pv_ratelimit rl;
+	/* The TAP interface was deleted under us (read: EBADFD); written by
+	 * the polling worker, read by every transmitting one. */
+	bool gone;
 	/* Receive state: the one worker that polls queue 0 owns it. */
 	struct pkt pkts[PKT_BURST_MAX];
 	struct pkt *ptrs[PKT_BURST_MAX];
@@ -168,12 +172,37 @@ static enum pv_drop frame_to_pkt(uint8_t *buf, ssize_t n, struct pkt *pk)
 	return PV_DROP_NONE;
 }
 
+/*
+ * The interface was deleted: the fd now polls EPOLLERR for ever (level-
+ * triggered) and every read fails, so the worker would wake from each sleep
+ * at once and spin. Put a never-ready eventfd in its place: closing the
+ * detached TAP file also takes it out of the worker's epoll set, and a
+ * transmit racing with this writes to a file that still exists. The port
+ * stays, counting what is sent to it as TX_PORT_ERR.
+ */
+static void tap_gone(struct tap_port *tp)
+{
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (efd < 0 || dup2(efd, tp->fd) < 0) {
+		pv_log_ratelimited(&tp->rl, PV_LOG_WARN, "port %s: %s gone, and "
+				   "its fd cannot be retired: %s", tp->port.name,
+				   tp->ifname, strerror(errno));
+	} else {
+		pv_warn("port %s: interface %s is gone; the port drops what is "
+			"sent to it (tx_port_err)", tp->port.name, tp->ifname);
+	}
+	if (efd >= 0)
+		close(efd);
+	__atomic_store_n(&tp->gone, true, __ATOMIC_RELEASE);
+}
+
 static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 {
 	struct tap_port *tp = tp_of(p);
 	unsigned done = 0;
 
-	if (q != 0)
+	if (q != 0 || tp->gone)
 		return 0;
 	while (done < budget) {
 		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
@@ -189,6 +218,10 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 			enum pv_drop why;
 
 			if (n < 0) {
+				if (errno == EBADFD) {
+					tap_gone(tp);
+					break;
+				}
 				if (errno != EAGAIN && errno != EINTR)
 					pv_log_ratelimited(&tp->rl, PV_LOG_WARN,
 							   "port %s: read: %s",
@@ -208,12 +241,8 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 			tp->nfree--;
 			tp->ptrs[m++] = pk;
 		}
-		/* Dropped frames entered too: rx = delivered + dropped. */
-		if (bad) {
-			pv_stat_add(&p->st.rx_pkts, bad);
-			for (unsigned r = 1; r < PV_DROP_MAX; r++)
-				pv_stat_add(&p->st.drops.n[r], drops[r]);
-		}
+		if (bad)
+			port_count_rx_drops(p, bad, drops);
 		p->st.rxq_pkts[0] += got;
 		if (m)
 			sw_forward_burst(p->sw, p, tp->ptrs, m);
@@ -249,6 +278,11 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	unsigned sent = 0;
 
 	(void)q;
+	/* Acquire: pairs with the release in tap_gone(). */
+	if (__atomic_load_n(&tp->gone, __ATOMIC_ACQUIRE)) {
+		pv_stat_add(&p->st.drops.n[PV_DROP_TX_PORT_ERR], n);
+		return 0;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt *pk = pkts[i];
 		struct virtio_net_hdr h = { 0 };
@@ -277,31 +311,14 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		sent++;
 		bytes += pk->len;
 	}
-	pv_stat_add(&p->st.tx_pkts, sent);
-	pv_stat_add(&p->st.tx_bytes, bytes);
-	pv_stat_add(&p->st.txq_pkts[0], sent);
-	for (unsigned r = 1; r < PV_DROP_MAX; r++)
-		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	port_count_tx(p, 0, sent, bytes, 0, drops);
 	return sent;
-}
-
-static unsigned tap_rx_queues(struct port *p)
-{
-	(void)p;
-	return 1;
 }
 
 /* Level-triggered: epoll reports a readable TAP even if it filled meanwhile. */
 static int tap_rx_fd(struct port *p, unsigned q)
 {
 	return q == 0 ? tp_of(p)->fd : -1;
-}
-
-static int tap_start(struct port *p, struct pv_loop *loop)
-{
-	(void)p;
-	(void)loop;
-	return 0;
 }
 
 static void tap_destroy(struct port *p)
@@ -317,11 +334,10 @@ static void tap_destroy(struct port *p)
 static const struct port_ops tap_port_ops = {
 	.type = "tap",
 	.tx_burst = tap_tx_burst,
-	.rx_queues = tap_rx_queues,
+	.rx_queues = port_rx_one_queue,
 	.poll = tap_poll,
 	.rx_fd = tap_rx_fd,
 	.release = tap_release,
-	.start = tap_start,
 	.destroy = tap_destroy,
 };
 

@@ -467,13 +467,8 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 				pv_debug("port %s: call: %s", p->name, strerror(errno));
 		}
 	}
-	pv_stat_add(&p->st.tx_pkts, sent);
-	pv_stat_add(&p->st.tx_bytes, bytes);
-	pv_stat_add(&p->st.tx_csum_done, csum_done);
 	pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);
-	pv_stat_add(&p->st.txq_pkts[q], sent);
-	for (unsigned r = 1; r < PV_DROP_MAX; r++)
-		pv_stat_add(&p->st.drops.n[r], drops[r]);
+	port_count_tx(p, q, sent, bytes, csum_done, drops);
 	return sent;
 }
 

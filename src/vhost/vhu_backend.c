@@ -365,9 +365,21 @@ static int h_add_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg,
 			 unsigned idx)
 {
 	const struct vhu_mem_region *r = &msg->payload.mem_single.region;
+	struct gmem_region *same;
 	int rc;
 
 	(void)idx;
+	/*
+	 * QEMU's vhost-user net has one vhost_dev per queue pair on the same
+	 * connection, each with its own shadow of the regions it added: with
+	 * two queue pairs every region comes twice. The same region again is
+	 * not an overlap: count it, and unmap at the last REM_MEM_REG.
+	 */
+	same = gmem_find_region(&dev->gm, r->gpa, r->size, r->uva);
+	if (same) {
+		same->dup_adds++;
+		return 0;
+	}
 	rc = gmem_add_region(&dev->gm, r->gpa, r->size, r->uva, r->mmap_offset,
 			     msg->fds[0]);
 	return rc ? mem_fault(dev, rc, dev->gm.n) : 0;
@@ -377,9 +389,15 @@ static int h_rem_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg,
 			 unsigned idx)
 {
 	const struct vhu_mem_region *r = &msg->payload.mem_single.region;
+	struct gmem_region *same;
 
 	(void)idx;
 	/* an fd, if QEMU sent one, is closed by the dispatcher unused */
+	same = gmem_find_region(&dev->gm, r->gpa, r->size, r->uva);
+	if (same && same->dup_adds) {
+		same->dup_adds--;	/* another queue pair still uses it */
+		return 0;
+	}
 	if (gmem_remove_region(&dev->gm, r->gpa, r->size)) {
 		vhu_fault(dev, PV_DROP_VHU_MEM_REGION,
 			  "REM_MEM_REG: no region at gpa 0x%llx size %llu",

@@ -146,6 +146,16 @@ static void unmap_region(struct gmem_region *r)
 	memset(r, 0, sizeof(*r));
 }
 
+struct gmem_region *gmem_find_region(struct gmem *gm, uint64_t gpa,
+				     uint64_t size, uint64_t uva)
+{
+	for (unsigned i = 0; i < gm->n; i++)
+		if (gm->r[i].gpa == gpa && gm->r[i].size == size &&
+		    gm->r[i].uva == uva)
+			return &gm->r[i];
+	return NULL;
+}
+
 int gmem_remove_region(struct gmem *gm, uint64_t gpa, uint64_t size)
 {
 	for (unsigned i = 0; i < gm->n; i++) {

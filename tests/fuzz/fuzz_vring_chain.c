@@ -3,9 +3,11 @@
  * fuzz_vring_chain.c - libFuzzer target for the device side of the split
  * ring: bytes decode into actions (QEMU virtio_net_fuzz's vq_action idea)
  * that write descriptors, indirect tables, avail entries and indexes into a
- * fake guest, then pop/push/flush/rx_enqueue. Invariants: every popped piece
- * lies inside a device mapping, lengths add up, nothing is consumed by a
- * failed rx_enqueue, and nothing crashes.
+ * fake guest, then pop/push/flush/rx_enqueue, and the lease path the vhost
+ * port delivers through (rx_reserve, rx_fill, used_reserve/write/publish).
+ * Invariants: every popped piece lies inside a device mapping, lengths add
+ * up, nothing is consumed by a failed rx_enqueue or rx_reserve, a lease
+ * fills exactly the packet's bytes, and nothing crashes.
  */
 #include <endian.h>
 #include <errno.h>
@@ -185,6 +187,53 @@ static void do_rx(struct reader *r)
 	}
 }
 
+/* The vhost port's delivery: reserve, copy with no lock, publish. */
+static void do_lease(struct reader *r)
+{
+	struct virtio_net_hdr h = { .flags = (uint8_t)take(r, 1),
+				    .gso_type = (uint8_t)take(r, 1) };
+	size_t len = (size_t)take(r, 2) % sizeof(payload);
+	bool mrg = take(r, 1) & 1;
+	unsigned max = 1 + (unsigned)take(r, 1) % ARRAY_SIZE(elems);
+	size_t hl = mrg ? 12 : 10, total = hl + len;
+	struct iovec src[3] = {
+		{ payload, len / 4 }, { payload + len / 4, len / 2 - len / 4 },
+		{ payload + len / 2, len - len / 2 },
+	};
+	uint16_t la = dev.last_avail, ui = dev.used_idx, slot;
+	uint32_t lens[ARRAY_SIZE(elems)];
+	size_t filled = 0, room = 0;
+	int n = vring_rx_reserve(&dev, total, mrg, elems, max);
+
+	if (n == -ENOBUFS || n == -EMSGSIZE || n == -ENOSPC) {
+		CHECK(dev.last_avail == la && dev.used_idx == ui);
+		CHECK(vring_ready(&dev));
+		return;
+	}
+	if (n < 0) {
+		CHECK(n == -EIO && !vring_ready(&dev));
+		return;
+	}
+	CHECK(n >= 1 && (unsigned)n <= max);
+	CHECK((uint16_t)(dev.last_avail - la) == (unsigned)n);
+	CHECK(mrg || n == 1);
+	for (int i = 0; i < n; i++) {
+		check_elem(&elems[i], VRING_DIR_IN);
+		room += elems[i].in_len;
+	}
+	CHECK(room >= total);
+	vring_rx_fill(elems, (unsigned)n, &h, hl, src, 3, lens);
+	for (int i = 0; i < n; i++) {
+		CHECK(lens[i] <= elems[i].in_len);
+		filled += lens[i];
+	}
+	CHECK(filled == total);
+	slot = vring_used_reserve(&dev, (unsigned)n);
+	for (int i = 0; i < n; i++)
+		vring_used_write(&dev, (uint16_t)(slot + i), elems[i].head, lens[i]);
+	vring_used_publish(&dev, (uint16_t)(slot + n));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
@@ -219,7 +268,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	avail->idx = htole16(start);
 
 	while (r.left) {
-		switch (take(&r, 1) % 10) {
+		switch (take(&r, 1) % 11) {
 		case 0:
 		case 1:
 			write_desc(&r, desc_gpa, QSZ);
@@ -248,6 +297,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 8:
 			do_rx(&r);
+			break;
+		case 10:
+			do_lease(&r);
 			break;
 		default:
 			vring_set_kick(&dev, take(&r, 1) & 1);

@@ -775,7 +775,8 @@ static void mem_table_change_restarts_rings(void **state)
 		send_msg(fx, fd, VHU_REQ_ADD_MEM_REG, ACK, &s, sizeof(s),
 			 &fx->memfd, 1);
 		assert_int_equal(recv_u64(fd, VHU_REQ_ADD_MEM_REG), 0);
-		/* adding it twice overlaps */
+		/* a different region over it overlaps */
+		s.region.size -= 4096;
 		send_msg(fx, fd, VHU_REQ_ADD_MEM_REG, ACK, &s, sizeof(s),
 			 &fx->memfd, 1);
 		assert_int_equal(recv_u64(fd, VHU_REQ_ADD_MEM_REG), 1);
@@ -1419,6 +1420,67 @@ static void mem_slots_can_be_refused(void **state)
 	pump(fx);
 }
 
+/*
+ * Found with QEMU 7.2 (issue 4, queues=2): vhost-user net has one vhost_dev
+ * per queue pair on one connection, each keeping its own shadow of the
+ * regions it added, so every region arrives once per queue pair through
+ * ADD_MEM_REG. The second one used to be refused as an overlap (fault
+ * vhu_mem_region) and the guest's second queue pair never ran. The same
+ * region again is now counted; each queue pair's REM_MEM_REG takes one
+ * count and the last one unmaps.
+ */
+static void add_mem_reg_once_per_queue_pair(void **state)
+{
+	struct fx *fx = *state;
+	int fd = raw_connect(fx);
+	struct vhu_mem_single r0 = { 0, { 0, MEM_LEN / 2, MEM_UVA, 0 } };
+	struct vhu_mem_single r1 = { 0, { MEM_LEN / 2, MEM_LEN / 2,
+					  MEM_UVA + MEM_LEN / 2, MEM_LEN / 2 } };
+	int maps0;
+
+	send_u64(fx, fd, VHU_REQ_SET_PROTOCOL_FEATURES, REQ,
+		 VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |
+		 VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
+		 VIRTIO_BIT(VHU_PROTO_F_MQ));
+	send_msg(fx, fd, VHU_REQ_SET_OWNER, REQ, NULL, 0, NULL, 0);
+	send_u64(fx, fd, VHU_REQ_SET_FEATURES, REQ,
+		 VIRTIO_BIT(VIRTIO_F_VERSION_1) |
+		 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
+		 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
+	maps0 = count_maps();
+	/* queue pair 0's vhost_dev, then queue pair 1's: same regions */
+	for (int qp = 0; qp < 2; qp++) {
+		send_msg(fx, fd, VHU_REQ_ADD_MEM_REG, ACK, &r0, sizeof(r0),
+			 &fx->memfd, 1);
+		assert_int_equal(recv_u64(fd, VHU_REQ_ADD_MEM_REG), 0);
+		send_msg(fx, fd, VHU_REQ_ADD_MEM_REG, ACK, &r1, sizeof(r1),
+			 &fx->memfd, 1);
+		assert_int_equal(recv_u64(fd, VHU_REQ_ADD_MEM_REG), 0);
+	}
+	assert_int_equal(faults_total(fx), 0);
+	assert_true(count_maps() <= maps0 + 2);	/* mapped once each */
+	/* both pairs' rings run, in the first region */
+	raw_vring(fx, fd, 1, true);
+	raw_vring(fx, fd, 3, true);
+	assert_true(fx->running[1] && fx->running[3]);
+	assert_int_equal(faults_total(fx), 0);
+
+	/* one pair lets go of region 1: still mapped for the other */
+	send_msg(fx, fd, VHU_REQ_REM_MEM_REG, ACK, &r1, sizeof(r1), NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_REM_MEM_REG), 0);
+	send_msg(fx, fd, VHU_REQ_REM_MEM_REG, ACK, &r1, sizeof(r1), NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_REM_MEM_REG), 0);
+	assert_int_equal(faults_total(fx), 0);
+	/* the last one unmapped it: a third is an error */
+	send_msg(fx, fd, VHU_REQ_REM_MEM_REG, ACK, &r1, sizeof(r1), NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_REM_MEM_REG), 1);
+	assert_int_equal(fault(fx, PV_DROP_VHU_MEM_REGION), 1);
+	assert_true(fx->running[1] && fx->running[3]);
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1450,6 +1512,7 @@ int main(void)
 		T(no_leak_after_50_sessions),
 		T(handle_msg_direct),
 		T(mem_slots_can_be_refused),
+		T(add_mem_reg_once_per_queue_pair),
 		T(protocol_features_not_offered),
 	};
 #undef T

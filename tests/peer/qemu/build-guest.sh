@@ -70,6 +70,14 @@ for a in $("$root/bin/busybox" --list); do
 	[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 done
 
+# Compressed modules (newer Debian kernels) need their decompressor.
+if grep -q '\.ko\.zst:' "$moddir/modules.dep" && ! command -v zstd >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq zstd >/dev/null
+fi
+if grep -q '\.ko\.xz:' "$moddir/modules.dep" && ! command -v xz >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq xz-utils >/dev/null
+fi
+
 # The virtio-net stack of that kernel, in load order (modules.dep).
 mods="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net"
 for m in $mods; do
@@ -191,9 +199,9 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 	iperf2cpu)	# ADDR PORT SECS [R]: two clients at once, on CPU 0 and 1
 		# (XPS: each CPU sends on its own TX queue), to PORT and PORT+1
 		r=; [ "${4:-}" = R ] && r=-R
-		iperf "$c-0" 0 "$1" "$2" "$3" 2 $r &
+		iperf "$c${4:-}-0" 0 "$1" "$2" "$3" 2 $r &
 		p0=$!
-		iperf "$c-1" 1 "$1" $(($2 + 1)) "$3" 2 $r
+		iperf "$c${4:-}-1" 1 "$1" $(($2 + 1)) "$3" 2 $r
 		rc=$?
 		wait $p0 && [ $rc -eq 0 ] ;;
 	iperfd)	# an iperf3 server on port 5201, in the background
@@ -211,6 +219,15 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 		say "info file-sha256 $(sha256sum </tmp/file | cut -d' ' -f1)"
 		timeout 60 nc -w 5 "$1" "$2" </tmp/file ;;
 	sleep)	sleep "$1" ;;
+	reload)	# unload and load virtio_net: QEMU stops the device (GET_VRING_BASE)
+		# and starts it again from where the rings were
+		ip link set eth0 down
+		rmmod virtio_net || return 1
+		insmod /lib/modules/virtio_net.ko || return 1
+		setup eth0 "$pv_ip" "$pv_ip6" ;;
+	combined)	# N: use N queue pairs (QEMU enables / disables rings)
+		ethtool -L eth0 combined "$1" &&
+			say "info eth0 combined $(ethtool -l eth0 | awk '/^Combined/ {print $2}' | tail -n1)" ;;
 	*)	echo "unknown check $c"; return 1 ;;
 	esac
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Test objective (issue 4 d): sessions end and begin again.
-#  1. A guest pings a namespace and powers off; a new guest connects to the
-#     same socket and works (ping, iperf3).
+#  1. A guest pings a namespace, reloads its virtio_net driver (QEMU stops
+#     the rings with GET_VRING_BASE and starts them again from there), pings
+#     and runs iperf3, and powers off; a new guest connects to the same
+#     socket and works (ping, iperf3).
 #  2. That second guest runs QEMU with reconnect=1 (pvnet's port is the
 #     server): while it pings once a second, `pvnet switch` is killed and
 #     started again on the same sockets. QEMU reconnects, the namespace's
@@ -24,7 +26,7 @@ bg guest_a "$PVNET" guest --connect "$T/a.sock" --mac "$A_MAC" --tap pv0 --netns
 check "TAP up in the namespace" wait_for 10 ip -n "$nsa" link show pv0 up
 ip -n "$nsa" addr add 198.18.53.1/24 dev pv0
 ip -n "$nsa" addr add fd00:53::1/64 dev pv0 nodad
-ip netns exec "$nsa" iperf3 -s -D -p 5201 --logfile "$T/iperf-a.log"
+bg iperf_a ip netns exec "$nsa" iperf3 -s -p 5201
 pings_ok() { grep -c 'pingwatch [0-9]* ok' "$T/vm2.serial"; }
 pinged() { [ "$(pings_ok)" -ge "$1" ]; }
 stat_is() { [ "$(stat_of "$ctl" "$1" "$2")" = "$3" ]; }
@@ -33,7 +35,8 @@ ipargs="pv_ip=198.18.53.10/24 pv_ip6=fd00:53::10/64"
 
 # --- 1: one guest after another on the same socket
 t0=$SECONDS
-qemu_start vm1 1 "$ipargs pvtest=ping@198.18.53.1,ping6@fd00:53::1" "$T/vm.sock,$VM_MAC"
+qemu_start vm1 1 "$ipargs pvtest=ping@198.18.53.1,ping6@fd00:53::1,reload,ping@198.18.53.1,iperf@198.18.53.1@5201@2" \
+	"$T/vm.sock,$VM_MAC"
 qemu_wait vm1
 log "first guest: $((SECONDS - t0)) s"
 qemu_report vm1 "first guest"
