@@ -16,8 +16,9 @@ BENCH_BIN=
 OUT=bench-results
 RUNS=3
 SECS=3
+VM_SECS=5	# an iperf3 run into the TCG guest
 scenarios=()
-all="copy notify mq bridge lro peers tcp"
+all="copy notify mq bridge lro peers tcp vm"
 
 usage() {
 	cat <<USAGE
@@ -32,15 +33,23 @@ Scenarios (default: all):
   bridge  learn vs direct forwarding, guest -> guest (seed 004)
   lro     TCP bulk through the switch into a guest namespace: GRO off / poll
           + linearize / poll / every=2 / adaptive, plus a memcpy floor (000/001)
+  peers   DPDK's vhost loopback (testpmd virtio-user guest, start tx_first 32)
+          with pvnet vs DPDK testpmd (net_vhost, io) as the switch: Mpps at
+          64 B, Gbit/s at 1518 B, ratio pvnet/DPDK (installs dpdk-dev)
+  tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
+          TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte, ratio
+  vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / adaptive
+          vs DPDK testpmd (net_tap + net_vhost): throughput, aggregation
 
-  --quick   one run per variant, 1 s each (default: 3 runs of 3 s)
+  --quick   one run per variant, 1 s each, vm 3 s (default: 3 runs of
+            3 s, vm 5 s)
   --out DIR where to write results (default: bench-results)
 USAGE
 }
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) RUNS=1; SECS=1 ;;
+	--quick) RUNS=1; SECS=1; VM_SECS=3 ;;
 	--out) OUT=$2; shift ;;
 	--list) echo "$all"; exit 0 ;;
 	-h|--help) usage; exit 0 ;;
@@ -53,6 +62,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ ${#scenarios[@]} -eq 0 ] && read -ra scenarios <<<"$all"
+# the source tree (for tests/peer/qemu): next to the binary, else the script
+top=$(cd "$(dirname "$PVNET")/.." 2>/dev/null && pwd)
+[ -n "$top" ] && [ -d "$top/tests/peer/qemu" ] || top=$(cd "$(dirname "$0")/.." && pwd)
 
 need() {
 	local missing=()
@@ -61,7 +73,7 @@ need() {
 	echo "pvnet bench: installing ${missing[*]}" >&2
 	local pk=()
 	for c in "${missing[@]}"; do
-		case $c in gnuplot) pk+=(gnuplot-nox) ;; dpdk-testpmd) pk+=(dpdk-dev) ;; nc) pk+=(netcat-openbsd) ;; *) pk+=("$c") ;; esac
+		case $c in gnuplot) pk+=(gnuplot-nox) ;; qemu-system-x86_64) pk+=(qemu-system-x86) ;; dpdk-testpmd) pk+=(dpdk-dev) ;; nc) pk+=(netcat-openbsd) ;; *) pk+=("$c") ;; esac
 	done
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pk[@]}" >/dev/null
 }
@@ -248,6 +260,9 @@ sc_notify() {
 	for mode in poll event adaptive; do
 		stream_variant notify "$mode 10%" 1518 "$full" 1 0 -- --notify "$mode"
 	done
+	# the goal: adaptive's CPU at 10 % load as a share of busy poll's
+	set_ratio notify "adaptive 10%" "poll 10%" switch_cpu
+	set_ratio notify "event 10%" "poll 10%" switch_cpu
 }
 
 sc_mq() {
@@ -256,6 +271,8 @@ sc_mq() {
 			stream_variant mq "queues $q workers $w" 256 0 "$q" 8 -- --workers "$w"
 		done
 	done
+	# scaling: Mpps of 2 queues x 2 workers over 1 x 1 (efficiency = ratio / 2)
+	set_ratio mq "queues 2 workers 2" "queues 1 workers 1" mpps
 }
 
 sc_bridge() {
@@ -331,8 +348,12 @@ sc_lro() {
 		jq -c '{scenario: "lro", variant: "memcpy floor (1448 B, cold)",
 			gbps: .gbps, mpps: (.gbps * 1e9 / 8 / 1448 / 1e6),
 			backend_cpb: .cycles_per_byte, backend_cpp: (.cycles_per_byte * 1448),
-			guest_cpb: 0, agg: 1, kicks_per_pkt: 0, irqs_per_pkt: 0, drops: 0,
-			switch_cpu: 0, runs: 1, spread: 0}' <<<"$floor" >>"$ROWS"
+			guest_cpb: null, agg: null, kicks_per_pkt: null, irqs_per_pkt: null,
+			drops: null, switch_cpu: null, runs: 1, spread: 0}' <<<"$floor" >>"$ROWS"
+		# the goal: the switch's cycles per byte within 2x of the floor
+		for flows in 1 4; do
+			set_ratio lro "adaptive, $flows flow(s)" "memcpy floor (1448 B, cold)" backend_cpb
+		done
 	fi
 }
 
@@ -520,6 +541,7 @@ sc_tcp() {
 	local nh=pvb-th-$$ ns=pvb-ts-$$ ng=pvb-tg-$$ nb=pvb-tb-$$ k1=pvb-tk1-$$ k2=pvb-tk2-$$
 	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f js0 js1 t0 t1
 	local fp=() fk=() fd=()
+	need ethtool || { echo "tcp: no ethtool, skipped" >&2; return 0; }
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do
 		netns_add "$n" || { echo "tcp: cannot create namespaces" >&2; return 0; }
 	done
@@ -597,13 +619,162 @@ sc_tcp() {
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
 }
 
+# vm: iperf3 from a namespace through a TAP into a QEMU (TCG) Linux guest
+# over vhost-user; the backend is pvnet (GRO off / adaptive: the tap uplink
+# takes MSS-sized frames from the kernel, the guest takes large ones) or
+# DPDK testpmd (net_tap + net_vhost, io forwarding: no aggregation).
+# The guest image and the QEMU command are the peer tests'
+# (tests/peer/qemu/build-guest.sh and lib.sh).
+VM_MAC=52:54:00:b2:00:02
+
+# for tests/peer/qemu/lib.sh: bg NAME CMD... and log MSG
+bg() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$name=$!"
+}
+log() { echo "vm: $*" >>"$T/vm-notes.log"; }
+
+# vm_boot: boot the guest on $T/vm.sock; 0 once its iperf3 server runs
+# and it answers a ping from namespace $1
+vm_boot() {
+	local nh=$1 i
+	qemu_start vmg 1 "pvtest=iperfd,sleep@$QEMU_BOOT_TIMEOUT pv_ip=198.18.82.2/24" \
+		"$T/vm.sock,$VM_MAC"
+	for ((i = 0; i < QEMU_BOOT_TIMEOUT * 2; i++)); do
+		qemu_seen vmg '^PVTEST ok iperfd' && break
+		kill -0 "$pid_vmg" 2>/dev/null || break
+		sleep 0.5
+	done
+	qemu_seen vmg '^PVTEST ok iperfd' || { echo "vm: guest did not come up" >&2; return 1; }
+	for ((i = 0; i < 30; i++)); do
+		ip netns exec "$nh" ping -c 1 -W 1 198.18.82.2 >/dev/null 2>&1 && return 0
+	done
+	echo "vm: guest does not answer" >&2
+	return 1
+}
+
+vm_halt() {
+	kill "$pid_vmg" 2>/dev/null
+	wait "$pid_vmg" 2>/dev/null
+}
+
+# vm_runs VARIANT BACKEND-PID CTL-OR-EMPTY NS: RUNS iperf3 runs into the
+# guest, then one row
+vm_runs() {
+	local var=$1 bpid=$2 ctl=$3 nh=$4 r qp js0 js1 b0 b1 q0 q1 files=() f
+	qp=$(cat "/proc/$pid_vmg/task/$pid_vmg/children" 2>/dev/null | awk '{print $1}')
+	qp=${qp:-$pid_vmg}
+	for r in $(seq "$RUNS"); do
+		progress "vm: $var, run $r/$RUNS"
+		js0=null js1=null
+		[ -n "$ctl" ] && js0=$("$PVNET" stats --ctl "$ctl" --json)
+		b0=$(cpu_ticks "$bpid")
+		q0=$(cpu_ticks "$qp")
+		f=$T/vm.$r.ip.json
+		ip netns exec "$nh" timeout $((VM_SECS + 30)) iperf3 -c 198.18.82.2 -p 5201 \
+			-t "$VM_SECS" -J >"$f" 2>/dev/null
+		b1=$(cpu_ticks "$bpid")
+		q1=$(cpu_ticks "$qp")
+		[ -n "$ctl" ] && js1=$("$PVNET" stats --ctl "$ctl" --json)
+		jq -e '.end.sum_received.bytes > 0' "$f" >/dev/null 2>&1 || continue
+		jq --argjson a "$js0" --argjson b "$js1" --arg bt "$((b1 - b0))" \
+			--arg qt "$((q1 - q0))" --arg clk "$CLK" --arg hz "${tsc_hz:-0}" '
+		  def sum(f): [f] | add // 0;
+		  def port(j; n): [j.ports[] | select(.name == n)][0];
+		  ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
+		  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
+		  (($bt | tonumber) / $clk * $hz) as $bc |
+		  (($qt | tonumber) / $clk * $hz) as $qc |
+		  (if $a == null then null else port($b; "up").rx_pkts - port($a; "up").rx_pkts end) as $segs |
+		  (if $a == null then null else port($b; "vm").tx_pkts - port($a; "vm").tx_pkts end) as $pk |
+		  {gbps: (.end.sum_received.bits_per_second / 1e9),
+		   mpps: (if $segs == null then null else $segs / $t / 1e6 end),
+		   bytes: $by,
+		   backend_cpb: ($bc / $by),
+		   backend_cpp: (if ($segs // 0) == 0 then null else $bc / $segs end),
+		   guest_cpb: ($qc / $by),
+		   switch_cpu: (($bt | tonumber) / $clk / $t),
+		   agg: (if $a == null then null else
+		       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
+		       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
+		       if $o > 0 then $in / $o else 1 end end),
+		   kicks_per_pkt: (if ($pk // 0) == 0 then null else
+		       (sum(port($b; "vm").rxq_kicks[]) - sum(port($a; "vm").rxq_kicks[])) / $pk end),
+		   irqs_per_pkt: (if ($pk // 0) == 0 then null else
+		       (sum(port($b; "vm").txq_irqs[]) - sum(port($a; "vm").txq_irqs[])) / $pk end),
+		   drops: (if $a == null then null else
+		       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
+		   retransmits: .end.sum_sent.retransmits}' "$f" >"$T/vm.$r.json"
+		files+=("$T/vm.$r.json")
+	done
+	[ ${#files[@]} -gt 0 ] && add_row vm "$var" "${files[@]}"
+	[ ${#files[@]} -gt 0 ]
+}
+
+sc_vm() {
+	local nh=pvb-vh-$$ tap=pbv$$ dtap=pbd$$ sw gro
+	if [ ! -r "$top/tests/peer/qemu/lib.sh" ]; then
+		echo "vm: needs the source tree's tests/peer/qemu, skipped" >&2
+		return 0
+	fi
+	need qemu-system-x86_64 || { echo "vm: no QEMU, skipped" >&2; return 0; }
+	QEMU_BOOT_TIMEOUT=$((120 + RUNS * (VM_SECS + 10) + 60))
+	. "$top/tests/peer/qemu/lib.sh"
+	progress "vm: building or finding the guest image"
+	qemu_image >/dev/null 2>&1 || { echo "vm: cannot build the guest image, skipped" >&2; return 0; }
+	netns_add "$nh" || return 0
+	for gro in off adaptive; do
+		progress "vm: pvnet --gro $gro, booting the guest"
+		rm -f "$T/vm.sock"
+		taskset -c 0 "$PVNET" switch --ctl "$T/vm.ctl" --gro "$gro" \
+			--port "tap,name=up,ifname=$tap,netns=$nh" \
+			--port "vhost,name=vm,path=$T/vm.sock,mac=$VM_MAC" 2>"$T/vm-switch.log" &
+		sw=$!
+		pids+=($sw)
+		if wait_ctl "$T/vm.ctl"; then
+			ip -n "$nh" addr add 198.18.82.1/24 dev "$tap" 2>/dev/null
+			ip -n "$nh" link set "$tap" up
+			vm_boot "$nh" && vm_runs "pvnet --gro $gro" "$sw" "$T/vm.ctl" "$nh"
+			vm_halt
+		else
+			echo "vm: switch did not start" >&2
+		fi
+		kill "$sw" 2>/dev/null
+		wait "$sw" 2>/dev/null
+	done
+	if need dpdk-testpmd; then
+		progress "vm: DPDK testpmd, booting the guest"
+		rm -f "$T/vm.sock"
+		if tp_start vmd '0@0,1@0' --vdev "net_vhost0,iface=$T/vm.sock,queues=1" \
+			--vdev "net_tap0,iface=$dtap" -- -i --nb-cores=1 --rxq=1 --txq=1 \
+			--forward-mode=io; then
+			ip link set "$dtap" netns "$nh"
+			ip -n "$nh" addr add 198.18.82.1/24 dev "$dtap"
+			ip -n "$nh" link set "$dtap" up
+			tp_cmd vmd start
+			vm_boot "$nh" && vm_runs "DPDK testpmd (net_tap + net_vhost, io)" "$tp_pid_vmd" "" "$nh"
+			vm_halt
+		else
+			echo "vm: testpmd did not start" >&2
+		fi
+		tp_quit vmd
+		set_ratio vm "pvnet --gro off" "DPDK testpmd (net_tap + net_vhost, io)" gbps
+		set_ratio vm "pvnet --gro adaptive" "DPDK testpmd (net_tap + net_vhost, io)" gbps
+	fi
+	ip netns del "$nh" 2>/dev/null
+}
+
 for s in "${scenarios[@]}"; do
 	"sc_$s"
 done
 progress ""
 echo >&2
 
-commit=$(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$top" status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit+dirty"
 jq -s --arg m "$(uname -n)" --arg k "$(uname -r)" --arg t "${tsc_hz:-0}" \
 	--arg c "$commit" --arg d "$(date -u +%FT%TZ)" --arg cpu "$(nproc)" \
 	'{meta: {machine: $m, kernel: $k, tsc_hz: ($t | tonumber), commit: $c,
@@ -650,12 +821,13 @@ EOF
 Seed 003: the switch's notification mode at full load and at a fixed
 offered load of 10 % of what adaptive delivered. Compare switch CPU at 10 %
 (poll spins a whole core; event and adaptive sleep) and kicks / interrupts
-per packet.
+per packet. ratio = switch CPU at 10 % over busy poll's.
 EOF
 	;;
 	mq) cat <<EOF
 Seed 002: queue pairs x workers, 8 UDP flows of 256 B frames, one
-generator and one sink with as many queues. This machine has $(nproc) CPU(s).
+generator and one sink with as many queues. ratio = Mpps of 2 queues x 2
+workers over 1 x 1 (scaling efficiency = ratio / 2). This machine has $(nproc) CPU(s).
 On 2 cores the figure is bounded by the machine, not by the switch: the
 source and the sink are busy processes of their own, so two workers share
 the 2 cores with them (4 busy threads on 2 CPUs), and a second worker
@@ -674,7 +846,8 @@ Seeds 000/001: a `gen` uplink port (the papers' remote sender: MSS 1448 TCP
 segments, DATA_VALID like a NIC) -> switch -> a guest that takes large
 packets, one bulk stream and four. agg = segments per delivered packet.
 The memcpy floor is a plain copy of the same segment size in the same run:
-a copying datapath cannot go below it.
+a copying datapath cannot go below it. ratio (adaptive rows) = switch
+cycles/byte over the floor's.
 EOF
 	;;
 	peers) cat <<'EOF'
@@ -708,9 +881,12 @@ The papers' setting: a CPU-bound guest. iperf3 in a namespace sends one TCP
 stream through a TAP into a QEMU (TCG, 1 vCPU) Linux guest over
 vhost-user; the backend between TAP and guest is pvnet (GRO off or
 adaptive) or DPDK testpmd (net_tap + net_vhost, io forwarding). Gbit/s is
-the guest's receive throughput (iperf3). agg = segments per packet
-delivered into the guest (pvnet's GRO). Switch cycles/byte: backend CPU
-time x TSC; guest cycles/byte: the QEMU process. ratio = Gbit/s / DPDK's.
+the guest's receive throughput (iperf3); Mpps counts the MSS-sized frames
+from the TAP. agg = segments per packet delivered into the guest (pvnet's
+GRO). Switch cycles: backend CPU time x TSC per byte and per frame from
+the TAP (testpmd busy-polls: its whole core); guest cycles/byte: the QEMU
+process. ratio = Gbit/s / DPDK's. The backend is on CPU 0; QEMU and
+iperf3 share both CPUs with it (and with whatever else runs there).
 EOF
 	;;
 	esac

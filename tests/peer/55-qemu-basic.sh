@@ -6,6 +6,8 @@
 #  a. ping and ping6 from the guest; iperf3 guest -> namespace and -R;
 #  e. QEMU negotiates CONFIGURE_MEM_SLOTS and maps memory with ADD_MEM_REG
 #     (the SET_MEM_TABLE path is 56-qemu-two-guests.sh's memslots=off port);
+#  g. (issue 6) namespace B sends wire-sized segments (no TSO): the switch's
+#     GRO hands the guest fewer, larger packets with a GSO header;
 #  f. the guest sends TCP with partial checksums (ethtool: tx-checksumming
 #     on; with HOST_TSO offered, as large TSO frames): a file reaches
 #     namespace A (GUEST_CSUM: NEEDS_CSUM passed through) and namespace B
@@ -48,7 +50,7 @@ qemu_start vm 1 "pv_ip=198.18.50.10/24 pv_ip6=fd00:50::10/64 pvtest=\
 ethtool,ping@198.18.50.1,ping6@fd00:50::1,ping@198.18.50.2,ping6@fd00:50::2,\
 iperf@198.18.50.1@5201@3,iperfR@198.18.50.1@5201@3,\
 file@198.18.50.1@7001@$FILE_BYTES,file@198.18.50.2@7002@$FILE_BYTES,\
-iperf@198.18.50.2@5201@2" "$T/vm.sock,$VM_MAC"
+iperf@198.18.50.2@5201@2,iperfR@198.18.50.2@5201@3" "$T/vm.sock,$VM_MAC"
 qemu_wait vm
 log "guest boot + checks: $((SECONDS - t0)) s (up after $(grep -n 'PVTEST up' "$T/vm.serial" >/dev/null && echo seen || echo never))"
 qemu_report vm "guest"
@@ -79,7 +81,11 @@ check "QEMU sent no SET_MEM_TABLE to a port offering CONFIGURE_MEM_SLOTS" \
 "$PVNET" stats --ctl "$ctl"
 check "no port was cut off for a protocol fault" \
 	[ "$("$PVNET" stats --ctl "$ctl" --json | jq '[.ports[].vhost.faults | length] | add')" = 0 ]
-for d in "guest -> A:iperf@198.18.50.1" "A -> guest:iperfR@198.18.50.1" "guest -> B (no offload):iperf@198.18.50.2"; do
+js=$("$PVNET" stats --ctl "$ctl" --json)
+log "GRO toward the guest: $(jq -c '[.workers[].gro | {in_segs, out_pkts, agg}]' <<<"$js"), vm port $(jq -c '.ports[0] | {tx_pkts, tx_gso_pkts, merged}' <<<"$js")"
+check "GRO: B's wire-sized segments reached the guest aggregated (GSO packets, agg > 1.5)" \
+	[ "$(jq '.ports[0].tx_gso_pkts > 0 and ([.workers[].gro.agg] | max) > 1.5' <<<"$js")" = true ]
+for d in "guest -> A:iperf@198.18.50.1" "A -> guest:iperfR@198.18.50.1" "guest -> B (no offload):iperf@198.18.50.2" "B -> guest (GRO):iperfR@198.18.50.2"; do
 	log "iperf3 ${d%%:*}: $(qemu_rate vm "${d#*:}")"
 done
 finish
