@@ -8,5 +8,6 @@ int ctl_switch_main(int argc, char **argv);
 int ctl_stats_main(int argc, char **argv);
 int ctl_guest_main(int argc, char **argv);
 int ctl_bench_main(int argc, char **argv);
+int ctl_demo_main(int argc, char **argv);
 
 #endif /* PVNET_CTL_H */

@@ -69,3 +69,35 @@ int ctl_bench_main(int argc, char **argv)
 	free(args);
 	return 1;
 }
+
+/*
+ * `pvnet demo`: the seed papers' effects in about a minute, as quick runs
+ * of three scenarios (lro, copy, notify), printed as tables; charts and
+ * results.json go to ./pvnet-demo (or --out DIR).
+ */
+int ctl_demo_main(int argc, char **argv)
+{
+	char *args[16] = { "bench", "--quick", "--out", "pvnet-demo" };
+	int n = 4;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: pvnet demo [--out DIR]\n\n"
+			       "Runs quick versions of the lro, copy and notify benchmark\n"
+			       "scenarios (see pvnet bench --help) and prints their tables;\n"
+			       "results.json, CSV and charts go to DIR (default ./pvnet-demo).\n");
+			return 0;
+		}
+		if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+			args[3] = argv[++i];
+			continue;
+		}
+		fprintf(stderr, "pvnet demo: unknown argument '%s'\n", argv[i]);
+		return 2;
+	}
+	args[n++] = "lro";
+	args[n++] = "copy";
+	args[n++] = "notify";
+	args[n] = NULL;
+	return ctl_bench_main(n, args);
+}

@@ -27,7 +27,7 @@ static const struct subcmd subcmds[] = {
 	  "print a running switch's per-port counters and drops" },
 	{ "bench", ctl_bench_main,
 	  "run benchmark scenarios and write results" },
-	{ "demo", NULL,
+	{ "demo", ctl_demo_main,
 	  "show the seed papers' optimisations end to end" },
 	{ "version", version_main, "print the version" },
 	{ "help", help_main, "print this help" },
