@@ -38,7 +38,8 @@ Scenarios (default: all):
           64 B, Gbit/s at 1518 B, ratio pvnet/DPDK (installs dpdk-dev)
   tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
           TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte, ratio
-  vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / adaptive
+  vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / poll /
+          poll + linearize / every=2 / adaptive (--quick: off / adaptive)
           vs DPDK testpmd (net_tap + net_vhost): throughput, aggregation
 
   --quick   one run per variant, 1 s each, vm 3 s (default: 3 runs of
@@ -726,10 +727,15 @@ sc_vm() {
 	progress "vm: building or finding the guest image"
 	qemu_image >/dev/null 2>&1 || { echo "vm: cannot build the guest image, skipped" >&2; return 0; }
 	netns_add "$nh" || return 0
-	for gro in off adaptive; do
+	# Every flush policy and the linearizing copy in full runs (seed 000's
+	# table); --quick keeps the two ends to stay short: TCG boots are slow.
+	local variants=(off adaptive)
+	[ "$RUNS" -gt 1 ] && variants=(off poll "poll --gro-linearize" every=2 adaptive)
+	for gro in "${variants[@]}"; do
 		progress "vm: pvnet --gro $gro, booting the guest"
 		rm -f "$T/vm.sock"
-		taskset -c 0 "$PVNET" switch --ctl "$T/vm.ctl" --gro "$gro" \
+		# shellcheck disable=SC2086 # "poll --gro-linearize" is two options
+		taskset -c 0 "$PVNET" switch --ctl "$T/vm.ctl" --gro $gro \
 			--port "tap,name=up,ifname=$tap,netns=$nh" \
 			--port "vhost,name=vm,path=$T/vm.sock,mac=$VM_MAC" 2>"$T/vm-switch.log" &
 		sw=$!
