@@ -30,8 +30,8 @@ check "ping b -> a" ip netns exec "$nsb" ping -c 3 -i 0.2 -W 2 198.18.2.1
 check "ping6 a -> b" ip netns exec "$nsa" ping -6 -c 3 -i 0.2 -W 2 fd00:2::2
 check "ping6 b -> a" ip netns exec "$nsb" ping -6 -c 3 -i 0.2 -W 2 fd00:2::1
 
-ip netns exec "$nsb" iperf3 -s -1 -D -p 5201 --logfile "$T/iperf-s1.log"
-ip netns exec "$nsa" iperf3 -s -1 -D -p 5202 --logfile "$T/iperf-s2.log"
+bg "iperf_5201" ip netns exec "$nsb" iperf3 -s -1 -p 5201
+bg "iperf_5202" ip netns exec "$nsa" iperf3 -s -1 -p 5202
 sleep 0.5
 if ip netns exec "$nsa" iperf3 -c 198.18.2.2 -p 5201 -t 3 -J >"$T/ab.json"; then
 	ok "iperf3 TCP a -> b"

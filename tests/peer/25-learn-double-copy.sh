@@ -23,7 +23,7 @@ run_case() {	# run_case NAME SWITCH-ARGS...
 	ip -n "$nsb" addr add 198.18.25.2/24 dev pv0
 	check "$name: ping a -> b" ip netns exec "$nsa" ping -c 3 -i 0.2 -W 2 198.18.25.2
 	check "$name: ping b -> a" ip netns exec "$nsb" ping -c 3 -i 0.2 -W 2 198.18.25.1
-	ip netns exec "$nsb" iperf3 -s -1 -D -p 5301 --logfile "$T/$name-iperf.log"
+	bg "iperf_${name}" ip netns exec "$nsb" iperf3 -s -1 -p 5301
 	sleep 0.5
 	if ip netns exec "$nsa" iperf3 -c 198.18.25.2 -p 5301 -t 2 -J >"$T/$name.json"; then
 		ok "$name: iperf3 TCP a -> b"

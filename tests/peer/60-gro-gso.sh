@@ -39,7 +39,7 @@ run_case() {	# run_case NAME A-OPTS B-OPTS [switch args...]
 	wait $rcv
 	check "$name: an 8 MB file a -> b arrives with the same hash" \
 		[ "$(sha256sum <"$T/file.bin")" = "$(sha256sum <"$T/$name.rcv")" ]
-	ip netns exec "$nsb" iperf3 -s -1 -D -p 5360 --logfile "$T/$name-iperf.log"
+	bg "iperf_${name}" ip netns exec "$nsb" iperf3 -s -1 -p 5360
 	sleep 0.3
 	if ip netns exec "$nsa" iperf3 -c 198.18.60.2 -p 5360 -t 2 -J >"$T/$name.json"; then
 		ok "$name: iperf3 a -> b"

@@ -10,8 +10,8 @@ uplink_traffic() {
 	check "ping host -> guest" ip netns exec "$nsh" ping -c 3 -i 0.2 -W 2 "$gip"
 	check "ping guest -> host" ip netns exec "$nsg" ping -c 3 -i 0.2 -W 2 "$hip"
 
-	ip netns exec "$nsg" iperf3 -s -1 -D -p 5201 --logfile "$T/iperf-s1.log"
-	ip netns exec "$nsh" iperf3 -s -1 -D -p 5202 --logfile "$T/iperf-s2.log"
+	bg "iperf_5201" ip netns exec "$nsg" iperf3 -s -1 -p 5201
+	bg "iperf_5202" ip netns exec "$nsh" iperf3 -s -1 -p 5202
 	sleep 0.5
 	if timeout 30 ip netns exec "$nsh" iperf3 -c "$gip" -p 5201 -t 3 -J >"$T/hg.json"; then
 		ok "iperf3 TCP host -> guest"
