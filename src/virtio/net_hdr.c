@@ -154,6 +154,37 @@ static size_t cursor_copy(struct src_cursor *c, uint8_t *dst, size_t len)
 	return done;
 }
 
+/*
+ * Copies the next bytes of @c into one popped RX buffer, at most *left, and
+ * remembers where the first @hdr_len output bytes landed (the header, whose
+ * num_buffers is patched once the buffer count is known). Returns the bytes
+ * written to this buffer.
+ */
+static size_t fill_buffer(const struct vring_elem *e, struct src_cursor *c,
+			  size_t *left, size_t hdr_len, struct iovec *hdr_iov,
+			  unsigned *nhdr, size_t *hdr_seen)
+{
+	size_t wrote = 0;
+
+	for (unsigned k = 0; k < e->in_num && *left; k++) {
+		const struct iovec *d = &e->iov[e->out_num + k];
+		size_t n = PV_MIN(d->iov_len, *left);
+
+		if (*hdr_seen < hdr_len) {
+			size_t h = PV_MIN(n, hdr_len - *hdr_seen);
+
+			hdr_iov[*nhdr].iov_base = d->iov_base;
+			hdr_iov[*nhdr].iov_len = h;
+			(*nhdr)++;
+			*hdr_seen += h;
+		}
+		cursor_copy(c, d->iov_base, n);
+		wrote += n;
+		*left -= n;
+	}
+	return wrote;
+}
+
 int vring_rx_enqueue(struct vring *vq, const struct virtio_net_hdr *hdr,
 		     size_t hdr_len, bool mrg_rxbuf, const struct iovec *src,
 		     unsigned src_n)
@@ -201,24 +232,8 @@ int vring_rx_enqueue(struct vring *vq, const struct virtio_net_hdr *hdr,
 			return -EMSGSIZE;
 		}
 		nbufs++;
-		for (unsigned k = 0; k < elem.in_num && left; k++) {
-			const struct iovec *d = &elem.iov[elem.out_num + k];
-			size_t n = PV_MIN(d->iov_len, left);
-
-			/* Remember the header pieces (first hdr_len bytes of
-			 * the output) for num_buffers. */
-			if (hdr_seen < hdr_len) {
-				size_t h = PV_MIN(n, hdr_len - hdr_seen);
-
-				hdr_iov[nhdr].iov_base = d->iov_base;
-				hdr_iov[nhdr].iov_len = h;
-				nhdr++;
-				hdr_seen += h;
-			}
-			cursor_copy(&c, d->iov_base, n);
-			wrote += n;
-			left -= n;
-		}
+		wrote = fill_buffer(&elem, &c, &left, hdr_len, hdr_iov, &nhdr,
+				    &hdr_seen);
 		/* Staged, not visible: an -ENOBUFS below rewinds it. */
 		vring_stage_used(vq, elem.head, (uint32_t)wrote);
 	}
@@ -283,26 +298,8 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 	uint16_t nb_le;
 
 	for (unsigned b = 0; b < n; b++) {
-		struct vring_elem *e = &elems[b];
-		size_t wrote = 0;
-
-		for (unsigned k = 0; k < e->in_num && left; k++) {
-			const struct iovec *d = &e->iov[e->out_num + k];
-			size_t m = PV_MIN(d->iov_len, left);
-
-			if (hdr_seen < hdr_len) {
-				size_t h = PV_MIN(m, hdr_len - hdr_seen);
-
-				hdr_iov[nhdr].iov_base = d->iov_base;
-				hdr_iov[nhdr].iov_len = h;
-				nhdr++;
-				hdr_seen += h;
-			}
-			cursor_copy(&c, d->iov_base, m);
-			wrote += m;
-			left -= m;
-		}
-		lens[b] = (uint32_t)wrote;
+		lens[b] = (uint32_t)fill_buffer(&elems[b], &c, &left, hdr_len,
+						hdr_iov, &nhdr, &hdr_seen);
 	}
 	if (hdr_len >= sizeof(*hdr)) {
 		nb_le = htole16((uint16_t)n);
