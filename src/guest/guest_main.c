@@ -41,6 +41,7 @@
 #define GEN_MAX_SIZE		65000
 #define PATTERN_LEN		(VUSER_BUF + 256)
 #define RX_BUDGET		256
+#define ANNOUNCE_LEN		60	/* the shortest Ethernet frame, no FCS */
 
 enum mode { MODE_TAP, MODE_GEN, MODE_SINK };
 
@@ -55,6 +56,7 @@ struct guest_opts {
 	uint64_t count;
 	double rate, duration, idle_timeout, connect_timeout;
 	bool reconnect;		/* gen/sink: attach again when the backend goes */
+	bool announce;		/* sink: one broadcast frame after attaching */
 };
 
 struct guest_run {
@@ -111,7 +113,10 @@ static void guest_usage(FILE *f)
 		"                     --flows N sends IPv4/UDP in N flows (by source\n"
 		"                     port), each flow on TX queue flow %% queues\n"
 		"  --sink             receive frames; stop after --count N, --duration S,\n"
-		"                     or --idle-timeout S (default 2) without traffic\n"
+		"                     or --idle-timeout S (default 2) without traffic;\n"
+		"                     --announce first sends one broadcast frame from\n"
+		"                     --mac, as a guest's ARP would, so that a learning\n"
+		"                     switch knows where the sink is\n"
 		"  --connect-timeout S  give up connecting after S seconds (default 10)\n"
 		"  --no-offload       do not negotiate CSUM, GUEST_CSUM or TSO: every frame\n"
 		"                     carries a complete checksum both ways (the backend\n"
@@ -477,6 +482,23 @@ static int attach(struct guest_run *r)
 	return 0;
 }
 
+/* One broadcast frame from our MAC, of the test ethertype. */
+static size_t fill_announce(void *buf, size_t cap, void *arg)
+{
+	struct guest_run *r = ((struct gen_arg *)arg)->r;
+	size_t hl = r->v->hdr_len;
+	uint8_t *f = (uint8_t *)buf + hl;
+	uint16_t et = htobe16(ETHERTYPE_PVNET_TEST);
+
+	if (hl + ANNOUNCE_LEN > cap)
+		return cap + 1;
+	memset(buf, 0, hl + ANNOUNCE_LEN);
+	memset(f, 0xff, ETH_ALEN);
+	memcpy(f + 6, r->o->mac, ETH_ALEN);
+	memcpy(f + 12, &et, 2);
+	return hl + ANNOUNCE_LEN;
+}
+
 /* Runs until stop, the end of a gen/sink run, or the backend leaving (1). */
 static int run(struct guest_run *r)
 {
@@ -498,6 +520,8 @@ static int run(struct guest_run *r)
 	for (unsigned q = 0; q < v->nq; q++)
 		if (o->mode != MODE_GEN)
 			rx_napi(r, q);
+	if (o->announce && !vuser_tx_one(v, 0, fill_announce, &ga))
+		vuser_tx_flush(v, 0);
 
 	while (!stop_requested) {
 		int timeout = 100, n;
@@ -636,6 +660,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-gro", no_argument, NULL, 'R' },
 		{ "reconnect", no_argument, NULL, 'X' },
+		{ "announce", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -737,6 +762,9 @@ int ctl_guest_main(int argc, char **argv)
 		}
 		case 'O':
 			offload = false;
+			break;
+		case 'A':
+			o.announce = true;
 			break;
 		case 'X':
 			o.reconnect = true;

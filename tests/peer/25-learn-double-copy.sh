@@ -4,6 +4,10 @@
 # mac= on any port: two namespaces find each other by flooding and
 # learning (ARP, then unicast), ping and TCP pass, the switch learned both
 # MACs. (2) --copy double: the same traffic through a switch buffer.
+# (3) --mode learn with three virtio-user guests: a sink started with
+# --announce is learned from its broadcast, so a gen's stream to it goes
+# to it alone, not flooded to the third guest (the bench's bridge rows
+# rely on this).
 . "$(dirname "$0")/lib.sh"
 
 A_MAC=02:00:00:00:25:01
@@ -46,4 +50,25 @@ run_case double --copy double \
 	--port "vhost,name=a,path=$T/double-a.sock,mac=$A_MAC" \
 	--port "vhost,name=b,path=$T/double-b.sock,mac=$B_MAC"
 check "double: copy mode is reported" [ "$(jq -r .copy <<<"$js")" = double ]
+
+# (3) a learned sink gets the stream, a bystander does not
+G_MAC=02:00:00:00:25:11 S_MAC=02:00:00:00:25:12 X_MAC=02:00:00:00:25:13
+ctl=$T/ann.ctl
+bg sw_ann "$PVNET" switch --ctl "$ctl" --mode learn \
+	--port "vhost,name=g,path=$T/ann-g.sock" --port "vhost,name=s,path=$T/ann-s.sock" \
+	--port "vhost,name=x,path=$T/ann-x.sock"
+check "announce: switch ready" wait_for 10 switch_ready "$ctl" || finish
+bg ann_x "$PVNET" guest --connect "$T/ann-x.sock" --mac "$X_MAC" --sink --idle-timeout 8
+bg ann_s "$PVNET" guest --connect "$T/ann-s.sock" --mac "$S_MAC" --sink --announce \
+	--count 5000 --idle-timeout 8
+wait_for 10 grep -q attached "$T/ann_s.log"
+wait_for 10 grep -q attached "$T/ann_x.log"
+check "announce: the sink's MAC is learned before any traffic" \
+	wait_for 5 bash -c "[ \$($PVNET stats --ctl $ctl --json | jq .fdb_entries) -ge 1 ]"
+check "announce: gen sends 5000 frames" "$PVNET" guest --connect "$T/ann-g.sock" \
+	--mac "$G_MAC" --gen --dst "$S_MAC" --size 256 --count 5000 --rate 20000
+check "announce: the sink received all 5000" wait_for 10 grep -q '"received":5000' "$T/ann_s.log"
+x_tx=$(stat_of "$ctl" x .tx_pkts)
+log "announce: bystander got $x_tx frame(s) (the sink's broadcast)"
+check "announce: the stream was not flooded to the bystander (<= 1 frame)" [ "$x_tx" -le 1 ]
 finish
