@@ -70,6 +70,22 @@ struct vhost_port {
 		struct pkt pkts[PKT_BURST_MAX];
 		struct pkt *ptrs[PKT_BURST_MAX];
 		struct pkt *of_elem[PKT_BURST_MAX];	/* NULL: dropped */
+		uint16_t slot[PKT_BURST_MAX];		/* each chain's used slot */
+		/*
+		 * Chains not returned yet. Every chain's used entry is written
+		 * when it is popped, in that order, and marked here; the mark
+		 * goes when its packet is done (after the forward, or for one
+		 * GRO held, in vhost_release(), which may come first), and
+		 * used->idx never passes a marked one (publish_txq): a frontend
+		 * that resumes at the used idx after we die (QEMU with
+		 * reconnect=1) takes again exactly the chains we had not
+		 * returned, none twice and none lost. A guest that makes a head
+		 * available again while GRO holds it only stalls its own queue
+		 * (until it resets the ring): the older mark stays.
+		 */
+		unsigned nheld;
+		uint16_t slot_of[VRING_MAX_SIZE];	/* used slot of a head */
+		uint64_t held[VRING_MAX_SIZE / 64];	/* marked used slots (& mask) */
 	} *txq;
 };
 
@@ -105,9 +121,13 @@ static void on_queue_state(void *opaque, unsigned vidx, bool running)
 			(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) &&
 			(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6));
 	}
-	/* A restarted ring starts with no lease outstanding. */
-	if (!(vidx & 1))
+	/* A restarted ring starts with no lease and no held chain outstanding. */
+	if (!(vidx & 1)) {
 		vp->rxq[q].head = vp->rxq[q].tail = 0;
+	} else if (vp->txq && q < vp->cfg.max_queue_pairs) {
+		vp->txq[q].nheld = 0;
+		memset(vp->txq[q].held, 0, sizeof(vp->txq[q].held));
+	}
 	dp_resume(dp);
 	pv_info("port %s: vring %u %s", vp->port.name, vidx,
 		running ? "started" : "stopped");
@@ -186,6 +206,36 @@ static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 	return PV_DROP_NONE;
 }
 
+/*
+ * Publishes the used entries up to the oldest chain still marked (all of
+ * them when none is): used->idx only ever covers chains returned, in the
+ * order they were popped.
+ */
+static void publish_txq(struct vring *vq, struct vhost_txq *t)
+{
+	uint16_t p = vq->used_flushed, s;
+
+	if (!t->nheld) {
+		vring_flush(vq);
+		return;
+	}
+	for (; p != vq->used_idx; p++) {
+		s = p & vq->mask;
+		if (t->held[s / 64] & (1ULL << (s & 63)))
+			break;
+	}
+	vring_used_publish(vq, p);
+}
+
+/* Clears the mark of used slot @s, if it has one. */
+static void txq_done(struct vhost_txq *t, uint16_t s)
+{
+	if (t->held[s / 64] & (1ULL << (s & 63))) {
+		t->held[s / 64] &= ~(1ULL << (s & 63));
+		t->nheld--;
+	}
+}
+
 static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 {
 	struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
@@ -204,6 +254,19 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 
 		if (n == 0)
 			break;
+		/* Used entries in pop order, each marked until its packet is done. */
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t s = vq->used_idx & vq->mask;
+
+			t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
+			if (!vring_ready(vq))
+				continue;
+			t->slot[i] = s;
+			t->slot_of[t->elems[i].head] = s;
+			t->held[s / 64] |= 1ULL << (s & 63);
+			t->nheld++;
+			vring_push(vq, t->elems[i].head, 0);
+		}
 		for (unsigned i = 0; i < n; i++) {
 			struct pkt *p = &t->pkts[m];
 			enum pv_drop why = chain_to_pkt(vp, &t->elems[i], p,
@@ -224,14 +287,16 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 		if (m)
 			sw_forward_burst(vp->port.sw, &vp->port, t->ptrs, m);
 		/*
-		 * Every chain goes back only now that its packet is done; one that
-		 * GRO holds goes back through vhost_release() after its flush.
+		 * Every chain goes back only now that its packet is done; one
+		 * that GRO holds keeps its mark until vhost_release() (which
+		 * may already have run, if GRO flushed it during the forward).
 		 */
 		t0 = dp_rdtsc();
 		for (unsigned i = 0; i < n; i++)
-			if (!t->of_elem[i] || !t->of_elem[i]->held)
-				vring_push(vq, t->elems[i].head, 0);
-		vring_flush(vq);
+			if (t->slot[i] != UINT16_MAX &&
+			    (!t->of_elem[i] || !t->of_elem[i]->held))
+				txq_done(t, t->slot[i]);
+		publish_txq(vq, t);
 		vhu_dev_call(vp->dev, 2 * q + 1);
 		dp_stage_add(DP_STAGE_NOTIFY, dp_rdtsc() - t0);
 		done += n;
@@ -252,8 +317,9 @@ static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
 	if (!vq || !vring_ready(vq))
 		return;
 	for (unsigned i = 0; i < n; i++)
-		vring_push(vq, (uint16_t)cookies[i], 0);
-	vring_flush(vq);
+		if (cookies[i] < vq->size)
+			txq_done(&vp->txq[q], vp->txq[q].slot_of[cookies[i]]);
+	publish_txq(vq, &vp->txq[q]);
 	vhu_dev_call(vp->dev, 2 * q + 1);
 }
 

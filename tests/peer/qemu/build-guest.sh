@@ -219,6 +219,15 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 		say "info file-sha256 $(sha256sum </tmp/file | cut -d' ' -f1)"
 		timeout 60 nc -w 5 "$1" "$2" </tmp/file ;;
 	sleep)	sleep "$1" ;;
+	offload)	# FEATURE on|off: ethtool -K eth0 FEATURE on|off (e.g. tso off:
+		# the kernel segments in software and the device sees MSS segments)
+		ethtool -K eth0 "$1" "$2" ;;
+	dmesgcheck)	# the kernel logged none of the errors a lost, duplicated or
+		# wrongly reused descriptor causes (virtio_ring's BAD_RING, virtio_net's
+		# rx errors, a TX watchdog), nor a warning or oops
+		dmesg >/tmp/dmesg
+		say "info dmesgcheck $(wc -l </tmp/dmesg) kernel log lines"
+		! grep -iE 'out of range|is not a head|Bad virtqueue|Unexpected TXQ|rx error|bad gso|NETDEV WATCHDOG|timed out|virtio.*(error|fail|broken)|WARNING:|BUG:|Call Trace' /tmp/dmesg ;;
 	reload)	# unload and load virtio_net: QEMU stops the device (GET_VRING_BASE)
 		# and starts it again from where the rings were
 		ip link set eth0 down

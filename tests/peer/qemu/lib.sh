@@ -26,8 +26,13 @@ qemu_image() {
 #   NIC is SOCK,MAC[,queues=N][,reconnect]: a vhost-user netdev on SOCK
 #   (QEMU is the socket client; with reconnect it retries every second).
 # Serial console in $T/NAME.serial; the run ends after QEMU_BOOT_TIMEOUT s.
+# With QEMU_REBOOT=1 in the environment (e.g. `QEMU_REBOOT=1 qemu_start ...`)
+# the guest may reboot (no -no-reboot: a reset or reboot boots it again and
+# its /init runs the checks again; poweroff still ends QEMU) and QEMU has a
+# monitor on $T/NAME.mon for qemu_hmp.
 qemu_start() {
 	local name=$1 smp=$2 test=$3 i=0 nic sock mac q rc opt args=()
+	local mode=(-no-reboot -monitor none)
 	shift 3
 	for nic; do
 		IFS=, read -r sock mac opt <<<"$nic"
@@ -44,10 +49,12 @@ qemu_start() {
 		       -device "virtio-net-pci,netdev=n$i,mac=$mac,vectors=0$([ "$q" -gt 1 ] && echo ,mq=on)")
 		i=$((i + 1))
 	done
+	[ "${QEMU_REBOOT:-0}" = 1 ] &&
+		mode=(-monitor "unix:$T/$name.mon,server=on,wait=off")
 	: >"$T/$name.serial"
 	bg "$name" timeout -k 5 "$QEMU_BOOT_TIMEOUT" qemu-system-x86_64 \
 		-accel tcg -m 512M -smp "$smp" -nodefaults -no-user-config \
-		-display none -no-reboot -monitor none \
+		-display none "${mode[@]}" \
 		-serial "file:$T/$name.serial" \
 		-kernel "$QEMU_KERNEL" -initrd "$QEMU_INITRD" \
 		-append "console=ttyS0 panic=-1 quiet loglevel=3 $test" \
@@ -63,6 +70,17 @@ qemu_wait() {
 	eval "p=\$pid_$name t0=\$qemu_t0_$name"
 	wait "$p"
 	log "$name: QEMU exited $? after $((SECONDS - t0)) s"
+}
+
+# qemu_hmp NAME COMMAND: one human monitor command to a guest started with
+# QEMU_REBOOT=1 (e.g. system_reset); prints the monitor's answer
+qemu_hmp() {
+	local rc
+	printf '%s\n' "$2" | timeout 10 nc -U -q 2 "$T/$1.mon" >"$T/$1.hmp"
+	rc=$?
+	# drop the banner and the prompt line with its line-editing echo
+	tr -d '\r' <"$T/$1.hmp" | grep -av '^QEMU .* monitor\|^(qemu)'
+	return $rc
 }
 
 # qemu_seen NAME PATTERN: the serial console has a line matching PATTERN
