@@ -34,7 +34,8 @@ tp_start() {
 # tp_cmd NAME CMD: one command (bounded: a FIFO without a reader blocks)
 tp_cmd() { timeout 2 bash -c 'echo "$1" >"$2"' _ "$2" "$T/$1.in"; }
 
-# tp_ports NAME NPORTS: "RXPKTS RXBYTES TXPKTS" summed over ports 0..N-1,
+# tp_ports NAME NPORTS: "RXPKTS RXBYTES TXPKTS" summed over ports 0..N-1
+# (%.0f: mawk's %d stops at 2^31 - 1, and byte counters pass that),
 # from one `show port stats all`
 tp_ports() {
 	local name=$1 n=$2 off
@@ -47,7 +48,7 @@ tp_ports() {
 	tail -c +"$((off + 1))" "$T/$name.log" | awk '
 	  /RX-packets:/ {rp += $2; rb += $NF}
 	  /TX-packets:/ {tp += $2}
-	  END {printf "%d %d %d\n", rp, rb, tp}'
+	  END {printf "%.0f %.0f %.0f\n", rp, rb, tp}'
 }
 
 # tp_quit NAME: quit, then make sure it is gone (by its PID)
