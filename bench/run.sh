@@ -1032,6 +1032,7 @@ set title "pvnet bench: $s (median of $RUNS run(s))"
 set style fill solid 0.6
 set boxwidth 0.6
 set ylabel "Gbit/s"
+set yrange [0:*]
 set xtics rotate by -30
 set bmargin 10
 set grid ytics
