@@ -21,10 +21,16 @@
 enum pv_drop pkt_parse(struct pkt *p)
 {
 	uint8_t h[PKT_HDR_COPY];
-	size_t n = pv_iov_to_buf(p->seg, p->nseg, 0, h, sizeof(h));
-	size_t off = 12;
+	size_t off = 12, n;
 	uint16_t type;
 
+	/* The first piece usually holds all we look at: one plain copy. */
+	if (p->nseg && (p->nseg == 1 || p->seg[0].iov_len >= sizeof(h))) {
+		n = PV_MIN(p->seg[0].iov_len, sizeof(h));
+		memcpy(h, p->seg[0].iov_base, n);
+	} else {
+		n = pv_iov_to_buf(p->seg, p->nseg, 0, h, sizeof(h));
+	}
 	pv_compiler_barrier();
 	p->l3_off = p->l4_off = 0;
 	p->l4_proto = 0;
