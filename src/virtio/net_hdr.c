@@ -286,9 +286,11 @@ int vring_rx_reserve(struct vring *vq, size_t total, bool mrg_rxbuf,
 	return (int)n;
 }
 
-void vring_rx_fill(struct vring_elem *elems, unsigned n,
-		   const struct virtio_net_hdr *hdr, size_t hdr_len,
-		   const struct iovec *src, unsigned src_n, uint32_t *lens)
+/* Any number of buffers and pieces: through the cursor. */
+static __attribute__((noinline)) void
+rx_fill_cursor(struct vring_elem *elems, unsigned n,
+	       const struct virtio_net_hdr *hdr, size_t hdr_len,
+	       const struct iovec *src, unsigned src_n, uint32_t *lens)
 {
 	struct iovec hdr_iov[sizeof(struct virtio_net_hdr)];
 	struct src_cursor c = {
@@ -298,6 +300,24 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 	size_t left = hdr_len + pv_iov_len(src, src_n), hdr_seen = 0;
 	unsigned nhdr = 0;
 	uint16_t nb_le;
+
+	for (unsigned b = 0; b < n; b++) {
+		lens[b] = (uint32_t)fill_buffer(&elems[b], &c, &left, hdr_len,
+						hdr_iov, &nhdr, &hdr_seen);
+	}
+	if (hdr_len >= sizeof(*hdr)) {
+		nb_le = htole16((uint16_t)n);
+		pv_buf_to_iov(hdr_iov, nhdr,
+			      offsetof(struct virtio_net_hdr, num_buffers),
+			      &nb_le, sizeof(nb_le));
+	}
+}
+
+void vring_rx_fill(struct vring_elem *elems, unsigned n,
+		   const struct virtio_net_hdr *hdr, size_t hdr_len,
+		   const struct iovec *src, unsigned src_n, uint32_t *lens)
+{
+	size_t left = hdr_len + pv_iov_len(src, src_n);
 
 	/*
 	 * The common case, a frame that fits in the first writable piece of
@@ -325,14 +345,5 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		lens[0] = (uint32_t)left;
 		return;
 	}
-	for (unsigned b = 0; b < n; b++) {
-		lens[b] = (uint32_t)fill_buffer(&elems[b], &c, &left, hdr_len,
-						hdr_iov, &nhdr, &hdr_seen);
-	}
-	if (hdr_len >= sizeof(*hdr)) {
-		nb_le = htole16((uint16_t)n);
-		pv_buf_to_iov(hdr_iov, nhdr,
-			      offsetof(struct virtio_net_hdr, num_buffers),
-			      &nb_le, sizeof(nb_le));
-	}
+	rx_fill_cursor(elems, n, hdr, hdr_len, src, src_n, lens);
 }
