@@ -34,14 +34,17 @@ enum pv_drop pkt_parse(struct pkt *p)
 	uint16_t type;
 
 	/*
-	 * The first piece usually holds all we look at: plain copies, the
-	 * first 64 bytes (all of a small frame's headers) at a fixed size.
+	 * The first piece usually holds all we look at: plain copies, at a
+	 * fixed size (vector moves) for a large frame and for the first 64
+	 * bytes (all of a small frame's headers).
 	 */
 	if (p->nseg && (p->nseg == 1 || p->seg[0].iov_len >= PARSE_COPY)) {
 		const uint8_t *b = p->seg[0].iov_base;
 
 		n = PV_MIN(p->seg[0].iov_len, PARSE_COPY);
-		if (n >= 64) {
+		if (n == PARSE_COPY) {
+			memcpy(h, b, PARSE_COPY);
+		} else if (n >= 64) {
 			memcpy(h, b, 64);
 			if (n > 64)
 				memcpy(h + 64, b + 64, n - 64);
