@@ -237,7 +237,7 @@ static void *worker_main(void *arg)
 	current = w;
 	dp_stage_acc = w->st.stage_cycles;
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
-		uint64_t t0, t1, staged;
+		uint64_t t0, t1, t2, staged;
 		unsigned work = 0;
 
 		if (__atomic_load_n(&dp->pause_req, __ATOMIC_ACQUIRE)) {
@@ -254,11 +254,6 @@ static void *worker_main(void *arg)
 			work += r->port->ops->poll(r->port, r->q, dp->cfg.budget);
 		}
 		t1 = dp_rdtsc();
-		/* The flush policy runs once per round (seed 000: every=2). */
-		if (w->gro)
-			gro_poll_end(w->gro, work, pv_now_ns());
-		w->st.loops++;
-		w->st.total_cycles = t1 - start;
 		if (work) {
 			uint64_t other = w->st.stage_cycles[DP_STAGE_CLASSIFY] +
 					 w->st.stage_cycles[DP_STAGE_DELIVER] +
@@ -270,6 +265,36 @@ static void *worker_main(void *arg)
 			w->st.busy_loops++;
 			w->st.pkts += work;
 			w->st.busy_cycles += t1 - t0;
+		}
+		/*
+		 * The flush policy runs once per round (seed 000: every=2). A
+		 * flush here delivers packets (the copy into the destination),
+		 * so it is busy time and deliver-stage time like a flush inside
+		 * gro_receive(): otherwise a policy that flushes at the end of
+		 * its rounds (poll, every=N) would hide part of its delivery
+		 * cost from busy_cycles. A poll end that delivers nothing (the
+		 * clock read, the deadline check) stays out.
+		 */
+		t2 = t1;
+		if (w->gro) {
+			uint64_t out0 = gro_stats(w->gro)->out_pkts;
+
+			staged = w->st.stage_cycles[DP_STAGE_NOTIFY];
+			gro_poll_end(w->gro, work, pv_now_ns());
+			if (gro_stats(w->gro)->out_pkts != out0) {
+				uint64_t ntf = w->st.stage_cycles[DP_STAGE_NOTIFY] -
+					       staged;
+
+				t2 = dp_rdtsc();
+				w->st.busy_cycles += t2 - t1;
+				if (t2 - t1 > ntf)
+					w->st.stage_cycles[DP_STAGE_DELIVER] +=
+						t2 - t1 - ntf;
+			}
+		}
+		w->st.loops++;
+		w->st.total_cycles = t2 - start;
+		if (work) {
 			idle_since = 0;
 			continue;
 		}
