@@ -27,6 +27,9 @@
 #include "pvnet/log.h"
 #include "pvnet/switch.h"
 
+/* Adaptive: spin while >= 1/8 of spins end in work; else probe 1 in 16. */
+#define SPIN_MIN_HITS	32u
+#define SPIN_PROBE	16u
 #define MAX_QUEUES_PER_WORKER	(SW_MAX_PORTS * PORT_MAX_QUEUES)
 
 struct dp_rxq {
@@ -233,6 +236,15 @@ static void *worker_main(void *arg)
 	struct dp *dp = w->dp;
 	uint64_t start = dp_rdtsc(), idle_since = 0;
 	uint64_t idle_cycles = dp->tsc_hz / 1000000 * dp->cfg.idle_us;
+	/*
+	 * Adaptive: `hits` averages (weight 1/8, 256 = every one) how often a
+	 * spin of idle_us ended in work rather than in a sleep. An idle period
+	 * spins if hits >= SPIN_MIN_HITS, else only every SPIN_PROBE-th one,
+	 * so the estimate keeps coming from spins (a gap measured across a
+	 * sleep includes the wakeup latency and would read long).
+	 */
+	unsigned hits = 256, probe = 0;
+	bool spinning = false;
 
 	current = w;
 	dp_stage_acc = w->st.stage_cycles;
@@ -295,6 +307,8 @@ static void *worker_main(void *arg)
 		w->st.loops++;
 		w->st.total_cycles = t2 - start;
 		if (work) {
+			if (idle_since && spinning)
+				hits += 32u - hits / 8;
 			idle_since = 0;
 			continue;
 		}
@@ -303,12 +317,18 @@ static void *worker_main(void *arg)
 			__builtin_ia32_pause();
 			break;
 		case DP_NOTIFY_ADAPTIVE:
-			if (!idle_since)
+			if (!idle_since) {
 				idle_since = t1;
-			if (t1 - idle_since < idle_cycles) {
+				spinning = hits >= SPIN_MIN_HITS ||
+					   ++probe % SPIN_PROBE == 0;
+			}
+			if (spinning && t1 - idle_since < idle_cycles) {
 				__builtin_ia32_pause();
 				break;
 			}
+			if (spinning)	/* spun out: the gap was longer */
+				hits -= hits / 8;
+			spinning = false;
 			/* fall through */
 		case DP_NOTIFY_EVENT:
 			sleep_until_work(w);
