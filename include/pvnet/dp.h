@@ -6,7 +6,10 @@
  *   poll      busy-poll, never sleep (lowest latency, one core each)
  *   event     sleep in epoll on the queues' kick fds, notifications on
  *   adaptive  poll while there is work; after idle_us without any, turn
- *             notifications on and sleep (NAPI style)
+ *             notifications on and sleep (NAPI style). The idle_us spin is
+ *             skipped while fewer than 1/8 of recent spins ended in work
+ *             (low load: gaps far longer than idle_us), except every 16th
+ *             idle period, which spins to keep measuring (docs/gro.md)
  *
  * Ownership: struct dp is owned by `pvnet switch`; it borrows the switch's
  * ports. Workers touch ports only between dp_resume() and dp_pause(), so

@@ -18,13 +18,42 @@
 #define ETH_P_8021Q	0x8100
 #define ETH_P_8021AD	0x88a8
 
+/*
+ * Bytes parsed: the deepest header looked at ends at Ethernet + two tags +
+ * a 60-byte IPv4 header + 4 bytes of ports (86); a longer copy changes no
+ * result.
+ */
+#define PARSE_COPY	128
+_Static_assert(PARSE_COPY >= 14 + 2 * 4 + 60 + 4 && PARSE_COPY <= PKT_HDR_COPY,
+	       "PARSE_COPY covers every header parsed");
+
 enum pv_drop pkt_parse(struct pkt *p)
 {
 	uint8_t h[PKT_HDR_COPY];
-	size_t n = pv_iov_to_buf(p->seg, p->nseg, 0, h, sizeof(h));
-	size_t off = 12;
+	size_t off = 12, n;
 	uint16_t type;
 
+	/*
+	 * The first piece usually holds all we look at: plain copies, at a
+	 * fixed size (vector moves) for a large frame and for the first 64
+	 * bytes (all of a small frame's headers).
+	 */
+	if (p->nseg && (p->nseg == 1 || p->seg[0].iov_len >= PARSE_COPY)) {
+		const uint8_t *b = p->seg[0].iov_base;
+
+		n = PV_MIN(p->seg[0].iov_len, PARSE_COPY);
+		if (n == PARSE_COPY) {
+			memcpy(h, b, PARSE_COPY);
+		} else if (n >= 64) {
+			memcpy(h, b, 64);
+			if (n > 64)
+				memcpy(h + 64, b + 64, n - 64);
+		} else {
+			memcpy(h, b, n);
+		}
+	} else {
+		n = pv_iov_to_buf(p->seg, p->nseg, 0, h, PARSE_COPY);
+	}
 	pv_compiler_barrier();
 	p->l3_off = p->l4_off = 0;
 	p->l4_proto = 0;

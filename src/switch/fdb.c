@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* fdb.c - lock-free MAC table with static and learned, ageing entries */
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
@@ -8,11 +9,13 @@
 
 static uint64_t mac48(const uint8_t *mac)
 {
-	uint64_t m = 0;
+	uint32_t hi;
+	uint16_t lo;
 
-	for (int i = 0; i < 6; i++)
-		m = (m << 8) | mac[i];
-	return m;
+	/* The same big-endian 48-bit value as a byte loop, in two loads. */
+	memcpy(&hi, mac, sizeof(hi));
+	memcpy(&lo, mac + 4, sizeof(lo));
+	return ((uint64_t)be32toh(hi) << 16) | be16toh(lo);
 }
 
 static unsigned bucket(uint64_t m)

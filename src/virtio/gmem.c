@@ -7,6 +7,7 @@
 
 #include "pvnet/log.h"
 #include "pvnet/virtio.h"
+#include "virtio_internal.h"
 
 /*
  * Every guest address the ring code touches comes through this file (style
@@ -181,21 +182,7 @@ void gmem_clear(struct gmem *gm)
 void *gmem_translate(const struct gmem *gm, uint64_t gpa, uint64_t len,
 		     uint64_t *out_len)
 {
-	if (unlikely(len == 0))
-		return NULL;
-	/* At most 32 regions: a linear scan beats a search at this size. */
-	for (unsigned i = 0; i < gm->n; i++) {
-		const struct gmem_region *r = &gm->r[i];
-		uint64_t off = gpa - r->gpa;	/* wraps huge if gpa < start */
-
-		if (off < r->size) {
-			uint64_t avail = r->size - off;
-
-			*out_len = len < avail ? len : avail;
-			return r->hva + off;
-		}
-	}
-	return NULL;
+	return gmem_lookup(gm, gpa, len, out_len);
 }
 
 void *gmem_uva_translate(const struct gmem *gm, uint64_t uva, uint64_t len,

@@ -72,7 +72,9 @@ int nethdr_read(struct virtio_net_hdr *hdr, size_t hdr_len,
 	if (hdr_len > sizeof(*hdr))
 		return -EINVAL;
 	memset(hdr, 0, sizeof(*hdr));
-	if (pv_iov_to_buf(iov, n, 0, hdr, hdr_len) != hdr_len)
+	if (n && iov[0].iov_len >= sizeof(*hdr) && hdr_len == sizeof(*hdr))
+		memcpy(hdr, iov[0].iov_base, sizeof(*hdr));	/* one piece */
+	else if (pv_iov_to_buf(iov, n, 0, hdr, hdr_len) != hdr_len)
 		return -EINVAL;
 	/* Copy before parse (§6.7): the guest may rewrite its buffer now;
 	 * only the local copy is looked at from here on. */
@@ -284,9 +286,11 @@ int vring_rx_reserve(struct vring *vq, size_t total, bool mrg_rxbuf,
 	return (int)n;
 }
 
-void vring_rx_fill(struct vring_elem *elems, unsigned n,
-		   const struct virtio_net_hdr *hdr, size_t hdr_len,
-		   const struct iovec *src, unsigned src_n, uint32_t *lens)
+/* Any number of buffers and pieces: through the cursor. */
+static __attribute__((noinline)) void
+rx_fill_cursor(struct vring_elem *elems, unsigned n,
+	       const struct virtio_net_hdr *hdr, size_t hdr_len,
+	       const struct iovec *src, unsigned src_n, uint32_t *lens)
 {
 	struct iovec hdr_iov[sizeof(struct virtio_net_hdr)];
 	struct src_cursor c = {
@@ -307,4 +311,39 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 			      offsetof(struct virtio_net_hdr, num_buffers),
 			      &nb_le, sizeof(nb_le));
 	}
+}
+
+void vring_rx_fill(struct vring_elem *elems, unsigned n,
+		   const struct virtio_net_hdr *hdr, size_t hdr_len,
+		   const struct iovec *src, unsigned src_n, uint32_t *lens)
+{
+	size_t left = hdr_len + pv_iov_len(src, src_n);
+
+	/*
+	 * The common case, a frame that fits in the first writable piece of
+	 * one buffer: the header (num_buffers already 1) and the source go
+	 * straight in, without the cursor. Same bytes, same bounds: the piece
+	 * holds at least @left bytes (its length came from a validated
+	 * descriptor).
+	 */
+	if (n == 1 && elems[0].in_num && hdr_len <= sizeof(*hdr) &&
+	    elems[0].iov[elems[0].out_num].iov_len >= left) {
+		uint8_t *dst = elems[0].iov[elems[0].out_num].iov_base;
+		struct virtio_net_hdr h1 = *hdr;
+
+		if (hdr_len >= sizeof(*hdr)) {
+			h1.num_buffers = htole16(1);
+			memcpy(dst, &h1, sizeof(h1));
+		} else {
+			memcpy(dst, &h1, hdr_len);
+		}
+		dst += hdr_len;
+		for (unsigned i = 0; i < src_n; i++) {
+			memcpy(dst, src[i].iov_base, src[i].iov_len);
+			dst += src[i].iov_len;
+		}
+		lens[0] = (uint32_t)left;
+		return;
+	}
+	rx_fill_cursor(elems, n, hdr, hdr_len, src, src_n, lens);
 }

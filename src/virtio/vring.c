@@ -222,8 +222,9 @@ static inline void read_desc(struct vring_desc *d, const uint8_t *table,
 }
 
 /* Appends [gpa, gpa+len) to the element, one iovec per region piece. */
-static enum pv_drop map_desc(const struct vring *vq, struct vring_elem *elem,
-			     unsigned *niov, uint64_t gpa, uint32_t len)
+static inline __attribute__((always_inline)) enum pv_drop
+map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
+	 uint64_t gpa, uint32_t len)
 {
 	uint64_t left = len;
 
@@ -234,7 +235,7 @@ static enum pv_drop map_desc(const struct vring *vq, struct vring_elem *elem,
 		/* §6.6: the bound is checked on every split. */
 		if (unlikely(*niov >= VRING_ELEM_MAX_IOV))
 			return PV_DROP_RING_TOO_MANY_SEGS;
-		hva = gmem_translate(vq->gm, gpa, left, &got);
+		hva = gmem_lookup(vq->gm, gpa, left, &got);
 		if (unlikely(!hva))
 			return PV_DROP_RING_ADDR;
 		elem->iov[*niov].iov_base = hva;
@@ -314,9 +315,15 @@ static bool chain_loops(const uint8_t *table, uint32_t tsize, uint32_t start)
 	return true;	/* more links than entries */
 }
 
-/* Walks the chain at @head into @elem. Returns PV_DROP_NONE or the reason. */
-static enum pv_drop map_chain(struct vring *vq, uint16_t head,
-			      struct vring_elem *elem, enum vring_dir dir)
+/*
+ * Walks the chain at @head into @elem; @first is the caller's one copy of
+ * descriptor @head (read once, not again here). Returns PV_DROP_NONE or the
+ * reason.
+ */
+/* Out of line: the one-descriptor path stays small. */
+static __attribute__((noinline)) enum pv_drop
+map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
+	  enum vring_dir dir, const struct vring_desc *first)
 {
 	const uint8_t *table = (const uint8_t *)vq->desc;
 	uint32_t tsize = vq->size, count = 0, i = head, start = head;
@@ -336,7 +343,12 @@ static enum pv_drop map_chain(struct vring *vq, uint16_t head,
 		 * descriptor twice. */
 		if (unlikely(++count > tsize))
 			return PV_DROP_RING_LOOP;
-		read_desc(&d, table, i);
+		if (first) {
+			d = *first;	/* the head, already copied */
+			first = NULL;
+		} else {
+			read_desc(&d, table, i);
+		}
 		flags = le16toh(d.flags);
 		len = le32toh(d.len);
 		gpa = le64toh(d.addr);
@@ -410,11 +422,53 @@ static enum pv_drop map_chain(struct vring *vq, uint16_t head,
 	return PV_DROP_NONE;
 }
 
+/*
+ * The common chain, one direct descriptor (no NEXT, no INDIRECT), from its
+ * one copy @d: the checks map_chain() makes on such a descriptor, in the
+ * same order, without the walk.
+ */
+static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
+				      const struct vring_desc *d, uint16_t flags,
+				      struct vring_elem *elem,
+				      enum vring_dir dir)
+{
+	uint32_t len = le32toh(d->len);
+	unsigned niov = 0;
+	enum pv_drop why;
+
+	elem->head = head;
+	if (unlikely(len == 0))
+		return PV_DROP_RING_DESC_ZERO_LEN;
+	if (flags & VRING_DESC_F_WRITE) {
+		if (unlikely(dir == VRING_DIR_OUT))
+			return PV_DROP_RING_READ_WO;
+	} else if (unlikely(dir == VRING_DIR_IN)) {
+		return PV_DROP_RING_WRITE_RO;
+	}
+	/* A single descriptor cannot loop: a segment overflow stays one. */
+	why = map_desc(vq, elem, &niov, le64toh(d->addr), len);
+	if (unlikely(why != PV_DROP_NONE))
+		return why;
+	if (flags & VRING_DESC_F_WRITE) {
+		elem->out_num = 0;
+		elem->in_num = (uint16_t)niov;
+		elem->out_len = 0;
+		elem->in_len = len;
+	} else {
+		elem->out_num = (uint16_t)niov;
+		elem->in_num = 0;
+		elem->out_len = len;
+		elem->in_len = 0;
+	}
+	return PV_DROP_NONE;
+}
+
 /* Pops the chain at last_avail; the caller made sure one is available. */
 static int pop_available(struct vring *vq, struct vring_elem *elem,
 			 enum vring_dir dir)
 {
-	uint16_t head;
+	struct vring_desc d;
+	uint16_t head, flags;
 	enum pv_drop why;
 
 	head = le16toh(READ_ONCE(vq->avail->ring[vq->last_avail & vq->mask]));
@@ -422,7 +476,13 @@ static int pop_available(struct vring *vq, struct vring_elem *elem,
 		vring_fail(vq, PV_DROP_RING_HEAD_OOR);
 		return -EIO;
 	}
-	why = map_chain(vq, head, elem, dir);
+	/* The head descriptor is copied once, here, whichever path runs. */
+	read_desc(&d, (const uint8_t *)vq->desc, head);
+	flags = le16toh(d.flags);
+	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
+		why = map_single(vq, head, &d, flags, elem, dir);
+	else
+		why = map_chain(vq, head, elem, dir, &d);
 	if (unlikely(why != PV_DROP_NONE)) {
 		vring_fail(vq, why);
 		return -EIO;

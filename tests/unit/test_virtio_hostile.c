@@ -244,6 +244,25 @@ static void zero_len_desc(void **state)
 	expect_broken(h, &h->a.dev, PV_DROP_RING_DESC_ZERO_LEN);
 }
 
+/* The same rules on a one-descriptor chain (pop's no-walk path). */
+static void single_desc_rules(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 0, 0, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_DESC_ZERO_LEN);
+}
+
+static void single_desc_writable_on_tx(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 1500, W, 0);
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_READ_WO);
+}
+
 static void buffer_outside_memory(void **state)
 {
 	struct hctx *h = *state;
@@ -503,6 +522,8 @@ int main(void)
 						hsetup_noind, hteardown),
 		HT(indirect_table_in_gap),
 		HT(zero_len_desc),
+		HT(single_desc_rules),
+		HT(single_desc_writable_on_tx),
 		HT(buffer_outside_memory),
 		HT(buffer_wraps_address_space),
 		HT(buffer_into_gap),

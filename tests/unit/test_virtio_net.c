@@ -297,6 +297,69 @@ static void rx_header_across_buffers(void **state)
 	fg_ring_destroy(&r);
 }
 
+/*
+ * reserve + fill into one buffer (the one-piece fast path): a 3-piece
+ * source, num_buffers 1 whatever the caller passed, a buffer exactly the
+ * size needed; one byte short takes two buffers (the general path) with
+ * the same bytes; a 10-byte header has no num_buffers.
+ */
+static void rx_fill_one_buffer(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint8_t p1[7], p2[1], p3[56], want[76], got[76];
+	struct iovec src[3] = { { p1, 7 }, { p2, 1 }, { p3, 56 } };
+	struct virtio_net_hdr h = { .flags = 1, .csum_start = htole16(3),
+				    .csum_offset = htole16(4),
+				    .num_buffers = 0xbeef };
+	struct vring_elem el[4];
+	uint32_t lens[4] = { 0 }, glen[4];
+	uint64_t gpas[4];
+	struct fg_ring r;
+	int n;
+
+	fill(p1, sizeof(p1), 11);
+	fill(p2, sizeof(p2), 12);
+	fill(p3, sizeof(p3), 13);
+	memcpy(want, &h, 12);
+	want[10] = 1;
+	want[11] = 0;
+	memcpy(want + 12, p1, 7);
+	memcpy(want + 19, p2, 1);
+	memcpy(want + 20, p3, 56);
+	for (unsigned short_by = 0; short_by < 2; short_by++) {
+		unsigned off = 0;
+
+		assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
+		post_rx(fg, &r, 2, 76 - short_by, gpas, false);
+		n = vring_rx_reserve(&r.dev, 76, true, el, 4);
+		assert_int_equal(n, 1 + (int)short_by);
+		vring_rx_fill(el, (unsigned)n, &h, 12, src, 3, lens);
+		for (int i = 0; i < n; i++)
+			vring_push(&r.dev, el[i].head, lens[i]);
+		vring_flush(&r.dev);
+		assert_int_equal(vring_drv_get_used(&r.drv, NULL, glen, 4), n);
+		for (int i = 0; i < n; i++) {
+			fg_read(fg, gpas[i], got + off, glen[i]);
+			off += glen[i];
+		}
+		assert_int_equal(off, 76);
+		want[10] = (uint8_t)n;
+		assert_memory_equal(got, want, 76);
+		fg_ring_destroy(&r);
+	}
+	/* 10-byte header, one big buffer */
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, 0, 0), 0);
+	post_rx(fg, &r, 1, 2048, gpas, false);
+	n = vring_rx_reserve(&r.dev, 74, false, el, 4);
+	assert_int_equal(n, 1);
+	vring_rx_fill(el, 1, &h, 10, src, 3, lens);
+	assert_int_equal(lens[0], 74);
+	fg_read(fg, gpas[0], got, 74);
+	assert_memory_equal(got, want, 10);
+	assert_memory_equal(got + 10, want + 12, 64);
+	fg_ring_destroy(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +371,7 @@ int main(void)
 		cmocka_unit_test(rx_enobufs_leaves_ring),
 		cmocka_unit_test(rx_single_buffer),
 		cmocka_unit_test(rx_header_across_buffers),
+		cmocka_unit_test(rx_fill_one_buffer),
 	};
 
 	return cmocka_run_group_tests_name("virtio_net", tests, setup,
