@@ -50,4 +50,10 @@ log "gen rx $rx, sink tx $tx, sink dropped $dr, merged by GRO $mg, gen dropped $
 check "accounting adds up: gen rx = sink delivered + dropped + merged" \
 	[ "$rx" = $((tx + dr + mg + drg)) ]
 check "the sink got most of them (it attached before gen finished)" [ $((tx + mg)) -gt 1000 ]
+# the sender's cost, which pvnet bench takes out of the switch's busy cycles
+gc=$(stat_of "$T/ctl.sock" gen .gen_cycles)
+bc=$("$PVNET" stats --ctl "$T/ctl.sock" --json | jq '[.workers[].busy_cycles] | add')
+log "gen_cycles $gc of busy_cycles $bc"
+check "gen_cycles counted, and within the workers' busy cycles" \
+	[ "$gc" -gt 0 -a "$gc" -lt "$bc" ]
 finish
