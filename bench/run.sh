@@ -1041,7 +1041,7 @@ for s in "${scenarios[@]}"; do
 		"$OUT/results.json" >"$T/$s.dat"
 	if [ -s "$T/$s.dat" ]; then
 		gnuplot <<GP 2>/dev/null
-set terminal pngcairo size 1000,560 noenhanced
+set terminal pngcairo size 1000,640 noenhanced
 set output "$OUT/$s.png"
 set title "pvnet bench: $s (median of $RUNS run(s))"
 set style fill solid 0.6
@@ -1049,7 +1049,7 @@ set boxwidth 0.6
 set ylabel "Gbit/s"
 set yrange [0:*]
 set xtics rotate by -30
-set bmargin 10
+set bmargin 15
 set grid ytics
 plot "$T/$s.dat" using 0:2:xtic(1) with boxes notitle
 GP
