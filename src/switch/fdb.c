@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 /* fdb.c - lock-free MAC table with static and learned, ageing entries */
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
@@ -9,13 +8,8 @@
 
 static uint64_t mac48(const uint8_t *mac)
 {
-	uint32_t hi;
-	uint16_t lo;
-
 	/* The same big-endian 48-bit value as a byte loop, in two loads. */
-	memcpy(&hi, mac, sizeof(hi));
-	memcpy(&lo, mac + 4, sizeof(lo));
-	return ((uint64_t)be32toh(hi) << 16) | be16toh(lo);
+	return ((uint64_t)pv_get_be32(mac) << 16) | pv_get_be16(mac + 4);
 }
 
 static unsigned bucket(uint64_t m)

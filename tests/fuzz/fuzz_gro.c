@@ -107,9 +107,9 @@ static void deliver(void *arg, struct gro_out *o)
 		size_t l;
 
 		if (z->v6)
-			l = 40u + tf_get16(f->buf + fp->l3_off + 4) - (hl - fp->l3_off);
+			l = 40u + pv_get_be16(f->buf + fp->l3_off + 4) - (hl - fp->l3_off);
 		else
-			l = tf_get16(f->buf + fp->l3_off + 2) - (hl - fp->l3_off);
+			l = pv_get_be16(f->buf + fp->l3_off + 2) - (hl - fp->l3_off);
 		CHECK(pos + l <= p->len);
 		CHECK(!memcmp(flat + pos, f->buf + hl, l));
 		pos += l;

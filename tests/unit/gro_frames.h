@@ -13,11 +13,11 @@
 #ifndef TEST_GRO_FRAMES_H
 #define TEST_GRO_FRAMES_H
 
-#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pvnet/common.h"
 #include "pvnet/gro.h"
 
 #define TF_MAX		256
@@ -45,34 +45,6 @@ struct tf_flowstate {
 	bool used;
 };
 
-static inline void tf_put16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, 2);
-}
-
-static inline void tf_put32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
-static inline uint16_t tf_get16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
-static inline uint32_t tf_get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
 /* Payload byte at sequence number @seq of flow @flow. */
 static inline uint8_t tf_byte(unsigned flow, uint32_t seq)
 {
@@ -84,12 +56,12 @@ static inline uint32_t tf_pseudo(const uint8_t *ip, bool v6, uint32_t l4len)
 	uint8_t t[8] = { 0 };
 
 	if (v6) {
-		tf_put32(t, l4len);
+		pv_put_be32(t, l4len);
 		t[7] = 6;
 		return pv_csum_partial(t, 8, pv_csum_partial(ip + 8, 32, 0));
 	}
 	t[1] = 6;
-	tf_put16(t + 2, (uint16_t)l4len);
+	pv_put_be16(t + 2, (uint16_t)l4len);
 	return pv_csum_partial(t, 4, pv_csum_partial(ip + 12, 8, 0));
 }
 
@@ -107,18 +79,18 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 	memcpy(h, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
 	h[5] = (uint8_t)(s->dst + 2);
 	if (s->vid) {
-		tf_put16(h + off, 0x8100);
-		tf_put16(h + off + 2, s->vid);
+		pv_put_be16(h + off, 0x8100);
+		pv_put_be16(h + off + 2, s->vid);
 		off += 4;
 	}
-	tf_put16(h + off, v6 ? 0x86dd : 0x0800);
+	pv_put_be16(h + off, v6 ? 0x86dd : 0x0800);
 	l3 = off + 2;
 	l4 = l3 + iphl;
 	ip = h + l3;
 	th = h + l4;
 	if (v6) {
-		tf_put32(ip, 0x60000000u | (uint32_t)s->tc << 20 | 0x12345);
-		tf_put16(ip + 4, (uint16_t)(iphl - 40 + thlen + s->len));
+		pv_put_be32(ip, 0x60000000u | (uint32_t)s->tc << 20 | 0x12345);
+		pv_put_be16(ip + 4, (uint16_t)(iphl - 40 + thlen + s->len));
 		ip[6] = s->ext ? 0 : 6;
 		ip[7] = s->hop;
 		memcpy(ip + 8, "\xfd\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", 16);
@@ -131,9 +103,9 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 	} else {
 		ip[0] = (uint8_t)(0x40 | iphl / 4);
 		ip[1] = s->tos;
-		tf_put16(ip + 2, (uint16_t)(iphl + thlen + s->len));
-		tf_put16(ip + 4, s->id);
-		tf_put16(ip + 6, (uint16_t)((s->df ? 0x4000 : 0) |
+		pv_put_be16(ip + 2, (uint16_t)(iphl + thlen + s->len));
+		pv_put_be16(ip + 4, s->id);
+		pv_put_be16(ip + 6, (uint16_t)((s->df ? 0x4000 : 0) |
 					    (s->frag ? 0x2000 : 0)));
 		ip[8] = s->ttl;
 		ip[9] = 6;
@@ -143,17 +115,17 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 		c = pv_csum_fold(pv_csum_partial(ip, iphl, 0));
 		memcpy(ip + 10, &c, 2);
 	}
-	tf_put16(th, (uint16_t)(40000 + s->flow));
-	tf_put16(th + 2, 5201);
-	tf_put32(th + 4, s->seq);
-	tf_put32(th + 8, s->ack);
+	pv_put_be16(th, (uint16_t)(40000 + s->flow));
+	pv_put_be16(th + 2, 5201);
+	pv_put_be32(th + 4, s->seq);
+	pv_put_be32(th + 8, s->ack);
 	th[12] = (uint8_t)(thlen / 4 << 4);
 	th[13] = s->flags;
-	tf_put16(th + 14, 512);
+	pv_put_be16(th + 14, 512);
 	if (!s->nots) {
 		memcpy(th + 20, "\x01\x01\x08\x0a", 4);
-		tf_put32(th + 24, s->ts);
-		tf_put32(th + 28, 77);
+		pv_put_be32(th + 24, s->ts);
+		pv_put_be32(th + 28, 77);
 	}
 	f->hdr_len = (uint16_t)(l4 + thlen);
 	f->len = f->hdr_len + s->len;

@@ -129,15 +129,15 @@ static void check_rec(const struct rec *r, bool *seen)
 
 		assert_memory_equal(b, f0->buf, r->p.l3_off);
 		if (H.v6) {
-			assert_int_equal(tf_get16(ip + 4), r->len - r->p.l3_off - 40);
+			assert_int_equal(pv_get_be16(ip + 4), r->len - r->p.l3_off - 40);
 			assert_int_equal(r->p.vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
 		} else {
-			assert_int_equal(tf_get16(ip + 2), r->len - r->p.l3_off);
+			assert_int_equal(pv_get_be16(ip + 2), r->len - r->p.l3_off);
 			assert_int_equal(pv_csum_fold(pv_csum_partial(ip, 20, 0)), 0);
-			assert_int_equal(tf_get16(ip + 4), f0->s.id);
+			assert_int_equal(pv_get_be16(ip + 4), f0->s.id);
 			assert_int_equal(r->p.vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
 		}
-		assert_int_equal(tf_get32(th + 4), f0->s.seq);
+		assert_int_equal(pv_get_be32(th + 4), f0->s.seq);
 		assert_int_equal(th[13], f0->s.flags | flags);
 		assert_int_equal(r->p.vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
 		assert_int_equal(le16toh(r->p.vh.gso_size), f0->s.len);

@@ -45,13 +45,13 @@ static void check_segments(const struct tf_frame *x, int n, bool v6,
 		assert_memory_equal(b, x->buf, l3);
 		assert_int_equal(out[i].vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
 		if (v6) {
-			assert_int_equal(tf_get16(ip + 4), l4len);
+			assert_int_equal(pv_get_be16(ip + 4), l4len);
 		} else {
-			assert_int_equal(tf_get16(ip + 2), out[i].len - l3);
-			assert_int_equal(tf_get16(ip + 4), (uint16_t)(x->s.id + i));
+			assert_int_equal(pv_get_be16(ip + 2), out[i].len - l3);
+			assert_int_equal(pv_get_be16(ip + 4), (uint16_t)(x->s.id + i));
 			assert_int_equal(pv_csum_fold(pv_csum_partial(ip, 20, 0)), 0);
 		}
-		assert_int_equal(tf_get32(th + 4), x->s.seq + done);
+		assert_int_equal(pv_get_be32(th + 4), x->s.seq + done);
 		if (i + 1 < n)
 			fl &= (uint8_t)~0x09;
 		if (i)
