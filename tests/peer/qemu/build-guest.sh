@@ -197,11 +197,13 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 	iperf)	iperf "$c@$1" - "$1" "$2" "$3" "${4:-1}" ;;
 	iperfR)	iperf "$c@$1" - "$1" "$2" "$3" "${4:-1}" -R ;;
 	iperf2cpu)	# ADDR PORT SECS [R]: two clients at once, on CPU 0 and 1
-		# (XPS: each CPU sends on its own TX queue), to PORT and PORT+1
+		# (XPS: each CPU sends on its own TX queue), to PORT and PORT+1;
+		# 4 streams each, so the backend's hash spreads the flows coming
+		# back over both RX queues (8 flows in all met one queue 1 in 128)
 		r=; [ "${4:-}" = R ] && r=-R
-		iperf "$c${4:-}-0" 0 "$1" "$2" "$3" 2 $r &
+		iperf "$c${4:-}-0" 0 "$1" "$2" "$3" 4 $r &
 		p0=$!
-		iperf "$c${4:-}-1" 1 "$1" $(($2 + 1)) "$3" 2 $r
+		iperf "$c${4:-}-1" 1 "$1" $(($2 + 1)) "$3" 4 $r
 		rc=$?
 		wait $p0 && [ $rc -eq 0 ] ;;
 	iperfd)	# an iperf3 server on port 5201, in the background
