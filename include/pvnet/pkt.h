@@ -39,6 +39,7 @@ struct pkt {
 	uint32_t cookie;		/* source port's token (vring head) */
 	bool held;			/* GRO kept it: the source must not release
 					 * its buffer until the port's release op */
+	bool l3_parsed;			/* pkt_parse ran; pkt_parse_l2 clears it */
 	uint8_t hash_len;		/* RSS input saved by pkt_parse */
 	uint8_t hash_in[36];		/* addresses, then TCP/UDP ports */
 	struct iovec seg[PKT_MAX_SEGS];
@@ -61,6 +62,24 @@ char *pv_mac_fmt(const uint8_t mac[ETH_ALEN], char *buf);
  * PV_DROP_NONE, or PKT_TRUNC if the frame is shorter than an Ethernet header.
  */
 enum pv_drop pkt_parse(struct pkt *p);
+
+/*
+ * What forwarding needs and nothing more: the Ethernet addresses, from a
+ * private copy. The L3/L4 fields read as "not IP" until pkt_parse_l3().
+ * Returns PV_DROP_NONE, or PKT_TRUNC if shorter than an Ethernet header.
+ */
+enum pv_drop pkt_parse_l2(struct pkt *p);
+
+/*
+ * The rest of pkt_parse() for a packet pkt_parse_l2() let through, once:
+ * for RSS, GRO and GSO, which most packets (one-queue destinations without
+ * large-packet offloads) never reach.
+ */
+static inline void pkt_parse_l3(struct pkt *p)
+{
+	if (!p->l3_parsed)
+		(void)pkt_parse(p);	/* cannot fail where pkt_parse_l2 passed */
+}
 
 /* The RSS Toeplitz hash of @len bytes with the specification's default key. */
 uint32_t pv_toeplitz(const uint8_t *in, size_t len);

@@ -58,6 +58,7 @@ enum pv_drop pkt_parse(struct pkt *p)
 	p->l3_off = p->l4_off = 0;
 	p->l4_proto = 0;
 	p->hash_len = 0;
+	p->l3_parsed = true;
 	if (n < ETH_HLEN || p->len < ETH_HLEN)
 		return PV_DROP_PKT_TRUNC;
 	memcpy(p->dst_mac, h, ETH_ALEN);
@@ -105,6 +106,31 @@ enum pv_drop pkt_parse(struct pkt *p)
 		}
 		p->hash_len = (uint8_t)k;
 	}
+	return PV_DROP_NONE;
+}
+
+enum pv_drop pkt_parse_l2(struct pkt *p)
+{
+	uint8_t h[ETH_HLEN];
+	size_t n;
+
+	/* The same truncation rule as pkt_parse(), from 14 copied bytes. */
+	if (likely(p->nseg && p->seg[0].iov_len >= ETH_HLEN)) {
+		memcpy(h, p->seg[0].iov_base, ETH_HLEN);
+		n = ETH_HLEN;
+	} else {
+		n = pv_iov_to_buf(p->seg, p->nseg, 0, h, ETH_HLEN);
+	}
+	pv_compiler_barrier();
+	p->l3_off = p->l4_off = 0;
+	p->l4_proto = 0;
+	p->ethertype = 0;
+	p->hash_len = 0;
+	p->l3_parsed = false;
+	if (n < ETH_HLEN || p->len < ETH_HLEN)
+		return PV_DROP_PKT_TRUNC;
+	memcpy(p->dst_mac, h, ETH_ALEN);
+	memcpy(p->src_mac, h + ETH_ALEN, ETH_ALEN);
 	return PV_DROP_NONE;
 }
 

@@ -160,7 +160,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	/* Pass 1: classify the whole burst. */
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt *p = pkts[i];
-		enum pv_drop why = pkt_parse(p);
+		enum pv_drop why = pkt_parse_l2(p);
 		struct port *d;
 
 		bytes += p->len;
@@ -234,6 +234,10 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 
 			if (dest[i] != pi && !(flood && dest[i] == DEST_FLOOD))
 				continue;
+			/* Layers 3-4 only for what reads them: RSS, GRO, GSO. */
+			if (nq > 1 || try_gro ||
+			    p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+				pkt_parse_l3(p);
 			q = nq > 1 ? (uint8_t)(pkt_flow_hash(p) % nq) : 0;
 			if (p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
 			    !d->gso_offload) {

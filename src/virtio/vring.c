@@ -320,11 +320,15 @@ static bool chain_loops(const uint8_t *table, uint32_t tsize, uint32_t start)
  * descriptor @head (read once, not again here). Returns PV_DROP_NONE or the
  * reason.
  */
-/* Out of line: the one-descriptor path stays small. */
+/*
+ * Out of line: the one-descriptor path stays small. @first by value: a
+ * pointer to the caller's copy would cost every pop a stack canary.
+ */
 static __attribute__((noinline)) enum pv_drop
 map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
-	  enum vring_dir dir, const struct vring_desc *first)
+	  enum vring_dir dir, struct vring_desc first)
 {
+	bool have_first = true;
 	const uint8_t *table = (const uint8_t *)vq->desc;
 	uint32_t tsize = vq->size, count = 0, i = head, start = head;
 	uint64_t out_len = 0, in_len = 0;
@@ -343,9 +347,9 @@ map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
 		 * descriptor twice. */
 		if (unlikely(++count > tsize))
 			return PV_DROP_RING_LOOP;
-		if (first) {
-			d = *first;	/* the head, already copied */
-			first = NULL;
+		if (have_first) {
+			d = first;	/* the head, already copied */
+			have_first = false;
 		} else {
 			read_desc(&d, table, i);
 		}
@@ -463,9 +467,13 @@ static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
 	return PV_DROP_NONE;
 }
 
-/* Pops the chain at last_avail; the caller made sure one is available. */
-static int pop_available(struct vring *vq, struct vring_elem *elem,
-			 enum vring_dir dir)
+/*
+ * Pops the chain at last_avail; the caller made sure one is available.
+ * Inlined into each burst loop: a call per chain cost ~25 instructions of
+ * saves and restores, a quarter of a one-descriptor pop.
+ */
+static inline __attribute__((always_inline)) int
+pop_available(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
 {
 	struct vring_desc d;
 	uint16_t head, flags;
@@ -482,7 +490,7 @@ static int pop_available(struct vring *vq, struct vring_elem *elem,
 	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
 		why = map_single(vq, head, &d, flags, elem, dir);
 	else
-		why = map_chain(vq, head, elem, dir, &d);
+		why = map_chain(vq, head, elem, dir, d);
 	if (unlikely(why != PV_DROP_NONE)) {
 		vring_fail(vq, why);
 		return -EIO;

@@ -52,6 +52,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p.nseg = 3;
 		p.len = (uint32_t)len;
 
+		/* The forwarding parse: its verdict and MACs are pkt_parse()'s. */
+		{
+			struct pkt q = p;
+			enum pv_drop w2 = pkt_parse_l2(&q);
+
+			if (w2 == PV_DROP_NONE)
+				pkt_parse_l3(&q);
+			if (w2 != pkt_parse(&p) ||
+			    (w2 == PV_DROP_NONE &&
+			     (memcmp(q.dst_mac, p.dst_mac, ETH_ALEN) ||
+			      q.l3_off != p.l3_off || q.l4_off != p.l4_off ||
+			      q.hash_len != p.hash_len)))
+				abort();
+		}
 		if (pkt_parse(&p) == PV_DROP_NONE) {
 			if (p.l3_off >= len || p.l4_off >= len + 1 ||
 			    p.hash_len > sizeof(p.hash_in))

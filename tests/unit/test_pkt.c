@@ -129,6 +129,71 @@ static void parse_truncated(void **state)
 	assert_int_equal(pkt_parse(&p), PV_DROP_PKT_TRUNC);
 }
 
+/*
+ * The forwarding parse reads the MACs only and leaves L3/L4 reading "not
+ * IP" (a stale offset from the slot's last packet must not reach RSS or
+ * GRO); pkt_parse_l3() then finds what pkt_parse() finds, once.
+ */
+static void parse_l2_then_l3(void **state)
+{
+	uint8_t f[200], g[16];
+	struct pkt p = { 0 }, full = { 0 };
+	size_t len = build_udp4(f, 50);
+
+	(void)state;
+	p.l3_off = 99;	/* left over from the slot's previous packet */
+	p.l4_off = 120;
+	p.hash_len = 12;
+	p.l3_parsed = true;
+	/* Split inside the Ethernet header: the copy crosses pieces. */
+	p.seg[0].iov_base = f;
+	p.seg[0].iov_len = 5;
+	p.seg[1].iov_base = f + 5;
+	p.seg[1].iov_len = len - 5;
+	p.nseg = 2;
+	p.len = (uint32_t)len;
+	full = p;
+	assert_int_equal(pkt_parse_l2(&p), PV_DROP_NONE);
+	assert_memory_equal(p.dst_mac, f, 6);
+	assert_memory_equal(p.src_mac, f + 6, 6);
+	assert_false(p.l3_parsed);
+	assert_int_equal(p.l3_off, 0);
+	assert_int_equal(p.l4_off, 0);
+	assert_int_equal(p.hash_len, 0);
+	pkt_parse_l3(&p);
+	assert_true(p.l3_parsed);
+	assert_int_equal(pkt_parse(&full), PV_DROP_NONE);
+	assert_int_equal(p.l3_off, 14);
+	assert_int_equal(p.l4_off, 34);
+	assert_int_equal(p.l4_proto, 17);
+	assert_int_equal(p.hash_len, full.hash_len);
+	assert_memory_equal(p.hash_in, full.hash_in, full.hash_len);
+	assert_int_equal(pkt_flow_hash(&p), pkt_flow_hash(&full));
+
+	/* A second call does not parse again (the frame changed meanwhile). */
+	f[23] = 6;
+	pkt_parse_l3(&p);
+	assert_int_equal(p.l4_proto, 17);
+
+	/* Truncation: the same rule as pkt_parse(), whole or in pieces. */
+	memcpy(g, f, sizeof(g));
+	p.seg[0].iov_base = g;
+	p.seg[0].iov_len = 13;
+	p.nseg = 1;
+	p.len = 13;
+	assert_int_equal(pkt_parse_l2(&p), PV_DROP_PKT_TRUNC);
+	p.seg[0].iov_len = 7;
+	p.seg[1].iov_base = g + 7;
+	p.seg[1].iov_len = 6;
+	p.nseg = 2;
+	assert_int_equal(pkt_parse_l2(&p), PV_DROP_PKT_TRUNC);
+	p.seg[1].iov_len = 7;
+	p.len = 14;
+	assert_int_equal(pkt_parse_l2(&p), PV_DROP_NONE);
+	p.len = 13;	/* pieces longer than the frame: the frame decides */
+	assert_int_equal(pkt_parse_l2(&p), PV_DROP_PKT_TRUNC);
+}
+
 static void partial_csum_completed_without_writing_source(void **state)
 {
 	uint8_t f[300], orig[300], out[300];
@@ -252,6 +317,7 @@ int main(void)
 		cmocka_unit_test(csum_iov_matches_flat_for_odd_splits),
 		cmocka_unit_test(parse_udp4_and_vlan),
 		cmocka_unit_test(parse_truncated),
+		cmocka_unit_test(parse_l2_then_l3),
 		cmocka_unit_test(partial_csum_completed_without_writing_source),
 		cmocka_unit_test(mac_parse_fmt),
 		cmocka_unit_test(toeplitz_matches_rss_spec),
