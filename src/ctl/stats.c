@@ -222,6 +222,17 @@ json_t *ctl_stats_json(struct sw *sw)
 	return root;
 }
 
+/* A field of a stats object; 0 or NULL when it is missing, as jansson does. */
+static json_int_t jint(json_t *obj, const char *key)
+{
+	return json_integer_value(json_object_get(obj, key));
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
 static void print_text(json_t *root)
 {
 	json_t *ports = json_object_get(root, "ports"), *p, *w;
@@ -229,29 +240,24 @@ static void print_text(json_t *root)
 
 	json_array_foreach(json_object_get(root, "workers"), i, w)
 		printf("worker %zu: %lld queues, %lld pkts, %.0f cycles/pkt, %lld sleeps, busy %.1f%%\n",
-		       i, json_integer_value(json_object_get(w, "queues")),
-		       json_integer_value(json_object_get(w, "pkts")),
+		       i, jint(w, "queues"), jint(w, "pkts"),
 		       json_real_value(json_object_get(w, "cycles_per_pkt")),
-		       json_integer_value(json_object_get(w, "sleeps")),
-		       json_integer_value(json_object_get(w, "total_cycles")) ?
-		       100.0 * (double)json_integer_value(json_object_get(w, "busy_cycles")) /
-		       (double)json_integer_value(json_object_get(w, "total_cycles")) : 0.0);
+		       jint(w, "sleeps"),
+		       jint(w, "total_cycles") ?
+		       100.0 * (double)jint(w, "busy_cycles") /
+		       (double)jint(w, "total_cycles") : 0.0);
 
 	printf("%-12s %-6s %-17s %12s %12s %12s %12s %10s\n", "port", "type",
 	       "mac", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes", "dropped");
 	json_array_foreach(ports, i, p) {
 		json_t *drops = json_object_get(p, "drops"), *v, *vh;
-		const char *k, *mac = json_string_value(json_object_get(p, "mac"));
+		const char *k, *mac = jstr(p, "mac");
 
 		printf("%-12s %-6s %-17s %12lld %12lld %12lld %12lld %10lld\n",
-		       json_string_value(json_object_get(p, "name")),
-		       json_string_value(json_object_get(p, "type")),
-		       mac ? mac : "-",
-		       json_integer_value(json_object_get(p, "rx_pkts")),
-		       json_integer_value(json_object_get(p, "rx_bytes")),
-		       json_integer_value(json_object_get(p, "tx_pkts")),
-		       json_integer_value(json_object_get(p, "tx_bytes")),
-		       json_integer_value(json_object_get(p, "dropped")));
+		       jstr(p, "name"), jstr(p, "type"), mac ? mac : "-",
+		       jint(p, "rx_pkts"), jint(p, "rx_bytes"),
+		       jint(p, "tx_pkts"), jint(p, "tx_bytes"),
+		       jint(p, "dropped"));
 		json_object_foreach(drops, k, v)
 			printf("    drop %-28s %lld\n", k, json_integer_value(v));
 		vh = json_object_get(p, "vhost");
@@ -262,9 +268,8 @@ static void print_text(json_t *root)
 			printf("    vhost: %s, features %s, %lld msgs, %lld connects\n",
 			       json_is_true(json_object_get(vh, "connected")) ?
 			       "connected" : "not connected",
-			       json_string_value(json_object_get(vh, "features")),
-			       json_integer_value(json_object_get(vh, "msgs")),
-			       json_integer_value(json_object_get(vh, "connects")));
+			       jstr(vh, "features"), jint(vh, "msgs"),
+			       jint(vh, "connects"));
 			json_object_foreach(json_object_get(vh, "faults"), k, f)
 				printf("    fault %-27s %lld\n", k, json_integer_value(f));
 			json_array_foreach(json_object_get(vh, "vrings"), j, q) {
@@ -272,14 +277,10 @@ static void print_text(json_t *root)
 				const char *dk;
 
 				printf("    vring %2lld %s %-8s size %5lld pkts %10lld kicks %8lld calls %8lld suppressed %8lld\n",
-				       json_integer_value(json_object_get(q, "vring")),
-				       json_string_value(json_object_get(q, "dir")),
-				       json_string_value(json_object_get(q, "state")),
-				       json_integer_value(json_object_get(q, "size")),
-				       json_integer_value(json_object_get(q, "pkts")),
-				       json_integer_value(json_object_get(q, "kicks")),
-				       json_integer_value(json_object_get(q, "calls")),
-				       json_integer_value(json_object_get(q, "calls_suppressed")));
+				       jint(q, "vring"), jstr(q, "dir"),
+				       jstr(q, "state"), jint(q, "size"),
+				       jint(q, "pkts"), jint(q, "kicks"),
+				       jint(q, "calls"), jint(q, "calls_suppressed"));
 				json_object_foreach(qd, dk, dv)
 					printf("      drop %-26s %lld\n", dk, json_integer_value(dv));
 			}

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
-/* port.c - port spec parsing ("TYPE,key=val,...") and MAC helpers */
+/*
+ * port.c - port spec parsing ("TYPE,key=val,..."), counters, and the
+ * constructor pieces every uplink port shares
+ */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "pvnet/port.h"
+#include "port_internal.h"
 
 int port_opt_next(const char **cursor, char *key, size_t klen, char *val,
 		  size_t vlen)
@@ -29,6 +33,57 @@ int port_opt_next(const char **cursor, char *key, size_t klen, char *val,
 	val[vl] = '\0';
 	*cursor = end;
 	return 1;
+}
+
+void *port_uplink_alloc(size_t size, const char *name,
+			const struct port_ops *ops, char *err, size_t errlen)
+{
+	struct port *p = calloc(1, size);
+
+	if (!p) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		return NULL;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->ops = ops;
+	p->uplink = true;
+	p->nqueues = 1;
+	return p;
+}
+
+bool port_opt_str(char *dst, size_t size, const char *val)
+{
+	size_t l = strlen(val);
+
+	if (!l || l >= size)
+		return false;
+	memcpy(dst, val, l + 1);
+	return true;
+}
+
+int port_opts_parse(const struct port_opts_spec *spec, const char *name,
+		    const char *opts, void *ctx, char *err, size_t errlen)
+{
+	char key[32], val[PORT_OPT_VAL_MAX];
+	const char *cur = opts;
+	int rc;
+
+	PV_ASSERT(spec->val_max <= sizeof(val));
+	while ((rc = port_opt_next(&cur, key, sizeof(key), val,
+				   spec->val_max)) > 0) {
+		/* port_create() took name= already. */
+		if (!strcmp(key, "name") || spec->take(ctx, key, val))
+			continue;
+		snprintf(err, errlen, "port %s: bad option '%s%s%s' (%s takes %s)",
+			 name, key, val[0] ? "=" : "", val, spec->type,
+			 spec->usage);
+		return -1;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "port %s: %s", name, spec->too_long);
+		return -1;
+	}
+	return 0;
 }
 
 struct port *port_create(struct sw *sw, const char *spec, char *err,

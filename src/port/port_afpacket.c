@@ -40,8 +40,9 @@
 #include <jansson.h>
 
 #include "pvnet/log.h"
-#include "pvnet/port.h"
 #include "pvnet/switch.h"
+
+#include "port_internal.h"
 
 #define AFP_BLOCK_SIZE		(1u << 17)	/* holds a 64 KB frame */
 #define AFP_BLOCK_NR		32		/* 4 MB of ring */
@@ -116,13 +117,9 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	memset(&pk->vh, 0, sizeof(pk->vh));
 	if (ap->vnet) {
 		memcpy(&pk->vh, frame - AFP_VNET_LEN, AFP_VNET_LEN);
-		why = nethdr_check(&pk->vh, len);
+		why = port_vnet_rx(&pk->vh, len);
 		if (why != PV_DROP_NONE)
 			return why;
-		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
-			return PV_DROP_PKT_HDR_GSO;
-		/* The kernel is trusted for its own fields: DATA_VALID spares GRO a check. */
-		pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
 	} else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
 		/* Where the checksum starts is not said without a vnet header. */
 		return PV_DROP_PKT_BAD_CSUM;
@@ -254,12 +251,7 @@ static enum pv_drop build_msg(struct afp_port *ap, unsigned i, struct pkt *pk,
 	if (ap->vnet) {
 		struct virtio_net_hdr *h = &afp_hdr[i];
 
-		memset(h, 0, sizeof(*h));
-		if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-			h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-			h->csum_start = pk->vh.csum_start;
-			h->csum_offset = pk->vh.csum_offset;
-		}
+		port_vnet_tx(h, pk);
 		iov[k].iov_base = h;
 		iov[k++].iov_len = AFP_VNET_LEN;
 	}
@@ -283,15 +275,6 @@ static enum pv_drop build_msg(struct afp_port *ap, unsigned i, struct pkt *pk,
 	afp_msgs[i].msg_hdr.msg_iov = iov;
 	afp_msgs[i].msg_hdr.msg_iovlen = k;
 	return PV_DROP_NONE;
-}
-
-static enum pv_drop errno_reason(int e)
-{
-	if (e == EAGAIN || e == ENOBUFS)
-		return PV_DROP_RX_NO_BUF;
-	if (e == EMSGSIZE || e == EINVAL)
-		return PV_DROP_PKT_TOO_BIG;
-	return PV_DROP_TX_PORT_ERR;
 }
 
 static unsigned afp_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
@@ -322,7 +305,7 @@ static unsigned afp_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			drops[errno_reason(errno)]++;
+			drops[port_tx_errno_reason(errno)]++;
 			pv_log_ratelimited(&ap->rl, PV_LOG_DEBUG, "port %s: sendmmsg: %s",
 					   p->name, strerror(errno));
 			i++;
@@ -492,40 +475,39 @@ fail:
 	return -1;
 }
 
+static bool afp_take_opt(void *ctx, const char *key, const char *val)
+{
+	struct afp_port *ap = ctx;
+
+	return !strcmp(key, "ifname") &&
+	       port_opt_str(ap->ifname, sizeof(ap->ifname), val);
+}
+
+/* The "16" is IF_NAMESIZE, spelt out so the message can be a constant. */
+static_assert(IF_NAMESIZE == 16, "the usage text below says 16");
+static const struct port_opts_spec afp_opts = {
+	.type = "afpacket",
+	.usage = "ifname=NAME, < 16 chars",
+	.too_long = "option too long",
+	.val_max = 128,
+	.take = afp_take_opt,
+};
+
 struct port *port_afpacket_create(struct sw *sw, const char *name,
 				  const char *opts, char *err, size_t errlen)
 {
-	struct afp_port *ap = calloc(1, sizeof(*ap));
-	char key[32], val[128], why[200];
-	const char *cur = opts;
-	int rc;
+	struct afp_port *ap;
+	char why[200];
 
 	(void)sw;
-	if (!ap) {
-		snprintf(err, errlen, "port %s: out of memory", name);
+	ap = port_uplink_alloc(sizeof(*ap), name, &afp_port_ops, err, errlen);
+	if (!ap)
 		return NULL;
-	}
 	ap->fd = -1;
-	snprintf(ap->port.name, sizeof(ap->port.name), "%s", name);
-	ap->port.ops = &afp_port_ops;
-	ap->port.uplink = true;
-	ap->port.nqueues = 1;
-	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
-		if (!strcmp(key, "name")) {
-			continue;
-		} else if (!strcmp(key, "ifname") && val[0] &&
-			   strlen(val) < sizeof(ap->ifname)) {
-			memcpy(ap->ifname, val, strlen(val) + 1);
-		} else {
-			snprintf(err, errlen, "port %s: bad option '%s%s%s' (afpacket "
-				 "takes ifname=NAME, < %d chars)", name, key,
-				 val[0] ? "=" : "", val, IF_NAMESIZE);
-			goto fail;
-		}
-	}
-	if (rc < 0 || !ap->ifname[0]) {
-		snprintf(err, errlen, "port %s: %s", name,
-			 rc < 0 ? "option too long" : "ifname= is required");
+	if (port_opts_parse(&afp_opts, name, opts, ap, err, errlen) < 0)
+		goto fail;
+	if (!ap->ifname[0]) {
+		snprintf(err, errlen, "port %s: ifname= is required", name);
 		goto fail;
 	}
 	if (afp_open(ap, why, sizeof(why)) < 0) {

@@ -32,8 +32,9 @@
 
 #include "pvnet/dp.h"
 #include "pvnet/log.h"
-#include "pvnet/port.h"
 #include "pvnet/switch.h"
+
+#include "port_internal.h"
 
 #define GEN_HDRS	(ETH_HLEN + 20 + 20)
 /* Frames in flight: a burst plus what GRO may hold (45 segments a flow). */
@@ -60,8 +61,8 @@ struct gen_port {
 	uint16_t *ip_id;
 	uint8_t *pattern;		/* mss + 256 bytes: pattern[k] = k & 0xff */
 	uint8_t *pool;			/* GEN_POOL frames */
-	uint16_t free_idx[GEN_POOL];	/* stack of free pool buffers */
-	unsigned nfree;
+	uint16_t free_idx[GEN_POOL];	/* bufs' storage */
+	struct port_bufs bufs;		/* free pool buffers */
 	bool csum_verify;		/* leave DATA_VALID off: GRO verifies */
 	/*
 	 * TSC cycles spent writing frames: the remote sender's work, done in
@@ -163,14 +164,14 @@ static unsigned gen_poll(struct port *p, unsigned q, unsigned budget)
 		if (gp->count)
 			want = (unsigned)PV_MIN((uint64_t)want,
 						gp->count - gp->generated);
-		want = PV_MIN(want, gp->nfree);
+		want = PV_MIN(want, gp->bufs.n);
 		want = gen_allowance(gp, want);
 		if (!want)
 			break;
 		t0 = dp_rdtsc();
 		for (unsigned i = 0; i < want; i++) {
 			struct pkt *pk = &gp->pkts[i];
-			uint16_t b = gp->free_idx[--gp->nfree];
+			uint16_t b = gp->bufs.idx[--gp->bufs.n];
 			uint8_t *f = gp->pool + (size_t)b * fsz;
 
 			memset(&pk->vh, 0, sizeof(pk->vh));
@@ -193,25 +194,17 @@ static unsigned gen_poll(struct port *p, unsigned q, unsigned budget)
 			gp->tokens -= want;
 		p->st.rxq_pkts[0] += want;
 		sw_forward_burst(p->sw, p, gp->ptrs, want);
-		/* Buffers GRO did not keep are free again at once. */
-		for (unsigned i = 0; i < want; i++)
-			if (!gp->pkts[i].held)
-				gp->free_idx[gp->nfree++] = (uint16_t)gp->pkts[i].cookie;
+		port_bufs_put_unheld(&gp->bufs, gp->pkts, want);
 		done += want;
 	}
 	return done;
 }
 
-/* GRO is done with frames it held: their buffers are free again. */
 static void gen_release(struct port *p, unsigned q, const uint32_t *cookies,
 			unsigned n)
 {
-	struct gen_port *gp = gp_of(p);
-
 	(void)q;
-	for (unsigned i = 0; i < n && gp->nfree < GEN_POOL; i++)
-		if (cookies[i] < GEN_POOL)
-			gp->free_idx[gp->nfree++] = (uint16_t)cookies[i];
+	port_bufs_release(&gp_of(p)->bufs, cookies, n);
 }
 
 /* A remote host that only sends: take everything, count it, keep nothing. */
@@ -273,59 +266,65 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* What gen_take_opt() fills: the port, and whether dst= was given. */
+struct gen_opts {
+	struct gen_port *gp;
+	bool has_dst;
+};
+
+static bool gen_take_opt(void *ctx, const char *key, const char *val)
+{
+	struct gen_opts *o = ctx;
+	struct gen_port *gp = o->gp;
+	uint64_t v;
+
+	if (!strcmp(key, "flows") && !parse_u64(val, 1, 65535, &v))
+		gp->flows = (unsigned)v;
+	else if (!strcmp(key, "mss") && !parse_u64(val, 1, GEN_MSS_MAX, &v))
+		gp->mss = (unsigned)v;
+	else if (!strcmp(key, "rate") && !parse_u64(val, 0, 1000000000ull, &v))
+		gp->rate = v;
+	else if (!strcmp(key, "count") && !parse_u64(val, 0, UINT64_MAX, &v))
+		gp->count = v;
+	else if (!strcmp(key, "csum") &&
+		 (!strcmp(val, "valid") || !strcmp(val, "verify")))
+		gp->csum_verify = !strcmp(val, "verify");
+	else if (!strcmp(key, "dst") && !pv_mac_parse(val, gp->dst))
+		o->has_dst = true;
+	else if (strcmp(key, "src") || pv_mac_parse(val, gp->src) ||
+		 pkt_mac_is_multicast(gp->src))
+		return false;
+	return true;
+}
+
+static_assert(GEN_MSS_MAX == 9000, "the usage text below says 9000");
+static const struct port_opts_spec gen_opts_spec = {
+	.type = "gen",
+	.usage = "flows=1..65535, mss=1..9000, dst=MAC, src=MAC, rate=PPS, "
+		 "count=N, csum=valid|verify",
+	.too_long = "option too long",
+	.val_max = 64,
+	.take = gen_take_opt,
+};
+
 struct port *port_gen_create(struct sw *sw, const char *name, const char *opts,
 			     char *err, size_t errlen)
 {
-	struct gen_port *gp = calloc(1, sizeof(*gp));
-	char key[32], val[64];
-	const char *cur = opts;
-	bool has_dst = false;
-	uint64_t v;
-	int rc;
+	struct gen_port *gp;
+	struct gen_opts o;
 
 	(void)sw;
-	if (!gp) {
-		snprintf(err, errlen, "port %s: out of memory", name);
+	gp = port_uplink_alloc(sizeof(*gp), name, &gen_port_ops, err, errlen);
+	if (!gp)
 		return NULL;
-	}
-	snprintf(gp->port.name, sizeof(gp->port.name), "%s", name);
-	gp->port.ops = &gen_port_ops;
-	gp->port.uplink = true;
-	gp->port.nqueues = 1;
 	gp->flows = 1;
 	gp->mss = 1448;
 	memcpy(gp->src, "\x02\x00\xc6\x12\x01\x01", ETH_ALEN);
-	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
-		if (!strcmp(key, "name")) {
-			continue;
-		} else if (!strcmp(key, "flows") && !parse_u64(val, 1, 65535, &v)) {
-			gp->flows = (unsigned)v;
-		} else if (!strcmp(key, "mss") && !parse_u64(val, 1, GEN_MSS_MAX, &v)) {
-			gp->mss = (unsigned)v;
-		} else if (!strcmp(key, "rate") &&
-			   !parse_u64(val, 0, 1000000000ull, &v)) {
-			gp->rate = v;
-		} else if (!strcmp(key, "count") && !parse_u64(val, 0, UINT64_MAX, &v)) {
-			gp->count = v;
-		} else if (!strcmp(key, "csum") && (!strcmp(val, "valid") ||
-						      !strcmp(val, "verify"))) {
-			gp->csum_verify = !strcmp(val, "verify");
-		} else if (!strcmp(key, "dst") && !pv_mac_parse(val, gp->dst)) {
-			has_dst = true;
-		} else if (!strcmp(key, "src") && !pv_mac_parse(val, gp->src) &&
-			   !pkt_mac_is_multicast(gp->src)) {
-			continue;
-		} else {
-			snprintf(err, errlen, "port %s: bad option '%s%s%s' (gen takes "
-				 "flows=1..65535, mss=1..%d, dst=MAC, src=MAC, "
-				 "rate=PPS, count=N, csum=valid|verify)", name, key, val[0] ? "=" : "",
-				 val, GEN_MSS_MAX);
-			goto fail;
-		}
-	}
-	if (rc < 0 || !has_dst) {
-		snprintf(err, errlen, "port %s: %s", name,
-			 rc < 0 ? "option too long" : "dst=MAC is required");
+	o = (struct gen_opts){ .gp = gp };
+	if (port_opts_parse(&gen_opts_spec, name, opts, &o, err, errlen) < 0)
+		goto fail;
+	if (!o.has_dst) {
+		snprintf(err, errlen, "port %s: dst=MAC is required", name);
 		goto fail;
 	}
 	/* Replies to src= come back here and are counted, like any delivery. */
@@ -335,9 +334,7 @@ struct port *port_gen_create(struct sw *sw, const char *name, const char *opts,
 	gp->ip_id = calloc(gp->flows, sizeof(*gp->ip_id));
 	gp->pattern = malloc(gp->mss + 256);
 	gp->pool = malloc((size_t)GEN_POOL * (GEN_HDRS + gp->mss));
-	for (unsigned i = 0; i < GEN_POOL; i++)
-		gp->free_idx[i] = (uint16_t)i;
-	gp->nfree = GEN_POOL;
+	port_bufs_init(&gp->bufs, gp->free_idx, GEN_POOL);
 	if (!gp->seq || !gp->ip_id || !gp->pattern || !gp->pool) {
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
@@ -353,4 +350,3 @@ fail:
 	gen_destroy(&gp->port);
 	return NULL;
 }
-

@@ -23,8 +23,9 @@
 #include <time.h>
 
 #include "pvnet/log.h"
-#include "pvnet/port.h"
 #include "pvnet/switch.h"
+
+#include "port_internal.h"
 
 /* Largest frame replayed or captured: a 64 KB GSO packet plus headers. */
 #define PCAP_BUF_LEN	(65536 + 256)
@@ -243,45 +244,44 @@ static int pcap_open_files(struct pcap_port *pp, char *err, size_t errlen)
 	return 0;
 }
 
+static bool pcap_take_opt(void *ctx, const char *key, const char *val)
+{
+	struct pcap_port *pp = ctx;
+
+	if (!strcmp(key, "in"))
+		return port_opt_str(pp->in_path, sizeof(pp->in_path), val);
+	if (!strcmp(key, "out"))
+		return port_opt_str(pp->out_path, sizeof(pp->out_path), val);
+	if (strcmp(key, "gso") || (strcmp(val, "on") && strcmp(val, "off")))
+		return false;
+	pp->port.gso_offload = !strcmp(val, "on");
+	return true;
+}
+
+static const struct port_opts_spec pcap_opts = {
+	.type = "pcap",
+	.usage = "in=FILE, out=FILE, gso=on|off",
+	.too_long = "option too long (paths < 256 chars)",
+	.val_max = 256,		/* the size of in_path and out_path */
+	.take = pcap_take_opt,
+};
+
 struct port *port_pcap_create(struct sw *sw, const char *name, const char *opts,
 			      char *err, size_t errlen)
 {
-	struct pcap_port *pp = calloc(1, sizeof(*pp));
-	char key[32], val[256], why[1024];
-	const char *cur = opts;
-	int rc;
+	struct pcap_port *pp;
+	char why[1024];
 
 	(void)sw;
-	if (!pp) {
-		snprintf(err, errlen, "port %s: out of memory", name);
+	pp = port_uplink_alloc(sizeof(*pp), name, &pcap_port_ops, err, errlen);
+	if (!pp)
 		return NULL;
-	}
 	pthread_mutex_init(&pp->out_lock, NULL);
-	snprintf(pp->port.name, sizeof(pp->port.name), "%s", name);
-	pp->port.ops = &pcap_port_ops;
-	pp->port.uplink = true;
-	pp->port.nqueues = 1;
-	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
-		if (!strcmp(key, "name")) {
-			continue;
-		} else if (!strcmp(key, "in") && val[0]) {
-			memcpy(pp->in_path, val, strlen(val) + 1);
-		} else if (!strcmp(key, "out") && val[0]) {
-			memcpy(pp->out_path, val, strlen(val) + 1);
-		} else if (!strcmp(key, "gso") &&
-			   (!strcmp(val, "on") || !strcmp(val, "off"))) {
-			pp->port.gso_offload = !strcmp(val, "on");
-		} else {
-			snprintf(err, errlen, "port %s: bad option '%s%s%s' (pcap takes "
-				 "in=FILE, out=FILE, gso=on|off)", name, key,
-				 val[0] ? "=" : "", val);
-			goto fail;
-		}
-	}
-	if (rc < 0 || (!pp->in_path[0] && !pp->out_path[0])) {
-		snprintf(err, errlen, "port %s: %s", name, rc < 0 ?
-			 "option too long (paths < 256 chars)" :
-			 "in=FILE or out=FILE is required");
+	if (port_opts_parse(&pcap_opts, name, opts, pp, err, errlen) < 0)
+		goto fail;
+	if (!pp->in_path[0] && !pp->out_path[0]) {
+		snprintf(err, errlen, "port %s: in=FILE or out=FILE is required",
+			 name);
 		goto fail;
 	}
 	pp->pool = malloc((size_t)PKT_BURST_MAX * PCAP_BUF_LEN);

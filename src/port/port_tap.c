@@ -29,8 +29,9 @@
 #include <unistd.h>
 
 #include "pvnet/log.h"
-#include "pvnet/port.h"
 #include "pvnet/switch.h"
+
+#include "port_internal.h"
 
 #define TAP_HDR_LEN	12
 /* A frame without GSO fits the largest MTU a TAP takes, plus headers. */
@@ -48,8 +49,8 @@ struct tap_port {
 	char ifname[IFNAMSIZ];
 	char netns[64];
 	uint8_t *pool;			/* TAP_POOL buffers of TAP_BUF_LEN */
-	uint16_t free_idx[TAP_POOL];	/* stack of free buffers (poller's) */
-	unsigned nfree;
+	uint16_t free_idx[TAP_POOL];	/* bufs' storage */
+	struct port_bufs bufs;		/* free buffers (the poller's) */
 	struct pv_ratelimit rl;
 	/* The TAP interface was deleted under us (read: EBADFD); written by
 	 * the polling worker, read by every transmitting one. */
@@ -157,15 +158,10 @@ static enum pv_drop frame_to_pkt(uint8_t *buf, ssize_t n, struct pkt *pk)
 		return PV_DROP_PKT_TRUNC;
 	memcpy(&pk->vh, buf, sizeof(pk->vh));
 	pk->len = (uint32_t)(n - TAP_HDR_LEN);
-	why = nethdr_check(&pk->vh, pk->len);
+	/* TUN_F_TSO* is off: port_vnet_rx() refuses GSO frames. */
+	why = port_vnet_rx(&pk->vh, pk->len);
 	if (why != PV_DROP_NONE)
 		return why;
-	/* TUN_F_TSO* is off, so a GSO frame means a kernel we did not expect. */
-	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
-		return PV_DROP_PKT_HDR_GSO;
-	/* The kernel is trusted for its own fields: its DATA_VALID lets GRO skip a check. */
-	pk->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
-	pk->vh.num_buffers = 0;
 	pk->seg[0].iov_base = buf + TAP_HDR_LEN;
 	pk->seg[0].iov_len = pk->len;
 	pk->nseg = 1;
@@ -209,9 +205,9 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 		unsigned got = 0, m = 0, bad = 0;
 		uint64_t drops[PV_DROP_MAX] = { 0 };
 
-		want = PV_MIN(want, tp->nfree);
+		want = PV_MIN(want, tp->bufs.n);
 		for (; got < want; got++) {
-			uint16_t b = tp->free_idx[tp->nfree - 1];
+			uint16_t b = tp->bufs.idx[tp->bufs.n - 1];
 			uint8_t *buf = tp->pool + (size_t)b * TAP_BUF_LEN;
 			ssize_t n = read(tp->fd, buf, TAP_BUF_LEN);
 			struct pkt *pk = &tp->pkts[m];
@@ -238,7 +234,7 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 			pk->src_queue = 0;
 			pk->cookie = b;
 			pk->held = false;
-			tp->nfree--;
+			tp->bufs.n--;
 			tp->ptrs[m++] = pk;
 		}
 		if (bad)
@@ -246,10 +242,7 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 		p->st.rxq_pkts[0] += got;
 		if (m)
 			sw_forward_burst(p->sw, p, tp->ptrs, m);
-		/* What GRO did not keep is free again at once. */
-		for (unsigned i = 0; i < m; i++)
-			if (!tp->pkts[i].held)
-				tp->free_idx[tp->nfree++] = (uint16_t)tp->pkts[i].cookie;
+		port_bufs_put_unheld(&tp->bufs, tp->pkts, m);
 		done += got;
 		if (got < want || !want)
 			break;
@@ -257,16 +250,11 @@ static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
 	return done;
 }
 
-/* GRO is done with frames it held: their buffers are free again. */
 static void tap_release(struct port *p, unsigned q, const uint32_t *cookies,
 			unsigned n)
 {
-	struct tap_port *tp = tp_of(p);
-
 	(void)q;
-	for (unsigned i = 0; i < n && tp->nfree < TAP_POOL; i++)
-		if (cookies[i] < TAP_POOL)
-			tp->free_idx[tp->nfree++] = (uint16_t)cookies[i];
+	port_bufs_release(&tp_of(p)->bufs, cookies, n);
 }
 
 static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
@@ -285,27 +273,20 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt *pk = pkts[i];
-		struct virtio_net_hdr h = { 0 };
+		struct virtio_net_hdr h;
 		ssize_t r;
 
 		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
 			drops[PV_DROP_PKT_TOO_BIG]++;	/* no TSO on the TAP yet */
 			continue;
 		}
-		/* TUN_F_CSUM: the kernel takes the partial checksum as it is. */
-		if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-			h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-			h.csum_start = pk->vh.csum_start;
-			h.csum_offset = pk->vh.csum_offset;
-		}
+		port_vnet_tx(&h, pk);
 		iov[0].iov_base = &h;
 		iov[0].iov_len = TAP_HDR_LEN;
 		memcpy(&iov[1], pk->seg, pk->nseg * sizeof(iov[0]));
 		r = writev(tp->fd, iov, (int)pk->nseg + 1);
 		if (r < 0) {
-			drops[errno == EAGAIN || errno == ENOBUFS ? PV_DROP_RX_NO_BUF :
-			      errno == EMSGSIZE || errno == EINVAL ?
-			      PV_DROP_PKT_TOO_BIG : PV_DROP_TX_PORT_ERR]++;
+			drops[port_tx_errno_reason(errno)]++;
 			continue;
 		}
 		sent++;
@@ -341,50 +322,49 @@ static const struct port_ops tap_port_ops = {
 	.destroy = tap_destroy,
 };
 
+static bool tap_take_opt(void *ctx, const char *key, const char *val)
+{
+	struct tap_port *tp = ctx;
+
+	if (!strcmp(key, "ifname"))
+		return port_opt_str(tp->ifname, sizeof(tp->ifname), val);
+	/* A name under /var/run/netns/, not a path elsewhere. */
+	if (!strcmp(key, "netns"))
+		return !strchr(val, '/') &&
+		       port_opt_str(tp->netns, sizeof(tp->netns), val);
+	return false;
+}
+
+/* The "16" is IFNAMSIZ, spelt out so the message can be a constant. */
+static_assert(IFNAMSIZ == 16, "the usage text below says 16");
+static const struct port_opts_spec tap_opts = {
+	.type = "tap",
+	.usage = "ifname=NAME (< 16 chars), netns=NAME",
+	.too_long = "option too long",
+	.val_max = 128,
+	.take = tap_take_opt,
+};
+
 struct port *port_tap_create(struct sw *sw, const char *name, const char *opts,
 			     char *err, size_t errlen)
 {
-	struct tap_port *tp = calloc(1, sizeof(*tp));
-	char key[32], val[128], why[200];
-	const char *cur = opts;
-	int rc;
+	struct tap_port *tp;
+	char why[200];
 
 	(void)sw;
-	if (!tp) {
-		snprintf(err, errlen, "port %s: out of memory", name);
+	tp = port_uplink_alloc(sizeof(*tp), name, &tap_port_ops, err, errlen);
+	if (!tp)
 		return NULL;
-	}
 	tp->fd = -1;
-	snprintf(tp->port.name, sizeof(tp->port.name), "%s", name);
-	tp->port.ops = &tap_port_ops;
-	tp->port.uplink = true;
 	tp->port.csum_offload = true;
-	tp->port.nqueues = 1;
-	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
-		if (!strcmp(key, "name")) {
-			continue;
-		} else if (!strcmp(key, "ifname") && val[0] &&
-			   strlen(val) < sizeof(tp->ifname)) {
-			memcpy(tp->ifname, val, strlen(val) + 1);
-		} else if (!strcmp(key, "netns") && val[0] &&
-			   strlen(val) < sizeof(tp->netns) && !strchr(val, '/')) {
-			memcpy(tp->netns, val, strlen(val) + 1);
-		} else {
-			snprintf(err, errlen, "port %s: bad option '%s%s%s' (tap takes "
-				 "ifname=NAME (< %d chars), netns=NAME)", name, key,
-				 val[0] ? "=" : "", val, IFNAMSIZ);
-			goto fail;
-		}
-	}
-	if (rc < 0 || !tp->ifname[0]) {
-		snprintf(err, errlen, "port %s: %s", name,
-			 rc < 0 ? "option too long" : "ifname= is required");
+	if (port_opts_parse(&tap_opts, name, opts, tp, err, errlen) < 0)
+		goto fail;
+	if (!tp->ifname[0]) {
+		snprintf(err, errlen, "port %s: ifname= is required", name);
 		goto fail;
 	}
 	tp->pool = malloc((size_t)TAP_POOL * TAP_BUF_LEN);
-	for (unsigned i = 0; i < TAP_POOL; i++)
-		tp->free_idx[i] = (uint16_t)i;
-	tp->nfree = TAP_POOL;
+	port_bufs_init(&tp->bufs, tp->free_idx, TAP_POOL);
 	if (!tp->pool) {
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;

@@ -9,25 +9,13 @@
 #include <cmocka.h>
 
 #include "pvnet/virtio.h"
-#include "../lib/fakeguest.h"
+#include "fg_fixture.h"
 
 #define S	(64 * 1024ULL)
 
 static int setup(void **state)
 {
-	struct fakeguest *fg = calloc(1, sizeof(*fg));
-
-	if (!fg || fg_create(fg, S))
-		return -1;
-	*state = fg;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fg_destroy(*state);
-	free(*state);
-	return 0;
+	return fg_group_setup(state, S);
 }
 
 static void sorted_with_gaps(void **state)
@@ -246,5 +234,5 @@ int main(void)
 	};
 
 	return cmocka_run_group_tests_name("virtio_gmem", tests, setup,
-					   teardown);
+					   fg_group_teardown);
 }

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "pvnet/virtio.h"
-#include "../lib/fakeguest.h"
+#include "fg_fixture.h"
 
 #define S	(256 * 1024ULL)
 #define FEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
@@ -19,25 +19,7 @@
 
 static int setup(void **state)
 {
-	struct fakeguest *fg = calloc(1, sizeof(*fg));
-
-	if (!fg || fg_create(fg, S))
-		return -1;
-	*state = fg;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fg_destroy(*state);
-	free(*state);
-	return 0;
-}
-
-static void fill(uint8_t *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(i * 31 + seed);
+	return fg_group_setup(state, S);
 }
 
 static void hdr_len_by_features(void **state)
@@ -169,9 +151,9 @@ static void rx_mergeable_fill(void **state)
 	unsigned n;
 
 	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
-	fill(p1, sizeof(p1), 1);
-	fill(p2, sizeof(p2), 2);
-	fill(p3, sizeof(p3), 3);
+	fg_fill(p1, sizeof(p1), 1);
+	fg_fill(p2, sizeof(p2), 2);
+	fg_fill(p3, sizeof(p3), 3);
 	post_rx(fg, &r, 8, 100, gpas, true);
 	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, true, src, 3), 0);
 	/* staged, not visible */
@@ -210,7 +192,7 @@ static void rx_enobufs_leaves_ring(void **state)
 	uint16_t la, ui;
 
 	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
-	fill(pay, sizeof(pay), 9);
+	fg_fill(pay, sizeof(pay), 9);
 	post_rx(fg, &r, 3, 100, gpas, false);
 	la = r.dev.last_avail;
 	ui = r.dev.used_idx;
@@ -243,7 +225,7 @@ static void rx_single_buffer(void **state)
 
 	assert_int_equal(fg_ring_create(fg, &r, 2, 16,
 					 VIRTIO_BIT(VIRTIO_F_VERSION_1), 0), 0);
-	fill(pay, sizeof(pay), 4);
+	fg_fill(pay, sizeof(pay), 4);
 	post_rx(fg, &r, 1, 100, gpas, false);
 	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, false, &src, 1),
 			 -EMSGSIZE);
@@ -278,7 +260,7 @@ static void rx_header_across_buffers(void **state)
 	unsigned n;
 
 	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
-	fill(pay, sizeof(pay), 5);
+	fg_fill(pay, sizeof(pay), 5);
 	post_rx(fg, &r, 8, 5, gpas, false);
 	assert_int_equal(vring_rx_enqueue(&r.dev, &h, 12, true, &src, 1), 0);
 	vring_flush(&r.dev);
@@ -317,9 +299,9 @@ static void rx_fill_one_buffer(void **state)
 	struct fg_ring r;
 	int n;
 
-	fill(p1, sizeof(p1), 11);
-	fill(p2, sizeof(p2), 12);
-	fill(p3, sizeof(p3), 13);
+	fg_fill(p1, sizeof(p1), 11);
+	fg_fill(p2, sizeof(p2), 12);
+	fg_fill(p3, sizeof(p3), 13);
 	memcpy(want, &h, 12);
 	want[10] = 1;
 	want[11] = 0;
@@ -375,5 +357,5 @@ int main(void)
 	};
 
 	return cmocka_run_group_tests_name("virtio_net", tests, setup,
-					   teardown);
+					   fg_group_teardown);
 }

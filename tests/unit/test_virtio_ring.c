@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "pvnet/virtio.h"
-#include "../lib/fakeguest.h"
+#include "fg_fixture.h"
 
 #define S	(256 * 1024ULL)
 #define FEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
@@ -21,25 +21,7 @@ static struct vring_elem elems[64];
 
 static int setup(void **state)
 {
-	struct fakeguest *fg = calloc(1, sizeof(*fg));
-
-	if (!fg || fg_create(fg, S))
-		return -1;
-	*state = fg;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fg_destroy(*state);
-	free(*state);
-	return 0;
-}
-
-static void fill(uint8_t *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(i * 13 + seed);
+	return fg_group_setup(state, S);
 }
 
 static void setup_rejects_bad_layout(void **state)
@@ -92,8 +74,8 @@ static void chains_out_and_in(void **state)
 
 	assert_int_equal(fg_ring_create(fg, &tx, 2, 64, FEAT, 0), 0);
 	assert_int_equal(fg_ring_create(fg, &rx, 2, 64, FEAT, 0), 0);
-	fill(hdr, sizeof(hdr), 1);
-	fill(pay, sizeof(pay), 2);
+	fg_fill(hdr, sizeof(hdr), 1);
+	fg_fill(pay, sizeof(pay), 2);
 	b[0].addr = fg_alloc(fg, 0, 12, 2);
 	b[0].len = 12;
 	/* payload straddles regions 0 and 1: two pieces */
@@ -202,7 +184,7 @@ static void indirect_tables(void **state)
 
 	assert_int_equal(fg_ring_create(fg, &r, 2, 32, FEAT, 0), 0);
 	for (unsigned i = 0; i < 4; i++) {
-		fill(pay[i], 300, i + 10);
+		fg_fill(pay[i], 300, i + 10);
 		bufs[i] = fg_alloc(fg, i & 1, 300, 8);
 		fg_write(fg, bufs[i], pay[i], 300);
 	}
@@ -415,5 +397,5 @@ int main(void)
 	};
 
 	return cmocka_run_group_tests_name("virtio_ring", tests, setup,
-					   teardown);
+					   fg_group_teardown);
 }

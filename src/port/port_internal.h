@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * port_internal.h - what the uplink ports (tap, afpacket, pcap, gen) share:
+ * their constructors' skeleton and option loop, the kernel's vnet header,
+ * and the free-buffer stack of a receive pool. Not exported.
+ */
+#ifndef PVNET_PORT_INTERNAL_H
+#define PVNET_PORT_INTERNAL_H
+
+#include <errno.h>
+
+#include "pvnet/port.h"
+
+/*
+ * Allocates a zeroed uplink port of @size bytes (a struct that begins with
+ * struct port) named @name, with @ops and one queue pair. Returns it, owned
+ * by the caller (freed by @ops->destroy), or NULL with the message in @err.
+ */
+void *port_uplink_alloc(size_t size, const char *name,
+			const struct port_ops *ops, char *err, size_t errlen);
+
+/* How one port type reads its options; a static const table per type. */
+struct port_opts_spec {
+	const char *type;	/* in the bad-option message: "TYPE takes ..." */
+	const char *usage;	/* the options it takes, for that message */
+	const char *too_long;	/* the message of an option that does not fit */
+	size_t val_max;		/* a value's length limit + 1, <= PORT_OPT_VAL_MAX */
+	/* Stores @key=@val ("" for a bare key) in @ctx; false: not valid. */
+	bool (*take)(void *ctx, const char *key, const char *val);
+};
+
+#define PORT_OPT_VAL_MAX	256
+
+/* Copies a non-empty @val that fits into @dst (@size bytes); false if not. */
+bool port_opt_str(char *dst, size_t size, const char *val);
+
+/*
+ * Hands every option of @opts but name= to @spec->take(@ctx, ...) in order.
+ * Returns 0, or -1 with "port NAME: ..." in @err at the first option that
+ * does not fit or that take() refuses.
+ */
+int port_opts_parse(const struct port_opts_spec *spec, const char *name,
+		    const char *opts, void *ctx, char *err, size_t errlen);
+
+/*
+ * Checks a virtio-net header the kernel wrote in front of a received frame
+ * of @len bytes (TAP, PACKET_VNET_HDR) and keeps only what the switch may
+ * use of it; returns the drop reason. The kernel is trusted for its own
+ * fields, so its DATA_VALID stays and spares GRO a checksum.
+ */
+static inline enum pv_drop port_vnet_rx(struct virtio_net_hdr *vh,
+					uint32_t len)
+{
+	enum pv_drop why = nethdr_check(vh, len);
+
+	if (why != PV_DROP_NONE)
+		return why;
+	/* Our sockets ask for no TSO: a GSO frame means a kernel we did not expect. */
+	if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		return PV_DROP_PKT_HDR_GSO;
+	vh->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
+	vh->num_buffers = 0;
+	return PV_DROP_NONE;
+}
+
+/*
+ * Fills @h, the vnet header a non-GSO @pk goes out with to the kernel:
+ * only its partial checksum, which the kernel (TUN_F_CSUM, PACKET_VNET_HDR)
+ * completes as it is.
+ */
+static inline void port_vnet_tx(struct virtio_net_hdr *h, const struct pkt *pk)
+{
+	memset(h, 0, sizeof(*h));
+	if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h->csum_start = pk->vh.csum_start;
+		h->csum_offset = pk->vh.csum_offset;
+	}
+}
+
+/* The drop reason of a frame a TAP or packet socket refused with errno @e. */
+static inline enum pv_drop port_tx_errno_reason(int e)
+{
+	if (e == EAGAIN || e == ENOBUFS)
+		return PV_DROP_RX_NO_BUF;
+	if (e == EMSGSIZE || e == EINVAL)
+		return PV_DROP_PKT_TOO_BIG;
+	return PV_DROP_TX_PORT_ERR;
+}
+
+/*
+ * A receive pool's free buffers as a stack of indexes; the cookie of a
+ * received frame is its buffer's index. The worker that polls the port's
+ * queue 0 owns it, release() included (port.h).
+ */
+struct port_bufs {
+	uint16_t *idx;		/* cap entries, the first n free */
+	unsigned n, cap;
+};
+
+/* Makes every buffer of @idx (@cap entries, owned by the port) free. */
+static inline void port_bufs_init(struct port_bufs *b, uint16_t *idx,
+				  unsigned cap)
+{
+	b->idx = idx;
+	b->cap = cap;
+	for (unsigned i = 0; i < cap; i++)
+		idx[i] = (uint16_t)i;
+	b->n = cap;
+}
+
+/*
+ * After sw_forward_burst(): the buffers of the @m packets GRO did not hold
+ * are free again at once; a held one waits for port_bufs_release().
+ */
+static inline void port_bufs_put_unheld(struct port_bufs *b,
+					const struct pkt *pkts, unsigned m)
+{
+	for (unsigned i = 0; i < m; i++)
+		if (!pkts[i].held)
+			b->idx[b->n++] = (uint16_t)pkts[i].cookie;
+}
+
+/* The body of a release op: GRO is done with the buffers of @cookies. */
+static inline void port_bufs_release(struct port_bufs *b,
+				     const uint32_t *cookies, unsigned n)
+{
+	for (unsigned i = 0; i < n && b->n < b->cap; i++)
+		if (cookies[i] < b->cap)
+			b->idx[b->n++] = (uint16_t)cookies[i];
+}
+
+#endif /* PVNET_PORT_INTERNAL_H */
