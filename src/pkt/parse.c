@@ -27,6 +27,26 @@
 _Static_assert(PARSE_COPY >= 14 + 2 * 4 + 60 + 4 && PARSE_COPY <= PKT_HDR_COPY,
 	       "PARSE_COPY covers every header parsed");
 
+/*
+ * Common start of both parses, from the private copy @h of @n bytes: the
+ * L3/L4 fields read "not IP" (nothing stale from the slot's last packet),
+ * then the truncation rule and the MACs.
+ */
+static inline enum pv_drop take_l2(struct pkt *p, const uint8_t *h, size_t n,
+				   bool l3_parsed)
+{
+	p->l3_off = p->l4_off = 0;
+	p->l4_proto = 0;
+	p->ethertype = 0;
+	p->hash_len = 0;
+	p->l3_parsed = l3_parsed;
+	if (n < ETH_HLEN || p->len < ETH_HLEN)
+		return PV_DROP_PKT_TRUNC;
+	memcpy(p->dst_mac, h, ETH_ALEN);
+	memcpy(p->src_mac, h + ETH_ALEN, ETH_ALEN);
+	return PV_DROP_NONE;
+}
+
 enum pv_drop pkt_parse(struct pkt *p)
 {
 	uint8_t h[PKT_HDR_COPY];
@@ -55,14 +75,8 @@ enum pv_drop pkt_parse(struct pkt *p)
 		n = pv_iov_to_buf(p->seg, p->nseg, 0, h, PARSE_COPY);
 	}
 	pv_compiler_barrier();
-	p->l3_off = p->l4_off = 0;
-	p->l4_proto = 0;
-	p->hash_len = 0;
-	p->l3_parsed = true;
-	if (n < ETH_HLEN || p->len < ETH_HLEN)
+	if (take_l2(p, h, n, true) != PV_DROP_NONE)
 		return PV_DROP_PKT_TRUNC;
-	memcpy(p->dst_mac, h, ETH_ALEN);
-	memcpy(p->src_mac, h + ETH_ALEN, ETH_ALEN);
 
 	type = pv_get_be16(h + off);
 	off += 2;
@@ -122,16 +136,7 @@ enum pv_drop pkt_parse_l2(struct pkt *p)
 		n = pv_iov_to_buf(p->seg, p->nseg, 0, h, ETH_HLEN);
 	}
 	pv_compiler_barrier();
-	p->l3_off = p->l4_off = 0;
-	p->l4_proto = 0;
-	p->ethertype = 0;
-	p->hash_len = 0;
-	p->l3_parsed = false;
-	if (n < ETH_HLEN || p->len < ETH_HLEN)
-		return PV_DROP_PKT_TRUNC;
-	memcpy(p->dst_mac, h, ETH_ALEN);
-	memcpy(p->src_mac, h + ETH_ALEN, ETH_ALEN);
-	return PV_DROP_NONE;
+	return take_l2(p, h, n, false);
 }
 
 int pv_mac_parse(const char *s, uint8_t mac[ETH_ALEN])
