@@ -66,7 +66,7 @@ wait_for 10 grep -q attached "$T/ann_x.log"
 check "announce: the sink's MAC is learned before any traffic" \
 	wait_for 5 bash -c "[ \$($PVNET stats --ctl $ctl --json | jq .fdb_entries) -ge 1 ]"
 check "announce: gen sends 5000 frames" "$PVNET" guest --connect "$T/ann-g.sock" \
-	--mac "$G_MAC" --gen --dst "$S_MAC" --size 256 --count 5000 --rate 20000
+	--mac "$G_MAC" --gen --dst "$S_MAC" --size 256 --count 5000 --rate 10000
 check "announce: the sink received all 5000" wait_for 10 grep -q '"received":5000' "$T/ann_s.log"
 x_tx=$(stat_of "$ctl" x .tx_pkts)
 log "announce: bystander got $x_tx frame(s) (the sink's broadcast)"
