@@ -12,19 +12,22 @@
  *             idle period, which spins to keep measuring (docs/gro.md)
  *
  * Ownership: struct dp is owned by `pvnet switch`; it borrows the switch's
- * ports. Workers touch ports only between dp_resume() and dp_pause(), so
- * the control thread changes rings and memory with every worker parked
- * (DPDK's lock_all_qps idea: control messages are rare, bursts are not).
+ * ports. The control thread never parks a worker: it unpublishes what it
+ * is about to change (a ring's flag, with a release store), calls
+ * dp_sync(), and only then changes or frees it; workers pass a quiescent
+ * point at the top of every round (docs/architecture.md, "The contract").
  */
 #ifndef PVNET_DP_H
 #define PVNET_DP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "pvnet/gro.h"
 
 struct sw;
+struct port;
 
 enum dp_notify { DP_NOTIFY_POLL, DP_NOTIFY_EVENT, DP_NOTIFY_ADAPTIVE };
 
@@ -37,6 +40,8 @@ struct dp_cfg {
 };
 
 #define DP_MAX_WORKERS	64
+/* Breaks a worker out of a sleeping write to a peer's eventfd (dp_call). */
+#define DP_GUARD_SIGNAL	(SIGRTMIN + 3)
 
 /* Where a worker's busy cycles go, measured with the TSC once per burst. */
 enum dp_stage {
@@ -56,6 +61,7 @@ struct dp_worker_stats {
 	uint64_t sleeps;	/* times it slept in epoll */
 	uint64_t busy_cycles;	/* TSC cycles spent in rounds with work */
 	uint64_t total_cycles;	/* TSC cycles since start */
+	uint64_t guard_breaks;	/* writes to a peer's fd the watchdog broke */
 	unsigned nqueues;	/* (port, queue) pairs assigned */
 };
 
@@ -70,12 +76,32 @@ int dp_start(struct dp *dp);
 /* Stops and joins the workers, frees @dp. */
 void dp_destroy(struct dp *dp);
 /*
- * Control thread: returns once no worker touches any port (all parked).
- * Nests. Before dp_start() it returns at once.
+ * Control thread: a grace period. Returns once every worker has passed a
+ * quiescent point (the top of its loop) after the call, or sleeps; so no
+ * worker still uses anything the caller unpublished before the call. With
+ * @flush_gro, every worker also empties its GRO table first (waking a
+ * sleeping one), so no source buffer is held. Never parks a worker; waits
+ * about one round of each. Before dp_start() it returns at once.
  */
-void dp_pause(struct dp *dp);
-/* Re-reads every port's queues, spreads them over the workers, resumes. */
-void dp_resume(struct dp *dp);
+void dp_sync(struct dp *dp, bool flush_gro);
+/*
+ * Control thread: watch @fd (-1: none) for receive queue @q of @p in the
+ * epoll set of the worker that polls it; the old fd is unwatched first, so
+ * unwatch (fd -1) before closing a watched fd. No-op before dp_start().
+ */
+void dp_watch(struct dp *dp, struct port *p, unsigned q, int fd);
+/*
+ * Worker: writes 1 to a peer's eventfd (an interrupt). Never blocks for
+ * long: if the write sleeps (the peer preloaded the counter), the watchdog
+ * interrupts it within ~40 ms. Returns false if it did not complete; the
+ * eventfd is then readable already (its counter is near its maximum), so
+ * the interrupt is coalesced, not lost.
+ */
+bool dp_call(int fd);
+/* True if a write to @fd would not sleep now (poll, no wait). */
+bool dp_fd_writable(int fd);
+/* The notification mode of @dp (DP_NOTIFY_ADAPTIVE if @dp is NULL). */
+enum dp_notify dp_notify_mode(const struct dp *dp);
 /*
  * The GRO table of the calling worker thread, or NULL (GRO off, or not a
  * worker). Owned by the worker.

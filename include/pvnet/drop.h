@@ -67,7 +67,8 @@
 	X(VHU_MEM_MAP,		"vhu: memory region could not be mapped") \
 	X(VHU_FEATURES,		"vhu: features not offered")		\
 	X(VHU_TIMEOUT,		"vhu: peer stalled mid-message")	\
-	X(VHU_MSG_VALUE,	"vhu: field value out of range")
+	X(VHU_MSG_VALUE,	"vhu: field value out of range")	\
+	X(VHU_RESTART_RATE,	"vhu: running rings restarted faster than the limit")
 
 enum pv_drop {
 #define PV_DROP_ENUM(name, text) PV_DROP_##name,

@@ -39,6 +39,7 @@ struct port_stats {
 	uint64_t txq_pkts[PORT_MAX_QUEUES];
 	uint64_t rxq_kicks[PORT_MAX_QUEUES];	/* wakeups by the source */
 	uint64_t txq_irqs[PORT_MAX_QUEUES];	/* interrupts we raised */
+	uint64_t irq_blocked;	/* interrupts coalesced: the peer's eventfd was full */
 };
 
 struct port_ops {
@@ -65,6 +66,13 @@ struct port_ops {
 	 * notifications are on (a kick eventfd, a socket), or -1: poll only.
 	 */
 	int (*rx_fd)(struct port *p, unsigned q);
+	/*
+	 * rx_fd is a peer's eventfd: watched edge-triggered and never read
+	 * (a read of an fd the peer controls could block the worker).
+	 */
+	bool rx_fd_edge;
+	/* The worker woke for queue @q's fd (counts the kick; may be NULL). */
+	void (*rx_kicked)(struct port *p, unsigned q);
 	/*
 	 * Turns queue @q's notifications on (the worker is about to sleep) or
 	 * off (it polls). When turning on, returns true if work arrived

@@ -163,11 +163,18 @@ struct vhu_dev;
 
 struct vhu_dev_ops {
 	/*
-	 * A vring became usable (started, enabled, addresses valid) or stopped;
-	 * the dataplane starts or stops polling it. For a stop, the callee must
-	 * not touch the vring after returning.
+	 * A vring became usable (started, enabled, addresses valid) or is
+	 * stopping; the dataplane starts or stops using it. A stop only
+	 * unpublishes the ring: the backend then calls quiesce() once (for
+	 * all the rings it stops with one message) before it changes any of
+	 * them, their fds or the memory behind them.
 	 */
 	void (*queue_state)(void *opaque, unsigned vring_idx, bool running);
+	/*
+	 * Returns once no worker uses anything unpublished before the call
+	 * (a grace period; docs/architecture.md). NULL: nothing to wait for.
+	 */
+	void (*quiesce)(void *opaque);
 	/* The frontend went away (or was cut off for a protocol fault). */
 	void (*disconnected)(void *opaque);
 };

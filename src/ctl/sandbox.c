@@ -72,7 +72,7 @@ int ctl_drop_user(unsigned uid, unsigned gid)
 static const char *const allowed[] = {
 	/* data path */
 	"read", "write", "readv", "writev", "sendmmsg", "epoll_wait",
-	"epoll_pwait", "getsockopt", "futex", "clock_gettime",
+	"epoll_pwait", "epoll_pwait2", "getsockopt", "futex", "clock_gettime",
 	"clock_nanosleep", "nanosleep", "sched_yield", "dup2", "dup3",
 	"eventfd2", "gettid", "getpid",
 	/* control path */

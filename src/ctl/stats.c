@@ -137,6 +137,8 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_object_set_new(o, "txq_pkts", tq);
 		json_object_set_new(o, "rxq_kicks", rk);
 		json_object_set_new(o, "txq_irqs", ti);
+		json_object_set_new(o, "irq_blocked",
+				    json_integer((json_int_t)p->st.irq_blocked));
 		if (port_vhost_dev(p))
 			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
 		if (p->ops->stats_json)
@@ -168,6 +170,8 @@ json_t *ctl_stats_json(struct sw *sw)
 			json_object_set_new(o, "busy_loops",
 					    json_integer((json_int_t)st->busy_loops));
 			json_object_set_new(o, "sleeps", json_integer((json_int_t)st->sleeps));
+			json_object_set_new(o, "guard_breaks",
+					    json_integer((json_int_t)st->guard_breaks));
 			json_object_set_new(o, "busy_cycles",
 					    json_integer((json_int_t)st->busy_cycles));
 			json_object_set_new(o, "total_cycles",

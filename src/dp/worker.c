@@ -9,13 +9,23 @@
  * receive livelock, seed 002). Transmit to a destination may come from any
  * worker; the port serialises that (see port_vhost.c).
  *
- * Quiesce: the control thread calls dp_pause() before it changes rings or
- * memory; each worker parks at the top of its loop, so no worker is inside
- * a port when dp_pause() returns. Workers take no lock per burst: the pause
- * flag is one atomic load per round.
+ * The control/data contract (docs/architecture.md): workers never park for
+ * a control message. The control thread unpublishes what it will change
+ * (a ring's flag), then dp_sync() waits for a grace period: every worker has
+ * passed the top of its loop (a quiescent point: it holds no pointer into
+ * any port) since, or sleeps. A round is bounded by the budget, so the wait
+ * is one round of each worker. Workers take no lock per burst: the quiescent
+ * point is one store with a full barrier per round.
+ *
+ * No fd of a peer can block a worker: kick eventfds are never read (edge-
+ * triggered epoll), and an interrupt is written inside a guard that the
+ * watchdog thread breaks with a signal when the write sleeps (a frontend
+ * that preloads its call eventfd to the maximum): dp_call().
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,7 +45,7 @@
 struct dp_rxq {
 	struct port *port;
 	unsigned q;
-	int fd;			/* rx_fd, or -1 */
+	int fd;			/* watched in epfd, or -1 */
 };
 
 struct dp_worker {
@@ -43,11 +53,21 @@ struct dp_worker {
 	unsigned id;
 	pthread_t thread;
 	int epfd;
-	int wakefd;		/* eventfd: pause/stop wake a sleeping worker */
+	int wakefd;		/* eventfd: sync/stop wake a sleeping worker */
 	unsigned nq;
 	struct dp_rxq q[MAX_QUEUES_PER_WORKER];
 	struct dp_worker_stats st;
 	struct gro_table *gro;
+	/*
+	 * Grace periods: qs counts quiescent points (release, full barrier);
+	 * idle is 1 while the worker sleeps in epoll or parks, holding nothing.
+	 * flush_seen: the last GRO flush request it served.
+	 */
+	uint64_t qs;
+	int idle;
+	unsigned flush_seen;
+	/* Odd while the worker writes a peer's eventfd (dp_call). */
+	uint64_t guard;
 } PV_CACHE_ALIGNED;
 
 struct dp {
@@ -55,12 +75,10 @@ struct dp {
 	struct dp_cfg cfg;
 	uint64_t tsc_hz;
 	bool started;
-	int pause_req;		/* atomic: workers park while > 0 */
+	unsigned flush_gen;	/* atomic: dp_sync(flush) requests */
+	pthread_t watchdog;
+	bool watchdog_on;
 	int stop;		/* atomic */
-	pthread_mutex_t lock;
-	pthread_cond_t parked_cv, resume_cv;
-	unsigned parked;
-	unsigned pause_depth;	/* control thread only */
 	struct dp_worker *w;
 };
 
@@ -150,24 +168,24 @@ static void wake(struct dp_worker *w)
 		pv_warn("dp: wake worker %u: %s", w->id, strerror(errno));
 }
 
-static void park(struct dp_worker *w)
+/*
+ * A quiescent point: the worker holds no pointer into any port. Serves a
+ * pending GRO flush request first (the control thread is about to stop a
+ * ring a held buffer may come from). The full barrier orders this round's
+ * accesses before the count, and the count before the next round's loads
+ * of ring flags (paired with the one in dp_sync()).
+ */
+static void quiescent(struct dp_worker *w)
 {
-	struct dp *dp = w->dp;
+	unsigned gen = __atomic_load_n(&w->dp->flush_gen, __ATOMIC_ACQUIRE);
 
-	/*
-	 * Nothing stays held across a pause: the control thread may be about
-	 * to stop the very ring a held buffer came from.
-	 */
-	if (w->gro)
-		gro_flush_all(w->gro);
-	pthread_mutex_lock(&dp->lock);
-	dp->parked++;
-	pthread_cond_signal(&dp->parked_cv);
-	while (__atomic_load_n(&dp->pause_req, __ATOMIC_ACQUIRE) &&
-	       !__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE))
-		pthread_cond_wait(&dp->resume_cv, &dp->lock);
-	dp->parked--;
-	pthread_mutex_unlock(&dp->lock);
+	if (gen != w->flush_seen) {
+		if (w->gro)
+			gro_flush_all(w->gro);
+		w->flush_seen = gen;
+	}
+	__atomic_store_n(&w->qs, w->qs + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 /* Turns notifications on for every queue; true if any had work meanwhile. */
@@ -195,22 +213,39 @@ static void disarm_all(struct dp_worker *w)
 	}
 }
 
+/* Counts the kicks that woke the worker against their queues. */
+static void count_kicks(struct dp_worker *w, const struct epoll_event *evs,
+			int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint32_t k = evs[i].data.u32;
+
+		if (k < w->nq && w->q[k].port->ops->rx_kicked)
+			w->q[k].port->ops->rx_kicked(w->q[k].port, w->q[k].q);
+	}
+}
+
 static void sleep_until_work(struct dp_worker *w)
 {
 	struct epoll_event evs[16];
-	int timeout_ms = 100;
+	/* Queues without an fd can only be polled, so the sleep is bounded. */
+	uint64_t timeout_ns = 100000000ULL;
+	struct timespec ts;
+	int n;
 	uint64_t v;
 
-	/* Wake for the earliest GRO deadline: no packet is held past it. */
+	/*
+	 * Wake for the earliest GRO deadline, to the nanosecond: no packet
+	 * (and no source chain behind it) is held past its bound, which is
+	 * tens of microseconds, not a whole millisecond.
+	 */
 	if (w->gro && gro_held(w->gro)) {
 		uint64_t dl = gro_next_deadline(w->gro), now = pv_now_ns();
 
 		if (dl <= now) {
 			gro_flush_all(w->gro);
-		} else {
-			uint64_t ms = (dl - now + 999999) / 1000000;
-
-			timeout_ms = ms < 100 ? (int)ms : 100;
+		} else if (dl - now < timeout_ns) {
+			timeout_ns = dl - now;
 		}
 	}
 	if (arm_all(w)) {
@@ -219,14 +254,27 @@ static void sleep_until_work(struct dp_worker *w)
 	}
 	w->st.sleeps++;
 	/*
-	 * Queues without an fd can only be polled, so the sleep is bounded;
-	 * the fds themselves are drained by rx_notify(false) in the ports.
+	 * Idle: a grace period need not wait for us. Stored before the sleep;
+	 * cleared with a full barrier after it, before any port is touched
+	 * again (paired with the barrier in dp_sync()).
 	 */
-	if (epoll_wait(w->epfd, evs, ARRAY_SIZE(evs), timeout_ms) < 0 &&
-	    errno != EINTR)
+	__atomic_store_n(&w->idle, 1, __ATOMIC_RELEASE);
+	ts.tv_sec = (time_t)(timeout_ns / 1000000000ULL);
+	ts.tv_nsec = (long)(timeout_ns % 1000000000ULL);
+	n = epoll_pwait2(w->epfd, evs, ARRAY_SIZE(evs), &ts, NULL);
+	if (n < 0 && errno == ENOSYS)	/* kernels before 5.11 */
+		n = epoll_wait(w->epfd, evs, ARRAY_SIZE(evs),
+			       (int)((timeout_ns + 999999) / 1000000));
+	__atomic_store_n(&w->idle, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (n < 0 && errno != EINTR)
 		pv_debug("dp: epoll_wait: %s", strerror(errno));
 	if (read(w->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		pv_debug("dp: wakefd read: %s", strerror(errno));
+	/* A ring may have stopped while we slept: the top of the loop first. */
+	quiescent(w);
+	if (n > 0)
+		count_kicks(w, evs, n);
 	disarm_all(w);
 }
 
@@ -252,10 +300,7 @@ static void *worker_main(void *arg)
 		uint64_t t0, t1, t2, staged;
 		unsigned work = 0;
 
-		if (__atomic_load_n(&dp->pause_req, __ATOMIC_ACQUIRE)) {
-			park(w);
-			continue;
-		}
+		quiescent(w);
 		t0 = dp_rdtsc();
 		staged = w->st.stage_cycles[DP_STAGE_CLASSIFY] +
 			 w->st.stage_cycles[DP_STAGE_DELIVER] +
@@ -339,19 +384,42 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Control thread, workers parked: spread every receive queue over workers. */
+/* Watches @fd for queue @k of @w (edge-triggered for a peer's eventfd). */
+static void watch(struct dp_worker *w, unsigned k, int fd)
+{
+	struct dp_rxq *r = &w->q[k];
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (r->fd == fd)
+		return;
+	if (r->fd >= 0)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+	r->fd = -1;
+	if (fd < 0)
+		return;
+	if (r->port->ops->rx_fd_edge)
+		ev.events |= EPOLLET;
+	ev.data.u32 = k;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
+	    (errno != EEXIST ||
+	     epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)) {
+		pv_warn("dp: worker %u: watch %s queue %u: %s", w->id,
+			r->port->name, r->q, strerror(errno));
+		return;
+	}
+	r->fd = fd;
+}
+
+/*
+ * Before the workers start: spread every receive queue a port can ever
+ * have over the workers, once. The assignment never changes while they
+ * run, so a ring starting or stopping needs no pause: only its fd is
+ * watched or unwatched (dp_watch), and its flags say whether to poll it.
+ */
 static void assign(struct dp *dp)
 {
 	unsigned next = 0;
 
-	for (unsigned k = 0; k < dp->cfg.workers; k++) {
-		struct dp_worker *w = &dp->w[k];
-
-		for (unsigned i = 0; i < w->nq; i++)
-			if (w->q[i].fd >= 0)
-				epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->q[i].fd, NULL);
-		w->nq = 0;
-	}
 	for (unsigned pi = 0; pi < dp->sw->nports; pi++) {
 		struct port *p = dp->sw->ports[pi];
 		unsigned n = p->ops->rx_queues ? p->ops->rx_queues(p) : 0;
@@ -365,20 +433,51 @@ static void assign(struct dp *dp)
 			r = &w->q[w->nq++];
 			r->port = p;
 			r->q = q;
-			r->fd = p->ops->rx_fd ? p->ops->rx_fd(p, q) : -1;
-			if (r->fd >= 0) {
-				struct epoll_event ev = { .events = EPOLLIN };
-
-				ev.data.u32 = w->nq - 1;
-				if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->fd, &ev) < 0 &&
-				    errno != EEXIST)
-					pv_warn("dp: worker %u: watch %s queue %u: %s",
-						w->id, p->name, q, strerror(errno));
-			}
+			r->fd = -1;
+			watch(w, w->nq - 1, p->ops->rx_fd ? p->ops->rx_fd(p, q) : -1);
 		}
 	}
 	for (unsigned k = 0; k < dp->cfg.workers; k++)
 		dp->w[k].st.nqueues = dp->w[k].nq;
+}
+
+/* The watchdog's signal only interrupts a sleeping write: nothing to do. */
+static void on_guard_signal(int sig)
+{
+	(void)sig;
+}
+
+#define WATCHDOG_NS	20000000L	/* a guarded write may sleep 20-40 ms */
+
+/*
+ * Breaks a worker out of a write to a peer's eventfd that sleeps (the
+ * counter is at its maximum and the peer does not read): if the same guard
+ * is open on two ticks in a row, the signal makes the write return EINTR.
+ * A signal that lands after the write returned is consumed harmlessly (the
+ * handler does nothing and the worker's other syscalls do not sleep, or
+ * take EINTR as a spurious wakeup).
+ */
+static void *watchdog_main(void *arg)
+{
+	struct dp *dp = arg;
+	uint64_t seen[DP_MAX_WORKERS] = { 0 };
+	struct timespec tick = { 0, WATCHDOG_NS };
+
+	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
+		nanosleep(&tick, NULL);
+		for (unsigned k = 0; k < dp->cfg.workers; k++) {
+			uint64_t g = __atomic_load_n(&dp->w[k].guard,
+						     __ATOMIC_RELAXED);
+
+			if ((g & 1) && g == seen[k]) {
+				pthread_kill(dp->w[k].thread, DP_GUARD_SIGNAL);
+				__atomic_add_fetch(&dp->w[k].st.guard_breaks, 1,
+						   __ATOMIC_RELAXED);
+			}
+			seen[k] = g;
+		}
+	}
+	return NULL;
 }
 
 struct dp *dp_create(struct sw *sw, const struct dp_cfg *cfg)
@@ -391,12 +490,11 @@ struct dp *dp_create(struct sw *sw, const struct dp_cfg *cfg)
 	dp->cfg = *cfg;
 	if (!dp->cfg.workers)
 		dp->cfg.workers = 1;
+	if (dp->cfg.workers > DP_MAX_WORKERS)
+		dp->cfg.workers = DP_MAX_WORKERS;
 	if (!dp->cfg.budget)
 		dp->cfg.budget = 64;
 	dp->tsc_hz = measure_tsc_hz();
-	pthread_mutex_init(&dp->lock, NULL);
-	pthread_cond_init(&dp->parked_cv, NULL);
-	pthread_cond_init(&dp->resume_cv, NULL);
 	if (posix_memalign((void **)&dp->w, 64,
 			   sizeof(*dp->w) * dp->cfg.workers)) {
 		free(dp);
@@ -432,11 +530,17 @@ struct dp *dp_create(struct sw *sw, const struct dp_cfg *cfg)
 
 int dp_start(struct dp *dp)
 {
+	struct sigaction sa = { .sa_handler = on_guard_signal };
+	int rc;
+
+	/* No SA_RESTART: the point is that a sleeping write returns EINTR. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(DP_GUARD_SIGNAL, &sa, NULL) < 0)
+		return -errno;
 	assign(dp);
 	for (unsigned k = 0; k < dp->cfg.workers; k++) {
-		int rc = pthread_create(&dp->w[k].thread, NULL, worker_main,
-					&dp->w[k]);
-
+		rc = pthread_create(&dp->w[k].thread, NULL, worker_main,
+				    &dp->w[k]);
 		if (rc) {
 			pv_err("dp: start worker %u: %s", k, strerror(rc));
 			__atomic_store_n(&dp->stop, 1, __ATOMIC_RELEASE);
@@ -448,37 +552,107 @@ int dp_start(struct dp *dp)
 		}
 	}
 	dp->started = true;
+	rc = pthread_create(&dp->watchdog, NULL, watchdog_main, dp);
+	if (rc)
+		pv_warn("dp: no watchdog thread (%s): a frontend's full call "
+			"eventfd can stall a worker", strerror(rc));
+	else
+		dp->watchdog_on = true;
 	pv_info("dp: %u worker(s), notify %s, budget %u", dp->cfg.workers,
 		dp_notify_name(dp->cfg.notify), dp->cfg.budget);
 	return 0;
 }
 
-void dp_pause(struct dp *dp)
+void dp_sync(struct dp *dp, bool flush_gro)
 {
+	uint64_t snap[DP_MAX_WORKERS];
+	unsigned n, spins = 0;
+
 	if (!dp || !dp->started)
 		return;
-	if (dp->pause_depth++)
-		return;
-	pthread_mutex_lock(&dp->lock);
-	__atomic_store_n(&dp->pause_req, 1, __ATOMIC_RELEASE);
-	for (unsigned k = 0; k < dp->cfg.workers; k++)
-		wake(&dp->w[k]);
-	while (dp->parked < dp->cfg.workers)
-		pthread_cond_wait(&dp->parked_cv, &dp->lock);
-	pthread_mutex_unlock(&dp->lock);
+	n = dp->cfg.workers;
+	if (flush_gro)
+		__atomic_add_fetch(&dp->flush_gen, 1, __ATOMIC_RELEASE);
+	/* The caller's unpublish is visible before we read any worker state. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (unsigned k = 0; k < n; k++)
+		snap[k] = __atomic_load_n(&dp->w[k].qs, __ATOMIC_ACQUIRE);
+	/* A sleeping worker may hold GRO packets: it must wake to flush. */
+	if (flush_gro)
+		for (unsigned k = 0; k < n; k++)
+			wake(&dp->w[k]);
+	for (unsigned k = 0; k < n; k++) {
+		struct dp_worker *w = &dp->w[k];
+
+		for (;;) {
+			if (__atomic_load_n(&w->qs, __ATOMIC_ACQUIRE) != snap[k])
+				break;
+			if (!flush_gro &&
+			    __atomic_load_n(&w->idle, __ATOMIC_ACQUIRE))
+				break;
+			if (__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE))
+				return;
+			/* Rounds are short: spin a little, then let them run. */
+			if (++spins < 64) {
+				__builtin_ia32_pause();
+			} else {
+				struct timespec d = { 0, 20000 };
+
+				nanosleep(&d, NULL);
+			}
+		}
+	}
 }
 
-void dp_resume(struct dp *dp)
+/* The worker polling (@p, @q) and the index of that queue in it, or NULL. */
+static struct dp_worker *owner_of(struct dp *dp, const struct port *p,
+				  unsigned q, unsigned *k)
 {
+	for (unsigned i = 0; i < dp->cfg.workers; i++)
+		for (unsigned j = 0; j < dp->w[i].nq; j++)
+			if (dp->w[i].q[j].port == p && dp->w[i].q[j].q == q) {
+				*k = j;
+				return &dp->w[i];
+			}
+	return NULL;
+}
+
+void dp_watch(struct dp *dp, struct port *p, unsigned q, int fd)
+{
+	struct dp_worker *w;
+	unsigned k;
+
+	/* Before dp_start(), assign() reads rx_fd() itself. */
 	if (!dp || !dp->started)
 		return;
-	if (--dp->pause_depth)
-		return;
-	pthread_mutex_lock(&dp->lock);
-	assign(dp);
-	__atomic_store_n(&dp->pause_req, 0, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&dp->resume_cv);
-	pthread_mutex_unlock(&dp->lock);
+	w = owner_of(dp, p, q, &k);
+	if (w) {
+		watch(w, k, fd);
+		/* A kick that came before the fd was watched must not be lost. */
+		if (fd >= 0)
+			wake(w);
+	}
+}
+
+bool dp_call(int fd)
+{
+	struct dp_worker *w = current;
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (w)
+		__atomic_store_n(&w->guard, w->guard + 1, __ATOMIC_RELAXED);
+	r = write(fd, &one, sizeof(one));
+	if (w)
+		__atomic_store_n(&w->guard, w->guard + 1, __ATOMIC_RELAXED);
+	return r == (ssize_t)sizeof(one);
+}
+
+bool dp_fd_writable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
 }
 
 void dp_destroy(struct dp *dp)
@@ -487,13 +661,12 @@ void dp_destroy(struct dp *dp)
 		return;
 	if (dp->started) {
 		__atomic_store_n(&dp->stop, 1, __ATOMIC_RELEASE);
-		pthread_mutex_lock(&dp->lock);
-		pthread_cond_broadcast(&dp->resume_cv);
-		pthread_mutex_unlock(&dp->lock);
 		for (unsigned k = 0; k < dp->cfg.workers; k++) {
 			wake(&dp->w[k]);
 			pthread_join(dp->w[k].thread, NULL);
 		}
+		if (dp->watchdog_on)
+			pthread_join(dp->watchdog, NULL);
 	}
 	for (unsigned k = 0; k < dp->cfg.workers; k++) {
 		if (dp->w[k].gro)
@@ -506,10 +679,12 @@ void dp_destroy(struct dp *dp)
 	if (dp->sw)
 		dp->sw->dp = NULL;
 	free(dp->w);
-	pthread_mutex_destroy(&dp->lock);
-	pthread_cond_destroy(&dp->parked_cv);
-	pthread_cond_destroy(&dp->resume_cv);
 	free(dp);
+}
+
+enum dp_notify dp_notify_mode(const struct dp *dp)
+{
+	return dp ? dp->cfg.notify : DP_NOTIFY_ADAPTIVE;
 }
 
 unsigned dp_nworkers(const struct dp *dp)

@@ -20,8 +20,14 @@
  * published with one used->idx store. The lock is never held across a copy
  * (design invariant 3), and with one worker it is never contended.
  *
- * Ring changes come from the control thread (vhost-user messages); it
- * parks every worker (dp_pause) before a ring starts or stops here.
+ * Ring changes come from the control thread (vhost-user messages), under
+ * the contract of docs/architecture.md: a ring is unpublished (its flag
+ * cleared with a release store) and the backend's quiesce call waits for a
+ * grace period (dp_sync) before the ring, its fds or the memory behind it
+ * change; a ring is published (flag set with a release store) only once it
+ * is whole. Workers load the flags with acquire at the start of a burst and
+ * never park. The kick eventfd is watched edge-triggered and never read;
+ * interrupts go through dp_call(), which a full eventfd cannot block.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -61,9 +67,19 @@ struct vhost_port {
 	struct vhu_dev_cfg cfg;
 	char path[108];
 	struct pv_loop *loop;
-	/* Guest TX rings a worker polls; changed only with workers parked. */
-	bool tx_running[VHU_MAX_QUEUE_PAIRS];
-	bool rx_running[VHU_MAX_QUEUE_PAIRS];	/* guest RX rings we fill */
+	/*
+	 * Ring flags: stored by the control thread (release), loaded by
+	 * workers (acquire). tx_poll: the worker may pop the guest's TX ring;
+	 * tx_running: chains popped from it may still be returned (cleared
+	 * after the grace period that follows tx_poll's clearing, in which
+	 * every held chain came back); rx_running: workers may fill the
+	 * guest's RX ring.
+	 */
+	uint8_t tx_poll[VHU_MAX_QUEUE_PAIRS];
+	uint8_t tx_running[VHU_MAX_QUEUE_PAIRS];
+	uint8_t rx_running[VHU_MAX_QUEUE_PAIRS];
+	/* An interrupt write slept once: poll before the next (any worker). */
+	uint8_t call_stuck[VHU_MAX_VRINGS];
 	/* Per guest TX queue: one worker polls it, so these are its own. */
 	struct vhost_txq {
 		struct vring_elem elems[PKT_BURST_MAX];
@@ -94,62 +110,143 @@ static struct vhost_port *vp_of(struct port *p)
 	return (struct vhost_port *)p;
 }
 
+static bool flag(const uint8_t *f)
+{
+	return __atomic_load_n(f, __ATOMIC_ACQUIRE);
+}
+
+static void set_flag(uint8_t *f, bool v)
+{
+	__atomic_store_n(f, v, __ATOMIC_RELEASE);
+}
+
+static void update_nqueues(struct vhost_port *vp)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < VHU_MAX_QUEUE_PAIRS; i++)
+		if (flag(&vp->tx_poll[i]) || flag(&vp->rx_running[i]))
+			n = i + 1;
+	__atomic_store_n(&vp->port.nqueues, n, __ATOMIC_RELEASE);
+}
+
+/*
+ * Control thread. A stop only unpublishes: the backend calls on_quiesce()
+ * before it touches the ring, its fds or the memory. A start publishes a
+ * ring no worker can be using (it was stopped behind a grace period).
+ */
 static void on_queue_state(void *opaque, unsigned vidx, bool running)
 {
 	struct vhost_port *vp = opaque;
-	struct dp *dp = vp->port.sw->dp;
-	unsigned q = vidx / 2, n = 0;
+	struct dp *dp = vp->port.sw ? vp->port.sw->dp : NULL;
+	unsigned q = vidx / 2;
 
 	if (q >= VHU_MAX_QUEUE_PAIRS)
 		return;
-	/* No worker may be inside this port while a ring changes. */
-	dp_pause(dp);
-	if (vidx & 1)
-		vp->tx_running[q] = running;
-	else
-		vp->rx_running[q] = running;
-	for (unsigned i = 0; i < VHU_MAX_QUEUE_PAIRS; i++)
-		if (vp->tx_running[i] || vp->rx_running[i])
-			n = i + 1;
-	vp->port.nqueues = n;
-	if (running) {
+	if (!running) {
+		if (vidx & 1) {
+			set_flag(&vp->tx_poll[q], false);
+			/* unwatched before the backend closes the kick fd */
+			dp_watch(dp, &vp->port, q, -1);
+		} else {
+			set_flag(&vp->rx_running[q], false);
+		}
+		update_nqueues(vp);
+		pv_info("port %s: vring %u stopped", vp->port.name, vidx);
+		return;
+	}
+	{
 		uint64_t f = vhu_dev_features(vp->dev);
+		bool csum = f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
 
 		/* What the guest takes as it is: partial checksums, large TCP. */
-		vp->port.csum_offload = f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
-		vp->port.gso_offload = vp->port.csum_offload &&
-			(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) &&
-			(f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6));
+		__atomic_store_n(&vp->port.csum_offload, csum, __ATOMIC_RELAXED);
+		__atomic_store_n(&vp->port.gso_offload, csum &&
+				 (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) &&
+				 (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6)),
+				 __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&vp->call_stuck[vidx], 0, __ATOMIC_RELAXED);
 	/* A restarted ring starts with no lease and no held chain outstanding. */
 	if (!(vidx & 1)) {
 		vp->rxq[q].head = vp->rxq[q].tail = 0;
+		set_flag(&vp->rx_running[q], true);
 	} else if (vp->txq && q < vp->cfg.max_queue_pairs) {
+		struct vring *vq = vhu_dev_vring(vp->dev, vidx);
+
 		vp->txq[q].nheld = 0;
 		memset(vp->txq[q].held, 0, sizeof(vp->txq[q].held));
+		/* A busy-polling worker never needs the guest's kicks. */
+		if (dp_notify_mode(dp) == DP_NOTIFY_POLL && vq)
+			vring_set_kick(vq, false);
+		set_flag(&vp->tx_running[q], true);
+		set_flag(&vp->tx_poll[q], true);
+		dp_watch(dp, &vp->port, q, vhu_dev_kickfd(vp->dev, vidx));
 	}
-	dp_resume(dp);
-	pv_info("port %s: vring %u %s", vp->port.name, vidx,
-		running ? "started" : "stopped");
+	update_nqueues(vp);
+	pv_info("port %s: vring %u started", vp->port.name, vidx);
+}
+
+/*
+ * Control thread, after on_queue_state(false) for one or more rings and
+ * before the backend changes any of them: one grace period, in which every
+ * worker also flushes its GRO table, so each chain popped from a stopping
+ * TX ring comes back (tx_running still set) before the ring goes away.
+ */
+static void on_quiesce(void *opaque)
+{
+	struct vhost_port *vp = opaque;
+
+	dp_sync(vp->port.sw ? vp->port.sw->dp : NULL, true);
+	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
+		if (!flag(&vp->tx_poll[q]))
+			set_flag(&vp->tx_running[q], false);
 }
 
 static void on_disconnected(void *opaque)
 {
 	struct vhost_port *vp = opaque;
-	struct dp *dp = vp->port.sw->dp;
 
-	dp_pause(dp);
-	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
-		vp->tx_running[q] = vp->rx_running[q] = false;
-	vp->port.nqueues = 0;
-	dp_resume(dp);
+	/* The backend stopped every ring (with a grace period) before this. */
+	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++) {
+		set_flag(&vp->tx_poll[q], false);
+		set_flag(&vp->tx_running[q], false);
+		set_flag(&vp->rx_running[q], false);
+	}
+	update_nqueues(vp);
 	pv_info("port %s: frontend disconnected", vp->port.name);
 }
 
 static const struct vhu_dev_ops vhost_ops = {
 	.queue_state = on_queue_state,
+	.quiesce = on_quiesce,
 	.disconnected = on_disconnected,
 };
+
+/*
+ * Raises vring @vidx's interrupt if the driver wants one. Any worker: the
+ * call fd is loaded once (the backend replaces it behind a grace period),
+ * and a write that slept once makes the next ones poll first, so a
+ * frontend that keeps its counter full costs a poll, not a stall.
+ */
+static void raise_irq(struct vhost_port *vp, unsigned vidx)
+{
+	int fd = vhu_dev_callfd(vp->dev, vidx);
+
+	if (fd < 0)
+		return;
+	if (__atomic_load_n(&vp->call_stuck[vidx], __ATOMIC_RELAXED)) {
+		if (!dp_fd_writable(fd)) {
+			pv_stat_add(&vp->port.st.irq_blocked, 1);
+			return;
+		}
+		__atomic_store_n(&vp->call_stuck[vidx], 0, __ATOMIC_RELAXED);
+	}
+	if (!dp_call(fd)) {
+		__atomic_store_n(&vp->call_stuck[vidx], 1, __ATOMIC_RELAXED);
+		pv_stat_add(&vp->port.st.irq_blocked, 1);
+	}
+}
 
 /* Strips the header off a popped TX chain into a pkt; returns the drop reason. */
 static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
@@ -244,7 +341,7 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 	size_t hdr_len = nethdr_len(feat);
 	unsigned done = 0;
 
-	if (!vq || !vp->tx_running[q] || !vring_ready(vq))
+	if (!flag(&vp->tx_poll[q]) || !vq || !vring_ready(vq))
 		return 0;
 	while (done < budget) {
 		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
@@ -297,7 +394,8 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 			    (!t->of_elem[i] || !t->of_elem[i]->held))
 				txq_done(t, t->slot[i]);
 		publish_txq(vq, t);
-		vhu_dev_call(vp->dev, 2 * q + 1);
+		if (vring_need_call(vq))
+			raise_irq(vp, 2 * q + 1);
 		dp_stage_add(DP_STAGE_NOTIFY, dp_rdtsc() - t0);
 		done += n;
 	}
@@ -310,8 +408,11 @@ static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
 	struct vhost_port *vp = vp_of(p);
 	struct vring *vq;
 
-	/* Workers flush GRO before they park, so the ring is still this one. */
-	if (q >= VHU_MAX_QUEUE_PAIRS || !vp->tx_running[q])
+	/*
+	 * A stopping ring stays running until every worker flushed its GRO
+	 * table (on_quiesce), so a held chain always comes back to its ring.
+	 */
+	if (q >= VHU_MAX_QUEUE_PAIRS || !flag(&vp->tx_running[q]))
 		return;
 	vq = vhu_dev_vring(vp->dev, 2 * q + 1);
 	if (!vq || !vring_ready(vq))
@@ -320,7 +421,8 @@ static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
 		if (cookies[i] < vq->size)
 			txq_done(&vp->txq[q], vp->txq[q].slot_of[cookies[i]]);
 	publish_txq(vq, &vp->txq[q]);
-	vhu_dev_call(vp->dev, 2 * q + 1);
+	if (vring_need_call(vq))
+		raise_irq(vp, 2 * q + 1);
 }
 
 static unsigned vhost_poll(struct port *p, unsigned q, unsigned budget)
@@ -330,24 +432,36 @@ static unsigned vhost_poll(struct port *p, unsigned q, unsigned budget)
 	return poll_txq((struct vhost_port *)p, q, budget);
 }
 
+/*
+ * Every queue the guest may ever start: the workers' assignment is made
+ * once, and a stopped queue's poll is one flag load.
+ */
 static unsigned vhost_rx_queues(struct port *p)
 {
-	struct vhost_port *vp = vp_of(p);
-	unsigned n = 0;
-
-	for (unsigned q = 0; q < VHU_MAX_QUEUE_PAIRS; q++)
-		if (vp->tx_running[q])
-			n = q + 1;
-	return n;
+	return vp_of(p)->cfg.max_queue_pairs;
 }
 
+/* Before dp_start() only; afterwards on_queue_state() calls dp_watch(). */
 static int vhost_rx_fd(struct port *p, unsigned q)
 {
 	struct vhost_port *vp = vp_of(p);
 
-	if (q >= VHU_MAX_QUEUE_PAIRS || !vp->tx_running[q])
+	if (q >= VHU_MAX_QUEUE_PAIRS || !flag(&vp->tx_poll[q]))
 		return -1;
 	return vhu_dev_kickfd(vp->dev, 2 * q + 1);
+}
+
+static void vhost_rx_kicked(struct port *p, unsigned q)
+{
+	struct vhost_port *vp = vp_of(p);
+	struct vring *vq;
+
+	if (q >= VHU_MAX_QUEUE_PAIRS || !flag(&vp->tx_poll[q]))
+		return;
+	vq = vhu_dev_vring(vp->dev, 2 * q + 1);
+	if (vq)
+		vq->st.kicks++;
+	vp->port.st.rxq_kicks[q]++;
 }
 
 static bool vhost_rx_notify(struct port *p, unsigned q, bool enable)
@@ -355,21 +469,17 @@ static bool vhost_rx_notify(struct port *p, unsigned q, bool enable)
 	struct vhost_port *vp = vp_of(p);
 	struct vring *vq;
 
-	if (q >= VHU_MAX_QUEUE_PAIRS || !vp->tx_running[q])
+	if (q >= VHU_MAX_QUEUE_PAIRS || !flag(&vp->tx_poll[q]))
 		return false;
 	vq = vhu_dev_vring(vp->dev, 2 * q + 1);
 	if (!vq || !vring_ready(vq))
 		return false;
+	/*
+	 * The kick fd is never read: it is watched edge-triggered, and a read
+	 * of an eventfd whose flags the peer controls could block.
+	 */
 	if (!enable) {
-		int fd = vhu_dev_kickfd(vp->dev, 2 * q + 1);
-		uint64_t v;
-
 		vring_set_kick(vq, false);
-		/* One read clears any number of kicks; count the wakeup. */
-		if (fd >= 0 && read(fd, &v, sizeof(v)) == sizeof(v)) {
-			vq->st.kicks++;
-			vp->port.st.rxq_kicks[q]++;
-		}
 		return false;
 	}
 	/* Re-arm, then look once more: a buffer made available before the
@@ -437,16 +547,17 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	uint64_t feat;
 	size_t hdr_len;
 	bool mrg, guest_csum;
-	unsigned sent = 0, i = 0;
+	unsigned sent = 0, i = 0, nq;
 	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csum_done = 0, gso_pkts = 0;
 
-	if (vp->port.nqueues == 0) {
+	nq = __atomic_load_n(&vp->port.nqueues, __ATOMIC_ACQUIRE);
+	if (nq == 0) {
 		pv_stat_add(&p->st.drops.n[PV_DROP_RX_NOT_READY], n);
 		return 0;
 	}
-	q %= vp->port.nqueues;
+	q %= nq;
 	vq = vhu_dev_vring(vp->dev, 2 * q);
-	if (!vq || !vp->rx_running[q] || !vring_ready(vq)) {
+	if (!flag(&vp->rx_running[q]) || !vq || !vring_ready(vq)) {
 		pv_stat_add(&p->st.drops.n[PV_DROP_RX_NOT_READY], n);
 		return 0;
 	}
@@ -460,7 +571,6 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		unsigned first = i, used = 0, lease;
 		uint16_t slot, k;
 		bool call = false;
-		int fd;
 
 		/* Reserve: descriptors and used slots, nothing copied. */
 		pthread_spin_lock(&rq->lock);
@@ -524,13 +634,9 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		}
 		call = vring_need_call(vq);
 		pthread_spin_unlock(&rq->lock);
-		fd = call ? vhu_dev_callfd(vp->dev, 2 * q) : -1;
-		if (fd >= 0) {
-			uint64_t one = 1;
-
+		if (call) {
 			pv_stat_add(&p->st.txq_irqs[q], 1);
-			if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-				pv_debug("port %s: call: %s", p->name, strerror(errno));
+			raise_irq(vp, 2 * q);
 		}
 	}
 	pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);
@@ -576,6 +682,8 @@ static const struct port_ops vhost_port_ops = {
 	.rx_queues = vhost_rx_queues,
 	.poll = vhost_poll,
 	.rx_fd = vhost_rx_fd,
+	.rx_fd_edge = true,
+	.rx_kicked = vhost_rx_kicked,
 	.rx_notify = vhost_rx_notify,
 	.release = vhost_release,
 	.start = vhost_start,

@@ -126,7 +126,8 @@ static void segment_to(struct port *d, unsigned q, struct pkt *p)
 			return;
 		}
 	}
-	n = gso_segment(p, g->out, GSO_MAX_OUT, g->hdr, d->csum_offload);
+	n = gso_segment(p, g->out, GSO_MAX_OUT, g->hdr,
+			__atomic_load_n(&d->csum_offload, __ATOMIC_RELAXED));
 	if (n < 0) {
 		pv_stat_add(&d->st.drops.n[-n < PV_DROP_MAX ? -n :
 					   PV_DROP_PKT_HDR_GSO], 1);
@@ -221,10 +222,12 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	gro = src->ops->release ? dp_gro_table() : NULL;
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
-		unsigned nq = d->nqueues, cnt = 0;
+		/* The control thread changes these as the guest's rings start. */
+		unsigned nq = __atomic_load_n(&d->nqueues, __ATOMIC_RELAXED), cnt = 0;
+		bool gso_ok = __atomic_load_n(&d->gso_offload, __ATOMIC_RELAXED);
 		uint8_t qsel[PKT_BURST_MAX];
 		uint32_t qmask = 0;
-		bool try_gro = gro && d->gso_offload;
+		bool try_gro = gro && gso_ok;
 
 		if (d == src)
 			continue;
@@ -240,7 +243,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 				pkt_parse_l3(p);
 			q = nq > 1 ? (uint8_t)(pkt_flow_hash(p) % nq) : 0;
 			if (p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
-			    !d->gso_offload) {
+			    !gso_ok) {
 				segment_to(d, q, p);
 				continue;
 			}

@@ -83,24 +83,80 @@ static bool ring_enabled(const struct vhu_dev *dev,
 	return vr->enabled;
 }
 
-/* Stops a running ring: owner first (it must let go), then the ring. */
+/*
+ * Stops the running rings in @mask (bit i: vring i): the owner unpublishes
+ * each, then one grace period (ops.quiesce) for all of them, then the
+ * rings are torn down. One message costs one grace period at most, and no
+ * worker is ever parked (docs/architecture.md, "The contract").
+ */
+void vhu_stop_rings(struct vhu_dev *dev, uint64_t mask)
+{
+	uint64_t stopping = 0;
+
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
+		if (!(mask & (1ULL << i)) || !dev->vr[i].running)
+			continue;
+		stopping |= 1ULL << i;
+		if (dev->ops.queue_state)
+			dev->ops.queue_state(dev->opaque, i, false);
+	}
+	if (!stopping)
+		return;
+	if (dev->ops.quiesce)
+		dev->ops.quiesce(dev->opaque);
+	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
+		struct vhu_vring_ctl *vr = &dev->vr[i];
+
+		if (!(stopping & (1ULL << i)))
+			continue;
+		vr->base = vring_stop(&vr->vq);
+		vring_teardown(&vr->vq);
+		vr->running = false;
+	}
+}
+
 static void ring_stop(struct vhu_dev *dev, unsigned idx)
 {
-	struct vhu_vring_ctl *vr = &dev->vr[idx];
-
-	if (!vr->running)
-		return;
-	if (dev->ops.queue_state)
-		dev->ops.queue_state(dev->opaque, idx, false);
-	vr->base = vring_stop(&vr->vq);
-	vring_teardown(&vr->vq);
-	vr->running = false;
+	vhu_stop_rings(dev, 1ULL << idx);
 }
 
 static void stop_all(struct vhu_dev *dev)
 {
+	vhu_stop_rings(dev, ~0ULL);
+}
+
+/* Running rings a stop of @mask would stop. */
+static uint64_t running_of(const struct vhu_dev *dev, uint64_t mask)
+{
+	uint64_t r = 0;
+
 	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++)
-		ring_stop(dev, i);
+		if ((mask & (1ULL << i)) && dev->vr[i].running)
+			r |= 1ULL << i;
+	return r;
+}
+
+/*
+ * Token bucket of running-ring restarts per connection: a frontend that
+ * stops and restarts its rings in a loop costs every worker a grace period
+ * (and a GRO flush) each time, so past a burst that no real frontend
+ * reaches (QEMU restarts a ring a few times per device reset) the excess
+ * is refused. Returns false (fault counted) when the bucket is empty.
+ */
+static bool restart_allowed(struct vhu_dev *dev)
+{
+	uint64_t now = pv_now_ns();
+	uint64_t add = (now - dev->rs_last_ns) / (1000000000ULL / VHU_RESTART_RATE);
+
+	if (add) {
+		dev->rs_tokens = dev->rs_tokens + add > VHU_RESTART_BURST ?
+				 VHU_RESTART_BURST : dev->rs_tokens + (unsigned)add;
+		dev->rs_last_ns = now;
+	}
+	if (dev->rs_tokens == 0)
+		return false;
+	dev->rs_tokens--;
+	return true;
 }
 
 /*
@@ -233,6 +289,8 @@ void vhu_dev_session_init(struct vhu_dev *dev)
 	dev->proto = 0;
 	dev->status = 0;
 	dev->mtu = 0;
+	dev->rs_tokens = VHU_RESTART_BURST;
+	dev->rs_last_ns = pv_now_ns();
 	gmem_init(&dev->gm);
 	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
 		memset(&dev->vr[i], 0, sizeof(dev->vr[i]));
@@ -513,12 +571,32 @@ static int h_set_vring_kick(struct vhu_dev *dev, struct vhu_msg *msg,
 	return rc;
 }
 
+/*
+ * Workers load the call fd of a running ring at any time, so the new fd is
+ * published first and the old one closed only after a grace period: no
+ * interrupt goes to a closed fd, or to whatever reuses its number.
+ */
 static int h_set_vring_call(struct vhu_dev *dev, struct vhu_msg *msg,
 			    unsigned idx)
 {
-	int *slot = &dev->vr[idx].callfd;
+	struct vhu_vring_ctl *vr = &dev->vr[idx];
+	int fd = -1, old;
 
-	return vring_fd(dev, msg, idx, &slot);
+	if (!(msg->payload.u64 & VHU_VRING_NOFD)) {
+		if (!vhu_fd_is_eventfd(msg->fds[0])) {
+			vhu_fault(dev, PV_DROP_VHU_VRING_FD,
+				  "vring %u: SET_VRING_CALL fd is not an eventfd",
+				  idx);
+			return -EINVAL;
+		}
+		fd = take_fd(msg, 0);
+	}
+	old = __atomic_exchange_n(&vr->callfd, fd, __ATOMIC_ACQ_REL);
+	if (old >= 0 && vr->running && dev->ops.quiesce)
+		dev->ops.quiesce(dev->opaque);
+	if (old >= 0)
+		close(old);
+	return 0;
 }
 
 static int h_set_vring_err(struct vhu_dev *dev, struct vhu_msg *msg,
@@ -679,7 +757,7 @@ static const struct vhu_req_row req_table[VHU_REQ_MAX] = {
 	ROW(NET_SET_MTU, h_net_set_mtu, 8, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
 	ROW(RESET_DEVICE, h_reset, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
 	ROW(GET_MAX_MEM_SLOTS, h_get_max_mem_slots, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, true),
-	ROW(ADD_MEM_REG, h_add_mem_reg, 40, SZ_EXACT, FDS_ONE, VIDX_NONE, Q_NONE, false),
+	ROW(ADD_MEM_REG, h_add_mem_reg, 40, SZ_EXACT, FDS_ONE, VIDX_NONE, Q_ALL, false),
 	ROW(REM_MEM_REG, h_rem_mem_reg, 40, SZ_EXACT, FDS_OPT, VIDX_NONE, Q_ALL, false),
 	ROW(SET_STATUS, h_set_status, 8, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
 	ROW(GET_STATUS, h_get_status, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, true),
@@ -824,6 +902,26 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 		rc = -EINVAL;
 		goto fail;
 	}
+	/*
+	 * Requests that change what a running ring points at stop it first
+	 * (a ring restart, rate-limited); SET_VRING_ENABLE 0 and
+	 * GET_VRING_BASE stop one in their handlers and count the same way.
+	 */
+	if ((row->quiesce == Q_RING &&
+	     running_of(dev, 1ULL << idx)) ||
+	    (row->quiesce == Q_ALL && running_of(dev, ~0ULL)) ||
+	    ((req == VHU_REQ_GET_VRING_BASE ||
+	      (req == VHU_REQ_SET_VRING_ENABLE && !msg->payload.state.num)) &&
+	     has_idx && idx < VHU_MAX_VRINGS && running_of(dev, 1ULL << idx))) {
+		if (!restart_allowed(dev)) {
+			vhu_fault(dev, PV_DROP_VHU_RESTART_RATE,
+				  "%s: running rings restarted more than %u times "
+				  "in a burst (%u/s sustained)", vhu_req_name(req),
+				  VHU_RESTART_BURST, VHU_RESTART_RATE);
+			rc = -EBUSY;
+			goto fail;
+		}
+	}
 	if (row->quiesce == Q_RING)
 		ring_stop(dev, (unsigned)idx);
 	else if (row->quiesce == Q_ALL)
@@ -930,5 +1028,6 @@ int vhu_dev_callfd(struct vhu_dev *dev, unsigned idx)
 {
 	if (idx >= VHU_MAX_VRINGS)
 		return -1;
-	return dev->vr[idx].callfd;
+	/* replaced by SET_VRING_CALL behind a grace period */
+	return __atomic_load_n(&dev->vr[idx].callfd, __ATOMIC_ACQUIRE);
 }

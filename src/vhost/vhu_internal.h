@@ -13,6 +13,9 @@
 #define VHU_MAX_PAYLOAD		sizeof(((struct vhu_msg *)0)->payload)
 /* A message that stays incomplete this long closes the connection. */
 #define VHU_MSG_TIMEOUT_NS	1500000000ULL
+/* Running-ring restarts per connection: a burst, then a sustained rate. */
+#define VHU_RESTART_BURST	128u
+#define VHU_RESTART_RATE	32u
 /* Client mode: delay between connection attempts. */
 #define VHU_RECONNECT_NS	1000000000ULL
 /* SET_VRING_KICK/CALL/ERR u64: bits 0-7 index, bit 8 "no fd" (vhost-user.rst). */
@@ -98,6 +101,8 @@ struct vhu_dev {
 	uint64_t proto;
 	uint8_t status;
 	uint16_t mtu;		/* NET_SET_MTU */
+	unsigned rs_tokens;	/* ring restarts left in the burst */
+	uint64_t rs_last_ns;	/* last refill of rs_tokens */
 	struct gmem gm;
 	struct vhu_vring_ctl vr[VHU_MAX_VRINGS];
 
@@ -112,6 +117,8 @@ void vhu_fault(struct vhu_dev *dev, enum pv_drop why, const char *fmt, ...)
 void vhu_dev_disconnect(struct vhu_dev *dev);
 /* Dispatches one complete message (socket or handle_msg). <0: close. */
 int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg);
+/* Stops the running rings in @mask with one grace period (see vhu_backend.c). */
+void vhu_stop_rings(struct vhu_dev *dev, uint64_t mask);
 /* Initialises the per-session state (fds -1, empty memory). */
 void vhu_dev_session_init(struct vhu_dev *dev);
 

@@ -37,17 +37,7 @@ void vhu_dev_disconnect(struct vhu_dev *dev)
 	bool had_conn = dev->conn_fd >= 0;
 
 	/* 1. the dataplane lets go of every ring */
-	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
-		struct vhu_vring_ctl *vr = &dev->vr[i];
-
-		if (!vr->running)
-			continue;
-		if (dev->ops.queue_state)
-			dev->ops.queue_state(dev->opaque, i, false);
-		vring_stop(&vr->vq);
-		vring_teardown(&vr->vq);
-		vr->running = false;
-	}
+	vhu_stop_rings(dev, ~0ULL);
 	if (had_conn) {
 		pv_loop_del(dev->loop, dev->conn_fd);
 		close_fd(&dev->conn_fd);

@@ -38,6 +38,10 @@ struct fx {
 	char path[80];
 	bool running[VHU_MAX_VRINGS];
 	unsigned qs_on, qs_off, disc;
+	unsigned quiesces;		/* grace periods the backend asked for */
+	unsigned unquiesced;		/* rings stopped without one yet */
+	int watch_fd;			/* checked open at each quiesce, or -1 */
+	bool watch_fd_open;
 	int memfd;
 	uint8_t *mem;
 	pthread_t th;
@@ -51,10 +55,23 @@ static void on_queue_state(void *opaque, unsigned idx, bool on)
 	assert_true(idx < VHU_MAX_VRINGS);
 	assert_true(fx->running[idx] != on);	/* strictly alternating */
 	fx->running[idx] = on;
-	if (on)
+	if (on) {
 		fx->qs_on++;
-	else
+	} else {
 		fx->qs_off++;
+		fx->unquiesced++;
+	}
+}
+
+/* The dataplane's grace period: every stop so far is now covered. */
+static void on_quiesce(void *opaque)
+{
+	struct fx *fx = opaque;
+
+	fx->quiesces++;
+	fx->unquiesced = 0;
+	if (fx->watch_fd >= 0)
+		fx->watch_fd_open = fcntl(fx->watch_fd, F_GETFD) >= 0;
 }
 
 static void on_disconnected(void *opaque)
@@ -68,6 +85,7 @@ static void on_disconnected(void *opaque)
 
 static const struct vhu_dev_ops ops = {
 	.queue_state = on_queue_state,
+	.quiesce = on_quiesce,
 	.disconnected = on_disconnected,
 };
 
@@ -84,6 +102,7 @@ static int setup(void **state)
 
 	pv_log_set_level(PV_LOG_ERR);
 	assert_non_null(fx);
+	fx->watch_fd = -1;
 	snprintf(fx->path, sizeof(fx->path), "/tmp/pvnet-tvhu-%d-%u.sock",
 		 (int)getpid(), seq++);
 	cfg.path = fx->path;
@@ -1481,6 +1500,126 @@ static void add_mem_reg_once_per_queue_pair(void **state)
 	assert_fresh_ok(fx);
 }
 
+/*
+ * Issue 12 finding 3: ADD_MEM_REG edited the region table that workers
+ * translate through while rings ran. Now every running ring stops first,
+ * behind one grace period for all of them, and restarts after.
+ */
+static void add_mem_reg_quiesces_running_rings(void **state)
+{
+	struct fx *fx = *state;
+	int fd = raw_connect(fx);
+	struct vhu_mem_single r0 = { 0, { 0, MEM_LEN / 2, MEM_UVA, 0 } };
+	struct vhu_mem_single r1 = { 0, { MEM_LEN / 2, MEM_LEN / 2,
+					  MEM_UVA + MEM_LEN / 2, MEM_LEN / 2 } };
+	unsigned off0, q0;
+
+	send_u64(fx, fd, VHU_REQ_SET_PROTOCOL_FEATURES, REQ,
+		 VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |
+		 VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
+		 VIRTIO_BIT(VHU_PROTO_F_MQ));
+	send_msg(fx, fd, VHU_REQ_SET_OWNER, REQ, NULL, 0, NULL, 0);
+	send_u64(fx, fd, VHU_REQ_SET_FEATURES, REQ,
+		 VIRTIO_BIT(VIRTIO_F_VERSION_1) |
+		 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
+		 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
+	send_msg(fx, fd, VHU_REQ_ADD_MEM_REG, ACK, &r0, sizeof(r0),
+		 &fx->memfd, 1);
+	assert_int_equal(recv_u64(fd, VHU_REQ_ADD_MEM_REG), 0);
+	raw_vring(fx, fd, 0, true);
+	raw_vring(fx, fd, 1, true);
+	assert_true(fx->running[0] && fx->running[1]);
+	off0 = fx->qs_off;
+	q0 = fx->quiesces;
+
+	/* hot-plug: both running rings stop, one grace period, both restart */
+	send_msg(fx, fd, VHU_REQ_ADD_MEM_REG, ACK, &r1, sizeof(r1),
+		 &fx->memfd, 1);
+	assert_int_equal(recv_u64(fd, VHU_REQ_ADD_MEM_REG), 0);
+	assert_int_equal(fx->qs_off - off0, 2);
+	assert_int_equal(fx->quiesces - q0, 1);
+	assert_int_equal(fx->unquiesced, 0);
+	assert_true(fx->running[0] && fx->running[1]);
+	/* and unplug */
+	send_msg(fx, fd, VHU_REQ_REM_MEM_REG, ACK, &r1, sizeof(r1), NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_REM_MEM_REG), 0);
+	assert_int_equal(fx->qs_off - off0, 4);
+	assert_int_equal(fx->quiesces - q0, 2);
+	assert_true(fx->running[0] && fx->running[1]);
+	assert_int_equal(faults_total(fx), 0);
+	close(fd);
+	pump(fx);
+	assert_int_equal(fx->unquiesced, 0);	/* the disconnect's stops too */
+	assert_fresh_ok(fx);
+}
+
+/*
+ * Issue 12 finding 4: SET_VRING_CALL closed the fd a worker might be
+ * writing. The new fd is published first and the old one stays open
+ * through the grace period.
+ */
+static void set_vring_call_closes_old_after_grace(void **state)
+{
+	struct fx *fx = *state;
+	int fd = raw_handshake(fx, true);
+	int call2 = eventfd(0, EFD_CLOEXEC);
+	uint64_t u = 0;
+	unsigned q0;
+	int old;
+
+	raw_vring(fx, fd, 0, true);
+	assert_true(fx->running[0]);
+	old = vhu_dev_callfd(fx->dev, 0);
+	assert_true(old >= 0);
+	fx->watch_fd = old;
+	fx->watch_fd_open = false;
+	q0 = fx->quiesces;
+	send_msg(fx, fd, VHU_REQ_SET_VRING_CALL, ACK, &u, 8, &call2, 1);
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_VRING_CALL), 0);
+	assert_int_equal(fx->quiesces - q0, 1);
+	assert_true(fx->watch_fd_open);		/* open during the grace period */
+	assert_true(fx->running[0]);		/* and the ring never stopped */
+	assert_true(vhu_dev_callfd(fx->dev, 0) >= 0);
+	/* the old number is closed now (or reused by the new fd) */
+	assert_true(fcntl(old, F_GETFD) < 0 ||
+		    vhu_dev_callfd(fx->dev, 0) == old);
+	fx->watch_fd = -1;
+	close(call2);
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
+/*
+ * Issue 12 finding 5: a frontend that restarts its running rings in a loop
+ * cost every worker a pause each time. Past the burst it is refused.
+ */
+static void ring_restart_storm_is_limited(void **state)
+{
+	struct fx *fx = *state;
+	int fd = raw_handshake(fx, true);
+	unsigned nacks = 0, i;
+
+	raw_vring(fx, fd, 0, true);
+	assert_true(fx->running[0]);
+	for (i = 0; i < 400 && !nacks; i++) {
+		send_state(fx, fd, VHU_REQ_SET_VRING_ENABLE, ACK, 0, 0);
+		nacks += recv_u64(fd, VHU_REQ_SET_VRING_ENABLE) != 0;
+		send_state(fx, fd, VHU_REQ_SET_VRING_ENABLE, ACK, 0, 1);
+		assert_int_equal(recv_u64(fd, VHU_REQ_SET_VRING_ENABLE), 0);
+	}
+	assert_int_equal(nacks, 1);
+	/* the first 128 went through, all within well under a second */
+	assert_true(i > 100);
+	assert_true(fault(fx, PV_DROP_VHU_RESTART_RATE) >= 1);
+	/* the refused one left the ring as it was: running */
+	assert_true(fx->running[0]);
+	/* a stopped ring starting is no restart: never refused */
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1514,6 +1653,9 @@ int main(void)
 		T(mem_slots_can_be_refused),
 		T(add_mem_reg_once_per_queue_pair),
 		T(protocol_features_not_offered),
+		T(add_mem_reg_quiesces_running_rings),
+		T(set_vring_call_closes_old_after_grace),
+		T(ring_restart_storm_is_limited),
 	};
 #undef T
 	return cmocka_run_group_tests_name("vhost_backend", tests, NULL, NULL);
