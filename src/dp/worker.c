@@ -79,6 +79,7 @@ struct dp {
 	pthread_t watchdog;
 	bool watchdog_on;
 	int stop;		/* atomic */
+	int wd_stop;		/* atomic: after the workers joined */
 	struct dp_worker *w;
 };
 
@@ -463,7 +464,8 @@ static void *watchdog_main(void *arg)
 	uint64_t seen[DP_MAX_WORKERS] = { 0 };
 	struct timespec tick = { 0, WATCHDOG_NS };
 
-	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
+	/* Until the workers joined: one may sleep in a write at shutdown too. */
+	while (!__atomic_load_n(&dp->wd_stop, __ATOMIC_ACQUIRE)) {
 		nanosleep(&tick, NULL);
 		for (unsigned k = 0; k < dp->cfg.workers; k++) {
 			uint64_t g = __atomic_load_n(&dp->w[k].guard,
@@ -665,6 +667,7 @@ void dp_destroy(struct dp *dp)
 			wake(&dp->w[k]);
 			pthread_join(dp->w[k].thread, NULL);
 		}
+		__atomic_store_n(&dp->wd_stop, 1, __ATOMIC_RELEASE);
 		if (dp->watchdog_on)
 			pthread_join(dp->watchdog, NULL);
 	}
