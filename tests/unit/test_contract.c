@@ -56,6 +56,8 @@ struct vhu_dev *port_vhost_dev(struct port *p);
 /* Liveness only: a run that needs this long is stuck, not slow. */
 #define LIVENESS_NS	(60ULL * 1000000000ULL)
 #define CHURN_NS	(300ULL * 1000000ULL)	/* control churn per scenario */
+/* (a) under TSan: each round remaps, ~100 ms; have a few whatever the time */
+#define CHURN_MIN_ROUNDS 16
 
 #define F_BASE	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | \
 		 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
@@ -578,7 +580,7 @@ static void *churn_mem(void *arg)
 	struct vhu_mem_single r = { 0, { 0, EXTRA_LEN, FG_UVA_BASE, 0 } };
 	uint64_t until = pv_now_ns() + CHURN_NS;
 
-	while (pv_now_ns() < until) {
+	while (pv_now_ns() < until || c->iters < CHURN_MIN_ROUNDS) {
 		int fd = dup(c->extra_fd);
 
 		if (send_msg(c->g->dev, VHU_REQ_ADD_MEM_REG, &r, sizeof(r),
