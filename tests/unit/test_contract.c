@@ -586,11 +586,14 @@ static void *churn_mem(void *arg)
 		if (send_msg(c->g->dev, VHU_REQ_ADD_MEM_REG, &r, sizeof(r),
 			     &fd, 1))
 			c->failed++;
+		/* frames flow with each table, as between a real hotplug's steps */
+		usleep(500);
 		if (send_msg(c->g->dev, VHU_REQ_REM_MEM_REG, &r, sizeof(r),
 			     NULL, 0))
 			c->failed++;
 		if (c->iters % 4 == 3 && send_mem_table(c->g))
 			c->failed++;
+		usleep(500);
 		c->iters++;
 	}
 	__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
