@@ -5,6 +5,7 @@
 #   tools/install-deps.sh test    + test tools and the real peers (DPDK, iperf3)
 set -euo pipefail
 
+# libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes (ASan, TSan).
 want=(make gcc clang pkg-config libcmocka-dev libjansson-dev libpcap-dev
       libclang-rt-14-dev libseccomp-dev)
 if [ "${1:-build}" = test ]; then
