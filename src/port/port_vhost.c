@@ -337,12 +337,15 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 {
 	struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
 	struct vhost_txq *t = &vp->txq[q];
-	uint64_t feat = vhu_dev_features(vp->dev);
-	size_t hdr_len = nethdr_len(feat);
 	unsigned done = 0;
+	uint64_t feat;
+	size_t hdr_len;
 
+	/* The flag first: features change while the ring is unpublished. */
 	if (!flag(&vp->tx_poll[q]) || !vq || !vring_ready(vq))
 		return 0;
+	feat = vhu_dev_features(vp->dev);
+	hdr_len = nethdr_len(feat);
 	while (done < budget) {
 		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
 		unsigned n = vring_pop_burst(vq, t->elems, want, VRING_DIR_OUT);

@@ -802,11 +802,16 @@ static void many_workers_fill_one_ring(void **state)
 		src[i] = guest_new(w, false, true, F_EVIDX);
 	b = guest_new(w, true, false, F_EVIDX);
 	world_start(w, FAN_IN, DP_NOTIFY_ADAPTIVE);
+	/*
+	 * Every queue a port can ever have is assigned before the workers
+	 * start, round-robin in port order: the four sources sit on four
+	 * workers, B's (idle) TX queue shares worker 0.
+	 */
 	for (unsigned k = 0; k < FAN_IN; k++) {
-		assert_int_equal(dp_worker_stats(w->dp, k)->nqueues, 1);
+		assert_true(dp_worker_stats(w->dp, k)->nqueues >= 1);
 		nq += dp_worker_stats(w->dp, k)->nqueues;
 	}
-	assert_int_equal(nq, FAN_IN);
+	assert_int_equal(nq, FAN_IN + 1);
 	for (unsigned i = 0; i < FAN_IN; i++) {
 		src[i]->dst_mac = b->port->mac;
 		src[i]->limit = FAN_FRAMES;
