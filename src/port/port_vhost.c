@@ -341,7 +341,9 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 	size_t hdr_len = nethdr_len(feat);
 	unsigned done = 0;
 
-	if (!flag(&vp->tx_poll[q]) || !vq || !vring_ready(vq))
+	/* zeroed by the SIGBUS guard: nothing in these rings is the guest's */
+	if (!flag(&vp->tx_poll[q]) || !vq || !vring_ready(vq) ||
+	    unlikely(vhu_dev_mem_faulted(vp->dev)))
 		return 0;
 	while (done < budget) {
 		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
@@ -553,6 +555,11 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	nq = __atomic_load_n(&vp->port.nqueues, __ATOMIC_ACQUIRE);
 	if (nq == 0) {
 		pv_stat_add(&p->st.drops.n[PV_DROP_RX_NOT_READY], n);
+		return 0;
+	}
+	/* zeroed by the SIGBUS guard: the guest's buffers are gone */
+	if (unlikely(vhu_dev_mem_faulted(vp->dev))) {
+		pv_stat_add(&p->st.drops.n[PV_DROP_VHU_MEM_FAULT], n);
 		return 0;
 	}
 	q %= nq;
