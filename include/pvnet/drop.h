@@ -9,7 +9,9 @@
  * Kinds: RING_* mark the queue broken until the frontend resets it (a
  * violation of the virtio ring rules); PKT_* drop one packet (bad contents);
  * TX/RX_* are capacity drops; VHU_* are vhost-user protocol faults, which get
- * an error reply or close the connection.
+ * an error reply or close the connection, except VHU_MEM_FAULT: the guest's
+ * memory went away under a mapping (SIGBUS, contained by the gmem guard),
+ * and the port drops what it would have read or written there.
  */
 #ifndef PVNET_DROP_H
 #define PVNET_DROP_H
@@ -68,7 +70,9 @@
 	X(VHU_FEATURES,		"vhu: features not offered")		\
 	X(VHU_TIMEOUT,		"vhu: peer stalled mid-message")	\
 	X(VHU_MSG_VALUE,	"vhu: field value out of range")	\
-	X(VHU_RESTART_RATE,	"vhu: running rings restarted faster than the limit")
+	X(VHU_RESTART_RATE,	"vhu: running rings restarted faster than the limit") \
+	/* guest memory: the port stops until a new table or reconnect */ \
+	X(VHU_MEM_FAULT,	"vhu: guest memory faulted (SIGBUS: file shrank or hugepages ran out)")
 
 enum pv_drop {
 #define PV_DROP_ENUM(name, text) PV_DROP_##name,

@@ -225,6 +225,12 @@ struct vhu_dev_stats {
 	uint64_t disconnects;
 	uint64_t refused;		/* second frontends turned away */
 	struct pv_drop_stats faults;	/* VHU_* reasons */
+	/*
+	 * SIGBUS in this device's guest memory, all sessions: bumped by the
+	 * signal handler (read it with __atomic_load_n); counted and logged
+	 * as VHU_MEM_FAULT in faults by the control thread.
+	 */
+	uint32_t mem_faults;
 };
 
 /*
@@ -258,15 +264,22 @@ bool vhu_dev_connected(const struct vhu_dev *dev);
 /* Protocol counters (owned by @dev). */
 const struct vhu_dev_stats *vhu_dev_stats(const struct vhu_dev *dev);
 /*
+ * True if the guest memory faulted (SIGBUS) since the frontend last sent a
+ * memory table or connected: the rings point at zeroed memory, do not use
+ * them. One relaxed load each; any thread.
+ */
+bool vhu_dev_mem_faulted(const struct vhu_dev *dev);
+/*
  * Feeds one complete message to the state machine, as if read from the
  * connection; used by the fuzzer and unit tests. Takes ownership of msg fds.
  * Returns 0, or a negative errno when the connection would be closed.
  */
 int vhu_dev_handle_msg(struct vhu_dev *dev, struct vhu_msg *msg);
 /*
- * Periodic work at time @now_ns (pv_now_ns()): closes a connection whose
- * message stayed incomplete for over 1.5 s (VHU_TIMEOUT) and, in client
- * mode, reconnects once a second. An internal timerfd on the loop already
+ * Periodic work at time @now_ns (pv_now_ns()): counts and logs guest memory
+ * faults (VHU_MEM_FAULT), closes a connection whose message stayed
+ * incomplete for over 1.5 s (VHU_TIMEOUT) and, in client mode, reconnects
+ * once a second. An internal timerfd on the loop already
  * calls it every 250 ms; tests call it to move time on.
  */
 void vhu_dev_tick(struct vhu_dev *dev, uint64_t now_ns);

@@ -64,21 +64,44 @@ struct gmem_region {
 	void *mmap_base;	/* what mmap returned (hva - mmap_offset) */
 	size_t mmap_len;	/* what to munmap; 0: not ours to unmap */
 	unsigned dup_adds;	/* identical ADD_MEM_REGs on top of the first */
+	int guard;		/* SIGBUS guard slot; -1: not registered */
+	bool sealed;		/* F_SEAL_SHRINK: the file cannot shrink under us */
 };
 
 struct gmem {
 	unsigned n;		/* regions in use, sorted by gpa */
 	struct gmem_region r[GMEM_MAX_REGIONS];
+	/* the owner's fault counter (outlives every mapping of this table) */
+	uint32_t *fault_cnt;
 };
 
-/* Initialises an empty table. */
+/* Initialises an empty table (no fault counter). */
 void gmem_init(struct gmem *gm);
+/*
+ * Sets the counter the SIGBUS guard increments (atomically, from the signal
+ * handler) when a region mapped into @gm from now on faults. @cnt is the
+ * caller's and must outlive those mappings; it is kept by gmem_clear() and
+ * copied along with the table.
+ */
+void gmem_set_fault_counter(struct gmem *gm, uint32_t *cnt);
+/*
+ * Installs the process-wide SIGBUS handler that contains faults inside
+ * guest memory mapped by gmem_add_region(): the whole mapping is replaced
+ * by anonymous zero pages and its owner's counter goes up. A SIGBUS anywhere
+ * else still kills the process. Idempotent. Returns 0 or -errno.
+ */
+int gmem_guard_install(void);
+/* Guest mappings registered with the SIGBUS guard right now (tests). */
+unsigned gmem_guard_count(void);
 /*
  * Maps @size bytes of @fd at @mmap_offset (MAP_SHARED) and adds it at
  * gpa/uva. Checks overflow, overlap with existing regions (gpa and uva) and
- * that the range lies inside the file. Does not close @fd (the caller does).
- * Returns 0, -EINVAL (bad or overlapping range), -ERANGE (beyond the file),
- * -ENOSPC (table full) or -errno from mmap.
+ * that the range lies inside the file. A memfd that allows it gets
+ * F_SEAL_SHRINK first (region->sealed says whether the file is protected);
+ * the mapping is registered with the SIGBUS guard either way. Does not close
+ * @fd (the caller does). Returns 0, -EINVAL (bad or overlapping range),
+ * -ERANGE (beyond the file), -ENOSPC (table or guard registry full) or
+ * -errno from mmap.
  */
 int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
 		    uint64_t uva, uint64_t mmap_offset, int fd);

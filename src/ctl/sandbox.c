@@ -13,12 +13,15 @@
  *   workers      epoll_wait, read/write (eventfds), readv/writev (TAP),
  *                sendmmsg (AF_PACKET), getsockopt (afpacket socket errors),
  *                dup2 + eventfd2 (a TAP that disappeared), futex,
- *                clock_gettime, sched_yield
+ *                clock_gettime, sched_yield; in the SIGBUS guard (any
+ *                thread): mmap MAP_FIXED of zero pages, rt_sigaction,
+ *                tgkill, rt_sigreturn
  *   control      accept4, recvmsg/sendmsg (vhost-user fd passing, the
  *                control socket), socket(AF_UNIX) + connect (a client port
  *                reconnecting), fstat (a region's file size), mmap/munmap
  *                (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG: gmem_add_region,
- *                unmap_region), close, fcntl, epoll_ctl, timerfd_*, unlink,
+ *                unmap_region), close, fcntl (and F_GET_SEALS/F_ADD_SEALS
+ *                on a region's memfd), epoll_ctl, timerfd_*, unlink,
  *                readlink (vhu_fd_is_eventfd: /proc/self/fd/N)
  *   allocator    brk, mmap/munmap/mremap/madvise, mprotect
  *

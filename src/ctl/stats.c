@@ -62,6 +62,11 @@ static json_t *vhost_json(struct vhu_dev *dev)
 	json_object_set_new(o, "disconnects",
 			    json_integer((json_int_t)st->disconnects));
 	json_object_set_new(o, "faults", drops_json(&st->faults));
+	/* SIGBUS in guest memory, live (the handler's counter) */
+	json_object_set_new(o, "mem_faults", json_integer(
+		__atomic_load_n(&st->mem_faults, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "mem_faulted",
+			    json_boolean(vhu_dev_mem_faulted(dev)));
 	reqs = json_object();
 	for (unsigned r = 1; r < VHU_REQ_MAX; r++)
 		if (st->reqs[r])
@@ -274,6 +279,11 @@ static void print_text(json_t *root)
 			       "connected" : "not connected",
 			       jstr(vh, "features"), jint(vh, "msgs"),
 			       jint(vh, "connects"));
+			if (jint(vh, "mem_faults"))
+				printf("    vhost: guest memory faulted %lld time(s)%s\n",
+				       jint(vh, "mem_faults"),
+				       json_is_true(json_object_get(vh, "mem_faulted")) ?
+				       ", port stopped until a new memory table" : "");
 			json_object_foreach(json_object_get(vh, "faults"), k, f)
 				printf("    fault %-27s %lld\n", k, json_integer_value(f));
 			json_array_foreach(json_object_get(vh, "vrings"), j, q) {

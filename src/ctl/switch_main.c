@@ -12,6 +12,7 @@
 #include "pvnet/dp.h"
 #include "pvnet/log.h"
 #include "pvnet/switch.h"
+#include "pvnet/virtio.h"
 
 #define TICK_NS		100000000ULL
 
@@ -294,6 +295,15 @@ static int switch_run(int argc, char **argv)
 			rc = 2;
 			goto out;
 		}
+	}
+	/*
+	 * Before any guest memory is mapped and any worker runs: a frontend
+	 * that shrinks its memory file stops its own port, not the switch.
+	 */
+	if (gmem_guard_install() < 0) {
+		fprintf(stderr, "pvnet switch: cannot install the SIGBUS guard: %s\n",
+			strerror(errno));
+		goto out;
 	}
 	dp = dp_create(sw, &dcfg);
 	if (!dp) {

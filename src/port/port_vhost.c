@@ -341,8 +341,12 @@ static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
 	uint64_t feat;
 	size_t hdr_len;
 
-	/* The flag first: features change while the ring is unpublished. */
-	if (!flag(&vp->tx_poll[q]) || !vq || !vring_ready(vq))
+	/*
+	 * The flag first: features change while the ring is unpublished.
+	 * Memory zeroed by the SIGBUS guard holds nothing of the guest's.
+	 */
+	if (!flag(&vp->tx_poll[q]) || !vq || !vring_ready(vq) ||
+	    unlikely(vhu_dev_mem_faulted(vp->dev)))
 		return 0;
 	feat = vhu_dev_features(vp->dev);
 	hdr_len = nethdr_len(feat);
@@ -556,6 +560,11 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	nq = __atomic_load_n(&vp->port.nqueues, __ATOMIC_ACQUIRE);
 	if (nq == 0) {
 		pv_stat_add(&p->st.drops.n[PV_DROP_RX_NOT_READY], n);
+		return 0;
+	}
+	/* zeroed by the SIGBUS guard: the guest's buffers are gone */
+	if (unlikely(vhu_dev_mem_faulted(vp->dev))) {
+		pv_stat_add(&p->st.drops.n[PV_DROP_VHU_MEM_FAULT], n);
 		return 0;
 	}
 	q %= nq;

@@ -19,6 +19,11 @@
  *    a failed SET_MEM_TABLE leaves nothing half-applied;
  *  - ring addresses are translated and bounds-checked (contiguous in one
  *    region, aligned) each time a ring starts, so no hva survives a remap;
+ *  - a mapped file that shrinks (or a hugetlbfs pool that runs dry) raises
+ *    SIGBUS; the gmem guard replaces the mapping with zeros and bumps
+ *    st.mem_faults, the port stops using the rings (vhu_dev_mem_faulted)
+ *    until a new memory table or session, and vhu_dev_tick() counts it as
+ *    VHU_MEM_FAULT and logs it;
  *  - a fault is counted in stats.faults under one VHU_* reason and logged
  *    rate-limited with the port name; then the frontend gets an error reply
  *    (when it asked for one with REPLY_ACK) or the connection is closed.
@@ -292,6 +297,8 @@ void vhu_dev_session_init(struct vhu_dev *dev)
 	dev->rs_tokens = VHU_RESTART_BURST;
 	dev->rs_last_ns = pv_now_ns();
 	gmem_init(&dev->gm);
+	gmem_set_fault_counter(&dev->gm, &dev->st.mem_faults);
+	vhu_dev_mem_renew(dev);
 	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
 		memset(&dev->vr[i], 0, sizeof(dev->vr[i]));
 		dev->vr[i].kickfd = dev->vr[i].callfd = dev->vr[i].errfd = -1;
@@ -393,6 +400,7 @@ static int h_set_mem_table(struct vhu_dev *dev, struct vhu_msg *msg,
 	}
 	/* built aside, swapped in whole: a failure leaves the old table */
 	gmem_init(&next);
+	gmem_set_fault_counter(&next, &dev->st.mem_faults);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct vhu_mem_region *r = &mt->regions[i];
 		int rc = gmem_add_region(&next, r->gpa, r->size, r->uva,
@@ -406,6 +414,7 @@ static int h_set_mem_table(struct vhu_dev *dev, struct vhu_msg *msg,
 	/* rings were stopped by the quiesce column; restarted afterwards */
 	gmem_clear(&dev->gm);
 	dev->gm = next;
+	vhu_dev_mem_renew(dev);
 	return 0;
 }
 
@@ -440,7 +449,11 @@ static int h_add_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg,
 	}
 	rc = gmem_add_region(&dev->gm, r->gpa, r->size, r->uva, r->mmap_offset,
 			     msg->fds[0]);
-	return rc ? mem_fault(dev, rc, dev->gm.n) : 0;
+	if (rc)
+		return mem_fault(dev, rc, dev->gm.n);
+	/* a zeroed region that stays is harmless: garbage, not a crash */
+	vhu_dev_mem_renew(dev);
+	return 0;
 }
 
 static int h_rem_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg,
@@ -1017,6 +1030,37 @@ bool vhu_dev_connected(const struct vhu_dev *dev)
 const struct vhu_dev_stats *vhu_dev_stats(const struct vhu_dev *dev)
 {
 	return &dev->st;
+}
+
+/* ---- guest memory faults (SIGBUS contained by the gmem guard) ---- */
+
+void vhu_dev_mem_renew(struct vhu_dev *dev)
+{
+	__atomic_store_n(&dev->mem_faults_base,
+			 __atomic_load_n(&dev->st.mem_faults, __ATOMIC_RELAXED),
+			 __ATOMIC_RELAXED);
+}
+
+bool vhu_dev_mem_faulted(const struct vhu_dev *dev)
+{
+	return __atomic_load_n(&dev->st.mem_faults, __ATOMIC_RELAXED) !=
+	       __atomic_load_n(&dev->mem_faults_base, __ATOMIC_RELAXED);
+}
+
+void vhu_dev_mem_check(struct vhu_dev *dev)
+{
+	uint32_t now = __atomic_load_n(&dev->st.mem_faults, __ATOMIC_RELAXED);
+	uint32_t n = now - dev->mem_faults_seen;
+
+	if (!n)
+		return;
+	dev->mem_faults_seen = now;
+	/* vhu_fault() counts one; the rest of a burst of faults here */
+	dev->st.faults.n[PV_DROP_VHU_MEM_FAULT] += n - 1;
+	vhu_fault(dev, PV_DROP_VHU_MEM_FAULT,
+		  "guest memory faulted %u time(s): the frontend shrank its "
+		  "memory file or hugepages ran out; port stopped until a new "
+		  "memory table or reconnect", n);
 }
 
 bool vhu_dev_vring_running(const struct vhu_dev *dev, unsigned idx)

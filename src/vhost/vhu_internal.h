@@ -108,6 +108,10 @@ struct vhu_dev {
 
 	struct vhu_dev_stats st;
 	struct pv_ratelimit rl;
+	/* st.mem_faults when the memory table last changed: equal = usable */
+	uint32_t mem_faults_base;
+	/* st.mem_faults already counted and logged by vhu_dev_tick() */
+	uint32_t mem_faults_seen;
 };
 
 /* Counts @why and logs it (rate limited) with the port name. */
@@ -121,5 +125,9 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg);
 void vhu_stop_rings(struct vhu_dev *dev, uint64_t mask);
 /* Initialises the per-session state (fds -1, empty memory). */
 void vhu_dev_session_init(struct vhu_dev *dev);
+/* Memory is usable again (new table, new session): forget earlier faults. */
+void vhu_dev_mem_renew(struct vhu_dev *dev);
+/* Counts and logs SIGBUS faults the handler recorded since the last call. */
+void vhu_dev_mem_check(struct vhu_dev *dev);
 
 #endif /* PVNET_VHU_INTERNAL_H */

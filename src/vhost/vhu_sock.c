@@ -181,6 +181,7 @@ static int try_connect(struct vhu_dev *dev)
 
 void vhu_dev_tick(struct vhu_dev *dev, uint64_t now_ns)
 {
+	vhu_dev_mem_check(dev);
 	if (dev->conn_fd >= 0 && dev->rx.got && now_ns > dev->rx.start_ns &&
 	    now_ns - dev->rx.start_ns > VHU_MSG_TIMEOUT_NS) {
 		vhu_fault(dev, PV_DROP_VHU_TIMEOUT,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* gmem.c - the guest memory table: regions mapped once, overflow-safe translation */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,11 +17,39 @@
  * by gpa. All range arithmetic subtracts on the trusted side: a region's
  * start and size were validated when it was added, so `off = x - start`
  * followed by `off < size` and `size - off` cannot wrap, whatever x is.
+ *
+ * A mapped file that shrinks turns our accesses into SIGBUS: memfds are
+ * sealed against shrinking where the frontend allows it, and every mapping
+ * is registered with the SIGBUS guard (gmem_guard.c) for the rest.
  */
 
 void gmem_init(struct gmem *gm)
 {
 	memset(gm, 0, sizeof(*gm));
+}
+
+void gmem_set_fault_counter(struct gmem *gm, uint32_t *cnt)
+{
+	gm->fault_cnt = cnt;
+}
+
+/*
+ * Makes sure the file cannot shrink under our mapping, where the frontend
+ * lets us: a memfd without F_SEAL_SHRINK gets it (F_ADD_SEALS fails
+ * harmlessly once F_SEAL_SEAL is set, or on a file that is not a memfd).
+ * Done before the size check, so the size checked is the size kept. QEMU's
+ * memory-backend-memfd comes sealed already. Returns true if sealed.
+ */
+static bool seal_shrink(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0)
+		return false;
+	if (!(seals & F_SEAL_SHRINK) && !(seals & F_SEAL_SEAL) &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+		seals |= F_SEAL_SHRINK;
+	return seals & F_SEAL_SHRINK;
 }
 
 /* True if [a, a+alen) and [b, b+blen) intersect; neither end overflows. */
@@ -80,6 +109,7 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
 		return ret;
 	if (mmap_offset > UINT64_MAX - size)
 		return -EINVAL;
+	nr.sealed = seal_shrink(fd);
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (st.st_size < 0 || mmap_offset + size > (uint64_t)st.st_size)
@@ -106,6 +136,16 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
 		    MAP_SHARED | MAP_NORESERVE, fd, (off_t)map_off);
 	if (base == MAP_FAILED)
 		return -errno;
+	/* Sealed or not: hugetlbfs can still fail a first touch (empty pool). */
+	nr.guard = gmem_guard_add(base, (size_t)map_len, gm->fault_cnt);
+	if (nr.guard < 0) {
+		munmap(base, (size_t)map_len);
+		return -ENOSPC;
+	}
+	pv_log(PV_LOG_DEBUG, "gmem: region gpa 0x%llx size %llu %s",
+	       (unsigned long long)gpa, (unsigned long long)size,
+	       nr.sealed ? "sealed against shrinking" :
+	       "not sealable (SIGBUS guard only)");
 
 	nr.gpa = gpa;
 	nr.size = size;
@@ -136,14 +176,18 @@ int gmem_add_mapped(struct gmem *gm, uint64_t gpa, uint64_t size,
 	nr.hva = hva;
 	nr.mmap_base = hva;
 	nr.mmap_len = 0;	/* the caller's mapping */
+	nr.guard = -1;		/* and the caller's faults */
 	insert_region(gm, &nr);
 	return 0;
 }
 
 static void unmap_region(struct gmem_region *r)
 {
-	if (r->mmap_len)
+	/* out of the guard first: the address may be reused after munmap */
+	if (r->mmap_len) {
+		gmem_guard_del(r->guard);
 		munmap(r->mmap_base, r->mmap_len);
+	}
 	memset(r, 0, sizeof(*r));
 }
 
@@ -233,3 +277,4 @@ int gmem_to_iov(const struct gmem *gm, uint64_t gpa, uint64_t len,
 	}
 	return 0;
 }
+

@@ -15,6 +15,14 @@ int vring_pop_one(struct vring *vq, struct vring_elem *elem,
 void vring_stage_used(struct vring *vq, uint16_t head, uint32_t len);
 
 /*
+ * Registers our mapping [base, base+len) of guest memory with the SIGBUS
+ * guard; a fault in it bumps *cnt (may be NULL). Returns the slot or -ENOSPC.
+ */
+int gmem_guard_add(void *base, size_t len, uint32_t *cnt);
+/* Unregisters @slot (before the munmap); -1 is ignored. */
+void gmem_guard_del(int slot);
+
+/*
  * gmem_translate(), inlined for the ring walk: the first region whose
  * [gpa, gpa + size) holds @gpa, the length clamped to it; NULL if none.
  */

@@ -27,6 +27,7 @@
 #include "pvnet/log.h"
 #include "pvnet/loop.h"
 #include "pvnet/vhost.h"
+#include "pvnet/virtio.h"
 
 #define MEM_LEN		(1u << 20)
 #define MEM_UVA		0x7f0000000000ULL
@@ -1620,6 +1621,98 @@ static void ring_restart_storm_is_limited(void **state)
 	assert_fresh_ok(fx);
 }
 
+/* A fresh memfd of MEM_LEN whose seals are frozen without F_SEAL_SHRINK. */
+static int shrinkable_memfd(void)
+{
+	int fd = memfd_create("guest-shrinkable", MFD_CLOEXEC);
+
+	/* without MFD_ALLOW_SEALING the memfd comes with F_SEAL_SEAL only */
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, MEM_LEN), 0);
+	return fd;
+}
+
+static void send_mem_table(struct fx *fx, int fd, int memfd)
+{
+	struct {
+		uint32_t n, pad;
+		struct vhu_mem_region r;
+	} mt = { 1, 0, { 0, MEM_LEN, MEM_UVA, 0 } };
+
+	send_msg(fx, fd, VHU_REQ_SET_MEM_TABLE, ACK, &mt, sizeof(mt), &memfd, 1);
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_MEM_TABLE), 0);
+}
+
+/* The device reads its ring as a worker would: the avail index. */
+static void touch_ring(struct fx *fx, unsigned idx)
+{
+	struct vring *vq = vhu_dev_vring(fx->dev, idx);
+
+	assert_true(vhu_dev_vring_running(fx->dev, idx));
+	(void)vring_avail_count(vq);
+}
+
+/*
+ * Issue 12 finding 2: the frontend shrinks its memory file while the rings
+ * run. The next access raises SIGBUS; the guard contains it, the device
+ * says its memory faulted (the port stops using it), the control thread
+ * counts VHU_MEM_FAULT once, and a new memory table or a new session clear
+ * the state.
+ */
+static void truncated_memory_faults_the_port(void **state)
+{
+	struct fx *fx = *state;
+	const struct vhu_dev_stats *st = vhu_dev_stats(fx->dev);
+	int m2 = shrinkable_memfd(), m3 = shrinkable_memfd(), fd;
+
+	/* cmocka has its own SIGBUS handler around each test */
+	assert_int_equal(gmem_guard_install(), 0);
+	fd = raw_handshake(fx, true);
+	raw_vring(fx, fd, 0, true);
+	touch_ring(fx, 0);
+	assert_false(vhu_dev_mem_faulted(fx->dev));
+
+	assert_int_equal(ftruncate(fx->memfd, 0), 0);
+	touch_ring(fx, 0);			/* SIGBUS, contained */
+	assert_true(vhu_dev_mem_faulted(fx->dev));
+	assert_int_equal(__atomic_load_n(&st->mem_faults, __ATOMIC_RELAXED), 1);
+	assert_int_equal(fault(fx, PV_DROP_VHU_MEM_FAULT), 0);
+	vhu_dev_tick(fx->dev, pv_now_ns());	/* the control thread counts it */
+	assert_int_equal(fault(fx, PV_DROP_VHU_MEM_FAULT), 1);
+	vhu_dev_tick(fx->dev, pv_now_ns());
+	assert_int_equal(fault(fx, PV_DROP_VHU_MEM_FAULT), 1);
+	assert_true(vhu_dev_connected(fx->dev));	/* not a protocol error */
+
+	/* a new memory table: usable again, the ring restarted on it */
+	send_mem_table(fx, fd, m2);
+	assert_false(vhu_dev_mem_faulted(fx->dev));
+	touch_ring(fx, 0);
+	assert_false(vhu_dev_mem_faulted(fx->dev));
+
+	/* again, then a new session clears it */
+	assert_int_equal(ftruncate(m2, 4096), 0);
+	touch_ring(fx, 0);
+	assert_true(vhu_dev_mem_faulted(fx->dev));
+	assert_int_equal(__atomic_load_n(&st->mem_faults, __ATOMIC_RELAXED), 2);
+	close(fd);
+	pump(fx);
+	assert_false(vhu_dev_connected(fx->dev));
+	assert_false(vhu_dev_mem_faulted(fx->dev));
+	vhu_dev_tick(fx->dev, pv_now_ns());
+	assert_int_equal(fault(fx, PV_DROP_VHU_MEM_FAULT), 2);
+
+	close(fx->memfd);
+	fx->memfd = m3;		/* teardown closes it; fx->mem stays mapped */
+	fd = raw_handshake(fx, true);
+	raw_vring(fx, fd, 0, true);
+	touch_ring(fx, 0);
+	assert_false(vhu_dev_mem_faulted(fx->dev));
+	close(fd);
+	close(m2);
+	pump(fx);
+	assert_int_equal(faults_total(fx), 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1656,6 +1749,7 @@ int main(void)
 		T(add_mem_reg_quiesces_running_rings),
 		T(set_vring_call_closes_old_after_grace),
 		T(ring_restart_storm_is_limited),
+		T(truncated_memory_faults_the_port),
 	};
 #undef T
 	return cmocka_run_group_tests_name("vhost_backend", tests, NULL, NULL);
