@@ -1019,25 +1019,50 @@ static bool check_numbered(const struct iovec *iov, unsigned n, int slot,
 }
 
 /*
- * An extra region that no ring uses is added and removed in a loop
- * (QEMU's memory hot-plug path) while the main thread streams both ways.
- * Its gpa lies below our main region's, so each ADD_MEM_REG moves the
- * main region within the switch's table.
+ * Extra regions that no ring uses are added and removed in a loop (QEMU's
+ * memory hot-plug path) while the main thread streams both ways. Each one
+ * lies below the previous one and below our main region, so every
+ * ADD_MEM_REG moves the whole table up by one in the switch, the main
+ * region last.
  */
+#define MEMREG_N	24
+#define MEMREG_SIZE	(64ULL << 10)
+
 struct memreg {
 	struct evil *e;
 	uint64_t adds, rems, rejects;
 	int err;
 };
 
+static int memreg_one(struct memreg *m, uint32_t req, uint8_t *map,
+		      unsigned i, int fd)
+{
+	struct vhu_mem_single r = { 0 };
+	uint64_t ack = 0;
+	int rc;
+
+	r.region = (struct vhu_mem_region){
+		0x10000000ULL - (i + 1) * MEMREG_SIZE, MEMREG_SIZE,
+		gpa_of(map + i * MEMREG_SIZE), i * MEMREG_SIZE };
+	rc = req_ack(m->e, req, &r, sizeof(r), fd, &ack);
+	if (rc)
+		m->err = rc;
+	else if (ack)
+		m->rejects++;
+	else if (req == VHU_REQ_ADD_MEM_REG)
+		m->adds++;
+	else
+		m->rems++;
+	return rc;
+}
+
 static void *memreg_main(void *arg)
 {
 	struct memreg *m = arg;
 	struct evil *e = m->e;
-	const uint64_t size = 2ULL << 20;
+	const uint64_t size = MEMREG_N * MEMREG_SIZE;
 	int fd = memfd_create("evil-extra", MFD_CLOEXEC);
-	void *map;
-	struct vhu_mem_single r = { 0 };
+	uint8_t *map;
 
 	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
 		m->err = -errno;
@@ -1051,29 +1076,13 @@ static void *memreg_main(void *arg)
 	}
 	/* Something no frame holds: a stray read of it shows as corruption. */
 	memset(map, 0xa5, size);
-	r.region = (struct vhu_mem_region){ 0x100000, size, gpa_of(map), 0 };
-	while (!atomic_load(&e->stop)) {
-		uint64_t ack = 0;
-		int rc = req_ack(e, VHU_REQ_ADD_MEM_REG, &r, sizeof(r), fd, &ack);
+	while (!atomic_load(&e->stop) && !m->err) {
+		unsigned n = 0;
 
-		if (rc) {
-			m->err = rc;
-			break;
-		}
-		if (ack) {
-			m->rejects++;
-		} else {
-			m->adds++;
-		}
-		rc = req_ack(e, VHU_REQ_REM_MEM_REG, &r, sizeof(r), -1, &ack);
-		if (rc) {
-			m->err = rc;
-			break;
-		}
-		if (ack)
-			m->rejects++;
-		else
-			m->rems++;
+		while (n < MEMREG_N && !memreg_one(m, VHU_REQ_ADD_MEM_REG, map, n, fd))
+			n++;
+		while (n > 0 && !memreg_one(m, VHU_REQ_REM_MEM_REG, map, n - 1, -1))
+			n--;
 	}
 	munmap(map, size);
 	close(fd);
@@ -1182,7 +1191,11 @@ static int c_callfd_loop(struct evil *e)
 				pending = now_s();
 			} else if (now_s() - pending > 2) {
 				lost++;
-				NOTE("callfd-loop: used idx moved, no interrupt for 2 s");
+				NOTE("callfd-loop: used idx %u (harvested %u, used_event %u), no interrupt for 2 s, %.1f s before the end",
+				     pv_load_acquire(&e->q->rx.used->idx),
+				     e->q->rx.last_used,
+				     e->q->rx.avail->ring[e->q->rx.size],
+				     end - now_s());
 				pending = 0;
 				do {
 					vuser_rx_poll(e->v, 0, 1024, check_numbered, &rx);
