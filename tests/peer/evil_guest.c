@@ -3,7 +3,7 @@
  * evil_guest.c - a malicious virtio-user guest for the peer tests.
  *
  *   evil_guest SOCK CASE [--mac MAC] [--hold SECONDS] [--active SECONDS]
- *              [--rate PPS]
+ *              [--rate PPS] [--dst MAC]
  *   evil_guest list
  *
  * It speaks vhost-user properly (pvnet's own frontend and virtio-user
@@ -23,8 +23,18 @@
  * Frames it sends go to an unknown unicast MAC (02:de:ad:00:00:xx), so a
  * packet the switch accepts is dropped there as TX_NO_DEST and never
  * reaches another guest.
+ *
+ * The running-switch cases (issue #12, tests/peer/75-hostile-running.sh)
+ * attack the switch as a whole rather than one ring: eventfds made
+ * blocking or preloaded to the counter's maximum, guest memory truncated
+ * under running rings, the region table edited, call fds replaced and
+ * rings restarted in loops. memreg-loop sends the numbered test stream of
+ * `pvnet guest --gen` to --dst and checks the one it receives. Their
+ * outcome is one "# RESULT CASE key=value ..." line before "done CASE".
  */
+#include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -52,6 +63,12 @@ struct evil {
 	double active;		/* seconds of an active phase */
 	double rate;		/* slow-sink: frames per second it takes */
 	atomic_bool stop;
+	uint8_t dst[6];		/* memreg-loop: where its numbered stream goes */
+	/* a thread that keeps at it during --hold; joined before exit */
+	pthread_t keeper;
+	bool has_keeper;
+	atomic_bool keeper_stop;
+	int keep_fd;		/* the eventfd it keeps blocking */
 };
 
 static double now_s(void)
@@ -713,6 +730,534 @@ static int c_slow_sink(struct evil *e)
 	return 0;
 }
 
+/* ---- the running switch as a whole (issue #12) ---- */
+
+/*
+ * Sends one request asking for an ack (or, for GET_*, its answer) and
+ * waits for it. Returns 0 with the ack's u64 (the reply's payload) in
+ * *@ack, -ETIMEDOUT without an answer, or -errno when the send failed
+ * (the switch closed the connection).
+ */
+static int req_ack(struct evil *e, uint32_t req, const void *pl,
+		   uint32_t size, int sfd, uint64_t *ack)
+{
+	int fd = vhu_front_fd(e->v->f);
+	uint8_t buf[sizeof(struct vhu_hdr) + 64];
+	struct vhu_hdr hdr = { req, VHU_FLAG_VERSION | VHU_FLAG_NEED_REPLY, size };
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { buf, sizeof(hdr) + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), pl, size);
+	if (sfd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &sfd, sizeof(int));
+	}
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+		return -errno;
+	/* Every answer the switch sends us is a header and 8 bytes. */
+	while (got < sizeof(hdr) + 8) {
+		ssize_t n;
+
+		if (poll(&p, 1, 5000) != 1)
+			return -ETIMEDOUT;
+		n = recv(fd, buf + got, sizeof(hdr) + 8 - got, 0);
+		if (n <= 0)
+			return n ? -errno : -ECONNRESET;
+		got += (size_t)n;
+	}
+	memcpy(ack, buf + sizeof(hdr), 8);
+	return 0;
+}
+
+static void set_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+/*
+ * O_NONBLOCK belongs to the open file description, which the switch shares
+ * with us since SCM_RIGHTS: clearing it here makes the switch's copy
+ * blocking too, and keeping at it undoes a backend that sets it once.
+ */
+static void *keeper_main(void *arg)
+{
+	struct evil *e = arg;
+
+	while (!atomic_load(&e->keeper_stop)) {
+		set_blocking(e->keep_fd);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+static int start_keeper(struct evil *e, int fd)
+{
+	e->keep_fd = fd;
+	set_blocking(fd);
+	if (pthread_create(&e->keeper, NULL, keeper_main, e))
+		return 1;
+	e->has_keeper = true;
+	return 0;
+}
+
+/*
+ * Never kicks, with the TX kick eventfd blocking: a worker that reads it
+ * after it slept (to clear kicks) waits for a kick that never comes.
+ */
+static int c_blocking_kick(struct evil *e)
+{
+	double end = now_s() + e->active;
+
+	if (start_keeper(e, e->q->tx_kick))
+		return 1;
+	while (now_s() < end)
+		usleep(10000);
+	NOTE("RESULT blocking-kick kick_fd_blocking=%d",
+	     !(fcntl(e->q->tx_kick, F_GETFL) & O_NONBLOCK));
+	return 0;
+}
+
+static bool count_deliver(const struct iovec *iov, unsigned n, int slot,
+			  void *arg)
+{
+	(void)iov;
+	(void)n;
+	(void)slot;
+	(*(uint64_t *)arg)++;
+	return true;
+}
+
+/*
+ * Sets the call eventfd @fd to its maximum (0xfffffffffffffffe: one more
+ * would overflow) and makes it blocking: the switch's next interrupt
+ * write blocks the worker that delivers it.
+ */
+static int preload_call(struct evil *e, int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return 1;
+	v = 0xfffffffffffffffeULL;
+	if (write(fd, &v, sizeof(v)) != sizeof(v))
+		return 1;
+	return start_keeper(e, fd);
+}
+
+/* Frames to us (the feeder's) make the switch raise RX interrupts. */
+static int c_preloaded_call_rx(struct evil *e)
+{
+	double end = now_s() + e->active;
+	uint64_t got = 0;
+
+	if (preload_call(e, e->q->rx_call))
+		return 1;
+	while (now_s() < end) {
+		vuser_rx_poll(e->v, 0, 256, count_deliver, &got);
+		vring_drv_set_call(&e->q->rx, true);
+		usleep(1000);
+	}
+	NOTE("RESULT preloaded-call-rx rx=%llu", (unsigned long long)got);
+	return 0;
+}
+
+static size_t fill_unknown(void *buf, size_t cap, void *arg)
+{
+	struct evil *e = arg;
+	struct virtio_net_hdr h = { 0 };
+
+	if (cap < e->v->hdr_len + 60)
+		return 0;
+	return put_frame(e, buf, &h, 60);
+}
+
+/* Our own frames, with TX interrupts asked for, make it raise TX ones. */
+static int c_preloaded_call_tx(struct evil *e)
+{
+	double end = now_s() + e->active;
+	uint64_t sent = 0;
+
+	if (preload_call(e, e->q->tx_call))
+		return 1;
+	while (now_s() < end) {
+		vuser_tx_reap(e->v, 0);
+		vring_drv_set_call(&e->q->tx, true);
+		for (int i = 0; i < 8 && !vuser_tx_one(e->v, 0, fill_unknown, e); i++)
+			sent++;
+		vuser_tx_flush(e->v, 0);
+		usleep(1000);
+	}
+	NOTE("RESULT preloaded-call-tx tx=%llu", (unsigned long long)sent);
+	return 0;
+}
+
+/*
+ * Shrinks the memfd under running rings to @keep bytes: the switch's
+ * mapping then raises SIGBUS wherever it touches what is gone. A frame is
+ * made ready first, published after (the TX path reads it), and the
+ * feeder's frames make the RX path write into what is gone.
+ */
+static int truncate_case(struct evil *e, off_t keep)
+{
+	uint16_t slot = 100;
+
+	warm_up(e);
+	valid_desc(e, slot, slot, 60);
+	if (ftruncate(e->v->memfd, keep) < 0) {
+		NOTE("ftruncate: %s", strerror(errno));
+		return 1;
+	}
+	NOTE("RESULT truncate memfd_bytes=%lld", (long long)keep);
+	if (keep > 0)
+		tx_publish(e, slot);	/* the rings are still there */
+	else
+		kick(e->q->tx_kick);	/* nothing of ours may be touched */
+	return 0;
+}
+
+static int c_truncate_mem(struct evil *e)
+{
+	return truncate_case(e, 0);
+}
+
+/* The rings stay, every buffer goes: only the copies fault. */
+static int c_truncate_bufs(struct evil *e)
+{
+	return truncate_case(e, (off_t)(e->q->rx_bufs - e->v->mem));
+}
+
+/* ---- the numbered test stream of `pvnet guest --gen/--sink` ---- */
+
+#define NUM_ETHERTYPE	0x88b5
+#define NUM_MAGIC	0x50564e54u	/* "PVNT" */
+#define NUM_HDR		(14 + 4 + 8)
+#define NUM_SIZE	512
+
+static uint8_t num_pattern(size_t i)
+{
+	return (uint8_t)(i * 31 + 7);	/* guest_main.c's pattern */
+}
+
+struct numstream {
+	struct evil *e;
+	uint64_t seq;		/* TX: next to send */
+	uint64_t ok, corrupt, other, reordered, max;	/* RX */
+};
+
+static size_t fill_numbered(void *buf, size_t cap, void *arg)
+{
+	struct numstream *s = arg;
+	size_t hl = s->e->v->hdr_len;
+	uint8_t *f = (uint8_t *)buf + hl;
+	uint32_t magic = htobe32(NUM_MAGIC);
+	uint64_t seq = htobe64(s->seq);
+
+	if (hl + NUM_SIZE > cap)
+		return 0;
+	memset(buf, 0, hl);
+	memcpy(f, s->e->dst, 6);
+	memcpy(f + 6, s->e->mac, 6);
+	f[12] = NUM_ETHERTYPE >> 8;
+	f[13] = NUM_ETHERTYPE & 0xff;
+	memcpy(f + 14, &magic, 4);
+	memcpy(f + 18, &seq, 8);
+	for (size_t i = 0; i < NUM_SIZE - NUM_HDR; i++)
+		f[NUM_HDR + i] = num_pattern((s->seq & 0xff) + i);
+	s->seq++;
+	return hl + NUM_SIZE;
+}
+
+/* Checks a frame of the feeder's numbered stream, byte by byte. */
+static bool check_numbered(const struct iovec *iov, unsigned n, int slot,
+			   void *arg)
+{
+	static uint8_t f[VUSER_BUF];
+	struct numstream *s = arg;
+	size_t len = pv_iov_to_buf(iov, n, s->e->v->hdr_len, f, sizeof(f));
+	uint32_t magic;
+	uint64_t seq;
+	bool bad = false;
+
+	(void)slot;
+	if (len < NUM_HDR || f[12] != NUM_ETHERTYPE >> 8 ||
+	    f[13] != (NUM_ETHERTYPE & 0xff)) {
+		s->other++;	/* not the stream (a broadcast, say) */
+		return true;
+	}
+	memcpy(&magic, f + 14, 4);
+	memcpy(&seq, f + 18, 8);
+	seq = be64toh(seq);
+	if (be32toh(magic) != NUM_MAGIC || memcmp(f, s->e->mac, 6))
+		bad = true;
+	for (size_t i = NUM_HDR; i < len && !bad; i++)
+		if (f[i] != num_pattern((seq & 0xff) + i - NUM_HDR))
+			bad = true;
+	if (bad) {
+		s->corrupt++;
+		return true;
+	}
+	s->ok++;
+	if (s->ok > 1 && seq < s->max)
+		s->reordered++;
+	else
+		s->max = seq;
+	return true;
+}
+
+/*
+ * Extra regions that no ring uses are added and removed in a loop (QEMU's
+ * memory hot-plug path) while the main thread streams both ways. Each one
+ * lies below the previous one and below our main region, so every
+ * ADD_MEM_REG moves the whole table up by one in the switch, the main
+ * region last.
+ */
+#define MEMREG_N	24
+#define MEMREG_SIZE	(64ULL << 10)
+
+struct memreg {
+	struct evil *e;
+	uint64_t adds, rems, rejects;
+	int err;
+};
+
+static int memreg_one(struct memreg *m, uint32_t req, uint8_t *map,
+		      unsigned i, int fd)
+{
+	struct vhu_mem_single r = { 0 };
+	uint64_t ack = 0;
+	int rc;
+
+	r.region = (struct vhu_mem_region){
+		0x10000000ULL - (i + 1) * MEMREG_SIZE, MEMREG_SIZE,
+		gpa_of(map + i * MEMREG_SIZE), i * MEMREG_SIZE };
+	rc = req_ack(m->e, req, &r, sizeof(r), fd, &ack);
+	if (rc)
+		m->err = rc;
+	else if (ack)
+		m->rejects++;
+	else if (req == VHU_REQ_ADD_MEM_REG)
+		m->adds++;
+	else
+		m->rems++;
+	return rc;
+}
+
+static void *memreg_main(void *arg)
+{
+	struct memreg *m = arg;
+	struct evil *e = m->e;
+	const uint64_t size = MEMREG_N * MEMREG_SIZE;
+	int fd = memfd_create("evil-extra", MFD_CLOEXEC);
+	uint8_t *map;
+
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+		m->err = -errno;
+		return NULL;
+	}
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		m->err = -errno;
+		close(fd);
+		return NULL;
+	}
+	/* Something no frame holds: a stray read of it shows as corruption. */
+	memset(map, 0xa5, size);
+	while (!atomic_load(&e->stop) && !m->err) {
+		unsigned n = 0;
+
+		while (n < MEMREG_N && !memreg_one(m, VHU_REQ_ADD_MEM_REG, map, n, fd))
+			n++;
+		while (n > 0 && !memreg_one(m, VHU_REQ_REM_MEM_REG, map, n - 1, -1))
+			n--;
+	}
+	munmap(map, size);
+	close(fd);
+	return NULL;
+}
+
+static int c_memreg_loop(struct evil *e)
+{
+	struct numstream tx = { .e = e }, rx = { .e = e };
+	struct memreg m = { .e = e };
+	double t0 = now_s(), end = t0 + e->active;
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, memreg_main, &m))
+		return 1;
+	while (now_s() < end) {
+		double due = (now_s() - t0) * e->rate;
+		unsigned burst = 0;
+
+		while ((double)tx.seq < due && burst < 32 &&
+		       !vuser_tx_one(e->v, 0, fill_numbered, &tx))
+			burst++;
+		if (burst)
+			vuser_tx_flush(e->v, 0);
+		vuser_rx_poll(e->v, 0, 256, check_numbered, &rx);
+		usleep(200);
+	}
+	atomic_store(&e->stop, true);
+	pthread_join(th, NULL);
+	/* What is still in flight to us arrives within a moment. */
+	for (int i = 0; i < 100; i++) {
+		vuser_rx_poll(e->v, 0, 256, check_numbered, &rx);
+		usleep(1000);
+	}
+	NOTE("RESULT memreg-loop adds=%llu rems=%llu rejects=%llu err=%d tx=%llu rx=%llu rx_corrupt=%llu rx_reordered=%llu rx_other=%llu",
+	     (unsigned long long)m.adds, (unsigned long long)m.rems,
+	     (unsigned long long)m.rejects, m.err, (unsigned long long)tx.seq,
+	     (unsigned long long)rx.ok, (unsigned long long)rx.corrupt,
+	     (unsigned long long)rx.reordered, (unsigned long long)rx.other);
+	return 0;
+}
+
+static bool drain_fd(int fd)
+{
+	uint64_t v;
+
+	return read(fd, &v, sizeof(v)) == sizeof(v) && v;
+}
+
+/*
+ * An interrupt-driven RX queue (event idx: one interrupt each time used
+ * passes what we harvested) whose call eventfd is replaced by a fresh one
+ * in a loop, as QEMU does when it masks and unmasks a vector: after each
+ * ack, whatever was signalled on the old eventfd is taken as an interrupt
+ * (QEMU tests and clears it), and later ones must come on the new one. A
+ * used index that moves with no interrupt on either for 2 s is a lost
+ * interrupt: a real guest would stall there.
+ */
+static int c_callfd_loop(struct evil *e)
+{
+	struct numstream rx = { .e = e };
+	double end = now_s() + e->active, pending = 0;
+	int cur = e->q->rx_call, err = 0;
+	uint64_t switches = 0, irqs = 0, lost = 0, rejects = 0;
+
+	drain_fd(cur);
+	do {
+		vuser_rx_poll(e->v, 0, 1024, check_numbered, &rx);
+		vring_drv_set_call(&e->q->rx, true);
+	} while (vring_drv_has_used(&e->q->rx));
+	while (now_s() < end) {
+		int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		uint64_t idx = 0, ack = 0;
+		bool irq;
+
+		if (fd < 0) {
+			err = -errno;
+			break;
+		}
+		err = req_ack(e, VHU_REQ_SET_VRING_CALL, &idx, sizeof(idx), fd,
+			      &ack);
+		if (err) {
+			close(fd);
+			break;
+		}
+		if (ack) {
+			rejects++;
+			close(fd);
+			continue;
+		}
+		switches++;
+		irq = drain_fd(cur);
+		if (cur != e->q->rx_call)
+			close(cur);
+		cur = fd;
+		irq |= drain_fd(cur);
+		if (irq) {
+			irqs++;
+			pending = 0;
+			do {
+				vuser_rx_poll(e->v, 0, 1024, check_numbered, &rx);
+				vring_drv_set_call(&e->q->rx, true);
+			} while (vring_drv_has_used(&e->q->rx));
+		} else if (vring_drv_has_used(&e->q->rx)) {
+			if (!pending) {
+				pending = now_s();
+			} else if (now_s() - pending > 2) {
+				lost++;
+				NOTE("callfd-loop: used idx %u (harvested %u, used_event %u), no interrupt for 2 s, %.1f s before the end",
+				     pv_load_acquire(&e->q->rx.used->idx),
+				     e->q->rx.last_used,
+				     e->q->rx.avail->ring[e->q->rx.size],
+				     end - now_s());
+				pending = 0;
+				do {
+					vuser_rx_poll(e->v, 0, 1024, check_numbered, &rx);
+					vring_drv_set_call(&e->q->rx, true);
+				} while (vring_drv_has_used(&e->q->rx));
+			}
+		}
+	}
+	if (cur != e->q->rx_call)
+		close(cur);
+	NOTE("RESULT callfd-loop switches=%llu rejects=%llu err=%d irqs=%llu rx=%llu rx_corrupt=%llu lost_irqs=%llu",
+	     (unsigned long long)switches, (unsigned long long)rejects, err,
+	     (unsigned long long)irqs, (unsigned long long)rx.ok,
+	     (unsigned long long)rx.corrupt, (unsigned long long)lost);
+	return 0;
+}
+
+/*
+ * Restarts both rings in a loop: SET_VRING_ENABLE 0 then 1, and
+ * GET_VRING_BASE then SET_VRING_BASE (the same base) and SET_VRING_KICK.
+ * Each restart makes the switch stop and start the ring. Stops at the
+ * first request the switch does not answer (it may cut us off).
+ */
+static int c_restart_storm(struct evil *e)
+{
+	double end = now_s() + e->active;
+	uint64_t msgs = 0, rejects = 0, restarts = 0;
+	int err = 0;
+
+	while (now_s() < end && !err) {
+		for (uint32_t i = 0; i < 2 && !err; i++) {
+			struct vhu_vring_state s = { i, 0 };
+			uint64_t ack = 0, kidx = i;
+			int kick = i ? e->q->tx_kick : e->q->rx_kick;
+
+			err = req_ack(e, VHU_REQ_SET_VRING_ENABLE, &s, sizeof(s), -1, &ack);
+			rejects += !err && ack;
+			s.num = 1;
+			if (!err)
+				err = req_ack(e, VHU_REQ_SET_VRING_ENABLE, &s, sizeof(s), -1, &ack);
+			rejects += !err && ack;
+			if (!err)
+				err = req_ack(e, VHU_REQ_GET_VRING_BASE, &s, sizeof(s), -1, &ack);
+			if (!err) {
+				/* the reply's payload: index, then the base */
+				s.num = (uint32_t)(ack >> 32);
+				err = req_ack(e, VHU_REQ_SET_VRING_BASE, &s, sizeof(s), -1, &ack);
+				rejects += !err && ack;
+			}
+			if (!err)
+				err = req_ack(e, VHU_REQ_SET_VRING_KICK, &kidx, sizeof(kidx), kick, &ack);
+			rejects += !err && ack;
+			msgs += 5;
+			restarts++;
+		}
+	}
+	NOTE("RESULT restart-storm msgs=%llu restart_rounds=%llu rejects=%llu err=%d",
+	     (unsigned long long)msgs, (unsigned long long)restarts,
+	     (unsigned long long)rejects, err);
+	return 0;
+}
+
 /* ---- case table ---- */
 
 #define F_BASE	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | \
@@ -759,12 +1304,20 @@ static const struct evil_case {
 	{ "mem-rem", c_mem_rem, F_BASE | F_TSO | F_IND, "rings stopped, vhu_vring_addr" },
 	{ "slow-sink", c_slow_sink, F_BASE | F_TSO | F_IND, "not hostile: takes --rate pps for --active s" },
 	{ "mem-table", c_mem_table, F_BASE | F_TSO | F_IND, "ring broken ring_avail_idx" },
+	{ "blocking-kick", c_blocking_kick, F_BASE | F_TSO | F_IND, "switch runs on: no worker blocks on our kick fd" },
+	{ "preloaded-call-rx", c_preloaded_call_rx, F_BASE | F_TSO | F_IND, "switch runs on: no worker blocks on our RX call fd" },
+	{ "preloaded-call-tx", c_preloaded_call_tx, F_BASE | F_TSO | F_IND, "switch runs on: no worker blocks on our TX call fd" },
+	{ "truncate-mem", c_truncate_mem, F_BASE | F_TSO | F_IND, "switch runs on, vhu_mem_fault" },
+	{ "truncate-bufs", c_truncate_bufs, F_BASE | F_TSO | F_IND, "switch runs on, vhu_mem_fault" },
+	{ "memreg-loop", c_memreg_loop, F_BASE | F_TSO | F_IND, "no ring fault, no corrupted frame either way" },
+	{ "callfd-loop", c_callfd_loop, F_BASE | F_TSO | F_IND, "no lost interrupt" },
+	{ "restart-storm", c_restart_storm, F_BASE | F_TSO | F_IND, "vhu_restart_rate, the others' stream unharmed" },
 };
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: evil_guest SOCK CASE [--mac MAC] [--hold S] "
-		"[--active S] [--rate PPS] | evil_guest list\n");
+		"[--active S] [--rate PPS] [--dst MAC] | evil_guest list\n");
 	exit(2);
 }
 
@@ -775,6 +1328,7 @@ int main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'h' },
 		{ "active", required_argument, NULL, 'a' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "dst", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct evil e = { .active = 2, .rate = 20000 };
@@ -791,6 +1345,7 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		usage();
 	memcpy(e.mac, (const uint8_t[6]){ 0x02, 0, 0, 0, 0x70, 0x66 }, 6);
+	memcpy(e.dst, UNKNOWN_MAC, 6);
 	while ((opt = getopt_long(argc - 2, argv + 2, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -805,6 +1360,10 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			e.rate = atof(optarg);
+			break;
+		case 'd':
+			if (pv_mac_parse(optarg, e.dst) < 0)
+				usage();
 			break;
 		default:
 			usage();
@@ -830,6 +1389,10 @@ int main(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "evil_guest: case %s could not be committed\n",
 			c->name);
+		if (e.has_keeper) {
+			atomic_store(&e.keeper_stop, true);
+			pthread_join(e.keeper, NULL);
+		}
 		vuser_destroy(e.v);
 		return 1;
 	}
@@ -838,6 +1401,10 @@ int main(int argc, char **argv)
 	end = now_s() + hold;
 	while (now_s() < end)
 		usleep(50000);
+	if (e.has_keeper) {
+		atomic_store(&e.keeper_stop, true);
+		pthread_join(e.keeper, NULL);
+	}
 	vuser_destroy(e.v);
 	return 0;
 }
