@@ -841,6 +841,24 @@ static int send_ack(struct vhu_dev *dev, struct vhu_msg *msg, uint64_t status)
 	return send_reply(dev, msg);
 }
 
+/*
+ * QEMU adds and removes every region once per queue pair (see
+ * h_add_mem_reg): a repeat leaves the table as it is, so the running rings
+ * need not stop for it.
+ */
+static bool mem_msg_changes_table(struct vhu_dev *dev, const struct vhu_msg *msg)
+{
+	const struct vhu_mem_region *r = &msg->payload.mem_single.region;
+	struct gmem_region *same;
+
+	if (msg->hdr.size < sizeof(msg->payload.mem_single))
+		return true;	/* refused by the size check; stop nothing */
+	same = gmem_find_region(&dev->gm, r->gpa, r->size, r->uva);
+	if (msg->hdr.request == VHU_REQ_ADD_MEM_REG)
+		return !same;
+	return !same || !same->dup_adds;
+}
+
 int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 {
 	uint32_t req = msg->hdr.request;
@@ -851,6 +869,7 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 	unsigned lo, hi;
 	uint64_t idx = 0;
 	bool has_idx;
+	enum q_rule q;
 	enum pv_drop why;
 	int rc;
 
@@ -908,6 +927,7 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 		goto fail;
 	}
 	has_idx = msg_vring_idx(row, msg, &idx);
+	q = (enum q_rule)row->quiesce;
 	if (has_idx && idx >= 2ULL * dev->max_qp) {
 		vhu_fault(dev, PV_DROP_VHU_VRING_IDX, "%s: vring %llu of %u",
 			  vhu_req_name(req), (unsigned long long)idx,
@@ -920,9 +940,11 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 	 * (a ring restart, rate-limited); SET_VRING_ENABLE 0 and
 	 * GET_VRING_BASE stop one in their handlers and count the same way.
 	 */
-	if ((row->quiesce == Q_RING &&
-	     running_of(dev, 1ULL << idx)) ||
-	    (row->quiesce == Q_ALL && running_of(dev, ~0ULL)) ||
+	if ((req == VHU_REQ_ADD_MEM_REG || req == VHU_REQ_REM_MEM_REG) &&
+	    !mem_msg_changes_table(dev, msg))
+		q = Q_NONE;
+	if ((q == Q_RING && running_of(dev, 1ULL << idx)) ||
+	    (q == Q_ALL && running_of(dev, ~0ULL)) ||
 	    ((req == VHU_REQ_GET_VRING_BASE ||
 	      (req == VHU_REQ_SET_VRING_ENABLE && !msg->payload.state.num)) &&
 	     has_idx && idx < VHU_MAX_VRINGS && running_of(dev, 1ULL << idx))) {
@@ -935,9 +957,9 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 			goto fail;
 		}
 	}
-	if (row->quiesce == Q_RING)
+	if (q == Q_RING)
 		ring_stop(dev, (unsigned)idx);
-	else if (row->quiesce == Q_ALL)
+	else if (q == Q_ALL)
 		stop_all(dev);
 
 	rc = row->fn(dev, msg, (unsigned)idx);
@@ -949,7 +971,7 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 
 		if (!rc)
 			rc = src;
-	} else if (row->quiesce == Q_ALL || req == VHU_REQ_ADD_MEM_REG) {
+	} else if (q == Q_ALL) {
 		int src = start_all(dev);
 
 		if (!rc)
