@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vhu_internal.h"
@@ -289,6 +290,7 @@ static void rings_reset(struct vhu_dev *dev)
 void vhu_dev_session_init(struct vhu_dev *dev)
 {
 	dev->session = false;
+	dev->throttled = false;
 	dev->owner = false;
 	dev->features = 0;
 	dev->proto = 0;
@@ -948,13 +950,11 @@ int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg)
 	    ((req == VHU_REQ_GET_VRING_BASE ||
 	      (req == VHU_REQ_SET_VRING_ENABLE && !msg->payload.state.num)) &&
 	     has_idx && idx < VHU_MAX_VRINGS && running_of(dev, 1ULL << idx))) {
+		/* not now: the caller holds the message (fds too) and retries */
 		if (!restart_allowed(dev)) {
-			vhu_fault(dev, PV_DROP_VHU_RESTART_RATE,
-				  "%s: running rings restarted more than %u times "
-				  "in a burst (%u/s sustained)", vhu_req_name(req),
-				  VHU_RESTART_BURST, VHU_RESTART_RATE);
-			rc = -EBUSY;
-			goto fail;
+			dev->st.msgs--;
+			dev->st.reqs[req]--;
+			return -EAGAIN;
 		}
 	}
 	if (q == Q_RING)
@@ -995,7 +995,22 @@ fail:
 
 int vhu_dev_handle_msg(struct vhu_dev *dev, struct vhu_msg *msg)
 {
-	int rc = vhu_dev_dispatch(dev, msg);
+	int rc;
+
+	/* Synchronous: a throttled restart waits here for its token. */
+	while ((rc = vhu_dev_dispatch(dev, msg)) == -EAGAIN) {
+		struct timespec d = { 0, 1000000000L / VHU_RESTART_RATE };
+
+		if (!dev->throttled)
+			vhu_fault(dev, PV_DROP_VHU_RESTART_RATE,
+				  "%s: running rings restarted more than %u "
+				  "times in a burst: throttled to %u/s",
+				  vhu_req_name(msg->hdr.request),
+				  VHU_RESTART_BURST, VHU_RESTART_RATE);
+		dev->throttled = true;
+		nanosleep(&d, NULL);
+	}
+	dev->throttled = false;
 
 	if (rc < 0)
 		vhu_dev_disconnect(dev);

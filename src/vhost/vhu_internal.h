@@ -102,6 +102,7 @@ struct vhu_dev {
 	uint8_t status;
 	uint16_t mtu;		/* NET_SET_MTU */
 	unsigned rs_tokens;	/* ring restarts left in the burst */
+	bool throttled;		/* a message waits in rx for a token */
 	uint64_t rs_last_ns;	/* last refill of rs_tokens */
 	struct gmem gm;
 	struct vhu_vring_ctl vr[VHU_MAX_VRINGS];

@@ -72,6 +72,8 @@ void vhu_dev_drop(struct vhu_dev *dev)
 	vhu_dev_disconnect(dev);
 }
 
+static int dispatch_held(struct vhu_dev *dev);
+
 static void on_conn(void *opaque, int fd, uint32_t events)
 {
 	struct vhu_dev *dev = opaque;
@@ -92,15 +94,58 @@ static void on_conn(void *opaque, int fd, uint32_t events)
 			vhu_dev_disconnect(dev);
 			return;
 		}
-		/* the message and its fds now belong to the dispatcher */
-		rc = vhu_dev_dispatch(dev, &dev->rx.msg);
-		dev->rx.msg.nfds = 0;
-		vhu_rx_reset(&dev->rx);
-		if (rc < 0) {
-			vhu_dev_disconnect(dev);
+		if (dispatch_held(dev) < 0)
 			return;
-		}
 	}
+}
+
+/*
+ * Dispatches the complete message in dev->rx. A ring restart over the
+ * frontend's rate (-EAGAIN from the dispatcher, the message untouched) is
+ * held, and the connection is not read until vhu_dev_tick() finds a token:
+ * the storm slows down to the sustained rate, nothing is refused. Returns
+ * 0, 1 (held), or -1 (disconnected).
+ */
+static int dispatch_held(struct vhu_dev *dev)
+{
+	int rc = vhu_dev_dispatch(dev, &dev->rx.msg);
+
+	if (rc == -EAGAIN) {
+		if (!dev->throttled) {
+			vhu_fault(dev, PV_DROP_VHU_RESTART_RATE,
+				  "%s: running rings restarted more than %u "
+				  "times in a burst: throttled to %u/s",
+				  vhu_req_name(dev->rx.msg.hdr.request),
+				  VHU_RESTART_BURST, VHU_RESTART_RATE);
+			pv_loop_del(dev->loop, dev->conn_fd);
+			dev->throttled = true;
+		}
+		return 1;
+	}
+	/* the message and its fds now belonged to the dispatcher */
+	dev->rx.msg.nfds = 0;
+	vhu_rx_reset(&dev->rx);
+	if (rc < 0) {
+		vhu_dev_disconnect(dev);
+		return -1;
+	}
+	return 0;
+}
+
+/* Tick: a held message goes once a token is there; then reading resumes. */
+static void unthrottle(struct vhu_dev *dev)
+{
+	if (!dev->throttled || dev->conn_fd < 0)
+		return;
+	dev->rx.start_ns = pv_now_ns();	/* held by us, not stalled by the peer */
+	if (dispatch_held(dev) != 0)
+		return;
+	dev->throttled = false;
+	if (pv_loop_add(dev->loop, dev->conn_fd, EPOLLIN, on_conn, dev) < 0) {
+		vhu_dev_disconnect(dev);
+		return;
+	}
+	on_conn(dev, dev->conn_fd, EPOLLIN);
 }
 
 static int attach(struct vhu_dev *dev, int fd)
@@ -182,6 +227,7 @@ static int try_connect(struct vhu_dev *dev)
 void vhu_dev_tick(struct vhu_dev *dev, uint64_t now_ns)
 {
 	vhu_dev_mem_check(dev);
+	unthrottle(dev);
 	if (dev->conn_fd >= 0 && dev->rx.got && now_ns > dev->rx.start_ns &&
 	    now_ns - dev->rx.start_ns > VHU_MSG_TIMEOUT_NS) {
 		vhu_fault(dev, PV_DROP_VHU_TIMEOUT,
