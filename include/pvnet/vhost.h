@@ -190,6 +190,9 @@ struct vhu_dev_cfg {
 	uint16_t mtu;			/* 0: no MTU feature */
 	bool no_mem_slots;		/* do not offer CONFIGURE_MEM_SLOTS: the
 					   frontend then sends SET_MEM_TABLE */
+	unsigned sock_mode;		/* the listening socket's mode; 0: 0600 */
+	bool has_sock_gid;		/* chgrp the listening socket to sock_gid */
+	unsigned sock_gid;
 };
 
 /*

@@ -12,6 +12,14 @@
 /* The switch's counters as a new JSON object (caller decrefs). */
 json_t *ctl_stats_json(struct sw *sw);
 
+/*
+ * Control-socket clients: at most CTL_MAX_CLIENTS at once (more are closed
+ * at accept), each closed CTL_DEADLINE_MS after its accept whatever it has
+ * sent or read by then.
+ */
+#define CTL_MAX_CLIENTS		16
+#define CTL_DEADLINE_MS		2000
+
 struct ctl_server;
 /*
  * Listens on @path (replacing a stale socket) and answers one-line commands

@@ -3,91 +3,237 @@
  * ctlsock.c - the switch's control socket: one command line in, one JSON
  * document out, then the connection closes. Commands: "stats".
  *
- * A client gets 200 ms to send its line; the socket is for local operators
- * (mode 0600), so a slow one costs at most that much of the loop's time.
+ * The socket is served from the control thread's loop, which also runs
+ * every vhost-user socket, so no client may hold it: every socket is
+ * non-blocking, a client's line is gathered and its reply written as the
+ * socket becomes ready (edge-triggered: each event reads or writes until
+ * EAGAIN), and each client is closed CTL_DEADLINE_MS after its accept
+ * whatever state it is in. At most CTL_MAX_CLIENTS are served at once; one
+ * more is closed at accept. A timerfd on the loop fires at the earliest
+ * deadline. Counters: "ctl" in the stats reply.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl_internal.h"
 #include "pvnet/log.h"
 
-struct ctl_server {
-	int fd;
-	char path[108];
-	struct sw *sw;
+/* A command line is short; a longer one is answered as an unknown command. */
+#define CTL_LINE_MAX		128
+/* Accepts per listener callback; the listener is level-triggered. */
+#define CTL_ACCEPTS_PER_CALL	8
+
+struct ctl_server;
+
+struct ctl_client {
+	struct ctl_server *cs;
+	int fd;			/* -1: free slot */
+	struct ucred peer;	/* for the logs */
+	uint64_t deadline_ns;
+	size_t got;
+	char line[CTL_LINE_MAX];
+	char *out;		/* the reply once the line is in (malloc'd) */
+	size_t out_len, out_off;
 };
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
+struct ctl_server {
+	int fd;
+	int timer_fd;
+	char path[108];
+	struct sw *sw;
+	struct ctl_client cl[CTL_MAX_CLIENTS];
+	uint64_t accepted, refused, timed_out;
+	struct pv_ratelimit rl;
+};
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+static void arm_timer(struct ctl_server *cs)
+{
+	struct itimerspec its = { 0 };
+	uint64_t first = 0;
+
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (cs->cl[i].fd >= 0 && (!first || cs->cl[i].deadline_ns < first))
+			first = cs->cl[i].deadline_ns;
+	/* pv_now_ns() is CLOCK_MONOTONIC, as is the timer; 0 disarms it */
+	its.it_value.tv_sec = (time_t)(first / 1000000000ULL);
+	its.it_value.tv_nsec = (long)(first % 1000000000ULL);
+	timerfd_settime(cs->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-static void serve(struct ctl_server *cs, int c)
+static void client_close(struct ctl_client *c)
 {
-	char line[128];
-	size_t got = 0;
-	struct pollfd pfd = { .fd = c, .events = POLLIN };
+	pv_loop_del(c->cs->sw->loop, c->fd);
+	close(c->fd);
+	free(c->out);
+	c->fd = -1;
+	c->out = NULL;
+}
 
-	while (got < sizeof(line) - 1 && !memchr(line, '\n', got)) {
-		ssize_t n;
-
-		if (poll(&pfd, 1, 200) <= 0)
-			break;
-		n = read(c, line + got, sizeof(line) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	line[got] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
+static char *answer(struct ctl_server *cs, const char *line, size_t *len)
+{
+	char *s = NULL;
 
 	if (!strcmp(line, "stats")) {
-		json_t *j = ctl_stats_json(cs->sw);
-		char *s = json_dumps(j, JSON_COMPACT);
+		json_t *j = ctl_stats_json(cs->sw), *o = json_object();
 
-		if (s) {
-			write_all(c, s, strlen(s));
-			write_all(c, "\n", 1);
-			free(s);
-		}
+		json_object_set_new(o, "accepted", json_integer((json_int_t)cs->accepted));
+		json_object_set_new(o, "refused", json_integer((json_int_t)cs->refused));
+		json_object_set_new(o, "timed_out",
+				    json_integer((json_int_t)cs->timed_out));
+		json_object_set_new(j, "ctl", o);
+		s = json_dumps(j, JSON_COMPACT);
 		json_decref(j);
 	} else {
-		const char *e = "{\"error\":\"unknown command (known: stats)\"}\n";
-
-		write_all(c, e, strlen(e));
+		s = strdup("{\"error\":\"unknown command (known: stats)\"}");
 	}
+	if (!s)
+		return NULL;
+	/* the reply is one line: the document and its newline */
+	*len = strlen(s) + 1;
+	s[*len - 1] = '\n';
+	return s;
+}
+
+/* Reads what is there; true once the line is complete (newline, full, EOF). */
+static bool read_line(struct ctl_client *c, bool *fail)
+{
+	while (c->got < sizeof(c->line) - 1) {
+		ssize_t n = recv(c->fd, c->line + c->got,
+				 sizeof(c->line) - 1 - c->got, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*fail = errno != EAGAIN;
+			return false;
+		}
+		if (n == 0)
+			return true;
+		if (memchr(c->line + c->got, '\n', (size_t)n)) {
+			c->got += (size_t)n;
+			return true;
+		}
+		c->got += (size_t)n;
+	}
+	return true;
+}
+
+static void on_client(void *opaque, int fd, uint32_t events)
+{
+	struct ctl_client *c = opaque;
+	bool fail = false;
+
+	(void)fd;
+	(void)events;
+	if (!c->out) {
+		if (!read_line(c, &fail)) {
+			if (fail)
+				client_close(c);
+			return;
+		}
+		c->line[c->got] = '\0';
+		c->line[strcspn(c->line, "\r\n")] = '\0';
+		c->out = answer(c->cs, c->line, &c->out_len);
+		if (!c->out) {
+			client_close(c);
+			return;
+		}
+	}
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off,
+				 c->out_len - c->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;	/* the rest when it reads: EPOLLOUT */
+		if (n < 0)
+			break;	/* it went away */
+		c->out_off += (size_t)n;
+	}
+	client_close(c);
+}
+
+static void on_timer(void *opaque, int fd, uint32_t events)
+{
+	struct ctl_server *cs = opaque;
+	uint64_t n, now = pv_now_ns();
+
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *c = &cs->cl[i];
+
+		if (c->fd < 0 || c->deadline_ns > now)
+			continue;
+		cs->timed_out++;
+		if (c->out)
+			pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
+					   "ctl: client pid %d uid %u closed at its %d ms deadline: %zu of %zu reply bytes read",
+					   (int)c->peer.pid, (unsigned)c->peer.uid,
+					   CTL_DEADLINE_MS, c->out_off, c->out_len);
+		else
+			pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
+					   "ctl: client pid %d uid %u closed at its %d ms deadline: no command line after %zu bytes",
+					   (int)c->peer.pid, (unsigned)c->peer.uid,
+					   CTL_DEADLINE_MS, c->got);
+		client_close(c);
+	}
+	arm_timer(cs);
 }
 
 static void on_accept(void *opaque, int fd, uint32_t events)
 {
 	struct ctl_server *cs = opaque;
-	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 
 	(void)events;
-	if (c < 0)
-		return;
-	serve(cs, c);
-	close(c);
+	for (unsigned k = 0; k < CTL_ACCEPTS_PER_CALL; k++) {
+		struct ucred peer = { .pid = 0 };
+		socklen_t plen = sizeof(peer);
+		struct ctl_client *c = NULL;
+		int fdc = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fdc < 0)
+			break;
+		getsockopt(fdc, SOL_SOCKET, SO_PEERCRED, &peer, &plen);
+		for (unsigned i = 0; i < CTL_MAX_CLIENTS && !c; i++)
+			if (cs->cl[i].fd < 0)
+				c = &cs->cl[i];
+		if (!c) {
+			cs->refused++;
+			pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
+					   "ctl: %d clients already connected: client pid %d uid %u refused (%llu refused so far)",
+					   CTL_MAX_CLIENTS, (int)peer.pid,
+					   (unsigned)peer.uid,
+					   (unsigned long long)cs->refused);
+			close(fdc);
+			continue;
+		}
+		memset(c, 0, sizeof(*c));
+		c->cs = cs;
+		c->fd = fdc;
+		c->peer = peer;
+		c->deadline_ns = pv_now_ns() + CTL_DEADLINE_MS * 1000000ULL;
+		/* edge-triggered: a line waiting already is reported once */
+		if (pv_loop_add(cs->sw->loop, fdc, EPOLLIN | EPOLLOUT | EPOLLRDHUP |
+				EPOLLET, on_client, c) < 0) {
+			close(fdc);
+			c->fd = -1;
+			continue;
+		}
+		cs->accepted++;
+	}
+	arm_timer(cs);
 }
 
 struct ctl_server *ctl_server_create(const char *path, struct sw *sw)
@@ -103,21 +249,36 @@ struct ctl_server *ctl_server_create(const char *path, struct sw *sw)
 	if (!cs)
 		return NULL;
 	cs->sw = sw;
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+		cs->cl[i].fd = -1;
 	snprintf(cs->path, sizeof(cs->path), "%s", path);
 	strcpy(sa.sun_path, path);
+	cs->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	cs->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (cs->fd < 0)
+	if (cs->fd < 0 || cs->timer_fd < 0)
 		goto err;
 	unlink(path);
-	if (bind(cs->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(cs->fd, 8) < 0 ||
-	    pv_loop_add(sw->loop, cs->fd, EPOLLIN, on_accept, cs) < 0)
+	/*
+	 * bind() gives the file the socket's mode minus the umask: 0600 from
+	 * the start, whatever the umask (and nobody connects before listen).
+	 */
+	if (fchmod(cs->fd, 0600) < 0 ||
+	    bind(cs->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0600) < 0 || listen(cs->fd, CTL_MAX_CLIENTS) < 0)
 		goto err;
+	if (pv_loop_add(sw->loop, cs->timer_fd, EPOLLIN, on_timer, cs) < 0)
+		goto err;
+	if (pv_loop_add(sw->loop, cs->fd, EPOLLIN, on_accept, cs) < 0) {
+		pv_loop_del(sw->loop, cs->timer_fd);
+		goto err;
+	}
 	return cs;
 err:
 	pv_err("ctl: cannot listen on %s: %s", path, strerror(errno));
 	if (cs->fd >= 0)
 		close(cs->fd);
+	if (cs->timer_fd >= 0)
+		close(cs->timer_fd);
 	free(cs);
 	return NULL;
 }
@@ -126,10 +287,31 @@ void ctl_server_destroy(struct ctl_server *cs)
 {
 	if (!cs)
 		return;
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (cs->cl[i].fd >= 0)
+			client_close(&cs->cl[i]);
 	pv_loop_del(cs->sw->loop, cs->fd);
+	pv_loop_del(cs->sw->loop, cs->timer_fd);
 	close(cs->fd);
+	close(cs->timer_fd);
 	unlink(cs->path);
 	free(cs);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 int ctl_request(const char *path, const char *cmd, char **reply)

@@ -30,6 +30,7 @@
  * interrupts go through dp_call(), which a full eventfd cannot block.
  */
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -754,6 +755,30 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 				goto fail;
 			}
 			vp->cfg.max_queue_pairs = (unsigned)v;
+		} else if (!strcmp(key, "mode")) {
+			/* the listening socket's mode (default 0600) */
+			char *end;
+			long v = strtol(val, &end, 8);
+
+			if (!val[0] || *end || v > 0777 || (v & 0600) != 0600) {
+				snprintf(err, errlen,
+					 "port %s: mode=%s: want an octal mode with owner rw, e.g. 0660",
+					 name, val);
+				goto fail;
+			}
+			vp->cfg.sock_mode = (unsigned)v;
+		} else if (!strcmp(key, "group")) {
+			struct group *g = val[0] ? getgrnam(val) : NULL;
+			char *end;
+			long v = strtol(val, &end, 10);
+
+			if (!g && (!val[0] || *end || v < 0 || v > 0x7fffffff)) {
+				snprintf(err, errlen, "port %s: group=%s: no such group",
+					 name, val);
+				goto fail;
+			}
+			vp->cfg.sock_gid = g ? (unsigned)g->gr_gid : (unsigned)v;
+			vp->cfg.has_sock_gid = true;
 		} else if (!strcmp(key, "mac")) {
 			if (pv_mac_parse(val, vp->port.mac) < 0 ||
 			    pkt_mac_is_multicast(vp->port.mac)) {
@@ -767,7 +792,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=, memslots=on|off, tso=on|off)",
+				 "(vhost takes path=, client, queues=, mac=, memslots=on|off, tso=on|off, mode=, group=)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}
@@ -778,6 +803,11 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	}
 	if (!vp->path[0]) {
 		snprintf(err, errlen, "port %s: path= is required", name);
+		goto fail;
+	}
+	if (vp->cfg.client && (vp->cfg.sock_mode || vp->cfg.has_sock_gid)) {
+		snprintf(err, errlen, "port %s: mode= and group= are for the socket "
+			 "pvnet listens on, not with client", name);
 		goto fail;
 	}
 	if (vp->cfg.max_queue_pairs > 1)

@@ -150,6 +150,8 @@ static void unthrottle(struct vhu_dev *dev)
 
 static int attach(struct vhu_dev *dev, int fd)
 {
+	struct ucred peer = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	socklen_t plen = sizeof(peer);
 	int rc = pv_loop_add(dev->loop, fd, EPOLLIN, on_conn, dev);
 
 	if (rc) {
@@ -159,7 +161,11 @@ static int attach(struct vhu_dev *dev, int fd)
 	dev->conn_fd = fd;
 	dev->st.connects++;
 	dev->connect_failed_logged = false;
-	pv_log(PV_LOG_INFO, "%s: vhost-user frontend connected", dev->name);
+	/* who is on the other end: the socket's mode decided who may be */
+	getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen);
+	pv_log(PV_LOG_INFO,
+	       "%s: vhost-user frontend connected: peer pid %d uid %d gid %d",
+	       dev->name, (int)peer.pid, (int)peer.uid, (int)peer.gid);
 	return 0;
 }
 
@@ -252,11 +258,12 @@ static void on_timer(void *opaque, int fd, uint32_t events)
 	vhu_dev_tick(opaque, pv_now_ns());
 }
 
-static int make_listener(struct vhu_dev *dev)
+static int make_listener(struct vhu_dev *dev, const struct vhu_dev_cfg *cfg)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t mode = cfg->sock_mode ? (mode_t)cfg->sock_mode : 0600;
 	struct stat st;
-	int fd;
+	int fd, rc;
 
 	/* a stale socket from a dead run is removed; any other file is not */
 	if (lstat(dev->path, &st) == 0) {
@@ -271,17 +278,37 @@ static int make_listener(struct vhu_dev *dev)
 	if (fd < 0)
 		return -errno;
 	memcpy(sa.sun_path, dev->path, strlen(dev->path) + 1);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 4) < 0) {
-		int err = -errno;
+	/*
+	 * bind() gives the file the socket inode's mode minus the umask, so
+	 * the file is 0600 (or narrower) from its first instant whatever the
+	 * umask; the group and a wider mode= follow, and nobody can connect
+	 * before listen() anyway.
+	 */
+	if (fchmod(fd, 0600) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail;
+	if ((cfg->has_sock_gid && chown(dev->path, (uid_t)-1,
+					(gid_t)cfg->sock_gid) < 0) ||
+	    chmod(dev->path, mode) < 0 || listen(fd, 4) < 0) {
+		int err = errno;
 
-		pv_err("%s: listen on %s: %s", dev->name, dev->path,
-		       strerror(-err));
-		close(fd);
-		return err;
+		unlink(dev->path);
+		errno = err;
+		goto fail;
 	}
+	if (cfg->has_sock_gid)
+		pv_log(PV_LOG_INFO, "%s: vhost-user: listening on %s (mode %04o, group %u)",
+		       dev->name, dev->path, (unsigned)mode, cfg->sock_gid);
+	else
+		pv_log(PV_LOG_INFO, "%s: vhost-user: listening on %s (mode %04o)",
+		       dev->name, dev->path, (unsigned)mode);
 	dev->listen_fd = fd;
 	return 0;
+fail:
+	rc = -errno;
+	pv_err("%s: listen on %s: %s", dev->name, dev->path, strerror(-rc));
+	close(fd);
+	return rc;
 }
 
 struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
@@ -346,7 +373,7 @@ struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
 			dev->next_connect_ns = pv_now_ns() + VHU_RECONNECT_NS;
 		return dev;
 	}
-	rc = make_listener(dev);
+	rc = make_listener(dev, cfg);
 	if (rc)
 		goto err_loop;
 	rc = pv_loop_add(loop, dev->listen_fd, EPOLLIN, on_accept, dev);

@@ -1,16 +1,29 @@
 // SPDX-License-Identifier: MIT
-/* test_ctl.c - the JSON configuration file becomes the same options */
+/*
+ * test_ctl.c - the JSON configuration file becomes the same options; the
+ * control socket serves each client on its own, from the loop, without
+ * ever blocking it: a slow writer, a silent client, a reader that never
+ * reads and a crowd past the client limit each cost only themselves.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "../../src/ctl/ctl_internal.h"
+#include "pvnet/port.h"
 
 static char *write_tmp(const char *text)
 {
@@ -85,12 +98,354 @@ static void config_errors_are_clear(void **state)
 					     &argv, err, sizeof(err)), 0);
 }
 
+
+/*
+ * The control socket, served by a loop thread as in `pvnet switch`. Every
+ * wait below is bounded by WAIT_MS, far beyond the client deadline
+ * (CTL_DEADLINE_MS): what is asserted is the order of events (a reply came
+ * while a slow client was still open; that client was then closed), never
+ * how long anything took.
+ */
+#define WAIT_MS		10000
+#define MAX_FDS		(CTL_MAX_CLIENTS + 4)
+
+struct ctl_fx {
+	struct sw *sw;
+	struct ctl_server *cs;
+	pthread_t thr;
+	atomic_bool stop;
+	char path[64];
+	int fds[MAX_FDS];	/* client sockets, closed by the teardown */
+};
+
+/* A port whose stats carry a 1 MB field: a reply no socket buffer holds. */
+static void big_stats(struct port *p, void *obj)
+{
+	static char pad[1 << 20];
+
+	(void)p;
+	memset(pad, 'x', sizeof(pad) - 1);
+	json_object_set_new(obj, "padding", json_string(pad));
+}
+
+static void free_port(struct port *p)
+{
+	free(p);
+}
+
+static const struct port_ops big_ops = {
+	.type = "test", .stats_json = big_stats, .destroy = free_port,
+};
+
+static void *loop_thread(void *arg)
+{
+	struct ctl_fx *fx = arg;
+
+	while (!atomic_load(&fx->stop))
+		pv_loop_run_once(fx->sw->loop, 20);
+	return NULL;
+}
+
+static int fx_setup(void **state, bool big)
+{
+	struct ctl_fx *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	for (unsigned i = 0; i < MAX_FDS; i++)
+		fx->fds[i] = -1;
+	snprintf(fx->path, sizeof(fx->path), "/tmp/pvnet-test-ctl.%d", getpid());
+	fx->sw = sw_create(SW_MODE_DIRECT, 300);
+	assert_non_null(fx->sw);
+	if (big) {
+		struct port *p = calloc(1, sizeof(*p));
+
+		assert_non_null(p);
+		snprintf(p->name, sizeof(p->name), "big");
+		p->ops = &big_ops;
+		assert_int_equal(sw_port_add(fx->sw, p), 0);
+	}
+	fx->cs = ctl_server_create(fx->path, fx->sw);
+	assert_non_null(fx->cs);
+	assert_int_equal(pthread_create(&fx->thr, NULL, loop_thread, fx), 0);
+	*state = fx;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return fx_setup(state, false);
+}
+
+static int setup_big(void **state)
+{
+	return fx_setup(state, true);
+}
+
+/* Closing the clients first frees a loop that the old code blocked. */
+static int teardown(void **state)
+{
+	struct ctl_fx *fx = *state;
+
+	for (unsigned i = 0; i < MAX_FDS; i++)
+		if (fx->fds[i] >= 0)
+			close(fx->fds[i]);
+	atomic_store(&fx->stop, true);
+	pthread_join(fx->thr, NULL);
+	ctl_server_destroy(fx->cs);
+	sw_destroy(fx->sw);
+	free(fx);
+	return 0;
+}
+
+/* A connected client in slot @slot of the fixture (closed by teardown). */
+static int client(struct ctl_fx *fx, unsigned slot)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	strcpy(sa.sun_path, fx->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fx->fds[slot] = fd;
+	return fd;
+}
+
+static void send_str(int fd, const char *s)
+{
+	assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* True if the server has closed @fd's connection (EOF is waiting). */
+static bool closed_by_server(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+}
+
+/*
+ * Reads @fd until EOF, at most WAIT_MS, in 200 ms steps; at each step one
+ * byte goes to @drip (if >= 0): a client that sends its line one byte at a
+ * time and never ends it. Returns the bytes read (*out, caller frees) or
+ * -1 if EOF did not come in time.
+ */
+static ssize_t read_all(int fd, char **out, int drip)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+
+	assert_non_null(buf);
+	for (int waited = 0; waited < WAIT_MS;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 200) == 0) {
+			waited += 200;
+			if (drip >= 0)
+				send(drip, "x", 1, MSG_NOSIGNAL);
+			continue;
+		}
+		if (len + 1 >= cap) {
+			buf = realloc(buf, cap *= 2);
+			assert_non_null(buf);
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0) {
+			buf[len] = '\0';
+			if (out)
+				*out = buf;
+			else
+				free(buf);
+			return (ssize_t)len;
+		}
+		len += (size_t)n;
+	}
+	free(buf);
+	return -1;
+}
+
+/* One "stats" request on slot @slot: the reply parsed (caller decrefs). */
+static json_t *stats(struct ctl_fx *fx, unsigned slot, int drip, size_t *len)
+{
+	int fd = client(fx, slot);
+	char *reply = NULL;
+	ssize_t n;
+	json_t *j;
+
+	send_str(fd, "stats\n");
+	n = read_all(fd, &reply, drip);
+	assert_true(n > 0);
+	assert_int_equal(reply[n - 1], '\n');
+	j = json_loads(reply, 0, NULL);
+	assert_non_null(j);
+	assert_non_null(json_object_get(j, "ports"));
+	free(reply);
+	close(fd);
+	fx->fds[slot] = -1;
+	if (len)
+		*len = (size_t)n;
+	return j;
+}
+
+static json_int_t ctl_counter(json_t *j, const char *name)
+{
+	json_t *c = json_object_get(json_object_get(j, "ctl"), name);
+
+	assert_non_null(c);
+	return json_integer_value(c);
+}
+
+/* Waits (bounded) until the server has closed @fd; returns what it sent. */
+static ssize_t wait_closed(int fd, int drip)
+{
+	ssize_t n = read_all(fd, NULL, drip);
+
+	assert_true(n >= 0);
+	return n;
+}
+
+static void slow_writer_holds_nobody(void **state)
+{
+	struct ctl_fx *fx = *state;
+	int slow = client(fx, 0);
+	json_t *j;
+
+	/* one byte now and one every 200 ms while the other client waits */
+	send_str(slow, "s");
+	j = stats(fx, 1, slow, NULL);
+	json_decref(j);
+	assert_false(closed_by_server(slow));
+	/* then closed at its deadline, without a reply */
+	assert_int_equal(wait_closed(slow, slow), 0);
+	j = stats(fx, 1, -1, NULL);
+	assert_int_equal(ctl_counter(j, "timed_out"), 1);
+	assert_int_equal(ctl_counter(j, "refused"), 0);
+	json_decref(j);
+}
+
+static void silent_client_holds_nobody(void **state)
+{
+	struct ctl_fx *fx = *state;
+	int silent = client(fx, 0);
+	json_t *j;
+
+	j = stats(fx, 1, -1, NULL);
+	json_decref(j);
+	assert_false(closed_by_server(silent));
+	assert_int_equal(wait_closed(silent, -1), 0);
+	j = stats(fx, 1, -1, NULL);
+	assert_int_equal(ctl_counter(j, "timed_out"), 1);
+	json_decref(j);
+}
+
+static void non_reader_holds_nobody(void **state)
+{
+	struct ctl_fx *fx = *state;
+	int lazy = client(fx, 0);
+	size_t full = 0;
+	json_t *j;
+
+	send_str(lazy, "stats\n");
+	/* a full reply to another client while the first one's is stuck */
+	j = stats(fx, 1, -1, &full);
+	json_decref(j);
+	assert_true(full > (1 << 20));
+	/* the lazy one is closed at its deadline, with part of its reply */
+	{
+		struct pollfd p = { .fd = lazy, .events = POLLRDHUP };
+
+		assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+		assert_true(p.revents & (POLLRDHUP | POLLHUP));
+	}
+	assert_true(wait_closed(lazy, -1) < (ssize_t)full);
+	j = stats(fx, 1, -1, NULL);
+	assert_int_equal(ctl_counter(j, "timed_out"), 1);
+	json_decref(j);
+}
+
+static void clients_past_the_limit_are_refused(void **state)
+{
+	struct ctl_fx *fx = *state;
+	int extra;
+	json_t *j = NULL;
+
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+		client(fx, i);
+	/* one too many: closed at once, no reply, while the others wait */
+	extra = client(fx, CTL_MAX_CLIENTS);
+	assert_int_equal(wait_closed(extra, -1), 0);
+	assert_false(closed_by_server(fx->fds[0]));
+	for (unsigned i = 0; i <= CTL_MAX_CLIENTS; i++) {
+		close(fx->fds[i]);
+		fx->fds[i] = -1;
+	}
+	/* the slots free up as the server sees the closes; then it answers */
+	for (int tries = 0; tries < WAIT_MS / 100; tries++) {
+		int fd = client(fx, 0);
+		char *reply = NULL;
+
+		send_str(fd, "stats\n");
+		if (read_all(fd, &reply, -1) > 0)
+			j = json_loads(reply, 0, NULL);
+		free(reply);
+		close(fd);
+		fx->fds[0] = -1;
+		if (j)
+			break;
+		usleep(100000);
+	}
+	assert_non_null(j);
+	assert_true(ctl_counter(j, "refused") >= 1);
+	assert_int_equal(ctl_counter(j, "timed_out"), 0);
+	json_decref(j);
+}
+
+/* The protocol as `pvnet stats` and scripts speak it, byte for byte. */
+static void protocol_unchanged(void **state)
+{
+	struct ctl_fx *fx = *state;
+	char *reply = NULL;
+	int fd;
+	json_t *j;
+
+	assert_int_equal(ctl_request(fx->path, "bogus", &reply), 0);
+	assert_string_equal(reply, "{\"error\":\"unknown command (known: stats)\"}\n");
+	free(reply);
+	assert_int_equal(ctl_request(fx->path, "stats", &reply), 0);
+	j = json_loads(reply, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")), "direct");
+	json_decref(j);
+	free(reply);
+	/* a line ended by EOF instead of a newline still counts */
+	fd = client(fx, 0);
+	send_str(fd, "stats");
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	assert_true(read_all(fd, &reply, -1) > 0);
+	j = json_loads(reply, 0, NULL);
+	assert_non_null(j);
+	json_decref(j);
+	free(reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_to_options),
 		cmocka_unit_test(config_errors_are_clear),
+		cmocka_unit_test_setup_teardown(protocol_unchanged, setup, teardown),
+		cmocka_unit_test_setup_teardown(slow_writer_holds_nobody, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(silent_client_holds_nobody, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(non_reader_holds_nobody, setup_big,
+						teardown),
+		cmocka_unit_test_setup_teardown(clients_past_the_limit_are_refused,
+						setup, teardown),
 	};
+
+	/* a client the server closed must not end the test */
+	signal(SIGPIPE, SIG_IGN);
 
 	return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -1729,6 +1730,42 @@ static void truncated_memory_faults_the_port(void **state)
 	assert_int_equal(faults_total(fx), 2);
 }
 
+/*
+ * Issue 12: the listening socket is 0600 whatever the umask, or exactly
+ * the mode= the operator asked for; nothing in between is ever on disk.
+ */
+static void socket_mode_ignores_umask(void **state)
+{
+	struct fx *fx = *state;
+	char path[120];
+	struct vhu_dev_cfg cfg = {
+		.name = "vm-mode", .max_queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT,
+	};
+	mode_t old = umask(0);
+	struct stat st;
+	struct vhu_dev *d;
+
+	snprintf(path, sizeof(path), "%s.mode", fx->path);
+	cfg.path = path;
+	d = vhu_dev_create(&cfg, NULL, NULL, fx->loop);
+	assert_non_null(d);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	vhu_dev_destroy(d);
+
+	cfg.sock_mode = 0660;
+	cfg.has_sock_gid = true;
+	cfg.sock_gid = (unsigned)getgid();
+	d = vhu_dev_create(&cfg, NULL, NULL, fx->loop);
+	umask(old);
+	assert_non_null(d);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0660);
+	assert_int_equal(st.st_gid, getgid());
+	vhu_dev_destroy(d);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1766,6 +1803,7 @@ int main(void)
 		T(set_vring_call_closes_old_after_grace),
 		T(ring_restart_storm_is_throttled),
 		T(truncated_memory_faults_the_port),
+		T(socket_mode_ignores_umask),
 	};
 #undef T
 	return cmocka_run_group_tests_name("vhost_backend", tests, NULL, NULL);
