@@ -45,6 +45,8 @@
 	X(PKT_TOO_BIG,		"pkt: larger than the port's MTU or buffers") \
 	X(PKT_HDR_CSUM,		"pkt: net header csum_start/csum_offset out of range") \
 	X(PKT_HDR_GSO,		"pkt: net header gso fields invalid")	\
+	X(PKT_GSO_MSS,		"pkt: gso_size below the segmentation minimum (48)") \
+	X(PKT_GSO_TOO_BIG,	"pkt: GSO packet over 64 KiB of payload + headers") \
 	X(PKT_HDR_FLAGS,	"pkt: net header flags unknown")	\
 	X(PKT_BAD_CSUM,		"pkt: checksum verification failed")	\
 	/* capacity and forwarding */					\

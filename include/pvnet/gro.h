@@ -117,17 +117,52 @@ unsigned gro_held(const struct gro_table *t);
 const struct gro_stats *gro_stats(const struct gro_table *t);
 
 /*
- * Software segmentation: splits @p, a TCP packet larger than its MSS
- * (vh.gso_type TCPV4/TCPV6, vh.gso_size = MSS, headers parsed), into
- * segments of at most MSS payload. Each segment i gets its own headers,
- * written at @hdrbuf + i * GRO_HDR_MAX (IP length, IPv4 ID + i and header
- * checksum, TCP sequence advanced, FIN/PSH only on the last, CWR only on the
- * first), followed by payload pieces that point into @p's buffers: out[i].
- * The TCP checksum is computed in full, or left partial (pseudo-header sum
- * with NEEDS_CSUM) when @partial_ok. Nothing of @p is written.
- * Returns the segment count, or -(enum pv_drop) for a packet that lies.
+ * Software segmentation limits. The smallest MSS is Linux's TCP_MIN_SND_MSS
+ * (the floor of net.ipv4.tcp_min_snd_mss): no Linux sender goes below it,
+ * and it bounds the work per packet (1366 segments at most). The size bound
+ * is virtio.h's, which nethdr_check() applies to every GSO packet on entry.
  */
-int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
-		uint8_t *hdrbuf, bool partial_ok);
+#define GSO_MIN_MSS	48
+#define GSO_MAX_PAYLOAD	PV_GSO_MAX_PAYLOAD
+#define GSO_MAX_FRAME	PV_GSO_MAX_FRAME
+#define GSO_MAX_SEGS	((GSO_MAX_PAYLOAD + GSO_MIN_MSS - 1) / GSO_MIN_MSS)
+
+/* One packet being segmented: what gso_begin checked, and where it is. */
+struct gso_state {
+	const struct pkt *p;
+	uint32_t payload;	/* TCP payload bytes of @p */
+	uint32_t seq;		/* @p's first sequence number */
+	uint32_t done;		/* payload bytes already handed out */
+	uint32_t cur_off;	/* read position: byte cur_off of p->seg[cur] */
+	uint16_t cur;
+	uint16_t mss, hlen, l3, l4, iphl, thlen, id;
+	uint16_t nsegs, next;	/* segments in all, index of the next one */
+	bool v6, partial_ok;
+	uint8_t h[GRO_HDR_MAX];	/* private copy of @p's headers */
+};
+
+/*
+ * Software segmentation, step 1: checks @p, a TCP packet larger than its
+ * MSS (vh.gso_type TCPV4/TCPV6, vh.gso_size = MSS, headers parsed), and
+ * readies @g to cut it into segments of at most MSS payload, their TCP
+ * checksums computed in full or left partial (pseudo-header sum with
+ * NEEDS_CSUM) when @partial_ok. Reads only @p's headers: a packet that lies
+ * is refused before any payload is touched. @p and its buffers must stay
+ * as they are until the last gso_next(). Returns the segment count (at most
+ * GSO_MAX_SEGS), or -(enum pv_drop).
+ */
+int gso_begin(struct gso_state *g, const struct pkt *p, bool partial_ok);
+/*
+ * Step 2, repeated until it returns 0: writes the next segments, at most
+ * @max_out, into out[0..] with their headers at @hdrbuf + i * GRO_HDR_MAX
+ * (IP length, IPv4 ID + index and header checksum, TCP sequence advanced,
+ * FIN/PSH only on the last, CWR only on the first) and payload pieces that
+ * point into @p's buffers; nothing of @p is written. The caller owns @out
+ * and @hdrbuf and may reuse them for the next call once it is done with
+ * these segments. Returns how many it wrote, 0 when none are left, or
+ * -(enum pv_drop) (the rest of the packet is then lost).
+ */
+int gso_next(struct gso_state *g, struct pkt *out, unsigned max_out,
+	     uint8_t *hdrbuf);
 
 #endif /* PVNET_GRO_H */

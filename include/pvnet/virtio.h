@@ -386,6 +386,15 @@ static inline bool vring_need_event(uint16_t event_idx, uint16_t new_idx,
 #define VIRTIO_NET_HDR_GSO_UDP_L4	5
 #define VIRTIO_NET_HDR_GSO_ECN		0x80
 
+/*
+ * The largest GSO packet taken: 64 KiB of payload (Linux's
+ * GSO_LEGACY_MAX_SIZE; an IP length field cannot say more) behind at most
+ * 128 bytes of headers (Ethernet, VLAN, IP and TCP with options).
+ */
+#define PV_GSO_MAX_PAYLOAD	65536
+#define PV_GSO_MAX_HDR		128
+#define PV_GSO_MAX_FRAME	(PV_GSO_MAX_PAYLOAD + PV_GSO_MAX_HDR)
+
 /* Fields are little-endian as on the wire (le16toh to read them). */
 struct virtio_net_hdr {
 	uint8_t flags;

@@ -479,8 +479,14 @@ static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
 		*id_mode = inc ? 1 : fixed ? 2 : 3;
 		flush |= f->id_mode ? *id_mode != f->id_mode : *id_mode == 3;
 	}
-	flush |= (ta[13] ^ tb[13]) & ~(TCP_FIN | TCP_PSH | TCP_CWR);
-	flush |= ta[12] ^ tb[12];			/* data offset, NS */
+	/*
+	 * The whole word at byte 12 - data offset, flags and window - must
+	 * match but for FIN/PSH/CWR, as in Linux tcp_gro_receive(): a window
+	 * update in a merged packet would be lost behind the first header.
+	 * CWR never gets here (TCP_NO_MERGE). Any ACK number change flushes.
+	 */
+	flush |= (pv_get_be32(ta + 12) ^ pv_get_be32(tb + 12)) &
+		 ~((uint32_t)(TCP_FIN | TCP_PSH | TCP_CWR) << 16);
 	flush |= pv_get_be32(ta + 8) ^ pv_get_be32(tb + 8);		/* ACK number */
 	for (unsigned i = 20; i < thlen; i += 4)	/* options, byte-exact */
 		flush |= pv_get_be32(ta + i) ^ pv_get_be32(tb + i);

@@ -9,6 +9,7 @@
  * pieces pointing into the original: nothing of the source is written, and
  * the payload is read once, by the checksum (or not at all when partial).
  */
+#include <assert.h>
 #include <endian.h>
 #include <string.h>
 
@@ -35,54 +36,77 @@ static uint32_t pseudo_sum(const uint8_t *ip, bool v6, uint32_t l4len)
 	return pv_csum_partial(tail, 4, pv_csum_partial(ip + 12, 8, 0));
 }
 
-/* Pieces of @p's bytes [off, off + len) into @dst (at most @max); 0 if more. */
-static unsigned slice(const struct pkt *p, size_t off, size_t len,
-		      struct iovec *dst, unsigned max)
+/*
+ * Pieces of the next @len payload bytes, from the read position, into @dst
+ * (at most @max); advances the position. 0 if they need more pieces.
+ */
+static unsigned slice(struct gso_state *g, size_t len, struct iovec *dst,
+		      unsigned max)
 {
+	const struct pkt *p = g->p;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < p->nseg && len; i++) {
-		size_t l = p->seg[i].iov_len;
+	while (len && g->cur < p->nseg) {
+		size_t l = p->seg[g->cur].iov_len - g->cur_off;
 
-		if (off >= l) {
-			off -= l;
+		if (!l) {
+			g->cur++;
+			g->cur_off = 0;
 			continue;
 		}
 		if (n == max)
 			return 0;
-		l = PV_MIN(l - off, len);
-		dst[n].iov_base = (uint8_t *)p->seg[i].iov_base + off;
+		l = PV_MIN(l, len);
+		dst[n].iov_base = (uint8_t *)p->seg[g->cur].iov_base + g->cur_off;
 		dst[n++].iov_len = l;
+		g->cur_off += (uint32_t)l;
 		len -= l;
-		off = 0;
 	}
 	return len ? 0 : n;
 }
 
-int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
-		uint8_t *hdrbuf, bool partial_ok)
+/*
+ * True if some segment would need more payload pieces than a pkt holds:
+ * only when every one of PKT_MAX_SEGS buffers holds payload and all the
+ * middle ones fit in one MSS (a layout no real driver makes), so a whole
+ * packet is refused before any of it is sent rather than cut short.
+ */
+static bool too_many_pieces(const struct gso_state *g)
 {
-	uint8_t h[GRO_HDR_MAX];
+	const struct pkt *p = g->p;
+	size_t mid = 0;
+
+	if (p->nseg < PKT_MAX_SEGS || p->seg[0].iov_len <= g->hlen)
+		return false;
+	for (unsigned i = 1; i + 1 < p->nseg; i++)
+		mid += p->seg[i].iov_len;
+	return mid + 2 <= g->mss;
+}
+
+int gso_begin(struct gso_state *g, const struct pkt *p, bool partial_ok)
+{
 	uint8_t type = p->vh.gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
-	unsigned mss = le16toh(p->vh.gso_size);
-	unsigned l3 = p->l3_off, l4 = p->l4_off, iphl, thlen, hlen, nout;
-	uint32_t payload, seq;
-	uint16_t id = 0;
+	unsigned mss = le16toh(p->vh.gso_size), l3 = p->l3_off, l4 = p->l4_off;
+	unsigned thlen, hlen;
 	const uint8_t *ip;
-	bool v6;
 	size_t n;
 
-	/* The claims first: family, MSS, header length, checksum offsets. */
+	/* The size first: nothing of a packet over the bound is looked at. */
+	if (p->len > GSO_MAX_FRAME)
+		return -PV_DROP_PKT_GSO_TOO_BIG;
+	/* Then the claims: family, MSS, header length, checksum offsets. */
 	if (type == VIRTIO_NET_HDR_GSO_TCPV4)
-		v6 = false;
+		g->v6 = false;
 	else if (type == VIRTIO_NET_HDR_GSO_TCPV6)
-		v6 = true;
+		g->v6 = true;
 	else
 		return -PV_DROP_PKT_HDR_GSO;
 	if (!mss || le16toh(p->vh.hdr_len) > p->len)
 		return -PV_DROP_PKT_HDR_GSO;
+	if (mss < GSO_MIN_MSS)
+		return -PV_DROP_PKT_GSO_MSS;
 	if (p->l4_proto != 6 || !l3 || !l4 || l4 <= l3 ||
-	    p->ethertype != (v6 ? ETH_P_IPV6 : ETH_P_IP))
+	    p->ethertype != (g->v6 ? ETH_P_IPV6 : ETH_P_IP))
 		return -PV_DROP_PKT_HDR_GSO;
 	if ((p->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
 	    (le16toh(p->vh.csum_start) != l4 ||
@@ -90,75 +114,114 @@ int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
 		return -PV_DROP_PKT_HDR_CSUM;
 
 	/* Then the headers themselves, from a private copy. */
-	n = pv_iov_to_buf(p->seg, p->nseg, 0, h, PV_MIN((size_t)p->len, sizeof(h)));
+	n = pv_iov_to_buf(p->seg, p->nseg, 0, g->h,
+			  PV_MIN((size_t)p->len, sizeof(g->h)));
 	if (n < l4 + 20u)
 		return -PV_DROP_PKT_TRUNC;
-	thlen = (h[l4 + 12] >> 4) * 4u;
+	thlen = (g->h[l4 + 12] >> 4) * 4u;
 	hlen = l4 + thlen;
 	if (thlen < 20 || hlen > n)
 		return -PV_DROP_PKT_TRUNC;
-	ip = h + l3;
-	iphl = l4 - l3;
-	if (v6) {
-		if ((ip[0] >> 4) != 6 || iphl != 40)
+	ip = g->h + l3;
+	g->iphl = (uint16_t)(l4 - l3);
+	g->id = 0;
+	if (g->v6) {
+		if ((ip[0] >> 4) != 6 || g->iphl != 40)
 			return -PV_DROP_PKT_HDR_GSO;
 	} else {
 		/* Fragments cannot be segmented; options are copied along. */
-		if ((ip[0] >> 4) != 4 || (ip[0] & 0xf) * 4u != iphl ||
+		if ((ip[0] >> 4) != 4 || (ip[0] & 0xf) * 4u != g->iphl ||
 		    (pv_get_be16(ip + 6) & 0x3fff))
 			return -PV_DROP_PKT_HDR_GSO;
-		id = pv_get_be16(ip + 4);
+		g->id = pv_get_be16(ip + 4);
 	}
-	payload = p->len - hlen;
-	if (!payload)
+	g->payload = p->len - hlen;
+	if (!g->payload)
 		return -PV_DROP_PKT_HDR_GSO;
+	if (g->payload > GSO_MAX_PAYLOAD)
+		return -PV_DROP_PKT_GSO_TOO_BIG;
 	/* One segment's IP length must fit its 16-bit field. */
-	if ((v6 ? 0 : iphl) + thlen + PV_MIN(mss, payload) > 0xffff)
+	if ((g->v6 ? 0 : g->iphl) + thlen + PV_MIN(mss, g->payload) > 0xffff)
 		return -PV_DROP_PKT_HDR_GSO;
-	nout = (payload + mss - 1) / mss;
-	if (nout > max_out)
-		return -PV_DROP_PKT_HDR_GSO;
-	seq = pv_get_be32(h + l4 + 4);
 
-	for (unsigned i = 0; i < nout; i++) {
-		uint8_t *hd = hdrbuf + (size_t)i * GRO_HDR_MAX;
+	g->p = p;
+	g->mss = (uint16_t)mss;
+	g->l3 = (uint16_t)l3;
+	g->l4 = (uint16_t)l4;
+	g->thlen = (uint16_t)thlen;
+	g->hlen = (uint16_t)hlen;
+	g->partial_ok = partial_ok;
+	g->seq = pv_get_be32(g->h + l4 + 4);
+	g->nsegs = (uint16_t)((g->payload + mss - 1) / mss);
+	g->next = 0;
+	g->done = 0;
+	if (too_many_pieces(g))
+		return -PV_DROP_PKT_TOO_BIG;
+	/* The read position: the first payload byte. */
+	g->cur = 0;
+	g->cur_off = 0;
+	for (size_t skip = hlen; skip; g->cur++) {
+		size_t l = p->seg[g->cur].iov_len;
+
+		if (skip < l) {
+			g->cur_off = (uint32_t)skip;
+			break;
+		}
+		skip -= l;
+	}
+	static_assert(GSO_MAX_SEGS <= UINT16_MAX, "segment counts are 16-bit");
+	static_assert(PV_GSO_MAX_HDR == GRO_HDR_MAX, "one header bound");
+	return g->nsegs;
+}
+
+int gso_next(struct gso_state *g, struct pkt *out, unsigned max_out,
+	     uint8_t *hdrbuf)
+{
+	unsigned l3 = g->l3, l4 = g->l4, iphl = g->iphl, thlen = g->thlen;
+	unsigned hlen = g->hlen, k;
+
+	for (k = 0; k < max_out && g->next < g->nsegs; k++) {
+		unsigned i = g->next;
+		uint8_t *hd = hdrbuf + (size_t)k * GRO_HDR_MAX;
 		uint8_t *sip = hd + l3, *th = hd + l4;
-		uint32_t off = hlen + i * mss;
-		uint32_t sl = PV_MIN(mss, payload - i * mss);
+		uint32_t sl = PV_MIN(g->mss, g->payload - g->done);
 		uint32_t sum;
-		struct pkt *o = &out[i];
+		struct pkt *o = &out[k];
 		unsigned np;
 		uint16_t c;
 
-		memcpy(hd, h, hlen);
-		if (v6) {
+		memcpy(hd, g->h, hlen);
+		if (g->v6) {
 			pv_put_be16(sip + 4, (uint16_t)(thlen + sl));
 		} else {
 			pv_put_be16(sip + 2, (uint16_t)(iphl + thlen + sl));
-			pv_put_be16(sip + 4, (uint16_t)(id + i));
+			pv_put_be16(sip + 4, (uint16_t)(g->id + i));
 			sip[10] = sip[11] = 0;
 			c = pv_csum_fold(pv_csum_partial(sip, iphl, 0));
 			memcpy(sip + 10, &c, 2);
 		}
-		pv_put_be32(th + 4, seq + i * mss);
-		if (i + 1 < nout)
+		pv_put_be32(th + 4, g->seq + g->done);
+		if (i + 1u < g->nsegs)
 			th[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
 		if (i)
 			th[13] &= (uint8_t)~TCP_CWR;
 		th[16] = th[17] = 0;
 
-		memcpy(o, p, offsetof(struct pkt, seg));
+		memcpy(o, g->p, offsetof(struct pkt, seg));
 		memset(&o->vh, 0, sizeof(o->vh));
 		o->len = hlen + sl;
 		o->seg[0].iov_base = hd;
 		o->seg[0].iov_len = hlen;
-		np = slice(p, off, sl, o->seg + 1, PKT_MAX_SEGS - 1);
-		if (!np)
+		np = slice(g, sl, o->seg + 1, PKT_MAX_SEGS - 1);
+		if (!np) {
+			/* too_many_pieces() said no segment needs this. */
+			g->next = g->nsegs;
 			return -PV_DROP_PKT_TOO_BIG;
+		}
 		o->nseg = (uint16_t)(np + 1);
 
-		sum = pseudo_sum(sip, v6, thlen + sl);
-		if (partial_ok) {
+		sum = pseudo_sum(sip, g->v6, thlen + sl);
+		if (g->partial_ok) {
 			/* The receiver completes it from csum_start. */
 			c = (uint16_t)~pv_csum_fold(sum);
 			o->vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -171,6 +234,8 @@ int gso_segment(const struct pkt *p, struct pkt *out, unsigned max_out,
 			c = pv_csum_fold(sum);
 		}
 		memcpy(th + 16, &c, 2);
+		g->done += sl;
+		g->next++;
 	}
-	return (int)nout;
+	return (int)k;
 }

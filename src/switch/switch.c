@@ -103,20 +103,22 @@ static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n);
  * Software GSO: a large TCP packet (a guest's TSO send) toward a port that
  * cannot take it becomes MSS-sized segments whose headers live in this
  * per-thread scratch and whose payload still points at the sender's buffer:
- * the destination copies each byte once, as for any packet.
+ * the destination copies each byte once, as for any packet. A 64 KB send at
+ * a small MSS is up to GSO_MAX_SEGS segments: they go out one burst at a
+ * time, the scratch reused once tx_burst has copied the previous burst.
  */
-#define GSO_MAX_OUT	64
 struct gso_scratch {
-	uint8_t hdr[GSO_MAX_OUT * GRO_HDR_MAX];
-	struct pkt out[GSO_MAX_OUT];
-	struct pkt *ptr[GSO_MAX_OUT];
+	struct gso_state st;
+	uint8_t hdr[PKT_BURST_MAX * GRO_HDR_MAX];
+	struct pkt out[PKT_BURST_MAX];
+	struct pkt *ptr[PKT_BURST_MAX];
 };
 static __thread struct gso_scratch *gso_tls;
 
 static void segment_to(struct port *d, unsigned q, struct pkt *p)
 {
 	struct gso_scratch *g = gso_tls;
-	int n;
+	int total, n, sent = 0;
 
 	if (!g) {
 		/* Once per thread, the first time a guest sends TSO. */
@@ -125,20 +127,23 @@ static void segment_to(struct port *d, unsigned q, struct pkt *p)
 			pv_stat_add(&d->st.drops.n[PV_DROP_PKT_TOO_BIG], 1);
 			return;
 		}
+		for (unsigned i = 0; i < PKT_BURST_MAX; i++)
+			g->ptr[i] = &g->out[i];
 	}
-	n = gso_segment(p, g->out, GSO_MAX_OUT, g->hdr,
-			__atomic_load_n(&d->csum_offload, __ATOMIC_RELAXED));
-	if (n < 0) {
+	n = total = gso_begin(&g->st, p,
+				 __atomic_load_n(&d->csum_offload, __ATOMIC_RELAXED));
+	if (total > 0) {
+		pv_stat_add(&d->st.segmented, (uint64_t)total - 1);
+		while ((n = gso_next(&g->st, g->out, PKT_BURST_MAX, g->hdr)) > 0) {
+			d->ops->tx_burst(d, q, g->ptr, (unsigned)n);
+			sent += n;
+		}
+	}
+	/* Refused whole: one drop; cut short: each segment not sent. */
+	if (n < 0)
 		pv_stat_add(&d->st.drops.n[-n < PV_DROP_MAX ? -n :
-					   PV_DROP_PKT_HDR_GSO], 1);
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		g->ptr[i] = &g->out[i];
-	pv_stat_add(&d->st.segmented, (uint64_t)n - 1);
-	for (int i = 0; i < n; i += PKT_BURST_MAX)
-		d->ops->tx_burst(d, q, &g->ptr[i],
-				 (unsigned)PV_MIN(PKT_BURST_MAX, n - i));
+					   PV_DROP_PKT_HDR_GSO],
+			    total > 0 ? (uint64_t)(total - sent) : 1);
 }
 
 #define DEST_FLOOD	0xffff

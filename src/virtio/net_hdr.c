@@ -115,6 +115,9 @@ enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len)
 	}
 	if (le16toh(hdr->gso_size) == 0 || le16toh(hdr->hdr_len) > frame_len)
 		return PV_DROP_PKT_HDR_GSO;
+	/* Whether it is segmented here or passed on as it is. */
+	if (frame_len > PV_GSO_MAX_FRAME)
+		return PV_DROP_PKT_GSO_TOO_BIG;
 	return PV_DROP_NONE;
 }
 

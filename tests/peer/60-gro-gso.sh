@@ -7,6 +7,9 @@
 #        untouched (GSO header kept) to b.
 #  gso   b does not take large packets (port tso=off): the switch segments
 #        a's TSO sends in software (counted in b's `segmented`).
+#  gso_mss88  the same with b advertising MSS 88 (a route's advmss): a's
+#        64 KB TSO sends need hundreds of segments each (once dropped
+#        beyond 64); Linux's own TCP on both ends must still agree.
 #  gro   a cannot send large packets (tso=off on a): its MTU segments are
 #        aggregated by the switch's GRO toward b (worker gro agg > 1).
 #  lro   b does not take large packets and a sends MTU segments: pvnet guest
@@ -31,6 +34,9 @@ run_case() {	# run_case NAME A-OPTS B-OPTS [switch args...]
 	wait_for 10 ip -n "$nsb" link show pv0 up
 	ip -n "$nsa" addr add 198.18.60.1/24 dev pv0
 	ip -n "$nsb" addr add 198.18.60.2/24 dev pv0
+	# b's SYN then tells a to send segments of ADVMSS at most
+	[ -z "${ADVMSS:-}" ] ||
+		ip -n "$nsb" route add 198.18.60.1/32 dev pv0 advmss "$ADVMSS"
 	wait_for 10 ip netns exec "$nsa" ping -c 1 -W 1 198.18.60.2
 	ip netns exec "$nsb" timeout 30 nc -l -p 7060 >"$T/$name.rcv" &
 	local rcv=$!
@@ -48,7 +54,8 @@ run_case() {	# run_case NAME A-OPTS B-OPTS [switch args...]
 		not_ok "$name: iperf3 a -> b"
 	fi
 	js=$("$PVNET" stats --ctl "$ctl" --json)
-	log "$name: b $(jq -c '.ports[1] | {tx_pkts, tx_gso_pkts, segmented, tx_csum_done, dropped}' <<<"$js")"
+	log "$name: a $(jq -c '.ports[0] | {rx_pkts, drops}' <<<"$js")"
+	log "$name: b $(jq -c '.ports[1] | {tx_pkts, tx_gso_pkts, segmented, tx_csum_done, drops}' <<<"$js")"
 	log "$name: gro $(jq -c '[.workers[].gro]' <<<"$js")"
 	eval "kill \$pid_ga_$name \$pid_gb_$name; wait \$pid_ga_$name \$pid_gb_$name"
 	eval "kill \$pid_sw_$name; wait \$pid_sw_$name" 2>/dev/null
@@ -63,6 +70,14 @@ run_case gso "" ",tso=off" --gro off
 check "gso: the switch segmented a's large sends for b" \
 	[ "$(jq '.ports[1].segmented' <<<"$js")" -gt 0 ]
 check "gso: no large packet reached b" [ "$(jq '.ports[1].tx_gso_pkts' <<<"$js")" = 0 ]
+
+ADVMSS=88 run_case gso_mss88 "" ",tso=off" --gro off
+check "gso_mss88: the switch segmented a's large sends for b" \
+	[ "$(jq '.ports[1].segmented' <<<"$js")" -gt 0 ]
+check "gso_mss88: more segments than 64 per large send (segmented > 64 x a's rx)" \
+	[ "$(jq '.ports[1].segmented > 64 * .ports[0].rx_pkts' <<<"$js")" = true ]
+check "gso_mss88: no GSO drop at b" \
+	[ "$(jq '[.ports[1].drops // {} | to_entries[] | select(.key | test("gso")) | .value] | add // 0' <<<"$js")" = 0 ]
 
 run_case gro ",tso=off" "" --gro adaptive
 check "gro: the switch aggregated a's segments toward b (agg > 1.5)" \

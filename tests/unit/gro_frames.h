@@ -8,7 +8,8 @@
  * of the current flow) or "a" (a pure ACK), with modifiers after '|':
  * len=N seq+N seq-N ack+N psh fin syn rst urg cwr ece ttl=N tos=N id=N df=0
  * ts=N nots ipopt frag bad flow=N vid=N dst=N tc=N hop=N ext valid partial
- * gso; "TOKEN*N" repeats a token.
+ * gso mss=N (gso_size, default TF_MSS) win=N (TCP window, default 512);
+ * "TOKEN*N" repeats a token.
  */
 #ifndef TEST_GRO_FRAMES_H
 #define TEST_GRO_FRAMES_H
@@ -27,7 +28,7 @@
 struct tf_seg {
 	uint8_t flow, flags, ttl, tos, df, ipopt, frag, bad, ext, tc, hop;
 	uint8_t vhflags, gso, nots;
-	uint16_t vid, dst, id, len;
+	uint16_t vid, dst, id, len, mss, win;
 	uint32_t seq, ack, ts;
 };
 
@@ -121,7 +122,7 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 	pv_put_be32(th + 8, s->ack);
 	th[12] = (uint8_t)(thlen / 4 << 4);
 	th[13] = s->flags;
-	pv_put_be16(th + 14, 512);
+	pv_put_be16(th + 14, s->win);
 	if (!s->nots) {
 		memcpy(th + 20, "\x01\x01\x08\x0a", 4);
 		pv_put_be32(th + 24, s->ts);
@@ -167,7 +168,7 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 	if (s->gso) {
 		f->p.vh.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
 					VIRTIO_NET_HDR_GSO_TCPV4;
-		f->p.vh.gso_size = htole16(TF_MSS);
+		f->p.vh.gso_size = htole16(s->mss);
 		f->p.vh.hdr_len = htole16(f->hdr_len);
 	}
 	pkt_parse(&f->p);
@@ -193,6 +194,8 @@ static inline int tf_token(const char *tok, struct tf_seg *s,
 	s->df = 1;
 	s->ts = 1;
 	s->ack = 1000;
+	s->mss = TF_MSS;
+	s->win = 512;
 	s->vid = (uint16_t)vid;
 	while ((m = strtok_r(NULL, "|", &save))) {
 		unsigned long v = 0;
@@ -229,6 +232,8 @@ static inline int tf_token(const char *tok, struct tf_seg *s,
 		else if (!strcmp(m, "valid")) s->vhflags = VIRTIO_NET_HDR_F_DATA_VALID;
 		else if (!strcmp(m, "partial")) s->vhflags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		else if (!strcmp(m, "gso")) s->gso = 1;
+		else if (!strncmp(m, "mss=", 4)) s->mss = (uint16_t)v;
+		else if (!strncmp(m, "win=", 4)) s->win = (uint16_t)v;
 		else return -1;
 	}
 	st = &fs[s->flow % TF_FLOWS];
@@ -275,6 +280,76 @@ static inline int tf_sequence(const char *seq, bool v6, unsigned vid, unsigned s
 	}
 	return (int)n;
 }
+
+#ifdef cmocka_unit_test
+/*
+ * Checks @b (@len bytes, flat), segment @i of @n that GSO made of TSO frame
+ * @x with its gso_size: headers as Linux tcp_gso_segment writes them, the
+ * payload piece at its place in @x's, and the TCP checksum recomputed here
+ * (@partial: the field holds the pseudo-header sum, completed before the
+ * check). Returns the segment's payload length.
+ */
+static inline uint32_t tf_check_segment(const struct tf_frame *x,
+					const uint8_t *b, size_t len,
+					unsigned i, unsigned n, bool v6,
+					bool partial)
+{
+	uint32_t payload = (uint32_t)(x->len - x->hdr_len);
+	unsigned mss = x->s.mss, l3 = x->p.l3_off, l4 = x->p.l4_off;
+	uint32_t done = i * mss, sl, l4len = (uint32_t)(len - l4);
+	uint8_t *th = malloc(len - l4);
+	const uint8_t *ip = b + l3;
+	uint8_t fl = x->s.flags;
+	uint16_t c;
+
+	assert_int_equal(n, (payload + mss - 1) / mss);
+	assert_true(done < payload);
+	sl = PV_MIN(mss, payload - done);
+	assert_int_equal(len, x->hdr_len + sl);
+	assert_memory_equal(b, x->buf, l3);
+	if (v6) {
+		assert_int_equal(pv_get_be16(ip + 4), l4len);
+		assert_memory_equal(ip, x->buf + l3, 4);
+		assert_memory_equal(ip + 6, x->buf + l3 + 6, 34);
+	} else {
+		assert_int_equal(pv_get_be16(ip + 2), len - l3);
+		assert_int_equal(pv_get_be16(ip + 4), (uint16_t)(x->s.id + i));
+		assert_memory_equal(ip + 6, x->buf + l3 + 6, 4);	/* frag, TTL, proto */
+		assert_memory_equal(ip + 12, x->buf + l3 + 12, l4 - l3 - 12);
+		assert_int_equal(pv_csum_fold(pv_csum_partial(ip, l4 - l3, 0)), 0);
+	}
+	memcpy(th, b + l4, len - l4);
+	assert_memory_equal(th, x->buf + l4, 4);		/* ports */
+	assert_int_equal(pv_get_be32(th + 4), x->s.seq + done);
+	assert_memory_equal(th + 8, x->buf + l4 + 8, 5);	/* ack, offset */
+	if (i + 1 < n)
+		fl &= (uint8_t)~0x09;
+	if (i)
+		fl &= (uint8_t)~0x80;
+	assert_int_equal(th[13], fl);
+	assert_memory_equal(th + 14, x->buf + l4 + 14, 2);	/* window */
+	assert_memory_equal(th + 18, x->buf + l4 + 18, x->hdr_len - l4 - 18);
+	/* this piece of the original payload, at its place */
+	assert_memory_equal(b + x->hdr_len, x->buf + x->hdr_len + done, sl);
+	if (partial) {
+		c = (uint16_t)~pv_csum_fold(tf_pseudo(ip, v6, l4len));
+		assert_memory_equal(th + 16, &c, 2);
+		c = pv_csum_fold(pv_csum_partial(th, l4len, 0));
+		memcpy(th + 16, &c, 2);
+	}
+	/* recomputed from scratch: zero the field, sum, compare */
+	memcpy(&c, th + 16, 2);
+	th[16] = th[17] = 0;
+	{
+		uint16_t want = pv_csum_fold(pv_csum_partial(th, l4len,
+					     tf_pseudo(ip, v6, l4len)));
+
+		assert_int_equal(c, want);
+	}
+	free(th);
+	return sl;
+}
+#endif
 
 static inline void tf_free(struct tf_frame *f, unsigned n)
 {

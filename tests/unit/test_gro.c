@@ -117,6 +117,10 @@ static void check_rec(const struct rec *r, bool *seen)
 		pos += f->s.len;
 		if (i)
 			flags |= f->s.flags & 0x09;
+		/* One header stands for all: no window or ACK update hides
+		 * inside a merged packet (tcp_gro_receive flushes on both). */
+		assert_int_equal(f->s.win, f0->s.win);
+		assert_int_equal(f->s.ack, f0->s.ack);
 	}
 	assert_int_equal(pos, r->len);
 	/* Headers as tcp_gro_complete leaves them. */
@@ -138,6 +142,8 @@ static void check_rec(const struct rec *r, bool *seen)
 			assert_int_equal(r->p.vh.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
 		}
 		assert_int_equal(pv_get_be32(th + 4), f0->s.seq);
+		assert_int_equal(pv_get_be32(th + 8), f0->s.ack);
+		assert_int_equal(pv_get_be16(th + 14), f0->s.win);
 		assert_int_equal(th[13], f0->s.flags | flags);
 		assert_int_equal(r->p.vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
 		assert_int_equal(le16toh(r->p.vh.gso_size), f0->s.len);
@@ -187,6 +193,10 @@ static const struct gro_case cases[] = {
 	{ .name = "ack_pure", .seq = "a a a", .expect = "1 1 1" },
 	{ .name = "ack_between_data", .seq = "d d a d d", .expect = "2 1 2" },
 	{ .name = "ack_different", .seq = "d d|ack+1", .expect = "1 1" },
+	/* Linux flushes on any ACK number change (th->ack_seq ^ th2->ack_seq),
+	 * data or not: the run splits where the ACK moves. */
+	{ .name = "ack_advance_mid_run", .seq = "d d d|ack+1448 d|ack+1448", .expect = "2 2" },
+	{ .name = "ack_advance_mid_run_v6", .seq = "d d d|ack+1448 d|ack+1448", .expect = "2 2", .v6 = true },
 	/* flags */
 	{ .name = "flags_psh", .seq = "d d d|psh d", .expect = "3 1" },
 	{ .name = "flags_psh_first", .seq = "d|psh d d", .expect = "1 2" },
@@ -204,6 +214,10 @@ static const struct gro_case cases[] = {
 	{ .name = "tcp_gap", .seq = "d d d|seq+1", .expect = "2 1" },
 	{ .name = "tcp_ts_differ", .seq = "d|ts=1 d|ts=2", .expect = "1 1" },
 	{ .name = "tcp_opt_len_differ", .seq = "d d|nots", .expect = "1 1" },
+	/* A window update ends the run; the second packet carries it. */
+	{ .name = "tcp_window_update", .seq = "d d d|win=1024 d|win=1024 d|win=1024", .expect = "2 3" },
+	{ .name = "tcp_window_update_v6", .seq = "d d d|win=1024 d|win=1024 d|win=1024", .expect = "2 3", .v6 = true },
+	{ .name = "tcp_window_shrink_last", .seq = "d*4 d|win=100", .expect = "4 1" },
 	/* ip */
 	{ .name = "ip_ecn_differ", .seq = "d d|tos=3", .expect = "1 1" },
 	{ .name = "ip_tos_differ", .seq = "d d|tos=0x10", .expect = "1 1" },

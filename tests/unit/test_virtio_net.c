@@ -100,6 +100,14 @@ static void hdr_check_claims(void **state)
 	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_PKT_HDR_GSO);
 	h = mk(0, VIRTIO_NET_HDR_GSO_UDP_L4, 42, 1000, 0, 0);
 	assert_int_equal(nethdr_check(&h, 3000), PV_DROP_NONE);
+	/* a GSO packet: 64 KiB of payload + 128 bytes of headers at most */
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 1448,
+	       34, 16);
+	assert_int_equal(nethdr_check(&h, 65536 + 128), PV_DROP_NONE);
+	assert_int_equal(nethdr_check(&h, 65536 + 129), PV_DROP_PKT_GSO_TOO_BIG);
+	assert_int_equal(nethdr_check(&h, 1u << 20), PV_DROP_PKT_GSO_TOO_BIG);
+	h = mk(0, 0, 0, 0, 0, 0);	/* not GSO: not this check's business */
+	assert_int_equal(nethdr_check(&h, 65536 + 129), PV_DROP_NONE);
 }
 
 static void iov_helpers(void **state)
