@@ -100,6 +100,13 @@ void dp_watch(struct dp *dp, struct port *p, unsigned q, int fd);
 bool dp_call(int fd);
 /* True if a write to @fd would not sleep now (poll, no wait). */
 bool dp_fd_writable(int fd);
+/*
+ * The one receive loop of every port type: bursts of rx_burst(), each
+ * forwarded with sw_forward_burst() and finished with rx_done(), until
+ * @budget frames or the queue is empty. Returns the frames taken. Called
+ * by the worker that owns (@p, @q) (and by tests, on a thread of their own).
+ */
+unsigned dp_poll(struct port *p, unsigned q, unsigned budget);
 /* The notification mode of @dp (DP_NOTIFY_ADAPTIVE if @dp is NULL). */
 enum dp_notify dp_notify_mode(const struct dp *dp);
 /*

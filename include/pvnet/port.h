@@ -56,11 +56,23 @@ struct port_ops {
 	/* Receive queues the port has now (a vhost port: what the guest set up). */
 	unsigned (*rx_queues)(struct port *p);
 	/*
-	 * Polls receive queue @q for up to @budget packets and forwards them
-	 * with sw_forward_burst(); returns the packets handled. Exactly one
-	 * worker polls a given (port, queue).
+	 * Takes up to @max frames from receive queue @q (the worker's loop,
+	 * dp_poll(), calls it): the packets to forward go to @pkts, their
+	 * count is returned; frames dropped on the way (bad contents) are
+	 * counted by the port. *@taken: the frames consumed, forwarded or
+	 * dropped (what the budget counts); 0 when the queue had nothing.
+	 * Exactly one worker takes from a given (port, queue).
 	 */
-	unsigned (*poll)(struct port *p, unsigned q, unsigned budget);
+	unsigned (*rx_burst)(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned max, unsigned *taken);
+	/*
+	 * After the burst was forwarded: gives back every source buffer of
+	 * the last rx_burst() on @q that GRO does not hold (pkt->held), and
+	 * tells the source (used ring, interrupt). @pkts/@n: what rx_burst()
+	 * returned. NULL: nothing to give back.
+	 */
+	void (*rx_done)(struct port *p, unsigned q, struct pkt **pkts,
+			unsigned n);
 	/*
 	 * The fd that becomes readable when queue @q has work while its
 	 * notifications are on (a kick eventfd, a socket), or -1: poll only.

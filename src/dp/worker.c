@@ -126,6 +126,32 @@ static void gro_deliver(void *arg, struct gro_out *out)
 	}
 }
 
+unsigned dp_poll(struct port *p, unsigned q, unsigned budget)
+{
+	struct pkt *pkts[PKT_BURST_MAX];
+	unsigned done = 0;
+
+	if (q >= PORT_MAX_QUEUES)
+		return 0;
+	while (done < budget) {
+		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done), taken = 0;
+		unsigned m = p->ops->rx_burst(p, q, pkts, want, &taken);
+
+		if (!taken)
+			break;
+		p->st.rxq_pkts[q] += taken;
+		if (m)
+			sw_forward_burst(p->sw, p, pkts, m);
+		/* Only now: the destinations have copied what they took. */
+		if (p->ops->rx_done)
+			p->ops->rx_done(p, q, pkts, m);
+		done += taken;
+		if (taken < want)
+			break;
+	}
+	return done;
+}
+
 int dp_notify_parse(const char *s, enum dp_notify *out)
 {
 	if (!strcmp(s, "poll"))
@@ -309,7 +335,7 @@ static void *worker_main(void *arg)
 		for (unsigned i = 0; i < w->nq; i++) {
 			struct dp_rxq *r = &w->q[i];
 
-			work += r->port->ops->poll(r->port, r->q, dp->cfg.budget);
+			work += dp_poll(r->port, r->q, dp->cfg.budget);
 		}
 		t1 = dp_rdtsc();
 		if (work) {

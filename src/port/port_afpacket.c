@@ -80,7 +80,9 @@ struct afp_port {
 	uint16_t held[AFP_BLOCK_NR];
 	bool finished[AFP_BLOCK_NR];
 	struct pkt pkts[PKT_BURST_MAX];
-	struct pkt *ptrs[PKT_BURST_MAX];
+	/* Blocks the last burst finished, returned by afp_rx_done(). */
+	struct tpacket_block_desc *rel[AFP_REL_MAX];
+	unsigned nrel;
 };
 
 /* Transmit scratch of the calling worker: one burst of messages. */
@@ -131,20 +133,37 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	return PV_DROP_NONE;
 }
 
-static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
+/*
+ * Finished blocks go back to the kernel once the destinations copied out
+ * of them; a block GRO still reads from waits for afp_release().
+ */
+static void release_finished(struct afp_port *ap)
+{
+	for (unsigned i = 0; i < ap->nrel; i++) {
+		unsigned b = (unsigned)(((uint8_t *)ap->rel[i] - ap->ring) /
+					AFP_BLOCK_SIZE);
+
+		if (ap->held[b])
+			ap->finished[b] = true;
+		else
+			pv_store_release(&ap->rel[i]->hdr.bh1.block_status,
+					 TP_STATUS_KERNEL);
+	}
+	ap->nrel = 0;
+}
+
+static unsigned afp_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned max, unsigned *taken)
 {
 	struct afp_port *ap = ap_of(p);
-	unsigned done = 0;
+	unsigned got = 0, m = 0, bad = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 };
 
+	*taken = 0;
 	if (q != 0)
 		return 0;
-	while (done < budget) {
-		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
-		unsigned got = 0, m = 0, bad = 0, nrel = 0;
-		struct tpacket_block_desc *rel[AFP_REL_MAX];
-		uint64_t drops[PV_DROP_MAX] = { 0 };
-
-		while (got < want && nrel < AFP_REL_MAX) {
+	for (;;) {
+		while (got < max && ap->nrel < AFP_REL_MAX) {
 			struct tpacket_block_desc *bd = block(ap, ap->cur);
 			struct tpacket3_hdr *h;
 			struct pkt *pk;
@@ -161,7 +180,7 @@ static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
 			    ap->next < (uint8_t *)bd ||
 			    ap->next >= (uint8_t *)bd + AFP_BLOCK_SIZE) {
 				/* Finished: give it back once the burst is done. */
-				rel[nrel++] = bd;
+				ap->rel[ap->nrel++] = bd;
 				ap->next = NULL;
 				ap->cur = (ap->cur + 1) % AFP_BLOCK_NR;
 				continue;
@@ -181,42 +200,37 @@ static unsigned afp_poll(struct port *p, unsigned q, unsigned budget)
 			}
 			pk->src_port = p->idx;
 			pk->src_queue = 0;
-			ap->ptrs[m++] = pk;
+			pkts[m++] = pk;
 		}
-		if (bad)
-			port_count_rx_drops(p, bad, drops);
-		p->st.rxq_pkts[0] += got;
-		/*
-		 * Pin every frame's block before forwarding: GRO may hold a frame
-		 * and even release it again within sw_forward_burst(), so the
-		 * count must already include it. Unpin what was not held after.
-		 */
-		for (unsigned i = 0; i < m; i++)
-			ap->held[ap->pkts[i].cookie]++;
-		if (m)
-			sw_forward_burst(p->sw, p, ap->ptrs, m);
-		for (unsigned i = 0; i < m; i++)
-			if (!ap->pkts[i].held)
-				ap->held[ap->pkts[i].cookie]--;
-		/*
-		 * Only now: the destinations have copied out of these blocks;
-		 * a block GRO still reads from waits for afp_release().
-		 */
-		for (unsigned i = 0; i < nrel; i++) {
-			unsigned b = (unsigned)(((uint8_t *)rel[i] - ap->ring) /
-						AFP_BLOCK_SIZE);
-
-			if (ap->held[b])
-				ap->finished[b] = true;
-			else
-				pv_store_release(&rel[i]->hdr.bh1.block_status,
-						 TP_STATUS_KERNEL);
-		}
-		done += got;
-		if (got == 0 && nrel == 0)
+		/* Only empty blocks so far: hand them back and look again. */
+		if (got || !ap->nrel)
 			break;
+		release_finished(ap);
 	}
-	return done;
+	if (bad)
+		port_count_rx_drops(p, bad, drops);
+	/*
+	 * Pin every frame's block before forwarding: GRO may hold a frame
+	 * and even release it again within sw_forward_burst(), so the
+	 * count must already include it. afp_rx_done() unpins.
+	 */
+	for (unsigned i = 0; i < m; i++)
+		ap->held[ap->pkts[i].cookie]++;
+	*taken = got;
+	return m;
+}
+
+static void afp_rx_done(struct port *p, unsigned q, struct pkt **pkts,
+			unsigned n)
+{
+	struct afp_port *ap = ap_of(p);
+
+	(void)q;
+	(void)pkts;
+	for (unsigned i = 0; i < n; i++)
+		if (!ap->pkts[i].held)
+			ap->held[ap->pkts[i].cookie]--;
+	release_finished(ap);
 }
 
 /* GRO is done with frames it held: unpin their blocks. */
@@ -378,7 +392,8 @@ static const struct port_ops afp_port_ops = {
 	.type = "afpacket",
 	.tx_burst = afp_tx_burst,
 	.rx_queues = port_rx_one_queue,
-	.poll = afp_poll,
+	.rx_burst = afp_rx_burst,
+	.rx_done = afp_rx_done,
 	.release = afp_release,
 	.rx_fd = afp_rx_fd,
 	.rx_notify = afp_rx_notify,

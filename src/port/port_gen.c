@@ -149,55 +149,58 @@ static unsigned gen_allowance(struct gen_port *gp, unsigned want)
 	return (unsigned)PV_MIN((uint64_t)want, gp->tokens);
 }
 
-static unsigned gen_poll(struct port *p, unsigned q, unsigned budget)
+static unsigned gen_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned max, unsigned *taken)
 {
 	struct gen_port *gp = gp_of(p);
 	size_t fsz = GEN_HDRS + gp->mss;
-	unsigned done = 0;
+	unsigned want = max;
 	uint64_t t0;
 
+	*taken = 0;
 	if (q != 0)
 		return 0;
-	while (done < budget) {
-		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
+	if (gp->count)
+		want = (unsigned)PV_MIN((uint64_t)want, gp->count - gp->generated);
+	want = PV_MIN(want, gp->bufs.n);
+	want = gen_allowance(gp, want);
+	if (!want)
+		return 0;
+	t0 = dp_rdtsc();
+	for (unsigned i = 0; i < want; i++) {
+		struct pkt *pk = &gp->pkts[i];
+		uint16_t b = gp->bufs.idx[--gp->bufs.n];
+		uint8_t *f = gp->pool + (size_t)b * fsz;
 
-		if (gp->count)
-			want = (unsigned)PV_MIN((uint64_t)want,
-						gp->count - gp->generated);
-		want = PV_MIN(want, gp->bufs.n);
-		want = gen_allowance(gp, want);
-		if (!want)
-			break;
-		t0 = dp_rdtsc();
-		for (unsigned i = 0; i < want; i++) {
-			struct pkt *pk = &gp->pkts[i];
-			uint16_t b = gp->bufs.idx[--gp->bufs.n];
-			uint8_t *f = gp->pool + (size_t)b * fsz;
-
-			memset(&pk->vh, 0, sizeof(pk->vh));
-			if (!gp->csum_verify)
-				pk->vh.flags = VIRTIO_NET_HDR_F_DATA_VALID;
-			pk->cookie = b;
-			pk->held = false;
-			pk->len = gen_frame(gp, f, gp->next_flow);
-			gp->next_flow = (gp->next_flow + 1) % gp->flows;
-			pk->seg[0].iov_base = f;
-			pk->seg[0].iov_len = pk->len;
-			pk->nseg = 1;
-			pk->src_port = p->idx;
-			pk->src_queue = 0;
-			gp->ptrs[i] = pk;
-		}
-		pv_stat_add(&gp->gen_cycles, dp_rdtsc() - t0);
-		gp->generated += want;
-		if (gp->rate)
-			gp->tokens -= want;
-		p->st.rxq_pkts[0] += want;
-		sw_forward_burst(p->sw, p, gp->ptrs, want);
-		port_bufs_put_unheld(&gp->bufs, gp->pkts, want);
-		done += want;
+		memset(&pk->vh, 0, sizeof(pk->vh));
+		if (!gp->csum_verify)
+			pk->vh.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+		pk->cookie = b;
+		pk->held = false;
+		pk->len = gen_frame(gp, f, gp->next_flow);
+		gp->next_flow = (gp->next_flow + 1) % gp->flows;
+		pk->seg[0].iov_base = f;
+		pk->seg[0].iov_len = pk->len;
+		pk->nseg = 1;
+		pk->src_port = p->idx;
+		pk->src_queue = 0;
+		pkts[i] = pk;
 	}
-	return done;
+	pv_stat_add(&gp->gen_cycles, dp_rdtsc() - t0);
+	gp->generated += want;
+	if (gp->rate)
+		gp->tokens -= want;
+	*taken = want;
+	return want;
+}
+
+/* The burst's packets are gp->pkts[0..n): their buffers come back. */
+static void gen_rx_done(struct port *p, unsigned q, struct pkt **pkts,
+			unsigned n)
+{
+	(void)q;
+	(void)pkts;
+	port_bufs_put_unheld(&gp_of(p)->bufs, gp_of(p)->pkts, n);
 }
 
 static void gen_release(struct port *p, unsigned q, const uint32_t *cookies,
@@ -244,7 +247,8 @@ static const struct port_ops gen_port_ops = {
 	.type = "gen",
 	.tx_burst = gen_tx_burst,
 	.rx_queues = port_rx_one_queue,
-	.poll = gen_poll,
+	.rx_burst = gen_rx_burst,
+	.rx_done = gen_rx_done,
 	.release = gen_release,
 	.destroy = gen_destroy,
 	.stats_json = gen_stats_json,

@@ -51,65 +51,60 @@ static struct pcap_port *pp_of(struct port *p)
 	return (struct pcap_port *)p;
 }
 
-static unsigned pcap_poll(struct port *p, unsigned q, unsigned budget)
+/* Replays the next records; their buffers are reused by the next burst. */
+static unsigned pcap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			      unsigned max, unsigned *taken)
 {
 	struct pcap_port *pp = pp_of(p);
-	unsigned done = 0;
+	unsigned got = 0, m = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bad = 0;
 
+	*taken = 0;
 	if (q != 0 || !pp->in || pp->in_done)
 		return 0;
-	while (done < budget && !pp->in_done) {
-		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
-		unsigned got = 0, m = 0;
-		uint64_t drops[PV_DROP_MAX] = { 0 }, bad = 0;
+	for (; got < max; got++) {
+		struct pcap_pkthdr *h;
+		const u_char *data;
+		struct pkt *pk = &pp->pkts[m];
+		uint8_t *buf = pp->pool + (size_t)m * PCAP_BUF_LEN;
+		int rc = pcap_next_ex(pp->in, &h, &data);
 
-		for (; got < want; got++) {
-			struct pcap_pkthdr *h;
-			const u_char *data;
-			struct pkt *pk = &pp->pkts[m];
-			uint8_t *buf = pp->pool + (size_t)m * PCAP_BUF_LEN;
-			int rc = pcap_next_ex(pp->in, &h, &data);
-
-			if (rc != 1) {
-				if (rc != PCAP_ERROR_BREAK)
-					pv_warn("port %s: %s: %s", p->name, pp->in_path,
-						pcap_geterr(pp->in));
-				pv_info("port %s: replay of %s done, %llu records",
-					p->name, pp->in_path,
-					(unsigned long long)pp->replayed);
-				pp->in_done = true;
-				break;
-			}
-			pp->replayed++;
-			/* A record cut short by the capture's snaplen is no frame. */
-			if (h->caplen < h->len || h->caplen < ETH_HLEN) {
-				drops[PV_DROP_PKT_TRUNC]++;
-				bad++;
-				continue;
-			}
-			if (h->caplen > PCAP_BUF_LEN) {
-				drops[PV_DROP_PKT_TOO_BIG]++;
-				bad++;
-				continue;
-			}
-			memcpy(buf, data, h->caplen);
-			memset(&pk->vh, 0, sizeof(pk->vh));
-			pk->len = h->caplen;
-			pk->seg[0].iov_base = buf;
-			pk->seg[0].iov_len = h->caplen;
-			pk->nseg = 1;
-			pk->src_port = p->idx;
-			pk->src_queue = 0;
-			pp->ptrs[m++] = pk;
+		if (rc != 1) {
+			if (rc != PCAP_ERROR_BREAK)
+				pv_warn("port %s: %s: %s", p->name, pp->in_path,
+					pcap_geterr(pp->in));
+			pv_info("port %s: replay of %s done, %llu records",
+				p->name, pp->in_path,
+				(unsigned long long)pp->replayed);
+			pp->in_done = true;
+			break;
 		}
-		if (bad)
-			port_count_rx_drops(p, bad, drops);
-		p->st.rxq_pkts[0] += got;
-		if (m)
-			sw_forward_burst(p->sw, p, pp->ptrs, m);
-		done += got;
+		pp->replayed++;
+		/* A record cut short by the capture's snaplen is no frame. */
+		if (h->caplen < h->len || h->caplen < ETH_HLEN) {
+			drops[PV_DROP_PKT_TRUNC]++;
+			bad++;
+			continue;
+		}
+		if (h->caplen > PCAP_BUF_LEN) {
+			drops[PV_DROP_PKT_TOO_BIG]++;
+			bad++;
+			continue;
+		}
+		memcpy(buf, data, h->caplen);
+		memset(&pk->vh, 0, sizeof(pk->vh));
+		pk->len = h->caplen;
+		pk->seg[0].iov_base = buf;
+		pk->seg[0].iov_len = h->caplen;
+		pk->nseg = 1;
+		pk->src_port = p->idx;
+		pk->src_queue = 0;
+		pkts[m++] = pk;
 	}
-	return done;
+	if (bad)
+		port_count_rx_drops(p, bad, drops);
+	*taken = got;
+	return m;
 }
 
 static unsigned pcap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
@@ -206,7 +201,7 @@ static const struct port_ops pcap_port_ops = {
 	.type = "pcap",
 	.tx_burst = pcap_tx_burst,
 	.rx_queues = pcap_rx_queues,
-	.poll = pcap_poll,
+	.rx_burst = pcap_rx_burst,
 	.tick = pcap_tick,
 	.destroy = pcap_destroy,
 };

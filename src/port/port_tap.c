@@ -193,61 +193,60 @@ static void tap_gone(struct tap_port *tp)
 	__atomic_store_n(&tp->gone, true, __ATOMIC_RELEASE);
 }
 
-static unsigned tap_poll(struct port *p, unsigned q, unsigned budget)
+static unsigned tap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned max, unsigned *taken)
 {
 	struct tap_port *tp = tp_of(p);
-	unsigned done = 0;
+	unsigned want = PV_MIN(max, tp->bufs.n), got = 0, m = 0, bad = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 };
 
+	*taken = 0;
 	if (q != 0 || tp->gone)
 		return 0;
-	while (done < budget) {
-		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
-		unsigned got = 0, m = 0, bad = 0;
-		uint64_t drops[PV_DROP_MAX] = { 0 };
+	for (; got < want; got++) {
+		uint16_t b = tp->bufs.idx[tp->bufs.n - 1];
+		uint8_t *buf = tp->pool + (size_t)b * TAP_BUF_LEN;
+		ssize_t n = read(tp->fd, buf, TAP_BUF_LEN);
+		struct pkt *pk = &tp->pkts[m];
+		enum pv_drop why;
 
-		want = PV_MIN(want, tp->bufs.n);
-		for (; got < want; got++) {
-			uint16_t b = tp->bufs.idx[tp->bufs.n - 1];
-			uint8_t *buf = tp->pool + (size_t)b * TAP_BUF_LEN;
-			ssize_t n = read(tp->fd, buf, TAP_BUF_LEN);
-			struct pkt *pk = &tp->pkts[m];
-			enum pv_drop why;
-
-			if (n < 0) {
-				if (errno == EBADFD) {
-					tap_gone(tp);
-					break;
-				}
-				if (errno != EAGAIN && errno != EINTR)
-					pv_log_ratelimited(&tp->rl, PV_LOG_WARN,
-							   "port %s: read: %s",
-							   p->name, strerror(errno));
+		if (n < 0) {
+			if (errno == EBADFD) {
+				tap_gone(tp);
 				break;
 			}
-			why = frame_to_pkt(buf, n, pk);
-			if (why != PV_DROP_NONE) {
-				drops[why]++;
-				bad++;
-				continue;
-			}
-			pk->src_port = p->idx;
-			pk->src_queue = 0;
-			pk->cookie = b;
-			pk->held = false;
-			tp->bufs.n--;
-			tp->ptrs[m++] = pk;
-		}
-		if (bad)
-			port_count_rx_drops(p, bad, drops);
-		p->st.rxq_pkts[0] += got;
-		if (m)
-			sw_forward_burst(p->sw, p, tp->ptrs, m);
-		port_bufs_put_unheld(&tp->bufs, tp->pkts, m);
-		done += got;
-		if (got < want || !want)
+			if (errno != EAGAIN && errno != EINTR)
+				pv_log_ratelimited(&tp->rl, PV_LOG_WARN,
+						   "port %s: read: %s",
+						   p->name, strerror(errno));
 			break;
+		}
+		why = frame_to_pkt(buf, n, pk);
+		if (why != PV_DROP_NONE) {
+			drops[why]++;
+			bad++;
+			continue;
+		}
+		pk->src_port = p->idx;
+		pk->src_queue = 0;
+		pk->cookie = b;
+		pk->held = false;
+		tp->bufs.n--;
+		pkts[m++] = pk;
 	}
-	return done;
+	if (bad)
+		port_count_rx_drops(p, bad, drops);
+	*taken = got;
+	return m;
+}
+
+/* The burst's packets are tp->pkts[0..n): their buffers come back. */
+static void tap_rx_done(struct port *p, unsigned q, struct pkt **pkts,
+			unsigned n)
+{
+	(void)q;
+	(void)pkts;
+	port_bufs_put_unheld(&tp_of(p)->bufs, tp_of(p)->pkts, n);
 }
 
 static void tap_release(struct port *p, unsigned q, const uint32_t *cookies,
@@ -316,7 +315,8 @@ static const struct port_ops tap_port_ops = {
 	.type = "tap",
 	.tx_burst = tap_tx_burst,
 	.rx_queues = port_rx_one_queue,
-	.poll = tap_poll,
+	.rx_burst = tap_rx_burst,
+	.rx_done = tap_rx_done,
 	.rx_fd = tap_rx_fd,
 	.release = tap_release,
 	.destroy = tap_destroy,

@@ -46,9 +46,6 @@
 #include "pvnet/vhost.h"
 
 
-/* Packets one poll may take from a port before yielding to the others. */
-#define VHOST_POLL_BUDGET	256
-
 /* Leases outstanding on one RX ring: at most one per worker in flight. */
 #define LEASE_MAX	(DP_MAX_WORKERS * 2)
 /* RX buffers one lease may reserve; a worker's scratch, thread-local. */
@@ -85,7 +82,7 @@ struct vhost_port {
 	struct vhost_txq {
 		struct vring_elem elems[PKT_BURST_MAX];
 		struct pkt pkts[PKT_BURST_MAX];
-		struct pkt *ptrs[PKT_BURST_MAX];
+		unsigned n;				/* chains of the last burst */
 		struct pkt *of_elem[PKT_BURST_MAX];	/* NULL: dropped */
 		uint16_t slot[PKT_BURST_MAX];		/* each chain's used slot */
 		/*
@@ -334,80 +331,89 @@ static void txq_done(struct vhost_txq *t, uint16_t s)
 	}
 }
 
-static unsigned poll_txq(struct vhost_port *vp, unsigned q, unsigned budget)
+/* Pops a burst of the guest's TX chains and describes each as a pkt. */
+static unsigned vhost_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			       unsigned max, unsigned *taken)
 {
-	struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
-	struct vhost_txq *t = &vp->txq[q];
-	unsigned done = 0;
+	struct vhost_port *vp = vp_of(p);
+	struct vring *vq;
+	struct vhost_txq *t;
 	uint64_t feat;
 	size_t hdr_len;
+	unsigned n, m = 0;
 
-	/*
-	 * The flag first: features change while the ring is unpublished.
-	 * Memory zeroed by the SIGBUS guard holds nothing of the guest's.
-	 */
-	if (!flag(&vp->tx_poll[q]) || !vq || !vring_ready(vq) ||
-	    unlikely(vhu_dev_mem_faulted(vp->dev)))
+	*taken = 0;
+	/* The flag first: features change while the ring is unpublished. */
+	if (q >= vp->cfg.max_queue_pairs || !flag(&vp->tx_poll[q]))
 		return 0;
+	vq = vhu_dev_vring(vp->dev, 2 * q + 1);
+	/* Memory zeroed by the SIGBUS guard holds nothing of the guest's. */
+	if (!vq || !vring_ready(vq) || unlikely(vhu_dev_mem_faulted(vp->dev)))
+		return 0;
+	t = &vp->txq[q];
 	feat = vhu_dev_features(vp->dev);
 	hdr_len = nethdr_len(feat);
-	while (done < budget) {
-		unsigned want = PV_MIN(PKT_BURST_MAX, budget - done);
-		unsigned n = vring_pop_burst(vq, t->elems, want, VRING_DIR_OUT);
-		unsigned m = 0;
-		uint64_t t0;
+	n = vring_pop_burst(vq, t->elems, PV_MIN(max, PKT_BURST_MAX),
+			    VRING_DIR_OUT);
+	t->n = n;
+	if (n == 0)
+		return 0;
+	/* Used entries in pop order, each marked until its packet is done. */
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t s = vq->used_idx & vq->mask;
 
-		if (n == 0)
-			break;
-		/* Used entries in pop order, each marked until its packet is done. */
-		for (unsigned i = 0; i < n; i++) {
-			uint16_t s = vq->used_idx & vq->mask;
-
-			t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
-			if (!vring_ready(vq))
-				continue;
-			t->slot[i] = s;
-			t->slot_of[t->elems[i].head] = s;
-			t->held[s / 64] |= 1ULL << (s & 63);
-			t->nheld++;
-			vring_push(vq, t->elems[i].head, 0);
-		}
-		for (unsigned i = 0; i < n; i++) {
-			struct pkt *p = &t->pkts[m];
-			enum pv_drop why = chain_to_pkt(vp, &t->elems[i], p,
-							hdr_len, feat);
-
-			t->of_elem[i] = NULL;
-			if (why != PV_DROP_NONE) {
-				pv_stat_add(&vp->port.st.rx_pkts, 1);
-				pv_stat_add(&vp->port.st.drops.n[why], 1);
-				continue;
-			}
-			p->src_port = vp->port.idx;
-			p->src_queue = (uint16_t)q;
-			t->of_elem[i] = p;
-			t->ptrs[m++] = p;
-		}
-		vp->port.st.rxq_pkts[q] += n;
-		if (m)
-			sw_forward_burst(vp->port.sw, &vp->port, t->ptrs, m);
-		/*
-		 * Every chain goes back only now that its packet is done; one
-		 * that GRO holds keeps its mark until vhost_release() (which
-		 * may already have run, if GRO flushed it during the forward).
-		 */
-		t0 = dp_rdtsc();
-		for (unsigned i = 0; i < n; i++)
-			if (t->slot[i] != UINT16_MAX &&
-			    (!t->of_elem[i] || !t->of_elem[i]->held))
-				txq_done(t, t->slot[i]);
-		publish_txq(vq, t);
-		if (vring_need_call(vq))
-			raise_irq(vp, 2 * q + 1);
-		dp_stage_add(DP_STAGE_NOTIFY, dp_rdtsc() - t0);
-		done += n;
+		t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
+		if (!vring_ready(vq))
+			continue;
+		t->slot[i] = s;
+		t->slot_of[t->elems[i].head] = s;
+		t->held[s / 64] |= 1ULL << (s & 63);
+		t->nheld++;
+		vring_push(vq, t->elems[i].head, 0);
 	}
-	return done;
+	for (unsigned i = 0; i < n; i++) {
+		struct pkt *pk = &t->pkts[m];
+		enum pv_drop why = chain_to_pkt(vp, &t->elems[i], pk, hdr_len,
+						feat);
+
+		t->of_elem[i] = NULL;
+		if (why != PV_DROP_NONE) {
+			pv_stat_add(&vp->port.st.rx_pkts, 1);
+			pv_stat_add(&vp->port.st.drops.n[why], 1);
+			continue;
+		}
+		pk->src_port = vp->port.idx;
+		pk->src_queue = (uint16_t)q;
+		t->of_elem[i] = pk;
+		pkts[m++] = pk;
+	}
+	*taken = n;
+	return m;
+}
+
+/*
+ * Every chain goes back only now that its packet is done; one that GRO
+ * holds keeps its mark until vhost_release() (which may already have run,
+ * if GRO flushed it during the forward).
+ */
+static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
+			  unsigned m)
+{
+	struct vhost_port *vp = vp_of(p);
+	struct vhost_txq *t = &vp->txq[q];
+	struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
+	uint64_t t0 = dp_rdtsc();
+
+	(void)pkts;
+	(void)m;
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->slot[i] != UINT16_MAX &&
+		    (!t->of_elem[i] || !t->of_elem[i]->held))
+			txq_done(t, t->slot[i]);
+	publish_txq(vq, t);
+	if (vring_need_call(vq))
+		raise_irq(vp, 2 * q + 1);
+	dp_stage_add(DP_STAGE_NOTIFY, dp_rdtsc() - t0);
 }
 
 static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
@@ -431,13 +437,6 @@ static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
 	publish_txq(vq, &vp->txq[q]);
 	if (vring_need_call(vq))
 		raise_irq(vp, 2 * q + 1);
-}
-
-static unsigned vhost_poll(struct port *p, unsigned q, unsigned budget)
-{
-	if (q >= VHU_MAX_QUEUE_PAIRS)
-		return 0;
-	return poll_txq((struct vhost_port *)p, q, budget);
 }
 
 /*
@@ -693,7 +692,8 @@ static const struct port_ops vhost_port_ops = {
 	.type = "vhost",
 	.tx_burst = vhost_tx_burst,
 	.rx_queues = vhost_rx_queues,
-	.poll = vhost_poll,
+	.rx_burst = vhost_rx_burst,
+	.rx_done = vhost_rx_done,
 	.rx_fd = vhost_rx_fd,
 	.rx_fd_edge = true,
 	.rx_kicked = vhost_rx_kicked,

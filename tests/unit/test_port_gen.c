@@ -15,6 +15,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "pvnet/dp.h"
 #include "pvnet/switch.h"
 
 #define FLOWS	5
@@ -140,7 +141,7 @@ static void test_gen_frames_are_valid_tcp(void **state)
 
 	(void)state;
 	/* Budgets that do not divide the burst: bursts end mid-flow. */
-	while ((r = gen->ops->poll(gen, 0, 77)) > 0)
+	while ((r = dp_poll(gen, 0, 77)) > 0)
 		total += r;
 	assert_int_equal(total, 1000);
 	assert_int_equal(c->frames, 1000);
@@ -167,7 +168,7 @@ static void test_gen_odd_mss_checksums(void **state)
 			      &gen, &c);
 
 	(void)state;
-	while (gen->ops->poll(gen, 0, 64) > 0)
+	while (dp_poll(gen, 0, 64) > 0)
 		;
 	assert_int_equal(c->frames, 64);
 	assert_int_equal(c->bad_tcp_csum + c->bad_ip_csum + c->bad_seq, 0);
@@ -185,7 +186,7 @@ static void test_gen_rate_limit(void **state)
 	(void)state;
 	/* 1000 frames/s for ~100 ms: about 100, never the unpaced thousands. */
 	for (int i = 0; i < 100; i++) {
-		gen->ops->poll(gen, 0, 64);
+		dp_poll(gen, 0, 64);
 		nanosleep(&d, NULL);
 	}
 	assert_in_range(c->frames, 1, 200);
@@ -200,7 +201,7 @@ static void test_gen_unknown_dst_goes_nowhere_counted(void **state)
 	struct sw *sw = setup("gen,name=g,dst=02:00:00:00:00:09,count=10", &gen, &c);
 
 	(void)state;
-	assert_int_equal(gen->ops->poll(gen, 0, 64), 10);
+	assert_int_equal(dp_poll(gen, 0, 64), 10);
 	assert_int_equal(c->frames, 0);
 	assert_int_equal(gen->st.rx_pkts, 10);
 	assert_int_equal(gen->st.drops.n[PV_DROP_TX_LOOP] +
