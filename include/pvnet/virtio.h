@@ -385,10 +385,20 @@ size_t nethdr_len(uint64_t features);
 int nethdr_read(struct virtio_net_hdr *hdr, size_t hdr_len,
 		const struct iovec *iov, unsigned n);
 /*
+ * The longest frame the switch takes in from anyone (guest TX, uplink RX).
+ * Without GSO: IP's 16-bit total length, plus Ethernet and two VLAN tags.
+ * With GSO: 64 KiB of payload plus room for every header (Ethernet, VLANs,
+ * IP and TCP with options take at most 142 bytes). Longer frames are
+ * PV_DROP_PKT_TOO_LONG before a byte of them is copied or summed.
+ */
+#define PV_FRAME_MAX		(65535 + 14 + 2 * 4)
+#define PV_FRAME_GSO_MAX	(65536 + 256)
+
+/*
  * Checks a guest's offload claims against a frame of @frame_len bytes (after
- * the header): known flags and gso_type, csum_start+csum_offset+2 <= len,
- * gso_size > 0 and hdr_len <= len when GSO is set. Returns PV_DROP_NONE or
- * the reason to drop.
+ * the header): the length limit above, known flags and gso_type,
+ * csum_start+csum_offset+2 <= len, gso_size > 0 and hdr_len <= len when GSO
+ * is set. Returns PV_DROP_NONE or the reason to drop.
  */
 enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len);
 

@@ -87,6 +87,12 @@ enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len)
 	uint8_t flags = hdr->flags, gso = hdr->gso_type;
 	uint8_t base = gso & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
 
+	/* First: the length is all a guest needs to make a worker checksum
+	 * and copy gigabytes (a chain may sum to 4 GiB); the header copy is
+	 * all that was read of the frame so far. */
+	if (frame_len > (base == VIRTIO_NET_HDR_GSO_NONE ? PV_FRAME_MAX :
+			 PV_FRAME_GSO_MAX))
+		return PV_DROP_PKT_TOO_LONG;
 	/* §5.1.6.2.1: a driver never sets RSC_INFO (device to driver only);
 	 * DATA_VALID is tolerated and ignored. Anything else is unknown. */
 	if (flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
