@@ -39,6 +39,7 @@ struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 	if (!sw)
 		return NULL;
 	sw->mode = mode;
+	sw->mac_limit = SW_MAC_LIMIT_DEFAULT;
 	fdb_init(&sw->fdb, (uint64_t)ageing_s * 1000000000ULL);
 	sw->loop = pv_loop_create();
 	if (!sw->loop) {
@@ -80,6 +81,7 @@ int sw_port_add(struct sw *sw, struct port *p)
 	}
 	p->idx = (uint16_t)sw->nports;
 	p->sw = sw;
+	fdb_set_limit(&sw->fdb, p->idx, sw->mac_limit);
 	if (p->has_mac && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0)
 		return -ENOSPC;
 	if (p->uplink && !sw->uplink)
@@ -140,6 +142,30 @@ static void segment_to(struct port *d, unsigned q, struct pkt *p)
 				 (unsigned)PV_MIN(PKT_BURST_MAX, n - i));
 }
 
+/*
+ * A port at its learned-MAC limit: counted per frame, logged at most once
+ * per MAC_LOG_NS per port (the CAS picks one worker if several see it).
+ */
+#define MAC_LOG_NS	(10 * 1000000000ULL)
+
+static void mac_refused(struct sw *sw, struct port *src, uint64_t n,
+			uint64_t now)
+{
+	uint64_t *at = &sw->mac_log_ns[src->idx], last;
+
+	pv_stat_add(&src->st.mac_refused, n);
+	last = __atomic_load_n(at, __ATOMIC_RELAXED);
+	if ((last && now - last < MAC_LOG_NS) ||
+	    !__atomic_compare_exchange_n(at, &last, now, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	pv_warn("port %s: at its limit of %u learned MACs: new source MACs "
+		"not learned, frames to them flood (mac_refused %llu)",
+		src->name, sw->mac_limit,
+		(unsigned long long)__atomic_load_n(&src->st.mac_refused,
+						    __ATOMIC_RELAXED));
+}
+
 #define DEST_FLOOD	0xffff
 #define DEST_DROP	0xfffe
 
@@ -148,7 +174,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 {
 	uint16_t dest[PKT_BURST_MAX];
 	struct pkt *list[PKT_BURST_MAX];
-	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0;
+	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
 	unsigned others = sw->nports ? sw->nports - 1 : 0;
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
@@ -169,8 +195,9 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			dest[i] = DEST_DROP;
 			continue;
 		}
-		if (learn && !pkt_mac_is_multicast(p->src_mac))
-			fdb_learn(&sw->fdb, p->src_mac, src->idx, now);
+		if (learn && !pkt_mac_is_multicast(p->src_mac) &&
+		    fdb_learn(&sw->fdb, p->src_mac, src->idx, now) == -EDQUOT)
+			refused++;
 		if (!pkt_mac_is_multicast(p->dst_mac)) {
 			uint16_t di = fdb_lookup(&sw->fdb, p->dst_mac, now);
 
@@ -205,6 +232,8 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	pv_stat_add(&src->st.drops.n[PV_DROP_TX_NO_DEST], no_dest);
 	pv_stat_add(&src->st.drops.n[PV_DROP_TX_LOOP], loops);
 	pv_stat_add(&src->st.replicated, replicated);
+	if (unlikely(refused))
+		mac_refused(sw, src, refused, now);
 	if (unlikely(sw->copy_double))
 		bounce_burst(pkts, dest, n);
 

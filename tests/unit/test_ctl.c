@@ -61,6 +61,21 @@ static void config_to_options(void **state)
 	free_argv(argc, argv);
 }
 
+static void config_mac_limit(void **state)
+{
+	char *p = write_tmp("{\"mode\": \"learn\", \"mac_limit\": 512}");
+	char err[256] = "", **argv = NULL;
+	int argc = 0;
+
+	(void)state;
+	assert_int_equal(ctl_config_argv(p, &argc, &argv, err, sizeof(err)), 0);
+	unlink(p);
+	assert_int_equal(argc, 5);
+	assert_string_equal(argv[3], "--mac-limit");
+	assert_string_equal(argv[4], "512");
+	free_argv(argc, argv);
+}
+
 static void config_errors_are_clear(void **state)
 {
 	static const char *const bad[] = {
@@ -90,6 +105,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_to_options),
 		cmocka_unit_test(config_errors_are_clear),
+		cmocka_unit_test(config_mac_limit),
 	};
 
 	return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);

@@ -5,6 +5,8 @@
  * The ports here are recording ports (what tx_burst was handed, per queue);
  * the real port types are exercised by the peer tests.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -254,6 +256,159 @@ static void double_copy_bounces(void **state)
 	sw_destroy(sw);
 }
 
+
+static void mac_of(uint8_t *m, unsigned i)
+{
+	m[0] = 2;
+	m[1] = 0xaa;
+	m[2] = (uint8_t)(i >> 24);
+	m[3] = (uint8_t)(i >> 16);
+	m[4] = (uint8_t)(i >> 8);
+	m[5] = (uint8_t)i;
+}
+
+/* One port sending from 10000 MACs takes at most its limit of the table. */
+static void fdb_port_limit(void **state)
+{
+	struct fdb *f = malloc(sizeof(*f));
+	uint8_t m[6], x[6] = { 2, 0, 0, 0, 0, 0x77 };
+	uint64_t s = 1000000000ULL;
+	unsigned refused = 0, found = 0;
+
+	(void)state;
+	fdb_init(f, 10 * s);
+	fdb_set_limit(f, 1, 256);
+	for (unsigned i = 1; i <= 10000; i++) {
+		mac_of(m, i);
+		refused += fdb_learn(f, m, 1, s) == -EDQUOT;
+	}
+	for (unsigned i = 1; i <= 10000; i++) {
+		mac_of(m, i);
+		found += fdb_lookup(f, m, s) == 1;
+	}
+	assert_int_equal(found, 256);
+	assert_int_equal(fdb_port_learned(f, 1), 256);
+	assert_int_equal(refused, 10000 - 256);
+	assert_int_equal(f->refused, 10000 - 256);
+	/* Another port still learns. */
+	assert_int_equal(fdb_learn(f, x, 2, s), 0);
+	assert_int_equal(fdb_lookup(f, x, s), 2);
+	/* A station moving onto a full port is refused and stays where it was. */
+	assert_int_equal(fdb_learn(f, x, 1, 2 * s), -EDQUOT);
+	assert_int_equal(fdb_lookup(f, x, 2 * s), 2);
+	/* Once its entries age out, the port learns again. */
+	mac_of(m, 20000);
+	assert_int_equal(fdb_learn(f, m, 1, 30 * s), 0);
+	assert_int_equal(fdb_lookup(f, m, 30 * s), 1);
+	assert_int_equal(fdb_port_learned(f, 1), 1);
+	free(f);
+}
+
+/*
+ * In learn mode, a guest flooding source MACs cannot push the other guests
+ * out of the table: unicast between two other ports stays unicast.
+ */
+static void learn_mode_mac_limit_keeps_unicast(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	struct rec_port *a = add_port(sw, "a", -1, false, 1);
+	struct rec_port *b = add_port(sw, "b", -1, false, 1);
+	struct rec_port *c = add_port(sw, "c", -1, false, 1);
+	struct rec_port *d = add_port(sw, "d", -1, false, 1);
+	struct frame fr[PKT_BURST_MAX];
+	struct pkt *burst[PKT_BURST_MAX];
+	unsigned i = 0, a_got, d_got, c_got;
+	struct pkt *p;
+
+	(void)state;
+	assert_int_equal(sw->mac_limit, SW_MAC_LIMIT_DEFAULT);
+	while (i < 10000) {
+		unsigned n = 0;
+
+		for (; n < PKT_BURST_MAX && i < 10000; n++, i++) {
+			burst[n] = mkframe(&fr[n], -1, 0, 1);
+			mac_of(fr[n].b + 6, i + 1);
+		}
+		sw_forward_burst(sw, &a->port, burst, n);
+	}
+	assert_int_equal(a->port.st.mac_refused, 10000 - SW_MAC_LIMIT_DEFAULT);
+	assert_int_equal(fdb_port_learned(&sw->fdb, a->port.idx),
+			 SW_MAC_LIMIT_DEFAULT);
+	/* b and c introduce themselves, then talk unicast. */
+	p = mkframe(&fr[0], -1, 0x22, 1);
+	sw_forward_burst(sw, &b->port, &p, 1);
+	p = mkframe(&fr[0], -1, 0x33, 1);
+	sw_forward_burst(sw, &c->port, &p, 1);
+	a_got = a->got[0];
+	c_got = c->got[0];
+	d_got = d->got[0];
+	for (unsigned k = 0; k < 10; k++) {
+		p = mkframe(&fr[0], 0x33, 0x22, 1);
+		sw_forward_burst(sw, &b->port, &p, 1);
+	}
+	assert_int_equal(c->got[0], c_got + 10);
+	assert_int_equal(a->got[0], a_got);	/* not flooded */
+	assert_int_equal(d->got[0], d_got);
+	assert_int_equal(b->port.st.mac_refused, 0);
+	sw_destroy(sw);
+}
+
+/*
+ * Readers never see half of an entry: one thread moves a MAC between port 1
+ * (learned now) and port 2 (learned with a time already aged out), another
+ * looks it up. Port 1 or "unknown" are what a lookup may answer; port 2
+ * with port 1's time would be one word of each update.
+ */
+#define TORN_ROUNDS	300000
+
+struct torn {
+	struct fdb *f;
+	uint8_t mac[6];
+	uint64_t now;
+	int done;
+};
+
+static void *torn_writer(void *arg)
+{
+	struct torn *t = arg;
+	uint64_t old = t->now - 20ULL * 1000000000ULL;
+
+	for (unsigned i = 0; i < TORN_ROUNDS; i++) {
+		fdb_learn(t->f, t->mac, 1, t->now);
+		fdb_learn(t->f, t->mac, 2, old);
+	}
+	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void fdb_entry_not_torn(void **state)
+{
+	struct torn t = { .mac = { 2, 0, 0, 0, 0, 0x42 },
+			  .now = 100ULL * 1000000000ULL };
+	unsigned bad = 0, lookups = 0;
+	pthread_t th;
+
+	(void)state;
+	t.f = malloc(sizeof(*t.f));
+	fdb_init(t.f, 10ULL * 1000000000ULL);
+	fdb_learn(t.f, t.mac, 1, t.now);
+	assert_int_equal(pthread_create(&th, NULL, torn_writer, &t), 0);
+	while (!__atomic_load_n(&t.done, __ATOMIC_ACQUIRE)) {
+		uint16_t r = fdb_lookup(t.f, t.mac, t.now);
+
+		bad += r != 1 && r != FDB_NO_PORT;
+		lookups++;
+	}
+	pthread_join(th, NULL);
+	assert_int_equal(bad, 0);
+	assert_true(lookups > 0);
+	/* The last update was port 2 with an aged time: unknown. */
+	assert_int_equal(fdb_lookup(t.f, t.mac, t.now), FDB_NO_PORT);
+	fdb_learn(t.f, t.mac, 1, t.now);
+	assert_int_equal(fdb_lookup(t.f, t.mac, t.now), 1);
+	free(t.f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +419,9 @@ int main(void)
 		cmocka_unit_test(learn_mode_floods_then_learns),
 		cmocka_unit_test(rss_spreads_flows_and_keeps_them),
 		cmocka_unit_test(double_copy_bounces),
+		cmocka_unit_test(fdb_port_limit),
+		cmocka_unit_test(learn_mode_mac_limit_keeps_unicast),
+		cmocka_unit_test(fdb_entry_not_torn),
 	};
 
 	return cmocka_run_group_tests_name("switch", tests, NULL, NULL);
