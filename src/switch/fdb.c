@@ -196,8 +196,10 @@ static bool scan(const struct fdb *f, uint64_t m, uint64_t now,
 			*match = v;
 			return true;
 		}
+		/* now 0 (a static add, no clock): reclaimed slots only. */
 		if (!room->s && v.seen &&
-		    (kport(v.key) == FDB_NO_PORT || !alive(f, v.seen, now)))
+		    (kport(v.key) == FDB_NO_PORT ||
+		     (now && !alive(f, v.seen, now))))
 			*room = v;
 	}
 	return true;

@@ -301,6 +301,10 @@ static void fdb_port_limit(void **state)
 	assert_int_equal(fdb_learn(f, m, 1, 30 * s), 0);
 	assert_int_equal(fdb_lookup(f, m, 30 * s), 1);
 	assert_int_equal(fdb_port_learned(f, 1), 1);
+	/* A static entry takes over its MAC's reclaimed entry. */
+	assert_int_equal(fdb_add_static(f, x, 5), 0);
+	assert_int_equal(fdb_lookup(f, x, 1000 * s), 5);
+	assert_int_equal(fdb_lookup(f, m, 30 * s), 1);
 	free(f);
 }
 
