@@ -13,6 +13,7 @@
  * it learns source MACs, ages them, and floods unknown unicast.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,32 @@ int sw_port_add(struct sw *sw, struct port *p)
 #define BOUNCE_BYTES	(65536 + 256)
 static __thread uint8_t (*bounce)[BOUNCE_BYTES];
 
+/*
+ * The per-thread scratch buffers are freed when their thread exits (a
+ * worker at dp_destroy), through a key whose destructor frees them.
+ */
+static pthread_key_t tls_free_key[2];
+static bool tls_key_ok[2];
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_keys_init(void)
+{
+	for (unsigned i = 0; i < 2; i++)
+		tls_key_ok[i] = pthread_key_create(&tls_free_key[i], free) == 0;
+}
+
+/* Allocates a zeroed per-thread buffer freed at thread exit (slot @k). */
+static void *tls_calloc(unsigned k, size_t n, size_t size)
+{
+	void *b = calloc(n, size);
+
+	pthread_once(&tls_once, tls_keys_init);
+	/* Without the key the buffer outlives its thread: a leak, no harm. */
+	if (b && tls_key_ok[k])
+		pthread_setspecific(tls_free_key[k], b);
+	return b;
+}
+
 static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n);
 
 /*
@@ -122,7 +149,7 @@ static void segment_to(struct port *d, unsigned q, struct pkt *p)
 
 	if (!g) {
 		/* Once per thread, the first time a guest sends TSO. */
-		g = gso_tls = calloc(1, sizeof(*g));
+		g = gso_tls = tls_calloc(1, 1, sizeof(*g));
 		if (!g) {
 			pv_stat_add(&d->st.drops.n[PV_DROP_PKT_TOO_BIG], 1);
 			return;
@@ -312,7 +339,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n)
 {
 	if (!bounce) {
-		bounce = calloc(PKT_BURST_MAX, BOUNCE_BYTES);
+		bounce = tls_calloc(0, PKT_BURST_MAX, BOUNCE_BYTES);
 		if (!bounce)
 			return;	/* stays single-copy; only a benchmark mode */
 	}
