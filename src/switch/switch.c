@@ -95,7 +95,8 @@ int sw_port_add(struct sw *sw, struct port *p)
  * `--copy double`: copy each packet into a switch-owned buffer first, as a
  * backend with its own packet buffers does, so the benchmark can compare
  * it with the single copy from the sender's buffer (seed 004). Per thread,
- * allocated once: one burst of maximum-size packets.
+ * allocated once: one burst of maximum-size packets, valid until the
+ * thread's next burst (hence no GRO in this mode: see pass 2).
  */
 #define BOUNCE_BYTES	(65536 + 256)
 static __thread uint8_t (*bounce)[BOUNCE_BYTES];
@@ -274,7 +275,14 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	 */
 	t1 = dp_rdtsc();
 	dp_stage_add(DP_STAGE_CLASSIFY, t1 - t0);
-	gro = src->ops->release ? dp_gro_table() : NULL;
+	/*
+	 * GRO holds a packet by its pointers (the source keeps the buffer
+	 * until release). A bounced packet points into this thread's bounce
+	 * buffer, which the next burst overwrites, so `--copy double` never
+	 * offers packets to GRO: the baseline is the double copy without
+	 * aggregation, the backend-with-its-own-buffers design it models.
+	 */
+	gro = src->ops->release && !sw->copy_double ? dp_gro_table() : NULL;
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
 		unsigned nq = d->nqueues, cnt = 0;
