@@ -43,6 +43,7 @@
 	/* bad packet contents: the packet is dropped */		\
 	X(PKT_TRUNC,		"pkt: shorter than its headers")	\
 	X(PKT_TOO_BIG,		"pkt: larger than the port's MTU or buffers") \
+	X(PKT_TOO_LONG,		"pkt: received frame over the size limit (65557 bytes, GSO 65792)") \
 	X(PKT_HDR_CSUM,		"pkt: net header csum_start/csum_offset out of range") \
 	X(PKT_HDR_GSO,		"pkt: net header gso fields invalid")	\
 	X(PKT_GSO_MSS,		"pkt: gso_size below the segmentation minimum (48)") \

@@ -34,6 +34,7 @@ struct port_stats {
 	uint64_t segmented;	/* extra segments made by software GSO for it */
 	uint64_t merged;	/* segments GRO folded into others toward it */
 	uint64_t replicated;	/* extra copies made by flooding */
+	uint64_t mac_refused;	/* source MACs not learned: the port's limit */
 	struct pv_drop_stats drops;	/* by reason, charged where they happen */
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
 	uint64_t txq_pkts[PORT_MAX_QUEUES];

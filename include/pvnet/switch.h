@@ -19,6 +19,7 @@
 #include "pvnet/port.h"
 
 #define SW_MAX_PORTS	64
+#define SW_MAC_LIMIT_DEFAULT	256	/* learned MACs per port (--mac-limit) */
 
 struct dp;
 
@@ -34,9 +35,13 @@ struct sw {
 	struct pv_loop *loop;
 	enum sw_mode mode;
 	bool copy_double;		/* bounce through a switch buffer (benchmarks) */
+	unsigned mac_limit;		/* learned MACs per port; 0: none */
 	struct port *uplink;		/* first uplink port, or NULL */
 	struct fdb fdb;
+	uint64_t mac_log_ns[SW_MAX_PORTS];	/* last "at its MAC limit" line */
 };
+
+static_assert(SW_MAX_PORTS <= FDB_MAX_PORTS, "every port has a MAC limit");
 
 /* Parses "direct" or "learn"; returns 0 or -EINVAL. */
 int sw_mode_parse(const char *s, enum sw_mode *out);

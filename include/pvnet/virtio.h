@@ -417,10 +417,21 @@ size_t nethdr_len(uint64_t features);
 int nethdr_read(struct virtio_net_hdr *hdr, size_t hdr_len,
 		const struct iovec *iov, unsigned n);
 /*
+ * The longest frame the switch takes in from anyone (guest TX, uplink RX).
+ * Without GSO: IP's 16-bit total length, plus Ethernet and two VLAN tags.
+ * With GSO: the software segmentation bound, PV_GSO_MAX_FRAME (a TSO frame
+ * is no longer than IP's total length allows, so this leaves headroom).
+ * Longer frames are dropped (PV_DROP_PKT_TOO_LONG, with GSO
+ * PV_DROP_PKT_GSO_TOO_BIG) before a byte of them is copied or summed.
+ */
+#define PV_FRAME_MAX		(65535 + 14 + 2 * 4)
+#define PV_FRAME_GSO_MAX	PV_GSO_MAX_FRAME
+
+/*
  * Checks a guest's offload claims against a frame of @frame_len bytes (after
- * the header): known flags and gso_type, csum_start+csum_offset+2 <= len,
- * gso_size > 0 and hdr_len <= len when GSO is set. Returns PV_DROP_NONE or
- * the reason to drop.
+ * the header): the length limit above, known flags and gso_type,
+ * csum_start+csum_offset+2 <= len, gso_size > 0 and hdr_len <= len when GSO
+ * is set. Returns PV_DROP_NONE or the reason to drop.
  */
 enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len);
 

@@ -130,6 +130,10 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_object_set_new(o, "merged", json_integer((json_int_t)p->st.merged));
 		json_object_set_new(o, "replicated",
 				    json_integer((json_int_t)p->st.replicated));
+		json_object_set_new(o, "mac_refused",
+				    json_integer((json_int_t)p->st.mac_refused));
+		json_object_set_new(o, "mac_learned",
+				    json_integer(fdb_port_learned(&sw->fdb, p->idx)));
 		json_object_set_new(o, "dropped", json_integer((json_int_t)dropped));
 		json_object_set_new(o, "drops", drops_json(&p->st.drops));
 		for (unsigned q = 0; q < PORT_MAX_QUEUES; q++) {
@@ -160,6 +164,9 @@ json_t *ctl_stats_json(struct sw *sw)
 	json_object_set_new(root, "fdb_learned",
 			    json_integer((json_int_t)sw->fdb.learned));
 	json_object_set_new(root, "fdb_full", json_integer((json_int_t)sw->fdb.full));
+	json_object_set_new(root, "fdb_refused",
+			    json_integer((json_int_t)sw->fdb.refused));
+	json_object_set_new(root, "mac_limit", json_integer(sw->mac_limit));
 	if (sw->dp) {
 		json_t *ws = json_array();
 

@@ -62,8 +62,12 @@ static void switch_usage(FILE *f)
 		"  --mode MODE  direct (default): static MAC table from the ports' mac=;\n"
 		"               learn: a learning bridge (ageing, unknown unicast floods)\n"
 		"  --ageing S   learn mode: forget a MAC after S seconds (default 300)\n"
+		"  --mac-limit N  learn mode: at most N learned MACs per port (default\n"
+		"               256 of the table's 4096; 0: only the table's size);\n"
+		"               refused source MACs count in the port's mac_refused\n"
 		"  --copy MODE  single (default): each byte copied once, sender's buffer\n"
-		"               to receiver's; double: through a switch buffer (baseline)\n"
+		"               to receiver's; double: through a switch buffer (baseline;\n"
+		"               no GRO: a held packet would point into that buffer)\n"
 		"  --gro POLICY TCP receive aggregation toward guests that take large\n"
 		"               packets: off, poll (flush when each poll round ends),\n"
 		"               every=N (every N rounds), adaptive (default: hold while\n"
@@ -137,6 +141,7 @@ static int switch_run(int argc, char **argv)
 		{ "idle-us", required_argument, NULL, 'i' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "ageing", required_argument, NULL, 'A' },
+		{ "mac-limit", required_argument, NULL, 'K' },
 		{ "copy", required_argument, NULL, 'C' },
 		{ "gro", required_argument, NULL, 'G' },
 		{ "gro-linearize", no_argument, NULL, 'L' },
@@ -155,7 +160,7 @@ static int switch_run(int argc, char **argv)
 			       .budget = 64, .idle_us = 50 };
 	struct dp *dp = NULL;
 	enum sw_mode mode = SW_MODE_DIRECT;
-	unsigned ageing_s = 300;
+	unsigned ageing_s = 300, mac_limit = SW_MAC_LIMIT_DEFAULT;
 	bool copy_double = false, linearize = false, gro_set = false;
 	bool sandbox = false, sandbox_log = false;
 	const char *user = NULL;
@@ -216,6 +221,18 @@ static int switch_run(int argc, char **argv)
 				return 2;
 			}
 			ageing_s = (unsigned)v;
+			break;
+		}
+		case 'K': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || v < 0 || v > FDB_SLOTS) {
+				fprintf(stderr, "pvnet switch: --mac-limit wants 0..%d MACs\n",
+					FDB_SLOTS);
+				return 2;
+			}
+			mac_limit = (unsigned)v;
 			break;
 		}
 		case 'G':
@@ -284,6 +301,7 @@ static int switch_run(int argc, char **argv)
 		return 1;
 	}
 	sw->copy_double = copy_double;
+	sw->mac_limit = mac_limit;	/* before the ports: each gets it */
 	for (unsigned i = 0; i < nspecs; i++) {
 		struct port *p = port_create(sw, specs[i], err, sizeof(err));
 

@@ -145,9 +145,13 @@ unsigned dp_poll(struct port *p, unsigned q, unsigned budget)
 		/* Only now: the destinations have copied what they took. */
 		if (p->ops->rx_done)
 			p->ops->rx_done(p, q, pkts, m);
+		/*
+		 * A short burst is no reason to stop: what came meanwhile
+		 * (or a port that hands out one frame at a time) is taken
+		 * in this round, until the queue is empty or the budget
+		 * spent, as GRO's per-round flush expects.
+		 */
 		done += taken;
-		if (taken < want)
-			break;
 	}
 	return done;
 }

@@ -109,6 +109,8 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	uint32_t len = h->tp_snaplen;
 	enum pv_drop why;
 
+	if (h->tp_len > PV_FRAME_MAX)
+		return PV_DROP_PKT_TOO_LONG;
 	/* The kernel writes these; still, never walk outside the block. */
 	if ((size_t)h->tp_mac + len > AFP_BLOCK_SIZE)
 		return PV_DROP_PKT_TOO_BIG;

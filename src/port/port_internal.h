@@ -19,6 +19,14 @@
 void *port_uplink_alloc(size_t size, const char *name,
 			const struct port_ops *ops, char *err, size_t errlen);
 
+/*
+ * For tests: a TAP port reading frames (vnet header first) from @fd, an
+ * already open non-blocking descriptor the port owns from now on (closed
+ * on failure too). NULL with the message in @err.
+ */
+struct port *port_tap_create_fd(const char *name, int fd, char *err,
+				size_t errlen);
+
 /* How one port type reads its options; a static const table per type. */
 struct port_opts_spec {
 	const char *type;	/* in the bad-option message: "TYPE takes ..." */

@@ -29,6 +29,7 @@
 
 /* Largest frame replayed or captured: a 64 KB GSO packet plus headers. */
 #define PCAP_BUF_LEN	(65536 + 256)
+static_assert(PV_FRAME_MAX <= PCAP_BUF_LEN, "a record at the limit fits");
 #define PCAP_SNAPLEN	262144
 
 struct pcap_port {
@@ -86,8 +87,8 @@ static unsigned pcap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			bad++;
 			continue;
 		}
-		if (h->caplen > PCAP_BUF_LEN) {
-			drops[PV_DROP_PKT_TOO_BIG]++;
+		if (h->caplen > PV_FRAME_MAX) {
+			drops[PV_DROP_PKT_TOO_LONG]++;
 			bad++;
 			continue;
 		}

@@ -34,8 +34,12 @@
 #include "port_internal.h"
 
 #define TAP_HDR_LEN	12
-/* A frame without GSO fits the largest MTU a TAP takes, plus headers. */
-#define TAP_BUF_LEN	(TAP_HDR_LEN + 65536)
+/*
+ * A frame without GSO fits the largest MTU a TAP takes, plus headers; the
+ * one byte more tells a read that filled the buffer (a longer frame, cut)
+ * from one at the limit.
+ */
+#define TAP_BUF_LEN	(TAP_HDR_LEN + PV_FRAME_MAX + 1)
 /*
  * Receive buffers: a burst plus what the switch's GRO may hold until its
  * flush (the cookie of a frame is its buffer index; release gives it back).
@@ -156,6 +160,10 @@ static enum pv_drop frame_to_pkt(uint8_t *buf, ssize_t n, struct pkt *pk)
 
 	if (n < TAP_HDR_LEN + ETH_HLEN)
 		return PV_DROP_PKT_TRUNC;
+	/* tun returns the frame's whole length even when it copied less:
+	 * never describe more than the buffer holds. */
+	if (n > TAP_HDR_LEN + PV_FRAME_MAX)
+		return PV_DROP_PKT_TOO_LONG;
 	memcpy(&pk->vh, buf, sizeof(pk->vh));
 	pk->len = (uint32_t)(n - TAP_HDR_LEN);
 	/* TUN_F_TSO* is off: port_vnet_rx() refuses GSO frames. */
@@ -344,6 +352,28 @@ static const struct port_opts_spec tap_opts = {
 	.val_max = 128,
 	.take = tap_take_opt,
 };
+
+struct port *port_tap_create_fd(const char *name, int fd, char *err,
+				size_t errlen)
+{
+	struct tap_port *tp;
+
+	tp = port_uplink_alloc(sizeof(*tp), name, &tap_port_ops, err, errlen);
+	if (!tp) {
+		close(fd);
+		return NULL;
+	}
+	tp->fd = fd;
+	tp->port.csum_offload = true;
+	tp->pool = malloc((size_t)TAP_POOL * TAP_BUF_LEN);
+	port_bufs_init(&tp->bufs, tp->free_idx, TAP_POOL);
+	if (!tp->pool) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		tap_destroy(&tp->port);
+		return NULL;
+	}
+	return &tp->port;
+}
 
 struct port *port_tap_create(struct sw *sw, const char *name, const char *opts,
 			     char *err, size_t errlen)

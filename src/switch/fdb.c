@@ -1,10 +1,42 @@
 // SPDX-License-Identifier: MIT
-/* fdb.c - lock-free MAC table with static and learned, ageing entries */
+/*
+ * fdb.c - lock-free MAC table with static and learned, ageing entries
+ *
+ * Who writes: every worker (fdb_learn, for the source MACs of its bursts;
+ * a sweep that reclaims aged entries, at most once a second, from a worker
+ * whose port hit its limit) and the control thread (fdb_add_static, when a
+ * port is added). Who reads: every worker (fdb_lookup, fdb_learn's scan)
+ * and the control thread (fdb_count for stats).
+ *
+ * An entry is three words (key = MAC and port, the time it was learned, a
+ * sequence number), guarded as a seqlock: a writer takes the entry by
+ * moving seq from the even value it read with the contents to odd (a
+ * compare-and-swap, so two writers never interleave and a writer whose
+ * view is stale fails instead of overwriting), stores key and time, and
+ * makes seq even again. A reader copies key and time between two reads of
+ * seq and keeps the copy only if seq was even and unchanged. So a reader
+ * sees an entry as some single update left it, never the MAC of one with
+ * the port or time of another. A reader that keeps finding a writer inside
+ * (one preempted mid-update) gives up after FDB_READ_TRIES: a lookup then
+ * answers "unknown" (the frame floods in learn mode, goes to the uplink in
+ * direct mode), a learner skips (-EBUSY; the next frame learns).
+ *
+ * Every access is a C11 atomic (acquire/release, no fences), so
+ * ThreadSanitizer sees no data race and the ordering proof is its model.
+ *
+ * Slots are never emptied again: linear probing stops at the first never
+ * used slot. An aged learned entry stays until reused; the sweep marks it
+ * reclaimed (port FDB_NO_PORT) to give its port's count back.
+ */
 #include <errno.h>
 #include <string.h>
 
 #include "pvnet/common.h"
 #include "pvnet/fdb.h"
+
+#define FDB_READ_TRIES	64
+#define FDB_FRESH_NS	1000000000ULL	/* no rewrite of a fresher entry */
+#define FDB_SWEEP_NS	1000000000ULL	/* at most one sweep per second */
 
 static uint64_t mac48(const uint8_t *mac)
 {
@@ -29,79 +61,219 @@ static bool alive(const struct fdb *f, uint64_t seen, uint64_t now)
 	return seen == 0 || now - seen < f->ageing_ns;
 }
 
-static int insert(struct fdb *f, uint64_t m, uint16_t port, uint64_t seen)
+/* One slot as one update left it. */
+struct view {
+	struct fdb_slot *s;
+	uint64_t key, seen;
+	uint32_t seq;
+};
+
+static bool slot_read(const struct fdb_slot *s, struct view *v)
 {
-	unsigned b = bucket(m);
-	uint64_t key = (m << 16) | port;
+	for (unsigned t = 0; t < FDB_READ_TRIES; t++) {
+		uint32_t s1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 
-	for (unsigned i = 0; i < FDB_PROBE; i++) {
-		struct fdb_slot *s = &f->slot[(b + i) & (FDB_SLOTS - 1)];
-		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-
-		if (k == 0) {
-			/* Claim an empty slot; a racing learner may win it. */
-			__atomic_store_n(&s->seen_ns, seen, __ATOMIC_RELAXED);
-			if (__atomic_compare_exchange_n(&s->key, &k, key, false,
-							__ATOMIC_RELEASE,
-							__ATOMIC_RELAXED))
-				return 0;
-		}
-		if ((k >> 16) == m) {
-			__atomic_store_n(&s->key, key, __ATOMIC_RELEASE);
-			__atomic_store_n(&s->seen_ns, seen, __ATOMIC_RELAXED);
-			return 0;
+		if (s1 & 1)
+			continue;
+		v->key = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+		v->seen = __atomic_load_n(&s->seen_ns, __ATOMIC_ACQUIRE);
+		/* Ordered after the acquire loads above. */
+		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == s1) {
+			v->s = (struct fdb_slot *)s;
+			v->seq = s1;
+			return true;
 		}
 	}
-	return -ENOSPC;
+	return false;
+}
+
+/* Writes @v's slot if nobody changed it since @v was read; false if one did. */
+static bool slot_write(const struct view *v, uint64_t key, uint64_t seen)
+{
+	uint32_t seq = v->seq;
+
+	if (!__atomic_compare_exchange_n(&v->s->seq, &seq, seq + 1, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&v->s->key, key, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->s->seen_ns, seen, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->s->seq, v->seq + 2, __ATOMIC_RELEASE);
+	return true;
+}
+
+static uint16_t kport(uint64_t key)
+{
+	return (uint16_t)key;
+}
+
+/* Does this entry hold one of its port's learned places? */
+static bool charged(uint64_t key, uint64_t seen)
+{
+	return key && seen && kport(key) != FDB_NO_PORT;
+}
+
+static bool charge(struct fdb *f, uint16_t port)
+{
+	uint32_t lim, n;
+
+	if (port >= FDB_MAX_PORTS)
+		return true;
+	lim = __atomic_load_n(&f->limit[port], __ATOMIC_RELAXED);
+	n = __atomic_fetch_add(&f->nlearned[port], 1, __ATOMIC_RELAXED);
+	if (lim && n >= lim) {
+		__atomic_fetch_sub(&f->nlearned[port], 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
+
+static void uncharge(struct fdb *f, uint16_t port)
+{
+	if (port < FDB_MAX_PORTS)
+		__atomic_fetch_sub(&f->nlearned[port], 1, __ATOMIC_RELAXED);
+}
+
+void fdb_set_limit(struct fdb *f, uint16_t port, unsigned limit)
+{
+	if (port < FDB_MAX_PORTS)
+		__atomic_store_n(&f->limit[port], limit, __ATOMIC_RELAXED);
+}
+
+unsigned fdb_port_learned(const struct fdb *f, uint16_t port)
+{
+	return port < FDB_MAX_PORTS ?
+	       __atomic_load_n(&f->nlearned[port], __ATOMIC_RELAXED) : 0;
+}
+
+/*
+ * Gives the places of aged learned entries back to their ports. Called by
+ * a learner refused for its limit, at most once per FDB_SWEEP_NS for the
+ * table (4096 slots: microseconds); true if this call swept.
+ */
+static bool sweep(struct fdb *f, uint64_t now)
+{
+	uint64_t last = __atomic_load_n(&f->swept_ns, __ATOMIC_RELAXED);
+
+	if (last && now - last < FDB_SWEEP_NS)
+		return false;
+	if (!__atomic_compare_exchange_n(&f->swept_ns, &last, now, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return false;
+	for (unsigned i = 0; i < FDB_SLOTS; i++) {
+		struct view v;
+
+		if (!slot_read(&f->slot[i], &v) || !charged(v.key, v.seen) ||
+		    alive(f, v.seen, now))
+			continue;
+		if (slot_write(&v, v.key | FDB_NO_PORT, v.seen))
+			uncharge(f, kport(v.key));
+	}
+	return true;
+}
+
+/*
+ * The window of @m: its entry (*match), else the first reusable slot
+ * (reclaimed, aged or never used) in *room. False if a slot stayed busy:
+ * the MAC might be in it.
+ */
+static bool scan(const struct fdb *f, uint64_t m, uint64_t now,
+		 struct view *match, struct view *room)
+{
+	unsigned b = bucket(m);
+
+	match->s = room->s = NULL;
+	for (unsigned i = 0; i < FDB_PROBE; i++) {
+		struct view v;
+
+		if (!slot_read(&f->slot[(b + i) & (FDB_SLOTS - 1)], &v))
+			return false;
+		if (v.key == 0) {
+			if (!room->s)
+				*room = v;
+			return true;	/* never used: the window ends */
+		}
+		if ((v.key >> 16) == m) {
+			*match = v;
+			return true;
+		}
+		/* now 0 (a static add, no clock): reclaimed slots only. */
+		if (!room->s && v.seen &&
+		    (kport(v.key) == FDB_NO_PORT ||
+		     (now && !alive(f, v.seen, now))))
+			*room = v;
+	}
+	return true;
 }
 
 int fdb_add_static(struct fdb *f, const uint8_t *mac, uint16_t port)
 {
-	if (!mac48(mac))
-		return -EINVAL;
-	return insert(f, mac48(mac), port, 0);
-}
-
-void fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
-	       uint64_t now_ns)
-{
 	uint64_t m = mac48(mac);
-	unsigned b = bucket(m);
-	/* The oldest aged-out slot of the window, reused if the MAC is new. */
-	struct fdb_slot *stale = NULL;
+	struct view match, room, *t;
 
 	if (!m)
-		return;	/* 00:00:00:00:00:00 is no station (and our empty key) */
-	for (unsigned i = 0; i < FDB_PROBE; i++) {
-		struct fdb_slot *s = &f->slot[(b + i) & (FDB_SLOTS - 1)];
-		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-		uint64_t seen = __atomic_load_n(&s->seen_ns, __ATOMIC_RELAXED);
+		return -EINVAL;
+	if (!scan(f, m, 0, &match, &room))
+		return -EBUSY;
+	t = match.s ? &match : &room;
+	if (!t->s)
+		return -ENOSPC;
+	if (!slot_write(t, (m << 16) | port, 0))
+		return -EBUSY;
+	if (charged(t->key, t->seen))
+		uncharge(f, kport(t->key));
+	return 0;
+}
 
-		if (k && (k >> 16) == m) {
-			if (seen == 0)
-				return;	/* static: the configuration wins */
-			if ((uint16_t)k != port)
-				__atomic_fetch_add(&f->learned, 1, __ATOMIC_RELAXED);
-			else if (now_ns - seen < 1000000000ULL)
-				return;	/* fresh: no write, no cache-line bounce */
-			__atomic_store_n(&s->key, (m << 16) | port, __ATOMIC_RELEASE);
-			__atomic_store_n(&s->seen_ns, now_ns, __ATOMIC_RELAXED);
-			return;
+int fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
+	      uint64_t now_ns)
+{
+	uint64_t m = mac48(mac);
+	struct view match, room, *t;
+	bool same;
+
+	if (!m)
+		return 0;	/* 00:00:00:00:00:00 is no station (and our empty key) */
+	if (!scan(f, m, now_ns, &match, &room))
+		return -EBUSY;
+	if (match.s) {
+		if (match.seen == 0)
+			return 0;	/* static: the configuration wins */
+		if (kport(match.key) == port && now_ns - match.seen < FDB_FRESH_NS)
+			return 0;	/* fresh: no write, no cache-line bounce */
+		t = &match;
+	} else if (room.s) {
+		t = &room;
+	} else {
+		__atomic_fetch_add(&f->full, 1, __ATOMIC_RELAXED);
+		return -ENOSPC;
+	}
+	/* A refresh keeps its place; anything else takes one of @port's. */
+	same = t == &match && kport(t->key) == port;
+	if (!same && !charge(f, port)) {
+		if (!sweep(f, now_ns) || !charge(f, port)) {
+			__atomic_fetch_add(&f->refused, 1, __ATOMIC_RELAXED);
+			return -EDQUOT;
 		}
-		if (k && !alive(f, seen, now_ns) && !stale)
-			stale = s;
+		/* The sweep may have reclaimed this very slot: look again. */
+		if (!slot_read(t->s, t) ||
+		    (t->key && (t->key >> 16) != m &&
+		     !(t->seen && (kport(t->key) == FDB_NO_PORT ||
+				   !alive(f, t->seen, now_ns))))) {
+			uncharge(f, port);
+			return -EBUSY;
+		}
 	}
-	if (insert(f, m, port, now_ns) == 0) {
+	if (!slot_write(t, (m << 16) | port, now_ns)) {
+		if (!same)
+			uncharge(f, port);
+		return -EBUSY;
+	}
+	if (!same) {
+		if (charged(t->key, t->seen))
+			uncharge(f, kport(t->key));
 		__atomic_fetch_add(&f->learned, 1, __ATOMIC_RELAXED);
-		return;
 	}
-	if (stale) {
-		__atomic_store_n(&stale->key, (m << 16) | port, __ATOMIC_RELEASE);
-		__atomic_store_n(&stale->seen_ns, now_ns, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&f->learned, 1, __ATOMIC_RELAXED);
-		return;
-	}
-	__atomic_fetch_add(&f->full, 1, __ATOMIC_RELAXED);
+	return 0;
 }
 
 uint16_t fdb_lookup(const struct fdb *f, const uint8_t *mac, uint64_t now_ns)
@@ -110,14 +282,14 @@ uint16_t fdb_lookup(const struct fdb *f, const uint8_t *mac, uint64_t now_ns)
 	unsigned b = bucket(m);
 
 	for (unsigned i = 0; i < FDB_PROBE; i++) {
-		const struct fdb_slot *s = &f->slot[(b + i) & (FDB_SLOTS - 1)];
-		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+		struct view v;
 
-		if (k == 0)
+		if (!slot_read(&f->slot[(b + i) & (FDB_SLOTS - 1)], &v))
 			return FDB_NO_PORT;
-		if ((k >> 16) == m)
-			return alive(f, __atomic_load_n(&s->seen_ns, __ATOMIC_RELAXED),
-				     now_ns) ? (uint16_t)k : FDB_NO_PORT;
+		if (v.key == 0)
+			return FDB_NO_PORT;
+		if ((v.key >> 16) == m)
+			return alive(f, v.seen, now_ns) ? kport(v.key) : FDB_NO_PORT;
 	}
 	return FDB_NO_PORT;
 }
@@ -127,10 +299,10 @@ unsigned fdb_count(const struct fdb *f, uint64_t now_ns)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < FDB_SLOTS; i++) {
-		uint64_t k = __atomic_load_n(&f->slot[i].key, __ATOMIC_ACQUIRE);
+		struct view v;
 
-		if (k && alive(f, __atomic_load_n(&f->slot[i].seen_ns,
-						  __ATOMIC_RELAXED), now_ns))
+		if (slot_read(&f->slot[i], &v) && v.key &&
+		    kport(v.key) != FDB_NO_PORT && alive(f, v.seen, now_ns))
 			n++;
 	}
 	return n;

@@ -13,6 +13,7 @@
  * it learns source MACs, ages them, and floods unknown unicast.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,7 @@ struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 	if (!sw)
 		return NULL;
 	sw->mode = mode;
+	sw->mac_limit = SW_MAC_LIMIT_DEFAULT;
 	fdb_init(&sw->fdb, (uint64_t)ageing_s * 1000000000ULL);
 	sw->loop = pv_loop_create();
 	if (!sw->loop) {
@@ -80,6 +82,7 @@ int sw_port_add(struct sw *sw, struct port *p)
 	}
 	p->idx = (uint16_t)sw->nports;
 	p->sw = sw;
+	fdb_set_limit(&sw->fdb, p->idx, sw->mac_limit);
 	if (p->has_mac && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0)
 		return -ENOSPC;
 	if (p->uplink && !sw->uplink)
@@ -92,10 +95,37 @@ int sw_port_add(struct sw *sw, struct port *p)
  * `--copy double`: copy each packet into a switch-owned buffer first, as a
  * backend with its own packet buffers does, so the benchmark can compare
  * it with the single copy from the sender's buffer (seed 004). Per thread,
- * allocated once: one burst of maximum-size packets.
+ * allocated once: one burst of maximum-size packets, valid until the
+ * thread's next burst (hence no GRO in this mode: see pass 2).
  */
 #define BOUNCE_BYTES	(65536 + 256)
 static __thread uint8_t (*bounce)[BOUNCE_BYTES];
+
+/*
+ * The per-thread scratch buffers are freed when their thread exits (a
+ * worker at dp_destroy), through a key whose destructor frees them.
+ */
+static pthread_key_t tls_free_key[2];
+static bool tls_key_ok[2];
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_keys_init(void)
+{
+	for (unsigned i = 0; i < 2; i++)
+		tls_key_ok[i] = pthread_key_create(&tls_free_key[i], free) == 0;
+}
+
+/* Allocates a zeroed per-thread buffer freed at thread exit (slot @k). */
+static void *tls_calloc(unsigned k, size_t n, size_t size)
+{
+	void *b = calloc(n, size);
+
+	pthread_once(&tls_once, tls_keys_init);
+	/* Without the key the buffer outlives its thread: a leak, no harm. */
+	if (b && tls_key_ok[k])
+		pthread_setspecific(tls_free_key[k], b);
+	return b;
+}
 
 static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n);
 
@@ -122,7 +152,7 @@ static void segment_to(struct port *d, unsigned q, struct pkt *p)
 
 	if (!g) {
 		/* Once per thread, the first time a guest sends TSO. */
-		g = gso_tls = calloc(1, sizeof(*g));
+		g = gso_tls = tls_calloc(1, 1, sizeof(*g));
 		if (!g) {
 			pv_stat_add(&d->st.drops.n[PV_DROP_PKT_TOO_BIG], 1);
 			return;
@@ -146,6 +176,30 @@ static void segment_to(struct port *d, unsigned q, struct pkt *p)
 			    total > 0 ? (uint64_t)(total - sent) : 1);
 }
 
+/*
+ * A port at its learned-MAC limit: counted per frame, logged at most once
+ * per MAC_LOG_NS per port (the CAS picks one worker if several see it).
+ */
+#define MAC_LOG_NS	(10 * 1000000000ULL)
+
+static void mac_refused(struct sw *sw, struct port *src, uint64_t n,
+			uint64_t now)
+{
+	uint64_t *at = &sw->mac_log_ns[src->idx], last;
+
+	pv_stat_add(&src->st.mac_refused, n);
+	last = __atomic_load_n(at, __ATOMIC_RELAXED);
+	if ((last && now - last < MAC_LOG_NS) ||
+	    !__atomic_compare_exchange_n(at, &last, now, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	pv_warn("port %s: at its limit of %u learned MACs: new source MACs "
+		"not learned, frames to them flood (mac_refused %llu)",
+		src->name, sw->mac_limit,
+		(unsigned long long)__atomic_load_n(&src->st.mac_refused,
+						    __ATOMIC_RELAXED));
+}
+
 #define DEST_FLOOD	0xffff
 #define DEST_DROP	0xfffe
 
@@ -154,7 +208,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 {
 	uint16_t dest[PKT_BURST_MAX];
 	struct pkt *list[PKT_BURST_MAX];
-	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0;
+	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
 	unsigned others = sw->nports ? sw->nports - 1 : 0;
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
@@ -175,8 +229,9 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			dest[i] = DEST_DROP;
 			continue;
 		}
-		if (learn && !pkt_mac_is_multicast(p->src_mac))
-			fdb_learn(&sw->fdb, p->src_mac, src->idx, now);
+		if (learn && !pkt_mac_is_multicast(p->src_mac) &&
+		    fdb_learn(&sw->fdb, p->src_mac, src->idx, now) == -EDQUOT)
+			refused++;
 		if (!pkt_mac_is_multicast(p->dst_mac)) {
 			uint16_t di = fdb_lookup(&sw->fdb, p->dst_mac, now);
 
@@ -211,6 +266,8 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	pv_stat_add(&src->st.drops.n[PV_DROP_TX_NO_DEST], no_dest);
 	pv_stat_add(&src->st.drops.n[PV_DROP_TX_LOOP], loops);
 	pv_stat_add(&src->st.replicated, replicated);
+	if (unlikely(refused))
+		mac_refused(sw, src, refused, now);
 	if (unlikely(sw->copy_double))
 		bounce_burst(pkts, dest, n);
 
@@ -224,7 +281,14 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	 */
 	t1 = dp_rdtsc();
 	dp_stage_add(DP_STAGE_CLASSIFY, t1 - t0);
-	gro = src->ops->release ? dp_gro_table() : NULL;
+	/*
+	 * GRO holds a packet by its pointers (the source keeps the buffer
+	 * until release). A bounced packet points into this thread's bounce
+	 * buffer, which the next burst overwrites, so `--copy double` never
+	 * offers packets to GRO: the baseline is the double copy without
+	 * aggregation, the backend-with-its-own-buffers design it models.
+	 */
+	gro = src->ops->release && !sw->copy_double ? dp_gro_table() : NULL;
 	for (unsigned pi = 0; pi < sw->nports; pi++) {
 		struct port *d = sw->ports[pi];
 		/* The control thread changes these as the guest's rings start. */
@@ -291,7 +355,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n)
 {
 	if (!bounce) {
-		bounce = calloc(PKT_BURST_MAX, BOUNCE_BYTES);
+		bounce = tls_calloc(0, PKT_BURST_MAX, BOUNCE_BYTES);
 		if (!bounce)
 			return;	/* stays single-copy; only a benchmark mode */
 	}

@@ -87,6 +87,14 @@ enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len)
 	uint8_t flags = hdr->flags, gso = hdr->gso_type;
 	uint8_t base = gso & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
 
+	/* First: the length is all a guest needs to make a worker checksum
+	 * and copy gigabytes (a chain may sum to 4 GiB); the header copy is
+	 * all that was read of the frame so far. */
+	if (base == VIRTIO_NET_HDR_GSO_NONE && frame_len > PV_FRAME_MAX)
+		return PV_DROP_PKT_TOO_LONG;
+	/* Whether it is segmented here or passed on as it is. */
+	if (base != VIRTIO_NET_HDR_GSO_NONE && frame_len > PV_FRAME_GSO_MAX)
+		return PV_DROP_PKT_GSO_TOO_BIG;
 	/* §5.1.6.2.1: a driver never sets RSC_INFO (device to driver only);
 	 * DATA_VALID is tolerated and ignored. Anything else is unknown. */
 	if (flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
@@ -115,9 +123,6 @@ enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len)
 	}
 	if (le16toh(hdr->gso_size) == 0 || le16toh(hdr->hdr_len) > frame_len)
 		return PV_DROP_PKT_HDR_GSO;
-	/* Whether it is segmented here or passed on as it is. */
-	if (frame_len > PV_GSO_MAX_FRAME)
-		return PV_DROP_PKT_GSO_TOO_BIG;
 	return PV_DROP_NONE;
 }
 

@@ -60,9 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	why = nethdr_check(&h, frame_len);
 	if (why != PV_DROP_NONE) {
 		CHECK(why == PV_DROP_PKT_HDR_FLAGS ||
-		      why == PV_DROP_PKT_HDR_CSUM || why == PV_DROP_PKT_HDR_GSO);
+		      why == PV_DROP_PKT_HDR_CSUM || why == PV_DROP_PKT_HDR_GSO ||
+		      why == PV_DROP_PKT_TOO_LONG ||
+		      why == PV_DROP_PKT_GSO_TOO_BIG);
 		goto out;
 	}
+	CHECK(frame_len <= (h.gso_type == VIRTIO_NET_HDR_GSO_NONE ?
+			    PV_FRAME_MAX : PV_FRAME_GSO_MAX));
 	if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
 		size_t at = (size_t)le16toh(h.csum_start) +
 			    le16toh(h.csum_offset);

@@ -45,6 +45,8 @@ run_case learn --mode learn --ageing 60 \
 log "learn: fdb $(jq -c '{mode, fdb_entries, fdb_learned}' <<<"$js")"
 check "learn: the switch learned both guests' MACs" [ "$(jq .fdb_entries <<<"$js")" -ge 2 ]
 check "learn: mode is reported" [ "$(jq -r .mode <<<"$js")" = learn ]
+check "learn: the default MAC limit is reported, nothing refused" \
+	[ "$(jq -c '[.mac_limit, .fdb_refused]' <<<"$js")" = "[256,0]" ]
 
 run_case double --copy double \
 	--port "vhost,name=a,path=$T/double-a.sock,mac=$A_MAC" \

@@ -74,6 +74,21 @@ static void config_to_options(void **state)
 	free_argv(argc, argv);
 }
 
+static void config_mac_limit(void **state)
+{
+	char *p = write_tmp("{\"mode\": \"learn\", \"mac_limit\": 512}");
+	char err[256] = "", **argv = NULL;
+	int argc = 0;
+
+	(void)state;
+	assert_int_equal(ctl_config_argv(p, &argc, &argv, err, sizeof(err)), 0);
+	unlink(p);
+	assert_int_equal(argc, 5);
+	assert_string_equal(argv[3], "--mac-limit");
+	assert_string_equal(argv[4], "512");
+	free_argv(argc, argv);
+}
+
 static void config_errors_are_clear(void **state)
 {
 	static const char *const bad[] = {
@@ -442,6 +457,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(clients_past_the_limit_are_refused,
 						setup, teardown),
+		cmocka_unit_test(config_mac_limit),
 	};
 
 	/* a client the server closed must not end the test */

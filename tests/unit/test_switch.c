@@ -14,6 +14,10 @@
 #include <cmocka.h>
 
 #include "pvnet/fdb.h"
+#include "pvnet/dp.h"
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
 #include "pvnet/switch.h"
 #include "gro_frames.h"
 
@@ -372,6 +376,305 @@ static void gso_mss_below_minimum_dropped(void **state)
 	sw_destroy(sw);
 }
 
+static void mac_of(uint8_t *m, unsigned i)
+{
+	m[0] = 2;
+	m[1] = 0xaa;
+	m[2] = (uint8_t)(i >> 24);
+	m[3] = (uint8_t)(i >> 16);
+	m[4] = (uint8_t)(i >> 8);
+	m[5] = (uint8_t)i;
+}
+
+/* One port sending from 10000 MACs takes at most its limit of the table. */
+static void fdb_port_limit(void **state)
+{
+	struct fdb *f = malloc(sizeof(*f));
+	uint8_t m[6], x[6] = { 2, 0, 0, 0, 0, 0x77 };
+	uint64_t s = 1000000000ULL;
+	unsigned refused = 0, found = 0;
+
+	(void)state;
+	fdb_init(f, 10 * s);
+	fdb_set_limit(f, 1, 256);
+	for (unsigned i = 1; i <= 10000; i++) {
+		mac_of(m, i);
+		refused += fdb_learn(f, m, 1, s) == -EDQUOT;
+	}
+	for (unsigned i = 1; i <= 10000; i++) {
+		mac_of(m, i);
+		found += fdb_lookup(f, m, s) == 1;
+	}
+	assert_int_equal(found, 256);
+	assert_int_equal(fdb_port_learned(f, 1), 256);
+	assert_int_equal(refused, 10000 - 256);
+	assert_int_equal(f->refused, 10000 - 256);
+	/* Another port still learns. */
+	assert_int_equal(fdb_learn(f, x, 2, s), 0);
+	assert_int_equal(fdb_lookup(f, x, s), 2);
+	/* A station moving onto a full port is refused and stays where it was. */
+	assert_int_equal(fdb_learn(f, x, 1, 2 * s), -EDQUOT);
+	assert_int_equal(fdb_lookup(f, x, 2 * s), 2);
+	/* Once its entries age out, the port learns again. */
+	mac_of(m, 20000);
+	assert_int_equal(fdb_learn(f, m, 1, 30 * s), 0);
+	assert_int_equal(fdb_lookup(f, m, 30 * s), 1);
+	assert_int_equal(fdb_port_learned(f, 1), 1);
+	/* A static entry takes over its MAC's reclaimed entry. */
+	assert_int_equal(fdb_add_static(f, x, 5), 0);
+	assert_int_equal(fdb_lookup(f, x, 1000 * s), 5);
+	assert_int_equal(fdb_lookup(f, m, 30 * s), 1);
+	free(f);
+}
+
+/*
+ * In learn mode, a guest flooding source MACs cannot push the other guests
+ * out of the table: unicast between two other ports stays unicast.
+ */
+static void learn_mode_mac_limit_keeps_unicast(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	struct rec_port *a = add_port(sw, "a", -1, false, 1);
+	struct rec_port *b = add_port(sw, "b", -1, false, 1);
+	struct rec_port *c = add_port(sw, "c", -1, false, 1);
+	struct rec_port *d = add_port(sw, "d", -1, false, 1);
+	struct frame fr[PKT_BURST_MAX];
+	struct pkt *burst[PKT_BURST_MAX];
+	unsigned i = 0, a_got, d_got, c_got;
+	struct pkt *p;
+
+	(void)state;
+	assert_int_equal(sw->mac_limit, SW_MAC_LIMIT_DEFAULT);
+	while (i < 10000) {
+		unsigned n = 0;
+
+		for (; n < PKT_BURST_MAX && i < 10000; n++, i++) {
+			burst[n] = mkframe(&fr[n], -1, 0, 1);
+			mac_of(fr[n].b + 6, i + 1);
+		}
+		sw_forward_burst(sw, &a->port, burst, n);
+	}
+	assert_int_equal(a->port.st.mac_refused, 10000 - SW_MAC_LIMIT_DEFAULT);
+	assert_int_equal(fdb_port_learned(&sw->fdb, a->port.idx),
+			 SW_MAC_LIMIT_DEFAULT);
+	/* b and c introduce themselves, then talk unicast. */
+	p = mkframe(&fr[0], -1, 0x22, 1);
+	sw_forward_burst(sw, &b->port, &p, 1);
+	p = mkframe(&fr[0], -1, 0x33, 1);
+	sw_forward_burst(sw, &c->port, &p, 1);
+	a_got = a->got[0];
+	c_got = c->got[0];
+	d_got = d->got[0];
+	for (unsigned k = 0; k < 10; k++) {
+		p = mkframe(&fr[0], 0x33, 0x22, 1);
+		sw_forward_burst(sw, &b->port, &p, 1);
+	}
+	assert_int_equal(c->got[0], c_got + 10);
+	assert_int_equal(a->got[0], a_got);	/* not flooded */
+	assert_int_equal(d->got[0], d_got);
+	assert_int_equal(b->port.st.mac_refused, 0);
+	sw_destroy(sw);
+}
+
+/*
+ * Readers never see half of an entry: one thread moves a MAC between port 1
+ * (learned now) and port 2 (learned with a time already aged out), another
+ * looks it up. Port 1 or "unknown" are what a lookup may answer; port 2
+ * with port 1's time would be one word of each update.
+ */
+#define TORN_ROUNDS	300000
+
+struct torn {
+	struct fdb *f;
+	uint8_t mac[6];
+	uint64_t now;
+	int done;
+};
+
+static void *torn_writer(void *arg)
+{
+	struct torn *t = arg;
+	uint64_t old = t->now - 20ULL * 1000000000ULL;
+
+	for (unsigned i = 0; i < TORN_ROUNDS; i++) {
+		fdb_learn(t->f, t->mac, 1, t->now);
+		fdb_learn(t->f, t->mac, 2, old);
+	}
+	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void fdb_entry_not_torn(void **state)
+{
+	struct torn t = { .mac = { 2, 0, 0, 0, 0, 0x42 },
+			  .now = 100ULL * 1000000000ULL };
+	unsigned bad = 0, lookups = 0;
+	pthread_t th;
+
+	(void)state;
+	t.f = malloc(sizeof(*t.f));
+	fdb_init(t.f, 10ULL * 1000000000ULL);
+	fdb_learn(t.f, t.mac, 1, t.now);
+	assert_int_equal(pthread_create(&th, NULL, torn_writer, &t), 0);
+	while (!__atomic_load_n(&t.done, __ATOMIC_ACQUIRE)) {
+		uint16_t r = fdb_lookup(t.f, t.mac, t.now);
+
+		bad += r != 1 && r != FDB_NO_PORT;
+		lookups++;
+	}
+	pthread_join(th, NULL);
+	assert_int_equal(bad, 0);
+	assert_true(lookups > 0);
+	/* The last update was port 2 with an aged time: unknown. */
+	assert_int_equal(fdb_lookup(t.f, t.mac, t.now), FDB_NO_PORT);
+	fdb_learn(t.f, t.mac, 1, t.now);
+	assert_int_equal(fdb_lookup(t.f, t.mac, t.now), 1);
+	free(t.f);
+}
+
+/*
+ * `--copy double` with GRO: a source port sends two segments of one TCP
+ * flow in two bursts within one poll round; GRO holds the first while the
+ * second is bounced. What reaches the destination must be the bytes sent.
+ */
+struct seg_src {
+	struct port port;
+	struct tf_frame f[2];
+	int sent;
+	int released;
+};
+
+static unsigned seg_rx_queues(struct port *p)
+{
+	(void)p;
+	return 1;
+}
+
+/* One segment per burst: the second burst comes while GRO holds the first. */
+static unsigned seg_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			     unsigned max, unsigned *taken)
+{
+	struct seg_src *s = (struct seg_src *)p;
+	int i = __atomic_load_n(&s->sent, __ATOMIC_ACQUIRE);
+	struct pkt *pk;
+
+	(void)q;
+	(void)max;
+	*taken = 0;
+	if (i >= 2)
+		return 0;
+	pk = &s->f[i].p;
+	pk->src_port = p->idx;
+	pk->src_queue = 0;
+	pk->cookie = (uint32_t)i;
+	pk->held = false;
+	pkts[0] = pk;
+	__atomic_store_n(&s->sent, i + 1, __ATOMIC_RELEASE);
+	*taken = 1;
+	return 1;
+}
+
+static void seg_rx_done(struct port *p, unsigned q, struct pkt **pkts,
+			unsigned n)
+{
+	(void)q;
+	for (unsigned i = 0; i < n; i++)
+		if (!pkts[i]->held)
+			__atomic_fetch_add(&((struct seg_src *)p)->released, 1,
+					   __ATOMIC_RELEASE);
+}
+
+static void seg_release(struct port *p, unsigned q, const uint32_t *cookies,
+			unsigned n)
+{
+	(void)q;
+	(void)cookies;
+	__atomic_fetch_add(&((struct seg_src *)p)->released, (int)n,
+			   __ATOMIC_RELEASE);
+}
+
+static const struct port_ops segsrc_ops = {
+	.type = "segsrc", .rx_queues = seg_rx_queues, .rx_burst = seg_rx_burst,
+	.rx_done = seg_rx_done, .release = seg_release, .destroy = rec_destroy,
+};
+
+struct cap_port {
+	struct port port;
+	uint8_t buf[2][4096];
+	size_t len[2];
+	unsigned n;
+};
+
+static unsigned cap_tx(struct port *p, unsigned q, struct pkt **pkts, unsigned n)
+{
+	struct cap_port *c = (struct cap_port *)p;
+
+	(void)q;
+	for (unsigned i = 0; i < n && c->n < 2; i++, c->n++) {
+		c->len[c->n] = pv_iov_to_buf(pkts[i]->seg, pkts[i]->nseg, 0,
+					     c->buf[c->n], sizeof(c->buf[0]));
+	}
+	return n;
+}
+
+static const struct port_ops cap_ops = {
+	.type = "cap", .tx_burst = cap_tx, .destroy = rec_destroy,
+};
+
+static void double_copy_gro_keeps_bytes(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct seg_src *src = calloc(1, sizeof(*src));
+	struct cap_port *dst = calloc(1, sizeof(*dst));
+	struct dp_cfg cfg = { .workers = 1, .notify = DP_NOTIFY_POLL,
+			      .budget = 32, .idle_us = 0 };
+	uint8_t want[2 * TF_MSS];
+	size_t got = 0, hl;
+	struct dp *dp;
+
+	(void)state;
+	assert_int_equal(gro_cfg_parse("poll", &cfg.gro), 0);
+	assert_int_equal(tf_sequence("d d", false, 0, 0, src->f, 2), 2);
+	hl = src->f[0].hdr_len;
+	for (unsigned i = 0; i < 2; i++)
+		memcpy(want + i * TF_MSS, src->f[i].buf + hl, TF_MSS);
+	strcpy(src->port.name, "src");
+	src->port.ops = &segsrc_ops;
+	memcpy(src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
+	src->port.has_mac = true;
+	src->port.nqueues = 1;
+	strcpy(dst->port.name, "dst");
+	dst->port.ops = &cap_ops;
+	memcpy(dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
+	dst->port.has_mac = true;
+	dst->port.gso_offload = true;
+	dst->port.csum_offload = true;
+	dst->port.nqueues = 1;
+	assert_int_equal(sw_port_add(sw, &src->port), 0);
+	assert_int_equal(sw_port_add(sw, &dst->port), 0);
+	sw->copy_double = true;
+	dp = dp_create(sw, &cfg);
+	assert_non_null(dp);
+	assert_int_equal(dp_start(dp), 0);
+	/* Bounded wait for the worker (not a speed check). */
+	for (unsigned i = 0; i < 5000 &&
+	     __atomic_load_n(&src->released, __ATOMIC_ACQUIRE) < 2; i++)
+		usleep(1000);
+	dp_destroy(dp);
+	assert_int_equal(src->released, 2);
+	/* One merged packet or the two segments: the payload as sent. */
+	for (unsigned i = 0; i < dst->n; i++) {
+		assert_true(dst->len[i] > hl);
+		assert_true(got + dst->len[i] - hl <= sizeof(want));
+		assert_memory_equal(dst->buf[i] + hl, want + got,
+				    dst->len[i] - hl);
+		got += dst->len[i] - hl;
+	}
+	assert_int_equal(got, sizeof(want));
+	tf_free(src->f, 2);
+	sw_destroy(sw);		/* frees src and dst */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +687,10 @@ int main(void)
 		cmocka_unit_test(double_copy_bounces),
 		cmocka_unit_test(gso_small_mss_to_port_without_tso),
 		cmocka_unit_test(gso_mss_below_minimum_dropped),
+		cmocka_unit_test(fdb_port_limit),
+		cmocka_unit_test(learn_mode_mac_limit_keeps_unicast),
+		cmocka_unit_test(fdb_entry_not_torn),
+		cmocka_unit_test(double_copy_gro_keeps_bytes),
 	};
 
 	return cmocka_run_group_tests_name("switch", tests, NULL, NULL);

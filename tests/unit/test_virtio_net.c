@@ -64,6 +64,34 @@ static struct virtio_net_hdr mk(uint8_t flags, uint8_t gso, uint16_t hdr_len,
 	return h;
 }
 
+/*
+ * A guest frame over the limit is dropped on its header alone: nethdr_check
+ * runs before any byte after the header is read or copied.
+ */
+static void hdr_check_length_limit(void **state)
+{
+	struct virtio_net_hdr h;
+
+	(void)state;
+	h = mk(0, 0, 0, 0, 0, 0);
+	assert_int_equal(nethdr_check(&h, 70000), PV_DROP_PKT_TOO_LONG);
+	assert_int_equal(nethdr_check(&h, PV_FRAME_MAX), PV_DROP_NONE);
+	assert_int_equal(nethdr_check(&h, PV_FRAME_MAX + 1), PV_DROP_PKT_TOO_LONG);
+	assert_int_equal(nethdr_check(&h, UINT32_MAX), PV_DROP_PKT_TOO_LONG);
+	/* A partial checksum does not lift the limit. */
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 34, 16);
+	assert_int_equal(nethdr_check(&h, 70000), PV_DROP_PKT_TOO_LONG);
+	/* GSO: 64 KiB of payload plus headers. */
+	h = mk(VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 66, 1448,
+	       34, 16);
+	assert_int_equal(nethdr_check(&h, 65536 + 66), PV_DROP_NONE);
+	assert_int_equal(nethdr_check(&h, 70000), PV_DROP_PKT_GSO_TOO_BIG);
+	assert_int_equal(nethdr_check(&h, PV_FRAME_GSO_MAX), PV_DROP_NONE);
+	assert_int_equal(nethdr_check(&h, PV_FRAME_GSO_MAX + 1),
+			 PV_DROP_PKT_GSO_TOO_BIG);
+	assert_int_equal(nethdr_check(&h, 1u << 31), PV_DROP_PKT_GSO_TOO_BIG);
+}
+
 static void hdr_check_claims(void **state)
 {
 	struct virtio_net_hdr h;
@@ -106,8 +134,8 @@ static void hdr_check_claims(void **state)
 	assert_int_equal(nethdr_check(&h, 65536 + 128), PV_DROP_NONE);
 	assert_int_equal(nethdr_check(&h, 65536 + 129), PV_DROP_PKT_GSO_TOO_BIG);
 	assert_int_equal(nethdr_check(&h, 1u << 20), PV_DROP_PKT_GSO_TOO_BIG);
-	h = mk(0, 0, 0, 0, 0, 0);	/* not GSO: not this check's business */
-	assert_int_equal(nethdr_check(&h, 65536 + 129), PV_DROP_NONE);
+	h = mk(0, 0, 0, 0, 0, 0);	/* not GSO: the frame limit applies */
+	assert_int_equal(nethdr_check(&h, 65536 + 129), PV_DROP_PKT_TOO_LONG);
 }
 
 static void iov_helpers(void **state)
@@ -356,6 +384,7 @@ int main(void)
 		cmocka_unit_test(hdr_len_by_features),
 		cmocka_unit_test(hdr_read_split_and_short),
 		cmocka_unit_test(hdr_check_claims),
+		cmocka_unit_test(hdr_check_length_limit),
 		cmocka_unit_test(iov_helpers),
 		cmocka_unit_test(rx_mergeable_fill),
 		cmocka_unit_test(rx_enobufs_leaves_ring),
