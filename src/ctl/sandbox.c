@@ -2,12 +2,16 @@
 /*
  * sandbox.c - least privilege for `pvnet switch` once it is set up
  *
- * Theory of operation: every port, its sockets and fds, the control socket
- * and the worker threads exist before this runs. Then (1) --user: drop the
- * supplementary groups, the gid and the uid (glibc applies setuid to every
- * thread; a root process that becomes another user loses every
- * capability); (2) --sandbox: install a seccomp allowlist on every thread
- * (TSYNC) with no_new_privs. What is left is what the data path and the
+ * Theory of operation: every port, its sockets and fds and the control
+ * socket exist before this runs; the worker threads start after it, so no
+ * packet is handled with more. ctl_protect_plan() decides what is on (by
+ * default, as root: both, unless a client port must reconnect by path as
+ * root). Then (1) --user: drop the supplementary groups, the gid and the
+ * uid (glibc applies setuid to every thread; a root process that becomes
+ * another user loses every capability); (2) --sandbox: install a seccomp
+ * allowlist on every thread (TSYNC) with no_new_privs; the workers are
+ * created behind it (clone with CLONE_THREAD only; clone3 gets ENOSYS, so
+ * glibc falls back to clone). What is left is what the data path and the
  * vhost-user control path need (style.md §6.14, passt's #syscalls):
  *
  *   workers      epoll_wait, read/write (eventfds), readv/writev (TAP),
@@ -23,13 +27,14 @@
  *   allocator    brk, mmap/munmap/mremap/madvise, mprotect
  *
  * mmap and mprotect are allowed only without PROT_EXEC: nothing pvnet maps
- * is code. Anything else kills the process (SCMP_ACT_KILL_PROCESS), or,
- * with --sandbox=log, is allowed and logged by the kernel (audit type 1326
- * in dmesg) to find what a new code path needs.
+ * is code. Anything else traps (SCMP_ACT_TRAP): on_sigsys() names the call
+ * on stderr and the process ends with SIGSYS; with --sandbox=log it is
+ * allowed and logged by the kernel (audit type 1326 in dmesg) to find what
+ * a new code path needs.
  *
- * Out of scope: a sanitizer runtime needs more calls (run those builds
- * without --sandbox); new ports cannot be created after the drop (none are:
- * the port list is fixed at start).
+ * Out of scope: a sanitizer runtime needs more calls (those builds run
+ * without the sandbox by default); new ports cannot be created after the
+ * drop (none are: the port list is fixed at start).
  */
 #include <errno.h>
 #include <grp.h>
