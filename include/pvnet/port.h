@@ -120,6 +120,7 @@ struct port {
 	bool csum_offload;		/* takes NEEDS_CSUM packets as they are */
 	bool gso_offload;		/* takes packets larger than the MTU (GSO) */
 	bool uplink;			/* gets unknown unicast (a host interface) */
+	bool reopens_by_path;		/* opens a path again after start (client) */
 	unsigned nqueues;		/* queue pairs in use */
 	struct port_stats st;
 	/* read-only */

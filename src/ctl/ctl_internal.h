@@ -4,6 +4,7 @@
 #define PVNET_CTL_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -52,5 +53,32 @@ int ctl_drop_user(unsigned uid, unsigned gid);
  * -ENOSYS when built without libseccomp.
  */
 int ctl_sandbox(bool log_only);
+/*
+ * Why this build cannot sandbox (a static string: no libseccomp, a
+ * sanitizer runtime), or NULL when it can.
+ */
+const char *ctl_sandbox_unavailable(void);
+
+/* What `pvnet switch` turns on before its workers start (ctl_protect_plan). */
+struct ctl_protect {
+	bool sandbox;		/* install the seccomp allowlist */
+	bool sandbox_log;	/* ... logging forbidden calls instead */
+	bool drop;		/* become uid/gid */
+	unsigned uid, gid;
+	char user[64];		/* the name dropped to */
+	char sandbox_why[160];	/* why the sandbox is off ("" when on) */
+	char drop_why[160];	/* why root is kept ("" when dropped or not root) */
+};
+/*
+ * Decides the protections: @want_sandbox is -1 (default: on when the build
+ * can), 0 (--no-sandbox) or 1 (--sandbox[=log], @sandbox_log); @user is
+ * --user or NULL (default when @root: nobody, unless @reopen_port names a
+ * port that opens a path after start; "root" keeps root). Fills @pr;
+ * returns 0, or -errno with a message in @err (an unknown user, a sandbox
+ * asked for that this build lacks).
+ */
+int ctl_protect_plan(int want_sandbox, bool sandbox_log, const char *user,
+		     bool root, const char *reopen_port, struct ctl_protect *pr,
+		     char *err, size_t errlen);
 
 #endif /* PVNET_CTL_INTERNAL_H */

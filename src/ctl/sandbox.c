@@ -2,12 +2,16 @@
 /*
  * sandbox.c - least privilege for `pvnet switch` once it is set up
  *
- * Theory of operation: every port, its sockets and fds, the control socket
- * and the worker threads exist before this runs. Then (1) --user: drop the
- * supplementary groups, the gid and the uid (glibc applies setuid to every
- * thread; a root process that becomes another user loses every
- * capability); (2) --sandbox: install a seccomp allowlist on every thread
- * (TSYNC) with no_new_privs. What is left is what the data path and the
+ * Theory of operation: every port, its sockets and fds and the control
+ * socket exist before this runs; the worker threads start after it, so no
+ * packet is handled with more. ctl_protect_plan() decides what is on (by
+ * default, as root: both, unless a client port must reconnect by path as
+ * root). Then (1) --user: drop the supplementary groups, the gid and the
+ * uid (glibc applies setuid to every thread; a root process that becomes
+ * another user loses every capability); (2) --sandbox: install a seccomp
+ * allowlist on every thread (TSYNC) with no_new_privs; the workers are
+ * created behind it (clone with CLONE_THREAD only; clone3 gets ENOSYS, so
+ * glibc falls back to clone). What is left is what the data path and the
  * vhost-user control path need (style.md §6.14, passt's #syscalls):
  *
  *   workers      epoll_wait, read/write (eventfds), readv/writev (TAP),
@@ -26,17 +30,20 @@
  *   allocator    brk, mmap/munmap/mremap/madvise, mprotect
  *
  * mmap and mprotect are allowed only without PROT_EXEC: nothing pvnet maps
- * is code. Anything else kills the process (SCMP_ACT_KILL_PROCESS), or,
- * with --sandbox=log, is allowed and logged by the kernel (audit type 1326
- * in dmesg) to find what a new code path needs.
+ * is code. Anything else traps (SCMP_ACT_TRAP): on_sigsys() names the call
+ * on stderr and the process ends with SIGSYS; with --sandbox=log it is
+ * allowed and logged by the kernel (audit type 1326 in dmesg) to find what
+ * a new code path needs.
  *
- * Out of scope: a sanitizer runtime needs more calls (run those builds
- * without --sandbox); new ports cannot be created after the drop (none are:
- * the port list is fixed at start).
+ * Out of scope: a sanitizer runtime needs more calls (those builds run
+ * without the sandbox by default); new ports cannot be created after the
+ * drop (none are: the port list is fixed at start).
  */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -61,6 +68,60 @@ int ctl_user_lookup(const char *name, unsigned *uid, unsigned *gid)
 	return 0;
 }
 
+/* The default user when none is named and the system has no "nobody". */
+#define CTL_NOBODY_ID	65534u
+
+int ctl_protect_plan(int want_sandbox, bool sandbox_log, const char *user,
+		     bool root, const char *reopen_port, struct ctl_protect *pr,
+		     char *err, size_t errlen)
+{
+	const char *na = ctl_sandbox_unavailable();
+
+	memset(pr, 0, sizeof(*pr));
+	if (want_sandbox > 0 && na) {
+		snprintf(err, errlen, "--sandbox: %s", na);
+		return -ENOSYS;
+	}
+	if (want_sandbox == 0)
+		snprintf(pr->sandbox_why, sizeof(pr->sandbox_why), "--no-sandbox");
+	else if (na)
+		snprintf(pr->sandbox_why, sizeof(pr->sandbox_why), "%s", na);
+	else
+		pr->sandbox = true;
+	pr->sandbox_log = pr->sandbox && sandbox_log;
+
+	if (user && !strcmp(user, "root")) {
+		snprintf(pr->drop_why, sizeof(pr->drop_why), "--user root");
+		return 0;
+	}
+	if (user) {
+		if (ctl_user_lookup(user, &pr->uid, &pr->gid) < 0) {
+			snprintf(err, errlen, "--user %s: no such user", user);
+			return -ENOENT;
+		}
+		snprintf(pr->user, sizeof(pr->user), "%s", user);
+		pr->drop = true;
+		return 0;
+	}
+	if (!root)
+		return 0;
+	/*
+	 * A client port connects again by path after every disconnect: as
+	 * nobody it could not reach a socket only root may open.
+	 */
+	if (reopen_port) {
+		snprintf(pr->drop_why, sizeof(pr->drop_why),
+			 "port %s reconnects by path; --user USER drops anyway",
+			 reopen_port);
+		return 0;
+	}
+	if (ctl_user_lookup("nobody", &pr->uid, &pr->gid) < 0)
+		pr->uid = pr->gid = CTL_NOBODY_ID;
+	snprintf(pr->user, sizeof(pr->user), "nobody");
+	pr->drop = true;
+	return 0;
+}
+
 int ctl_drop_user(unsigned uid, unsigned gid)
 {
 	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
@@ -71,6 +132,26 @@ int ctl_drop_user(unsigned uid, unsigned gid)
 	return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CTL_SANITIZER	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define CTL_SANITIZER	1
+#endif
+#endif
+
+const char *ctl_sandbox_unavailable(void)
+{
+#ifndef PV_HAVE_SECCOMP
+	return "built without libseccomp";
+#elif defined(CTL_SANITIZER)
+	/* LeakSanitizer's exit report alone needs clone and ptrace */
+	return "a sanitizer build";
+#else
+	return NULL;
+#endif
+}
+
 #ifdef PV_HAVE_SECCOMP
 static const char *const allowed[] = {
 	/* data path */
@@ -78,6 +159,8 @@ static const char *const allowed[] = {
 	"epoll_pwait", "epoll_pwait2", "getsockopt", "futex", "clock_gettime",
 	"clock_nanosleep", "nanosleep", "sched_yield", "dup2", "dup3",
 	"eventfd2", "gettid", "getpid",
+	/* a sanitizer runtime reads it when a thread starts */
+	"sched_getaffinity",
 	/* control path */
 	"accept4", "accept", "recvmsg", "sendmsg", "recvfrom", "sendto",
 	"connect", "shutdown", "getsockname", "getpeername", "setsockopt",
@@ -94,10 +177,56 @@ static const char *const allowed[] = {
 	"sigaltstack",
 };
 
+/* Appends the decimal @v to @p; async-signal-safe (no stdio). */
+static char *put_uint(char *p, unsigned long v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
+
+/*
+ * A call off the list: say which one on stderr, then end the process with
+ * SIGSYS as SCMP_ACT_KILL_PROCESS would. Only write, rt_sigaction and
+ * tgkill are used, all on the list.
+ */
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char msg[320], *p = msg;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	(void)uc;
+	p = put_str(p, "pvnet switch: sandbox: system call ");
+	p = put_uint(p, (unsigned long)(unsigned)si->si_syscall);
+	p = put_str(p, " (`scmp_sys_resolver ");
+	p = put_uint(p, (unsigned long)(unsigned)si->si_syscall);
+	p = put_str(p, "` names it) is not on the allowlist of src/ctl/sandbox.c;"
+		     " stopping. --sandbox=log logs such calls instead,"
+		     " --no-sandbox turns the sandbox off\n");
+	if (write(2, msg, (size_t)(p - msg)) < 0)
+		msg[0] = 0;
+	sigaction(sig, &dfl, NULL);
+	raise(sig);	/* pending until this handler returns: then fatal */
+}
+
 int ctl_sandbox(bool log_only)
 {
 	scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG :
-					   SCMP_ACT_KILL_PROCESS);
+					   SCMP_ACT_TRAP);
 	/* Spelled out: clang -Wextra rejects SCMP_A2()'s partial initializer. */
 	const struct scmp_arg_cmp no_exec = {
 		.arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = PROT_EXEC, .datum_b = 0,
@@ -105,10 +234,19 @@ int ctl_sandbox(bool log_only)
 	const struct scmp_arg_cmp unix_only = {
 		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0,
 	};
-	int rc = -ENOMEM;
+	const struct scmp_arg_cmp thread_only = {
+		.arg = 0, .op = SCMP_CMP_MASKED_EQ, .datum_a = CLONE_THREAD,
+		.datum_b = CLONE_THREAD,
+	};
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	int rc = -ENOMEM, clone3;
 
 	if (!ctx)
 		return rc;
+	if (!log_only && sigaction(SIGSYS, &sa, NULL) < 0) {
+		seccomp_release(ctx);
+		return -errno;
+	}
 	/* Every thread, workers included, gets the same filter. */
 	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (size_t i = 0; !rc && i < sizeof(allowed) / sizeof(allowed[0]); i++) {
@@ -129,6 +267,17 @@ int ctl_sandbox(bool log_only)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 				      unix_only);
+	/*
+	 * The workers start behind the filter: threads yes, processes no.
+	 * clone3 passes its flags in memory a filter cannot read, so it
+	 * fails with ENOSYS and glibc falls back to clone.
+	 */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				      thread_only);
+	clone3 = seccomp_syscall_resolve_name("clone3");
+	if (!rc && clone3 != __NR_SCMP_ERROR)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
 	if (!rc)
 		rc = seccomp_load(ctx);
 	seccomp_release(ctx);

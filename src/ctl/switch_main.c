@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl_internal.h"
 #include "pvnet/ctl.h"
@@ -76,17 +77,43 @@ static void switch_usage(FILE *f)
 		"               as the original LRO did at the bridge (baseline)\n"
 		"  --config FILE  a JSON file with the same settings (see docs/config.md);\n"
 		"               options after it on the command line override it\n"
-		"  --user USER  once every port and the control socket exist, run as\n"
-		"               USER (groups, gid, uid dropped; no capability left)\n"
+		"  --user USER  once every port and the control socket exist and\n"
+		"               before the workers start, run as USER (groups, gid,\n"
+		"               uid dropped; no capability left). Default when started\n"
+		"               as root: nobody, unless a vhost port is a client (it\n"
+		"               reconnects by path); --user root keeps root\n"
 		"  --sandbox[=log]  then install a seccomp allowlist on every thread\n"
-		"               (docs/security.md); =log: log forbidden calls instead\n"
-		"               of killing the process\n"
+		"               (docs/security.md): on by default; a forbidden call is\n"
+		"               named on stderr and stops the process; =log: the\n"
+		"               kernel logs it (dmesg) and allows it\n"
+		"  --no-sandbox no seccomp allowlist\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
 }
 
 static int switch_run(int argc, char **argv);
+
+/* One line: which protections are on, and why any is off. */
+/* Called behind the filter: @euid was read before it. */
+static void protect_log(const struct ctl_protect *pr, unsigned euid)
+{
+	char who[256];
+
+	if (pr->drop)
+		snprintf(who, sizeof(who), "running as %s (uid %u, gid %u)",
+			 pr->user, pr->uid, pr->gid);
+	else if (euid == 0)
+		snprintf(who, sizeof(who), "root kept (%s)", pr->drop_why);
+	else
+		snprintf(who, sizeof(who), "running as uid %u", euid);
+	if (pr->sandbox)
+		pv_info("switch: protections: seccomp allowlist installed%s, %s",
+			pr->sandbox_log ? " (log only)" : "", who);
+	else
+		pv_info("switch: protections: sandbox off (%s), %s",
+			pr->sandbox_why, who);
+}
 
 int ctl_switch_main(int argc, char **argv)
 {
@@ -147,6 +174,7 @@ static int switch_run(int argc, char **argv)
 		{ "gro-linearize", no_argument, NULL, 'L' },
 		{ "user", required_argument, NULL, 'U' },
 		{ "sandbox", optional_argument, NULL, 'S' },
+		{ "no-sandbox", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -162,9 +190,11 @@ static int switch_run(int argc, char **argv)
 	enum sw_mode mode = SW_MODE_DIRECT;
 	unsigned ageing_s = 300, mac_limit = SW_MAC_LIMIT_DEFAULT;
 	bool copy_double = false, linearize = false, gro_set = false;
-	bool sandbox = false, sandbox_log = false;
-	const char *user = NULL;
-	unsigned uid = 0, gid = 0;
+	int want_sandbox = -1;
+	bool sandbox_log = false;
+	const char *user = NULL, *reopen_port = NULL;
+	struct ctl_protect pr;
+	unsigned euid = (unsigned)geteuid();
 	struct sw *sw;
 	char err[256];
 	int c, rc = 1;
@@ -247,18 +277,17 @@ static int switch_run(int argc, char **argv)
 			break;
 		case 'U':
 			user = optarg;
-			if (ctl_user_lookup(user, &uid, &gid) < 0) {
-				fprintf(stderr, "pvnet switch: --user %s: no such user\n", user);
-				return 2;
-			}
 			break;
 		case 'S':
 			if (optarg && strcmp(optarg, "log")) {
 				fprintf(stderr, "pvnet switch: --sandbox takes no value or =log\n");
 				return 2;
 			}
-			sandbox = true;
+			want_sandbox = 1;
 			sandbox_log = optarg != NULL;
+			break;
+		case 'N':
+			want_sandbox = 0;
 			break;
 		case 'C':
 			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
@@ -325,6 +354,16 @@ static int switch_run(int argc, char **argv)
 	if (gmem_guard_install() < 0) {
 		fprintf(stderr, "pvnet switch: cannot install the SIGBUS guard: %s\n",
 			strerror(errno));
+		rc = 2;
+		goto out;
+	}
+	for (unsigned i = 0; i < sw->nports && !reopen_port; i++)
+		if (sw->ports[i]->reopens_by_path)
+			reopen_port = sw->ports[i]->name;
+	if (ctl_protect_plan(want_sandbox, sandbox_log, user, euid == 0,
+			     reopen_port, &pr, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pvnet switch: %s\n", err);
+		rc = 2;
 		goto out;
 	}
 	dp = dp_create(sw, &dcfg);
@@ -342,8 +381,6 @@ static int switch_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (dp_start(dp) < 0)
-		goto out;
 	if (ctl_path) {
 		cs = ctl_server_create(ctl_path, sw);
 		if (!cs)
@@ -353,29 +390,32 @@ static int switch_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* Least privilege, once everything that needed privilege exists. */
-	if (sandbox)
+	/*
+	 * Least privilege, once everything that needed privilege exists and
+	 * before the workers start: no packet is handled with more.
+	 */
+	if (pr.sandbox)
 		json_object_seed(0);	/* jansson reads /dev/urandom once: now */
-	if (user) {
-		int e = ctl_drop_user(uid, gid);
+	if (pr.drop) {
+		int e = ctl_drop_user(pr.uid, pr.gid);
 
 		if (e < 0) {
-			fprintf(stderr, "pvnet switch: --user %s: %s\n", user, strerror(-e));
+			fprintf(stderr, "pvnet switch: --user %s: %s\n", pr.user,
+				strerror(-e));
 			goto out;
 		}
-		pv_info("switch: running as %s (uid %u, gid %u)", user, uid, gid);
 	}
-	if (sandbox) {
-		int e = ctl_sandbox(sandbox_log);
+	if (pr.sandbox) {
+		int e = ctl_sandbox(pr.sandbox_log);
 
 		if (e < 0) {
-			fprintf(stderr, "pvnet switch: --sandbox: %s\n",
-				e == -ENOSYS ? "built without libseccomp" : strerror(-e));
+			fprintf(stderr, "pvnet switch: --sandbox: %s\n", strerror(-e));
 			goto out;
 		}
-		pv_info("switch: seccomp allowlist installed%s",
-			sandbox_log ? " (log only)" : "");
 	}
+	protect_log(&pr, euid);
+	if (dp_start(dp) < 0)
+		goto out;
 	pv_info("switch: %u port(s) up, mode %s, %s copy%s%s", sw->nports,
 		mode == SW_MODE_LEARN ? "learn" : "direct",
 		copy_double ? "double" : "single",

@@ -4,7 +4,12 @@
 #define PVNET_GUEST_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
+
+#include "pvnet/drop.h"
+#include "pvnet/virtio.h"
 
 /* Moves this process into /var/run/netns/@netns (NULL: stay). 0 or -errno. */
 int guest_enter_netns(const char *netns);
@@ -17,5 +22,22 @@ int guest_enter_netns(const char *netns);
  */
 int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features,
 		   unsigned nq, int *fds);
+
+/*
+ * Copies the virtio-net header (@hdr_len bytes at the start of @iov[0])
+ * of a frame the backend put in the RX ring into @h and checks the copy:
+ * nethdr_check() against the frame's length, and only offloads @features
+ * negotiated. Returns PV_DROP_NONE or why the frame must be dropped.
+ */
+enum pv_drop guest_rx_hdr(uint64_t features, size_t hdr_len,
+			  const struct iovec *iov, unsigned n,
+			  struct virtio_net_hdr *h);
+/*
+ * Writes one frame to TAP queue @fd: the checked header @h, then @iov past
+ * its first @hdr_len bytes (the backend's own header is never written).
+ * 0 or -errno.
+ */
+int guest_tap_write(int fd, const struct virtio_net_hdr *h, size_t hdr_len,
+		    const struct iovec *iov, unsigned n);
 
 #endif /* PVNET_GUEST_INTERNAL_H */

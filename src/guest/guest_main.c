@@ -77,6 +77,8 @@ struct guest_run {
 	uint64_t gen_t0, gen_bytes;	/* gen: over every connection */
 	uint8_t pattern[PATTERN_LEN];
 	uint64_t tap_write_errs;
+	struct pv_drop_stats rx_drops;	/* frames from the backend refused */
+	struct pv_ratelimit rx_rl;
 	struct gro_table *gro;	/* LRO before the TAP; NULL: off */
 	struct pkt gro_pkt;
 	unsigned cur_q;
@@ -301,7 +303,22 @@ static bool tap_deliver(const struct iovec *iov, unsigned n, int slot,
 			void *arg)
 {
 	struct guest_run *r = arg;
+	struct virtio_net_hdr h;
+	enum pv_drop why;
+	int e;
 
+	/*
+	 * The backend wrote this header; the kernel would act on its offsets.
+	 * It is checked on a copy, and the copy is what the TAP gets.
+	 */
+	why = guest_rx_hdr(r->v->features, r->v->hdr_len, iov, n, &h);
+	if (why != PV_DROP_NONE) {
+		r->rx_drops.n[why]++;
+		pv_log_ratelimited(&r->rx_rl, PV_LOG_WARN,
+				   "guest: frame from the backend dropped (%s): %s",
+				   pv_drop_name(why), pv_drop_text(why));
+		return true;
+	}
 	/*
 	 * LRO on the virtual interface (seed 001): a TCP segment that came
 	 * unaggregated is offered to the guest's own GRO table first; what it
@@ -311,7 +328,7 @@ static bool tap_deliver(const struct iovec *iov, unsigned n, int slot,
 		struct pkt *p = &r->gro_pkt;
 		struct gro_ref ref = { 0, (uint16_t)r->cur_q, (uint32_t)slot };
 
-		memcpy(&p->vh, iov[0].iov_base, PV_MIN(sizeof(p->vh), r->v->hdr_len));
+		p->vh = h;
 		p->seg[0].iov_base = (uint8_t *)iov[0].iov_base + r->v->hdr_len;
 		p->seg[0].iov_len = iov[0].iov_len - r->v->hdr_len;
 		p->nseg = 1;
@@ -322,7 +339,8 @@ static bool tap_deliver(const struct iovec *iov, unsigned n, int slot,
 			return false;	/* held: the buffer comes back on flush */
 	}
 	/* Straight from shared memory into the kernel: no copy of ours. */
-	if (writev(r->tapfd[r->tap_cur], iov, (int)n) < 0)
+	e = guest_tap_write(r->tapfd[r->tap_cur], &h, r->v->hdr_len, iov, n);
+	if (e < 0)
 		r->tap_write_errs++;
 	return true;
 }
@@ -893,6 +911,10 @@ out:
 			gs->out_pkts ? (double)gs->in_segs / (double)gs->out_pkts : 0.0);
 		gro_table_destroy(r->gro);
 	}
+	for (unsigned i = 0; i < PV_DROP_MAX; i++)
+		if (r->rx_drops.n[i])
+			pv_warn("guest: %" PRIu64 " frame(s) from the backend dropped: %s",
+				r->rx_drops.n[i], pv_drop_name((enum pv_drop)i));
 	if (r->v)
 		vuser_destroy(r->v);
 	for (unsigned t = 0; t < r->ntap; t++)

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "guest_internal.h"
+#include "pvnet/common.h"
 #include "pvnet/log.h"
 #include "pvnet/virtio.h"
 
@@ -144,4 +146,69 @@ err:
 	for (unsigned i = 0; i < nq; i++)
 		close(fds[i]);
 	return e;
+}
+
+enum pv_drop guest_rx_hdr(uint64_t features, size_t hdr_len,
+			  const struct iovec *iov, unsigned n,
+			  struct virtio_net_hdr *h)
+{
+	uint8_t base;
+	enum pv_drop why;
+
+	memset(h, 0, sizeof(*h));
+	if (!n || iov[0].iov_len < hdr_len || hdr_len > sizeof(*h))
+		return PV_DROP_PKT_TRUNC;
+	/* One read of shared memory; the backend may rewrite it meanwhile. */
+	memcpy(h, iov[0].iov_base, hdr_len);
+	why = nethdr_check(h, pv_iov_len(iov, n) - hdr_len);
+	if (why != PV_DROP_NONE)
+		return why;
+	/*
+	 * The TAP was told (TUNSETOFFLOAD) what the kernel may send us, not
+	 * what it takes: it would take any offload. Only the negotiated ones
+	 * may come from the device (virtio 1.2 §5.1.6.4.1).
+	 */
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    !(features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)))
+		return PV_DROP_PKT_HDR_FLAGS;
+	base = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) &&
+	    !(features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN)))
+		return PV_DROP_PKT_HDR_GSO;
+	switch (base) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return PV_DROP_NONE;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		return features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) ?
+		       PV_DROP_NONE : PV_DROP_PKT_HDR_GSO;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		return features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) ?
+		       PV_DROP_NONE : PV_DROP_PKT_HDR_GSO;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		return features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_UFO) ?
+		       PV_DROP_NONE : PV_DROP_PKT_HDR_GSO;
+	default:	/* UDP_L4: GUEST_USO is never offered */
+		return PV_DROP_PKT_HDR_GSO;
+	}
+}
+
+int guest_tap_write(int fd, const struct virtio_net_hdr *h, size_t hdr_len,
+		    const struct iovec *iov, unsigned n)
+{
+	/* a mergeable packet has at most 64 buffers (struct vuser_queue) */
+	struct iovec out[64 + 1];
+	unsigned k = 0;
+
+	if (!n || n > 64)
+		return -EMSGSIZE;
+
+	out[k].iov_base = (void *)h;
+	out[k++].iov_len = hdr_len;
+	if (iov[0].iov_len > hdr_len) {
+		out[k].iov_base = (uint8_t *)iov[0].iov_base + hdr_len;
+		out[k++].iov_len = iov[0].iov_len - hdr_len;
+	}
+	for (unsigned i = 1; i < n; i++)
+		out[k++] = iov[i];
+	return writev(fd, out, (int)k) < 0 ? -errno : 0;
 }

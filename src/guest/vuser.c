@@ -12,6 +12,7 @@
  * validated by vring_drv_get_used(), and a broken ring stops that queue.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -91,6 +92,27 @@ static int setup_queue(struct vuser *v, unsigned i, uint8_t *base)
 	return rc;
 }
 
+int vuser_memfd_create(uint64_t size)
+{
+	int fd = memfd_create("pvnet-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	/*
+	 * Sized once, then sealed: a backend maps the whole region, and a
+	 * file that shrank under it would SIGBUS it; nobody can grow it or
+	 * lift the seals either.
+	 */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
 struct vuser *vuser_create(const struct vhu_front_cfg *cfg, int timeout_ms)
 {
 	struct vuser *v = calloc(1, sizeof(*v));
@@ -119,9 +141,11 @@ struct vuser *vuser_create(const struct vhu_front_cfg *cfg, int timeout_ms)
 	per_qp = qp_bytes(v->rxbuf_len);
 	v->mem_size = (per_qp * v->nq + (2u << 20) - 1) & ~((2ULL << 20) - 1);
 
-	v->memfd = memfd_create("pvnet-guest", MFD_CLOEXEC);
-	if (v->memfd < 0 || ftruncate(v->memfd, (off_t)v->mem_size) < 0)
+	v->memfd = vuser_memfd_create(v->mem_size);
+	if (v->memfd < 0) {
+		errno = -v->memfd;
 		goto err_errno;
+	}
 	v->mem = mmap(NULL, v->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      v->memfd, 0);
 	if (v->mem == MAP_FAILED) {

@@ -744,6 +744,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			tso = !strcmp(val, "on");
 		} else if (!strcmp(key, "client") && !val[0]) {
 			vp->cfg.client = true;
+			vp->port.reopens_by_path = true;
 		} else if (!strcmp(key, "queues")) {
 			char *end;
 			long v = strtol(val, &end, 10);

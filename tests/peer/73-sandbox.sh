@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Test objective: `pvnet switch --user nobody --sandbox` (docs/security.md,
-# least privilege): once its sockets exist it runs as nobody, with no
-# capability, no_new_privs and the seccomp allowlist on every thread, and
+# Test objective: `pvnet switch` started as root with no option about it
+# (docs/security.md, least privilege on by default): once its sockets exist
+# and before its workers start it runs as nobody, with no capability,
+# no_new_privs and the seccomp allowlist on every thread, and
 # still does its whole job: a paced stream passes, guests attach, go and come
 # back (kill -9 included), memory tables are added, replaced and removed,
 # ring and protocol faults are counted, stats answer. Any call it needed and
-# the list lacked would have killed it (SIGSYS).
+# the list lacked would have killed it (SIGSYS, named in its log). Then the
+# opt-outs: --no-sandbox --user root keeps root and installs no filter.
 . "$(dirname "$0")/lib.sh"
 
 EVIL=${EVIL:-$top/build/tests/peer/evil_guest}
@@ -15,13 +17,16 @@ GEN_MAC=02:00:00:00:73:01
 SINK_MAC=02:00:00:00:73:02
 ctl=$T/ctl.sock
 chmod 755 "$T"
-bg switch "$PVNET" switch --ctl "$ctl" --user nobody --sandbox \
+bg switch "$PVNET" switch --ctl "$ctl" \
 	--port "vhost,name=gen,path=$T/gen.sock,mac=$GEN_MAC" \
 	--port "vhost,name=sink,path=$T/sink.sock,mac=$SINK_MAC" \
 	--port "vhost,name=evil,path=$T/evil.sock,mac=02:00:00:00:73:66"
 check "switch ready" wait_for 10 switch_ready "$ctl" || finish
 spid=$pid_switch
-wait_for 5 grep -q 'seccomp allowlist installed' "$T/switch.log"
+check "one line says what is on" wait_for 5 \
+	grep -q 'protections: seccomp allowlist installed, running as nobody' "$T/switch.log"
+check "protections on before the workers start" bash -c \
+	"grep -n -e 'protections:' -e 'worker(s)' $T/switch.log | head -n1 | grep -q protections"
 st() { awk -v k="$1:" '$1 == k {print $2}' /proc/"$spid"/status; }
 log "switch status: Uid $(st Uid) Gid $(st Gid) CapEff $(st CapEff) NoNewPrivs $(st NoNewPrivs) Seccomp $(st Seccomp)"
 check "runs as nobody" [ "$(st Uid)" = "$(id -u nobody)" ]
@@ -62,5 +67,15 @@ wait "$pid_gen2" 2>/dev/null
 check "a killed frontend is cleaned up" wait_for 10 \
 	bash -c "[ \"\$($PVNET stats --ctl $ctl --json | jq '.ports[0].vhost.connected')\" = false ]"
 check "the switch is alive after everything" bash -c "kill -0 $spid && $PVNET stats --ctl $ctl >/dev/null"
-check "it was never killed by the filter" bash -c "! grep -q 'Bad system call' $T/switch.log"
+check "it was never killed by the filter" bash -c "! grep -q -e 'Bad system call' -e 'sandbox: system call' $T/switch.log"
+
+bg optout "$PVNET" switch --ctl "$T/optout.ctl" --no-sandbox --user root \
+	--port "vhost,name=o,path=$T/optout.sock"
+check "opt-out switch ready" wait_for 10 switch_ready "$T/optout.ctl"
+spid=$pid_optout
+check "--no-sandbox --user root: said so" \
+	grep -q 'protections: sandbox off (--no-sandbox), root kept (--user root)' "$T/optout.log"
+check "--no-sandbox --user root: root, no filter" \
+	bash -c "[ \"\$(awk '/^Uid:/ {print \$2}' /proc/$spid/status)\" = 0 ] &&
+		! grep -h '^Seccomp:' /proc/$spid/task/*/status | grep -qv '0\$'"
 finish

@@ -4,7 +4,10 @@
  * (src/ctl/sandbox.c): each case forks, installs the filter in the child
  * and checks how the child ends. A forbidden call must kill the process
  * with SIGSYS, an allowed one must work, PROT_EXEC must be refused, and the
- * filter must reach threads that existed before it (TSYNC).
+ * filter must reach threads that existed before it (TSYNC) and threads
+ * created after it (the workers start behind it), a forbidden call must
+ * say so on stderr before the process ends, and the default protections
+ * (ctl_protect_plan) must be on unless the configuration needs them off.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,12 +16,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -81,6 +87,35 @@ static int inet_socket(void)
 	return 0;
 }
 
+static void *worker_like(void *arg)
+{
+	int efd = eventfd(0, 0);
+
+	*(int *)arg = efd >= 0 ? 0 : 1;
+	if (efd >= 0)
+		close(efd);
+	return NULL;
+}
+
+/* What dp_start() does behind the filter: pthread_create, join. */
+static int new_thread(void)
+{
+	pthread_t th;
+	int rc = 2;
+
+	if (pthread_create(&th, NULL, worker_like, &rc))
+		return 1;
+	pthread_join(th, NULL);
+	return rc;
+}
+
+static int new_process(void)
+{
+	/* clone without CLONE_THREAD: a new process, not a worker */
+	syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	return 0;
+}
+
 static void *late_forbidden(void *arg)
 {
 	int *go = arg;
@@ -127,6 +162,109 @@ static void sandbox_allows_only_unix_sockets(void **state)
 	assert_int_equal(WTERMSIG(st), SIGSYS);
 }
 
+static void sandbox_allows_new_threads(void **state)
+{
+	int st = in_sandbox(new_thread);
+
+	(void)state;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void sandbox_refuses_new_processes(void **state)
+{
+	int st = in_sandbox(new_process);
+
+	(void)state;
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+}
+
+/* The operator must read which call it was, not only "Bad system call". */
+static void sandbox_says_which_call(void **state)
+{
+	char path[] = "/tmp/pvnet-sandbox-XXXXXX", buf[512] = "", want[64];
+	int fd = mkstemp(path), st = 0;
+	pid_t pid;
+	ssize_t n;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fd, 2);
+		if (ctl_sandbox(false) < 0)
+			_exit(100);
+		_exit(forbidden_call());
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	assert_true(n > 0);
+	snprintf(want, sizeof(want), "system call %d ", SYS_execve);
+	assert_non_null(strstr(buf, want));
+	assert_non_null(strstr(buf, "--no-sandbox"));
+}
+
+/* root, vhost server ports only: both protections on, by default */
+static void plan_default_root(void **state)
+{
+	struct ctl_protect pr;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(ctl_protect_plan(-1, false, NULL, true, NULL, &pr,
+					  err, sizeof(err)), 0);
+	assert_int_equal(pr.sandbox, ctl_sandbox_unavailable() == NULL);
+	assert_true(pr.drop);
+	assert_int_not_equal(pr.uid, 0);
+	assert_int_not_equal(pr.gid, 0);
+}
+
+/* a client port reconnects by path as the user it started as */
+static void plan_client_port_keeps_user(void **state)
+{
+	struct ctl_protect pr;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(ctl_protect_plan(-1, false, NULL, true, "vm1", &pr,
+					  err, sizeof(err)), 0);
+	assert_false(pr.drop);
+	assert_non_null(strstr(pr.drop_why, "vm1"));
+	assert_int_equal(pr.sandbox, ctl_sandbox_unavailable() == NULL);
+	/* asked for, the drop happens anyway */
+	assert_int_equal(ctl_protect_plan(-1, false, "nobody", true, "vm1",
+					  &pr, err, sizeof(err)), 0);
+	assert_true(pr.drop);
+}
+
+static void plan_opt_outs(void **state)
+{
+	struct ctl_protect pr;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(ctl_protect_plan(0, false, "root", true, NULL, &pr,
+					  err, sizeof(err)), 0);
+	assert_false(pr.sandbox);
+	assert_false(pr.drop);
+	assert_non_null(strstr(pr.sandbox_why, "--no-sandbox"));
+	assert_non_null(strstr(pr.drop_why, "--user root"));
+	/* not root: nothing to drop */
+	assert_int_equal(ctl_protect_plan(-1, false, NULL, false, NULL, &pr,
+					  err, sizeof(err)), 0);
+	assert_false(pr.drop);
+	/* a user that does not exist is an error, not a silent root */
+	assert_int_equal(ctl_protect_plan(-1, false, "no-such-user-pvnet",
+					  true, NULL, &pr, err, sizeof(err)),
+			 -ENOENT);
+}
+
 /* Workers start before the filter: TSYNC must cover them. */
 static void sandbox_reaches_old_threads(void **state)
 {
@@ -161,10 +299,19 @@ int main(void)
 		cmocka_unit_test(sandbox_refuses_exec_mappings),
 		cmocka_unit_test(sandbox_allows_only_unix_sockets),
 		cmocka_unit_test(sandbox_reaches_old_threads),
+		cmocka_unit_test(sandbox_allows_new_threads),
+		cmocka_unit_test(sandbox_refuses_new_processes),
+		cmocka_unit_test(sandbox_says_which_call),
 	};
+	const struct CMUnitTest plan[] = {
+		cmocka_unit_test(plan_default_root),
+		cmocka_unit_test(plan_client_port_keeps_user),
+		cmocka_unit_test(plan_opt_outs),
+	};
+	int rc = cmocka_run_group_tests(plan, NULL, NULL);
 
 #ifndef PV_HAVE_SECCOMP
-	return 0;
+	return rc;
 #endif
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return rc | cmocka_run_group_tests(tests, NULL, NULL);
 }
