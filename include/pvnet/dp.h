@@ -107,6 +107,12 @@ bool dp_fd_writable(int fd);
  * by the worker that owns (@p, @q) (and by tests, on a thread of their own).
  */
 unsigned dp_poll(struct port *p, unsigned q, unsigned budget);
+/*
+ * How long a worker may sleep at @now_ns when GRO holds a packet until
+ * @deadline_ns: exactly up to it (no rounding to milliseconds: the hold
+ * bound is tens of microseconds), at most @max_ns.
+ */
+uint64_t dp_sleep_ns(uint64_t deadline_ns, uint64_t now_ns, uint64_t max_ns);
 /* The notification mode of @dp (DP_NOTIFY_ADAPTIVE if @dp is NULL). */
 enum dp_notify dp_notify_mode(const struct dp *dp);
 /*

@@ -244,6 +244,13 @@ static void disarm_all(struct dp_worker *w)
 	}
 }
 
+uint64_t dp_sleep_ns(uint64_t deadline_ns, uint64_t now_ns, uint64_t max_ns)
+{
+	if (deadline_ns <= now_ns)
+		return 0;
+	return deadline_ns - now_ns < max_ns ? deadline_ns - now_ns : max_ns;
+}
+
 /* Counts the kicks that woke the worker against their queues. */
 static void count_kicks(struct dp_worker *w, const struct epoll_event *evs,
 			int n)
@@ -273,11 +280,10 @@ static void sleep_until_work(struct dp_worker *w)
 	if (w->gro && gro_held(w->gro)) {
 		uint64_t dl = gro_next_deadline(w->gro), now = pv_now_ns();
 
-		if (dl <= now) {
+		if (dl <= now)
 			gro_flush_all(w->gro);
-		} else if (dl - now < timeout_ns) {
-			timeout_ns = dl - now;
-		}
+		else
+			timeout_ns = dp_sleep_ns(dl, now, timeout_ns);
 	}
 	if (arm_all(w)) {
 		disarm_all(w);

@@ -124,6 +124,8 @@ static void guest_usage(FILE *f)
 		"                     carries a complete checksum both ways (the backend\n"
 		"                     must complete partial ones); the TAP gets no offload\n"
 		"  --no-gro           with --tap: do not aggregate received TCP segments\n"
+		"  --no-event-idx     do not negotiate VIRTIO_RING_F_EVENT_IDX: notifications\n"
+		"                     are suppressed with the ring flags only, as older drivers do\n"
 		"                     before the TAP (LRO on the virtual interface)\n"
 		"\n"
 		"--gen and --sink print one JSON line when they end, e.g.\n"
@@ -677,6 +679,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-gro", no_argument, NULL, 'R' },
+		{ "no-event-idx", no_argument, NULL, 'E' },
 		{ "reconnect", no_argument, NULL, 'X' },
 		{ "announce", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
@@ -689,6 +692,7 @@ int ctl_guest_main(int argc, char **argv)
 	struct guest_run *r;
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool gen = false, sink = false, mac_set = false, offload = true;
+	bool evidx = true;
 	bool no_gro = false;
 	int c, rc = 1;
 
@@ -790,6 +794,9 @@ int ctl_guest_main(int argc, char **argv)
 		case 'R':
 			no_gro = true;
 			break;
+		case 'E':
+			evidx = false;
+			break;
 		case 'h':
 			guest_usage(stdout);
 			return 0;
@@ -818,7 +825,7 @@ int ctl_guest_main(int argc, char **argv)
 	}
 	o.cfg.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 			 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
-			 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
+			 (evidx ? VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) : 0) |
 			 (offload ? VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
 				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
 				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |

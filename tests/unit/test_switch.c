@@ -675,6 +675,24 @@ static void double_copy_gro_keeps_bytes(void **state)
 	sw_destroy(sw);		/* frees src and dst */
 }
 
+/*
+ * Issue 12 item 9: a worker going to sleep with a GRO packet held slept
+ * until the deadline rounded up to whole milliseconds (epoll_wait's unit),
+ * against a 50-100 us hold bound, and held the sender's chains that long.
+ */
+static void gro_sleep_is_not_rounded_up(void **state)
+{
+	uint64_t now = 1000000000ULL;
+
+	(void)state;
+	assert_int_equal(dp_sleep_ns(now + 50000, now, 100000000ULL), 50000);
+	assert_int_equal(dp_sleep_ns(now + 1, now, 100000000ULL), 1);
+	assert_int_equal(dp_sleep_ns(now, now, 100000000ULL), 0);
+	assert_int_equal(dp_sleep_ns(now - 5, now, 100000000ULL), 0);
+	assert_int_equal(dp_sleep_ns(now + 500000000ULL, now, 100000000ULL),
+			 100000000ULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,6 +709,7 @@ int main(void)
 		cmocka_unit_test(learn_mode_mac_limit_keeps_unicast),
 		cmocka_unit_test(fdb_entry_not_torn),
 		cmocka_unit_test(double_copy_gro_keeps_bytes),
+		cmocka_unit_test(gro_sleep_is_not_rounded_up),
 	};
 
 	return cmocka_run_group_tests_name("switch", tests, NULL, NULL);
