@@ -60,12 +60,13 @@ struct vuser {
  */
 struct vuser *vuser_create(const struct vhu_front_cfg *cfg, int timeout_ms);
 /*
- * Creates the guest memory: a memfd of @size bytes, sealed against
- * shrinking, growing and further seals, so the backend it is shared with
- * can neither resize it nor be made to fault on a page past its end.
- * Returns the fd (the caller owns it) or -errno.
+ * Creates the guest memory: a memfd of @size bytes, with @seal sealed
+ * against shrinking, growing and further seals, so the backend it is
+ * shared with can neither resize it nor be made to fault on a page past
+ * its end (without: tests that shrink it on purpose). Returns the fd (the
+ * caller owns it) or -errno.
  */
-int vuser_memfd_create(uint64_t size);
+int vuser_memfd_create(uint64_t size, bool seal);
 /* Disconnects and frees everything @v owns. */
 void vuser_destroy(struct vuser *v);
 /*

@@ -315,6 +315,12 @@ struct vhu_front_cfg {
 	unsigned queue_pairs;
 	uint64_t features;		/* virtio features wanted */
 	uint16_t queue_size;		/* power of 2 */
+	/*
+	 * pvnet guest: leave the guest memory unsealed (by default it is
+	 * sealed against shrinking and growing). Only for tests that shrink
+	 * it on purpose to exercise a backend's SIGBUS containment.
+	 */
+	bool unsealed_mem;
 };
 
 /*

@@ -126,6 +126,8 @@ static void guest_usage(FILE *f)
 		"  --no-gro           with --tap: do not aggregate received TCP segments\n"
 		"  --no-event-idx     do not negotiate VIRTIO_RING_F_EVENT_IDX: notifications\n"
 		"                     are suppressed with the ring flags only, as older drivers do\n"
+		"  --unsealed-memory  (tests) leave the guest memory unsealed, so a test can\n"
+		"                     shrink it under the backend (default: sealed)\n"
 		"                     before the TAP (LRO on the virtual interface)\n"
 		"\n"
 		"--gen and --sink print one JSON line when they end, e.g.\n"
@@ -680,6 +682,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-gro", no_argument, NULL, 'R' },
 		{ "no-event-idx", no_argument, NULL, 'E' },
+		{ "unsealed-memory", no_argument, NULL, 'U' },
 		{ "reconnect", no_argument, NULL, 'X' },
 		{ "announce", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
@@ -796,6 +799,9 @@ int ctl_guest_main(int argc, char **argv)
 			break;
 		case 'E':
 			evidx = false;
+			break;
+		case 'U':
+			o.cfg.unsealed_mem = true;
 			break;
 		case 'h':
 			guest_usage(stdout);

@@ -92,9 +92,10 @@ static int setup_queue(struct vuser *v, unsigned i, uint8_t *base)
 	return rc;
 }
 
-int vuser_memfd_create(uint64_t size)
+int vuser_memfd_create(uint64_t size, bool seal)
 {
-	int fd = memfd_create("pvnet-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = memfd_create("pvnet-guest",
+			      MFD_CLOEXEC | (seal ? MFD_ALLOW_SEALING : 0));
 
 	if (fd < 0)
 		return -errno;
@@ -104,7 +105,8 @@ int vuser_memfd_create(uint64_t size)
 	 * lift the seals either.
 	 */
 	if (ftruncate(fd, (off_t)size) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	    (seal && fcntl(fd, F_ADD_SEALS,
+			   F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)) {
 		int e = -errno;
 
 		close(fd);
@@ -141,7 +143,7 @@ struct vuser *vuser_create(const struct vhu_front_cfg *cfg, int timeout_ms)
 	per_qp = qp_bytes(v->rxbuf_len);
 	v->mem_size = (per_qp * v->nq + (2u << 20) - 1) & ~((2ULL << 20) - 1);
 
-	v->memfd = vuser_memfd_create(v->mem_size);
+	v->memfd = vuser_memfd_create(v->mem_size, !cfg->unsealed_mem);
 	if (v->memfd < 0) {
 		errno = -v->memfd;
 		goto err_errno;

@@ -23,7 +23,8 @@ check "switch answers on its control socket" wait_for 10 switch_ready "$ctl"
 cgt=$(awk '/^SigCgt/ {print $2}' "/proc/$pid_switch/status")
 check "switch catches SIGBUS (SigCgt $cgt)" [ $((0x$cgt & 0x40)) -ne 0 ]
 
-bg victim "$PVNET" guest --connect "$T/v.sock" --mac "$V" --sink --idle-timeout 60
+bg victim "$PVNET" guest --connect "$T/v.sock" --mac "$V" --sink --idle-timeout 60 \
+	--unsealed-memory
 check "victim attached" wait_for 10 grep -q attached "$T/victim.log"
 check "victim's rings run" wait_for 10 \
 	bash -c "[ \"\$(\"$PVNET\" stats --ctl $ctl --json | jq -r '.ports[] | select(.name == \"victim\") | [.vhost.vrings[].state] | join(\",\")')\" = running,running ]"
@@ -33,7 +34,7 @@ kill -STOP "$pid_victim"
 memfd=$(ls -l "/proc/$pid_victim/fd" | awk '/memfd:pvnet-guest/ {print $9; exit}')
 check "victim memory file found (fd ${memfd:-none})" [ -n "$memfd" ]
 truncate -s 0 "/proc/$pid_victim/fd/$memfd"
-check "victim memory file truncated to 0 (pvnet guest does not seal it)" \
+check "victim memory file truncated to 0 (pvnet guest --unsealed-memory)" \
 	[ "$(stat -L -c %s "/proc/$pid_victim/fd/$memfd")" = 0 ]
 
 # frames to the victim: the switch touches its rings at the latest now

@@ -140,7 +140,7 @@ static void the_checked_copy_is_written(void **state)
 static void memfd_is_sealed(void **state)
 {
 	uint64_t size = 2u << 20;
-	int fd = vuser_memfd_create(size), seals;
+	int fd = vuser_memfd_create(size, true), seals;
 	struct stat st;
 
 	(void)state;
