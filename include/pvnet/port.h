@@ -59,8 +59,8 @@ struct port_ops {
 	/*
 	 * Takes up to @max frames from receive queue @q (the worker's loop,
 	 * dp_poll(), calls it): the packets to forward go to @pkts, their
-	 * count is returned; frames dropped on the way (bad contents) are
-	 * counted by the port. *@taken: the frames consumed, forwarded or
+	 * count is returned (dp_poll() stamps src_port and src_queue);
+	 * frames dropped on the way (bad contents) are counted by the port. *@taken: the frames consumed, forwarded or
 	 * dropped (what the budget counts); 0 when the queue had nothing.
 	 * Exactly one worker takes from a given (port, queue).
 	 */

@@ -140,6 +140,12 @@ unsigned dp_poll(struct port *p, unsigned q, unsigned budget)
 		if (!taken)
 			break;
 		p->st.rxq_pkts[q] += taken;
+		/* Where each packet came from, for GRO's release and the
+		 * switch's loop check: stamped here, not in every port. */
+		for (unsigned i = 0; i < m; i++) {
+			pkts[i]->src_port = p->idx;
+			pkts[i]->src_queue = (uint16_t)q;
+		}
 		if (m)
 			sw_forward_burst(p->sw, p, pkts, m);
 		/* Only now: the destinations have copied what they took. */

@@ -200,8 +200,6 @@ static unsigned afp_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 				bad++;
 				continue;
 			}
-			pk->src_port = p->idx;
-			pk->src_queue = 0;
 			pkts[m++] = pk;
 		}
 		/* Only empty blocks so far: hand them back and look again. */

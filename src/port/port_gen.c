@@ -182,8 +182,6 @@ static unsigned gen_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		pk->seg[0].iov_base = f;
 		pk->seg[0].iov_len = pk->len;
 		pk->nseg = 1;
-		pk->src_port = p->idx;
-		pk->src_queue = 0;
 		pkts[i] = pk;
 	}
 	pv_stat_add(&gp->gen_cycles, dp_rdtsc() - t0);

@@ -98,8 +98,6 @@ static unsigned pcap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		pk->seg[0].iov_base = buf;
 		pk->seg[0].iov_len = h->caplen;
 		pk->nseg = 1;
-		pk->src_port = p->idx;
-		pk->src_queue = 0;
 		pkts[m++] = pk;
 	}
 	if (bad)

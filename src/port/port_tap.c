@@ -235,8 +235,6 @@ static unsigned tap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			bad++;
 			continue;
 		}
-		pk->src_port = p->idx;
-		pk->src_queue = 0;
 		pk->cookie = b;
 		pk->held = false;
 		tp->bufs.n--;

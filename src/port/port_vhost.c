@@ -382,8 +382,6 @@ static unsigned vhost_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			pv_stat_add(&vp->port.st.drops.n[why], 1);
 			continue;
 		}
-		pk->src_port = vp->port.idx;
-		pk->src_queue = (uint16_t)q;
 		t->of_elem[i] = pk;
 		pkts[m++] = pk;
 	}

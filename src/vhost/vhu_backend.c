@@ -555,21 +555,31 @@ static int h_get_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
 	return 0;
 }
 
-/* KICK / CALL / ERR: the fd (unless NOFD) must be an eventfd. */
+/* KICK / CALL / ERR: takes the fd (-1 for NOFD); it must be an eventfd. */
+static int take_vring_fd(struct vhu_dev *dev, struct vhu_msg *msg,
+			 unsigned idx, int *fd)
+{
+	*fd = -1;
+	if (msg->payload.u64 & VHU_VRING_NOFD)
+		return 0;
+	if (!vhu_fd_is_eventfd(msg->fds[0])) {
+		vhu_fault(dev, PV_DROP_VHU_VRING_FD,
+			  "vring %u: %s fd is not an eventfd", idx,
+			  vhu_req_name(msg->hdr.request));
+		return -EINVAL;
+	}
+	*fd = take_fd(msg, 0);
+	return 0;
+}
+
+/* KICK / ERR: the old fd is closed (the ring is stopped, or unused by workers). */
 static int vring_fd(struct vhu_dev *dev, struct vhu_msg *msg, unsigned idx,
 		    int **slot)
 {
-	int fd = -1;
+	int fd, rc = take_vring_fd(dev, msg, idx, &fd);
 
-	if (!(msg->payload.u64 & VHU_VRING_NOFD)) {
-		if (!vhu_fd_is_eventfd(msg->fds[0])) {
-			vhu_fault(dev, PV_DROP_VHU_VRING_FD,
-				  "vring %u: %s fd is not an eventfd", idx,
-				  vhu_req_name(msg->hdr.request));
-			return -EINVAL;
-		}
-		fd = take_fd(msg, 0);
-	}
+	if (rc)
+		return rc;
 	close_fd(*slot);
 	**slot = fd;
 	return 0;
@@ -595,17 +605,10 @@ static int h_set_vring_call(struct vhu_dev *dev, struct vhu_msg *msg,
 			    unsigned idx)
 {
 	struct vhu_vring_ctl *vr = &dev->vr[idx];
-	int fd = -1, old;
+	int fd, old, rc = take_vring_fd(dev, msg, idx, &fd);
 
-	if (!(msg->payload.u64 & VHU_VRING_NOFD)) {
-		if (!vhu_fd_is_eventfd(msg->fds[0])) {
-			vhu_fault(dev, PV_DROP_VHU_VRING_FD,
-				  "vring %u: SET_VRING_CALL fd is not an eventfd",
-				  idx);
-			return -EINVAL;
-		}
-		fd = take_fd(msg, 0);
-	}
+	if (rc)
+		return rc;
 	old = __atomic_exchange_n(&vr->callfd, fd, __ATOMIC_ACQ_REL);
 	if (old >= 0 && vr->running && dev->ops.quiesce)
 		dev->ops.quiesce(dev->opaque);
@@ -993,6 +996,18 @@ fail:
 	return rc < 0 ? rc : -EPROTO;
 }
 
+bool vhu_throttle_start(struct vhu_dev *dev, uint32_t req)
+{
+	if (dev->throttled)
+		return false;
+	vhu_fault(dev, PV_DROP_VHU_RESTART_RATE,
+		  "%s: running rings restarted more than %u times in a burst: "
+		  "throttled to %u/s", vhu_req_name(req), VHU_RESTART_BURST,
+		  VHU_RESTART_RATE);
+	dev->throttled = true;
+	return true;
+}
+
 int vhu_dev_handle_msg(struct vhu_dev *dev, struct vhu_msg *msg)
 {
 	int rc;
@@ -1001,13 +1016,7 @@ int vhu_dev_handle_msg(struct vhu_dev *dev, struct vhu_msg *msg)
 	while ((rc = vhu_dev_dispatch(dev, msg)) == -EAGAIN) {
 		struct timespec d = { 0, 1000000000L / VHU_RESTART_RATE };
 
-		if (!dev->throttled)
-			vhu_fault(dev, PV_DROP_VHU_RESTART_RATE,
-				  "%s: running rings restarted more than %u "
-				  "times in a burst: throttled to %u/s",
-				  vhu_req_name(msg->hdr.request),
-				  VHU_RESTART_BURST, VHU_RESTART_RATE);
-		dev->throttled = true;
+		vhu_throttle_start(dev, msg->hdr.request);
 		nanosleep(&d, NULL);
 	}
 	dev->throttled = false;

@@ -122,6 +122,11 @@ void vhu_fault(struct vhu_dev *dev, enum pv_drop why, const char *fmt, ...)
 void vhu_dev_disconnect(struct vhu_dev *dev);
 /* Dispatches one complete message (socket or handle_msg). <0: close. */
 int vhu_dev_dispatch(struct vhu_dev *dev, struct vhu_msg *msg);
+/*
+ * A restart over the rate waits (request @req): counts the fault and marks
+ * the device throttled; true if it was not throttled already.
+ */
+bool vhu_throttle_start(struct vhu_dev *dev, uint32_t req);
 /* Stops the running rings in @mask with one grace period (see vhu_backend.c). */
 void vhu_stop_rings(struct vhu_dev *dev, uint64_t mask);
 /* Initialises the per-session state (fds -1, empty memory). */

@@ -111,15 +111,9 @@ static int dispatch_held(struct vhu_dev *dev)
 	int rc = vhu_dev_dispatch(dev, &dev->rx.msg);
 
 	if (rc == -EAGAIN) {
-		if (!dev->throttled) {
-			vhu_fault(dev, PV_DROP_VHU_RESTART_RATE,
-				  "%s: running rings restarted more than %u "
-				  "times in a burst: throttled to %u/s",
-				  vhu_req_name(dev->rx.msg.hdr.request),
-				  VHU_RESTART_BURST, VHU_RESTART_RATE);
+		/* not read again until unthrottle() dispatched this one */
+		if (vhu_throttle_start(dev, dev->rx.msg.hdr.request))
 			pv_loop_del(dev->loop, dev->conn_fd);
-			dev->throttled = true;
-		}
 		return 1;
 	}
 	/* the message and its fds now belonged to the dispatcher */

@@ -564,8 +564,6 @@ static unsigned seg_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	if (i >= 2)
 		return 0;
 	pk = &s->f[i].p;
-	pk->src_port = p->idx;
-	pk->src_queue = 0;
 	pk->cookie = (uint32_t)i;
 	pk->held = false;
 	pkts[0] = pk;
