@@ -257,7 +257,11 @@ struct vring *vhu_dev_vring(struct vhu_dev *dev, unsigned idx);
  * means the frontend sent SET_VRING_KICK with NOFD: poll that ring.
  */
 int vhu_dev_kickfd(struct vhu_dev *dev, unsigned idx);
-/* Writes the vring's call eventfd if vring_need_call() says the driver waits. */
+/*
+ * Writes the vring's call eventfd if vring_need_call() says the driver
+ * waits. A plain write that a full eventfd can block: for tests and the
+ * control thread only; the dataplane raises interrupts through dp_call().
+ */
 void vhu_dev_call(struct vhu_dev *dev, unsigned idx);
 /* Negotiated virtio features (0 before SET_FEATURES). */
 uint64_t vhu_dev_features(const struct vhu_dev *dev);
