@@ -25,6 +25,8 @@ static const struct subcmd subcmds[] = {
 	  "virtio-user frontend: attach a TAP in a namespace, or gen/sink" },
 	{ "stats", ctl_stats_main,
 	  "print a running switch's per-port counters and drops" },
+	{ "port", ctl_port_main,
+	  "add, delete or list a running switch's ports (add|del|list)" },
 	{ "bench", ctl_bench_main,
 	  "run benchmark scenarios and write results" },
 	{ "demo", ctl_demo_main,
