@@ -424,7 +424,8 @@ static void protocol_unchanged(void **state)
 	json_t *j;
 
 	assert_int_equal(ctl_request(fx->path, "bogus", &reply), 0);
-	assert_string_equal(reply, "{\"error\":\"unknown command (known: stats)\"}\n");
+	assert_string_equal(reply, "{\"error\":\"unknown command (known: version, "
+			    "stats, port list, port add, port del)\",\"code\":\"EINVAL\"}\n");
 	free(reply);
 	assert_int_equal(ctl_request(fx->path, "stats", &reply), 0);
 	j = json_loads(reply, 0, NULL);
@@ -443,6 +444,114 @@ static void protocol_unchanged(void **state)
 	free(reply);
 }
 
+/* One request, its reply parsed; the test owns the result. */
+static json_t *req_json(struct ctl_fx *fx, const char *req)
+{
+	char *reply = NULL;
+	json_t *j;
+
+	assert_int_equal(ctl_request(fx->path, req, &reply), 0);
+	j = json_loads(reply, 0, NULL);
+	if (!j)
+		fail_msg("not JSON: %s", reply);
+	free(reply);
+	return j;
+}
+
+/* The error code of a reply, or NULL if it is no error. */
+static const char *err_code(json_t *j)
+{
+	return json_string_value(json_object_get(j, "code"));
+}
+
+/*
+ * Protocol 1 (docs/ctl.md): version, port list, port add, port del, with
+ * their errors, the switch going on after each.
+ */
+static void port_requests(void **state)
+{
+	struct ctl_fx *fx = *state;
+	char req[600], sock[80], sock2[80];
+	json_t *j, *ports;
+
+	snprintf(sock, sizeof(sock), "/tmp/pvnet-test-ctl-p.%d", getpid());
+	snprintf(sock2, sizeof(sock2), "/tmp/pvnet-test-ctl-q.%d", getpid());
+	j = req_json(fx, "version");
+	assert_int_equal(json_integer_value(json_object_get(j, "protocol")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "requests")), 5);
+	json_decref(j);
+
+	snprintf(req, sizeof(req), "port add vhost,name=p,path=%s,mac=02:00:00:00:00:09", sock);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_string_equal(json_string_value(json_object_get(
+		json_object_get(j, "port"), "name")), "p");
+	json_decref(j);
+	assert_int_equal(access(sock, F_OK), 0);
+
+	/* the errors, each with its code */
+	j = req_json(fx, req);
+	assert_string_equal(err_code(j), "EEXIST");		/* name */
+	json_decref(j);
+	snprintf(req, sizeof(req), "port add vhost,name=q,path=%s", sock);
+	j = req_json(fx, req);
+	assert_string_equal(err_code(j), "EADDRINUSE");	/* socket path */
+	json_decref(j);
+	snprintf(req, sizeof(req), "port add vhost,name=q,path=%s,mac=02:00:00:00:00:09",
+		 sock2);
+	j = req_json(fx, req);
+	assert_string_equal(err_code(j), "EEXIST");		/* MAC */
+	json_decref(j);
+	assert_int_equal(access(sock2, F_OK), -1);
+	j = req_json(fx, "port add vhost,name=q,queues=99");
+	assert_string_equal(err_code(j), "EINVAL");		/* bad spec */
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+			       "queues=99"));
+	json_decref(j);
+	j = req_json(fx, "port del nosuch");
+	assert_string_equal(err_code(j), "ENOENT");
+	json_decref(j);
+	j = req_json(fx, "port");
+	assert_string_equal(err_code(j), "EINVAL");
+	json_decref(j);
+	/* a line cut short is never acted on */
+	{
+		char big[CTL_LINE_MAX + 100];
+
+		memset(big, 'y', sizeof(big));
+		memcpy(big, "port add vhost,name=long,path=", 30);
+		big[sizeof(big) - 1] = '\0';
+		j = req_json(fx, big);
+		assert_string_equal(err_code(j), "EINVAL");
+		json_decref(j);
+	}
+
+	j = req_json(fx, "port list");
+	ports = json_object_get(j, "ports");
+	assert_int_equal(json_array_size(ports), 1);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(ports, 0), "path")), sock);
+	json_decref(j);
+
+	j = req_json(fx, "port del p");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	assert_int_equal(access(sock, F_OK), -1);	/* the socket file is gone */
+	j = req_json(fx, "port list");
+	assert_int_equal(json_array_size(json_object_get(j, "ports")), 0);
+	json_decref(j);
+	/* the same name and path again: nothing of the old one is left */
+	snprintf(req, sizeof(req), "port add vhost,name=p,path=%s,mac=02:00:00:00:00:09", sock);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	j = req_json(fx, "stats");
+	assert_int_equal(json_array_size(json_object_get(j, "ports")), 1);
+	assert_int_equal(json_integer_value(json_object_get(
+		json_object_get(j, "ctl"), "port_added")), 2);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +567,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(clients_past_the_limit_are_refused,
 						setup, teardown),
 		cmocka_unit_test(config_mac_limit),
+		cmocka_unit_test_setup_teardown(port_requests, setup, teardown),
 	};
 
 	/* a client the server closed must not end the test */
