@@ -127,6 +127,7 @@ static json_t *port_request(struct ctl_server *cs, const char *line)
 {
 	char err[400];
 	struct port *p = NULL;
+	uint64_t t0 = pv_now_ns();
 	json_t *o;
 	int rc;
 
@@ -136,8 +137,9 @@ static json_t *port_request(struct ctl_server *cs, const char *line)
 				  err, sizeof(err));
 		if (rc == 0) {
 			cs->port_added++;
-			pv_info("ctl: port %s added (%s, index %u, %u port(s))",
-				p->name, p->ops->type, p->idx, cs->sw->nports);
+			pv_info("ctl: port %s added (%s, index %u, %u port(s)) in %.2f ms",
+				p->name, p->ops->type, p->idx, cs->sw->nports,
+				(double)(pv_now_ns() - t0) / 1e6);
 			o = json_object();
 			json_object_set_new(o, "ok", json_true());
 			json_object_set_new(o, "port", ctl_port_json(p));
@@ -150,8 +152,9 @@ static json_t *port_request(struct ctl_server *cs, const char *line)
 		rc = ctl_port_del(cs->sw, line + 9, err, sizeof(err));
 		if (rc == 0) {
 			cs->port_deleted++;
-			pv_info("ctl: port %s deleted (%u port(s) left)", name,
-				cs->sw->nports);
+			pv_info("ctl: port %s deleted (%u port(s) left) in %.2f ms",
+				name, cs->sw->nports,
+				(double)(pv_now_ns() - t0) / 1e6);
 			o = json_object();
 			json_object_set_new(o, "ok", json_true());
 			return o;
