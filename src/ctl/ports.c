@@ -65,7 +65,7 @@ static int sandbox_refuses(const char *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "only vhost ports can be added while the "
 			 "switch runs behind its sandbox (a %.*s port needs system "
 			 "calls the allowlist forbids): start the switch with it, or "
-			 "with --no-sandbox", (int)tl, spec);
+			 "with --no-sandbox --user root", (int)tl, spec);
 		return -EPERM;
 	}
 	for (g = strstr(spec, "group="); g; g = strstr(g + 1, "group=")) {
