@@ -415,5 +415,11 @@ unsigned vhu_front_queue_num(const struct vhu_front *f);
  * a no-op otherwise). Returns 0 or -errno.
  */
 int vhu_front_enable_vring(struct vhu_front *f, unsigned idx, bool on);
+/*
+ * Sends SEND_RARP for @mac when the backend took PROTOCOL_F_RARP (a no-op
+ * otherwise): the backend announces that the station moved (behind it).
+ * Returns 0 or -errno.
+ */
+int vhu_front_send_rarp(struct vhu_front *f, const uint8_t *mac);
 
 #endif /* PVNET_VHOST_H */
