@@ -94,6 +94,19 @@ int sw_port_add(struct sw *sw, struct port *p);
  * Other ports keep forwarding throughout. 0 or -ENOENT (not a port of @sw).
  */
 int sw_port_del(struct sw *sw, struct port *p);
+/*
+ * Control thread, direct MAC routing with one MAC on two vhost ports (a VM
+ * before and after live migration): @p's rings started (@active) or all
+ * stopped; the MAC's frames go to the attachment whose rings run. Counted
+ * in the receiving port's mac_moves, logged.
+ */
+void sw_port_mac_active(struct sw *sw, struct port *p, bool active);
+/*
+ * Control thread: forwards a RARP request from @mac as if @src had sent it
+ * (vhost-user SEND_RARP after a migration), so the switch learns where the
+ * MAC is now and every other port hears it. Counted in @src's announces.
+ */
+void sw_announce(struct sw *sw, struct port *src, const uint8_t *mac);
 /* Finds a port by name; NULL if none. */
 struct port *sw_port_find(struct sw *sw, const char *name);
 /*

@@ -106,11 +106,35 @@ struct port *sw_port_find(struct sw *sw, const char *name)
 	return NULL;
 }
 
+/* The other port with @p's MAC (a VM's second attachment), or NULL. */
+static struct port *mac_twin(const struct sw *sw, const struct port *p)
+{
+	if (!p->has_mac)
+		return NULL;
+	for (unsigned i = 0; i < sw->nports; i++) {
+		struct port *o = sw->ports[i];
+
+		if (o != p && o->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN))
+			return o;
+	}
+	return NULL;
+}
+
+/* The port at index @idx in the control thread's list, or NULL. */
+static struct port *port_at(const struct sw *sw, unsigned idx)
+{
+	for (unsigned i = 0; i < sw->nports; i++)
+		if (sw->ports[i]->idx == idx)
+			return sw->ports[i];
+	return NULL;
+}
+
 int sw_port_check(struct sw *sw, const struct port *p, char *err,
 		  size_t errlen)
 {
 	const char *path = p->ops->sock_path ?
 			   p->ops->sock_path((struct port *)p) : NULL;
+	bool shared = false;
 	char a[18];
 
 	if (sw->nports >= SW_MAX_PORTS) {
@@ -127,9 +151,18 @@ int sw_port_check(struct sw *sw, const struct port *p, char *err,
 			return -EEXIST;
 		}
 		if (o->has_mac && p->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN)) {
-			snprintf(err, errlen, "port %s: mac %s is port %s's already",
-				 p->name, pv_mac_fmt(p->mac, a), o->name);
-			return -EEXIST;
+			/*
+			 * Two vhost ports may share a MAC: a VM's attachments
+			 * before and after a live migration. Its frames go to
+			 * the one whose rings run (sw_port_mac_active).
+			 */
+			if (shared || !o->ops->mac_follows_rings ||
+			    !p->ops->mac_follows_rings) {
+				snprintf(err, errlen, "port %s: mac %s is port %s's already",
+					 p->name, pv_mac_fmt(p->mac, a), o->name);
+				return -EEXIST;
+			}
+			shared = true;
 		}
 		if (path && op && !strcmp(path, op)) {
 			snprintf(err, errlen, "port %s: socket path %s in use by port %s",
@@ -146,11 +179,13 @@ int sw_port_add(struct sw *sw, struct port *p)
 	uint64_t used = 0;
 	unsigned idx = 0;
 	char err[160];
+	bool shared;
 	int rc;
 
 	rc = sw_port_check(sw, p, err, sizeof(err));
 	if (rc < 0)
 		return rc == -EADDRINUSE ? -EEXIST : rc;
+	shared = mac_twin(sw, p) != NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -163,7 +198,8 @@ int sw_port_add(struct sw *sw, struct port *p)
 	p->sw = sw;
 	fdb_set_limit(&sw->fdb, p->idx, sw->mac_limit);
 	__atomic_store_n(&sw->mac_log_ns[idx], 0, __ATOMIC_RELAXED);
-	if (p->has_mac && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0) {
+	/* a shared MAC stays with its first port until the second runs */
+	if (p->has_mac && !shared && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0) {
 		free(t);
 		return -ENOSPC;
 	}
@@ -222,8 +258,18 @@ int sw_port_del(struct sw *sw, struct port *p)
 		return rc;
 	}
 	free(old);
-	/* 3. No worker can learn its index any more: forget it. */
+	/*
+	 * 3. No worker can learn its index any more: forget it. A MAC it
+	 * shared (a VM's other attachment) now belongs to the other port.
+	 */
 	fdb_forget_port(&sw->fdb, p->idx);
+	{
+		struct port *twin = mac_twin(sw, p);
+
+		if (twin && fdb_add_static(&sw->fdb, twin->mac, twin->idx) < 0)
+			pv_warn("port %s: its MAC could not move back to port %s",
+				p->name, twin->name);
+	}
 	/* 4. Out of the table; once no worker can hold it, gone. */
 	memmove(&sw->ports[i], &sw->ports[i + 1],
 		(sw->nports - i - 1) * sizeof(sw->ports[0]));
@@ -234,6 +280,82 @@ int sw_port_del(struct sw *sw, struct port *p)
 	free(old);
 	p->ops->destroy(p);
 	return 0;
+}
+
+/*
+ * Control thread. The static entry is rewritten under its seqlock, so a
+ * worker looking the MAC up sees the old port or the new one, never a mix;
+ * a frame already classified toward the old port finds its rings stopped
+ * and is counted there (RX_NOT_READY).
+ */
+void sw_port_mac_active(struct sw *sw, struct port *p, bool active)
+{
+	struct port *to = NULL;
+	uint16_t cur;
+	char mac[18];
+
+	if (!sw || !p->has_mac || !p->ops->mac_follows_rings)
+		return;
+	cur = fdb_lookup(&sw->fdb, p->mac, 0);
+	if (active) {
+		if (cur == p->idx || !port_at(sw, cur))
+			return;
+		to = p;
+	} else {
+		if (cur != p->idx)
+			return;
+		/* the other attachment, if its rings run */
+		for (unsigned i = 0; i < sw->nports && !to; i++) {
+			struct port *o = sw->ports[i];
+
+			if (o != p && o->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN) &&
+			    __atomic_load_n(&o->nqueues, __ATOMIC_ACQUIRE))
+				to = o;
+		}
+		if (!to)
+			return;
+	}
+	if (fdb_add_static(&sw->fdb, to->mac, to->idx) < 0) {
+		pv_log(PV_LOG_WARN, "port %s: MAC %s could not move here",
+		       to->name, pv_mac_fmt(to->mac, mac));
+		return;
+	}
+	pv_stat_add(&to->st.mac_moves, 1);
+	pv_info("port %s: MAC %s moves here from port %s (its rings %s)",
+		to->name, pv_mac_fmt(to->mac, mac), port_at(sw, cur)->name,
+		to == p ? "run now" : "stopped there");
+}
+
+/* An Ethernet RARP request (RFC 903) announcing @mac, padded to 60 bytes. */
+static void rarp_frame(uint8_t *f, const uint8_t *mac)
+{
+	static const uint8_t arp_hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 3 };
+
+	memset(f, 0, 60);
+	memset(f, 0xff, ETH_ALEN);
+	memcpy(f + 6, mac, ETH_ALEN);
+	f[12] = 0x80;
+	f[13] = 0x35;
+	memcpy(f + 14, arp_hdr, sizeof(arp_hdr));	/* Ethernet, IPv4, reverse request */
+	memcpy(f + 22, mac, ETH_ALEN);			/* sender hardware address */
+	memcpy(f + 32, mac, ETH_ALEN);			/* target hardware address */
+}
+
+void sw_announce(struct sw *sw, struct port *src, const uint8_t *mac)
+{
+	struct pkt pk, *pp = &pk;
+	uint8_t frame[60];
+
+	rarp_frame(frame, mac);
+	memset(&pk, 0, sizeof(pk));
+	pk.seg[0].iov_base = frame;
+	pk.seg[0].iov_len = sizeof(frame);
+	pk.nseg = 1;
+	pk.len = sizeof(frame);
+	pk.src_port = src->idx;
+	pv_stat_add(&src->st.announces, 1);
+	/* not a worker: no GRO table, so nothing keeps the frame past this */
+	sw_forward_burst(sw, src, &pp, 1);
 }
 
 /*
