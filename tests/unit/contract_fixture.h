@@ -87,6 +87,8 @@ struct guest {
 	uint64_t drv_err;
 	int64_t last_seq[MAX_GUESTS];	/* per source, -1: none yet */
 	uint64_t from[MAX_GUESTS];	/* intact frames received per source */
+	bool track;			/* (d): note each RX buffer filled */
+	bool filled[QSZ];
 };
 
 struct world {
@@ -476,6 +478,8 @@ static void rx_reap(struct guest *g)
 			uint32_t seq;
 
 			g->rcvd++;
+			if (g->track)
+				g->filled[b] = true;
 			if (lens[i] < HDR_LEN ||
 			    !check_frame(p + HDR_LEN, lens[i] - HDR_LEN, &src,
 					 &seq) ||
