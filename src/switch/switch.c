@@ -140,7 +140,7 @@ int sw_port_check(struct sw *sw, const struct port *p, char *err,
 {
 	const char *path = p->ops->sock_path ?
 			   p->ops->sock_path((struct port *)p) : NULL;
-	bool shared = false;
+	const struct port *twin = NULL;
 	char a[18];
 
 	if (sw->nports >= SW_MAX_PORTS) {
@@ -162,13 +162,19 @@ int sw_port_check(struct sw *sw, const struct port *p, char *err,
 			 * before and after a live migration. Its frames go to
 			 * the one whose rings run (sw_port_mac_active).
 			 */
-			if (shared || !o->ops->mac_follows_rings ||
-			    !p->ops->mac_follows_rings) {
+			if (twin) {
+				snprintf(err, errlen, "port %s: mac %s is on ports %s "
+					 "and %s already (two at most: a VM's "
+					 "attachments during a migration)", p->name,
+					 pv_mac_fmt(p->mac, a), twin->name, o->name);
+				return -EEXIST;
+			}
+			if (!o->ops->mac_follows_rings || !p->ops->mac_follows_rings) {
 				snprintf(err, errlen, "port %s: mac %s is port %s's already",
 					 p->name, pv_mac_fmt(p->mac, a), o->name);
 				return -EEXIST;
 			}
-			shared = true;
+			twin = o;
 		}
 		if (path && op && !strcmp(path, op)) {
 			snprintf(err, errlen, "port %s: socket path %s in use by port %s",

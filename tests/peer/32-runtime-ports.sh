@@ -97,7 +97,7 @@ check "a second attachment of a's MAC is taken" \
 	quiet port add "vhost,name=d,path=$rt/d.sock,mac=$A_MAC"
 check "a third port with a's MAC is refused" \
 	refused add "vhost,name=e,path=$rt/e.sock,mac=$A_MAC"
-check "... and says so" grep -q "is port a's already" "$T/refused.err"
+check "... and says so" grep -q "is on ports a and d already" "$T/refused.err"
 check "the second attachment is deleted again" quiet port del d
 check "... and frames to a's MAC still go to a" \
 	quiet ip netns exec "$nsb" ping -c 2 -i 0.1 -W 1 198.18.32.1
