@@ -77,6 +77,10 @@ static void switch_usage(FILE *f)
 		"               as the original LRO did at the bridge (baseline)\n"
 		"  --config FILE  a JSON file with the same settings (see docs/config.md);\n"
 		"               options after it on the command line override it\n"
+		"  --check-config FILE  check FILE (and any other options) as the\n"
+		"               switch would, without starting anything or opening a\n"
+		"               device, socket or file; prints OK and exits 0, or the\n"
+		"               file, port or key at fault and exits 2\n"
 		"  --user USER  once every port and the control socket exist and\n"
 		"               before the workers start, run as USER (groups, gid,\n"
 		"               uid dropped; no capability left). Default when started\n"
@@ -87,12 +91,16 @@ static void switch_usage(FILE *f)
 		"               named on stderr and stops the process; =log: the\n"
 		"               kernel logs it (dmesg) and allows it\n"
 		"  --no-sandbox no seccomp allowlist\n"
+		"  --log-format FMT  plain: \"pvnet: LEVEL: message\"; journal: \"<N>message\"\n"
+		"               with N the syslog priority, which journald keeps as\n"
+		"               the line's level; auto (default): journal when stderr\n"
+		"               is the stream $JOURNAL_STREAM names (a systemd service)\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
 }
 
-static int switch_run(int argc, char **argv);
+static int switch_run(int argc, char **argv, const char *check);
 
 /* One line: which protections are on, and why any is off. */
 /* Called behind the filter: @euid was read before it. */
@@ -119,7 +127,7 @@ int ctl_switch_main(int argc, char **argv)
 {
 	char **cargv = NULL, **all;
 	int cargc = 0, rc, n = 0;
-	const char *cfg = NULL;
+	const char *cfg = NULL, *check = NULL;
 	char err[256];
 
 	/* --config FILE becomes the options it stands for, placed first. */
@@ -128,11 +136,24 @@ int ctl_switch_main(int argc, char **argv)
 			cfg = argv[i + 1];
 		else if (!strncmp(argv[i], "--config=", 9))
 			cfg = argv[i] + 9;
+		else if (!strcmp(argv[i], "--check-config") && i + 1 < argc)
+			check = argv[i + 1];
+		else if (!strncmp(argv[i], "--check-config=", 15))
+			check = argv[i] + 15;
+	}
+	if (check) {
+		if (cfg && strcmp(cfg, check)) {
+			fprintf(stderr, "pvnet switch: --check-config checks one file, "
+				"not --config %s as well\n", cfg);
+			return 2;
+		}
+		cfg = check;
 	}
 	if (!cfg)
-		return switch_run(argc, argv);
+		return switch_run(argc, argv, NULL);
 	if (ctl_config_argv(cfg, &cargc, &cargv, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pvnet switch: --config: %s\n", err);
+		fprintf(stderr, "pvnet switch: %s: %s\n",
+			check ? "--check-config" : "--config", err);
 		return 2;
 	}
 	all = calloc((size_t)(cargc + argc + 1), sizeof(*all));
@@ -141,15 +162,20 @@ int ctl_switch_main(int argc, char **argv)
 	for (int i = 0; i < cargc; i++)
 		all[n++] = cargv[i];
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--config")) {
+		if (!strcmp(argv[i], "--config") ||
+		    !strcmp(argv[i], "--check-config")) {
 			i++;
 			continue;
 		}
-		if (!strncmp(argv[i], "--config=", 9))
+		if (!strncmp(argv[i], "--config=", 9) ||
+		    !strncmp(argv[i], "--check-config=", 15))
 			continue;
 		all[n++] = argv[i];
 	}
-	rc = switch_run(n, all);
+	rc = switch_run(n, all, check);
+	if (check && rc)
+		fprintf(stderr, "pvnet switch: --check-config: %s is not valid "
+			"(the line above says why)\n", check);
 	for (int i = 0; i < cargc; i++)
 		free(cargv[i]);
 	free(cargv);
@@ -157,7 +183,11 @@ int ctl_switch_main(int argc, char **argv)
 	return rc;
 }
 
-static int switch_run(int argc, char **argv)
+/*
+ * Runs the switch, or with @check (the file being checked) stops once the
+ * options and every port's spec are checked, before anything is opened.
+ */
+static int switch_run(int argc, char **argv, const char *check)
 {
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
@@ -175,6 +205,7 @@ static int switch_run(int argc, char **argv)
 		{ "user", required_argument, NULL, 'U' },
 		{ "sandbox", optional_argument, NULL, 'S' },
 		{ "no-sandbox", no_argument, NULL, 'N' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -289,6 +320,16 @@ static int switch_run(int argc, char **argv)
 		case 'N':
 			want_sandbox = 0;
 			break;
+		case 'F': {
+			enum pv_log_format f;
+
+			if (pv_log_format_parse(optarg, &f) < 0) {
+				fprintf(stderr, "pvnet switch: --log-format wants plain, journal or auto\n");
+				return 2;
+			}
+			pv_log_set_format(f);
+			break;
+		}
 		case 'C':
 			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
 				fprintf(stderr, "pvnet switch: --copy wants single or double\n");
@@ -331,6 +372,7 @@ static int switch_run(int argc, char **argv)
 	}
 	sw->copy_double = copy_double;
 	sw->mac_limit = mac_limit;	/* before the ports: each gets it */
+	sw->check_only = check != NULL;
 	for (unsigned i = 0; i < nspecs; i++) {
 		struct port *p = port_create(sw, specs[i], err, sizeof(err));
 
@@ -364,6 +406,15 @@ static int switch_run(int argc, char **argv)
 			     reopen_port, &pr, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pvnet switch: %s\n", err);
 		rc = 2;
+		goto out;
+	}
+	if (check) {
+		printf("pvnet switch: %s: OK, %u port(s):", check, sw->nports);
+		for (unsigned i = 0; i < sw->nports; i++)
+			printf(" %s (%s)", sw->ports[i]->name,
+			       sw->ports[i]->ops->type);
+		printf("\n");
+		rc = 0;
 		goto out;
 	}
 	dp = dp_create(sw, &dcfg);

@@ -61,7 +61,7 @@ void vhu_fault(struct vhu_dev *dev, enum pv_drop why, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	pv_log_ratelimited(&dev->rl, PV_LOG_WARN, "%s: vhost-user: %s (%s)",
+	pv_log_ratelimited(&dev->rl, PV_LOG_WARN, "port %s: vhost-user: %s (%s)",
 			   dev->name, detail, pv_drop_name(why));
 }
 
@@ -250,7 +250,7 @@ static int ring_try_start(struct vhu_dev *dev, unsigned idx)
 	}
 	vring_start(&vr->vq, vr->base);
 	vr->running = true;
-	pv_log(PV_LOG_DEBUG, "%s: vring %u running (size %u, base %u)",
+	pv_log(PV_LOG_DEBUG, "port %s: vring %u running (size %u, base %u)",
 	       dev->name, idx, vr->num, vr->base);
 	if (dev->ops.queue_state)
 		dev->ops.queue_state(dev->opaque, idx, true);
@@ -300,6 +300,7 @@ void vhu_dev_session_init(struct vhu_dev *dev)
 	dev->rs_last_ns = pv_now_ns();
 	gmem_init(&dev->gm);
 	gmem_set_fault_counter(&dev->gm, &dev->st.mem_faults);
+	dev->gm.name = dev->name;
 	vhu_dev_mem_renew(dev);
 	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
 		memset(&dev->vr[i], 0, sizeof(dev->vr[i]));
@@ -403,6 +404,7 @@ static int h_set_mem_table(struct vhu_dev *dev, struct vhu_msg *msg,
 	/* built aside, swapped in whole: a failure leaves the old table */
 	gmem_init(&next);
 	gmem_set_fault_counter(&next, &dev->st.mem_faults);
+	next.name = dev->name;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct vhu_mem_region *r = &mt->regions[i];
 		int rc = gmem_add_region(&next, r->gpa, r->size, r->uva,
@@ -833,7 +835,7 @@ static int send_reply(struct vhu_dev *dev, struct vhu_msg *msg)
 	rc = vhu_msg_send(dev->conn_fd, msg, NULL, 0, 0);
 	if (rc)
 		pv_log_ratelimited(&dev->rl, PV_LOG_WARN,
-				   "%s: vhost-user: reply to %s failed: %s",
+				   "port %s: vhost-user: reply to %s failed: %s",
 				   dev->name, vhu_req_name(msg->hdr.request),
 				   strerror(-rc));
 	return rc;

@@ -142,8 +142,8 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
 		munmap(base, (size_t)map_len);
 		return -ENOSPC;
 	}
-	pv_log(PV_LOG_DEBUG, "gmem: region gpa 0x%llx size %llu %s",
-	       (unsigned long long)gpa, (unsigned long long)size,
+	pv_log(PV_LOG_DEBUG, "port %s: guest memory region gpa 0x%llx size %llu %s",
+	       gm->name ? gm->name : "?", (unsigned long long)gpa, (unsigned long long)size,
 	       nr.sealed ? "sealed against shrinking" :
 	       "not sealable (SIGBUS guard only)");
 
