@@ -188,7 +188,7 @@ uninstall:
 		$(DESTDIR)$(SYSCONFDIR)/pvnet/pvnet.json.example \
 		$(DESTDIR)$(MANDIR)/man8/pvnet.8 $(DESTDIR)$(MANDIR)/man8/pvnet-*.8
 	rm -rf $(DESTDIR)$(DOCDIR)
-	-rmdir $(DESTDIR)$(SYSCONFDIR)/pvnet 2>/dev/null
+	rmdir $(DESTDIR)$(SYSCONFDIR)/pvnet 2>/dev/null || true
 
 check: tests
 	@for t in $(UNIT_BINS); do echo "== $$t"; timeout 120 $$t || exit 1; done
