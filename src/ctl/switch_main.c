@@ -448,6 +448,18 @@ static int switch_run(int argc, char **argv, const char *check)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/*
+	 * Every socket listens now (connections wait in their backlog until
+	 * the loop runs): ready for systemd, told while still allowed to
+	 * reach its socket whatever the user and the allowlist.
+	 */
+	{
+		int e = ctl_sd_notify("READY=1");
+
+		if (e < 0)
+			pv_warn("switch: cannot tell systemd it is ready "
+				"($NOTIFY_SOCKET): %s", strerror(-e));
+	}
+	/*
 	 * Least privilege, once everything that needed privilege exists and
 	 * before the workers start: no packet is handled with more.
 	 */

@@ -119,10 +119,11 @@ chmod 755 "$T"
 grp=$(getent group daemon >/dev/null && echo daemon || echo nogroup)
 run_switch() {	# run_switch NAME N CAPS: the switch under that bounding set
 	local set=-all c
+	local notify=${NOTIFY_SOCKET:-}
 	for c in $3; do set="$set,+$(echo "${c#CAP_}" | tr A-Z a-z)"; done
 	rm -f "$T/$1.sock" "$T/$1.ctl"
 	: >"$T/$1.log"
-	bg "$1" env JOURNAL_STREAM="$(stat -c %d:%i "$T/$1.log")" \
+	bg "$1" env JOURNAL_STREAM="$(stat -c %d:%i "$T/$1.log")" NOTIFY_SOCKET="$notify" \
 		ip netns exec "$nss" setpriv --inh-caps=-all --bounding-set="$set" \
 		"$pv" switch --ctl "$T/$1.ctl" \
 		--port "vhost,name=vm,path=$T/$1.sock,mode=0660,group=$grp" \
@@ -130,8 +131,22 @@ run_switch() {	# run_switch NAME N CAPS: the switch under that bounding set
 		--port "afpacket,name=up,ifname=pvi34s"
 }
 make -s -C "$top" O="$build" install DESTDIR="$root" PREFIX=/usr >>"$T/install.log" 2>&1
-run_switch all 0 "$caps"
+# systemd's notification socket, played by a receiver that also looks
+# whether the control socket exists when READY=1 arrives.
+bg notify python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+s.settimeout(30)
+m = s.recv(256).decode()
+print(m, "ctl-exists" if os.path.exists(sys.argv[2]) else "no-ctl", flush=True)
+' "$T/notify.sock" "$T/all.ctl"
+wait_for 5 test -S "$T/notify.sock"
+NOTIFY_SOCKET=$T/notify.sock run_switch all 0 "$caps"
 check "with the unit's capabilities the switch starts" wait_for 10 switch_ready "$T/all.ctl"
+check "it tells systemd READY=1 once its sockets exist (Type=notify)" \
+	wait_for 5 grep -q '^READY=1 ctl-exists$' "$T/notify.log"
 check "... and drops to nobody" wait_for 5 grep -q 'running as nobody' "$T/all.log"
 check "... its vhost socket is opened to group $grp" \
 	[ "$(stat -c %G:%a "$T/all.sock" 2>/dev/null)" = "$grp:660" ]
