@@ -164,13 +164,20 @@ the unit'"'"'s runtime directory: its control socket
 .B ctl.sock
 and the vhost\-user sockets of the example'
 
-"$pvnet" --help | help2roff pvnet "userspace paravirtual network switch for Linux" \
+# Each text is read whole first: a command whose --help fails stops the build.
+text=$("$pvnet" --help)
+printf '%s\n' "$text" | help2roff pvnet "userspace paravirtual network switch for Linux" \
 	"$(seealso_all pvnet)" "" > "$out/pvnet.8"
 for c in $cmds; do
-	summary=$("$pvnet" --help | awk -v c="$c" '$1 == c { $1 = ""; sub(/^ +/, ""); print; exit }')
+	summary=$(printf '%s\n' "$text" | awk -v c="$c" '$1 == c { $1 = ""; sub(/^ +/, ""); print; exit }')
 	extra=""
 	[ "$c" = switch ] && extra=$files_switch
-	"$pvnet" "$c" --help | help2roff "pvnet-$c" "$summary" \
+	help=$("$pvnet" "$c" --help) || { echo "mkman: pvnet $c --help failed" >&2; exit 1; }
+	case $help in
+	usage:*) ;;
+	*) echo "mkman: pvnet $c --help does not start with 'usage:'" >&2; exit 1 ;;
+	esac
+	printf '%s\n' "$help" | help2roff "pvnet-$c" "$summary" \
 		"$(seealso_all "pvnet-$c")" "$extra" > "$out/pvnet-$c.8"
 done
 ls "$out"/*.8
