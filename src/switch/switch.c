@@ -52,9 +52,15 @@ struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 
 void sw_destroy(struct sw *sw)
 {
+	unsigned n;
+
 	if (!sw)
 		return;
-	for (unsigned i = 0; i < sw->nports; i++)
+	n = sw->nports;
+	/* a port going away may look at the others (its MAC's other
+	 * attachment): the list is empty before the first one is freed */
+	sw->nports = 0;
+	for (unsigned i = 0; i < n; i++)
 		sw->ports[i]->ops->destroy(sw->ports[i]);
 	pv_loop_destroy(sw->loop);
 	free(sw);
