@@ -81,4 +81,10 @@ int ctl_protect_plan(int want_sandbox, bool sandbox_log, const char *user,
 		     bool root, const char *reopen_port, struct ctl_protect *pr,
 		     char *err, size_t errlen);
 
+/*
+ * Sends @state (e.g. "READY=1") to systemd's $NOTIFY_SOCKET; 0 when sent or
+ * when there is no such socket (not a Type=notify service), else -errno.
+ */
+int ctl_sd_notify(const char *state);
+
 #endif /* PVNET_CTL_INTERNAL_H */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pvnet/ctl.h"
+#include "pvnet/log.h"
 
 #ifndef PVNET_VERSION
 #define PVNET_VERSION "unknown"
@@ -66,6 +67,8 @@ static int help_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Under systemd, lines keep their level in the journal. */
+	pv_log_set_format(pv_log_format_auto());
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -77,14 +77,18 @@ static void switch_usage(FILE *f)
 		"  --copy MODE  single (default): each byte copied once, sender's buffer\n"
 		"               to receiver's; double: through a switch buffer (baseline;\n"
 		"               no GRO: a held packet would point into that buffer)\n"
-		"  --gro POLICY TCP receive aggregation toward guests that take large\n"
-		"               packets: off, poll (flush when each poll round ends),\n"
+		"  --gro POLICY  TCP receive aggregation toward guests that take\n"
+		"               large packets: off, poll (flush when each poll round ends),\n"
 		"               every=N (every N rounds), adaptive (default: hold while\n"
 		"               input keeps coming); add ,timeout=US to bound the hold\n"
 		"  --gro-linearize  copy each aggregated packet into one buffer first,\n"
 		"               as the original LRO did at the bridge (baseline)\n"
 		"  --config FILE  a JSON file with the same settings (see docs/config.md);\n"
 		"               options after it on the command line override it\n"
+		"  --check-config FILE  check FILE (and any other options) as the\n"
+		"               switch would, without starting anything or opening a\n"
+		"               device, socket or file; prints OK and exits 0, or the\n"
+		"               file, port or key at fault and exits 2\n"
 		"  --user USER  once every port and the control socket exist and\n"
 		"               before the workers start, run as USER (groups, gid,\n"
 		"               uid dropped; no capability left). Default when started\n"
@@ -94,13 +98,17 @@ static void switch_usage(FILE *f)
 		"               (docs/security.md): on by default; a forbidden call is\n"
 		"               named on stderr and stops the process; =log: the\n"
 		"               kernel logs it (dmesg) and allows it\n"
-		"  --no-sandbox no seccomp allowlist\n"
+		"  --no-sandbox  no seccomp allowlist\n"
+		"  --log-format FMT  plain: \"pvnet: LEVEL: message\"; journal: \"<N>message\"\n"
+		"               with N the syslog priority, which journald keeps as\n"
+		"               the line's level; auto (default): journal when stderr\n"
+		"               is the stream $JOURNAL_STREAM names (a systemd service)\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
 }
 
-static int switch_run(int argc, char **argv);
+static int switch_run(int argc, char **argv, const char *check);
 
 /* One line: which protections are on, and why any is off. */
 /* Called behind the filter: @euid was read before it. */
@@ -127,7 +135,7 @@ int ctl_switch_main(int argc, char **argv)
 {
 	char **cargv = NULL, **all;
 	int cargc = 0, rc, n = 0;
-	const char *cfg = NULL;
+	const char *cfg = NULL, *check = NULL;
 	char err[256];
 
 	/* --config FILE becomes the options it stands for, placed first. */
@@ -136,11 +144,24 @@ int ctl_switch_main(int argc, char **argv)
 			cfg = argv[i + 1];
 		else if (!strncmp(argv[i], "--config=", 9))
 			cfg = argv[i] + 9;
+		else if (!strcmp(argv[i], "--check-config") && i + 1 < argc)
+			check = argv[i + 1];
+		else if (!strncmp(argv[i], "--check-config=", 15))
+			check = argv[i] + 15;
+	}
+	if (check) {
+		if (cfg && strcmp(cfg, check)) {
+			fprintf(stderr, "pvnet switch: --check-config checks one file, "
+				"not --config %s as well\n", cfg);
+			return 2;
+		}
+		cfg = check;
 	}
 	if (!cfg)
-		return switch_run(argc, argv);
+		return switch_run(argc, argv, NULL);
 	if (ctl_config_argv(cfg, &cargc, &cargv, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pvnet switch: --config: %s\n", err);
+		fprintf(stderr, "pvnet switch: %s: %s\n",
+			check ? "--check-config" : "--config", err);
 		return 2;
 	}
 	all = calloc((size_t)(cargc + argc + 1), sizeof(*all));
@@ -149,15 +170,20 @@ int ctl_switch_main(int argc, char **argv)
 	for (int i = 0; i < cargc; i++)
 		all[n++] = cargv[i];
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--config")) {
+		if (!strcmp(argv[i], "--config") ||
+		    !strcmp(argv[i], "--check-config")) {
 			i++;
 			continue;
 		}
-		if (!strncmp(argv[i], "--config=", 9))
+		if (!strncmp(argv[i], "--config=", 9) ||
+		    !strncmp(argv[i], "--check-config=", 15))
 			continue;
 		all[n++] = argv[i];
 	}
-	rc = switch_run(n, all);
+	rc = switch_run(n, all, check);
+	if (check && rc)
+		fprintf(stderr, "pvnet switch: --check-config: %s is not valid "
+			"(the line above says why)\n", check);
 	for (int i = 0; i < cargc; i++)
 		free(cargv[i]);
 	free(cargv);
@@ -165,7 +191,11 @@ int ctl_switch_main(int argc, char **argv)
 	return rc;
 }
 
-static int switch_run(int argc, char **argv)
+/*
+ * Runs the switch, or with @check (the file being checked) stops once the
+ * options and every port's spec are checked, before anything is opened.
+ */
+static int switch_run(int argc, char **argv, const char *check)
 {
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
@@ -183,6 +213,7 @@ static int switch_run(int argc, char **argv)
 		{ "user", required_argument, NULL, 'U' },
 		{ "sandbox", optional_argument, NULL, 'S' },
 		{ "no-sandbox", no_argument, NULL, 'N' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -297,6 +328,16 @@ static int switch_run(int argc, char **argv)
 		case 'N':
 			want_sandbox = 0;
 			break;
+		case 'F': {
+			enum pv_log_format f;
+
+			if (pv_log_format_parse(optarg, &f) < 0) {
+				fprintf(stderr, "pvnet switch: --log-format wants plain, journal or auto\n");
+				return 2;
+			}
+			pv_log_set_format(f);
+			break;
+		}
 		case 'C':
 			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
 				fprintf(stderr, "pvnet switch: --copy wants single or double\n");
@@ -339,6 +380,7 @@ static int switch_run(int argc, char **argv)
 	}
 	sw->copy_double = copy_double;
 	sw->mac_limit = mac_limit;	/* before the ports: each gets it */
+	sw->check_only = check != NULL;
 	for (unsigned i = 0; i < nspecs; i++) {
 		struct port *p = port_create(sw, specs[i], err, sizeof(err));
 
@@ -374,6 +416,15 @@ static int switch_run(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	if (check) {
+		printf("pvnet switch: %s: OK, %u port(s):", check, sw->nports);
+		for (unsigned i = 0; i < sw->nports; i++)
+			printf(" %s (%s)", sw->ports[i]->name,
+			       sw->ports[i]->ops->type);
+		printf("\n");
+		rc = 0;
+		goto out;
+	}
 	dp = dp_create(sw, &dcfg);
 	if (!dp) {
 		fprintf(stderr, "pvnet switch: cannot create the dataplane\n");
@@ -398,6 +449,18 @@ static int switch_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Every socket listens now (connections wait in their backlog until
+	 * the loop runs): ready for systemd, told while still allowed to
+	 * reach its socket whatever the user and the allowlist.
+	 */
+	{
+		int e = ctl_sd_notify("READY=1");
+
+		if (e < 0)
+			pv_warn("switch: cannot tell systemd it is ready "
+				"($NOTIFY_SOCKET): %s", strerror(-e));
+	}
 	/*
 	 * Least privilege, once everything that needed privilege exists and
 	 * before the workers start: no packet is handled with more.
