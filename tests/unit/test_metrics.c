@@ -45,10 +45,11 @@ static const char doc_text[] =
 	"   \"replicated\": 0, \"mac_refused\": 0, \"mac_learned\": 0, \"dropped\": 3,"
 	"   \"drops\": {\"rx_no_buf\": 3},"
 	"   \"rxq_pkts\": [4, 1, 0], \"txq_pkts\": [7, 0, 0], \"rxq_kicks\": [2, 0, 0],"
-	"   \"txq_irqs\": [1, 0, 0], \"irq_blocked\": 0,"
+	"   \"txq_irqs\": [1, 0, 0], \"irq_blocked\": 0, \"mac_moves\": 1, \"announces\": 2,"
 	"   \"vhost\": {\"connected\": true, \"features\": \"0x140000000\","
 	"     \"msgs\": 20, \"connects\": 1, \"disconnects\": 0,"
 	"     \"faults\": {\"vhu_msg_size\": 1}, \"mem_faults\": 0, \"mem_faulted\": false,"
+	"     \"log_bytes\": 4096, \"logging\": true, \"log_bases\": 1, \"rarps\": 1,"
 	"     \"requests\": {\"SET_MEM_TABLE\": 1, \"GET_FEATURES\": 2},"
 	"     \"vrings\": [{\"vring\": 0, \"dir\": \"rx\", \"state\": \"running\","
 	"        \"size\": 256, \"pkts\": 7, \"kicks\": 0, \"calls\": 1,"
@@ -255,6 +256,9 @@ static void names_labels_and_values(void **state)
 	/* vhost-user and vrings */
 	assert_line(t, "pvnet_vhost_connected{network=\"default\",port=\"vm1\"} 1");
 	assert_line(t, "pvnet_vhost_mem_faulted{network=\"default\",port=\"vm1\"} 0");
+	assert_line(t, "pvnet_vhost_logging{network=\"default\",port=\"vm1\"} 1");
+	assert_line(t, "pvnet_vhost_log_bytes{network=\"default\",port=\"vm1\"} 4096");
+	assert_line(t, "pvnet_port_announces_total{network=\"default\",port=\"vm1\"} 2");
 	assert_line(t, "pvnet_vhost_info{network=\"default\",port=\"vm1\",features=\"0x140000000\"} 1");
 	assert_line(t, "pvnet_vhost_requests_total{network=\"default\",port=\"vm1\",request=\"GET_FEATURES\"} 2");
 	assert_line(t, "pvnet_vhost_faults_total{network=\"default\",port=\"vm1\",reason=\"vhu_msg_size\"} 1");
