@@ -13,9 +13,10 @@
  * samples of a name under its one HELP and TYPE).
  *
  * Dialects: Prometheus text 0.0.4 names a counter's family with its
- * `_total` suffix (what promtool lints and every Prometheus reads);
- * OpenMetrics 1.0 names the family without it and its samples with it. Both
- * end with "# EOF", which 0.0.4 reads as a comment.
+ * `_total` suffix (what promtool lints and every Prometheus reads), and an
+ * info metric is a gauge named `_info` of value 1; OpenMetrics 1.0 names
+ * those families without the suffix (types counter and info) and their
+ * samples with it. Both end with "# EOF", which 0.0.4 reads as a comment.
  *
  * Values that are not monotonic (sizes, states, lifetime averages, what is
  * held now) are gauges; the rest are counters. Per-port drops list every
@@ -611,13 +612,23 @@ char *ctl_metrics_text(json_t *stats, bool openmetrics, size_t *len)
 	o.buf[0] = '\0';
 	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
 		const struct family *f = &families[i];
-		/* OpenMetrics: a counter family is named without _total */
+		/*
+		 * OpenMetrics: a counter family is named without _total, an
+		 * info family without _info (its samples keep both).
+		 */
+		size_t nlen = strlen(f->name);
+		bool info = nlen > 5 && !strcmp(f->name + nlen - 5, "_info");
 		const char *sfx = f->counter && !openmetrics ? "_total" : "";
+		const char *type = f->counter ? "counter" : "gauge";
 		size_t mark = o.len;
 
-		put(&o, "# HELP pvnet_%s%s %s.\n", f->name, sfx, f->help);
-		put(&o, "# TYPE pvnet_%s%s %s\n", f->name, sfx,
-		    f->counter ? "counter" : "gauge");
+		if (openmetrics && info) {
+			nlen -= 5;
+			type = "info";
+		}
+		put(&o, "# HELP pvnet_%.*s%s %s.\n", (int)nlen, f->name, sfx,
+		    f->help);
+		put(&o, "# TYPE pvnet_%.*s%s %s\n", (int)nlen, f->name, sfx, type);
 		{
 			size_t body = o.len;
 

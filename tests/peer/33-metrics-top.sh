@@ -138,6 +138,8 @@ prom_value() {
 }
 stored() { [ -n "$(prom_value 'pvnet_port_rx_packets_total{port="gen"}')" ]; }
 check "Prometheus stored pvnet_port_rx_packets_total{port=\"gen\"}" wait_for 20 stored
+check "Prometheus stored the info metric pvnet_port_info{port=\"sink\",type=\"vhost\"}" \
+	[ "$(prom_value 'pvnet_port_info{port="sink",type="vhost"}')" = 1 ]
 sleep 3
 r=$(prom_value 'rate(pvnet_port_rx_packets_total{port="gen"}[3s])')
 log "Prometheus: rate(pvnet_port_rx_packets_total{port=\"gen\"}[3s]) = $r"
