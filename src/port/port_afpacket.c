@@ -121,7 +121,7 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	memset(&pk->vh, 0, sizeof(pk->vh));
 	if (ap->vnet) {
 		memcpy(&pk->vh, frame - AFP_VNET_LEN, AFP_VNET_LEN);
-		why = port_vnet_rx(&pk->vh, len);
+		why = port_vnet_rx(&pk->vh, len, false);
 		if (why != PV_DROP_NONE)
 			return why;
 	} else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
