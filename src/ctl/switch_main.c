@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ctl_internal.h"
@@ -63,6 +64,12 @@ static void switch_usage(FILE *f)
 		"  --ctl PATH   control socket for `pvnet stats --ctl PATH` (mode 0600);\n"
 		"               created after every port's socket, so it answering\n"
 		"               means ready\n"
+		"  --metrics ADDR:PORT  serve the counters over HTTP at GET /metrics\n"
+		"               for Prometheus (off by default): 127.0.0.1:9464,\n"
+		"               [::1]:9464, 0.0.0.0:9464 for every interface; the\n"
+		"               same text as `pvnet stats --format openmetrics`\n"
+		"               (docs/stats.md). Unauthenticated and plain HTTP: bind\n"
+		"               it to loopback or a management network\n"
 		"  --workers N  dataplane threads polling the ports' queues (default 1)\n"
 		"  --notify MODE  poll: busy-poll; event: sleep until a kick;\n"
 		"               adaptive (default): poll while busy, sleep after\n"
@@ -200,6 +207,7 @@ static int switch_run(int argc, char **argv, const char *check)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "ctl", required_argument, NULL, 'c' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "notify", required_argument, NULL, 'n' },
 		{ "budget", required_argument, NULL, 'b' },
@@ -221,6 +229,8 @@ static int switch_run(int argc, char **argv, const char *check)
 	unsigned nspecs = 0;
 	const char *ctl_path = NULL;
 	struct ctl_server *cs = NULL;
+	const char *metrics_addr = NULL;
+	struct ctl_metrics *ms = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t next_tick;
 	struct dp_cfg dcfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
@@ -251,6 +261,18 @@ static int switch_run(int argc, char **argv, const char *check)
 		case 'c':
 			ctl_path = optarg;
 			break;
+		case 'm': {
+			struct sockaddr_storage ss;
+			unsigned sslen;
+
+			if (ctl_metrics_parse_addr(optarg, &ss, &sslen) < 0) {
+				fprintf(stderr, "pvnet switch: --metrics wants A.B.C.D:PORT or [IPV6]:PORT, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			metrics_addr = optarg;
+			break;
+		}
 		case 'v':
 			pv_log_set_level(PV_LOG_DEBUG);
 			break;
@@ -440,6 +462,14 @@ static int switch_run(int argc, char **argv, const char *check)
 			goto out;
 		}
 	}
+	/* before the control socket: it answering means ready */
+	if (metrics_addr) {
+		ms = ctl_metrics_create(metrics_addr, sw);
+		if (!ms)
+			goto out;
+		pv_info("metrics: serving GET /metrics on %s (port %u)",
+			metrics_addr, ctl_metrics_port(ms));
+	}
 	if (ctl_path) {
 		cs = ctl_server_create(ctl_path, sw);
 		if (!cs)
@@ -511,6 +541,7 @@ static int switch_run(int argc, char **argv, const char *check)
 	rc = 0;
 out:
 	ctl_server_destroy(cs);
+	ctl_metrics_destroy(ms);
 	/* Workers first: ports must outlive every poll. */
 	dp_destroy(dp);
 	sw_destroy(sw);
