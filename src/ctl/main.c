@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pvnet/ctl.h"
+#include "pvnet/log.h"
 
 #ifndef PVNET_VERSION
 #define PVNET_VERSION "unknown"
@@ -27,6 +28,8 @@ static const struct subcmd subcmds[] = {
 	  "print a running switch's per-port counters and drops" },
 	{ "port", ctl_port_main,
 	  "add, delete or list a running switch's ports (add|del|list)" },
+	{ "top", ctl_top_main,
+	  "show a running switch's packet, byte and drop rates, refreshed" },
 	{ "bench", ctl_bench_main,
 	  "run benchmark scenarios and write results" },
 	{ "demo", ctl_demo_main,
@@ -68,6 +71,8 @@ static int help_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Under systemd, lines keep their level in the journal. */
+	pv_log_set_format(pv_log_format_auto());
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
