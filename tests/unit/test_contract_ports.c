@@ -16,7 +16,8 @@
  *     port before the port is destroyed; a packet GRO holds toward a port
  *     being deleted is delivered to it before it is destroyed.
  * (c) An index reused by a later port does not inherit the MACs the MAC
- *     table had learned behind the deleted one (learn mode).
+ *     table had learned behind the deleted one (learn mode); the 65th port
+ *     is refused until one is deleted.
  */
 #include "contract_fixture.h"
 #include "gro_frames.h"
@@ -468,6 +469,30 @@ static void reused_index_forgets_learned_macs(void **state)
 	sw_destroy(sw);
 }
 
+/* The 65th port is refused with a message; a delete makes room again. */
+static void too_many_ports(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec *r[SW_MAX_PORTS], *extra = rec_new("extra");
+	char name[16], err[160] = "";
+
+	(void)state;
+	for (unsigned i = 0; i < SW_MAX_PORTS; i++) {
+		snprintf(name, sizeof(name), "p%u", i);
+		r[i] = rec_new(name);
+		assert_int_equal(sw_port_add(sw, &r[i]->port), 0);
+	}
+	assert_int_equal(sw_port_check(sw, &extra->port, err, sizeof(err)),
+			 -ENOSPC);
+	assert_non_null(strstr(err, "too many ports"));
+	assert_int_equal(sw_port_add(sw, &extra->port), -ENOSPC);
+	assert_int_equal(sw_port_del(sw, &r[17]->port), 0);
+	assert_int_equal(sw_port_add(sw, &extra->port), 0);
+	assert_int_equal(extra->port.idx, 17);
+	assert_int_equal(sw->nports, SW_MAX_PORTS);
+	sw_destroy(sw);
+}
+
 /* A static entry forgotten becomes a slot anyone may learn into. */
 static void fdb_forget_static_and_learned(void **state)
 {
@@ -499,6 +524,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fdb_forget_static_and_learned),
 		cmocka_unit_test(reused_index_forgets_learned_macs),
+		cmocka_unit_test(too_many_ports),
 		cmocka_unit_test(gro_held_chain_returned_at_source_delete),
 		cmocka_unit_test(gro_held_packet_delivered_at_dest_delete),
 		cmocka_unit_test(add_del_under_traffic),

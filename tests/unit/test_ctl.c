@@ -521,6 +521,28 @@ static void port_requests(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
 			       "queues=99"));
 	json_decref(j);
+	/* a live socket of another process is not a stale one to replace */
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.live", sock2);
+		unlink(sa.sun_path);
+		assert_true(lfd >= 0);
+		assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(listen(lfd, 4), 0);
+		snprintf(req, sizeof(req), "port add vhost,name=live,path=%s",
+			 sa.sun_path);
+		j = req_json(fx, req);
+		assert_string_equal(err_code(j), "EADDRINUSE");
+		assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+				       "another process"));
+		json_decref(j);
+		/* still that process's socket */
+		assert_int_equal(access(sa.sun_path, F_OK), 0);
+		close(lfd);
+		unlink(sa.sun_path);
+	}
 	j = req_json(fx, "port del nosuch");
 	assert_string_equal(err_code(j), "ENOENT");
 	json_decref(j);
