@@ -21,8 +21,9 @@
  * remote table goes to that VTEP; broadcast, multicast and unknown unicast
  * to every remote= (head-end replication). The port takes no large
  * packets (gso_offload off): the switch segments a guest's TSO send to its
- * MSS before it gets here, with full checksums; a partial checksum of a
- * small packet is completed on the way out, never in the sender's buffer.
+ * MSS before it gets here, with full checksums (one that still arrives is
+ * segmented here the same way); a partial checksum of a small packet is
+ * completed on the way out, never in the sender's buffer.
  * Nothing is fragmented: a frame larger than the underlay MTU minus the
  * encapsulation is dropped (VX_MTU), and the sockets refuse fragmentation
  * (IP_PMTUDISC_DO) so a smaller path MTU is a drop of the same name.
@@ -45,6 +46,7 @@
 
 #include <jansson.h>
 
+#include "pvnet/gro.h"
 #include "pvnet/log.h"
 #include "pvnet/switch.h"
 #include "pvnet/vxlan.h"
@@ -311,6 +313,47 @@ static void vx_flush(struct vx_port *vp, int fd, unsigned nm, uint16_t *ok,
 }
 
 static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			    unsigned n);
+
+/*
+ * Segments sent a piece at a time: the switch cuts a guest's TSO send
+ * before it gets here (gso_offload is off), so this is a second line that
+ * keeps a large packet from ever being dropped for its size here.
+ */
+#define VX_GSO_OUT	8
+struct vx_gso {
+	struct gso_state st;
+	uint8_t hdr[VX_GSO_OUT * GRO_HDR_MAX];
+	struct pkt out[VX_GSO_OUT];
+};
+static __thread struct vx_gso vx_gso;
+
+/* Segments GSO packet @pk to its MSS and sends the pieces; how many went. */
+static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
+{
+	struct vx_gso *g = &vx_gso;
+	struct pkt *ptr[VX_GSO_OUT];
+	unsigned sent = 0;
+	int total, n;
+
+	pkt_parse_l3(pk);
+	total = n = gso_begin(&g->st, pk, false);
+	if (total > 0) {
+		pv_stat_add(&p->st.segmented, (uint64_t)total - 1);
+		while ((n = gso_next(&g->st, g->out, VX_GSO_OUT, g->hdr)) > 0) {
+			for (int i = 0; i < n; i++)
+				ptr[i] = &g->out[i];
+			sent += vx_tx_burst(p, q, ptr, (unsigned)n);
+		}
+	}
+	/* Refused whole: one drop; cut short: the segments not made. */
+	if (n < 0)
+		pv_stat_add(&p->st.drops.n[-n < PV_DROP_MAX ? -n : PV_DROP_PKT_HDR_GSO],
+			    total > 0 ? (uint64_t)total - g->st.next : 1);
+	return sent;
+}
+
+static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			    unsigned n)
 {
 	struct vx_port *vp = vp_of(p);
@@ -324,6 +367,19 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	unsigned sent = 0;
 
 	n = PV_MIN(n, PKT_BURST_MAX);
+	/*
+	 * A GSO packet splits the burst where it is, in order: the scratch
+	 * below is the thread's, and its segments go through it too.
+	 */
+	for (unsigned j = 0; j < n; j++) {
+		if (pkts[j]->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+			sent = j ? vx_tx_burst(p, q, pkts, j) : 0;
+			sent += vx_tx_gso(p, q, pkts[j]);
+			if (j + 1 < n)
+				sent += vx_tx_burst(p, q, pkts + j + 1, n - j - 1);
+			return sent;
+		}
+	}
 	/* Pass 1: each packet's iovec (header + frame) and its destination. */
 	for (unsigned j = 0; j < n; j++) {
 		struct pkt *pk = pkts[j];
@@ -334,11 +390,6 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		uint32_t h;
 
 		want[j] = false;
-		/* gso_offload is off: the switch segments before this. */
-		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-			drops[PV_DROP_PKT_TOO_BIG]++;
-			continue;
-		}
 		if (pk->len > vp->max_frame) {
 			drops[PV_DROP_VX_MTU]++;
 			continue;
