@@ -56,6 +56,13 @@
 	X(TX_NO_DEST,		"fwd: unknown unicast and no uplink")	\
 	X(TX_LOOP,		"fwd: destination is the source port")	\
 	X(TX_PORT_ERR,		"fwd: port transmit error")		\
+	/* VXLAN encapsulation (port_vxlan.c) */			\
+	X(VX_TRUNC,		"vxlan: datagram shorter than VXLAN + Ethernet headers") \
+	X(VX_BAD_HDR,		"vxlan: flags not exactly I (no VNI, or an unknown extension)") \
+	X(VX_UNKNOWN_VNI,	"vxlan: VNI is not the port's")		\
+	X(VX_TOO_LONG,		"vxlan: datagram or inner frame over the size limit") \
+	X(VX_MTU,		"vxlan: frame larger than the underlay MTU minus the encapsulation (no fragmentation)") \
+	X(VX_NO_REMOTE,		"vxlan: no remote VTEP to send to")	\
 	/* vhost-user protocol faults */				\
 	X(VHU_MSG_TRUNC,	"vhu: message truncated or connection lost mid-message") \
 	X(VHU_MSG_SIZE,		"vhu: payload size wrong for the request") \

@@ -182,6 +182,9 @@ struct port *port_pcap_create(struct sw *sw, const char *name,
 /* gen,flows=N,mss=M,dst=MAC[,...]: a synthetic TCP sender (port_gen.c). */
 struct port *port_gen_create(struct sw *sw, const char *name,
 			     const char *opts, char *err, size_t errlen);
+/* vxlan,vni=N,local=IP[,remote=IP]...: a VXLAN tunnel endpoint (port_vxlan.c). */
+struct port *port_vxlan_create(struct sw *sw, const char *name,
+			       const char *opts, char *err, size_t errlen);
 
 /*
  * Iterates "key=val,key,..." options: copies the next key and value (empty

@@ -15,7 +15,8 @@
  * vhost-user control path need (style.md §6.14, passt's #syscalls):
  *
  *   workers      epoll_wait, read/write (eventfds), readv/writev (TAP),
- *                sendmmsg (AF_PACKET), getsockopt (afpacket socket errors),
+ *                sendmmsg (AF_PACKET, VXLAN), recvmmsg (VXLAN), getsockopt
+ *                (afpacket socket errors),
  *                dup2 + eventfd2 (a TAP that disappeared), futex,
  *                clock_gettime, sched_yield; in the SIGBUS guard (any
  *                thread): mmap MAP_FIXED of zero pages, rt_sigaction,
@@ -159,7 +160,7 @@ const char *ctl_sandbox_unavailable(void)
 #ifdef PV_HAVE_SECCOMP
 static const char *const allowed[] = {
 	/* data path */
-	"read", "write", "readv", "writev", "sendmmsg", "epoll_wait",
+	"read", "write", "readv", "writev", "sendmmsg", "recvmmsg", "epoll_wait",
 	"epoll_pwait", "epoll_pwait2", "getsockopt", "futex", "clock_gettime",
 	"clock_nanosleep", "nanosleep", "sched_yield", "dup2", "dup3",
 	"eventfd2", "gettid", "getpid",

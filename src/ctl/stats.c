@@ -306,7 +306,7 @@ static void print_text(json_t *root)
 	printf("%-12s %-6s %-17s %12s %12s %12s %12s %10s\n", "port", "type",
 	       "mac", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes", "dropped");
 	json_array_foreach(ports, i, p) {
-		json_t *drops = json_object_get(p, "drops"), *v, *vh;
+		json_t *drops = json_object_get(p, "drops"), *v, *vh, *vx;
 		const char *k, *mac = jstr(p, "mac");
 
 		printf("%-12s %-6s %-17s %12lld %12lld %12lld %12lld %10lld\n",
@@ -316,6 +316,14 @@ static void print_text(json_t *root)
 		       jint(p, "dropped"));
 		json_object_foreach(drops, k, v)
 			printf("    drop %-28s %lld\n", k, json_integer_value(v));
+		vx = json_object_get(p, "vxlan");
+		if (vx)
+			printf("    vxlan: vni %lld, local %s, %zu remote(s), %lld MACs learned "
+			       "(%lld refused), %lld encapsulated, %lld decapsulated\n",
+			       jint(vx, "vni"), jstr(vx, "local"),
+			       json_array_size(json_object_get(vx, "remotes")),
+			       jint(vx, "macs"), jint(vx, "macs_refused"),
+			       jint(vx, "encap_pkts"), jint(vx, "decap_pkts"));
 		vh = json_object_get(p, "vhost");
 		if (vh) {
 			json_t *q, *f;

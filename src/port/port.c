@@ -128,8 +128,10 @@ struct port *port_create(struct sw *sw, const char *spec, char *err,
 		return port_pcap_create(sw, name, opts, err, errlen);
 	if (!strcmp(type, "gen"))
 		return port_gen_create(sw, name, opts, err, errlen);
+	if (!strcmp(type, "vxlan"))
+		return port_vxlan_create(sw, name, opts, err, errlen);
 	snprintf(err, errlen, "port '%s': unknown type '%s' "
-		 "(known: vhost, tap, afpacket, pcap, gen)",
+		 "(known: vhost, tap, afpacket, pcap, gen, vxlan)",
 		 name, type);
 	return NULL;
 }

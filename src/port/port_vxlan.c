@@ -1,0 +1,811 @@
+// SPDX-License-Identifier: MIT
+/*
+ * port_vxlan.c - a VXLAN tunnel endpoint (RFC 7348) as an uplink port,
+ * interoperable with Linux vxlan devices and Open vSwitch
+ *
+ * The underlay is the host's own stack: kernel UDP sockets bound to the
+ * port's local= address, so routing, neighbour resolution and the firewall
+ * apply as to any UDP application. One socket, bound to local:dstport,
+ * receives; VX_TX_SOCKS sockets bound to local with ports the kernel picks
+ * from its ephemeral range send, chosen by the inner flow's hash: the outer
+ * source port follows the flow (ECMP entropy, RFC 7348 §5) with
+ * VX_TX_SOCKS distinct values, since a bound socket has one source port.
+ *
+ * Receive: one recvmmsg() per burst into a fixed pool of port-owned
+ * buffers; each datagram is checked (vxlan_decap), the inner frame handed
+ * to the switch as a pkt over the buffer, and its inner source MAC learned
+ * behind the datagram's source address. Buffers come back after the burst
+ * (or when GRO releases a frame it held), as on the TAP port.
+ *
+ * Transmit, flood and learn: a unicast inner destination found in the
+ * remote table goes to that VTEP; broadcast, multicast and unknown unicast
+ * to every remote= (head-end replication). The port takes no large
+ * packets (gso_offload off): the switch segments a guest's TSO send to its
+ * MSS before it gets here, with full checksums (one that still arrives is
+ * segmented here the same way); a partial checksum of a small packet is
+ * completed on the way out, never in the sender's buffer.
+ * Nothing is fragmented: a frame larger than the underlay MTU minus the
+ * encapsulation is dropped (VX_MTU), and the sockets refuse fragmentation
+ * (IP_PMTUDISC_DO) so a smaller path MTU is a drop of the same name.
+ * One sendmmsg() per socket per burst; any worker may transmit at once
+ * (thread-local scratch; the kernel serialises a socket).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <linux/filter.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "pvnet/gro.h"
+#include "pvnet/log.h"
+#include "pvnet/switch.h"
+#include "pvnet/vxlan.h"
+
+#include "port_internal.h"
+
+#ifndef UDP_NO_CHECK6_TX
+#define UDP_NO_CHECK6_TX	101
+#define UDP_NO_CHECK6_RX	102
+#endif
+
+/* A UDP payload of 65535 bytes at most fits, and the flag says more. */
+#define VX_BUF_LEN	65536
+/* A burst plus what GRO may hold until its flush (as the TAP port). */
+#define VX_POOL		512
+#define VX_MAX_REMOTES	32
+#define VX_TX_SOCKS	16
+#define VX_MSGS		64		/* datagrams per sendmmsg() */
+#define VX_RCVBUF	(4 << 20)	/* absorbs a burst while the worker polls others */
+#define VX_SNDBUF	(1 << 20)
+
+union vx_sa {
+	struct sockaddr sa;
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
+};
+
+struct vx_port {
+	struct port port;
+	int rx_fd;
+	int tx_fd[VX_TX_SOCKS];
+	uint16_t tx_sport[VX_TX_SOCKS];	/* host order, for stats */
+	int family;			/* of local= and every remote= */
+	socklen_t salen;
+	uint32_t vni;
+	bool has_vni;
+	uint16_t dstport;
+	int udpcsum;			/* -1: default (on) */
+	unsigned mtu;			/* underlay; 0: the local interface's */
+	unsigned max_frame;		/* largest inner frame that fits */
+	unsigned fdb_max;
+	union vx_sa local;
+	union vx_sa remote[VX_MAX_REMOTES];
+	unsigned nremotes;
+	uint8_t hdr[VXLAN_HLEN];	/* the same for every datagram */
+	struct vxlan_fdb fdb;
+	struct pv_ratelimit rl;
+	bool bad_opt;			/* an address that did not parse */
+	/* Counters (any worker adds; stats reads). */
+	uint64_t encap_pkts;		/* datagrams sent */
+	uint64_t decap_pkts;		/* inner frames handed to the switch */
+	uint64_t tx_copy_errs;		/* copies lost of a frame others got */
+	/* Receive state: the one worker that polls queue 0 owns it. */
+	uint8_t *pool;			/* VX_POOL buffers of VX_BUF_LEN */
+	uint16_t free_idx[VX_POOL];
+	struct port_bufs bufs;
+	struct pkt pkts[PKT_BURST_MAX];
+	struct mmsghdr rx_msgs[PKT_BURST_MAX];
+	struct iovec rx_iov[PKT_BURST_MAX];
+	union vx_sa rx_name[PKT_BURST_MAX];
+};
+
+/* Transmit scratch of the calling worker. */
+static __thread struct mmsghdr vx_msgs[VX_MSGS];
+static __thread uint8_t vx_msg_pkt[VX_MSGS];
+static __thread struct iovec vx_iov[PKT_BURST_MAX][PKT_MAX_SEGS + 3];
+static __thread uint16_t vx_csum[PKT_BURST_MAX];
+static __thread union vx_sa vx_learned[PKT_BURST_MAX];
+
+static struct vx_port *vp_of(struct port *p)
+{
+	return (struct vx_port *)p;
+}
+
+static void sa_to_addr(const union vx_sa *s, struct vxlan_addr *a)
+{
+	if (s->sa.sa_family == AF_INET6) {
+		memcpy(a->a, &s->v6.sin6_addr, 16);
+		return;
+	}
+	memset(a->a, 0, 10);
+	a->a[10] = a->a[11] = 0xff;
+	memcpy(a->a + 12, &s->v4.sin_addr, 4);
+}
+
+static void addr_to_sa(const struct vx_port *vp, const struct vxlan_addr *a,
+		       union vx_sa *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (vp->family == AF_INET6) {
+		s->v6.sin6_family = AF_INET6;
+		s->v6.sin6_port = htons(vp->dstport);
+		memcpy(&s->v6.sin6_addr, a->a, 16);
+		return;
+	}
+	s->v4.sin_family = AF_INET;
+	s->v4.sin_port = htons(vp->dstport);
+	memcpy(&s->v4.sin_addr, a->a + 12, 4);
+}
+
+static const char *sa_fmt(const union vx_sa *s, char *buf, size_t len)
+{
+	const void *a = s->sa.sa_family == AF_INET6 ?
+		(const void *)&s->v6.sin6_addr : (const void *)&s->v4.sin_addr;
+
+	if (!inet_ntop(s->sa.sa_family, a, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* Parses an IPv4 or IPv6 address into @s (port 0); false if it is neither. */
+static bool sa_parse(const char *str, union vx_sa *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (inet_pton(AF_INET, str, &s->v4.sin_addr) == 1) {
+		s->v4.sin_family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, str, &s->v6.sin6_addr) == 1) {
+		s->v6.sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static unsigned vx_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			    unsigned max, unsigned *taken)
+{
+	struct vx_port *vp = vp_of(p);
+	unsigned want = PV_MIN(PV_MIN(max, vp->bufs.n), PKT_BURST_MAX);
+	uint64_t drops[PV_DROP_MAX] = { 0 }, now;
+	unsigned m = 0, bad = 0;
+	int r;
+
+	*taken = 0;
+	if (q != 0 || !want)
+		return 0;
+	for (unsigned i = 0; i < want; i++) {
+		uint16_t b = vp->bufs.idx[vp->bufs.n - 1 - i];
+		struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+
+		vp->rx_iov[i].iov_base = vp->pool + (size_t)b * VX_BUF_LEN;
+		vp->rx_iov[i].iov_len = VX_BUF_LEN;
+		memset(h, 0, sizeof(*h));
+		h->msg_name = &vp->rx_name[i];
+		h->msg_namelen = sizeof(vp->rx_name[i]);
+		h->msg_iov = &vp->rx_iov[i];
+		h->msg_iovlen = 1;
+	}
+	r = recvmmsg(vp->rx_fd, vp->rx_msgs, want, MSG_DONTWAIT, NULL);
+	if (r <= 0) {
+		if (r < 0 && errno != EAGAIN && errno != EINTR)
+			pv_log_ratelimited(&vp->rl, PV_LOG_WARN, "port %s: recvmmsg: %s",
+					   p->name, strerror(errno));
+		return 0;
+	}
+	now = pv_now_ns();
+	for (unsigned i = 0; i < (unsigned)r; i++) {
+		uint16_t b = vp->bufs.idx[--vp->bufs.n];
+		uint8_t *buf = vp->pool + (size_t)b * VX_BUF_LEN;
+		struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+		struct pkt *pk = &vp->pkts[m];
+		struct vxlan_addr from;
+		uint32_t ilen = 0;
+		enum pv_drop why;
+
+		why = (h->msg_flags & MSG_TRUNC) ? PV_DROP_VX_TOO_LONG :
+			vxlan_decap(buf, vp->rx_msgs[i].msg_len, vp->vni, &ilen);
+		if (why == PV_DROP_NONE &&
+		    vp->rx_name[i].sa.sa_family != vp->family)
+			why = PV_DROP_VX_BAD_HDR;	/* cannot happen: one family */
+		if (why != PV_DROP_NONE) {
+			drops[why]++;
+			bad++;
+			vp->bufs.idx[vp->bufs.n++] = b;
+			continue;
+		}
+		memset(&pk->vh, 0, sizeof(pk->vh));
+		pk->len = ilen;
+		pk->seg[0].iov_base = buf + VXLAN_HLEN;
+		pk->seg[0].iov_len = ilen;
+		pk->nseg = 1;
+		pk->cookie = b;
+		pk->held = false;
+		sa_to_addr(&vp->rx_name[i], &from);
+		/* The writer of the table: only this worker polls queue 0. */
+		(void)vxlan_fdb_learn(&vp->fdb, buf + VXLAN_HLEN + ETH_ALEN,
+				      &from, now);
+		pkts[m++] = pk;
+	}
+	if (bad)
+		port_count_rx_drops(p, bad, drops);
+	pv_stat_add(&vp->decap_pkts, m);
+	*taken = (unsigned)r;
+	return m;
+}
+
+static void vx_rx_done(struct port *p, unsigned q, struct pkt **pkts,
+		       unsigned n)
+{
+	(void)q;
+	(void)pkts;
+	port_bufs_put_unheld(&vp_of(p)->bufs, vp_of(p)->pkts, n);
+}
+
+static void vx_release(struct port *p, unsigned q, const uint32_t *cookies,
+		       unsigned n)
+{
+	(void)q;
+	port_bufs_release(&vp_of(p)->bufs, cookies, n);
+}
+
+static int vx_rx_fd(struct port *p, unsigned q)
+{
+	return q == 0 ? vp_of(p)->rx_fd : -1;
+}
+
+/* The first @n bytes of @pk's frame (n <= its length) into @out. */
+static void pkt_read(const struct pkt *pk, uint8_t *out, size_t n)
+{
+	for (unsigned s = 0; s < pk->nseg && n; s++) {
+		size_t c = PV_MIN(n, pk->seg[s].iov_len);
+
+		memcpy(out, pk->seg[s].iov_base, c);
+		out += c;
+		n -= c;
+	}
+}
+
+static enum pv_drop tx_errno_reason(int e)
+{
+	if (e == EMSGSIZE)
+		return PV_DROP_VX_MTU;
+	return port_tx_errno_reason(e);
+}
+
+/*
+ * Sends the @nm datagrams of the scratch on @fd; each one sent adds to
+ * @ok[its packet], each refused sets @err[its packet] if unset.
+ */
+static void vx_flush(struct vx_port *vp, int fd, unsigned nm, uint16_t *ok,
+		     uint8_t *err)
+{
+	unsigned i = 0;
+
+	while (i < nm) {
+		int r = sendmmsg(fd, &vx_msgs[i], nm - i, MSG_DONTWAIT);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (!err[vx_msg_pkt[i]])
+				err[vx_msg_pkt[i]] = (uint8_t)tx_errno_reason(errno);
+			pv_log_ratelimited(&vp->rl, PV_LOG_DEBUG,
+					   "port %s: sendmmsg: %s",
+					   vp->port.name, strerror(errno));
+			i++;
+			continue;
+		}
+		for (int k = 0; k < r; k++)
+			ok[vx_msg_pkt[i + (unsigned)k]]++;
+		i += (unsigned)r;
+	}
+}
+
+static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			    unsigned n);
+
+/*
+ * Segments sent a piece at a time: the switch cuts a guest's TSO send
+ * before it gets here (gso_offload is off), so this is a second line that
+ * keeps a large packet from ever being dropped for its size here.
+ */
+#define VX_GSO_OUT	8
+struct vx_gso {
+	struct gso_state st;
+	uint8_t hdr[VX_GSO_OUT * GRO_HDR_MAX];
+	struct pkt out[VX_GSO_OUT];
+};
+static __thread struct vx_gso vx_gso;
+
+/* Segments GSO packet @pk to its MSS and sends the pieces; how many went. */
+static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
+{
+	struct vx_gso *g = &vx_gso;
+	struct pkt *ptr[VX_GSO_OUT];
+	unsigned sent = 0;
+	int total, n;
+
+	pkt_parse_l3(pk);
+	total = n = gso_begin(&g->st, pk, false);
+	if (total > 0) {
+		pv_stat_add(&p->st.segmented, (uint64_t)total - 1);
+		while ((n = gso_next(&g->st, g->out, VX_GSO_OUT, g->hdr)) > 0) {
+			for (int i = 0; i < n; i++)
+				ptr[i] = &g->out[i];
+			sent += vx_tx_burst(p, q, ptr, (unsigned)n);
+		}
+	}
+	/* Refused whole: one drop; cut short: the segments not made. */
+	if (n < 0)
+		pv_stat_add(&p->st.drops.n[-n < PV_DROP_MAX ? -n : PV_DROP_PKT_HDR_GSO],
+			    total > 0 ? (uint64_t)total - g->st.next : 1);
+	return sent;
+}
+
+static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
+			    unsigned n)
+{
+	struct vx_port *vp = vp_of(p);
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csums = 0, dgrams = 0;
+	uint64_t copy_errs = 0, now = 0;
+	uint16_t ok[PKT_BURST_MAX] = { 0 };
+	uint8_t err[PKT_BURST_MAX] = { 0 }, sock[PKT_BURST_MAX];
+	uint8_t niov[PKT_BURST_MAX];
+	bool learned[PKT_BURST_MAX], want[PKT_BURST_MAX];
+	uint32_t used = 0;
+	unsigned sent = 0;
+
+	n = PV_MIN(n, PKT_BURST_MAX);
+	/*
+	 * A GSO packet splits the burst where it is, in order: the scratch
+	 * below is the thread's, and its segments go through it too.
+	 */
+	for (unsigned j = 0; j < n; j++) {
+		if (pkts[j]->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+			sent = j ? vx_tx_burst(p, q, pkts, j) : 0;
+			sent += vx_tx_gso(p, q, pkts[j]);
+			if (j + 1 < n)
+				sent += vx_tx_burst(p, q, pkts + j + 1, n - j - 1);
+			return sent;
+		}
+	}
+	/* Pass 1: each packet's iovec (header + frame) and its destination. */
+	for (unsigned j = 0; j < n; j++) {
+		struct pkt *pk = pkts[j];
+		struct iovec *iov = vx_iov[j];
+		struct vxlan_addr ip;
+		uint8_t dst[ETH_ALEN];
+		unsigned k = 1;
+		uint32_t h;
+
+		want[j] = false;
+		if (pk->len > vp->max_frame) {
+			drops[PV_DROP_VX_MTU]++;
+			continue;
+		}
+		if (pk->len < ETH_HLEN) {
+			drops[PV_DROP_PKT_TRUNC]++;
+			continue;
+		}
+		iov[0].iov_base = vp->hdr;
+		iov[0].iov_len = VXLAN_HLEN;
+		if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+			uint32_t off;
+			unsigned c;
+
+			if (pkt_csum_complete(pk, &vx_csum[j], &off) != PV_DROP_NONE) {
+				drops[PV_DROP_PKT_HDR_CSUM]++;
+				continue;
+			}
+			c = pkt_patch_iov(pk, off, &vx_csum[j], iov + 1,
+					  PKT_MAX_SEGS + 2);
+			if (!c) {
+				drops[PV_DROP_PKT_TOO_BIG]++;
+				continue;
+			}
+			k += c;
+			csums++;
+		} else {
+			memcpy(iov + 1, pk->seg, pk->nseg * sizeof(*iov));
+			k += pk->nseg;
+		}
+		niov[j] = (uint8_t)k;
+		pkt_read(pk, dst, ETH_ALEN);
+		if (!now)
+			now = pv_now_ns();
+		learned[j] = !pkt_mac_is_multicast(dst) &&
+			     vxlan_fdb_lookup(&vp->fdb, dst, now, &ip);
+		if (learned[j]) {
+			addr_to_sa(vp, &ip, &vx_learned[j]);
+		} else if (!vp->nremotes) {
+			drops[PV_DROP_VX_NO_REMOTE]++;
+			continue;
+		}
+		pkt_parse_l3(pk);
+		h = pkt_flow_hash(pk);
+		sock[j] = (uint8_t)(h % VX_TX_SOCKS);
+		used |= 1u << sock[j];
+		want[j] = true;
+	}
+	/* Pass 2: per socket, one sendmmsg per VX_MSGS datagrams. */
+	for (unsigned s = 0; s < VX_TX_SOCKS; s++) {
+		unsigned nm = 0;
+
+		if (!(used & (1u << s)))
+			continue;
+		for (unsigned j = 0; j < n; j++) {
+			unsigned nd;
+
+			if (!want[j] || sock[j] != s)
+				continue;
+			nd = learned[j] ? 1 : vp->nremotes;
+			for (unsigned r = 0; r < nd; r++) {
+				struct msghdr *h = &vx_msgs[nm].msg_hdr;
+
+				memset(h, 0, sizeof(*h));
+				h->msg_name = learned[j] ? &vx_learned[j] : &vp->remote[r];
+				h->msg_namelen = vp->salen;
+				h->msg_iov = vx_iov[j];
+				h->msg_iovlen = niov[j];
+				vx_msg_pkt[nm] = (uint8_t)j;
+				if (++nm == VX_MSGS) {
+					vx_flush(vp, vp->tx_fd[s], nm, ok, err);
+					nm = 0;
+				}
+			}
+		}
+		if (nm)
+			vx_flush(vp, vp->tx_fd[s], nm, ok, err);
+	}
+	for (unsigned j = 0; j < n; j++) {
+		if (!want[j])
+			continue;
+		dgrams += ok[j];
+		if (ok[j]) {
+			sent++;
+			bytes += pkts[j]->len;
+			copy_errs += (learned[j] ? 1 : vp->nremotes) - ok[j];
+		} else {
+			drops[err[j] ? err[j] : PV_DROP_TX_PORT_ERR]++;
+		}
+	}
+	pv_stat_add(&vp->encap_pkts, dgrams);
+	pv_stat_add(&vp->tx_copy_errs, copy_errs);
+	port_count_tx(p, q, sent, bytes, csums, drops);
+	return sent;
+}
+
+static void vx_stats_json(struct port *p, void *obj)
+{
+	struct vx_port *vp = vp_of(p);
+	json_t *o, *rem, *sp;
+	char a[INET6_ADDRSTRLEN];
+
+	if (!obj)
+		return;
+	o = json_object();
+	rem = json_array();
+	sp = json_array();
+	for (unsigned i = 0; i < vp->nremotes; i++)
+		json_array_append_new(rem, json_string(sa_fmt(&vp->remote[i], a,
+							      sizeof(a))));
+	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
+		json_array_append_new(sp, json_integer(vp->tx_sport[i]));
+	json_object_set_new(o, "vni", json_integer(vp->vni));
+	json_object_set_new(o, "local", json_string(sa_fmt(&vp->local, a, sizeof(a))));
+	json_object_set_new(o, "dstport", json_integer(vp->dstport));
+	json_object_set_new(o, "udpcsum", json_boolean(vp->udpcsum));
+	json_object_set_new(o, "underlay_mtu", json_integer(vp->mtu));
+	json_object_set_new(o, "max_frame", json_integer(vp->max_frame));
+	json_object_set_new(o, "remotes", rem);
+	json_object_set_new(o, "src_ports", sp);
+	json_object_set_new(o, "macs",
+			    json_integer(vxlan_fdb_count(&vp->fdb, pv_now_ns())));
+	json_object_set_new(o, "macs_max",
+			    json_integer(vp->fdb.nbuckets * VXLAN_FDB_WAYS));
+	json_object_set_new(o, "macs_learned", json_integer((json_int_t)
+			    __atomic_load_n(&vp->fdb.learned, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "macs_moved", json_integer((json_int_t)
+			    __atomic_load_n(&vp->fdb.moved, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "macs_refused", json_integer((json_int_t)
+			    __atomic_load_n(&vp->fdb.refused, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "encap_pkts", json_integer((json_int_t)
+			    __atomic_load_n(&vp->encap_pkts, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "decap_pkts", json_integer((json_int_t)
+			    __atomic_load_n(&vp->decap_pkts, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "tx_copy_errors", json_integer((json_int_t)
+			    __atomic_load_n(&vp->tx_copy_errs, __ATOMIC_RELAXED)));
+	json_object_set_new(obj, "vxlan", o);
+}
+
+static void vx_destroy(struct port *p)
+{
+	struct vx_port *vp = vp_of(p);
+
+	if (vp->rx_fd >= 0)
+		close(vp->rx_fd);
+	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
+		if (vp->tx_fd[i] >= 0)
+			close(vp->tx_fd[i]);
+	vxlan_fdb_free(&vp->fdb);
+	free(vp->pool);
+	free(vp);
+}
+
+static const struct port_ops vx_port_ops = {
+	.type = "vxlan",
+	.tx_burst = vx_tx_burst,
+	.rx_queues = port_rx_one_queue,
+	.rx_burst = vx_rx_burst,
+	.rx_done = vx_rx_done,
+	.rx_fd = vx_rx_fd,
+	.release = vx_release,
+	.stats_json = vx_stats_json,
+	.destroy = vx_destroy,
+};
+
+/* Parses a decimal in [lo, hi] into *out; false if it is not one. */
+static bool opt_uint(const char *val, unsigned long lo, unsigned long hi,
+		     unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*val || *val == '-')
+		return false;
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool vx_take_opt(void *ctx, const char *key, const char *val)
+{
+	struct vx_port *vp = ctx;
+	unsigned long v;
+
+	if (!strcmp(key, "vni")) {
+		if (!opt_uint(val, 0, VXLAN_VNI_MAX, &v))
+			return false;
+		vp->vni = (uint32_t)v;
+		vp->has_vni = true;
+		return true;
+	}
+	if (!strcmp(key, "local"))
+		return sa_parse(val, &vp->local);
+	if (!strcmp(key, "remote")) {
+		if (vp->nremotes == VX_MAX_REMOTES)
+			return false;
+		return sa_parse(val, &vp->remote[vp->nremotes++]);
+	}
+	if (!strcmp(key, "dstport")) {
+		if (!opt_uint(val, 1, 65535, &v))
+			return false;
+		vp->dstport = (uint16_t)v;
+		return true;
+	}
+	if (!strcmp(key, "udpcsum")) {
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			return false;
+		vp->udpcsum = !strcmp(val, "on");
+		return true;
+	}
+	if (!strcmp(key, "mtu")) {
+		if (!opt_uint(val, 576, 65535, &v))
+			return false;
+		vp->mtu = (unsigned)v;
+		return true;
+	}
+	if (!strcmp(key, "macs")) {
+		if (!opt_uint(val, 1, 1u << 20, &v))
+			return false;
+		vp->fdb_max = (unsigned)v;
+		return true;
+	}
+	return false;
+}
+
+static const struct port_opts_spec vx_opts = {
+	.type = "vxlan",
+	.usage = "vni=0..16777215, local=IP, remote=IP (repeatable, up to 32), "
+		 "dstport=N (4789), udpcsum=on|off, mtu=N (underlay), macs=N (4096)",
+	.too_long = "option too long",
+	.val_max = 64,
+	.take = vx_take_opt,
+};
+
+/* The MTU of the interface that holds @local here; 0 if none does. */
+static unsigned local_if_mtu(const union vx_sa *local)
+{
+	struct ifaddrs *ifs, *i;
+	unsigned mtu = 0;
+
+	if (getifaddrs(&ifs) < 0)
+		return 0;
+	for (i = ifs; i && !mtu; i = i->ifa_next) {
+		struct ifreq ifr;
+		int s;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != local->sa.sa_family)
+			continue;
+		if (local->sa.sa_family == AF_INET ?
+		    memcmp(&((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
+			   &local->v4.sin_addr, 4) :
+		    memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
+			   &local->v6.sin6_addr, 16))
+			continue;
+		s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			break;
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", i->ifa_name);
+		if (ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+			mtu = (unsigned)ifr.ifr_mtu;
+		close(s);
+	}
+	freeifaddrs(ifs);
+	return mtu;
+}
+
+/* A UDP socket of the port's family bound to local:@port; fd or -errno. */
+static int vx_socket(struct vx_port *vp, uint16_t port, bool tx)
+{
+	union vx_sa a = vp->local;
+	int fd, one = 1, e, sz;
+
+	fd = socket(vp->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (vp->family == AF_INET6) {
+		a.v6.sin6_port = htons(port);
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+			goto err;
+	} else {
+		a.v4.sin_port = htons(port);
+	}
+	if (tx) {
+		/* Never fragment: a frame that does not fit is a named drop. */
+		int pmtu = IP_PMTUDISC_DO, pmtu6 = IPV6_PMTUDISC_DO, off = 1;
+		/* Nothing is read from a sending socket: drop what arrives. */
+		struct sock_filter drop_all = BPF_STMT(BPF_RET | BPF_K, 0);
+		struct sock_fprog prog = { .len = 1, .filter = &drop_all };
+
+		if ((vp->family == AF_INET ?
+		     setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) :
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu6,
+				sizeof(pmtu6))) < 0)
+			goto err;
+		if (!vp->udpcsum &&
+		    (vp->family == AF_INET ?
+		     setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &off, sizeof(off)) :
+		     setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_TX, &off,
+				sizeof(off))) < 0)
+			goto err;
+		(void)setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+		sz = VX_SNDBUF;
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	} else {
+		/* Accept IPv6 datagrams without a checksum (RFC 6935), as Linux can. */
+		if (vp->family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one,
+					 sizeof(one));
+		sz = VX_RCVBUF;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	if (bind(fd, &a.sa, vp->salen) < 0)
+		goto err;
+	return fd;
+err:
+	e = -errno;
+	close(fd);
+	return e;
+}
+
+struct port *port_vxlan_create(struct sw *sw, const char *name,
+			       const char *opts, char *err, size_t errlen)
+{
+	struct vx_port *vp;
+	char a[INET6_ADDRSTRLEN];
+	int fd;
+
+	vp = port_uplink_alloc(sizeof(*vp), name, &vx_port_ops, err, errlen);
+	if (!vp)
+		return NULL;
+	vp->rx_fd = -1;
+	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
+		vp->tx_fd[i] = -1;
+	vp->dstport = VXLAN_PORT_DEFAULT;
+	vp->udpcsum = -1;
+	vp->fdb_max = VXLAN_FDB_DEFAULT;
+	if (port_opts_parse(&vx_opts, name, opts, vp, err, errlen) < 0)
+		goto fail;
+	if (!vp->has_vni || !vp->local.sa.sa_family) {
+		snprintf(err, errlen, "port %s: vni= and local= are required", name);
+		goto fail;
+	}
+	vp->family = vp->local.sa.sa_family;
+	vp->salen = vp->family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+					      sizeof(struct sockaddr_in);
+	for (unsigned i = 0; i < vp->nremotes; i++) {
+		if (vp->remote[i].sa.sa_family != vp->family) {
+			snprintf(err, errlen, "port %s: remote=%s is not of local='s "
+				 "address family", name,
+				 sa_fmt(&vp->remote[i], a, sizeof(a)));
+			goto fail;
+		}
+		if (vp->family == AF_INET6)
+			vp->remote[i].v6.sin6_port = htons(vp->dstport);
+		else
+			vp->remote[i].v4.sin_port = htons(vp->dstport);
+	}
+	/* Linux's default for both families (udpcsum, udp6zerocsumtx off). */
+	if (vp->udpcsum < 0)
+		vp->udpcsum = 1;
+	if (!vp->mtu)
+		vp->mtu = local_if_mtu(&vp->local);
+	if (!vp->mtu) {
+		snprintf(err, errlen, "port %s: local=%s is no interface's address "
+			 "here (give mtu= to bind it anyway)", name,
+			 sa_fmt(&vp->local, a, sizeof(a)));
+		goto fail;
+	}
+	vp->max_frame = vp->mtu + ETH_HLEN -
+		(vp->family == AF_INET6 ? VXLAN_OVERHEAD_V6 : VXLAN_OVERHEAD_V4);
+	vxlan_hdr_build(vp->hdr, vp->vni);
+	if (vxlan_fdb_init(&vp->fdb, vp->fdb_max,
+			   (sw ? sw->fdb.ageing_ns : 0) ?: 300ULL * 1000000000ULL) < 0) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		goto fail;
+	}
+	vp->pool = malloc((size_t)VX_POOL * VX_BUF_LEN);
+	port_bufs_init(&vp->bufs, vp->free_idx, VX_POOL);
+	if (!vp->pool) {
+		snprintf(err, errlen, "port %s: out of memory", name);
+		goto fail;
+	}
+	fd = vx_socket(vp, vp->dstport, false);
+	if (fd < 0) {
+		snprintf(err, errlen, "port %s: bind %s port %u: %s", name,
+			 sa_fmt(&vp->local, a, sizeof(a)), vp->dstport, strerror(-fd));
+		goto fail;
+	}
+	vp->rx_fd = fd;
+	for (unsigned i = 0; i < VX_TX_SOCKS; i++) {
+		union vx_sa b;
+		socklen_t bl = sizeof(b);
+
+		fd = vx_socket(vp, 0, true);
+		if (fd < 0) {
+			snprintf(err, errlen, "port %s: sending socket: %s", name,
+				 strerror(-fd));
+			goto fail;
+		}
+		vp->tx_fd[i] = fd;
+		if (getsockname(fd, &b.sa, &bl) == 0)
+			vp->tx_sport[i] = ntohs(vp->family == AF_INET6 ?
+						b.v6.sin6_port : b.v4.sin_port);
+	}
+	pv_info("port %s: vxlan vni %u, local %s port %u, %u remote(s), "
+		"underlay MTU %u: inner frames up to %u bytes, udp checksum %s",
+		name, vp->vni, sa_fmt(&vp->local, a, sizeof(a)), vp->dstport,
+		vp->nremotes, vp->mtu, vp->max_frame, vp->udpcsum ? "on" : "off");
+	return &vp->port;
+
+fail:
+	vx_destroy(&vp->port);
+	return NULL;
+}
