@@ -220,6 +220,16 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 		head -c "$3" /dev/urandom >/tmp/file
 		say "info file-sha256 $(sha256sum </tmp/file | cut -d' ' -f1)"
 		timeout 60 nc -w 5 "$1" "$2" </tmp/file ;;
+	rcvfile)	# PORT SECS: receive one TCP stream on PORT (not stored),
+		# print its SHA-256 and size; used across a live migration
+		rm -f /tmp/cnt
+		mkfifo /tmp/cnt
+		wc -c </tmp/cnt >/tmp/n &
+		timeout "$2" nc -l -p "$1" | tee /tmp/cnt | sha256sum >/tmp/sha
+		wait
+		n=$(cat /tmp/n)
+		say "info rcvfile-sha256 $(cut -d' ' -f1 /tmp/sha) ${n:-0}"
+		[ "${n:-0}" -gt 0 ] ;;
 	sleep)	sleep "$1" ;;
 	offload)	# FEATURE on|off: ethtool -K eth0 FEATURE on|off (e.g. tso off:
 		# the kernel segments in software and the device sees MSS segments)
