@@ -74,6 +74,7 @@
 	X(VHU_TIMEOUT,		"vhu: peer stalled mid-message")	\
 	X(VHU_MSG_VALUE,	"vhu: field value out of range")	\
 	X(VHU_RESTART_RATE,	"vhu: running rings restarted faster than the limit") \
+	X(VHU_LOG,		"vhu: dirty log refused (size, offset, fd) or missing under LOG_ALL") \
 	/* guest memory: the port stops until a new table or reconnect */ \
 	X(VHU_MEM_FAULT,	"vhu: guest memory faulted (SIGBUS: file shrank or hugepages ran out)")
 

@@ -41,6 +41,8 @@ struct port_stats {
 	uint64_t rxq_kicks[PORT_MAX_QUEUES];	/* wakeups by the source */
 	uint64_t txq_irqs[PORT_MAX_QUEUES];	/* interrupts we raised */
 	uint64_t irq_blocked;	/* interrupts coalesced: the peer's eventfd was full */
+	uint64_t mac_moves;	/* its MAC came to it from the other attachment */
+	uint64_t announces;	/* RARPs sent for it (vhost-user SEND_RARP) */
 };
 
 struct port_ops {
@@ -84,6 +86,12 @@ struct port_ops {
 	 * (a read of an fd the peer controls could block the worker).
 	 */
 	bool rx_fd_edge;
+	/*
+	 * The port's mac= may be shared with one other such port (a VM's
+	 * attachments on both sides of a live migration); the port reports
+	 * its rings to sw_port_mac_active().
+	 */
+	bool mac_follows_rings;
 	/* The worker woke for queue @q's fd (counts the kick; may be NULL). */
 	void (*rx_kicked)(struct port *p, unsigned q);
 	/*

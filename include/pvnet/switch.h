@@ -55,6 +55,19 @@ struct sw *sw_create(enum sw_mode mode, unsigned ageing_s);
 void sw_destroy(struct sw *sw);
 /* Adds @p (the switch takes ownership); returns 0, -ENOSPC or -EEXIST (name or MAC). */
 int sw_port_add(struct sw *sw, struct port *p);
+/*
+ * Control thread, direct MAC routing with one MAC on two vhost ports (a VM
+ * before and after live migration): @p's rings started (@active) or all
+ * stopped; the MAC's frames go to the attachment whose rings run. Counted
+ * in the receiving port's mac_moves, logged.
+ */
+void sw_port_mac_active(struct sw *sw, struct port *p, bool active);
+/*
+ * Control thread: forwards a RARP request from @mac as if @src had sent it
+ * (vhost-user SEND_RARP after a migration), so the switch learns where the
+ * MAC is now and every other port hears it. Counted in @src's announces.
+ */
+void sw_announce(struct sw *sw, struct port *src, const uint8_t *mac);
 /* Finds a port by name; NULL if none. */
 struct port *sw_port_find(struct sw *sw, const char *name);
 /*

@@ -90,6 +90,10 @@ enum vhu_req {
 
 /* Feature bit 30: the frontend supports protocol features. */
 #define VHOST_USER_F_PROTOCOL_FEATURES	30
+/* The frontend logs dirty pages (live migration): the backend must too. */
+#define VHOST_F_LOG_ALL			26
+/* SET_VRING_ADDR flags: log_gpa is valid, log used-ring writes there. */
+#define VHU_VRING_F_LOG			(1u << 0)
 
 #define VHU_FLAG_VERSION	0x1
 #define VHU_FLAG_REPLY		(1u << 2)
@@ -139,6 +143,13 @@ struct vhu_mem_single {
 	struct vhu_mem_region region;
 };
 
+/* SET_LOG_BASE with LOG_SHMFD: the bitmap's size and offset in the fd. */
+struct vhu_log {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+};
+static_assert(sizeof(struct vhu_log) == 16, "vhost-user.rst: log description");
+
 /* A whole message as read off the socket; fds owned by whoever holds it. */
 struct vhu_msg {
 	struct vhu_hdr hdr;
@@ -148,6 +159,7 @@ struct vhu_msg {
 		struct vhu_vring_addr addr;
 		struct vhu_mem_table mem;
 		struct vhu_mem_single mem_single;
+		struct vhu_log log;
 		uint8_t bytes[512];
 	} payload;
 	int fds[VHU_MAX_FDS];
@@ -177,6 +189,12 @@ struct vhu_dev_ops {
 	void (*quiesce)(void *opaque);
 	/* The frontend went away (or was cut off for a protocol fault). */
 	void (*disconnected)(void *opaque);
+	/*
+	 * SEND_RARP (after a live migration, for a guest that cannot announce
+	 * itself): tell the network that @mac is now behind this port. NULL:
+	 * accepted and ignored.
+	 */
+	void (*announce)(void *opaque, const uint8_t *mac);
 };
 
 struct vhu_dev_cfg {
@@ -184,7 +202,9 @@ struct vhu_dev_cfg {
 	const char *path;		/* unix socket path */
 	bool client;			/* connect (and reconnect) instead of listen */
 	unsigned max_queue_pairs;	/* 1..VHU_MAX_QUEUE_PAIRS */
-	uint64_t features;		/* virtio features offered */
+	/* virtio features offered; with VHOST_F_LOG_ALL, LOG_SHMFD is offered
+	 * too and SET_LOG_BASE taken (live migration) */
+	uint64_t features;
 	uint8_t mac[6];
 	bool has_mac;
 	uint16_t mtu;			/* 0: no MTU feature */
@@ -212,7 +232,17 @@ struct vhu_dev_cfg {
 	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |				\
 	 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 
-/* Protocol features the backend offers (GET_PROTOCOL_FEATURES). */
+/*
+ * What a switch port adds to the default for live migration: dirty-page
+ * logging, and the guest announcing itself after the move.
+ */
+#define VHU_DEV_FEATURES_MIGRATION					\
+	(VIRTIO_BIT(VHOST_F_LOG_ALL) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE))
+
+/*
+ * Protocol features the backend offers (GET_PROTOCOL_FEATURES); LOG_SHMFD
+ * is added when VHOST_F_LOG_ALL is offered.
+ */
 #define VHU_PROTO_FEATURES_OFFERED					\
 	(VIRTIO_BIT(VHU_PROTO_F_MQ) | VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |	\
 	 VIRTIO_BIT(VHU_PROTO_F_NET_MTU) | VIRTIO_BIT(VHU_PROTO_F_RARP) |	\
@@ -228,6 +258,8 @@ struct vhu_dev_stats {
 	uint64_t disconnects;
 	uint64_t refused;		/* second frontends turned away */
 	struct pv_drop_stats faults;	/* VHU_* reasons */
+	uint64_t log_bases;		/* dirty logs mapped (SET_LOG_BASE) */
+	uint64_t rarps;			/* SEND_RARP announces */
 	/*
 	 * SIGBUS in this device's guest memory, all sessions: bumped by the
 	 * signal handler (read it with __atomic_load_n); counted and logged
@@ -308,6 +340,9 @@ uint64_t vhu_dev_offered_features(const struct vhu_dev_cfg *cfg);
 bool vhu_dev_vring_running(const struct vhu_dev *dev, unsigned idx);
 /* The call eventfd of vring @idx, or -1 (none, or NOFD). Owned by @dev. */
 int vhu_dev_callfd(struct vhu_dev *dev, unsigned idx);
+/* Bytes of the dirty log mapped now (0: none), and whether rings log into it. */
+uint64_t vhu_dev_log_bytes(const struct vhu_dev *dev);
+bool vhu_dev_logging(const struct vhu_dev *dev);
 
 /* ---- frontend (driver side, used by pvnet guest) ---- */
 
@@ -380,5 +415,11 @@ unsigned vhu_front_queue_num(const struct vhu_front *f);
  * a no-op otherwise). Returns 0 or -errno.
  */
 int vhu_front_enable_vring(struct vhu_front *f, unsigned idx, bool on);
+/*
+ * Sends SEND_RARP for @mac when the backend took PROTOCOL_F_RARP (a no-op
+ * otherwise): the backend announces that the station moved (behind it).
+ * Returns 0 or -errno.
+ */
+int vhu_front_send_rarp(struct vhu_front *f, const uint8_t *mac);
 
 #endif /* PVNET_VHOST_H */

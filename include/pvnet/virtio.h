@@ -106,6 +106,29 @@ unsigned gmem_guard_count(void);
 int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
 		    uint64_t uva, uint64_t mmap_offset, int fd);
 /*
+ * One shared mapping of a frontend's file at an offset (guest RAM regions,
+ * the dirty log): sealed against shrinking where the file allows, and
+ * registered with the SIGBUS guard.
+ */
+struct gmem_map {
+	uint8_t *ptr;		/* the bytes at the requested offset */
+	uint64_t size;		/* bytes usable at ptr */
+	void *base;		/* what mmap returned */
+	size_t len;		/* what to munmap; 0: nothing mapped */
+	int guard;		/* SIGBUS guard slot, -1: none */
+	bool sealed;		/* F_SEAL_SHRINK: the file cannot shrink */
+};
+/*
+ * Maps @size bytes of @fd at @offset (MAP_SHARED, read-write) into @m, with
+ * overflow checks and the file's size checked; a SIGBUS in it bumps
+ * *@fault_cnt (may be NULL). Does not close @fd. Returns 0, -EINVAL,
+ * -ERANGE (beyond the file), -ENOSPC (guard registry full) or -errno.
+ */
+int gmem_map_file(struct gmem_map *m, int fd, uint64_t size, uint64_t offset,
+		  uint32_t *fault_cnt);
+/* Unmaps what gmem_map_file() mapped (no-op on an empty @m). */
+void gmem_unmap_file(struct gmem_map *m);
+/*
  * Adds memory the caller already mapped (virtio-user frontend, tests); the
  * table does not unmap it. Same checks and returns as gmem_add_region().
  */
@@ -273,6 +296,16 @@ struct vring {
 	/* device: used->idx as last published by vring_flush() */
 	uint16_t used_flushed;
 
+	/*
+	 * Dirty-page log (live migration): set with vring_set_log() while the
+	 * ring is stopped, so the worker that runs the ring reads it with
+	 * the ring (docs/architecture.md, "The contract"). NULL: not logging,
+	 * and every write path pays one predictable branch per call.
+	 */
+	uint8_t *log;			/* bit n: guest page n (4 KiB) */
+	uint64_t log_bytes;		/* bytes of the bitmap */
+	uint64_t log_used_gpa;		/* guest-physical used ring */
+
 	const char *name;		/* for log lines; set by the owner */
 	struct pv_ratelimit rl;		/* one limiter per queue */
 	struct vring_stats st;
@@ -301,6 +334,33 @@ static inline bool vring_ready(const struct vring *vq)
 {
 	return vq->state == VRING_RUNNING;
 }
+
+/* ---- dirty-page log (vhost-user.rst, "Migration") ---- */
+
+/* The log's granularity: one bit per 4 KiB guest-physical page. */
+#define VRING_LOG_PAGE_SHIFT	12
+
+/*
+ * Sets the dirty log of a stopped ring (@bits NULL: off). @bits is the
+ * frontend's bitmap of @bytes bytes, mapped by the caller, who keeps it
+ * mapped until the ring stops or gets another log; @used_gpa is the used
+ * ring's guest-physical address. Pages past the bitmap are not logged.
+ */
+void vring_set_log(struct vring *vq, uint8_t *bits, uint64_t bytes,
+		   uint64_t used_gpa);
+/* Marks guest-physical [gpa, gpa + len) dirty (atomic ORs); needs a log. */
+void vring_log_gpa(const struct vring *vq, uint64_t gpa, uint64_t len);
+/*
+ * Marks dirty the guest pages behind [hva, hva + len) of our mapping of the
+ * ring's memory table (any region); bytes outside every region are skipped.
+ */
+void vring_log_hva(const struct vring *vq, const void *hva, uint64_t len);
+/*
+ * Marks what vring_rx_fill() wrote: lens[i] bytes from the start of the
+ * writable part of each of the @n buffers. No-op without a log.
+ */
+void vring_log_rx(const struct vring *vq, const struct vring_elem *elems,
+		  unsigned n, const uint32_t *lens);
 
 /* ---- device side ---- */
 

@@ -67,6 +67,12 @@ static json_t *vhost_json(struct vhu_dev *dev)
 		__atomic_load_n(&st->mem_faults, __ATOMIC_RELAXED)));
 	json_object_set_new(o, "mem_faulted",
 			    json_boolean(vhu_dev_mem_faulted(dev)));
+	/* live migration: the dirty log, and whether the rings write it */
+	json_object_set_new(o, "log_bytes",
+			    json_integer((json_int_t)vhu_dev_log_bytes(dev)));
+	json_object_set_new(o, "logging", json_boolean(vhu_dev_logging(dev)));
+	json_object_set_new(o, "log_bases", json_integer((json_int_t)st->log_bases));
+	json_object_set_new(o, "rarps", json_integer((json_int_t)st->rarps));
 	reqs = json_object();
 	for (unsigned r = 1; r < VHU_REQ_MAX; r++)
 		if (st->reqs[r])
@@ -148,6 +154,10 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_object_set_new(o, "txq_irqs", ti);
 		json_object_set_new(o, "irq_blocked",
 				    json_integer((json_int_t)p->st.irq_blocked));
+		json_object_set_new(o, "mac_moves",
+				    json_integer((json_int_t)p->st.mac_moves));
+		json_object_set_new(o, "announces",
+				    json_integer((json_int_t)p->st.announces));
 		if (port_vhost_dev(p))
 			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
 		if (p->ops->stats_json)

@@ -134,7 +134,9 @@ static void guest_usage(FILE *f)
 		"  {\"mode\":\"sink\",\"received\":N,\"lost\":N,\"reordered\":N,\"corrupted\":N,...}\n"
 		"With --tap the frontend reconnects when the backend goes away;\n"
 		"with --gen or --sink only if --reconnect is given (the stream's\n"
-		"numbering and counters go on across connections).\n",
+		"numbering and counters go on across connections). With --tap,\n"
+		"each attach ends with SEND_RARP for --mac when the backend takes\n"
+		"it, so a switch knows at once where the station is.\n",
 		GEN_MAX_SIZE);
 }
 
@@ -898,6 +900,13 @@ int ctl_guest_main(int argc, char **argv)
 			o.cfg.path, r->v->features, r->v->nq);
 		if (attach(r) < 0)
 			goto out;
+		/*
+		 * Behind a TAP the station is ours: tell the switch where it
+		 * is now (after a backend restart its table is empty), as QEMU
+		 * does for a migrated guest.
+		 */
+		if (o.mode == MODE_TAP && vhu_front_send_rarp(r->v->f, o.mac) < 0)
+			pv_warn("guest: SEND_RARP to %s failed", o.cfg.path);
 		res = run(r);
 		/* Held buffers belong to this connection's memory: flush first. */
 		if (r->gro)

@@ -183,6 +183,8 @@ static void on_queue_state(void *opaque, unsigned vidx, bool running)
 	}
 	update_nqueues(vp);
 	pv_info("port %s: vring %u started", vp->port.name, vidx);
+	if (!(vidx & 1))
+		sw_port_mac_active(vp->port.sw, &vp->port, true);
 }
 
 /*
@@ -213,12 +215,23 @@ static void on_disconnected(void *opaque)
 	}
 	update_nqueues(vp);
 	pv_info("port %s: frontend disconnected", vp->port.name);
+	sw_port_mac_active(vp->port.sw, &vp->port, false);
+}
+
+/* SEND_RARP: QEMU asks us to announce a migrated guest that cannot. */
+static void on_announce(void *opaque, const uint8_t *mac)
+{
+	struct vhost_port *vp = opaque;
+
+	if (vp->port.sw)
+		sw_announce(vp->port.sw, &vp->port, mac);
 }
 
 static const struct vhu_dev_ops vhost_ops = {
 	.queue_state = on_queue_state,
 	.quiesce = on_quiesce,
 	.disconnected = on_disconnected,
+	.announce = on_announce,
 };
 
 /*
@@ -631,6 +644,9 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			sent++;
 			bytes += pkts[j]->len;
 		}
+		/* live migration: one branch per lease when not logging */
+		if (unlikely(vq->log))
+			vring_log_rx(vq, lease_bufs, used, lease_lens);
 		k = slot;
 		for (unsigned b = 0; b < used; b++)
 			vring_used_write(vq, k++, lease_bufs[b].head, lease_lens[b]);
@@ -694,6 +710,7 @@ static const struct port_ops vhost_port_ops = {
 	.rx_done = vhost_rx_done,
 	.rx_fd = vhost_rx_fd,
 	.rx_fd_edge = true,
+	.mac_follows_rings = true,
 	.rx_kicked = vhost_rx_kicked,
 	.rx_notify = vhost_rx_notify,
 	.release = vhost_release,
@@ -707,7 +724,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	struct vhost_port *vp = calloc(1, sizeof(*vp));
 	char key[32], val[128];
 	const char *cur = opts;
-	bool tso = true;
+	bool tso = true, migration = true, guest_announce = true;
 	int rc;
 
 	(void)sw;
@@ -740,6 +757,17 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 		} else if (!strcmp(key, "tso") && (!strcmp(val, "on") ||
 						     !strcmp(val, "off"))) {
 			tso = !strcmp(val, "on");
+		} else if (!strcmp(key, "migration") && (!strcmp(val, "on") ||
+							   !strcmp(val, "off"))) {
+			/* off: no dirty logging offered (QEMU then refuses
+			 * to migrate the VM) and no announce */
+			migration = !strcmp(val, "on");
+		} else if (!strcmp(key, "announce") && (!strcmp(val, "guest") ||
+							  !strcmp(val, "rarp"))) {
+			/* rarp: the guest is not asked to announce itself
+			 * after a migration; QEMU sends SEND_RARP and the
+			 * switch announces it instead */
+			guest_announce = !strcmp(val, "guest");
 		} else if (!strcmp(key, "client") && !val[0]) {
 			vp->cfg.client = true;
 			vp->port.reopens_by_path = true;
@@ -791,7 +819,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=, memslots=on|off, tso=on|off, mode=, group=)",
+				 "(vhost takes path=, client, queues=, mac=, memslots=on|off, tso=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}
@@ -809,6 +837,10 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			 "pvnet listens on, not with client", name);
 		goto fail;
 	}
+	if (migration)
+		vp->cfg.features |= VHU_DEV_FEATURES_MIGRATION;
+	if (!guest_announce)
+		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
 	if (vp->cfg.max_queue_pairs > 1)
 		vp->cfg.features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
 	/* Large sends from the guest: segmented in software where needed. */

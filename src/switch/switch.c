@@ -70,6 +70,8 @@ struct port *sw_port_find(struct sw *sw, const char *name)
 
 int sw_port_add(struct sw *sw, struct port *p)
 {
+	bool shared = false;
+
 	if (sw->nports >= SW_MAX_PORTS)
 		return -ENOSPC;
 	for (unsigned i = 0; i < sw->nports; i++) {
@@ -77,18 +79,104 @@ int sw_port_add(struct sw *sw, struct port *p)
 
 		if (!strcmp(o->name, p->name))
 			return -EEXIST;
-		if (o->has_mac && p->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN))
-			return -EEXIST;
+		if (o->has_mac && p->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN)) {
+			/*
+			 * Two vhost ports may share a MAC: a VM's attachments
+			 * before and after a live migration. Its frames go to
+			 * the one whose rings run (sw_port_mac_active).
+			 */
+			if (shared || !o->ops->mac_follows_rings ||
+			    !p->ops->mac_follows_rings)
+				return -EEXIST;
+			shared = true;
+		}
 	}
 	p->idx = (uint16_t)sw->nports;
 	p->sw = sw;
 	fdb_set_limit(&sw->fdb, p->idx, sw->mac_limit);
-	if (p->has_mac && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0)
+	/* a shared MAC stays with its first port until the second runs */
+	if (p->has_mac && !shared && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0)
 		return -ENOSPC;
 	if (p->uplink && !sw->uplink)
 		sw->uplink = p;
 	sw->ports[sw->nports++] = p;
 	return 0;
+}
+
+/*
+ * Control thread. The static entry is rewritten under its seqlock, so a
+ * worker looking the MAC up sees the old port or the new one, never a mix;
+ * a frame already classified toward the old port finds its rings stopped
+ * and is counted there (RX_NOT_READY).
+ */
+void sw_port_mac_active(struct sw *sw, struct port *p, bool active)
+{
+	struct port *to = NULL;
+	uint16_t cur;
+	char mac[18];
+
+	if (!sw || !p->has_mac || !p->ops->mac_follows_rings)
+		return;
+	cur = fdb_lookup(&sw->fdb, p->mac, 0);
+	if (active) {
+		if (cur == p->idx || cur >= sw->nports)
+			return;
+		to = p;
+	} else {
+		if (cur != p->idx)
+			return;
+		/* the other attachment, if its rings run */
+		for (unsigned i = 0; i < sw->nports && !to; i++) {
+			struct port *o = sw->ports[i];
+
+			if (o != p && o->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN) &&
+			    __atomic_load_n(&o->nqueues, __ATOMIC_ACQUIRE))
+				to = o;
+		}
+		if (!to)
+			return;
+	}
+	if (fdb_add_static(&sw->fdb, to->mac, to->idx) < 0) {
+		pv_log(PV_LOG_WARN, "port %s: MAC %s could not move here",
+		       to->name, pv_mac_fmt(to->mac, mac));
+		return;
+	}
+	pv_stat_add(&to->st.mac_moves, 1);
+	pv_info("port %s: MAC %s moves here from port %s (its rings %s)",
+		to->name, pv_mac_fmt(to->mac, mac), sw->ports[cur]->name,
+		to == p ? "run now" : "stopped there");
+}
+
+/* An Ethernet RARP request (RFC 903) announcing @mac, padded to 60 bytes. */
+static void rarp_frame(uint8_t *f, const uint8_t *mac)
+{
+	static const uint8_t arp_hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 3 };
+
+	memset(f, 0, 60);
+	memset(f, 0xff, ETH_ALEN);
+	memcpy(f + 6, mac, ETH_ALEN);
+	f[12] = 0x80;
+	f[13] = 0x35;
+	memcpy(f + 14, arp_hdr, sizeof(arp_hdr));	/* Ethernet, IPv4, reverse request */
+	memcpy(f + 22, mac, ETH_ALEN);			/* sender hardware address */
+	memcpy(f + 32, mac, ETH_ALEN);			/* target hardware address */
+}
+
+void sw_announce(struct sw *sw, struct port *src, const uint8_t *mac)
+{
+	struct pkt pk, *pp = &pk;
+	uint8_t frame[60];
+
+	rarp_frame(frame, mac);
+	memset(&pk, 0, sizeof(pk));
+	pk.seg[0].iov_base = frame;
+	pk.seg[0].iov_len = sizeof(frame);
+	pk.nseg = 1;
+	pk.len = sizeof(frame);
+	pk.src_port = src->idx;
+	pv_stat_add(&src->st.announces, 1);
+	/* not a worker: no GRO table, so nothing keeps the frame past this */
+	sw_forward_burst(sw, src, &pp, 1);
 }
 
 /*

@@ -219,6 +219,62 @@ static int ring_translate(struct vhu_dev *dev, unsigned idx, void **desc,
 }
 
 /*
+ * The used ring's guest-physical address, for the dirty log: log_gpa when
+ * the frontend gave it (VHU_VRING_F_LOG), else found through the region
+ * that maps the ring's frontend address. Returns false if neither.
+ */
+static bool used_gpa(const struct vhu_dev *dev, const struct vhu_vring_ctl *vr,
+		     uint64_t *gpa)
+{
+	if (vr->addr.flags & VHU_VRING_F_LOG) {
+		*gpa = vr->addr.log_gpa;
+		return true;
+	}
+	for (unsigned i = 0; i < dev->gm.n; i++) {
+		const struct gmem_region *r = &dev->gm.r[i];
+		uint64_t off = vr->addr.used_uva - r->uva;
+
+		if (off < r->size) {
+			*gpa = r->gpa + off;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Gives stopped ring @idx the dirty log if LOG_ALL is negotiated (set
+ * before the ring is published, so workers see it with the ring). LOG_ALL
+ * without a log cannot be honoured: said once and counted, and the rings
+ * run unlogged (the frontend's migration would copy stale pages, which is
+ * its own doing; QEMU always sends the log first).
+ */
+static void ring_set_log(struct vhu_dev *dev, unsigned idx)
+{
+	struct vhu_vring_ctl *vr = &dev->vr[idx];
+	uint64_t gpa = 0;
+
+	if (!(dev->features & VIRTIO_BIT(VHOST_F_LOG_ALL))) {
+		vring_set_log(&vr->vq, NULL, 0, 0);
+		return;
+	}
+	if (!dev->log.len) {
+		if (!dev->log_missing_said)
+			vhu_fault(dev, PV_DROP_VHU_LOG,
+				  "LOG_ALL negotiated without SET_LOG_BASE: "
+				  "writes into guest memory are not logged");
+		dev->log_missing_said = true;
+		vring_set_log(&vr->vq, NULL, 0, 0);
+		return;
+	}
+	if (!used_gpa(dev, vr, &gpa))
+		vhu_fault(dev, PV_DROP_VHU_LOG,
+			  "vring %u: used ring in no region: its writes are not logged",
+			  idx);
+	vring_set_log(&vr->vq, dev->log.ptr, dev->log.size, gpa);
+}
+
+/*
  * Starts ring @idx if everything it needs is there; nothing to do is not an
  * error. Returns 0, or a negative errno (fault counted) if it cannot start.
  */
@@ -248,6 +304,7 @@ static int ring_try_start(struct vhu_dev *dev, unsigned idx)
 				  "vring %u layout rejected", idx);
 		return rc;
 	}
+	ring_set_log(dev, idx);
 	vring_start(&vr->vq, vr->base);
 	vr->running = true;
 	pv_log(PV_LOG_DEBUG, "%s: vring %u running (size %u, base %u)",
@@ -300,6 +357,9 @@ void vhu_dev_session_init(struct vhu_dev *dev)
 	dev->rs_last_ns = pv_now_ns();
 	gmem_init(&dev->gm);
 	gmem_set_fault_counter(&dev->gm, &dev->st.mem_faults);
+	memset(&dev->log, 0, sizeof(dev->log));
+	dev->log.guard = -1;
+	dev->log_missing_said = false;
 	vhu_dev_mem_renew(dev);
 	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
 		memset(&dev->vr[i], 0, sizeof(dev->vr[i]));
@@ -313,6 +373,7 @@ static void device_reset(struct vhu_dev *dev)
 	stop_all(dev);
 	rings_reset(dev);
 	gmem_clear(&dev->gm);
+	gmem_unmap_file(&dev->log);
 	dev->features = 0;
 	dev->status = 0;
 	dev->mtu = 0;
@@ -510,6 +571,21 @@ static int h_set_vring_addr(struct vhu_dev *dev, struct vhu_msg *msg,
 			  idx);
 		return -EINVAL;
 	}
+	if (msg->payload.addr.flags & ~VHU_VRING_F_LOG) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE,
+			  "vring %u: SET_VRING_ADDR flags 0x%x", idx,
+			  msg->payload.addr.flags);
+		return -EINVAL;
+	}
+	/* vhost.h: the log address of the used ring is 32-bit aligned */
+	if ((msg->payload.addr.flags & VHU_VRING_F_LOG) &&
+	    ((msg->payload.addr.log_gpa & 3) ||
+	     msg->payload.addr.log_gpa > UINT64_MAX - vring_used_bytes(VRING_MAX_SIZE))) {
+		vhu_fault(dev, PV_DROP_VHU_LOG,
+			  "vring %u: used ring log address 0x%llx misaligned or overflowing",
+			  idx, (unsigned long long)msg->payload.addr.log_gpa);
+		return -EINVAL;
+	}
 	vr->addr = msg->payload.addr;
 	vr->has_addr = true;
 	if (vr->has_num) {
@@ -675,13 +751,85 @@ static int h_get_queue_num(struct vhu_dev *dev, struct vhu_msg *msg,
 	return 0;
 }
 
+/*
+ * The largest log taken: one bit per 4 KiB page of 16 TiB of guest
+ * memory. QEMU sizes it to the guest's RAM (16 KiB for 512 MiB).
+ */
+#define VHU_LOG_MAX	(512ULL << 20)
+
+/*
+ * SET_LOG_BASE (LOG_SHMFD): maps the frontend's dirty bitmap. Every ring
+ * was stopped for it (Q_ALL: one grace period), so the old log, if any, is
+ * unmapped with no worker writing into it; the rings restart with the new
+ * one. QEMU waits for a reply, sent by the dispatcher (an empty payload).
+ */
+static int h_set_log_base(struct vhu_dev *dev, struct vhu_msg *msg,
+			  unsigned idx)
+{
+	const struct vhu_log *l = &msg->payload.log;
+	struct gmem_map m;
+	int rc;
+
+	(void)idx;
+	if (!(dev->proto & VIRTIO_BIT(VHU_PROTO_F_LOG_SHMFD))) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_ORDER,
+			  "SET_LOG_BASE without LOG_SHMFD negotiated");
+		return -EINVAL;
+	}
+	if (l->mmap_size == 0 || l->mmap_size > VHU_LOG_MAX ||
+	    l->mmap_offset > UINT64_MAX - l->mmap_size) {
+		vhu_fault(dev, PV_DROP_VHU_LOG,
+			  "SET_LOG_BASE: size %llu at offset %llu (want 1..%llu, no overflow)",
+			  (unsigned long long)l->mmap_size,
+			  (unsigned long long)l->mmap_offset, VHU_LOG_MAX);
+		return -EINVAL;
+	}
+	rc = gmem_map_file(&m, msg->fds[0], l->mmap_size, l->mmap_offset,
+			   &dev->st.mem_faults);
+	if (rc) {
+		vhu_fault(dev, PV_DROP_VHU_LOG,
+			  "SET_LOG_BASE: cannot map %llu bytes at offset %llu: %s",
+			  (unsigned long long)l->mmap_size,
+			  (unsigned long long)l->mmap_offset,
+			  rc == -ERANGE ? "beyond the end of the file" :
+			  strerror(-rc));
+		return rc;
+	}
+	if (dev->log.len)
+		pv_info("%s: vhost-user: dirty log replaced (%llu -> %llu bytes)",
+			dev->name, (unsigned long long)dev->log.size,
+			(unsigned long long)m.size);
+	else
+		pv_info("%s: vhost-user: dirty log of %llu bytes (%llu MiB of guest memory)%s",
+			dev->name, (unsigned long long)m.size,
+			(unsigned long long)(m.size * 8 * 4096 >> 20),
+			m.sealed ? "" : ", not sealable: SIGBUS guard only");
+	gmem_unmap_file(&dev->log);
+	dev->log = m;
+	dev->log_missing_said = false;
+	dev->st.log_bases++;
+	msg->hdr.size = 0;	/* the reply: no payload (QEMU reads the header) */
+	return 0;
+}
+
 static int h_send_rarp(struct vhu_dev *dev, struct vhu_msg *msg,
 		       unsigned idx)
 {
-	/* accepted and ignored: the switch learns nothing from it yet */
-	(void)dev;
-	(void)msg;
+	uint8_t mac[6];
+
 	(void)idx;
+	memcpy(mac, msg->payload.bytes, sizeof(mac));
+	if (mac[0] & 1) {
+		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE,
+			  "SEND_RARP for a multicast MAC %02x:%02x:%02x:%02x:%02x:%02x",
+			  mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		return -EINVAL;
+	}
+	dev->st.rarps++;
+	pv_info("%s: vhost-user: SEND_RARP for %02x:%02x:%02x:%02x:%02x:%02x",
+		dev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	if (dev->ops.announce)
+		dev->ops.announce(dev->opaque, mac);
 	return 0;
 }
 
@@ -760,6 +908,7 @@ static const struct vhu_req_row req_table[VHU_REQ_MAX] = {
 	ROW(SET_OWNER, h_set_owner, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
 	ROW(RESET_OWNER, h_reset, 0, SZ_EXACT, FDS_NONE, VIDX_NONE, Q_NONE, false),
 	ROW(SET_MEM_TABLE, h_set_mem_table, 8, SZ_MIN, FDS_MEM, VIDX_NONE, Q_ALL, false),
+	ROW(SET_LOG_BASE, h_set_log_base, 16, SZ_EXACT, FDS_ONE, VIDX_NONE, Q_ALL, true),
 	ROW(SET_VRING_NUM, h_set_vring_num, 8, SZ_EXACT, FDS_NONE, VIDX_STATE, Q_RING, false),
 	ROW(SET_VRING_ADDR, h_set_vring_addr, 40, SZ_EXACT, FDS_NONE, VIDX_ADDR, Q_RING, false),
 	ROW(SET_VRING_BASE, h_set_vring_base, 8, SZ_EXACT, FDS_NONE, VIDX_STATE, Q_RING, false),
@@ -1061,6 +1210,16 @@ void vhu_dev_call(struct vhu_dev *dev, unsigned idx)
 uint64_t vhu_dev_features(const struct vhu_dev *dev)
 {
 	return dev->features;
+}
+
+uint64_t vhu_dev_log_bytes(const struct vhu_dev *dev)
+{
+	return dev->log.len ? dev->log.size : 0;
+}
+
+bool vhu_dev_logging(const struct vhu_dev *dev)
+{
+	return dev->log.len && (dev->features & VIRTIO_BIT(VHOST_F_LOG_ALL));
 }
 
 unsigned vhu_dev_queue_pairs(const struct vhu_dev *dev)

@@ -35,7 +35,8 @@ struct vhu_front {
 };
 
 #define FRONT_PROTO_WANTED						\
-	(VIRTIO_BIT(VHU_PROTO_F_MQ) | VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK))
+	(VIRTIO_BIT(VHU_PROTO_F_MQ) | VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |	\
+	 VIRTIO_BIT(VHU_PROTO_F_RARP))
 
 static int deadline_left(uint64_t deadline_ns)
 {
@@ -411,6 +412,16 @@ static int vring_state(struct vhu_front *f, uint32_t req, unsigned idx,
 	struct vhu_vring_state s = { .index = idx, .num = num };
 
 	return request(f, req, &s, sizeof(s), NULL, 0, NULL, 0);
+}
+
+int vhu_front_send_rarp(struct vhu_front *f, const uint8_t *mac)
+{
+	uint8_t p[8] = { 0 };
+
+	if (!(f->proto & VIRTIO_BIT(VHU_PROTO_F_RARP)))
+		return 0;
+	memcpy(p, mac, 6);
+	return request(f, VHU_REQ_SEND_RARP, p, sizeof(p), NULL, 0, NULL, 0);
 }
 
 int vhu_front_enable_vring(struct vhu_front *f, unsigned idx, bool on)

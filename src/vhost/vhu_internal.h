@@ -105,6 +105,13 @@ struct vhu_dev {
 	bool throttled;		/* a message waits in rx for a token */
 	uint64_t rs_last_ns;	/* last refill of rs_tokens */
 	struct gmem gm;
+	/*
+	 * The dirty log (SET_LOG_BASE), mapped while a session lasts. Rings
+	 * get it at start when LOG_ALL is negotiated; it changes or goes only
+	 * with every ring stopped (Q_ALL), so no worker holds the old one.
+	 */
+	struct gmem_map log;
+	bool log_missing_said;	/* LOG_ALL without a log: said once */
 	struct vhu_vring_ctl vr[VHU_MAX_VRINGS];
 
 	struct vhu_dev_stats st;

@@ -51,6 +51,7 @@ void vhu_dev_disconnect(struct vhu_dev *dev)
 		dev->ops.disconnected(dev->opaque);
 	/* 3. unmap, close every ring fd, forget the session */
 	gmem_clear(&dev->gm);
+	gmem_unmap_file(&dev->log);
 	for (unsigned i = 0; i < VHU_MAX_VRINGS; i++) {
 		struct vhu_vring_ctl *vr = &dev->vr[i];
 		struct vring_stats keep = vr->vq.st;
@@ -336,6 +337,8 @@ struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
 	dev->max_qp = cfg->max_queue_pairs;
 	dev->offered = vhu_dev_offered_features(cfg);
 	dev->offered_proto = VHU_PROTO_FEATURES_OFFERED;
+	if (dev->offered & VIRTIO_BIT(VHOST_F_LOG_ALL))
+		dev->offered_proto |= VIRTIO_BIT(VHU_PROTO_F_LOG_SHMFD);
 	if (cfg->no_mem_slots)
 		dev->offered_proto &= ~VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS);
 	dev->cfg_mtu = cfg->mtu;

@@ -95,36 +95,33 @@ static void insert_region(struct gmem *gm, const struct gmem_region *nr)
 	gm->n++;
 }
 
-int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
-		    uint64_t uva, uint64_t mmap_offset, int fd)
+int gmem_map_file(struct gmem_map *m, int fd, uint64_t size,
+		  uint64_t offset, uint32_t *fault_cnt)
 {
-	struct gmem_region nr = { 0 };
 	uint64_t align, map_off, lead, map_len;
 	struct stat st;
 	void *base;
-	int ret;
 
-	ret = check_region(gm, gpa, size, uva);
-	if (ret)
-		return ret;
-	if (mmap_offset > UINT64_MAX - size)
+	memset(m, 0, sizeof(*m));
+	m->guard = -1;
+	if (size == 0 || size > SIZE_MAX || offset > UINT64_MAX - size)
 		return -EINVAL;
-	nr.sealed = seal_shrink(fd);
+	m->sealed = seal_shrink(fd);
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (st.st_size < 0 || mmap_offset + size > (uint64_t)st.st_size)
+	if (st.st_size < 0 || offset + size > (uint64_t)st.st_size)
 		return -ERANGE;
 
 	/*
 	 * Map from the offset rounded down to the file's block size (the huge
 	 * page size on hugetlbfs, as DPDK's get_blk_size() does), not from 0:
-	 * only what the region needs is mapped.
+	 * only what the caller needs is mapped.
 	 */
 	align = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
 	if (!pv_is_pow2(align))
 		align = (uint64_t)sysconf(_SC_PAGESIZE);
-	map_off = mmap_offset & ~(align - 1);
-	lead = mmap_offset - map_off;
+	map_off = offset & ~(align - 1);
+	lead = offset - map_off;
 	map_len = lead + size;
 	if (map_len < size || map_len > UINT64_MAX - (align - 1))
 		return -EINVAL;
@@ -137,22 +134,56 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
 	if (base == MAP_FAILED)
 		return -errno;
 	/* Sealed or not: hugetlbfs can still fail a first touch (empty pool). */
-	nr.guard = gmem_guard_add(base, (size_t)map_len, gm->fault_cnt);
-	if (nr.guard < 0) {
+	m->guard = gmem_guard_add(base, (size_t)map_len, fault_cnt);
+	if (m->guard < 0) {
 		munmap(base, (size_t)map_len);
+		m->guard = -1;
 		return -ENOSPC;
 	}
+	m->ptr = (uint8_t *)base + lead;
+	m->size = size;
+	m->base = base;
+	m->len = (size_t)map_len;
+	return 0;
+}
+
+void gmem_unmap_file(struct gmem_map *m)
+{
+	/* out of the guard first: the address may be reused after munmap */
+	if (m->len) {
+		gmem_guard_del(m->guard);
+		munmap(m->base, m->len);
+	}
+	memset(m, 0, sizeof(*m));
+	m->guard = -1;
+}
+
+int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
+		    uint64_t uva, uint64_t mmap_offset, int fd)
+{
+	struct gmem_region nr = { 0 };
+	struct gmem_map m;
+	int ret;
+
+	ret = check_region(gm, gpa, size, uva);
+	if (ret)
+		return ret;
+	ret = gmem_map_file(&m, fd, size, mmap_offset, gm->fault_cnt);
+	if (ret)
+		return ret;
 	pv_log(PV_LOG_DEBUG, "gmem: region gpa 0x%llx size %llu %s",
 	       (unsigned long long)gpa, (unsigned long long)size,
-	       nr.sealed ? "sealed against shrinking" :
+	       m.sealed ? "sealed against shrinking" :
 	       "not sealable (SIGBUS guard only)");
 
 	nr.gpa = gpa;
 	nr.size = size;
 	nr.uva = uva;
-	nr.hva = (uint8_t *)base + lead;
-	nr.mmap_base = base;
-	nr.mmap_len = (size_t)map_len;
+	nr.hva = m.ptr;
+	nr.mmap_base = m.base;
+	nr.mmap_len = m.len;
+	nr.guard = m.guard;
+	nr.sealed = m.sealed;
 	insert_region(gm, &nr);
 	return 0;
 }

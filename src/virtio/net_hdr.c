@@ -244,6 +244,11 @@ int vring_rx_enqueue(struct vring *vq, const struct virtio_net_hdr *hdr,
 		nbufs++;
 		wrote = fill_buffer(&elem, &c, &left, hdr_len, hdr_iov, &nhdr,
 				    &hdr_seen);
+		if (unlikely(vq->log)) {
+			uint32_t w = (uint32_t)wrote;
+
+			vring_log_rx(vq, &elem, 1, &w);
+		}
 		/* Staged, not visible: an -ENOBUFS below rewinds it. */
 		vring_stage_used(vq, elem.head, (uint32_t)wrote);
 	}

@@ -163,6 +163,7 @@ void vring_teardown(struct vring *vq)
 	vq->avail = NULL;
 	vq->used = NULL;
 	vq->gm = NULL;
+	vring_set_log(vq, NULL, 0, 0);
 }
 
 void vring_fail(struct vring *vq, enum pv_drop why)
@@ -176,6 +177,95 @@ void vring_fail(struct vring *vq, enum pv_drop why)
 	vq->broken_reason = why;
 	pv_log_ratelimited(&vq->rl, PV_LOG_WARN, "vring %s: queue broken: %s",
 			   vq->name ? vq->name : "?", pv_drop_text(why));
+}
+
+/* ---- dirty-page log ---- */
+
+void vring_set_log(struct vring *vq, uint8_t *bits, uint64_t bytes,
+		   uint64_t used_gpa)
+{
+	vq->log = bytes ? bits : NULL;
+	vq->log_bytes = bits ? bytes : 0;
+	vq->log_used_gpa = used_gpa;
+}
+
+void vring_log_gpa(const struct vring *vq, uint64_t gpa, uint64_t len)
+{
+	uint64_t page, last, limit = vq->log_bytes * 8;
+
+	if (!len || !vq->log)
+		return;
+	page = gpa >> VRING_LOG_PAGE_SHIFT;
+	last = (gpa + len - 1) >> VRING_LOG_PAGE_SHIFT;
+	if (gpa + len - 1 < gpa)
+		last = UINT64_MAX >> VRING_LOG_PAGE_SHIFT;	/* wrapped */
+	/*
+	 * Byte-wide atomic ORs, as QEMU and DPDK share this bitmap: QEMU
+	 * harvests it with atomic exchanges while we write.
+	 */
+	for (; page <= last && page < limit; page++)
+		__atomic_fetch_or(&vq->log[page >> 3],
+				  (uint8_t)(1u << (page & 7)), __ATOMIC_RELAXED);
+}
+
+void vring_log_hva(const struct vring *vq, const void *hva, uint64_t len)
+{
+	const struct gmem *gm = vq->gm;
+	uintptr_t a = (uintptr_t)hva;
+
+	if (!gm)
+		return;
+	while (len) {
+		uint64_t done = 0;
+
+		for (unsigned i = 0; i < gm->n; i++) {
+			const struct gmem_region *r = &gm->r[i];
+			uint64_t off = (uint64_t)(a - (uintptr_t)r->hva);
+
+			if (off < r->size) {
+				done = r->size - off < len ? r->size - off : len;
+				vring_log_gpa(vq, r->gpa + off, done);
+				break;
+			}
+		}
+		if (!done)
+			return;	/* not guest memory: nothing of the guest to log */
+		a += done;
+		len -= done;
+	}
+}
+
+void vring_log_rx(const struct vring *vq, const struct vring_elem *elems,
+		  unsigned n, const uint32_t *lens)
+{
+	if (!vq->log)
+		return;
+	for (unsigned b = 0; b < n; b++) {
+		const struct vring_elem *e = &elems[b];
+		uint64_t left = lens[b];
+
+		for (unsigned i = e->out_num; left && i < e->out_num + e->in_num; i++) {
+			uint64_t l = e->iov[i].iov_len < left ? e->iov[i].iov_len : left;
+
+			vring_log_hva(vq, e->iov[i].iov_base, l);
+			left -= l;
+		}
+	}
+}
+
+/* Logs used entries [from, to) (ring order, wrapping) and used->idx. */
+static void log_used(const struct vring *vq, uint16_t from, uint16_t to)
+{
+	uint32_t n = (uint16_t)(to - from), start = from & vq->mask, first;
+	uint64_t ring = vq->log_used_gpa + offsetof(struct vring_used, ring);
+
+	if (n > vq->size)
+		n = vq->size;
+	first = n < vq->size - start ? n : vq->size - start;
+	vring_log_gpa(vq, ring + 8ULL * start, 8ULL * first);
+	if (n > first)
+		vring_log_gpa(vq, ring, 8ULL * (n - first));
+	vring_log_gpa(vq, vq->log_used_gpa + offsetof(struct vring_used, idx), 2);
 }
 
 /* ---- device side ---- */
@@ -566,6 +656,8 @@ void vring_flush(struct vring *vq)
 {
 	if (unlikely(!vring_ready(vq)) || vq->used_idx == vq->used_flushed)
 		return;
+	if (unlikely(vq->log))
+		log_used(vq, vq->used_flushed, vq->used_idx);
 	/* Release: buffer data and used entries written before are visible
 	 * before the new index (§2.7.8.2; pairs with the driver's acquire
 	 * load in vring_drv_get_used). One index store per burst. */
@@ -611,12 +703,19 @@ void vring_set_kick(struct vring *vq, bool enable)
 	if (vq->event_idx) {
 		/* §2.7.10: kick when avail->idx passes last_avail. Disabling
 		 * writes nothing: the driver kicks at most once more. */
-		if (enable)
+		if (enable) {
 			WRITE_ONCE(*avail_event_ptr(vq),
 				   htole16(vq->last_avail));
+			if (unlikely(vq->log))
+				vring_log_gpa(vq, vq->log_used_gpa +
+					      (uint64_t)((uint8_t *)avail_event_ptr(vq) -
+							 (uint8_t *)vq->used), 2);
+		}
 	} else {
 		WRITE_ONCE(vq->used->flags,
 			   htole16(enable ? 0 : VRING_USED_F_NO_NOTIFY));
+		if (unlikely(vq->log))
+			vring_log_gpa(vq, vq->log_used_gpa, 2);
 	}
 	/* Full barrier: the store above before the caller's re-check of
 	 * avail->idx, or a chain published meanwhile goes unnoticed (pairs
@@ -847,6 +946,8 @@ void vring_used_publish(struct vring *vq, uint16_t upto)
 {
 	if (unlikely(!vring_ready(vq)) || upto == vq->used_flushed)
 		return;
+	if (unlikely(vq->log))
+		log_used(vq, vq->used_flushed, upto);
 	/* Release: the entries and the data they describe are visible first
 	 * (§2.7.8.2; pairs with the driver's acquire of used->idx). */
 	pv_store_release(&vq->used->idx, htole16(upto));

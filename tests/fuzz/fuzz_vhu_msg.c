@@ -57,7 +57,8 @@ static void init_once(void)
 		.name = "fuzz",
 		.client = true,		/* nobody listens: no socket, no accept */
 		.max_queue_pairs = 2,
-		.features = VHU_DEV_FEATURES_DEFAULT,
+		/* with live migration: SET_LOG_BASE maps logs from the memfds */
+		.features = VHU_DEV_FEATURES_DEFAULT | VHU_DEV_FEATURES_MIGRATION,
 		.has_mac = true,
 		.mtu = 9000,
 	};

@@ -55,6 +55,11 @@ wait $rcv
 check "an 8 MB file over TCP arrives with the same hash" \
 	[ "$(sha256sum <"$T/file.bin")" = "$(sha256sum <"$T/file.rcv")" ]
 
+# each pvnet guest tells the switch where its MAC is (SEND_RARP) on attach
+check "pvnet guest a announced its MAC (SEND_RARP -> announces 1)" \
+	[ "$(stat_of "$ctl" a .announces)" = 1 ]
+check "pvnet guest b announced its MAC (the backend counted one rarp)" \
+	[ "$(stat_of "$ctl" b .vhost.rarps)" = 1 ]
 csum=$(stat_of "$ctl" a .tx_csum_done)
 log "partial checksums completed by the switch toward a: $csum"
 "$PVNET" stats --ctl "$ctl"

@@ -47,6 +47,12 @@ static const struct port_ops rec_ops = {
 	.type = "rec", .tx_burst = rec_tx, .destroy = rec_destroy,
 };
 
+/* A port whose MAC follows its rings, as a vhost port's does. */
+static const struct port_ops vm_ops = {
+	.type = "vm", .tx_burst = rec_tx, .destroy = rec_destroy,
+	.mac_follows_rings = true,
+};
+
 static struct rec_port *add_port(struct sw *sw, const char *name, int mac_last,
 				 bool uplink, unsigned nq)
 {
@@ -691,6 +697,94 @@ static void gro_sleep_is_not_rounded_up(void **state)
 			 100000000ULL);
 }
 
+/*
+ * Issue 13, direct mode: a VM's MAC configured on its two attachments (the
+ * source and the destination of a live migration) goes to the one whose
+ * rings run, and the move is counted where it lands. Ports of other kinds
+ * still refuse a shared MAC, and no third port may share it.
+ */
+static void direct_mode_mac_follows_running_rings(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec_port *a = add_port(sw, "a", 1, false, 1);
+	struct rec_port *src = calloc(1, sizeof(*src)), *dst = calloc(1, sizeof(*dst));
+	struct rec_port *third = calloc(1, sizeof(*third)), *other = calloc(1, sizeof(*other));
+	struct frame fr;
+	struct pkt *p;
+
+	(void)state;
+	strcpy(src->port.name, "vm-src");
+	strcpy(dst->port.name, "vm-dst");
+	strcpy(third->port.name, "vm-3");
+	strcpy(other->port.name, "rec-2");
+	for (struct rec_port **r = (struct rec_port *[]){ src, dst, third, other, NULL }; *r; r++) {
+		(*r)->port.ops = *r == other ? &rec_ops : &vm_ops;
+		memcpy((*r)->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
+		(*r)->port.has_mac = true;
+	}
+	src->port.nqueues = 1;		/* the source runs */
+	assert_int_equal(sw_port_add(sw, &src->port), 0);
+	assert_int_equal(sw_port_add(sw, &dst->port), 0);
+	assert_int_equal(sw_port_add(sw, &third->port), -EEXIST);
+	assert_int_equal(sw_port_add(sw, &other->port), -EEXIST);
+	free(third);
+	free(other);
+
+	p = mkframe(&fr, 2, 1, 1);
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(src->got[0], 1);
+	assert_int_equal(dst->got[0], 0);
+
+	/* the destination's rings start: the MAC moves there */
+	dst->port.nqueues = 1;
+	sw_port_mac_active(sw, &dst->port, true);
+	assert_int_equal(dst->port.st.mac_moves, 1);
+	p = mkframe(&fr, 2, 1, 1);
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(dst->got[0], 1);
+	assert_int_equal(src->got[0], 1);
+	/* the source ends: nothing moves back */
+	src->port.nqueues = 0;
+	sw_port_mac_active(sw, &src->port, false);
+	assert_int_equal(src->port.st.mac_moves, 0);
+	/* migrating back: the destination stops while the source runs again */
+	src->port.nqueues = 1;
+	dst->port.nqueues = 0;
+	sw_port_mac_active(sw, &dst->port, false);
+	assert_int_equal(src->port.st.mac_moves, 1);
+	p = mkframe(&fr, 2, 1, 1);
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(src->got[0], 2);
+	sw_destroy(sw);
+}
+
+/* SEND_RARP: a RARP from the VM's MAC floods, and a learning switch learns it. */
+static void announce_floods_and_is_learned(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	struct rec_port *a = add_port(sw, "a", -1, false, 1);
+	struct rec_port *b = add_port(sw, "b", -1, false, 1);
+	struct rec_port *c = add_port(sw, "c", -1, false, 1);
+	const uint8_t vm[6] = { 0x52, 0x54, 0, 0xab, 0xcd, 0xef };
+	struct frame fr;
+	struct pkt *p;
+
+	(void)state;
+	/* the VM was behind a */
+	p = mkframe(&fr, 0x22, 0x11, 1);
+	memcpy(fr.b + 6, vm, 6);
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(fdb_lookup(&sw->fdb, vm, pv_now_ns()), a->port.idx);
+	/* it moved behind c, which announces it */
+	sw_announce(sw, &c->port, vm);
+	assert_int_equal(c->port.st.announces, 1);
+	assert_int_equal(a->got[0], 1);
+	assert_int_equal(b->got[0], 2);
+	assert_int_equal(a->last_byte0, 0xff);	/* broadcast */
+	assert_int_equal(fdb_lookup(&sw->fdb, vm, pv_now_ns()), c->port.idx);
+	sw_destroy(sw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,6 +802,8 @@ int main(void)
 		cmocka_unit_test(fdb_entry_not_torn),
 		cmocka_unit_test(double_copy_gro_keeps_bytes),
 		cmocka_unit_test(gro_sleep_is_not_rounded_up),
+		cmocka_unit_test(direct_mode_mac_follows_running_rings),
+		cmocka_unit_test(announce_floods_and_is_learned),
 	};
 
 	return cmocka_run_group_tests_name("switch", tests, NULL, NULL);

@@ -46,6 +46,8 @@ struct fx {
 	bool watch_fd_open;
 	int memfd;
 	uint8_t *mem;
+	unsigned rarps;			/* announce() calls */
+	uint8_t rarp_mac[6];
 	pthread_t th;
 	volatile int stop;
 };
@@ -85,11 +87,23 @@ static void on_disconnected(void *opaque)
 	fx->disc++;
 }
 
+static void on_announce(void *opaque, const uint8_t *mac)
+{
+	struct fx *fx = opaque;
+
+	fx->rarps++;
+	memcpy(fx->rarp_mac, mac, 6);
+}
+
 static const struct vhu_dev_ops ops = {
 	.queue_state = on_queue_state,
 	.quiesce = on_quiesce,
 	.disconnected = on_disconnected,
+	.announce = on_announce,
 };
+
+/* Features the next setup() offers on top of the default (setup_mig). */
+static uint64_t extra_features;
 
 static int setup(void **state)
 {
@@ -98,7 +112,7 @@ static int setup(void **state)
 	struct vhu_dev_cfg cfg = {
 		.name = "vm-test",
 		.max_queue_pairs = 2,
-		.features = VHU_DEV_FEATURES_DEFAULT,
+		.features = VHU_DEV_FEATURES_DEFAULT | extra_features,
 		.has_mac = true,
 	};
 
@@ -120,6 +134,17 @@ static int setup(void **state)
 	assert_true(fx->mem != MAP_FAILED);
 	*state = fx;
 	return 0;
+}
+
+/* A device offering live migration (LOG_ALL, hence LOG_SHMFD). */
+static int setup_mig(void **state)
+{
+	int rc;
+
+	extra_features = VHU_DEV_FEATURES_MIGRATION;
+	rc = setup(state);
+	extra_features = 0;
+	return rc;
 }
 
 static int teardown(void **state)
@@ -989,8 +1014,8 @@ static void unknown_requests(void **state)
 	/* with an ack requested: error reply, connection kept */
 	send_msg(fx, fd, 99, ACK, NULL, 0, NULL, 0);
 	assert_int_equal(recv_u64(fd, 99), 1);
-	send_u64(fx, fd, VHU_REQ_SET_LOG_BASE, ACK, v);
-	assert_int_equal(recv_u64(fd, VHU_REQ_SET_LOG_BASE), 1);
+	send_u64(fx, fd, VHU_REQ_SET_LOG_FD, ACK, v);	/* obsolete, never offered */
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_LOG_FD), 1);
 	assert_int_equal(fault(fx, PV_DROP_VHU_MSG_UNKNOWN), 2);
 	assert_true(vhu_dev_connected(fx->dev));
 	/* without: closed */
@@ -1766,6 +1791,280 @@ static void socket_mode_ignores_umask(void **state)
 	vhu_dev_destroy(d);
 }
 
+/* ---- live migration (issue 13) ---- */
+
+#define LOG_FEATURES	(VIRTIO_BIT(VIRTIO_F_VERSION_1) |		\
+			 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |		\
+			 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |		\
+			 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
+
+/* As QEMU: REPLY_ACK and LOG_SHMFD, then a one-region memory table. */
+static int mig_handshake(struct fx *fx)
+{
+	int fd = raw_connect(fx);
+	uint64_t p;
+
+	send_msg(fx, fd, VHU_REQ_GET_PROTOCOL_FEATURES, REQ, NULL, 0, NULL, 0);
+	p = recv_u64(fd, VHU_REQ_GET_PROTOCOL_FEATURES);
+	assert_true(p & VIRTIO_BIT(VHU_PROTO_F_LOG_SHMFD));
+	assert_true(p & VIRTIO_BIT(VHU_PROTO_F_RARP));
+	send_u64(fx, fd, VHU_REQ_SET_PROTOCOL_FEATURES, REQ,
+		 VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |
+		 VIRTIO_BIT(VHU_PROTO_F_LOG_SHMFD) | VIRTIO_BIT(VHU_PROTO_F_RARP));
+	send_msg(fx, fd, VHU_REQ_SET_OWNER, REQ, NULL, 0, NULL, 0);
+	send_u64(fx, fd, VHU_REQ_SET_FEATURES, ACK, LOG_FEATURES);
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_FEATURES), 0);
+	send_mem_table(fx, fd, fx->memfd);
+	return fd;
+}
+
+/* A memfd of @len bytes for a dirty log (zeroed). */
+static int log_memfd(size_t len)
+{
+	int fd = memfd_create("dirty-log", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	return fd;
+}
+
+/* SET_LOG_BASE; QEMU waits for a reply with an empty payload. */
+static void send_log_base(struct fx *fx, int fd, int logfd, uint64_t size,
+			  uint64_t offset)
+{
+	struct vhu_log l = { .mmap_size = size, .mmap_offset = offset };
+
+	send_msg(fx, fd, VHU_REQ_SET_LOG_BASE, REQ, &l, sizeof(l),
+		 logfd >= 0 ? &logfd : NULL, logfd >= 0 ? 1 : 0);
+}
+
+/*
+ * Hostile logs: each refused with VHU_LOG (or the rule it breaks), the
+ * connection closed (the frontend waits for a reply it cannot be given
+ * honestly), and the next frontend served.
+ */
+static void log_base_hostile(void **state)
+{
+	struct fx *fx = *state;
+	int logfd = log_memfd(4096), fd, maps0 = count_maps();
+	struct { uint64_t size, off; } bad[] = {
+		{ 0, 0 },				/* empty */
+		{ 4096, UINT64_MAX - 100 },		/* offset + size overflows */
+		{ 8192, 0 },				/* the fd is smaller */
+		{ 4096, 4096 },				/* past its end */
+		{ 1ULL << 40, 0 },			/* absurd */
+	};
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t before = fault(fx, PV_DROP_VHU_LOG);
+
+		fd = mig_handshake(fx);
+		send_log_base(fx, fd, logfd, bad[i].size, bad[i].off);
+		assert_int_equal(fault(fx, PV_DROP_VHU_LOG), before + 1);
+		assert_closed(fx, fd);
+	}
+	/* without its fd */
+	fd = mig_handshake(fx);
+	send_log_base(fx, fd, -1, 4096, 0);
+	assert_int_equal(fault(fx, PV_DROP_VHU_MSG_FDS), 1);
+	assert_closed(fx, fd);
+	/* LOG_SHMFD not negotiated */
+	fd = raw_handshake(fx, true);
+	send_log_base(fx, fd, logfd, 4096, 0);
+	assert_int_equal(fault(fx, PV_DROP_VHU_MSG_ORDER), 1);
+	assert_closed(fx, fd);
+	assert_int_equal(vhu_dev_stats(fx->dev)->log_bases, 0);
+	assert_int_equal(count_maps(), maps0);
+	close(logfd);
+	assert_fresh_ok(fx);
+}
+
+/*
+ * A log sent twice replaces the first (rings stopped once for it, the old
+ * mapping gone); LOG_ALL without a log is said once and the rings run.
+ */
+static void log_base_twice_and_missing(void **state)
+{
+	struct fx *fx = *state;
+	int fd = mig_handshake(fx), logfd = log_memfd(8192), maps0;
+	struct vhu_hdr h;
+	unsigned q0;
+
+	raw_vring(fx, fd, 0, true);
+	assert_true(fx->running[0]);
+	/* LOG_ALL before any log: counted once, rings keep running */
+	send_u64(fx, fd, VHU_REQ_SET_FEATURES, ACK,
+		 LOG_FEATURES | VIRTIO_BIT(VHOST_F_LOG_ALL));
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_FEATURES), 0);
+	assert_true(fx->running[0]);
+	assert_int_equal(fault(fx, PV_DROP_VHU_LOG), 1);
+	assert_false(vhu_dev_logging(fx->dev));
+	maps0 = count_maps();
+	q0 = fx->quiesces;
+	send_log_base(fx, fd, logfd, 4096, 0);
+	assert_int_equal(recv(fd, &h, sizeof(h), MSG_DONTWAIT), (ssize_t)sizeof(h));
+	assert_int_equal(h.request, VHU_REQ_SET_LOG_BASE);
+	assert_int_equal(h.flags, VHU_FLAG_VERSION | VHU_FLAG_REPLY);
+	assert_int_equal(h.size, 0);
+	assert_int_equal(fx->quiesces - q0, 1);	/* the running ring stopped */
+	assert_true(fx->running[0]);
+	assert_true(vhu_dev_logging(fx->dev));
+	assert_int_equal(vhu_dev_log_bytes(fx->dev), 4096);
+	assert_int_equal(vhu_dev_vring(fx->dev, 0)->log_bytes, 4096);
+	/* again, at another offset: replaced, not added */
+	send_log_base(fx, fd, logfd, 4096, 4096);
+	assert_int_equal(recv_reply(fd, VHU_REQ_SET_LOG_BASE, NULL, 0), 0);
+	assert_int_equal(vhu_dev_stats(fx->dev)->log_bases, 2);
+	assert_int_equal(count_maps(), maps0 + 1);
+	/* logging off: the rings stop writing the log, the mapping stays */
+	send_u64(fx, fd, VHU_REQ_SET_FEATURES, ACK, LOG_FEATURES);
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_FEATURES), 0);
+	assert_false(vhu_dev_logging(fx->dev));
+	assert_null(vhu_dev_vring(fx->dev, 0)->log);
+	assert_int_equal(fault(fx, PV_DROP_VHU_LOG), 1);
+	close(fd);
+	pump(fx);
+	assert_int_equal(count_maps(), maps0 - 1);	/* log unmapped */
+	close(logfd);
+	assert_fresh_ok(fx);
+}
+
+/* Bit @page of the log mapped at @log. */
+static bool page_dirty(const uint8_t *log, uint64_t page)
+{
+	return log[page / 8] & (1u << (page % 8));
+}
+
+/* Pages set in the first @bytes of @log. */
+static unsigned dirty_count(const uint8_t *log, size_t bytes)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < bytes; i++)
+		n += (unsigned)__builtin_popcount(log[i]);
+	return n;
+}
+
+/*
+ * Every write into guest memory is logged at 4 KiB granularity: the
+ * packet's buffers (mergeable: both of them), the used entries, used->idx
+ * and avail_event; reads (descriptors, avail ring, the TX chain) are not.
+ * VHU_VRING_F_LOG's log_gpa says where the used ring is logged.
+ */
+static void dirty_log_marks_written_pages(void **state)
+{
+	struct fx *fx = *state;
+	int fd = mig_handshake(fx), logfd = log_memfd(4096);
+	struct vhu_vring_addr a = ring_addr(0);
+	uint8_t *log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, logfd, 0);
+	struct virtio_net_hdr hdr = { 0 };
+	static uint8_t payload[3000];
+	struct iovec src = { payload, sizeof(payload) };
+	struct vring drv = { 0 }, *vq;
+	struct vring_elem el[2];
+	uint32_t lens[2];
+	uint16_t slot;
+	int n;
+
+	assert_true(log != MAP_FAILED);
+	memset(payload, 0x5a, sizeof(payload));
+	/* ring 0 (RX) at gpa 0: desc 0x0, avail 0x1000, used 0x2000; its used
+	 * ring logged at 0x5000 (as if the frontend mapped it elsewhere) */
+	raw_vring(fx, fd, 0, true);
+	send_log_base(fx, fd, logfd, 4096, 0);
+	assert_int_equal(recv_reply(fd, VHU_REQ_SET_LOG_BASE, NULL, 0), 0);
+	a.flags = VHU_VRING_F_LOG;
+	a.log_gpa = 0x5000;
+	send_msg(fx, fd, VHU_REQ_SET_VRING_ADDR, ACK, &a, sizeof(a), NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_VRING_ADDR), 0);
+	assert_true(fx->running[0]);
+	vq = vhu_dev_vring(fx->dev, 0);
+	assert_null(vq->log);		/* LOG_ALL not negotiated yet */
+
+	/* the guest's side of ring 0, in the same memory */
+	assert_int_equal(vring_setup(&drv, QSIZE, fx->mem, fx->mem + 0x1000,
+				     fx->mem + 0x2000, LOG_FEATURES, NULL), 0);
+	vring_drv_init(&drv);
+	drv.state = VRING_RUNNING;
+	for (unsigned i = 0; i < 6; i++) {
+		struct vring_buf one = { 0x80000 + 0x10000ULL * i, 2048 };
+
+		assert_int_equal(vring_drv_add(&drv, &one, 0, 1, NULL), 0);
+	}
+	vring_drv_publish(&drv);
+
+	/* not logging: a packet leaves the log clean */
+	assert_int_equal(vring_rx_enqueue(vq, &hdr, 12, true, &src, 1), 0);
+	vring_flush(vq);
+	assert_int_equal(dirty_count(log, 4096), 0);
+
+	send_u64(fx, fd, VHU_REQ_SET_FEATURES, ACK,
+		 LOG_FEATURES | VIRTIO_BIT(VHOST_F_LOG_ALL));
+	assert_int_equal(recv_u64(fd, VHU_REQ_SET_FEATURES), 0);
+	vq = vhu_dev_vring(fx->dev, 0);
+	assert_non_null(vq->log);
+	assert_int_equal(vq->log_used_gpa, 0x5000);
+
+	/* vring_rx_enqueue: 3012 bytes over the buffers at 0xa0000, 0xb0000 */
+	assert_int_equal(vring_rx_enqueue(vq, &hdr, 12, true, &src, 1), 0);
+	vring_flush(vq);
+	assert_true(page_dirty(log, 0xa0));
+	assert_true(page_dirty(log, 0xb0));
+	assert_true(page_dirty(log, 0x5));	/* used entries and idx */
+	assert_int_equal(dirty_count(log, 4096), 3);
+	memset(log, 0, 4096);
+
+	/* the switch's path: reserve, fill, log, used entries, publish */
+	n = vring_rx_reserve(vq, 12 + 100, true, el, 2);
+	assert_int_equal(n, 1);
+	src.iov_len = 100;
+	vring_rx_fill(el, 1, &hdr, 12, &src, 1, lens);
+	vring_log_rx(vq, el, 1, lens);
+	slot = vring_used_reserve(vq, 1);
+	vring_used_write(vq, slot, el[0].head, lens[0]);
+	vring_used_publish(vq, (uint16_t)(slot + 1));
+	assert_true(page_dirty(log, 0xc0));
+	assert_true(page_dirty(log, 0x5));
+	assert_int_equal(dirty_count(log, 4096), 2);
+	memset(log, 0, 4096);
+
+	/* avail_event (event idx) lives in the used ring: logged too */
+	vring_set_kick(vq, true);
+	assert_true(page_dirty(log, 0x5));
+	assert_int_equal(dirty_count(log, 4096), 1);
+	/* nothing in the ring's own pages: the log said elsewhere */
+	assert_false(page_dirty(log, 0x2));
+
+	vring_teardown(&drv);
+	munmap(log, 4096);
+	close(logfd);
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
+/* SEND_RARP reaches the owner with its MAC; a multicast MAC is refused. */
+static void send_rarp_announces(void **state)
+{
+	struct fx *fx = *state;
+	int fd = mig_handshake(fx);
+	uint8_t mac[8] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0, 0 };
+
+	send_msg(fx, fd, VHU_REQ_SEND_RARP, ACK, mac, 8, NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_SEND_RARP), 0);
+	assert_int_equal(fx->rarps, 1);
+	assert_memory_equal(fx->rarp_mac, mac, 6);
+	assert_int_equal(vhu_dev_stats(fx->dev)->rarps, 1);
+	mac[0] = 0x01;
+	send_msg(fx, fd, VHU_REQ_SEND_RARP, ACK, mac, 8, NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_SEND_RARP), 1);
+	assert_int_equal(fx->rarps, 1);
+	assert_int_equal(fault(fx, PV_DROP_VHU_MSG_VALUE), 1);
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1804,6 +2103,10 @@ int main(void)
 		T(ring_restart_storm_is_throttled),
 		T(truncated_memory_faults_the_port),
 		T(socket_mode_ignores_umask),
+		cmocka_unit_test_setup_teardown(log_base_hostile, setup_mig, teardown),
+		cmocka_unit_test_setup_teardown(log_base_twice_and_missing, setup_mig, teardown),
+		cmocka_unit_test_setup_teardown(dirty_log_marks_written_pages, setup_mig, teardown),
+		cmocka_unit_test_setup_teardown(send_rarp_announces, setup_mig, teardown),
 	};
 #undef T
 	return cmocka_run_group_tests_name("vhost_backend", tests, NULL, NULL);
