@@ -35,6 +35,7 @@ qemu_image() {
 #   QEMU_QMP=1          a QMP socket on $T/NAME.qmp for qemu/qmp.py
 #   QEMU_INCOMING=URI   start as a migration destination (-incoming URI,
 #                       e.g. defer, then QMP migrate-incoming)
+#   QEMU_NIC_OPTS=,P=V  more virtio-net-pci properties (e.g. ,mrg_rxbuf=off)
 qemu_start() {
 	local name=$1 smp=$2 test=$3 i=0 nic sock mac q rc opt args=()
 	local mode=(-no-reboot -monitor none) mem=${QEMU_MEM:-512M}
@@ -51,7 +52,7 @@ qemu_start() {
 		done
 		args+=(-chardev "socket,id=c$i,path=$sock$rc"
 		       -netdev "vhost-user,id=n$i,chardev=c$i,queues=$q"
-		       -device "virtio-net-pci,netdev=n$i,mac=$mac,vectors=0$([ "$q" -gt 1 ] && echo ,mq=on)")
+		       -device "virtio-net-pci,netdev=n$i,mac=$mac,vectors=0$([ "$q" -gt 1 ] && echo ,mq=on)${QEMU_NIC_OPTS:-}")
 		i=$((i + 1))
 	done
 	[ "${QEMU_REBOOT:-0}" = 1 ] &&

@@ -100,7 +100,12 @@ def main():
             q.cmd("migrate", {"uri": uri})
             e = q.event("MIGRATION", lambda d: d.get("status") in
                         ("completed", "failed", "cancelled"))
-            r.update(q.cmd("query-migrate"))
+            # QEMU sets total-time just after it says completed
+            for _ in range(20):
+                r.update(q.cmd("query-migrate"))
+                if r.get("total-time") or r.get("status") != "completed":
+                    break
+                time.sleep(0.05)
             r["event_status"] = e["data"]["status"]
             r["completed_at"] = when(e)
             stop = [x for x in q.seen if x["event"] == "STOP"]
