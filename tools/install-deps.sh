@@ -10,7 +10,7 @@ want=(make gcc clang pkg-config libcmocka-dev libjansson-dev libpcap-dev
       libclang-rt-14-dev libseccomp-dev)
 if [ "${1:-build}" = test ]; then
 	want+=(dpdk-dev iperf3 iputils-ping iproute2 ethtool procps psmisc netcat-openbsd jq
-	       coreutils valgrind python3)
+	       coreutils valgrind python3 tcpdump)
 fi
 
 missing=()

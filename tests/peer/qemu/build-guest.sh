@@ -237,7 +237,9 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 	dmesgcheck)	# the kernel logged none of the errors a lost, duplicated or
 		# wrongly reused descriptor causes (virtio_ring's BAD_RING, virtio_net's
 		# rx errors, a TX watchdog), nor a warning or oops
-		dmesg >/tmp/dmesg
+		# (the boot's timer check can say "MP-BIOS bug: 8254 timer not
+		# connected" when TCG runs slowly on a busy host: not an error here)
+		dmesg | grep -v 'MP-BIOS bug: 8254 timer' >/tmp/dmesg
 		say "info dmesgcheck $(wc -l </tmp/dmesg) kernel log lines"
 		! grep -iE 'out of range|is not a head|Bad virtqueue|Unexpected TXQ|rx error|bad gso|NETDEV WATCHDOG|timed out|virtio.*(error|fail|broken)|WARNING:|BUG:|Call Trace' /tmp/dmesg ;;
 	reload)	# unload and load virtio_net: QEMU stops the device (GET_VRING_BASE)
