@@ -225,7 +225,14 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 		rm -f /tmp/cnt
 		mkfifo /tmp/cnt
 		wc -c </tmp/cnt >/tmp/n &
-		timeout "$2" nc -l -p "$1" | tee /tmp/cnt | sha256sum >/tmp/sha
+		timeout "$2" nc -l -p "$1" | tee /tmp/cnt | sha256sum >/tmp/sha &
+		# the sender may connect once this is said (a refused connect
+		# would lose what it had read)
+		i=0
+		while ! netstat -ltn | grep -q ":$1 " && [ $i -lt 100 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		say "info rcvfile listening on $1"
 		wait
 		n=$(cat /tmp/n)
 		say "info rcvfile-sha256 $(cut -d' ' -f1 /tmp/sha) ${n:-0}"

@@ -127,7 +127,7 @@ mig_run() {
 	QEMU_MEM=524280K QEMU_QMP=1 QEMU_NIC_OPTS=$MIG_NIC_OPTS qemu_start a 1 "$mig_append" "$MIG_SOCK_A,$MIG_VM_MAC"
 	check "destination QEMU b waits for the stream on socket B" mig_dest b "$MIG_SOCK_B"
 	check "guest booted on QEMU a and listens for the file" \
-		wait_for 120 qemu_seen a "^PVTEST start rcvfile"
+		wait_for 120 qemu_seen a "^PVTEST info rcvfile listening"
 	log "guest up after $((SECONDS - t0)) s"
 	check "namespace reaches the VM (ping)" \
 		ip netns exec "$MIG_NS" ping -c 1 -w 10 "$vm"
