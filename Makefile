@@ -6,6 +6,9 @@
 #   make TSAN=1 O=build-tsan  ThreadSanitizer (not with SAN=1)
 #   make fuzz O=build-fuzz    libFuzzer targets (clang)
 #   make check                unit tests of this variant (tests/run runs everything)
+#   make man                  man pages from the --help texts, in $(O)/man
+#   make install              binary, systemd unit, man pages, example config
+#                             (PREFIX=/usr/local, DESTDIR=); make uninstall
 
 CC	?= gcc
 O	?= build
@@ -86,8 +89,20 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 
 GIT_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+# The man pages' date: the last commit's, so a rebuild gives the same pages.
+MAN_DATE := $(shell git log -1 --format=%cd --date=short 2>/dev/null || date -u +%Y-%m-%d)
 
-.PHONY: all pvnet tests bench helpers fuzz check clean
+# Install locations. The unit and the config directory are fixed by what
+# systemd and the unit expect: /etc/pvnet whatever the PREFIX.
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/pvnet
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INSTALL	?= install
+
+.PHONY: all pvnet tests bench helpers fuzz check clean man install uninstall
 # Keep objects of pattern-rule binaries (no rebuild on every make).
 .SECONDARY:
 all: pvnet tests bench helpers
@@ -136,6 +151,44 @@ fuzz-bins: $(FUZZ_BINS)
 $(O)/fuzz/%: $(O)/tests/fuzz/%.o $(TESTLIB_OBJS) $(O)/libpvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(DEPLIBS)
+
+# One page per command `pvnet --help` lists, made from its --help text.
+# The pages name the doc and config directories: made again when they change.
+man: $(O)/man/.stamp
+$(O)/man/.stamp: $(O)/pvnet tools/mkman.sh $(O)/man/.dirs
+	@rm -f $(O)/man/*.8
+	MKMAN_DOCDIR=$(DOCDIR) MKMAN_SYSCONFDIR=$(SYSCONFDIR) \
+		tools/mkman.sh $(O)/pvnet $(O)/man $(MAN_DATE) >/dev/null
+	@touch $@
+$(O)/man/.dirs: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(DOCDIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(DOCDIR) $(SYSCONFDIR)' > $@
+.PHONY: FORCE
+FORCE:
+
+# The unit is written with this PREFIX's paths at each install.
+install: $(O)/pvnet $(O)/man/.stamp
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/pvnet $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(O)/pvnet $(DESTDIR)$(BINDIR)/pvnet
+	$(INSTALL) -m 0644 $(O)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/pvnet.service.in > $(DESTDIR)$(UNITDIR)/pvnet.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pvnet.service
+	$(INSTALL) -m 0644 dist/pvnet.json.example \
+		$(DESTDIR)$(SYSCONFDIR)/pvnet/pvnet.json.example
+	$(INSTALL) -m 0644 README.md docs/*.md dist/pvnet.json.example \
+		$(DESTDIR)$(DOCDIR)/
+
+# What install put there (the man pages by name, as `pvnet --help` lists
+# them now), and the directories if that left them empty. A pvnet.json
+# the administrator wrote stays.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pvnet $(DESTDIR)$(UNITDIR)/pvnet.service \
+		$(DESTDIR)$(SYSCONFDIR)/pvnet/pvnet.json.example \
+		$(DESTDIR)$(MANDIR)/man8/pvnet.8 $(DESTDIR)$(MANDIR)/man8/pvnet-*.8
+	rm -rf $(DESTDIR)$(DOCDIR)
+	rmdir $(DESTDIR)$(SYSCONFDIR)/pvnet 2>/dev/null || true
 
 check: tests
 	@for t in $(UNIT_BINS); do echo "== $$t"; timeout 120 $$t || exit 1; done

@@ -102,9 +102,9 @@ ROWS=$T/rows.jsonl
 # The TSC rate: the kernel's refined calibration, else its first estimate,
 # else what a switch measures (pvnet stats' tsc_hz).
 tsc_hz=$(dmesg 2>/dev/null | grep -o 'tsc: Refined TSC clocksource calibration: [0-9.]* MHz' |
-	 grep -o '[0-9.]* MHz' | head -1 | awk '{printf "%d", $1 * 1e6}')
+	 grep -o '[0-9.]* MHz' | head -1 | awk '{printf "%.0f", $1 * 1e6}')
 [ -n "$tsc_hz" ] || tsc_hz=$(dmesg 2>/dev/null | grep -o 'tsc: Detected [0-9.]* MHz' |
-	 grep -o '[0-9.]* MHz' | head -1 | awk '{printf "%d", $1 * 1e6}')
+	 grep -o '[0-9.]* MHz' | head -1 | awk '{printf "%.0f", $1 * 1e6}')
 if [ -z "$tsc_hz" ]; then
 	"$PVNET" switch --ctl "$T/tsc.ctl" --port "vhost,name=x,path=$T/tsc.sock" 2>/dev/null &
 	p=$!
@@ -265,7 +265,7 @@ sc_notify() {
 	done
 	# 10 % of what the adaptive run delivered, as an offered rate
 	full=$(jq -s 'map(select(.scenario == "notify" and .variant == "adaptive full")) | .[0].mpps' "$ROWS")
-	full=$(awk -v m="$full" 'BEGIN { r = m * 1e6 * 0.1; if (r < 1000) r = 1000; printf "%d", r }')
+	full=$(awk -v m="$full" 'BEGIN { r = m * 1e6 * 0.1; if (r < 1000) r = 1000; printf "%.0f", r }')
 	for mode in poll event adaptive; do
 		stream_variant notify "$mode 10%" 1518 "$full" 1 0 -- --notify "$mode"
 	done

@@ -10,7 +10,8 @@ want=(make gcc clang pkg-config libcmocka-dev libjansson-dev libpcap-dev
       libclang-rt-14-dev libseccomp-dev)
 if [ "${1:-build}" = test ]; then
 	want+=(dpdk-dev iperf3 iputils-ping iproute2 ethtool procps psmisc netcat-openbsd jq
-	       coreutils valgrind python3 tcpdump)
+	       coreutils valgrind python3 systemd man-db groff-base util-linux
+	       libvirt-daemon-system libvirt-clients prometheus tmux curl tcpdump)
 fi
 
 missing=()

@@ -9,8 +9,24 @@
 
 enum pv_log_level { PV_LOG_ERR, PV_LOG_WARN, PV_LOG_INFO, PV_LOG_DEBUG };
 
+/*
+ * How a line is written: plain "pvnet: LEVEL: message", or for the journal
+ * "<N>message" with N the syslog priority (sd-daemon(3)), so journald keeps
+ * the level; neither carries a time (the journal adds its own).
+ */
+enum pv_log_format { PV_LOG_FMT_PLAIN, PV_LOG_FMT_JOURNAL };
+
 /* Sets the most verbose level that is printed (default PV_LOG_INFO). */
 void pv_log_set_level(enum pv_log_level lvl);
+/* Sets how lines are written (default plain, see pv_log_format_auto()). */
+void pv_log_set_format(enum pv_log_format fmt);
+/*
+ * The format stderr wants: journal if $JOURNAL_STREAM names the device and
+ * inode stderr is (systemd sets it for a service's stdout/stderr), else plain.
+ */
+enum pv_log_format pv_log_format_auto(void);
+/* Parses "plain", "journal" or "auto" into *@fmt; -1 if none of them. */
+int pv_log_format_parse(const char *s, enum pv_log_format *fmt);
 /* Prints one line "pvnet: LEVEL: message" to stderr if lvl is enabled. */
 void pv_log(enum pv_log_level lvl, const char *fmt, ...) PV_PRINTF(2, 3);
 

@@ -35,6 +35,11 @@ struct sw {
 	struct pv_loop *loop;
 	enum sw_mode mode;
 	bool copy_double;		/* bounce through a switch buffer (benchmarks) */
+	/*
+	 * --check-config: port constructors check their options and open
+	 * nothing (no device, socket or file), so a config is checked anywhere.
+	 */
+	bool check_only;
 	unsigned mac_limit;		/* learned MACs per port; 0: none */
 	struct port *uplink;		/* first uplink port, or NULL */
 	struct fdb fdb;

@@ -73,6 +73,7 @@ struct gmem {
 	struct gmem_region r[GMEM_MAX_REGIONS];
 	/* the owner's fault counter (outlives every mapping of this table) */
 	uint32_t *fault_cnt;
+	const char *name;	/* the owning port's, for log lines; may be NULL */
 };
 
 /* Initialises an empty table (no fault counter). */

@@ -7,7 +7,7 @@
  *
  *   {"ctl": "/run/pvnet.ctl", "workers": 2, "notify": "adaptive",
  *    "budget": 64, "idle_us": 50, "mode": "direct", "ageing": 300,
- *    "mac_limit": 256,
+ *    "mac_limit": 256, "metrics": "127.0.0.1:9464",
  *    "copy": "single", "gro": "adaptive,timeout=50", "gro_linearize": false,
  *    "ports": [ {"type": "vhost", "name": "vm1", "path": "/run/vm1.sock",
  *                "mac": "52:54:00:00:00:01", "queues": 2},
@@ -121,6 +121,7 @@ int ctl_config_argv(const char *path, int *argc, char ***argv, char *err,
 		{ "ageing", "--ageing" }, { "copy", "--copy" },
 		{ "gro", "--gro" }, { "gro_linearize", "--gro-linearize" },
 		{ "mac_limit", "--mac-limit" },
+		{ "metrics", "--metrics" },
 	};
 	struct argv_buf a = { 0 };
 	json_error_t jerr;

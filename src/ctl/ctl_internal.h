@@ -10,8 +10,64 @@
 
 #include "pvnet/switch.h"
 
-/* The switch's counters as a new JSON object (caller decrefs). */
+/*
+ * The switch's counters as a new JSON object (caller decrefs), with every
+ * registered source's object under its key.
+ */
 json_t *ctl_stats_json(struct sw *sw);
+
+/* A server's own counters, added to @root under its key (ctl_stats_json). */
+typedef void (*ctl_stats_source_fn)(void *opaque, json_t *root);
+/*
+ * Registers @fn to run on every stats document (the control socket's
+ * clients, the metrics listener's): at most CTL_STATS_SOURCES at once.
+ * 0 or -ENOSPC.
+ */
+#define CTL_STATS_SOURCES	4
+int ctl_stats_source_add(ctl_stats_source_fn fn, void *opaque);
+/* Unregisters what ctl_stats_source_add registered with @opaque. */
+void ctl_stats_source_del(void *opaque);
+
+/*
+ * The metrics' network label until ports belong to networks: every series
+ * of a port or of the MAC table carries network="default".
+ */
+#define CTL_METRICS_NETWORK	"default"
+/*
+ * Renders a stats document (ctl_stats_json) as the text exposition:
+ * Prometheus text 0.0.4, or OpenMetrics 1.0 with @openmetrics (counter
+ * families named without _total); both end with "# EOF". Returns a
+ * NUL-terminated string of *len bytes (caller frees), NULL out of memory.
+ */
+char *ctl_metrics_text(json_t *stats, bool openmetrics, size_t *len);
+/* Whether a stats document's field @key is exported (or is a label). */
+bool ctl_metrics_key_exported(const char *key);
+
+/*
+ * The --metrics HTTP listener: GET /metrics from the switch's loop, at most
+ * CTL_METRICS_MAX_CLIENTS at once, each closed CTL_METRICS_DEADLINE_MS after
+ * its accept, a request head at most CTL_METRICS_REQ_MAX bytes.
+ */
+#define CTL_METRICS_MAX_CLIENTS	16
+#define CTL_METRICS_DEADLINE_MS	2000
+#define CTL_METRICS_REQ_MAX	4096
+struct ctl_metrics;
+struct sockaddr_storage;
+/*
+ * Parses "A.B.C.D:PORT" or "[IPV6]:PORT" (PORT 0..65535, 0: any free one)
+ * into @ss and *len; 0 or -EINVAL.
+ */
+int ctl_metrics_parse_addr(const char *s, struct sockaddr_storage *ss,
+			   unsigned *len);
+/*
+ * Listens on @addr (ctl_metrics_parse_addr) and serves from @sw's loop;
+ * NULL on failure (logged). Free with ctl_metrics_destroy.
+ */
+struct ctl_metrics *ctl_metrics_create(const char *addr, struct sw *sw);
+/* The port it listens on (the kernel's choice for port 0). */
+unsigned ctl_metrics_port(const struct ctl_metrics *m);
+/* Closes the listener and every client, frees @m. */
+void ctl_metrics_destroy(struct ctl_metrics *m);
 
 /*
  * Control-socket clients: at most CTL_MAX_CLIENTS at once (more are closed
@@ -80,5 +136,11 @@ struct ctl_protect {
 int ctl_protect_plan(int want_sandbox, bool sandbox_log, const char *user,
 		     bool root, const char *reopen_port, struct ctl_protect *pr,
 		     char *err, size_t errlen);
+
+/*
+ * Sends @state (e.g. "READY=1") to systemd's $NOTIFY_SOCKET; 0 when sent or
+ * when there is no such socket (not a Type=notify service), else -errno.
+ */
+int ctl_sd_notify(const char *state);
 
 #endif /* PVNET_CTL_INTERNAL_H */

@@ -77,18 +77,26 @@ static void client_close(struct ctl_client *c)
 	c->out = NULL;
 }
 
+/* The socket's own counters in every stats document, under "ctl". */
+static void stats_source(void *opaque, json_t *root)
+{
+	struct ctl_server *cs = opaque;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "accepted", json_integer((json_int_t)cs->accepted));
+	json_object_set_new(o, "refused", json_integer((json_int_t)cs->refused));
+	json_object_set_new(o, "timed_out",
+			    json_integer((json_int_t)cs->timed_out));
+	json_object_set_new(root, "ctl", o);
+}
+
 static char *answer(struct ctl_server *cs, const char *line, size_t *len)
 {
 	char *s = NULL;
 
 	if (!strcmp(line, "stats")) {
-		json_t *j = ctl_stats_json(cs->sw), *o = json_object();
+		json_t *j = ctl_stats_json(cs->sw);
 
-		json_object_set_new(o, "accepted", json_integer((json_int_t)cs->accepted));
-		json_object_set_new(o, "refused", json_integer((json_int_t)cs->refused));
-		json_object_set_new(o, "timed_out",
-				    json_integer((json_int_t)cs->timed_out));
-		json_object_set_new(j, "ctl", o);
 		s = json_dumps(j, JSON_COMPACT);
 		json_decref(j);
 	} else {
@@ -272,6 +280,7 @@ struct ctl_server *ctl_server_create(const char *path, struct sw *sw)
 		pv_loop_del(sw->loop, cs->timer_fd);
 		goto err;
 	}
+	ctl_stats_source_add(stats_source, cs);
 	return cs;
 err:
 	pv_err("ctl: cannot listen on %s: %s", path, strerror(errno));
@@ -287,6 +296,7 @@ void ctl_server_destroy(struct ctl_server *cs)
 {
 	if (!cs)
 		return;
+	ctl_stats_source_del(cs);
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (cs->cl[i].fd >= 0)
 			client_close(&cs->cl[i]);

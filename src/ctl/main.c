@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pvnet/ctl.h"
+#include "pvnet/log.h"
 
 #ifndef PVNET_VERSION
 #define PVNET_VERSION "unknown"
@@ -25,6 +26,8 @@ static const struct subcmd subcmds[] = {
 	  "virtio-user frontend: attach a TAP in a namespace, or gen/sink" },
 	{ "stats", ctl_stats_main,
 	  "print a running switch's per-port counters and drops" },
+	{ "top", ctl_top_main,
+	  "show a running switch's packet, byte and drop rates, refreshed" },
 	{ "bench", ctl_bench_main,
 	  "run benchmark scenarios and write results" },
 	{ "demo", ctl_demo_main,
@@ -66,6 +69,8 @@ static int help_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Under systemd, lines keep their level in the journal. */
+	pv_log_set_format(pv_log_format_auto());
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

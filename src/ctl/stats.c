@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -104,6 +105,30 @@ static json_t *vhost_json(struct vhu_dev *dev)
 	}
 	json_object_set_new(o, "vrings", qs);
 	return o;
+}
+
+/* Only the control thread adds, removes and runs sources. */
+static struct {
+	ctl_stats_source_fn fn;
+	void *opaque;
+} sources[CTL_STATS_SOURCES];
+
+int ctl_stats_source_add(ctl_stats_source_fn fn, void *opaque)
+{
+	for (unsigned i = 0; i < CTL_STATS_SOURCES; i++)
+		if (!sources[i].fn) {
+			sources[i].fn = fn;
+			sources[i].opaque = opaque;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+void ctl_stats_source_del(void *opaque)
+{
+	for (unsigned i = 0; i < CTL_STATS_SOURCES; i++)
+		if (sources[i].fn && sources[i].opaque == opaque)
+			sources[i].fn = NULL;
 }
 
 json_t *ctl_stats_json(struct sw *sw)
@@ -245,6 +270,9 @@ json_t *ctl_stats_json(struct sw *sw)
 		}
 		json_object_set_new(root, "workers", ws);
 	}
+	for (unsigned i = 0; i < CTL_STATS_SOURCES; i++)
+		if (sources[i].fn)
+			sources[i].fn(sources[i].opaque, root);
 	return root;
 }
 
@@ -322,37 +350,60 @@ static void print_text(json_t *root)
 static void stats_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: pvnet stats --ctl PATH [--json]\n"
+		"usage: pvnet stats --ctl PATH [--format text|json|openmetrics] [--json]\n"
 		"\n"
 		"Asks a running `pvnet switch` for its counters: per port packets and\n"
-		"bytes in and out, drops by reason, vhost-user state, per-vring counts.\n"
+		"bytes in and out, drops by reason, vhost-user state, per-vring counts,\n"
+		"per worker packets and cycles (docs/stats.md).\n"
 		"\n"
 		"  --ctl PATH   the switch's control socket (its --ctl)\n"
-		"  --json       print the raw JSON instead of a table\n");
+		"  --format F   text (default): a table; json: the raw JSON document;\n"
+		"               openmetrics: the same counters in the Prometheus text\n"
+		"               exposition (pvnet_* names, counters ending in _total,\n"
+		"               labels network, port, queue, worker, reason; what\n"
+		"               `pvnet switch --metrics` serves at /metrics)\n"
+		"  --json       the same as --format json\n"
+		"\n"
+		"Rates, refreshed every second: pvnet top --ctl PATH.\n");
 }
+
+enum stats_format { FMT_TEXT, FMT_JSON, FMT_METRICS };
 
 int ctl_stats_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ctl", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *path = NULL;
-	bool as_json = false;
+	enum stats_format fmt = FMT_TEXT;
 	char *reply = NULL;
 	json_t *root;
 	json_error_t jerr;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jf:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
 			break;
 		case 'j':
-			as_json = true;
+			fmt = FMT_JSON;
+			break;
+		case 'f':
+			if (!strcmp(optarg, "text")) {
+				fmt = FMT_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				fmt = FMT_JSON;
+			} else if (!strcmp(optarg, "openmetrics")) {
+				fmt = FMT_METRICS;
+			} else {
+				fprintf(stderr, "pvnet stats: --format wants text, json or openmetrics\n");
+				return 2;
+			}
 			break;
 		case 'h':
 			stats_usage(stdout);
@@ -361,6 +412,11 @@ int ctl_stats_main(int argc, char **argv)
 			stats_usage(stderr);
 			return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pvnet stats: unexpected argument '%s'\n",
+			argv[optind]);
+		return 2;
 	}
 	if (!path) {
 		fprintf(stderr, "pvnet stats: --ctl PATH is required\n");
@@ -371,16 +427,36 @@ int ctl_stats_main(int argc, char **argv)
 		fprintf(stderr, "pvnet stats: %s: %s\n", path, strerror(-rc));
 		return 1;
 	}
-	if (as_json) {
+	if (fmt == FMT_JSON) {
 		printf("%s\n", reply);
 		free(reply);
 		return 0;
 	}
 	root = json_loads(reply, 0, &jerr);
 	free(reply);
-	if (!root) {
-		fprintf(stderr, "pvnet stats: bad reply: %s\n", jerr.text);
+	if (!root || json_object_get(root, "error")) {
+		fprintf(stderr, "pvnet stats: bad reply: %s\n", root ?
+			json_string_value(json_object_get(root, "error")) :
+			jerr.text);
+		json_decref(root);
 		return 1;
+	}
+	if (fmt == FMT_METRICS) {
+		/*
+		 * The text 0.0.4 dialect: promtool lints it, and Prometheus
+		 * reads it under either content type.
+		 */
+		size_t len;
+		char *text = ctl_metrics_text(root, false, &len);
+
+		json_decref(root);
+		if (!text) {
+			fprintf(stderr, "pvnet stats: out of memory\n");
+			return 1;
+		}
+		fwrite(text, 1, len, stdout);
+		free(text);
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	print_text(root);
 	json_decref(root);

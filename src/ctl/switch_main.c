@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ctl_internal.h"
@@ -51,7 +52,9 @@ static void switch_usage(FILE *f)
 		"               announce=rarp: the switch sends a RARP for it instead;\n"
 		"               in direct mode two vhost ports may share a mac= (both\n"
 		"               sides of a migration): frames go to the running one\n"
-		"  --port tap,name=NAME,ifname=IF[,netns=NS]   an uplink TAP (vnet header)\n"
+		"  --port tap,name=NAME,ifname=IF[,netns=NS][,tso=off]   an uplink TAP\n"
+		"               (vnet header; large TCP packets cross it whole unless\n"
+		"               tso=off)\n"
 		"  --port afpacket,name=NAME,ifname=IF          an uplink on a host interface\n"
 		"  --port pcap,name=NAME,in=FILE[,out=FILE][,gso=on]  replay / capture\n"
 		"  --port gen,name=NAME,dst=MAC[,flows=N][,mss=M][,rate=PPS][,count=N]\n"
@@ -61,6 +64,12 @@ static void switch_usage(FILE *f)
 		"  --ctl PATH   control socket for `pvnet stats --ctl PATH` (mode 0600);\n"
 		"               created after every port's socket, so it answering\n"
 		"               means ready\n"
+		"  --metrics ADDR:PORT  serve the counters over HTTP at GET /metrics\n"
+		"               for Prometheus (off by default): 127.0.0.1:9464,\n"
+		"               [::1]:9464, 0.0.0.0:9464 for every interface; the\n"
+		"               same text as `pvnet stats --format openmetrics`\n"
+		"               (docs/stats.md). Unauthenticated and plain HTTP: bind\n"
+		"               it to loopback or a management network\n"
 		"  --workers N  dataplane threads polling the ports' queues (default 1)\n"
 		"  --notify MODE  poll: busy-poll; event: sleep until a kick;\n"
 		"               adaptive (default): poll while busy, sleep after\n"
@@ -75,14 +84,18 @@ static void switch_usage(FILE *f)
 		"  --copy MODE  single (default): each byte copied once, sender's buffer\n"
 		"               to receiver's; double: through a switch buffer (baseline;\n"
 		"               no GRO: a held packet would point into that buffer)\n"
-		"  --gro POLICY TCP receive aggregation toward guests that take large\n"
-		"               packets: off, poll (flush when each poll round ends),\n"
+		"  --gro POLICY  TCP receive aggregation toward guests that take\n"
+		"               large packets: off, poll (flush when each poll round ends),\n"
 		"               every=N (every N rounds), adaptive (default: hold while\n"
 		"               input keeps coming); add ,timeout=US to bound the hold\n"
 		"  --gro-linearize  copy each aggregated packet into one buffer first,\n"
 		"               as the original LRO did at the bridge (baseline)\n"
 		"  --config FILE  a JSON file with the same settings (see docs/config.md);\n"
 		"               options after it on the command line override it\n"
+		"  --check-config FILE  check FILE (and any other options) as the\n"
+		"               switch would, without starting anything or opening a\n"
+		"               device, socket or file; prints OK and exits 0, or the\n"
+		"               file, port or key at fault and exits 2\n"
 		"  --user USER  once every port and the control socket exist and\n"
 		"               before the workers start, run as USER (groups, gid,\n"
 		"               uid dropped; no capability left). Default when started\n"
@@ -92,13 +105,17 @@ static void switch_usage(FILE *f)
 		"               (docs/security.md): on by default; a forbidden call is\n"
 		"               named on stderr and stops the process; =log: the\n"
 		"               kernel logs it (dmesg) and allows it\n"
-		"  --no-sandbox no seccomp allowlist\n"
+		"  --no-sandbox  no seccomp allowlist\n"
+		"  --log-format FMT  plain: \"pvnet: LEVEL: message\"; journal: \"<N>message\"\n"
+		"               with N the syslog priority, which journald keeps as\n"
+		"               the line's level; auto (default): journal when stderr\n"
+		"               is the stream $JOURNAL_STREAM names (a systemd service)\n"
 		"  -v           debug logging\n"
 		"\n"
 		"Stops on SIGINT or SIGTERM.\n");
 }
 
-static int switch_run(int argc, char **argv);
+static int switch_run(int argc, char **argv, const char *check);
 
 /* One line: which protections are on, and why any is off. */
 /* Called behind the filter: @euid was read before it. */
@@ -125,7 +142,7 @@ int ctl_switch_main(int argc, char **argv)
 {
 	char **cargv = NULL, **all;
 	int cargc = 0, rc, n = 0;
-	const char *cfg = NULL;
+	const char *cfg = NULL, *check = NULL;
 	char err[256];
 
 	/* --config FILE becomes the options it stands for, placed first. */
@@ -134,11 +151,24 @@ int ctl_switch_main(int argc, char **argv)
 			cfg = argv[i + 1];
 		else if (!strncmp(argv[i], "--config=", 9))
 			cfg = argv[i] + 9;
+		else if (!strcmp(argv[i], "--check-config") && i + 1 < argc)
+			check = argv[i + 1];
+		else if (!strncmp(argv[i], "--check-config=", 15))
+			check = argv[i] + 15;
+	}
+	if (check) {
+		if (cfg && strcmp(cfg, check)) {
+			fprintf(stderr, "pvnet switch: --check-config checks one file, "
+				"not --config %s as well\n", cfg);
+			return 2;
+		}
+		cfg = check;
 	}
 	if (!cfg)
-		return switch_run(argc, argv);
+		return switch_run(argc, argv, NULL);
 	if (ctl_config_argv(cfg, &cargc, &cargv, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pvnet switch: --config: %s\n", err);
+		fprintf(stderr, "pvnet switch: %s: %s\n",
+			check ? "--check-config" : "--config", err);
 		return 2;
 	}
 	all = calloc((size_t)(cargc + argc + 1), sizeof(*all));
@@ -147,15 +177,20 @@ int ctl_switch_main(int argc, char **argv)
 	for (int i = 0; i < cargc; i++)
 		all[n++] = cargv[i];
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--config")) {
+		if (!strcmp(argv[i], "--config") ||
+		    !strcmp(argv[i], "--check-config")) {
 			i++;
 			continue;
 		}
-		if (!strncmp(argv[i], "--config=", 9))
+		if (!strncmp(argv[i], "--config=", 9) ||
+		    !strncmp(argv[i], "--check-config=", 15))
 			continue;
 		all[n++] = argv[i];
 	}
-	rc = switch_run(n, all);
+	rc = switch_run(n, all, check);
+	if (check && rc)
+		fprintf(stderr, "pvnet switch: --check-config: %s is not valid "
+			"(the line above says why)\n", check);
 	for (int i = 0; i < cargc; i++)
 		free(cargv[i]);
 	free(cargv);
@@ -163,11 +198,16 @@ int ctl_switch_main(int argc, char **argv)
 	return rc;
 }
 
-static int switch_run(int argc, char **argv)
+/*
+ * Runs the switch, or with @check (the file being checked) stops once the
+ * options and every port's spec are checked, before anything is opened.
+ */
+static int switch_run(int argc, char **argv, const char *check)
 {
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "ctl", required_argument, NULL, 'c' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "notify", required_argument, NULL, 'n' },
 		{ "budget", required_argument, NULL, 'b' },
@@ -181,6 +221,7 @@ static int switch_run(int argc, char **argv)
 		{ "user", required_argument, NULL, 'U' },
 		{ "sandbox", optional_argument, NULL, 'S' },
 		{ "no-sandbox", no_argument, NULL, 'N' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -188,6 +229,8 @@ static int switch_run(int argc, char **argv)
 	unsigned nspecs = 0;
 	const char *ctl_path = NULL;
 	struct ctl_server *cs = NULL;
+	const char *metrics_addr = NULL;
+	struct ctl_metrics *ms = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t next_tick;
 	struct dp_cfg dcfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
@@ -218,6 +261,18 @@ static int switch_run(int argc, char **argv)
 		case 'c':
 			ctl_path = optarg;
 			break;
+		case 'm': {
+			struct sockaddr_storage ss;
+			unsigned sslen;
+
+			if (ctl_metrics_parse_addr(optarg, &ss, &sslen) < 0) {
+				fprintf(stderr, "pvnet switch: --metrics wants A.B.C.D:PORT or [IPV6]:PORT, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			metrics_addr = optarg;
+			break;
+		}
 		case 'v':
 			pv_log_set_level(PV_LOG_DEBUG);
 			break;
@@ -295,6 +350,16 @@ static int switch_run(int argc, char **argv)
 		case 'N':
 			want_sandbox = 0;
 			break;
+		case 'F': {
+			enum pv_log_format f;
+
+			if (pv_log_format_parse(optarg, &f) < 0) {
+				fprintf(stderr, "pvnet switch: --log-format wants plain, journal or auto\n");
+				return 2;
+			}
+			pv_log_set_format(f);
+			break;
+		}
 		case 'C':
 			if (strcmp(optarg, "single") && strcmp(optarg, "double")) {
 				fprintf(stderr, "pvnet switch: --copy wants single or double\n");
@@ -337,6 +402,7 @@ static int switch_run(int argc, char **argv)
 	}
 	sw->copy_double = copy_double;
 	sw->mac_limit = mac_limit;	/* before the ports: each gets it */
+	sw->check_only = check != NULL;
 	for (unsigned i = 0; i < nspecs; i++) {
 		struct port *p = port_create(sw, specs[i], err, sizeof(err));
 
@@ -372,6 +438,15 @@ static int switch_run(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	if (check) {
+		printf("pvnet switch: %s: OK, %u port(s):", check, sw->nports);
+		for (unsigned i = 0; i < sw->nports; i++)
+			printf(" %s (%s)", sw->ports[i]->name,
+			       sw->ports[i]->ops->type);
+		printf("\n");
+		rc = 0;
+		goto out;
+	}
 	dp = dp_create(sw, &dcfg);
 	if (!dp) {
 		fprintf(stderr, "pvnet switch: cannot create the dataplane\n");
@@ -387,6 +462,14 @@ static int switch_run(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* before the control socket: it answering means ready */
+	if (metrics_addr) {
+		ms = ctl_metrics_create(metrics_addr, sw);
+		if (!ms)
+			goto out;
+		pv_info("metrics: serving GET /metrics on %s (port %u)",
+			metrics_addr, ctl_metrics_port(ms));
+	}
 	if (ctl_path) {
 		cs = ctl_server_create(ctl_path, sw);
 		if (!cs)
@@ -396,6 +479,18 @@ static int switch_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Every socket listens now (connections wait in their backlog until
+	 * the loop runs): ready for systemd, told while still allowed to
+	 * reach its socket whatever the user and the allowlist.
+	 */
+	{
+		int e = ctl_sd_notify("READY=1");
+
+		if (e < 0)
+			pv_warn("switch: cannot tell systemd it is ready "
+				"($NOTIFY_SOCKET): %s", strerror(-e));
+	}
 	/*
 	 * Least privilege, once everything that needed privilege exists and
 	 * before the workers start: no packet is handled with more.
@@ -446,6 +541,7 @@ static int switch_run(int argc, char **argv)
 	rc = 0;
 out:
 	ctl_server_destroy(cs);
+	ctl_metrics_destroy(ms);
 	/* Workers first: ports must outlive every poll. */
 	dp_destroy(dp);
 	sw_destroy(sw);

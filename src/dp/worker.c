@@ -446,8 +446,8 @@ static void watch(struct dp_worker *w, unsigned k, int fd)
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
 	    (errno != EEXIST ||
 	     epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)) {
-		pv_warn("dp: worker %u: watch %s queue %u: %s", w->id,
-			r->port->name, r->q, strerror(errno));
+		pv_warn("port %s: queue %u: worker %u cannot watch it: %s",
+			r->port->name, r->q, w->id, strerror(errno));
 		return;
 	}
 	r->fd = fd;

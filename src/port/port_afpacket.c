@@ -121,7 +121,7 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	memset(&pk->vh, 0, sizeof(pk->vh));
 	if (ap->vnet) {
 		memcpy(&pk->vh, frame - AFP_VNET_LEN, AFP_VNET_LEN);
-		why = port_vnet_rx(&pk->vh, len);
+		why = port_vnet_rx(&pk->vh, len, false);
 		if (why != PV_DROP_NONE)
 			return why;
 	} else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
@@ -514,7 +514,6 @@ struct port *port_afpacket_create(struct sw *sw, const char *name,
 	struct afp_port *ap;
 	char why[200];
 
-	(void)sw;
 	ap = port_uplink_alloc(sizeof(*ap), name, &afp_port_ops, err, errlen);
 	if (!ap)
 		return NULL;
@@ -525,6 +524,8 @@ struct port *port_afpacket_create(struct sw *sw, const char *name,
 		snprintf(err, errlen, "port %s: ifname= is required", name);
 		goto fail;
 	}
+	if (sw && sw->check_only)
+		return &ap->port;
 	if (afp_open(ap, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "port %s: %s", name, why);
 		goto fail;

@@ -54,17 +54,22 @@ int port_opts_parse(const struct port_opts_spec *spec, const char *name,
  * Checks a virtio-net header the kernel wrote in front of a received frame
  * of @len bytes (TAP, PACKET_VNET_HDR) and keeps only what the switch may
  * use of it; returns the drop reason. The kernel is trusted for its own
- * fields, so its DATA_VALID stays and spares GRO a checksum.
+ * fields, so its DATA_VALID stays and spares GRO a checksum. A GSO frame
+ * is taken only where the socket asked for TSO (@gso_ok), and only TCP
+ * with a partial checksum (what the kernel sends with TSO).
  */
 static inline enum pv_drop port_vnet_rx(struct virtio_net_hdr *vh,
-					uint32_t len)
+					uint32_t len, bool gso_ok)
 {
 	enum pv_drop why = nethdr_check(vh, len);
+	uint8_t gso = vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
 
 	if (why != PV_DROP_NONE)
 		return why;
-	/* Our sockets ask for no TSO: a GSO frame means a kernel we did not expect. */
-	if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+	if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+	    (!gso_ok || (gso != VIRTIO_NET_HDR_GSO_TCPV4 &&
+			 gso != VIRTIO_NET_HDR_GSO_TCPV6) ||
+	     !(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)))
 		return PV_DROP_PKT_HDR_GSO;
 	vh->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
 	vh->num_buffers = 0;
@@ -72,9 +77,10 @@ static inline enum pv_drop port_vnet_rx(struct virtio_net_hdr *vh,
 }
 
 /*
- * Fills @h, the vnet header a non-GSO @pk goes out with to the kernel:
- * only its partial checksum, which the kernel (TUN_F_CSUM, PACKET_VNET_HDR)
- * completes as it is.
+ * Fills @h, the vnet header @pk goes out with to the kernel: its partial
+ * checksum, which the kernel (TUN_F_CSUM, PACKET_VNET_HDR) completes as it
+ * is, and for a GSO packet (only sent to a port that took TSO) its
+ * segmentation fields, so the kernel segments it or passes it on whole.
  */
 static inline void port_vnet_tx(struct virtio_net_hdr *h, const struct pkt *pk)
 {
@@ -83,6 +89,11 @@ static inline void port_vnet_tx(struct virtio_net_hdr *h, const struct pkt *pk)
 		h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		h->csum_start = pk->vh.csum_start;
 		h->csum_offset = pk->vh.csum_offset;
+	}
+	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+		h->gso_type = pk->vh.gso_type;
+		h->gso_size = pk->vh.gso_size;
+		h->hdr_len = pk->vh.hdr_len;
 	}
 }
 

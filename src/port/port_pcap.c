@@ -266,7 +266,6 @@ struct port *port_pcap_create(struct sw *sw, const char *name, const char *opts,
 	struct pcap_port *pp;
 	char why[1024];
 
-	(void)sw;
 	pp = port_uplink_alloc(sizeof(*pp), name, &pcap_port_ops, err, errlen);
 	if (!pp)
 		return NULL;
@@ -284,6 +283,8 @@ struct port *port_pcap_create(struct sw *sw, const char *name, const char *opts,
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
 	}
+	if (sw && sw->check_only)
+		return &pp->port;
 	if (pcap_open_files(pp, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "port %s: %s", name, why);
 		goto fail;

@@ -5,7 +5,10 @@
  * The TAP is opened (or created) with IFF_VNET_HDR and a 12-byte virtio-net
  * header, and TUN_F_CSUM: partial checksums pass through in both directions
  * as NEEDS_CSUM headers, so neither side computes a checksum it does not
- * need. TSO stays off until the GSO issue lands (design.md).
+ * need. With TSO (tso=on, the default; TUN_F_TSO4/6) large TCP packets
+ * cross whole both ways: the host's stack hands us 64 KiB sends, and a
+ * guest's TSO send goes to the host unsegmented (issue 14: bulk TCP between
+ * the host and a guest is never segmented in software).
  *
  * Receive: one read() per frame into a fixed pool of port-owned buffers
  * (a TAP fd has no batched read), a burst of up to PKT_BURST_MAX per round,
@@ -35,11 +38,11 @@
 
 #define TAP_HDR_LEN	12
 /*
- * A frame without GSO fits the largest MTU a TAP takes, plus headers; the
- * one byte more tells a read that filled the buffer (a longer frame, cut)
- * from one at the limit.
+ * A frame fits the largest GSO frame taken (which also covers the largest
+ * MTU a TAP takes); the one byte more tells a read that filled the buffer
+ * (a longer frame, cut) from one at the limit.
  */
-#define TAP_BUF_LEN	(TAP_HDR_LEN + PV_FRAME_MAX + 1)
+#define TAP_BUF_LEN	(TAP_HDR_LEN + PV_FRAME_GSO_MAX + 1)
 /*
  * Receive buffers: a burst plus what the switch's GRO may hold until its
  * flush (the cookie of a frame is its buffer index; release gives it back).
@@ -69,11 +72,15 @@ static struct tap_port *tp_of(struct port *p)
 	return (struct tap_port *)p;
 }
 
-/* Opens TAP @ifname in the current netns and brings it up; fd or -errno. */
-static int tap_open_here(const char *ifname)
+/*
+ * Opens TAP @ifname in the current netns (TSO offered to the kernel if
+ * @tso) and brings it up; fd or -errno.
+ */
+static int tap_open_here(const char *ifname, bool tso)
 {
 	struct ifreq ifr = { 0 };
 	int fd, s, hdrsz = TAP_HDR_LEN, e;
+	unsigned off = TUN_F_CSUM | (tso ? TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN : 0);
 
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -82,7 +89,7 @@ static int tap_open_here(const char *ifname)
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
 	    ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) < 0 ||
-	    ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM) < 0)
+	    ioctl(fd, TUNSETOFFLOAD, off) < 0)
 		goto err;
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -110,14 +117,14 @@ err:
  * and returns before anything else runs here. A TAP stays in the netns it
  * was created in, whatever thread later reads it.
  */
-static int tap_open_in(const char *netns, const char *ifname, char *err,
-		       size_t errlen)
+static int tap_open_in(const char *netns, const char *ifname, bool tso,
+		       char *err, size_t errlen)
 {
 	char path[128];
 	int self, target, fd;
 
 	if (!netns[0]) {
-		fd = tap_open_here(ifname);
+		fd = tap_open_here(ifname, tso);
 		if (fd < 0)
 			snprintf(err, errlen, "tap %s: %s", ifname, strerror(-fd));
 		return fd;
@@ -137,7 +144,7 @@ static int tap_open_in(const char *netns, const char *ifname, char *err,
 		return -1;
 	}
 	close(target);
-	fd = tap_open_here(ifname);
+	fd = tap_open_here(ifname, tso);
 	if (fd < 0)
 		snprintf(err, errlen, "tap %s in netns %s: %s", ifname, netns,
 			 strerror(-fd));
@@ -153,21 +160,25 @@ static int tap_open_in(const char *netns, const char *ifname, char *err,
 	return fd;
 }
 
-/* Turns one frame read into buffer @buf (@n bytes) into @pk; the drop reason. */
-static enum pv_drop frame_to_pkt(uint8_t *buf, ssize_t n, struct pkt *pk)
+/*
+ * Turns one frame read into buffer @buf (@n bytes) into @pk; the drop
+ * reason. GSO frames are taken only if the TAP was given TSO (@tso).
+ */
+static enum pv_drop frame_to_pkt(uint8_t *buf, ssize_t n, struct pkt *pk,
+				 bool tso)
 {
 	enum pv_drop why;
 
 	if (n < TAP_HDR_LEN + ETH_HLEN)
 		return PV_DROP_PKT_TRUNC;
 	/* tun returns the frame's whole length even when it copied less:
-	 * never describe more than the buffer holds. */
-	if (n > TAP_HDR_LEN + PV_FRAME_MAX)
+	 * never describe more than the buffer holds. nethdr_check() then
+	 * applies the limit for the frame's kind (GSO or not). */
+	if (n > TAP_HDR_LEN + PV_FRAME_GSO_MAX)
 		return PV_DROP_PKT_TOO_LONG;
 	memcpy(&pk->vh, buf, sizeof(pk->vh));
 	pk->len = (uint32_t)(n - TAP_HDR_LEN);
-	/* TUN_F_TSO* is off: port_vnet_rx() refuses GSO frames. */
-	why = port_vnet_rx(&pk->vh, pk->len);
+	why = port_vnet_rx(&pk->vh, pk->len, tso);
 	if (why != PV_DROP_NONE)
 		return why;
 	pk->seg[0].iov_base = buf + TAP_HDR_LEN;
@@ -229,7 +240,7 @@ static unsigned tap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 						   p->name, strerror(errno));
 			break;
 		}
-		why = frame_to_pkt(buf, n, pk);
+		why = frame_to_pkt(buf, n, pk, p->gso_offload);
 		if (why != PV_DROP_NONE) {
 			drops[why]++;
 			bad++;
@@ -266,7 +277,7 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			     unsigned n)
 {
 	struct tap_port *tp = tp_of(p);
-	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, gso_pkts = 0;
 	struct iovec iov[PKT_MAX_SEGS + 1];
 	unsigned sent = 0;
 
@@ -281,10 +292,13 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		struct virtio_net_hdr h;
 		ssize_t r;
 
-		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-			drops[PV_DROP_PKT_TOO_BIG]++;	/* no TSO on the TAP yet */
+		/* the switch segments for a TAP without TSO; never trust it */
+		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE && !p->gso_offload) {
+			drops[PV_DROP_PKT_TOO_BIG]++;
 			continue;
 		}
+		if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+			gso_pkts++;
 		port_vnet_tx(&h, pk);
 		iov[0].iov_base = &h;
 		iov[0].iov_len = TAP_HDR_LEN;
@@ -297,6 +311,8 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		sent++;
 		bytes += pk->len;
 	}
+	if (gso_pkts)
+		pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);
 	port_count_tx(p, 0, sent, bytes, 0, drops);
 	return sent;
 }
@@ -338,6 +354,10 @@ static bool tap_take_opt(void *ctx, const char *key, const char *val)
 	if (!strcmp(key, "netns"))
 		return !strchr(val, '/') &&
 		       port_opt_str(tp->netns, sizeof(tp->netns), val);
+	if (!strcmp(key, "tso") && (!strcmp(val, "on") || !strcmp(val, "off"))) {
+		tp->port.gso_offload = !strcmp(val, "on");
+		return true;
+	}
 	return false;
 }
 
@@ -345,7 +365,7 @@ static bool tap_take_opt(void *ctx, const char *key, const char *val)
 static_assert(IFNAMSIZ == 16, "the usage text below says 16");
 static const struct port_opts_spec tap_opts = {
 	.type = "tap",
-	.usage = "ifname=NAME (< 16 chars), netns=NAME",
+	.usage = "ifname=NAME (< 16 chars), netns=NAME, tso=on|off",
 	.too_long = "option too long",
 	.val_max = 128,
 	.take = tap_take_opt,
@@ -379,12 +399,12 @@ struct port *port_tap_create(struct sw *sw, const char *name, const char *opts,
 	struct tap_port *tp;
 	char why[200];
 
-	(void)sw;
 	tp = port_uplink_alloc(sizeof(*tp), name, &tap_port_ops, err, errlen);
 	if (!tp)
 		return NULL;
 	tp->fd = -1;
 	tp->port.csum_offload = true;
+	tp->port.gso_offload = true;	/* tso=on */
 	if (port_opts_parse(&tap_opts, name, opts, tp, err, errlen) < 0)
 		goto fail;
 	if (!tp->ifname[0]) {
@@ -397,13 +417,17 @@ struct port *port_tap_create(struct sw *sw, const char *name, const char *opts,
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
 	}
-	tp->fd = tap_open_in(tp->netns, tp->ifname, why, sizeof(why));
+	if (sw && sw->check_only)
+		return &tp->port;
+	tp->fd = tap_open_in(tp->netns, tp->ifname, tp->port.gso_offload, why,
+			     sizeof(why));
 	if (tp->fd < 0) {
 		snprintf(err, errlen, "port %s: %s", name, why);
 		goto fail;
 	}
-	pv_info("port %s: tap %s%s%s, checksum offload", name, tp->ifname,
-		tp->netns[0] ? " in netns " : "", tp->netns);
+	pv_info("port %s: tap %s%s%s, checksum offload%s", name, tp->ifname,
+		tp->netns[0] ? " in netns " : "", tp->netns,
+		tp->port.gso_offload ? ", TSO both ways" : "");
 	return &tp->port;
 
 fail:

@@ -52,9 +52,15 @@ struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 
 void sw_destroy(struct sw *sw)
 {
+	unsigned n;
+
 	if (!sw)
 		return;
-	for (unsigned i = 0; i < sw->nports; i++)
+	n = sw->nports;
+	/* a port going away may look at the others (its MAC's other
+	 * attachment): the list is empty before the first one is freed */
+	sw->nports = 0;
+	for (unsigned i = 0; i < n; i++)
 		sw->ports[i]->ops->destroy(sw->ports[i]);
 	pv_loop_destroy(sw->loop);
 	free(sw);
@@ -302,6 +308,9 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	uint64_t now = learn ? pv_now_ns() : 0;
 	struct gro_table *gro;
 	uint64_t t0 = dp_rdtsc(), t1;
+	uint8_t last_src[ETH_ALEN], last_dst[ETH_ALEN];
+	bool have_src = false, have_dst = false;
+	uint16_t last_di = FDB_NO_PORT;
 
 	PV_ASSERT(n <= PKT_BURST_MAX);
 
@@ -317,11 +326,30 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			dest[i] = DEST_DROP;
 			continue;
 		}
+		/*
+		 * A burst is mostly one flow: the previous frame's source was
+		 * just learned and its destination just looked up, so the
+		 * same MACs again cost a compare (the table as it was at the
+		 * burst's start, which a lookup at that time would give too).
+		 */
 		if (learn && !pkt_mac_is_multicast(p->src_mac) &&
-		    fdb_learn(&sw->fdb, p->src_mac, src->idx, now) == -EDQUOT)
-			refused++;
+		    (!have_src || memcmp(last_src, p->src_mac, ETH_ALEN))) {
+			int rc = fdb_learn(&sw->fdb, p->src_mac, src->idx, now);
+
+			if (rc == -EDQUOT)
+				refused++;
+			have_src = rc == 0;
+			memcpy(last_src, p->src_mac, ETH_ALEN);
+		}
 		if (!pkt_mac_is_multicast(p->dst_mac)) {
-			uint16_t di = fdb_lookup(&sw->fdb, p->dst_mac, now);
+			uint16_t di;
+
+			if (!have_dst || memcmp(last_dst, p->dst_mac, ETH_ALEN)) {
+				last_di = fdb_lookup(&sw->fdb, p->dst_mac, now);
+				memcpy(last_dst, p->dst_mac, ETH_ALEN);
+				have_dst = true;
+			}
+			di = last_di;
 
 			d = di < sw->nports ? sw->ports[di] : NULL;
 			/* Unknown unicast: the uplink (direct) or everyone (learn). */

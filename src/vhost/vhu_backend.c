@@ -61,7 +61,7 @@ void vhu_fault(struct vhu_dev *dev, enum pv_drop why, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	pv_log_ratelimited(&dev->rl, PV_LOG_WARN, "%s: vhost-user: %s (%s)",
+	pv_log_ratelimited(&dev->rl, PV_LOG_WARN, "port %s: vhost-user: %s (%s)",
 			   dev->name, detail, pv_drop_name(why));
 }
 
@@ -307,7 +307,7 @@ static int ring_try_start(struct vhu_dev *dev, unsigned idx)
 	ring_set_log(dev, idx);
 	vring_start(&vr->vq, vr->base);
 	vr->running = true;
-	pv_log(PV_LOG_DEBUG, "%s: vring %u running (size %u, base %u)",
+	pv_log(PV_LOG_DEBUG, "port %s: vring %u running (size %u, base %u)",
 	       dev->name, idx, vr->num, vr->base);
 	if (dev->ops.queue_state)
 		dev->ops.queue_state(dev->opaque, idx, true);
@@ -357,6 +357,7 @@ void vhu_dev_session_init(struct vhu_dev *dev)
 	dev->rs_last_ns = pv_now_ns();
 	gmem_init(&dev->gm);
 	gmem_set_fault_counter(&dev->gm, &dev->st.mem_faults);
+	dev->gm.name = dev->name;
 	memset(&dev->log, 0, sizeof(dev->log));
 	dev->log.guard = -1;
 	dev->log_missing_said = false;
@@ -464,6 +465,7 @@ static int h_set_mem_table(struct vhu_dev *dev, struct vhu_msg *msg,
 	/* built aside, swapped in whole: a failure leaves the old table */
 	gmem_init(&next);
 	gmem_set_fault_counter(&next, &dev->st.mem_faults);
+	next.name = dev->name;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct vhu_mem_region *r = &mt->regions[i];
 		int rc = gmem_add_region(&next, r->gpa, r->size, r->uva,
@@ -796,11 +798,11 @@ static int h_set_log_base(struct vhu_dev *dev, struct vhu_msg *msg,
 		return rc;
 	}
 	if (dev->log.len)
-		pv_info("%s: vhost-user: dirty log replaced (%llu -> %llu bytes)",
+		pv_info("port %s: vhost-user: dirty log replaced (%llu -> %llu bytes)",
 			dev->name, (unsigned long long)dev->log.size,
 			(unsigned long long)m.size);
 	else
-		pv_info("%s: vhost-user: dirty log of %llu bytes (%llu MiB of guest memory)%s",
+		pv_info("port %s: vhost-user: dirty log of %llu bytes (%llu MiB of guest memory)%s",
 			dev->name, (unsigned long long)m.size,
 			(unsigned long long)(m.size * 8 * 4096 >> 20),
 			m.sealed ? "" : ", not sealable: SIGBUS guard only");
@@ -826,7 +828,7 @@ static int h_send_rarp(struct vhu_dev *dev, struct vhu_msg *msg,
 		return -EINVAL;
 	}
 	dev->st.rarps++;
-	pv_info("%s: vhost-user: SEND_RARP for %02x:%02x:%02x:%02x:%02x:%02x",
+	pv_info("port %s: vhost-user: SEND_RARP for %02x:%02x:%02x:%02x:%02x:%02x",
 		dev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	if (dev->ops.announce)
 		dev->ops.announce(dev->opaque, mac);
@@ -982,7 +984,7 @@ static int send_reply(struct vhu_dev *dev, struct vhu_msg *msg)
 	rc = vhu_msg_send(dev->conn_fd, msg, NULL, 0, 0);
 	if (rc)
 		pv_log_ratelimited(&dev->rl, PV_LOG_WARN,
-				   "%s: vhost-user: reply to %s failed: %s",
+				   "port %s: vhost-user: reply to %s failed: %s",
 				   dev->name, vhu_req_name(msg->hdr.request),
 				   strerror(-rc));
 	return rc;

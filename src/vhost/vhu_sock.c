@@ -42,7 +42,7 @@ void vhu_dev_disconnect(struct vhu_dev *dev)
 		pv_loop_del(dev->loop, dev->conn_fd);
 		close_fd(&dev->conn_fd);
 		dev->st.disconnects++;
-		pv_log(PV_LOG_INFO, "%s: vhost-user frontend disconnected",
+		pv_log(PV_LOG_INFO, "port %s: vhost-user frontend disconnected",
 		       dev->name);
 	}
 	vhu_rx_reset(&dev->rx);
@@ -159,7 +159,7 @@ static int attach(struct vhu_dev *dev, int fd)
 	/* who is on the other end: the socket's mode decided who may be */
 	getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen);
 	pv_log(PV_LOG_INFO,
-	       "%s: vhost-user frontend connected: peer pid %d uid %d gid %d",
+	       "port %s: vhost-user frontend connected: peer pid %d uid %d gid %d",
 	       dev->name, (int)peer.pid, (int)peer.uid, (int)peer.gid);
 	return 0;
 }
@@ -195,7 +195,7 @@ static void on_accept(void *opaque, int fd, uint32_t events)
 		/* one frontend at a time: the second one is turned away */
 		dev->st.refused++;
 		pv_log_ratelimited(&dev->rl, PV_LOG_WARN,
-				   "%s: vhost-user: second frontend refused",
+				   "port %s: vhost-user: second frontend refused",
 				   dev->name);
 		close(c);
 		return;
@@ -217,7 +217,7 @@ static int try_connect(struct vhu_dev *dev)
 		close(fd);
 		if (!dev->connect_failed_logged)
 			pv_log(PV_LOG_INFO,
-			       "%s: vhost-user: connect %s: %s (retrying every second)",
+			       "port %s: vhost-user: connect %s: %s (retrying every second)",
 			       dev->name, dev->path, strerror(-rc));
 		dev->connect_failed_logged = true;
 		return rc;
@@ -263,7 +263,7 @@ static int make_listener(struct vhu_dev *dev, const struct vhu_dev_cfg *cfg)
 	/* a stale socket from a dead run is removed; any other file is not */
 	if (lstat(dev->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			pv_err("%s: %s exists and is not a socket", dev->name,
+			pv_err("port %s: %s exists and is not a socket", dev->name,
 			       dev->path);
 			return -EEXIST;
 		}
@@ -292,16 +292,16 @@ static int make_listener(struct vhu_dev *dev, const struct vhu_dev_cfg *cfg)
 		goto fail;
 	}
 	if (cfg->has_sock_gid)
-		pv_log(PV_LOG_INFO, "%s: vhost-user: listening on %s (mode %04o, group %u)",
+		pv_log(PV_LOG_INFO, "port %s: vhost-user: listening on %s (mode %04o, group %u)",
 		       dev->name, dev->path, (unsigned)mode, cfg->sock_gid);
 	else
-		pv_log(PV_LOG_INFO, "%s: vhost-user: listening on %s (mode %04o)",
+		pv_log(PV_LOG_INFO, "port %s: vhost-user: listening on %s (mode %04o)",
 		       dev->name, dev->path, (unsigned)mode);
 	dev->listen_fd = fd;
 	return 0;
 fail:
 	rc = -errno;
-	pv_err("%s: listen on %s: %s", dev->name, dev->path, strerror(-rc));
+	pv_err("port %s: listen on %s: %s", dev->name, dev->path, strerror(-rc));
 	close(fd);
 	return rc;
 }
@@ -320,7 +320,7 @@ struct vhu_dev *vhu_dev_create(const struct vhu_dev_cfg *cfg,
 	if (!cfg || !cfg->path || !loop || cfg->max_queue_pairs < 1 ||
 	    cfg->max_queue_pairs > VHU_MAX_QUEUE_PAIRS ||
 	    strlen(cfg->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		pv_err("%s: vhost-user: bad configuration",
+		pv_err("port %s: vhost-user: bad configuration",
 		       cfg && cfg->name ? cfg->name : "?");
 		errno = EINVAL;
 		return NULL;

@@ -171,8 +171,9 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size,
 	ret = gmem_map_file(&m, fd, size, mmap_offset, gm->fault_cnt);
 	if (ret)
 		return ret;
-	pv_log(PV_LOG_DEBUG, "gmem: region gpa 0x%llx size %llu %s",
-	       (unsigned long long)gpa, (unsigned long long)size,
+	pv_log(PV_LOG_DEBUG, "port %s: guest memory region gpa 0x%llx size %llu %s",
+	       gm->name ? gm->name : "?", (unsigned long long)gpa,
+	       (unsigned long long)size,
 	       m.sealed ? "sealed against shrinking" :
 	       "not sealable (SIGBUS guard only)");
 

@@ -175,8 +175,10 @@ void vring_fail(struct vring *vq, enum pv_drop why)
 		return;
 	vq->state = VRING_BROKEN;
 	vq->broken_reason = why;
-	pv_log_ratelimited(&vq->rl, PV_LOG_WARN, "vring %s: queue broken: %s",
-			   vq->name ? vq->name : "?", pv_drop_text(why));
+	/* vq->name is the port's, set by its backend; a frontend's has none */
+	pv_log_ratelimited(&vq->rl, PV_LOG_WARN, "%s %s: queue broken: %s",
+			   vq->name ? "port" : "vring", vq->name ? vq->name : "?",
+			   pv_drop_text(why));
 }
 
 /* ---- dirty-page log ---- */

@@ -29,6 +29,10 @@ r=$out/results.json
 check "results.json: meta has machine, kernel, tsc_hz, commit, cpus, elapsed" \
 	jqe '.meta | (.machine and .kernel and .tsc_hz > 0 and .commit and .cpus > 0
 	       and .elapsed_s.bridge >= 0)' "$r"
+# mawk's printf %d saturates at 2^31 - 1: a TSC rate of exactly that was
+# clipped (every cycles figure low on a machine above 2.147 GHz)
+check "results.json: tsc_hz not clipped at 2^31 - 1 (mawk printf %d)" \
+	jqe '.meta.tsc_hz != 2147483647' "$r"
 check "results.json: 4 bridge rows (direct/learn x guest/uplink)" \
 	[ "$(jq '[.rows[] | select(.scenario == "bridge")] | length' "$r")" = 4 ]
 check "results.json: every row has every field of issue 7" \

@@ -17,7 +17,9 @@
  * the control thread and a worker fails it even when no frame showed it.
  *
  * Scenarios: (a) memory table changes under traffic, (b) call fd changes
- * under traffic, (c) four workers filling one guest's RX ring.
+ * under traffic, (c) four workers filling one guest's RX ring, (d) live
+ * migration's dirty log mapped, replaced and switched on and off under
+ * traffic.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,6 +94,8 @@ struct guest {
 	 */
 	uint64_t drv_err;
 	int64_t last_seq[MAX_GUESTS];	/* per source, -1: none yet */
+	bool track;			/* (d): note each RX buffer filled */
+	bool filled[QSZ];
 };
 
 struct world {
@@ -451,6 +455,8 @@ static void rx_reap(struct guest *g)
 			uint32_t seq;
 
 			g->rcvd++;
+			if (g->track)
+				g->filled[b] = true;
 			if (lens[i] < HDR_LEN ||
 			    !check_frame(p + HDR_LEN, lens[i] - HDR_LEN, &src,
 					 &seq) ||
@@ -843,12 +849,174 @@ static void many_workers_fill_one_ring(void **state)
 	free(w);
 }
 
+/* ---- (d) the dirty log under traffic ---- */
+
+#define LOG_BYTES	65536		/* 2 GiB of guest-physical pages */
+
+struct logchurn {
+	struct guest *g;
+	int logfd;		/* the last log sent (the test reads it) */
+	unsigned iters, failed;
+	int done;		/* atomic */
+};
+
+static int new_log(void)
+{
+	int fd = memfd_create("pvnet-dirty-log", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd >= 0 && ftruncate(fd, LOG_BYTES) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* SET_FEATURES with or without LOG_ALL, then the RX ring's address with
+ * the log flag, as QEMU switches logging on running rings. */
+static int set_logging(struct guest *g, bool on)
+{
+	struct fg_ring *ring = &g->ring[RXR];
+	struct vhu_vring_addr a = {
+		.index = RXR,
+		.flags = on ? VHU_VRING_F_LOG : 0,
+		.desc_uva = FG_UVA_BASE + ring->desc_gpa,
+		.used_uva = FG_UVA_BASE + ring->used_gpa,
+		.avail_uva = FG_UVA_BASE + ring->avail_gpa,
+		.log_gpa = on ? ring->used_gpa : 0,
+	};
+	int rc = send_u64(g->dev, VHU_REQ_SET_FEATURES,
+			  g->features | (on ? VIRTIO_BIT(VHOST_F_LOG_ALL) : 0));
+
+	return rc | send_msg(g->dev, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+}
+
+/*
+ * QEMU's migration steps in a loop on the receiving guest: a log (a new
+ * one every fourth round), logging on, frames, logging off. Ends with a
+ * fresh log and logging on.
+ */
+static void *churn_log(void *arg)
+{
+	struct logchurn *c = arg;
+	struct vhu_log l = { .mmap_size = LOG_BYTES };
+	uint64_t until = pv_now_ns() + CHURN_NS;
+
+	while (pv_now_ns() < until) {
+		int fd;
+
+		if (c->iters % 4 == 0) {
+			int nfd = new_log();
+
+			if (nfd < 0) {
+				c->failed++;
+				break;
+			}
+			close(c->logfd);
+			c->logfd = nfd;
+		}
+		fd = dup(c->logfd);
+		if (send_msg(c->g->dev, VHU_REQ_SET_LOG_BASE, &l, sizeof(l), &fd, 1) ||
+		    set_logging(c->g, true))
+			c->failed++;
+		usleep(500);
+		if (set_logging(c->g, false))
+			c->failed++;
+		usleep(300);
+		c->iters++;
+	}
+	{
+		int nfd = new_log(), fd;
+
+		close(c->logfd);
+		c->logfd = nfd;
+		fd = nfd >= 0 ? dup(nfd) : -1;
+		if (fd < 0 ||
+		    send_msg(c->g->dev, VHU_REQ_SET_LOG_BASE, &l, sizeof(l), &fd, 1) ||
+		    set_logging(c->g, true))
+			c->failed++;
+	}
+	__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static bool log_dirty(const uint8_t *log, uint64_t gpa)
+{
+	uint64_t page = gpa >> VRING_LOG_PAGE_SHIFT;
+
+	return page / 8 < LOG_BYTES && (log[page / 8] & (1u << (page % 8)));
+}
+
+static void dirty_log_under_traffic(void **state)
+{
+	struct world *w = world_new();
+	struct guest *a, *b;
+	struct logchurn c = { .logfd = -1 };
+	const uint8_t *log;
+	unsigned checked = 0;
+	pthread_t th;
+
+	(void)state;
+	a = guest_new(w, false, true, F_EVIDX);
+	b = guest_new(w, true, false, F_EVIDX);
+	world_start(w, 2, DP_NOTIFY_POLL);
+	assert_int_equal(send_u64(b->dev, VHU_REQ_SET_PROTOCOL_FEATURES,
+				  VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |
+				  VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
+				  VIRTIO_BIT(VHU_PROTO_F_LOG_SHMFD)), 0);
+	a->dst_mac = b->port->mac;
+	a->limit = UINT64_MAX;
+	c.g = b;
+
+	assert_int_equal(pthread_create(&th, NULL, churn_log, &c), 0);
+	while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE))
+		drive(w);
+	pthread_join(th, NULL);
+	assert_int_equal(c.failed, 0);
+	/* everything before the last log is in; then frames under it only */
+	a->limit = a->sent;
+	drain(w);
+	b->track = true;
+	a->limit = a->sent + 2 * QSZ;
+	drain(w);
+	world_stop_workers(w);
+
+	print_message("log churn: %u rounds; %llu frames sent, %llu received\n",
+		      c.iters, (unsigned long long)a->sent,
+		      (unsigned long long)b->rcvd);
+	assert_true(c.iters > 0);
+	assert_clean(a);
+	assert_clean(b);
+	assert_int_equal(b->rcvd + cap_drops(b), a->sent);
+	assert_int_equal(vhu_dev_stats(b->dev)->faults.n[PV_DROP_VHU_LOG], 0);
+	assert_int_equal(vhu_dev_stats(b->dev)->log_bases, c.iters + 1);
+	assert_true(vhu_dev_logging(b->dev));
+	/* every buffer written under the last log, and the used ring, marked */
+	log = mmap(NULL, LOG_BYTES, PROT_READ, MAP_SHARED, c.logfd, 0);
+	assert_true(log != MAP_FAILED);
+	for (unsigned i = 0; i < QSZ; i++) {
+		if (!b->filled[i])
+			continue;
+		checked++;
+		if (!log_dirty(log, b->buf_gpa[RXR][i]))
+			fail_msg("buffer %u at gpa 0x%llx written, not logged", i,
+				 (unsigned long long)b->buf_gpa[RXR][i]);
+	}
+	assert_true(checked > 0);
+	assert_true(log_dirty(log, b->ring[RXR].used_gpa));
+	/* the TX ring's buffers are only read: a's side logs nothing */
+	munmap((void *)log, LOG_BYTES);
+	close(c.logfd);
+	world_free(w);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mem_table_changes_under_traffic),
 		cmocka_unit_test(call_fd_changes_under_traffic),
 		cmocka_unit_test(many_workers_fill_one_ring),
+		cmocka_unit_test(dirty_log_under_traffic),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);

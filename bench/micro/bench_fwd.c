@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_fwd.c - the switch's real forwarding path, guest to guest, in one
+ * thread: two vhost ports of a real `struct sw`, set up with vhost-user
+ * messages (vhu_dev_handle_msg, as QEMU would send them), and the one
+ * receive loop the workers run (dp_poll: rx_burst -> sw_forward_burst ->
+ * the destination's tx_burst -> rx_done). A driver in the same thread plays
+ * both guests: it posts frames on A's TX ring and recycles B's RX buffers.
+ *
+ * Only dp_poll() is timed (TSC): the figure is the switch's cost per packet
+ * (issue 14's "switch cycles/pkt"), without threads, interrupts or a peer
+ * on another core, so it is repeatable enough to compare commits. For
+ * instruction counts that do not depend on the machine's load, run it under
+ * callgrind with collection limited to the switch:
+ *
+ *   valgrind --tool=callgrind --collect-atstart=no --toggle-collect=switch_poll \
+ *       build/bench/bench_fwd --packets 200000 --size 64
+ *
+ * and divide the Ir total by the packets. Not a test.
+ *
+ * Usage: bench_fwd [--packets N] [--size BYTES] [--burst N] [--mrg]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pvnet/dp.h"
+#include "pvnet/log.h"
+#include "pvnet/port.h"
+#include "pvnet/switch.h"
+#include "pvnet/vhost.h"
+
+/* Not in a header: the accessor ctl/stats.c uses (port_vhost.c). */
+struct vhu_dev *port_vhost_dev(struct port *p);
+
+#define MEM_LEN		(16u << 20)
+#define QSZ		256
+#define BUF_LEN		2048
+#define HDR_LEN		12
+/* ring areas inside guest memory, then the buffers */
+#define RING_AREA	0x10000ULL
+#define BUF_BASE	0x100000ULL
+
+struct guest {
+	const char *name;
+	uint8_t mac[6];
+	struct port *port;
+	struct vhu_dev *dev;
+	uint64_t features;
+	struct vring drv[2];		/* driver view: vring 0 RX, vring 1 TX */
+	uint64_t ring_gpa[2];
+	int kick[2], call[2];
+	uint16_t free_buf[QSZ];
+	unsigned nfree;
+	uint64_t buf_gpa0;		/* this guest's buffers: BUF_LEN each */
+};
+
+static uint8_t *mem;
+static int memfd;
+
+static uint8_t *gpa_ptr(uint64_t gpa)
+{
+	return mem + gpa;
+}
+
+static int msg(struct vhu_dev *d, uint32_t req, const void *p, uint32_t len,
+	       int fd)
+{
+	struct vhu_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = req;
+	m.hdr.flags = VHU_FLAG_VERSION;
+	m.hdr.size = len;
+	if (len)
+		memcpy(m.payload.bytes, p, len);
+	if (fd >= 0) {
+		m.fds[0] = fd;
+		m.nfds = 1;
+	}
+	return vhu_dev_handle_msg(d, &m);
+}
+
+static int msg_u64(struct vhu_dev *d, uint32_t req, uint64_t v)
+{
+	return msg(d, req, &v, sizeof(v), -1);
+}
+
+static int msg_state(struct vhu_dev *d, uint32_t req, uint32_t idx, uint32_t num)
+{
+	struct vhu_vring_state s = { .index = idx, .num = num };
+
+	return msg(d, req, &s, sizeof(s), -1);
+}
+
+/* Lays ring @r of @g in guest memory and starts it, as QEMU does. */
+static int ring_start(struct guest *g, unsigned r)
+{
+	uint64_t gpa = g->ring_gpa[r];
+	uint64_t desc = gpa, avail = gpa + 16ULL * QSZ, used = gpa + 0x2000;
+	struct vhu_vring_addr a = {
+		.index = r,
+		.desc_uva = (uintptr_t)gpa_ptr(desc),
+		.avail_uva = (uintptr_t)gpa_ptr(avail),
+		.used_uva = (uintptr_t)gpa_ptr(used),
+	};
+	int rc = 0;
+
+	if (vring_setup(&g->drv[r], QSZ, gpa_ptr(desc), gpa_ptr(avail),
+			gpa_ptr(used), g->features, NULL))
+		return -1;
+	vring_drv_init(&g->drv[r]);
+	g->drv[r].state = VRING_RUNNING;
+	g->kick[r] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	g->call[r] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rc |= msg_state(g->dev, VHU_REQ_SET_VRING_NUM, r, QSZ);
+	rc |= msg_state(g->dev, VHU_REQ_SET_VRING_BASE, r, 0);
+	rc |= msg(g->dev, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), -1);
+	{
+		uint64_t v = r;
+
+		rc |= msg(g->dev, VHU_REQ_SET_VRING_KICK, &v, 8, dup(g->kick[r]));
+		rc |= msg(g->dev, VHU_REQ_SET_VRING_CALL, &v, 8, dup(g->call[r]));
+	}
+	rc |= msg_state(g->dev, VHU_REQ_SET_VRING_ENABLE, r, 1);
+	return rc || !vhu_dev_vring_running(g->dev, r) ? -1 : 0;
+}
+
+static int guest_connect(struct guest *g)
+{
+	struct {
+		uint32_t n, pad;
+		struct vhu_mem_region r;
+	} mt = { 1, 0, { 0, MEM_LEN, (uintptr_t)mem, 0 } };
+
+	if (msg(g->dev, VHU_REQ_SET_OWNER, NULL, 0, -1) ||
+	    msg_u64(g->dev, VHU_REQ_SET_FEATURES, g->features) ||
+	    msg_u64(g->dev, VHU_REQ_SET_PROTOCOL_FEATURES, 0) ||
+	    msg(g->dev, VHU_REQ_SET_MEM_TABLE, &mt, sizeof(mt), dup(memfd)))
+		return -1;
+	return ring_start(g, 0) || ring_start(g, 1) ? -1 : 0;
+}
+
+/* B's receive buffers, all posted. */
+static void rx_refill(struct guest *g)
+{
+	unsigned added = 0;
+
+	while (g->nfree) {
+		uint16_t b = g->free_buf[--g->nfree];
+		struct vring_buf vb = { g->buf_gpa0 + (uint64_t)b * BUF_LEN, BUF_LEN };
+
+		if (vring_drv_add(&g->drv[0], &vb, 0, 1, (void *)(uintptr_t)(b + 1))) {
+			g->nfree++;
+			break;
+		}
+		added++;
+	}
+	if (added)
+		vring_drv_publish(&g->drv[0]);
+}
+
+static unsigned rx_reap(struct guest *g)
+{
+	void *ck[64];
+	unsigned n, total = 0;
+
+	while ((n = vring_drv_get_used(&g->drv[0], ck, NULL, 64))) {
+		for (unsigned i = 0; i < n; i++)
+			g->free_buf[g->nfree++] = (uint16_t)((uintptr_t)ck[i] - 1);
+		total += n;
+	}
+	rx_refill(g);
+	return total;
+}
+
+/* A's frames are written once, up front: the switch only reads them. */
+static void tx_prepare(struct guest *a, const uint8_t *dst, uint32_t size)
+{
+	for (unsigned b = 0; b < QSZ; b++) {
+		uint8_t *p = gpa_ptr(a->buf_gpa0 + (uint64_t)b * BUF_LEN);
+
+		memset(p, 0, HDR_LEN);
+		memcpy(p + HDR_LEN, dst, 6);
+		memcpy(p + HDR_LEN + 6, a->mac, 6);
+		p[HDR_LEN + 12] = 0x88;
+		p[HDR_LEN + 13] = 0xb5;
+		for (uint32_t i = 14; i < size; i++)
+			p[HDR_LEN + i] = (uint8_t)i;
+		a->free_buf[a->nfree++] = (uint16_t)b;
+	}
+}
+
+static unsigned tx_post(struct guest *a, uint32_t size, unsigned max)
+{
+	unsigned added = 0;
+
+	while (a->nfree && added < max) {
+		uint16_t b = a->free_buf[--a->nfree];
+		struct vring_buf vb = { a->buf_gpa0 + (uint64_t)b * BUF_LEN,
+					HDR_LEN + size };
+
+		if (vring_drv_add(&a->drv[1], &vb, 1, 0, (void *)(uintptr_t)(b + 1))) {
+			a->nfree++;
+			break;
+		}
+		added++;
+	}
+	if (added)
+		vring_drv_publish(&a->drv[1]);
+	return added;
+}
+
+static void tx_reap(struct guest *a)
+{
+	void *ck[64];
+	unsigned n;
+
+	while ((n = vring_drv_get_used(&a->drv[1], ck, NULL, 64)))
+		for (unsigned i = 0; i < n; i++)
+			a->free_buf[a->nfree++] = (uint16_t)((uintptr_t)ck[i] - 1);
+}
+
+static struct guest *guest_add(struct sw *sw, const char *name, unsigned id,
+			       uint64_t features)
+{
+	struct guest *g = calloc(1, sizeof(*g));
+	char spec[160], err[200];
+
+	if (!g)
+		return NULL;
+	g->name = name;
+	memcpy(g->mac, "\x02\x00\x00\x00\x00\x00", 6);
+	g->mac[5] = (uint8_t)(0x10 + id);
+	g->features = features;
+	g->ring_gpa[0] = RING_AREA + 0x8000ULL * (2 * id);
+	g->ring_gpa[1] = RING_AREA + 0x8000ULL * (2 * id + 1);
+	g->buf_gpa0 = BUF_BASE + (uint64_t)id * QSZ * BUF_LEN;
+	snprintf(spec, sizeof(spec),
+		 "vhost,name=%s,path=/tmp/pvnet-bench-fwd-%d-%u.sock,"
+		 "mac=02:00:00:00:00:%02x", name, (int)getpid(), id, 0x10 + id);
+	g->port = port_create(sw, spec, err, sizeof(err));
+	if (!g->port || sw_port_add(sw, g->port)) {
+		fprintf(stderr, "bench_fwd: port %s: %s\n", name, err);
+		return NULL;
+	}
+	return g;
+}
+
+/*
+ * The timed region, and callgrind's collection window: a symbol of its own
+ * (LTO inlines dp_poll() into main otherwise).
+ */
+static __attribute__((noinline)) unsigned switch_poll(struct port *p, unsigned n)
+{
+	return dp_poll(p, 0, n);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_fwd [--packets N] [--size BYTES] "
+		"[--burst N] [--mrg]\n"
+		"  one thread: A's TX -> dp_poll (the switch) -> B's RX; prints\n"
+		"  the TSC cycles per packet spent in dp_poll\n");
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t packets = 2000000, done = 0, rcvd = 0, cycles = 0, polls = 0;
+	uint32_t size = 64;
+	unsigned burst = 32;
+	uint64_t feat = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
+			VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
+			VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	struct dp_cfg dcfg = { .workers = 1, .notify = DP_NOTIFY_POLL,
+			       .budget = 64, .idle_us = 50 };
+	struct guest *a, *b;
+	struct sw *sw;
+	struct dp *dp;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--packets") && i + 1 < argc)
+			packets = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--size") && i + 1 < argc)
+			size = (uint32_t)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--burst") && i + 1 < argc)
+			burst = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--mrg"))
+			feat |= VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+		else {
+			usage();
+			return 2;
+		}
+	}
+	if (size < 60 || size > BUF_LEN - HDR_LEN || !burst || burst > QSZ / 2) {
+		usage();
+		return 2;
+	}
+	pv_log_set_level(PV_LOG_WARN);
+	memfd = memfd_create("bench-fwd", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, MEM_LEN) < 0)
+		return 1;
+	mem = mmap(NULL, MEM_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+		   memfd, 0);
+	if (mem == MAP_FAILED)
+		return 1;
+	sw = sw_create(SW_MODE_DIRECT, 300);
+	a = sw ? guest_add(sw, "a", 0, feat) : NULL;
+	b = a ? guest_add(sw, "b", 1, feat) : NULL;
+	if (!b)
+		return 1;
+	/* the workers are never started: dp_poll runs on this thread */
+	dp = dp_create(sw, &dcfg);
+	if (!dp || a->port->ops->start(a->port, sw->loop) ||
+	    b->port->ops->start(b->port, sw->loop))
+		return 1;
+	a->dev = port_vhost_dev(a->port);
+	b->dev = port_vhost_dev(b->port);
+	if (guest_connect(a) || guest_connect(b)) {
+		fprintf(stderr, "bench_fwd: vhost-user setup failed\n");
+		return 1;
+	}
+	for (unsigned i = 0; i < QSZ; i++)
+		b->free_buf[b->nfree++] = (uint16_t)i;
+	rx_refill(b);
+	tx_prepare(a, b->mac, size);
+
+	while (done < packets) {
+		unsigned n = tx_post(a, size, burst);
+		uint64_t t0, got;
+
+		t0 = dp_rdtsc();
+		got = switch_poll(a->port, n);
+		cycles += dp_rdtsc() - t0;
+		polls++;
+		done += got;
+		tx_reap(a);
+		rcvd += rx_reap(b);
+		if (!n && !got)
+			break;	/* stuck: reported below */
+	}
+	printf("{\"bench\":\"fwd\",\"size\":%u,\"burst\":%u,\"mrg\":%s,"
+	       "\"packets\":%" PRIu64 ",\"received\":%" PRIu64 ","
+	       "\"polls\":%" PRIu64 ",\"cycles_per_pkt\":%.1f,"
+	       "\"tsc_hz\":%" PRIu64 "}\n", size, burst,
+	       feat & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) ? "true" : "false",
+	       done, rcvd, polls, done ? (double)cycles / (double)done : 0.0,
+	       dp_tsc_hz(dp));
+	dp_destroy(dp);
+	sw_destroy(sw);
+	return done == packets && rcvd == packets ? 0 : 1;
+}
