@@ -35,10 +35,10 @@ bg switch "$PVNET" switch --ctl "$ctl" --mode "$MIG_MODE" \
 	--port "vhost,name=vm_a,path=$MIG_SOCK_A,$vm_opts" \
 	--port "vhost,name=vm_b,path=$MIG_SOCK_B,$vm_opts" \
 	--port "vhost,name=ns,path=$T/ns.sock,mac=$NS_MAC"
-check "switch ready" wait_for 10 switch_ready "$ctl"
+check "switch ready" wait_for 10 switch_ready "$ctl" || finish
 bg guest_ns "$PVNET" guest --connect "$T/ns.sock" --mac "$NS_MAC" --tap pv0 \
 	--netns "$MIG_NS" --no-offload
-check "TAP up in the namespace" wait_for 10 ip -n "$MIG_NS" link show pv0 up
+check "TAP up in the namespace" wait_for 10 ip -n "$MIG_NS" link show pv0 up || finish
 
 # learned PORT OTHER: the VM's MAC is charged to PORT, none to OTHER
 learned() {

@@ -94,7 +94,7 @@ mig_move() {
 		[ "$(python3 "$QMP" "$T/$to.qmp" query-status | jq -r .status)" = running ]
 	python3 "$QMP" "$T/$from.qmp" quit >/dev/null
 	eval "p=\$pid_$from"
-	check "$label: source QEMU ended after QMP quit" wait_for 10 gone "$p"
+	check "$label: source QEMU ended after QMP quit" wait_for 10 gone "$p" || return 1
 	wait "$p"
 	check "$label: source QEMU exited 0" [ $? = 0 ]
 }
@@ -125,9 +125,9 @@ mig_run() {
 
 	# --- 1. busy: a -> b under a TCP stream and a ping
 	QEMU_MEM=524280K QEMU_QMP=1 QEMU_NIC_OPTS=$MIG_NIC_OPTS qemu_start a 1 "$mig_append" "$MIG_SOCK_A,$MIG_VM_MAC"
-	check "destination QEMU b waits for the stream on socket B" mig_dest b "$MIG_SOCK_B"
+	check "destination QEMU b waits for the stream on socket B" mig_dest b "$MIG_SOCK_B" || finish
 	check "guest booted on QEMU a and listens for the file" \
-		wait_for 120 qemu_seen a "^PVTEST info rcvfile listening"
+		wait_for 120 qemu_seen a "^PVTEST info rcvfile listening" || finish
 	log "guest up after $((SECONDS - t0)) s"
 	check "namespace reaches the VM (ping)" \
 		ip netns exec "$MIG_NS" ping -c 1 -w 10 "$vm"
@@ -143,7 +143,7 @@ mig_run() {
 	pid_send=$!
 	pids+=($!)
 	check "the file is flowing to the VM (4 MB out of the namespace)" \
-		wait_for 20 ns_sent_since "$b0" 4000000
+		wait_for 20 ns_sent_since "$b0" 4000000 || finish
 	mig_move a b "busy migration" || finish
 	b1=$(ns_bytes tx)
 	check "the transfer goes on after the migration (2 MB more within 10 s)" \
@@ -151,7 +151,7 @@ mig_run() {
 	log "busy migration: $((b1 - b0)) B sent before completion, $(($(ns_bytes tx) - b1)) B since"
 	mig_on_port B "busy migration"
 	touch "$T/file.stop"
-	check "the sender finished" wait_for 30 gone "$pid_send"
+	check "the sender finished" wait_for 30 gone "$pid_send" || finish
 	wait "$pid_send"
 	check "the sender's nc exited 0" [ $? = 0 ]
 	wait_for 10 test -s "$T/file.sha"
@@ -164,9 +164,9 @@ mig_run() {
 	mig_ping_report "busy migration"
 
 	# --- 2. idle: b -> c (socket A again); the announce moves the VM
-	check "destination QEMU c waits for the stream on socket A" mig_dest c "$MIG_SOCK_A"
+	check "destination QEMU c waits for the stream on socket A" mig_dest c "$MIG_SOCK_A" || finish
 	bg tcpdump ip netns exec "$MIG_NS" tcpdump -i "$MIG_NSIF" -n -e -tt -l -U 'arp or rarp'
-	check "tcpdump listens in the namespace" wait_for 10 grep -q "listening on" "$T/tcpdump.log"
+	check "tcpdump listens in the namespace" wait_for 10 grep -q "listening on" "$T/tcpdump.log" || finish
 	sleep 1
 	mig_move b c "idle migration" || finish
 	check "an ARP or RARP from the VM's MAC reached the namespace within $MIG_ANNOUNCE_MAX s" \
@@ -180,7 +180,7 @@ mig_run() {
 
 	# the guest ends its checks and powers off
 	check "guest told to finish" ip netns exec "$MIG_NS" nc -N -w 5 "$vm" 7001 <<<bye
-	qemu_wait c
+	check "guest powered off" wait_for 30 gone "$pid_c" && qemu_wait c
 	cat "$T/a.serial" "$T/b.serial" "$T/c.serial" >"$T/guest.serial"
 	qemu_report guest "guest"
 	log "whole run: $((SECONDS - t0)) s"
