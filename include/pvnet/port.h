@@ -147,7 +147,8 @@ struct port *port_create(struct sw *sw, const char *spec, char *err,
 /*
  * Adds one transmit burst's outcome to @p's counters: @sent packets of
  * @bytes on queue @q, @csums partial checksums completed, drops by reason
- * (PV_DROP_MAX entries). Safe from any worker: one atomic add per counter.
+ * (PV_DROP_MAX entries; NULL: none, the common burst skips the scan).
+ * Safe from any worker: one atomic add per counter.
  */
 void port_count_tx(struct port *p, unsigned q, uint64_t sent, uint64_t bytes,
 		   uint64_t csums, const uint64_t *drops);

@@ -257,6 +257,7 @@ struct vhu_dev_stats {
 	uint64_t connects;
 	uint64_t disconnects;
 	uint64_t refused;		/* second frontends turned away */
+	uint64_t accept_errors;		/* accept() out of fds: paused a tick */
 	struct pv_drop_stats faults;	/* VHU_* reasons */
 	uint64_t log_bases;		/* dirty logs mapped (SET_LOG_BASE) */
 	uint64_t rarps;			/* SEND_RARP announces */

@@ -158,6 +158,8 @@ static const struct family families[] = {
 	  "Live migration: dirty logs received (SET_LOG_BASE)" },
 	{ "vhost_rarps", C, SC_VHOST, "rarps",
 	  "SEND_RARP requests received" },
+	{ "vhost_accept_errors", C, SC_VHOST, "accept_errors",
+	  "accept() out of fds: the socket paused for a tick" },
 	{ "vring_state", G, SC_VRING_STATE, "state",
 	  "A vring's state (1 for the current one)" },
 	{ "vring_broken_reason_info", G, SC_VRING_BROKEN, "broken_reason",

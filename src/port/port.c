@@ -142,6 +142,8 @@ void port_count_tx(struct port *p, unsigned q, uint64_t sent, uint64_t bytes,
 	pv_stat_add(&p->st.tx_csum_done, csums);
 	if (q < PORT_MAX_QUEUES)
 		pv_stat_add(&p->st.txq_pkts[q], sent);
+	if (!drops)
+		return;
 	for (unsigned r = 1; r < PV_DROP_MAX; r++)
 		pv_stat_add(&p->st.drops.n[r], drops[r]);
 }

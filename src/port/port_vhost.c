@@ -566,7 +566,8 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	size_t hdr_len;
 	bool mrg, guest_csum;
 	unsigned sent = 0, i = 0, nq;
-	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csum_done = 0, gso_pkts = 0;
+	uint64_t drops[PV_DROP_MAX], bytes = 0, csum_done = 0, gso_pkts = 0;
+	bool dropped = false;	/* drops[] is zeroed at the first drop only */
 
 	nq = __atomic_load_n(&vp->port.nqueues, __ATOMIC_ACQUIRE);
 	if (nq == 0) {
@@ -632,6 +633,10 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		/* Copy, each byte once, with the lock released. */
 		for (unsigned j = first; j < i; j++) {
 			if (!lp[j].nbufs) {
+				if (!dropped) {
+					memset(drops, 0, sizeof(drops));
+					dropped = true;
+				}
 				drops[lp[j].why]++;
 				continue;
 			}
@@ -666,7 +671,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		}
 	}
 	pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);
-	port_count_tx(p, q, sent, bytes, csum_done, drops);
+	port_count_tx(p, q, sent, bytes, csum_done, dropped ? drops : NULL);
 	return sent;
 }
 

@@ -88,6 +88,7 @@ struct vhu_dev {
 	struct pv_loop *loop;
 
 	int listen_fd;		/* server mode */
+	bool accept_paused;	/* listen_fd off the loop until the next tick */
 	int conn_fd;		/* the one frontend, or -1 */
 	int timer_fd;		/* drives vhu_dev_tick() */
 	uint64_t next_connect_ns;	/* client mode */

@@ -189,8 +189,24 @@ static void on_accept(void *opaque, int fd, uint32_t events)
 
 	(void)events;
 	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (c < 0)
+	if (c < 0) {
+		/*
+		 * Out of fds (or kernel memory): the connection stays queued
+		 * and the socket stays readable, so the loop would spin on
+		 * it. Stop watching it until the next tick retries.
+		 */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			dev->st.accept_errors++;
+			pv_log_ratelimited(&dev->rl, PV_LOG_WARN,
+					   "port %s: vhost-user: accept: %s: "
+					   "not accepting for a tick", dev->name,
+					   strerror(errno));
+			if (pv_loop_del(dev->loop, fd) == 0)
+				dev->accept_paused = true;
+		}
 		return;
+	}
 	if (dev->conn_fd >= 0) {
 		/* one frontend at a time: the second one is turned away */
 		dev->st.refused++;
@@ -228,6 +244,9 @@ static int try_connect(struct vhu_dev *dev)
 void vhu_dev_tick(struct vhu_dev *dev, uint64_t now_ns)
 {
 	vhu_dev_mem_check(dev);
+	if (dev->accept_paused && dev->listen_fd >= 0 &&
+	    pv_loop_add(dev->loop, dev->listen_fd, EPOLLIN, on_accept, dev) == 0)
+		dev->accept_paused = false;
 	unthrottle(dev);
 	if (dev->conn_fd >= 0 && dev->rx.got && now_ns > dev->rx.start_ns &&
 	    now_ns - dev->rx.start_ns > VHU_MSG_TIMEOUT_NS) {

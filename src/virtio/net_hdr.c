@@ -87,6 +87,9 @@ enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len)
 	uint8_t flags = hdr->flags, gso = hdr->gso_type;
 	uint8_t base = gso & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
 
+	/* Most frames claim nothing: only their length is left to check. */
+	if (likely((flags | gso) == 0))
+		return frame_len > PV_FRAME_MAX ? PV_DROP_PKT_TOO_LONG : PV_DROP_NONE;
 	/* First: the length is all a guest needs to make a worker checksum
 	 * and copy gigabytes (a chain may sum to 4 GiB); the header copy is
 	 * all that was read of the frame so far. */

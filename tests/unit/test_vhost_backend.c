@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1791,6 +1792,46 @@ static void socket_mode_ignores_umask(void **state)
 	vhu_dev_destroy(d);
 }
 
+/*
+ * Out of fds at accept(): the pending connection keeps the listening socket
+ * readable, so the loop used to spin on it. It is taken off the loop (one
+ * error counted, the loop idle), and the next tick serves the frontend.
+ */
+static void accept_out_of_fds_pauses(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct rlimit old, low;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rounds = 0;
+
+	assert_true(fd >= 0);
+	strcpy(sa.sun_path, fx->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	{
+		int probe = dup(0);	/* the lowest free fd number */
+
+		assert_true(probe >= 0);
+		close(probe);
+		low.rlim_cur = (rlim_t)probe;	/* no fd number left */
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < 100; i++)
+		rounds += pv_loop_run_once(fx->loop, 0) > 0;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(vhu_dev_stats(fx->dev)->accept_errors, 1);
+	assert_true(rounds <= 2);		/* not 100: it did not spin */
+	assert_false(vhu_dev_connected(fx->dev));
+	vhu_dev_tick(fx->dev, pv_now_ns());
+	pump(fx);
+	assert_true(vhu_dev_connected(fx->dev));
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
 /* ---- live migration (issue 13) ---- */
 
 #define LOG_FEATURES	(VIRTIO_BIT(VIRTIO_F_VERSION_1) |		\
@@ -2103,6 +2144,7 @@ int main(void)
 		T(ring_restart_storm_is_throttled),
 		T(truncated_memory_faults_the_port),
 		T(socket_mode_ignores_umask),
+		T(accept_out_of_fds_pauses),
 		cmocka_unit_test_setup_teardown(log_base_hostile, setup_mig, teardown),
 		cmocka_unit_test_setup_teardown(log_base_twice_and_missing, setup_mig, teardown),
 		cmocka_unit_test_setup_teardown(dirty_log_marks_written_pages, setup_mig, teardown),
