@@ -6,6 +6,7 @@
 /* Each runs one subcommand with argv[0] = its name; returns the exit code. */
 int ctl_switch_main(int argc, char **argv);
 int ctl_stats_main(int argc, char **argv);
+int ctl_port_main(int argc, char **argv);
 int ctl_top_main(int argc, char **argv);
 int ctl_guest_main(int argc, char **argv);
 int ctl_bench_main(int argc, char **argv);

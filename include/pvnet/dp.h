@@ -85,6 +85,21 @@ void dp_destroy(struct dp *dp);
  */
 void dp_sync(struct dp *dp, bool flush_gro);
 /*
+ * Control thread: gives the receive queues of @p (just added to the
+ * switch) to workers while they run: new per-worker queue sets published
+ * with a release store, the old ones freed after a grace period. No-op
+ * before dp_start() (which assigns every port's queues) or if @dp is
+ * NULL. 0 or -ENOMEM (nothing changed).
+ */
+int dp_port_add(struct dp *dp, struct port *p);
+/*
+ * Control thread: no worker polls @p any more (its queues leave their
+ * workers' sets, their fds are unwatched), then one grace period with a
+ * GRO flush (dp_sync(dp, true)). No-op before dp_start(). 0 or -ENOMEM
+ * (nothing changed).
+ */
+int dp_port_del(struct dp *dp, struct port *p);
+/*
  * Control thread: watch @fd (-1: none) for receive queue @q of @p in the
  * epoll set of the worker that polls it; the old fd is unwatched first, so
  * unwatch (fd -1) before closing a watched fd. No-op before dp_start().

@@ -44,6 +44,12 @@ struct fdb {
 void fdb_init(struct fdb *f, uint64_t ageing_ns);
 /* Adds a static entry (never ages); returns 0, -EINVAL, -ENOSPC or -EBUSY. */
 int fdb_add_static(struct fdb *f, const uint8_t *mac, uint16_t port);
+/*
+ * Control thread, once no worker can learn @port any more (it is not
+ * polled): every entry of @port, static or learned, is dropped and its
+ * count cleared, so an index reused by a later port starts empty.
+ */
+void fdb_forget_port(struct fdb *f, uint16_t port);
 /* Limits the learned entries of @port to @limit (0: only the table's size). */
 void fdb_set_limit(struct fdb *f, uint16_t port, unsigned limit);
 /* Learned entries charged to @port now (aged ones until reclaimed). */

@@ -115,6 +115,11 @@ struct port_ops {
 	void (*tick)(struct port *p, uint64_t now_ns);
 	/* Frees everything the port owns. */
 	void (*destroy)(struct port *p);
+	/*
+	 * The unix socket path the port listens on or connects to, or NULL
+	 * (no such op: none). Two ports of a switch never share one.
+	 */
+	const char *(*sock_path)(struct port *p);
 	/* Adds type-specific fields to a stats JSON object (a json_t *; may be NULL). */
 	void (*stats_json)(struct port *p, void *json_obj);
 };

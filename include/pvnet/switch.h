@@ -5,7 +5,9 @@
  * (netmap VALE's two-pass flush). Unknown unicast is dropped and counted
  * until an uplink exists; broadcast and multicast go to every other port.
  *
- * Ownership: struct sw owns its ports and its loop; one thread runs it.
+ * Ownership: struct sw owns its ports and its loop. The control thread
+ * adds and deletes ports (also while the workers run); workers read only
+ * the published port table (struct sw_table), never sw->ports.
  */
 #ifndef PVNET_SWITCH_H
 #define PVNET_SWITCH_H
@@ -28,10 +30,26 @@ enum sw_mode {
 	SW_MODE_LEARN,		/* learning bridge: ageing, unknown unicast floods */
 };
 
+/*
+ * What the workers forward with: the ports by index, published whole with
+ * a release store of sw->tab and never changed after (rule G, RCU style:
+ * a new table replaces it and the old one is freed after dp_sync()).
+ */
+struct sw_table {
+	struct port *port[SW_MAX_PORTS];	/* by port->idx; NULL: none */
+	uint64_t fwd;		/* bit idx: the port is a destination */
+	unsigned nfwd;		/* bits set in fwd */
+	unsigned hi;		/* highest idx in use + 1 */
+	struct port *uplink;	/* first uplink (in the order added) in fwd */
+};
+
 struct sw {
+	/* control thread only: the ports in the order they were added */
 	struct port *ports[SW_MAX_PORTS];
-	struct dp *dp;			/* the workers; NULL until created */
 	unsigned nports;
+	struct sw_table *tab;		/* workers: load with acquire per burst */
+	uint64_t leaving;		/* control: ports being deleted (not in fwd) */
+	struct dp *dp;			/* the workers; NULL until created */
 	struct pv_loop *loop;
 	enum sw_mode mode;
 	bool copy_double;		/* bounce through a switch buffer (benchmarks) */
@@ -41,12 +59,12 @@ struct sw {
 	 */
 	bool check_only;
 	unsigned mac_limit;		/* learned MACs per port; 0: none */
-	struct port *uplink;		/* first uplink port, or NULL */
 	struct fdb fdb;
 	uint64_t mac_log_ns[SW_MAX_PORTS];	/* last "at its MAC limit" line */
 };
 
 static_assert(SW_MAX_PORTS <= FDB_MAX_PORTS, "every port has a MAC limit");
+static_assert(SW_MAX_PORTS <= 64, "sw_table.fwd is one bit per port");
 
 /* Parses "direct" or "learn"; returns 0 or -EINVAL. */
 int sw_mode_parse(const char *s, enum sw_mode *out);
@@ -58,8 +76,29 @@ int sw_mode_parse(const char *s, enum sw_mode *out);
 struct sw *sw_create(enum sw_mode mode, unsigned ageing_s);
 /* Destroys every port, then the loop and @sw. */
 void sw_destroy(struct sw *sw);
-/* Adds @p (the switch takes ownership); returns 0, -ENOSPC or -EEXIST (name or MAC). */
+/*
+ * Control thread: checks that @p could be added (no port of that name, MAC
+ * or socket path, room left); 0, or -EEXIST / -EADDRINUSE / -ENOSPC with a
+ * message in @err.
+ */
+int sw_port_check(struct sw *sw, const struct port *p, char *err,
+		  size_t errlen);
+/*
+ * Control thread: adds @p (the switch takes ownership on success) under
+ * the lowest free index; before dp_start() or while the workers run (its
+ * queues go to workers and it becomes a destination, published with the
+ * contract's rule G). A running port should be started (ops->start) first.
+ * Returns 0, -ENOSPC, -EEXIST (name or MAC) or -ENOMEM.
+ */
 int sw_port_add(struct sw *sw, struct port *p);
+/*
+ * Control thread: deletes @p while the workers run or not. It stops being
+ * a destination and polled, every worker flushes its GRO table (so each
+ * chain of @p, or toward it, GRO held is delivered and returned), the MAC
+ * table forgets it, and only then is it destroyed (socket file removed).
+ * Other ports keep forwarding throughout. 0 or -ENOENT (not a port of @sw).
+ */
+int sw_port_del(struct sw *sw, struct port *p);
 /*
  * Control thread, direct MAC routing with one MAC on two vhost ports (a VM
  * before and after live migration): @p's rings started (@active) or all

@@ -76,6 +76,10 @@ void ctl_metrics_destroy(struct ctl_metrics *m);
  */
 #define CTL_MAX_CLIENTS		16
 #define CTL_DEADLINE_MS		2000
+/* A request line, newline included (a port spec is up to ~500 bytes). */
+#define CTL_LINE_MAX		1024
+/* The control socket protocol's version (docs/ctl.md); "version" says it. */
+#define CTL_PROTOCOL		1
 
 struct ctl_server;
 /*
@@ -85,6 +89,24 @@ struct ctl_server;
 struct ctl_server *ctl_server_create(const char *path, struct sw *sw);
 /* Stops listening, removes the socket file and frees @cs. */
 void ctl_server_destroy(struct ctl_server *cs);
+/* Runtime `port add` requests are checked for the sandbox (CTL_PORT_SANDBOXED). */
+void ctl_server_set_sandboxed(struct ctl_server *cs, bool sandboxed);
+
+/* ctl_port_add flags */
+#define CTL_PORT_START		1u	/* the switch runs: start the port now */
+#define CTL_PORT_SANDBOXED	2u	/* refuse what the seccomp allowlist forbids */
+/*
+ * The one way from a spec (as --port takes it) to a port of @sw: parse,
+ * check (name, MAC, socket path, room), start it if CTL_PORT_START, add it
+ * (published to running workers). The switch owns the port (*@out, may be
+ * NULL). Returns 0, or -errno with the message in @err (nothing changed).
+ */
+int ctl_port_add(struct sw *sw, const char *spec, unsigned flags,
+		 struct port **out, char *err, size_t errlen);
+/* Deletes the port named @name (sw_port_del); 0 or -ENOENT with @err. */
+int ctl_port_del(struct sw *sw, const char *name, char *err, size_t errlen);
+/* A port's identity as a new JSON object (caller decrefs). */
+json_t *ctl_port_json(struct port *p);
 /*
  * Sends @cmd to the control socket at @path and returns the whole reply in
  * *reply (caller frees). Returns 0 or -errno.

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * ctlsock.c - the switch's control socket: one command line in, one JSON
- * document out, then the connection closes. Commands: "stats".
+ * document out, then the connection closes. Requests (protocol 1,
+ * docs/ctl.md): "version", "stats", "port list", "port add SPEC",
+ * "port del NAME". An error is {"error": message, "code": errno name}.
+ * A port request runs on this thread, the control thread, like every
+ * vhost-user message: it changes what workers read by the contract.
  *
  * The socket is served from the control thread's loop, which also runs
  * every vhost-user socket, so no client may hold it: every socket is
@@ -26,8 +30,6 @@
 #include "ctl_internal.h"
 #include "pvnet/log.h"
 
-/* A command line is short; a longer one is answered as an unknown command. */
-#define CTL_LINE_MAX		128
 /* Accepts per listener callback; the listener is level-triggered. */
 #define CTL_ACCEPTS_PER_CALL	8
 
@@ -51,8 +53,16 @@ struct ctl_server {
 	struct sw *sw;
 	struct ctl_client cl[CTL_MAX_CLIENTS];
 	uint64_t accepted, refused, timed_out;
+	uint64_t port_added, port_deleted, port_errors;
+	bool sandboxed;
 	struct pv_ratelimit rl;
 };
+
+void ctl_server_set_sandboxed(struct ctl_server *cs, bool sandboxed)
+{
+	if (cs)
+		cs->sandboxed = sandboxed;
+}
 
 static void arm_timer(struct ctl_server *cs)
 {
@@ -87,20 +97,127 @@ static void stats_source(void *opaque, json_t *root)
 	json_object_set_new(o, "refused", json_integer((json_int_t)cs->refused));
 	json_object_set_new(o, "timed_out",
 			    json_integer((json_int_t)cs->timed_out));
+	json_object_set_new(o, "port_added",
+			    json_integer((json_int_t)cs->port_added));
+	json_object_set_new(o, "port_deleted",
+			    json_integer((json_int_t)cs->port_deleted));
+	json_object_set_new(o, "port_errors",
+			    json_integer((json_int_t)cs->port_errors));
 	json_object_set_new(root, "ctl", o);
+}
+
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case EEXIST: return "EEXIST";
+	case EADDRINUSE: return "EADDRINUSE";
+	case ENOENT: return "ENOENT";
+	case ENOSPC: return "ENOSPC";
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case ENOMEM: return "ENOMEM";
+	case EINVAL: return "EINVAL";
+	default: return "EIO";
+	}
+}
+
+static json_t *error_json(int e, const char *msg)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "error", json_string(msg));
+	json_object_set_new(o, "code", json_string(errno_name(e)));
+	return o;
+}
+
+static json_t *port_list_json(struct sw *sw)
+{
+	json_t *o = json_object(), *a = json_array();
+
+	for (unsigned i = 0; i < sw->nports; i++)
+		json_array_append_new(a, ctl_port_json(sw->ports[i]));
+	json_object_set_new(o, "protocol", json_integer(CTL_PROTOCOL));
+	json_object_set_new(o, "ports", a);
+	return o;
+}
+
+/* "port add SPEC" and "port del NAME": one change of the switch, logged. */
+static json_t *port_request(struct ctl_server *cs, const char *line)
+{
+	char err[400];
+	struct port *p = NULL;
+	uint64_t t0 = pv_now_ns();
+	json_t *o;
+	int rc;
+
+	if (!strncmp(line, "port add ", 9)) {
+		rc = ctl_port_add(cs->sw, line + 9, CTL_PORT_START |
+				  (cs->sandboxed ? CTL_PORT_SANDBOXED : 0), &p,
+				  err, sizeof(err));
+		if (rc == 0) {
+			cs->port_added++;
+			pv_info("ctl: port %s added (%s, index %u, %u port(s)) in %.2f ms",
+				p->name, p->ops->type, p->idx, cs->sw->nports,
+				(double)(pv_now_ns() - t0) / 1e6);
+			o = json_object();
+			json_object_set_new(o, "ok", json_true());
+			json_object_set_new(o, "port", ctl_port_json(p));
+			return o;
+		}
+	} else {
+		char name[PORT_NAME_MAX + 1];
+
+		snprintf(name, sizeof(name), "%s", line + 9);
+		rc = ctl_port_del(cs->sw, line + 9, err, sizeof(err));
+		if (rc == 0) {
+			cs->port_deleted++;
+			pv_info("ctl: port %s deleted (%u port(s) left) in %.2f ms",
+				name, cs->sw->nports,
+				(double)(pv_now_ns() - t0) / 1e6);
+			o = json_object();
+			json_object_set_new(o, "ok", json_true());
+			return o;
+		}
+	}
+	cs->port_errors++;
+	pv_log_ratelimited(&cs->rl, PV_LOG_WARN, "ctl: %s: %s", line, err);
+	return error_json(-rc, err);
 }
 
 static char *answer(struct ctl_server *cs, const char *line, size_t *len)
 {
+	json_t *j;
 	char *s = NULL;
 
 	if (!strcmp(line, "stats")) {
-		json_t *j = ctl_stats_json(cs->sw);
+		/* the socket's own counters come in through stats_source() */
+		j = ctl_stats_json(cs->sw);
+	} else if (!strcmp(line, "version")) {
+		static const char *const reqs[] = {
+			"version", "stats", "port list", "port add", "port del",
+		};
+		json_t *a = json_array();
 
+		j = json_object();
+		for (unsigned i = 0; i < ARRAY_SIZE(reqs); i++)
+			json_array_append_new(a, json_string(reqs[i]));
+		json_object_set_new(j, "protocol", json_integer(CTL_PROTOCOL));
+		json_object_set_new(j, "requests", a);
+	} else if (!strcmp(line, "port list")) {
+		j = port_list_json(cs->sw);
+	} else if ((!strncmp(line, "port add ", 9) ||
+		    !strncmp(line, "port del ", 9)) && line[9]) {
+		j = port_request(cs, line);
+	} else if (!strncmp(line, "port", 4) && (!line[4] || line[4] == ' ')) {
+		cs->port_errors++;
+		j = error_json(EINVAL, "want: port list, port add SPEC, port del NAME");
+	} else {
+		j = error_json(EINVAL, "unknown command (known: version, stats, "
+			       "port list, port add, port del)");
+	}
+	if (j) {
 		s = json_dumps(j, JSON_COMPACT);
 		json_decref(j);
-	} else {
-		s = strdup("{\"error\":\"unknown command (known: stats)\"}");
 	}
 	if (!s)
 		return NULL;
@@ -148,8 +265,14 @@ static void on_client(void *opaque, int fd, uint32_t events)
 			return;
 		}
 		c->line[c->got] = '\0';
-		c->line[strcspn(c->line, "\r\n")] = '\0';
-		c->out = answer(c->cs, c->line, &c->out_len);
+		if (c->got == sizeof(c->line) - 1 && !strchr(c->line, '\n')) {
+			/* Cut short: never act on part of a request. */
+			c->out = strdup("{\"error\":\"request line too long\",\"code\":\"EINVAL\"}\n");
+			c->out_len = c->out ? strlen(c->out) : 0;
+		} else {
+			c->line[strcspn(c->line, "\r\n")] = '\0';
+			c->out = answer(c->cs, c->line, &c->out_len);
+		}
 		if (!c->out) {
 			client_close(c);
 			return;

@@ -26,6 +26,8 @@ static const struct subcmd subcmds[] = {
 	  "virtio-user frontend: attach a TAP in a namespace, or gen/sink" },
 	{ "stats", ctl_stats_main,
 	  "print a running switch's per-port counters and drops" },
+	{ "port", ctl_port_main,
+	  "add, delete or list a running switch's ports (add|del|list)" },
 	{ "top", ctl_top_main,
 	  "show a running switch's packet, byte and drop rates, refreshed" },
 	{ "bench", ctl_bench_main,

@@ -26,7 +26,9 @@
  *                (SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG: gmem_add_region,
  *                unmap_region), close, fcntl (and F_GET_SEALS/F_ADD_SEALS
  *                on a region's memfd), epoll_ctl, timerfd_*, unlink,
- *                readlink (vhu_fd_is_eventfd: /proc/self/fd/N)
+ *                readlink (vhu_fd_is_eventfd: /proc/self/fd/N);
+ *                bind, listen, fchmod/chmod, chown (`pvnet port add` of a
+ *                vhost port: its listening socket, src/ctl/ports.c)
  *   allocator    brk, mmap/munmap/mremap/madvise, mprotect
  *
  * mmap and mprotect are allowed only without PROT_EXEC: nothing pvnet maps
@@ -36,8 +38,10 @@
  * a new code path needs.
  *
  * Out of scope: a sanitizer runtime needs more calls (those builds run
- * without the sandbox by default); new ports cannot be created after the
- * drop (none are: the port list is fixed at start).
+ * without the sandbox by default). Ports added at run time (`pvnet port
+ * add`) are created behind the filter and as --user: only vhost ports
+ * (ports.c refuses the other types and a group name instead of letting a
+ * forbidden call stop the switch).
  */
 #include <errno.h>
 #include <grp.h>
@@ -167,6 +171,8 @@ static const char *const allowed[] = {
 	"fstat", "newfstatat", "statx", "close", "fcntl", "epoll_ctl",
 	"timerfd_create", "timerfd_settime", "timerfd_gettime", "unlink",
 	"unlinkat", "poll", "ppoll", "lseek", "getrandom",
+	/* `pvnet port add`: a vhost port's socket (make_listener) */
+	"bind", "listen", "fchmod", "chmod", "fchmodat", "chown", "fchownat",
 	/* vhu_fd_is_eventfd(): readlink of /proc/self/fd/N */
 	"readlink", "readlinkat",
 	/* memory (mmap/mprotect: see below) */

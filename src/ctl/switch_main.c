@@ -61,9 +61,11 @@ static void switch_usage(FILE *f)
 		"               [,csum=valid|verify]   a synthetic TCP sender (benchmarks)\n"
 		"               Uplinks (tap, afpacket, pcap, gen) get unknown unicast:\n"
 		"               the first one on the command line\n"
-		"  --ctl PATH   control socket for `pvnet stats --ctl PATH` (mode 0600);\n"
-		"               created after every port's socket, so it answering\n"
-		"               means ready\n"
+		"  --ctl PATH   control socket for `pvnet stats` and `pvnet port`\n"
+		"               (mode 0600; protocol: docs/ctl.md); created after\n"
+		"               every port's socket, so it answering means ready.\n"
+		"               Ports can be added and deleted at run time with\n"
+		"               `pvnet port add|del --ctl PATH` (see pvnet port --help)\n"
 		"  --metrics ADDR:PORT  serve the counters over HTTP at GET /metrics\n"
 		"               for Prometheus (off by default): 127.0.0.1:9464,\n"
 		"               [::1]:9464, 0.0.0.0:9464 for every interface; the\n"
@@ -403,18 +405,10 @@ static int switch_run(int argc, char **argv, const char *check)
 	sw->copy_double = copy_double;
 	sw->mac_limit = mac_limit;	/* before the ports: each gets it */
 	sw->check_only = check != NULL;
+	/* The same path as `pvnet port add`; started below, with the dp. */
 	for (unsigned i = 0; i < nspecs; i++) {
-		struct port *p = port_create(sw, specs[i], err, sizeof(err));
-
-		if (!p) {
+		if (ctl_port_add(sw, specs[i], 0, NULL, err, sizeof(err)) < 0) {
 			fprintf(stderr, "pvnet switch: %s\n", err);
-			rc = 2;
-			goto out;
-		}
-		if (sw_port_add(sw, p) < 0) {
-			fprintf(stderr, "pvnet switch: port %s: duplicate name or mac\n",
-				p->name);
-			p->ops->destroy(p);
 			rc = 2;
 			goto out;
 		}
@@ -515,6 +509,8 @@ static int switch_run(int argc, char **argv, const char *check)
 		}
 	}
 	protect_log(&pr, euid);
+	/* `pvnet port add` from now on: only what the allowlist lets through. */
+	ctl_server_set_sandboxed(cs, pr.sandbox);
 	if (dp_start(dp) < 0)
 		goto out;
 	pv_info("switch: %u port(s) up, mode %s, %s copy%s%s", sw->nports,

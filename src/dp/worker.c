@@ -40,12 +40,22 @@
 /* Adaptive: spin while >= 1/8 of spins end in work; else probe 1 in 16. */
 #define SPIN_MIN_HITS	32u
 #define SPIN_PROBE	16u
-#define MAX_QUEUES_PER_WORKER	(SW_MAX_PORTS * PORT_MAX_QUEUES)
 
 struct dp_rxq {
 	struct port *port;
 	unsigned q;
-	int fd;			/* watched in epfd, or -1 */
+	int fd;			/* control thread only: watched in epfd, or -1 */
+};
+
+/*
+ * The (port, queue) pairs one worker polls: published whole with a release
+ * store and never changed after, except each entry's fd, which only the
+ * control thread uses. A port added or deleted at run time gets a new set;
+ * the old one is freed after a grace period (rule G, RCU style).
+ */
+struct dp_qset {
+	unsigned n;
+	struct dp_rxq q[];
 };
 
 struct dp_worker {
@@ -54,14 +64,16 @@ struct dp_worker {
 	pthread_t thread;
 	int epfd;
 	int wakefd;		/* eventfd: sync/stop wake a sleeping worker */
-	unsigned nq;
-	struct dp_rxq q[MAX_QUEUES_PER_WORKER];
+	/* Loaded with acquire after each quiescent point, never held across one. */
+	struct dp_qset *qset;
 	struct dp_worker_stats st;
 	struct gro_table *gro;
 	/*
 	 * Grace periods: qs counts quiescent points (release, full barrier);
 	 * idle is 1 while the worker sleeps in epoll or parks, holding nothing.
-	 * flush_seen: the last GRO flush request it served.
+	 * flush_seen: the last GRO flush request it served (release store;
+	 * dp_sync(flush) waits for it, not for qs: a quiescent point that
+	 * read the request before it was made does not count).
 	 */
 	uint64_t qs;
 	int idle;
@@ -101,12 +113,18 @@ const struct gro_table *dp_worker_gro(const struct dp *dp, unsigned w);
 static void gro_deliver(void *arg, struct gro_out *out)
 {
 	struct dp_worker *w = arg;
-	struct sw *sw = w->dp->sw;
+	/*
+	 * A port being deleted is still in the table (not as a destination)
+	 * until every worker flushed: what GRO held toward it is delivered,
+	 * what it held of its chains goes back.
+	 */
+	const struct sw_table *t = __atomic_load_n(&w->dp->sw->tab,
+						   __ATOMIC_ACQUIRE);
 	struct pkt *p = &out->pkt;
 	uint32_t cookies[GRO_MAX_SEGS];
 
-	if (out->dst_port < sw->nports) {
-		struct port *d = sw->ports[out->dst_port];
+	if (out->dst_port < SW_MAX_PORTS && t->port[out->dst_port]) {
+		struct port *d = t->port[out->dst_port];
 
 		/* Delivered or dropped, a merged packet stands for segs inputs. */
 		if (out->segs > 1)
@@ -120,9 +138,10 @@ static void gro_deliver(void *arg, struct gro_out *out)
 		while (i < out->nrefs && out->refs[i].port == r->port &&
 		       out->refs[i].queue == r->queue)
 			cookies[k++] = out->refs[i++].cookie;
-		if (r->port < sw->nports && sw->ports[r->port]->ops->release)
-			sw->ports[r->port]->ops->release(sw->ports[r->port],
-							 r->queue, cookies, k);
+		if (r->port < SW_MAX_PORTS && t->port[r->port] &&
+		    t->port[r->port]->ops->release)
+			t->port[r->port]->ops->release(t->port[r->port],
+						       r->queue, cookies, k);
 	}
 }
 
@@ -219,19 +238,25 @@ static void quiescent(struct dp_worker *w)
 	if (gen != w->flush_seen) {
 		if (w->gro)
 			gro_flush_all(w->gro);
-		w->flush_seen = gen;
+		__atomic_store_n(&w->flush_seen, gen, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&w->qs, w->qs + 1, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+/* The worker's queue set, right after a quiescent point. */
+static const struct dp_qset *qset_load(struct dp_worker *w)
+{
+	return __atomic_load_n(&w->qset, __ATOMIC_ACQUIRE);
+}
+
 /* Turns notifications on for every queue; true if any had work meanwhile. */
-static bool arm_all(struct dp_worker *w)
+static bool arm_all(const struct dp_qset *qs)
 {
 	bool pending = false;
 
-	for (unsigned i = 0; i < w->nq; i++) {
-		struct dp_rxq *r = &w->q[i];
+	for (unsigned i = 0; i < qs->n; i++) {
+		const struct dp_rxq *r = &qs->q[i];
 
 		if (r->port->ops->rx_notify &&
 		    r->port->ops->rx_notify(r->port, r->q, true))
@@ -240,10 +265,10 @@ static bool arm_all(struct dp_worker *w)
 	return pending;
 }
 
-static void disarm_all(struct dp_worker *w)
+static void disarm_all(const struct dp_qset *qs)
 {
-	for (unsigned i = 0; i < w->nq; i++) {
-		struct dp_rxq *r = &w->q[i];
+	for (unsigned i = 0; i < qs->n; i++) {
+		const struct dp_rxq *r = &qs->q[i];
 
 		if (r->port->ops->rx_notify)
 			r->port->ops->rx_notify(r->port, r->q, false);
@@ -257,19 +282,42 @@ uint64_t dp_sleep_ns(uint64_t deadline_ns, uint64_t now_ns, uint64_t max_ns)
 	return deadline_ns - now_ns < max_ns ? deadline_ns - now_ns : max_ns;
 }
 
-/* Counts the kicks that woke the worker against their queues. */
-static void count_kicks(struct dp_worker *w, const struct epoll_event *evs,
+/*
+ * An fd's epoll key: the port's index and the queue, not a position in a
+ * queue set that may have changed since epoll_wait returned.
+ */
+static uint64_t rxq_key(const struct port *p, unsigned q)
+{
+	return (uint64_t)p->idx << 32 | q;
+}
+
+#define WAKE_KEY	(~0ULL)
+
+/*
+ * Counts the kicks that woke the worker against their queues, in its
+ * current set (a kick of a port deleted meanwhile is not counted).
+ */
+static void count_kicks(const struct dp_qset *qs, const struct epoll_event *evs,
 			int n)
 {
 	for (int i = 0; i < n; i++) {
-		uint32_t k = evs[i].data.u32;
+		uint64_t k = evs[i].data.u64;
 
-		if (k < w->nq && w->q[k].port->ops->rx_kicked)
-			w->q[k].port->ops->rx_kicked(w->q[k].port, w->q[k].q);
+		if (k == WAKE_KEY)
+			continue;
+		for (unsigned j = 0; j < qs->n; j++) {
+			const struct dp_rxq *r = &qs->q[j];
+
+			if (rxq_key(r->port, r->q) != k)
+				continue;
+			if (r->port->ops->rx_kicked)
+				r->port->ops->rx_kicked(r->port, r->q);
+			break;
+		}
 	}
 }
 
-static void sleep_until_work(struct dp_worker *w)
+static void sleep_until_work(struct dp_worker *w, const struct dp_qset *qs)
 {
 	struct epoll_event evs[16];
 	/* Queues without an fd can only be polled, so the sleep is bounded. */
@@ -291,8 +339,8 @@ static void sleep_until_work(struct dp_worker *w)
 		else
 			timeout_ns = dp_sleep_ns(dl, now, timeout_ns);
 	}
-	if (arm_all(w)) {
-		disarm_all(w);
+	if (arm_all(qs)) {
+		disarm_all(qs);
 		return;
 	}
 	w->st.sleeps++;
@@ -314,11 +362,15 @@ static void sleep_until_work(struct dp_worker *w)
 		pv_debug("dp: epoll_wait: %s", strerror(errno));
 	if (read(w->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		pv_debug("dp: wakefd read: %s", strerror(errno));
-	/* A ring may have stopped while we slept: the top of the loop first. */
+	/*
+	 * A ring may have stopped, a port gone, while we slept: the top of
+	 * the loop first, then the queue set as it is now.
+	 */
 	quiescent(w);
+	qs = qset_load(w);
 	if (n > 0)
-		count_kicks(w, evs, n);
-	disarm_all(w);
+		count_kicks(qs, evs, n);
+	disarm_all(qs);
 }
 
 static void *worker_main(void *arg)
@@ -340,16 +392,18 @@ static void *worker_main(void *arg)
 	current = w;
 	dp_stage_acc = w->st.stage_cycles;
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
+		const struct dp_qset *qs;
 		uint64_t t0, t1, t2, staged;
 		unsigned work = 0;
 
 		quiescent(w);
+		qs = qset_load(w);
 		t0 = dp_rdtsc();
 		staged = w->st.stage_cycles[DP_STAGE_CLASSIFY] +
 			 w->st.stage_cycles[DP_STAGE_DELIVER] +
 			 w->st.stage_cycles[DP_STAGE_NOTIFY];
-		for (unsigned i = 0; i < w->nq; i++) {
-			struct dp_rxq *r = &w->q[i];
+		for (unsigned i = 0; i < qs->n; i++) {
+			const struct dp_rxq *r = &qs->q[i];
 
 			work += dp_poll(r->port, r->q, dp->cfg.budget);
 		}
@@ -419,7 +473,7 @@ static void *worker_main(void *arg)
 			spinning = false;
 			/* fall through */
 		case DP_NOTIFY_EVENT:
-			sleep_until_work(w);
+			sleep_until_work(w, qs);
 			idle_since = 0;
 			break;
 		}
@@ -427,10 +481,9 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Watches @fd for queue @k of @w (edge-triggered for a peer's eventfd). */
-static void watch(struct dp_worker *w, unsigned k, int fd)
+/* Watches @fd for queue @r of @w (edge-triggered for a peer's eventfd). */
+static void watch(struct dp_worker *w, struct dp_rxq *r, int fd)
 {
-	struct dp_rxq *r = &w->q[k];
 	struct epoll_event ev = { .events = EPOLLIN };
 
 	if (r->fd == fd)
@@ -442,7 +495,7 @@ static void watch(struct dp_worker *w, unsigned k, int fd)
 		return;
 	if (r->port->ops->rx_fd_edge)
 		ev.events |= EPOLLET;
-	ev.data.u32 = k;
+	ev.data.u64 = rxq_key(r->port, r->q);
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 &&
 	    (errno != EEXIST ||
 	     epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)) {
@@ -453,35 +506,173 @@ static void watch(struct dp_worker *w, unsigned k, int fd)
 	r->fd = fd;
 }
 
+/* Control thread: a worker's current set (it is the only writer). */
+static struct dp_qset *qset_of(struct dp_worker *w)
+{
+	return __atomic_load_n(&w->qset, __ATOMIC_RELAXED);
+}
+
+/*
+ * Control thread: gives @p's receive queues to workers, each to the one
+ * with the fewest queues (the lowest id on a tie: round-robin from an
+ * even start), by publishing new queue sets, then watches their fds. The
+ * replaced sets go to @old[] (NULL where unchanged), for the caller to
+ * free after a grace period. 0 or -ENOMEM (nothing changed).
+ */
+static int assign_port(struct dp *dp, struct port *p, struct dp_qset **old)
+{
+	unsigned nw = dp->cfg.workers, n = p->ops->rx_queues ?
+					 p->ops->rx_queues(p) : 0;
+	unsigned cnt[DP_MAX_WORKERS], add[DP_MAX_WORKERS] = { 0 };
+	uint8_t who[PORT_MAX_QUEUES];
+	struct dp_qset *nset[DP_MAX_WORKERS] = { NULL };
+
+	n = PV_MIN(n, PORT_MAX_QUEUES);
+	for (unsigned k = 0; k < nw; k++) {
+		cnt[k] = qset_of(&dp->w[k])->n;
+		old[k] = NULL;
+	}
+	for (unsigned q = 0; q < n; q++) {
+		unsigned best = 0;
+
+		for (unsigned k = 1; k < nw; k++)
+			if (cnt[k] < cnt[best])
+				best = k;
+		who[q] = (uint8_t)best;
+		cnt[best]++;
+		add[best]++;
+	}
+	for (unsigned k = 0; k < nw; k++) {
+		const struct dp_qset *cur = qset_of(&dp->w[k]);
+
+		if (!add[k])
+			continue;
+		nset[k] = malloc(sizeof(*nset[k]) +
+				 (cur->n + add[k]) * sizeof(nset[k]->q[0]));
+		if (!nset[k]) {
+			for (unsigned j = 0; j < k; j++)
+				free(nset[j]);
+			return -ENOMEM;
+		}
+		memcpy(nset[k], cur, sizeof(*cur) + cur->n * sizeof(cur->q[0]));
+	}
+	for (unsigned q = 0; q < n; q++) {
+		struct dp_rxq *r = &nset[who[q]]->q[nset[who[q]]->n++];
+
+		r->port = p;
+		r->q = q;
+		r->fd = -1;
+	}
+	for (unsigned k = 0; k < nw; k++) {
+		struct dp_worker *w = &dp->w[k];
+
+		if (!nset[k])
+			continue;
+		old[k] = __atomic_exchange_n(&w->qset, nset[k], __ATOMIC_ACQ_REL);
+		w->st.nqueues = nset[k]->n;
+		for (unsigned j = 0; j < nset[k]->n; j++) {
+			struct dp_rxq *r = &nset[k]->q[j];
+
+			if (r->port == p)
+				watch(w, r, p->ops->rx_fd ? p->ops->rx_fd(p, r->q) : -1);
+		}
+	}
+	return 0;
+}
+
 /*
  * Before the workers start: spread every receive queue a port can ever
- * have over the workers, once. The assignment never changes while they
- * run, so a ring starting or stopping needs no pause: only its fd is
- * watched or unwatched (dp_watch), and its flags say whether to poll it.
+ * have over the workers, round-robin in port order. While they run, a
+ * ring starting or stopping needs no pause: only its fd is watched or
+ * unwatched (dp_watch), and its flags say whether to poll it; a port
+ * added or deleted gets or loses its queues by new queue sets
+ * (dp_port_add, dp_port_del).
  */
 static void assign(struct dp *dp)
 {
-	unsigned next = 0;
+	struct dp_qset *old[DP_MAX_WORKERS];
 
 	for (unsigned pi = 0; pi < dp->sw->nports; pi++) {
-		struct port *p = dp->sw->ports[pi];
-		unsigned n = p->ops->rx_queues ? p->ops->rx_queues(p) : 0;
+		if (assign_port(dp, dp->sw->ports[pi], old) < 0) {
+			pv_err("dp: port %s: no memory for its queues",
+			       dp->sw->ports[pi]->name);
+			continue;
+		}
+		/* No worker runs yet: nothing to wait for. */
+		for (unsigned k = 0; k < dp->cfg.workers; k++)
+			free(old[k]);
+	}
+}
 
-		for (unsigned q = 0; q < n; q++) {
-			struct dp_worker *w = &dp->w[next++ % dp->cfg.workers];
-			struct dp_rxq *r;
+int dp_port_add(struct dp *dp, struct port *p)
+{
+	struct dp_qset *old[DP_MAX_WORKERS];
+	int rc;
 
-			if (w->nq == MAX_QUEUES_PER_WORKER)
-				continue;
-			r = &w->q[w->nq++];
-			r->port = p;
-			r->q = q;
-			r->fd = -1;
-			watch(w, w->nq - 1, p->ops->rx_fd ? p->ops->rx_fd(p, q) : -1);
+	/* Before dp_start(), assign() spreads every port's queues. */
+	if (!dp || !dp->started)
+		return 0;
+	rc = assign_port(dp, p, old);
+	if (rc < 0)
+		return rc;
+	/* Wake the new queues' workers: they arm them before sleeping again. */
+	for (unsigned k = 0; k < dp->cfg.workers; k++)
+		if (old[k])
+			wake(&dp->w[k]);
+	dp_sync(dp, false);
+	for (unsigned k = 0; k < dp->cfg.workers; k++)
+		free(old[k]);
+	return 0;
+}
+
+int dp_port_del(struct dp *dp, struct port *p)
+{
+	struct dp_qset *nset[DP_MAX_WORKERS] = { NULL };
+	unsigned nw;
+
+	if (!dp || !dp->started)
+		return 0;
+	nw = dp->cfg.workers;
+	for (unsigned k = 0; k < nw; k++) {
+		const struct dp_qset *cur = qset_of(&dp->w[k]);
+		unsigned mine = 0;
+
+		for (unsigned j = 0; j < cur->n; j++)
+			mine += cur->q[j].port == p;
+		if (!mine)
+			continue;
+		nset[k] = malloc(sizeof(*nset[k]) +
+				 (cur->n - mine) * sizeof(nset[k]->q[0]));
+		if (!nset[k]) {
+			for (unsigned j = 0; j < k; j++)
+				free(nset[j]);
+			return -ENOMEM;
 		}
 	}
-	for (unsigned k = 0; k < dp->cfg.workers; k++)
-		dp->w[k].st.nqueues = dp->w[k].nq;
+	for (unsigned k = 0; k < nw; k++) {
+		struct dp_worker *w = &dp->w[k];
+		struct dp_qset *cur = qset_of(w);
+
+		if (!nset[k])
+			continue;
+		nset[k]->n = 0;
+		for (unsigned j = 0; j < cur->n; j++) {
+			if (cur->q[j].port != p)
+				nset[k]->q[nset[k]->n++] = cur->q[j];
+			else	/* unwatched before the port closes it */
+				watch(w, &cur->q[j], -1);
+		}
+		nset[k] = __atomic_exchange_n(&w->qset, nset[k], __ATOMIC_ACQ_REL);
+		w->st.nqueues = qset_of(w)->n;
+	}
+	/*
+	 * Every worker has passed a quiescent point with its GRO table
+	 * emptied since: none polls @p, none holds a chain of it.
+	 */
+	dp_sync(dp, true);
+	for (unsigned k = 0; k < nw; k++)
+		free(nset[k]);
+	return 0;
 }
 
 /* The watchdog's signal only interrupts a sleeping write: nothing to do. */
@@ -547,10 +738,16 @@ struct dp *dp_create(struct sw *sw, const struct dp_cfg *cfg)
 	memset(dp->w, 0, sizeof(*dp->w) * dp->cfg.workers);
 	for (unsigned k = 0; k < dp->cfg.workers; k++) {
 		struct dp_worker *w = &dp->w[k];
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = ~0u };
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_KEY };
 
 		w->dp = dp;
 		w->id = k;
+		w->qset = calloc(1, sizeof(*w->qset));
+		if (!w->qset) {
+			pv_err("dp: worker %u: out of memory", k);
+			dp_destroy(dp);
+			return NULL;
+		}
 		if (dp->cfg.gro.policy != GRO_OFF) {
 			w->gro = gro_table_create(&dp->cfg.gro, gro_deliver, w);
 			if (!w->gro) {
@@ -610,13 +807,13 @@ int dp_start(struct dp *dp)
 void dp_sync(struct dp *dp, bool flush_gro)
 {
 	uint64_t snap[DP_MAX_WORKERS];
-	unsigned n, spins = 0;
+	unsigned n, spins = 0, gen = 0;
 
 	if (!dp || !dp->started)
 		return;
 	n = dp->cfg.workers;
 	if (flush_gro)
-		__atomic_add_fetch(&dp->flush_gen, 1, __ATOMIC_RELEASE);
+		gen = __atomic_add_fetch(&dp->flush_gen, 1, __ATOMIC_ACQ_REL);
 	/* The caller's unpublish is visible before we read any worker state. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (unsigned k = 0; k < n; k++)
@@ -629,11 +826,19 @@ void dp_sync(struct dp *dp, bool flush_gro)
 		struct dp_worker *w = &dp->w[k];
 
 		for (;;) {
-			if (__atomic_load_n(&w->qs, __ATOMIC_ACQUIRE) != snap[k])
+			/*
+			 * A flush counts only from a quiescent point that read
+			 * this request: one that read the flag before it (then
+			 * bumped qs) may have left packets held.
+			 */
+			if (flush_gro) {
+				if ((int)(__atomic_load_n(&w->flush_seen,
+							  __ATOMIC_ACQUIRE) - gen) >= 0)
+					break;
+			} else if (__atomic_load_n(&w->qs, __ATOMIC_ACQUIRE) != snap[k] ||
+				   __atomic_load_n(&w->idle, __ATOMIC_ACQUIRE)) {
 				break;
-			if (!flush_gro &&
-			    __atomic_load_n(&w->idle, __ATOMIC_ACQUIRE))
-				break;
+			}
 			if (__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE))
 				return;
 			/* Rounds are short: spin a little, then let them run. */
@@ -648,30 +853,33 @@ void dp_sync(struct dp *dp, bool flush_gro)
 	}
 }
 
-/* The worker polling (@p, @q) and the index of that queue in it, or NULL. */
+/* The worker polling (@p, @q) and that queue's entry in its set, or NULL. */
 static struct dp_worker *owner_of(struct dp *dp, const struct port *p,
-				  unsigned q, unsigned *k)
+				  unsigned q, struct dp_rxq **r)
 {
-	for (unsigned i = 0; i < dp->cfg.workers; i++)
-		for (unsigned j = 0; j < dp->w[i].nq; j++)
-			if (dp->w[i].q[j].port == p && dp->w[i].q[j].q == q) {
-				*k = j;
+	for (unsigned i = 0; i < dp->cfg.workers; i++) {
+		struct dp_qset *qs = qset_of(&dp->w[i]);
+
+		for (unsigned j = 0; j < qs->n; j++)
+			if (qs->q[j].port == p && qs->q[j].q == q) {
+				*r = &qs->q[j];
 				return &dp->w[i];
 			}
+	}
 	return NULL;
 }
 
 void dp_watch(struct dp *dp, struct port *p, unsigned q, int fd)
 {
 	struct dp_worker *w;
-	unsigned k;
+	struct dp_rxq *r;
 
 	/* Before dp_start(), assign() reads rx_fd() itself. */
 	if (!dp || !dp->started)
 		return;
-	w = owner_of(dp, p, q, &k);
+	w = owner_of(dp, p, q, &r);
 	if (w) {
-		watch(w, k, fd);
+		watch(w, r, fd);
 		/* A kick that came before the fd was watched must not be lost. */
 		if (fd >= 0)
 			wake(w);
@@ -714,6 +922,7 @@ void dp_destroy(struct dp *dp)
 			pthread_join(dp->watchdog, NULL);
 	}
 	for (unsigned k = 0; k < dp->cfg.workers; k++) {
+		free(dp->w[k].qset);
 		if (dp->w[k].gro)
 			gro_table_destroy(dp->w[k].gro);
 		if (dp->w[k].epfd > 0)

@@ -707,6 +707,11 @@ struct vhu_dev *port_vhost_dev(struct port *p)
 	return vp_of(p)->dev;
 }
 
+static const char *vhost_sock_path(struct port *p)
+{
+	return vp_of(p)->path;
+}
+
 static const struct port_ops vhost_port_ops = {
 	.type = "vhost",
 	.tx_burst = vhost_tx_burst,
@@ -721,6 +726,7 @@ static const struct port_ops vhost_port_ops = {
 	.release = vhost_release,
 	.start = vhost_start,
 	.destroy = vhost_destroy,
+	.sock_path = vhost_sock_path,
 };
 
 struct port *port_vhost_create(struct sw *sw, const char *name,

@@ -224,6 +224,40 @@ int fdb_add_static(struct fdb *f, const uint8_t *mac, uint16_t port)
 	return 0;
 }
 
+void fdb_forget_port(struct fdb *f, uint16_t port)
+{
+	for (unsigned i = 0; i < FDB_SLOTS; i++) {
+		struct view v;
+
+		/*
+		 * A worker inside the slot (learning another port's MAC into
+		 * it) finishes within a few instructions: retry until the
+		 * slot is seen stable and no longer @port's.
+		 */
+		for (;;) {
+			uint64_t key;
+
+			if (!slot_read(&f->slot[i], &v))
+				continue;
+			if (!v.key || kport(v.key) != port)
+				break;
+			/*
+			 * Reclaimed: no port, and a time that is never
+			 * alive, so a static entry also becomes a slot
+			 * anyone may learn into (seen 0 would keep it static).
+			 */
+			key = (v.key & ~(uint64_t)0xffff) | FDB_NO_PORT;
+			if (slot_write(&v, key, v.seen ? v.seen : 1)) {
+				if (charged(v.key, v.seen))
+					uncharge(f, port);
+				break;
+			}
+		}
+	}
+	if (port < FDB_MAX_PORTS)
+		__atomic_store_n(&f->nlearned[port], 0, __ATOMIC_RELAXED);
+}
+
 int fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
 	      uint64_t now_ns)
 {

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,39 @@ int sw_mode_parse(const char *s, enum sw_mode *out)
 	return 0;
 }
 
+/*
+ * Fills @t (zeroed) with the table the workers should see now, from the
+ * control thread's list: every port; ports being deleted not as
+ * destinations.
+ */
+static void table_fill(const struct sw *sw, struct sw_table *t)
+{
+	for (unsigned i = 0; i < sw->nports; i++) {
+		struct port *p = sw->ports[i];
+
+		t->port[p->idx] = p;
+		if (p->idx + 1u > t->hi)
+			t->hi = p->idx + 1u;
+		if (sw->leaving & (1ULL << p->idx))
+			continue;
+		t->fwd |= 1ULL << p->idx;
+		t->nfwd++;
+		if (p->uplink && !t->uplink)
+			t->uplink = p;
+	}
+}
+
+/*
+ * Fills and publishes @t (the release makes it whole before any worker
+ * sees it); returns the old table, which the caller frees after a grace
+ * period (dp_sync).
+ */
+static struct sw_table *table_swap(struct sw *sw, struct sw_table *t)
+{
+	table_fill(sw, t);
+	return __atomic_exchange_n(&sw->tab, t, __ATOMIC_ACQ_REL);
+}
+
 struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 {
 	struct sw *sw = calloc(1, sizeof(*sw));
@@ -42,8 +76,11 @@ struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 	sw->mode = mode;
 	sw->mac_limit = SW_MAC_LIMIT_DEFAULT;
 	fdb_init(&sw->fdb, (uint64_t)ageing_s * 1000000000ULL);
+	sw->tab = calloc(1, sizeof(*sw->tab));
 	sw->loop = pv_loop_create();
-	if (!sw->loop) {
+	if (!sw->loop || !sw->tab) {
+		pv_loop_destroy(sw->loop);
+		free(sw->tab);
 		free(sw);
 		return NULL;
 	}
@@ -63,6 +100,7 @@ void sw_destroy(struct sw *sw)
 	for (unsigned i = 0; i < n; i++)
 		sw->ports[i]->ops->destroy(sw->ports[i]);
 	pv_loop_destroy(sw->loop);
+	free(sw->tab);
 	free(sw);
 }
 
@@ -74,38 +112,185 @@ struct port *sw_port_find(struct sw *sw, const char *name)
 	return NULL;
 }
 
-int sw_port_add(struct sw *sw, struct port *p)
+/* The other port with @p's MAC (a VM's second attachment), or NULL. */
+static struct port *mac_twin(const struct sw *sw, const struct port *p)
 {
-	bool shared = false;
-
-	if (sw->nports >= SW_MAX_PORTS)
-		return -ENOSPC;
+	if (!p->has_mac)
+		return NULL;
 	for (unsigned i = 0; i < sw->nports; i++) {
 		struct port *o = sw->ports[i];
 
-		if (!strcmp(o->name, p->name))
+		if (o != p && o->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN))
+			return o;
+	}
+	return NULL;
+}
+
+/* The port at index @idx in the control thread's list, or NULL. */
+static struct port *port_at(const struct sw *sw, unsigned idx)
+{
+	for (unsigned i = 0; i < sw->nports; i++)
+		if (sw->ports[i]->idx == idx)
+			return sw->ports[i];
+	return NULL;
+}
+
+int sw_port_check(struct sw *sw, const struct port *p, char *err,
+		  size_t errlen)
+{
+	const char *path = p->ops->sock_path ?
+			   p->ops->sock_path((struct port *)p) : NULL;
+	const struct port *twin = NULL;
+	char a[18];
+
+	if (sw->nports >= SW_MAX_PORTS) {
+		snprintf(err, errlen, "too many ports (at most %d)", SW_MAX_PORTS);
+		return -ENOSPC;
+	}
+	for (unsigned i = 0; i < sw->nports; i++) {
+		struct port *o = sw->ports[i];
+		const char *op = o->ops->sock_path ? o->ops->sock_path(o) : NULL;
+
+		if (!strcmp(o->name, p->name)) {
+			snprintf(err, errlen, "a port named %s exists already",
+				 p->name);
 			return -EEXIST;
+		}
 		if (o->has_mac && p->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN)) {
 			/*
 			 * Two vhost ports may share a MAC: a VM's attachments
 			 * before and after a live migration. Its frames go to
 			 * the one whose rings run (sw_port_mac_active).
 			 */
-			if (shared || !o->ops->mac_follows_rings ||
-			    !p->ops->mac_follows_rings)
+			if (twin) {
+				snprintf(err, errlen, "port %s: mac %s is on ports %s "
+					 "and %s already (two at most: a VM's "
+					 "attachments during a migration)", p->name,
+					 pv_mac_fmt(p->mac, a), twin->name, o->name);
 				return -EEXIST;
-			shared = true;
+			}
+			if (!o->ops->mac_follows_rings || !p->ops->mac_follows_rings) {
+				snprintf(err, errlen, "port %s: mac %s is port %s's already",
+					 p->name, pv_mac_fmt(p->mac, a), o->name);
+				return -EEXIST;
+			}
+			twin = o;
+		}
+		if (path && op && !strcmp(path, op)) {
+			snprintf(err, errlen, "port %s: socket path %s in use by port %s",
+				 p->name, path, o->name);
+			return -EADDRINUSE;
 		}
 	}
-	p->idx = (uint16_t)sw->nports;
+	return 0;
+}
+
+int sw_port_add(struct sw *sw, struct port *p)
+{
+	struct sw_table *t, *old;
+	uint64_t used = 0;
+	unsigned idx = 0;
+	char err[160];
+	bool shared;
+	int rc;
+
+	rc = sw_port_check(sw, p, err, sizeof(err));
+	if (rc < 0)
+		return rc == -EADDRINUSE ? -EEXIST : rc;
+	shared = mac_twin(sw, p) != NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	/* The lowest free index: the MAC table forgot it at its delete. */
+	for (unsigned i = 0; i < sw->nports; i++)
+		used |= 1ULL << sw->ports[i]->idx;
+	while (used & (1ULL << idx))
+		idx++;
+	p->idx = (uint16_t)idx;
 	p->sw = sw;
 	fdb_set_limit(&sw->fdb, p->idx, sw->mac_limit);
+	__atomic_store_n(&sw->mac_log_ns[idx], 0, __ATOMIC_RELAXED);
 	/* a shared MAC stays with its first port until the second runs */
-	if (p->has_mac && !shared && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0)
+	if (p->has_mac && !shared && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0) {
+		free(t);
 		return -ENOSPC;
-	if (p->uplink && !sw->uplink)
-		sw->uplink = p;
+	}
+	/*
+	 * Polled first (a source needs no table entry), then a destination:
+	 * nothing that can fail comes after the workers see it.
+	 */
+	rc = dp_port_add(sw->dp, p);
+	if (rc < 0) {
+		fdb_forget_port(&sw->fdb, p->idx);
+		free(t);
+		return rc;
+	}
 	sw->ports[sw->nports++] = p;
+	old = table_swap(sw, t);
+	dp_sync(sw->dp, false);
+	free(old);
+	return 0;
+}
+
+int sw_port_del(struct sw *sw, struct port *p)
+{
+	uint64_t bit = 1ULL << p->idx;
+	struct sw_table *t1, *t2, *old;
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < sw->nports && sw->ports[i] != p; i++)
+		;
+	if (i == sw->nports)
+		return -ENOENT;
+	/* Both tables now: nothing may fail halfway through. */
+	t1 = calloc(1, sizeof(*t1));
+	t2 = calloc(1, sizeof(*t2));
+	if (!t1 || !t2) {
+		free(t1);
+		free(t2);
+		return -ENOMEM;
+	}
+	/* 1. No longer a destination (frames to its MAC: unknown unicast). */
+	sw->leaving |= bit;
+	old = table_swap(sw, t1);
+	/*
+	 * 2. No longer polled, and one grace period in which every worker
+	 * empties its GRO table after it saw step 1: a held chain of @p goes
+	 * back to its ring, a held packet toward @p is delivered, and nothing
+	 * new toward or from @p is held after.
+	 */
+	rc = dp_port_del(sw->dp, p);
+	if (rc < 0) {
+		sw->leaving &= ~bit;
+		t1 = table_swap(sw, t2);
+		dp_sync(sw->dp, false);
+		free(old);
+		free(t1);
+		return rc;
+	}
+	free(old);
+	/*
+	 * 3. No worker can learn its index any more: forget it. A MAC it
+	 * shared (a VM's other attachment) now belongs to the other port.
+	 */
+	fdb_forget_port(&sw->fdb, p->idx);
+	{
+		struct port *twin = mac_twin(sw, p);
+
+		if (twin && fdb_add_static(&sw->fdb, twin->mac, twin->idx) < 0)
+			pv_warn("port %s: its MAC could not move back to port %s",
+				p->name, twin->name);
+	}
+	/* 4. Out of the table; once no worker can hold it, gone. */
+	memmove(&sw->ports[i], &sw->ports[i + 1],
+		(sw->nports - i - 1) * sizeof(sw->ports[0]));
+	sw->nports--;
+	sw->leaving &= ~bit;
+	old = table_swap(sw, t2);
+	dp_sync(sw->dp, false);
+	free(old);
+	p->ops->destroy(p);
 	return 0;
 }
 
@@ -125,7 +310,7 @@ void sw_port_mac_active(struct sw *sw, struct port *p, bool active)
 		return;
 	cur = fdb_lookup(&sw->fdb, p->mac, 0);
 	if (active) {
-		if (cur == p->idx || cur >= sw->nports)
+		if (cur == p->idx || !port_at(sw, cur))
 			return;
 		to = p;
 	} else {
@@ -149,7 +334,7 @@ void sw_port_mac_active(struct sw *sw, struct port *p, bool active)
 	}
 	pv_stat_add(&to->st.mac_moves, 1);
 	pv_info("port %s: MAC %s moves here from port %s (its rings %s)",
-		to->name, pv_mac_fmt(to->mac, mac), sw->ports[cur]->name,
+		to->name, pv_mac_fmt(to->mac, mac), port_at(sw, cur)->name,
 		to == p ? "run now" : "stopped there");
 }
 
@@ -303,7 +488,9 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	uint16_t dest[PKT_BURST_MAX];
 	struct pkt *list[PKT_BURST_MAX];
 	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
-	unsigned others = sw->nports ? sw->nports - 1 : 0;
+	/* One table for the whole burst; it lives until our next quiescent point. */
+	const struct sw_table *t = __atomic_load_n(&sw->tab, __ATOMIC_ACQUIRE);
+	unsigned others = t->nfwd - ((t->fwd >> src->idx) & 1);
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
 	struct gro_table *gro;
@@ -351,10 +538,12 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			}
 			di = last_di;
 
-			d = di < sw->nports ? sw->ports[di] : NULL;
+			/* A port being deleted is no destination any more. */
+			d = di < SW_MAX_PORTS && ((t->fwd >> di) & 1) ?
+			    t->port[di] : NULL;
 			/* Unknown unicast: the uplink (direct) or everyone (learn). */
 			if (!d && !learn)
-				d = sw->uplink;
+				d = t->uplink;
 		} else {
 			d = NULL;
 		}
@@ -405,8 +594,8 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	 * aggregation, the backend-with-its-own-buffers design it models.
 	 */
 	gro = src->ops->release && !sw->copy_double ? dp_gro_table() : NULL;
-	for (unsigned pi = 0; pi < sw->nports; pi++) {
-		struct port *d = sw->ports[pi];
+	for (unsigned pi = 0; pi < t->hi; pi++) {
+		struct port *d = t->port[pi];
 		/* The control thread changes these as the guest's rings start. */
 		unsigned nq = __atomic_load_n(&d->nqueues, __ATOMIC_RELAXED), cnt = 0;
 		bool gso_ok = __atomic_load_n(&d->gso_offload, __ATOMIC_RELAXED);
@@ -414,7 +603,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		uint32_t qmask = 0;
 		bool try_gro = gro && gso_ok;
 
-		if (d == src)
+		if (!((t->fwd >> pi) & 1) || d == src)
 			continue;
 		for (unsigned i = 0; i < n; i++) {
 			struct pkt *p = pkts[i];

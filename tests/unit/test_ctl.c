@@ -424,7 +424,8 @@ static void protocol_unchanged(void **state)
 	json_t *j;
 
 	assert_int_equal(ctl_request(fx->path, "bogus", &reply), 0);
-	assert_string_equal(reply, "{\"error\":\"unknown command (known: stats)\"}\n");
+	assert_string_equal(reply, "{\"error\":\"unknown command (known: version, "
+			    "stats, port list, port add, port del)\",\"code\":\"EINVAL\"}\n");
 	free(reply);
 	assert_int_equal(ctl_request(fx->path, "stats", &reply), 0);
 	j = json_loads(reply, 0, NULL);
@@ -443,6 +444,151 @@ static void protocol_unchanged(void **state)
 	free(reply);
 }
 
+/* One request, its reply parsed; the test owns the result. */
+static json_t *req_json(struct ctl_fx *fx, const char *req)
+{
+	char *reply = NULL;
+	json_t *j;
+
+	assert_int_equal(ctl_request(fx->path, req, &reply), 0);
+	j = json_loads(reply, 0, NULL);
+	if (!j)
+		fail_msg("not JSON: %s", reply);
+	free(reply);
+	return j;
+}
+
+/* The error code of a reply, or NULL if it is no error. */
+static const char *err_code(json_t *j)
+{
+	const char *c = json_string_value(json_object_get(j, "code"));
+
+	return c ? c : "(no error)";
+}
+
+/*
+ * Protocol 1 (docs/ctl.md): version, port list, port add, port del, with
+ * their errors, the switch going on after each.
+ */
+static void port_requests(void **state)
+{
+	struct ctl_fx *fx = *state;
+	char req[600], sock[80], sock2[80];
+	json_t *j, *ports;
+
+	snprintf(sock, sizeof(sock), "/tmp/pvnet-test-ctl-p.%d", getpid());
+	snprintf(sock2, sizeof(sock2), "/tmp/pvnet-test-ctl-q.%d", getpid());
+	j = req_json(fx, "version");
+	assert_int_equal(json_integer_value(json_object_get(j, "protocol")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "requests")), 5);
+	json_decref(j);
+
+	snprintf(req, sizeof(req), "port add vhost,name=p,path=%s,mac=02:00:00:00:00:09", sock);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_string_equal(json_string_value(json_object_get(
+		json_object_get(j, "port"), "name")), "p");
+	json_decref(j);
+	assert_int_equal(access(sock, F_OK), 0);
+
+	/* the errors, each with its code */
+	j = req_json(fx, req);
+	assert_string_equal(err_code(j), "EEXIST");		/* name */
+	json_decref(j);
+	snprintf(req, sizeof(req), "port add vhost,name=q,path=%s", sock);
+	j = req_json(fx, req);
+	assert_string_equal(err_code(j), "EADDRINUSE");	/* socket path */
+	json_decref(j);
+	/* a MAC on two vhost ports (a VM migrating) is fine, on three not */
+	snprintf(req, sizeof(req), "port add vhost,name=q,path=%s,mac=02:00:00:00:00:09",
+		 sock2);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	snprintf(req, sizeof(req), "port add vhost,name=r,path=%s.r,mac=02:00:00:00:00:09",
+		 sock2);
+	j = req_json(fx, req);
+	assert_string_equal(err_code(j), "EEXIST");		/* MAC */
+	json_decref(j);
+	snprintf(req, sizeof(req), "%s.r", sock2);
+	assert_int_equal(access(req, F_OK), -1);
+	j = req_json(fx, "port del q");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	assert_int_equal(access(sock2, F_OK), -1);
+	j = req_json(fx, "port add vhost,name=q,queues=99");
+	assert_string_equal(err_code(j), "EINVAL");		/* bad spec */
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+			       "queues=99"));
+	json_decref(j);
+	/* a live socket of another process is not a stale one to replace */
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.live", sock2);
+		unlink(sa.sun_path);
+		assert_true(lfd >= 0);
+		assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(listen(lfd, 4), 0);
+		snprintf(req, sizeof(req), "port add vhost,name=live,path=%s",
+			 sa.sun_path);
+		j = req_json(fx, req);
+		assert_string_equal(err_code(j), "EADDRINUSE");
+		assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+				       "another process"));
+		json_decref(j);
+		/* still that process's socket */
+		assert_int_equal(access(sa.sun_path, F_OK), 0);
+		close(lfd);
+		unlink(sa.sun_path);
+	}
+	j = req_json(fx, "port del nosuch");
+	assert_string_equal(err_code(j), "ENOENT");
+	json_decref(j);
+	j = req_json(fx, "port");
+	assert_string_equal(err_code(j), "EINVAL");
+	json_decref(j);
+	/* a line cut short is never acted on */
+	{
+		char big[CTL_LINE_MAX + 100];
+
+		memset(big, 'y', sizeof(big));
+		memcpy(big, "port add vhost,name=long,path=", 30);
+		big[sizeof(big) - 1] = '\0';
+		j = req_json(fx, big);
+		assert_string_equal(err_code(j), "EINVAL");
+		json_decref(j);
+	}
+
+	j = req_json(fx, "port list");
+	ports = json_object_get(j, "ports");
+	assert_int_equal(json_array_size(ports), 1);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(ports, 0), "path")), sock);
+	json_decref(j);
+
+	j = req_json(fx, "port del p");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	assert_int_equal(access(sock, F_OK), -1);	/* the socket file is gone */
+	j = req_json(fx, "port list");
+	assert_int_equal(json_array_size(json_object_get(j, "ports")), 0);
+	json_decref(j);
+	/* the same name and path again: nothing of the old one is left */
+	snprintf(req, sizeof(req), "port add vhost,name=p,path=%s,mac=02:00:00:00:00:09", sock);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	j = req_json(fx, "stats");
+	assert_int_equal(json_array_size(json_object_get(j, "ports")), 1);
+	assert_int_equal(json_integer_value(json_object_get(
+		json_object_get(j, "ctl"), "port_added")), 3);
+	assert_int_equal(json_integer_value(json_object_get(
+		json_object_get(j, "ctl"), "port_deleted")), 2);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(clients_past_the_limit_are_refused,
 						setup, teardown),
 		cmocka_unit_test(config_mac_limit),
+		cmocka_unit_test_setup_teardown(port_requests, setup, teardown),
 	};
 
 	/* a client the server closed must not end the test */

@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * contract_fixture.h - the in-process switch between fake guests that the
+ * contract tests share (test_contract.c, test_contract_ports.c): real
+ * struct sw, vhost ports and dp workers; guests whose driver is a test
+ * thread and whose vhost-user messages go straight into the device
+ * (vhu_dev_handle_msg, the control thread's path). Header-only, static:
+ * each test binary includes it once.
+ */
+#ifndef PVNET_TESTS_CONTRACT_FIXTURE_H
+#define PVNET_TESTS_CONTRACT_FIXTURE_H
+
+/* A test uses only part of the fixture. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../lib/fakeguest.h"
+#include "pvnet/dp.h"
+#include "pvnet/log.h"
+#include "pvnet/port.h"
+#include "pvnet/switch.h"
+#include "pvnet/vhost.h"
+
+/* Not in a header: the accessor ctl/stats.c uses (port_vhost.c). */
+struct vhu_dev *port_vhost_dev(struct port *p);
+
+#define RS		(1u << 20)	/* fake guest region size */
+#define QSZ		256		/* every ring */
+#define BUF_LEN		2048		/* one frame per buffer (no MRG_RXBUF) */
+#define HDR_LEN		12		/* virtio-net header with VERSION_1 */
+#define MAGIC		0x7c0ffee5u
+#define MAX_GUESTS	6
+#define EXTRA_LEN	65536		/* the region added and removed in (a) */
+/* Liveness only: a run that needs this long is stuck, not slow. */
+#define LIVENESS_NS	(60ULL * 1000000000ULL)
+#define CHURN_NS	(300ULL * 1000000ULL)	/* control churn per scenario */
+/* (a) under TSan: each round remaps, ~100 ms; have a few whatever the time */
+#define CHURN_MIN_ROUNDS 16
+
+#define F_BASE	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | \
+		 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
+#define F_EVIDX	(F_BASE | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX))
+
+enum { RXR, TXR };	/* vring 0 is the guest's RX, vring 1 its TX */
+
+struct guest {
+	unsigned id;
+	char name[16], path[80];
+	struct fakeguest fg;
+	struct port *port;
+	struct vhu_dev *dev;
+	uint64_t features;
+	bool ring_on[2];
+	struct fg_ring ring[2];
+	int kick[2], call[2];		/* the frontend's copies */
+	uint64_t buf_gpa[2][QSZ];
+	uint8_t *buf[2][QSZ];		/* driver view of each buffer */
+	uint16_t free_buf[2][QSZ];
+	unsigned nfree[2];
+	/* driver side of traffic */
+	const uint8_t *dst_mac;		/* NULL: sends nothing */
+	uint64_t limit;			/* frames to send at most */
+	unsigned burst;			/* at most per driver round; 0: all */
+	uint64_t sent, tx_done;
+	uint64_t rcvd, bad;
+	/*
+	 * The driver refused to add a chain: its ring broke on a used entry
+	 * the device got wrong. Counted, not asserted, while the control
+	 * thread runs: a cmocka failure there would leave that thread behind.
+	 */
+	uint64_t drv_err;
+	int64_t last_seq[MAX_GUESTS];	/* per source, -1: none yet */
+	uint64_t from[MAX_GUESTS];	/* intact frames received per source */
+	bool track;			/* (d): note each RX buffer filled */
+	bool filled[QSZ];
+};
+
+struct world {
+	struct sw *sw;
+	struct dp *dp;
+	struct guest *g[MAX_GUESTS];
+	unsigned n;
+};
+
+static uint8_t mac_of(unsigned id)
+{
+	return (uint8_t)(0x10 + id);
+}
+
+/* ---- a frontend without a socket: messages straight into the device ---- */
+
+static int send_msg(struct vhu_dev *d, uint32_t req, const void *payload,
+		    uint32_t size, const int *fds, unsigned nfds)
+{
+	struct vhu_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = req;
+	m.hdr.flags = VHU_FLAG_VERSION;
+	m.hdr.size = size;
+	if (size)
+		memcpy(m.payload.bytes, payload, size);
+	for (unsigned i = 0; i < nfds; i++)
+		m.fds[i] = fds[i];
+	m.nfds = nfds;
+	return vhu_dev_handle_msg(d, &m);	/* takes the fds */
+}
+
+static int send_u64(struct vhu_dev *d, uint32_t req, uint64_t v)
+{
+	return send_msg(d, req, &v, sizeof(v), NULL, 0);
+}
+
+static int send_state(struct vhu_dev *d, uint32_t req, uint32_t idx,
+		      uint32_t num)
+{
+	struct vhu_vring_state s = { idx, num };
+
+	return send_msg(d, req, &s, sizeof(s), NULL, 0);
+}
+
+/* SET_VRING_KICK/CALL with a new eventfd; the frontend keeps *mine. */
+static int send_vring_fd(struct vhu_dev *d, uint32_t req, uint32_t idx,
+			 int *mine)
+{
+	uint64_t v = idx;
+	int ev = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	if (ev < 0)
+		return -errno;
+	*mine = dup(ev);
+	if (*mine < 0) {
+		close(ev);
+		return -errno;
+	}
+	return send_msg(d, req, &v, sizeof(v), &ev, 1);
+}
+
+/* SET_MEM_TABLE with the fake guest's three regions (QEMU's fallback path). */
+static int send_mem_table(struct guest *g)
+{
+	struct vhu_mem_table mt = { .nregions = FG_NREGIONS };
+	int fds[FG_NREGIONS];
+
+	for (unsigned i = 0; i < FG_NREGIONS; i++) {
+		mt.regions[i].gpa = g->fg.reg[i].gpa;
+		mt.regions[i].size = g->fg.reg[i].size;
+		mt.regions[i].uva = FG_UVA_BASE + g->fg.reg[i].gpa;
+		mt.regions[i].mmap_offset = g->fg.reg[i].file_off;
+		fds[i] = dup(g->fg.fd);
+	}
+	return send_msg(g->dev, VHU_REQ_SET_MEM_TABLE, &mt,
+			8 + FG_NREGIONS * sizeof(struct vhu_mem_region), fds,
+			FG_NREGIONS);
+}
+
+static int start_vring(struct guest *g, unsigned r)
+{
+	struct fg_ring *ring = &g->ring[r];
+	struct vhu_vring_addr a = {
+		.index = r,
+		.desc_uva = FG_UVA_BASE + ring->desc_gpa,
+		.used_uva = FG_UVA_BASE + ring->used_gpa,
+		.avail_uva = FG_UVA_BASE + ring->avail_gpa,
+	};
+	int rc = 0;
+
+	rc |= send_state(g->dev, VHU_REQ_SET_VRING_NUM, r, QSZ);
+	rc |= send_state(g->dev, VHU_REQ_SET_VRING_BASE, r, 0);
+	rc |= send_msg(g->dev, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	rc |= send_vring_fd(g->dev, VHU_REQ_SET_VRING_KICK, r, &g->kick[r]);
+	rc |= send_vring_fd(g->dev, VHU_REQ_SET_VRING_CALL, r, &g->call[r]);
+	rc |= send_state(g->dev, VHU_REQ_SET_VRING_ENABLE, r, 1);
+	return rc;
+}
+
+/*
+ * The whole handshake, as QEMU sends it, for the rings the guest has; 0 or
+ * -1 (no cmocka assertion: a control thread of a test calls it too).
+ */
+static int guest_connect_rc(struct guest *g)
+{
+	if (send_msg(g->dev, VHU_REQ_SET_OWNER, NULL, 0, NULL, 0) ||
+	    send_u64(g->dev, VHU_REQ_SET_FEATURES, g->features) ||
+	    send_u64(g->dev, VHU_REQ_SET_PROTOCOL_FEATURES,
+		     VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |
+		     VIRTIO_BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS)) ||
+	    send_mem_table(g))
+		return -1;
+	for (unsigned r = 0; r < 2; r++) {
+		if (!g->ring_on[r])
+			continue;
+		if (start_vring(g, r) || !vhu_dev_vring_running(g->dev, r))
+			return -1;
+	}
+	return 0;
+}
+
+static void guest_connect(struct guest *g)
+{
+	assert_int_equal(guest_connect_rc(g), 0);
+}
+
+/* ---- the guests ---- */
+
+/*
+ * A guest with id @id (its MAC and frame source) and the port for it, not
+ * added to any switch. NULL on failure (no cmocka assertion: a test's
+ * control thread calls it too).
+ */
+static struct guest *guest_make(struct sw *sw, unsigned id, bool rx, bool tx,
+				uint64_t features)
+{
+	struct guest *g = calloc(1, sizeof(*g));
+	char spec[200], err[200];
+
+	if (!g)
+		return NULL;
+	g->id = id;
+	g->features = features;
+	g->ring_on[RXR] = rx;
+	g->ring_on[TXR] = tx;
+	g->kick[0] = g->kick[1] = g->call[0] = g->call[1] = -1;
+	for (unsigned i = 0; i < MAX_GUESTS; i++)
+		g->last_seq[i] = -1;
+	snprintf(g->name, sizeof(g->name), "g%u", g->id);
+	snprintf(g->path, sizeof(g->path), "/tmp/pvnet-tcontract-%d-%u.sock",
+		 (int)getpid(), g->id);
+	if (fg_create(&g->fg, RS)) {
+		free(g);
+		return NULL;
+	}
+	for (unsigned r = 0; r < 2; r++) {
+		if (!g->ring_on[r])
+			continue;
+		if (fg_ring_create(&g->fg, &g->ring[r], 0, QSZ, features, 0))
+			return NULL;
+		/* Buffers in every region: all of them are translated. */
+		for (unsigned i = 0; i < QSZ; i++) {
+			g->buf_gpa[r][i] = fg_alloc(&g->fg, i % FG_NREGIONS,
+						    BUF_LEN, 64);
+			if (!g->buf_gpa[r][i])
+				return NULL;
+			g->buf[r][i] = fg_ptr(&g->fg, g->buf_gpa[r][i]);
+			g->free_buf[r][g->nfree[r]++] = (uint16_t)i;
+		}
+	}
+	snprintf(spec, sizeof(spec),
+		 "vhost,name=%s,path=%s,mac=02:00:00:00:00:%02x", g->name,
+		 g->path, mac_of(g->id));
+	g->port = port_create(sw, spec, err, sizeof(err));
+	if (!g->port) {
+		fprintf(stderr, "port_create: %s\n", err);
+		return NULL;
+	}
+	return g;
+}
+
+static struct guest *guest_new(struct world *w, bool rx, bool tx,
+			       uint64_t features)
+{
+	struct guest *g = guest_make(w->sw, w->n, rx, tx, features);
+
+	assert_non_null(g);
+	assert_int_equal(sw_port_add(w->sw, g->port), 0);
+	w->g[w->n++] = g;
+	return g;
+}
+
+static void guest_free(struct guest *g)
+{
+	for (unsigned r = 0; r < 2; r++) {
+		if (g->ring_on[r])
+			fg_ring_destroy(&g->ring[r]);
+		if (g->kick[r] >= 0)
+			close(g->kick[r]);
+		if (g->call[r] >= 0)
+			close(g->call[r]);
+	}
+	fg_destroy(&g->fg);
+	free(g);
+}
+
+/* As `pvnet switch` does: ports, dp, port start, dp start; guests later. */
+static void world_start(struct world *w, unsigned workers,
+			enum dp_notify notify)
+{
+	struct dp_cfg cfg = { .workers = workers, .notify = notify,
+			      .budget = 64, .idle_us = 50 };
+
+	w->dp = dp_create(w->sw, &cfg);
+	assert_non_null(w->dp);
+	for (unsigned i = 0; i < w->n; i++) {
+		struct port *p = w->g[i]->port;
+
+		assert_int_equal(p->ops->start(p, w->sw->loop), 0);
+		w->g[i]->dev = port_vhost_dev(p);
+		assert_non_null(w->g[i]->dev);
+	}
+	assert_int_equal(dp_start(w->dp), 0);
+	for (unsigned i = 0; i < w->n; i++)
+		guest_connect(w->g[i]);
+}
+
+/* Joins the workers: after this the test may read every counter. */
+static void world_stop_workers(struct world *w)
+{
+	dp_destroy(w->dp);
+	w->dp = NULL;
+}
+
+static void world_free(struct world *w)
+{
+	if (w->dp)
+		dp_destroy(w->dp);
+	sw_destroy(w->sw);
+	for (unsigned i = 0; i < w->n; i++)
+		guest_free(w->g[i]);
+}
+
+/* ---- the driver: frames with a sequence number and a pattern ---- */
+
+static uint32_t frame_len(uint64_t seq)
+{
+	return 60 + (uint32_t)(seq * 37 % 1400);
+}
+
+static uint8_t pattern(unsigned src, uint64_t seq, uint32_t i)
+{
+	return (uint8_t)(i * 31 + seq * 7 + src * 13);
+}
+
+static void build_frame(uint8_t *f, const uint8_t *dst, unsigned src,
+			uint64_t seq, uint32_t len)
+{
+	uint32_t w[3] = { MAGIC, src, (uint32_t)seq };
+
+	memcpy(f, dst, ETH_ALEN);
+	memcpy(f + 6, "\x02\x00\x00\x00\x00", 5);
+	f[11] = mac_of(src);
+	f[12] = 0x88;			/* local experimental ethertype */
+	f[13] = 0xb5;
+	memcpy(f + 14, w, sizeof(w));
+	for (uint32_t i = 26; i < len; i++)
+		f[i] = pattern(src, seq, i);
+}
+
+/* True if @f is the intact frame @len bytes long; sets its source and seq. */
+static bool check_frame(const uint8_t *f, uint32_t len, unsigned *src,
+			uint32_t *seq)
+{
+	uint32_t w[3];
+
+	if (len < 26)
+		return false;
+	memcpy(w, f + 14, sizeof(w));
+	if (w[0] != MAGIC || w[1] >= MAX_GUESTS || len != frame_len(w[2]))
+		return false;
+	for (uint32_t i = 26; i < len; i++)
+		if (f[i] != pattern(w[1], w[2], i))
+			return false;
+	*src = w[1];
+	*seq = w[2];
+	return true;
+}
+
+static void kick(struct guest *g, unsigned r)
+{
+	if (vring_drv_need_kick(&g->ring[r].drv))
+		(void)eventfd_write(g->kick[r], 1);
+}
+
+/* Posts frames on the guest's TX ring while it has buffers and a budget. */
+static void tx_post(struct guest *g)
+{
+	struct vring *vq = &g->ring[TXR].drv;
+	unsigned added = 0;
+
+	if (!g->dst_mac || !g->ring_on[TXR])
+		return;
+	while (g->nfree[TXR] && g->sent < g->limit &&
+	       (!g->burst || added < g->burst)) {
+		uint16_t b = g->free_buf[TXR][--g->nfree[TXR]];
+		uint32_t len = frame_len(g->sent);
+		uint8_t *p = g->buf[TXR][b];
+		struct vring_buf vb = { g->buf_gpa[TXR][b], HDR_LEN + len };
+
+		memset(p, 0, HDR_LEN);
+		build_frame(p + HDR_LEN, g->dst_mac, g->id, g->sent, len);
+		if (vring_drv_add(vq, &vb, 1, 0, (void *)(uintptr_t)(b + 1))) {
+			g->free_buf[TXR][g->nfree[TXR]++] = b;
+			g->drv_err++;
+			break;
+		}
+		g->sent++;
+		added++;
+	}
+	if (added) {
+		vring_drv_publish(vq);
+		kick(g, TXR);
+	}
+}
+
+/* Takes back returned TX chains. */
+static void tx_reap(struct guest *g)
+{
+	void *ck[64];
+	unsigned n;
+
+	if (!g->ring_on[TXR])
+		return;
+	while ((n = vring_drv_get_used(&g->ring[TXR].drv, ck, NULL, 64))) {
+		for (unsigned i = 0; i < n; i++)
+			g->free_buf[TXR][g->nfree[TXR]++] =
+				(uint16_t)((uintptr_t)ck[i] - 1);
+		g->tx_done += n;
+	}
+}
+
+static void rx_refill(struct guest *g)
+{
+	struct vring *vq = &g->ring[RXR].drv;
+	unsigned added = 0;
+
+	if (!g->ring_on[RXR])
+		return;
+	while (g->nfree[RXR]) {
+		uint16_t b = g->free_buf[RXR][--g->nfree[RXR]];
+		struct vring_buf vb = { g->buf_gpa[RXR][b], BUF_LEN };
+
+		if (vring_drv_add(vq, &vb, 0, 1, (void *)(uintptr_t)(b + 1))) {
+			g->free_buf[RXR][g->nfree[RXR]++] = b;
+			g->drv_err++;
+			break;
+		}
+		added++;
+	}
+	if (added) {
+		vring_drv_publish(vq);
+		kick(g, RXR);
+	}
+}
+
+/*
+ * Harvests received frames, checking each: used length, header, payload,
+ * and that a source's sequence numbers only grow (one worker polls a source
+ * queue, so its frames arrive in order; a gap is a counted drop).
+ */
+static void rx_reap(struct guest *g)
+{
+	void *ck[64];
+	uint32_t lens[64];
+	unsigned n;
+
+	if (!g->ring_on[RXR])
+		return;
+	while ((n = vring_drv_get_used(&g->ring[RXR].drv, ck, lens, 64))) {
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t b = (uint16_t)((uintptr_t)ck[i] - 1);
+			const uint8_t *p = g->buf[RXR][b];
+			unsigned src;
+			uint32_t seq;
+
+			g->rcvd++;
+			if (g->track)
+				g->filled[b] = true;
+			if (lens[i] < HDR_LEN ||
+			    !check_frame(p + HDR_LEN, lens[i] - HDR_LEN, &src,
+					 &seq) ||
+			    (int64_t)seq <= g->last_seq[src]) {
+				g->bad++;
+			} else {
+				g->last_seq[src] = seq;
+				g->from[src]++;
+			}
+			g->free_buf[RXR][g->nfree[RXR]++] = b;
+		}
+	}
+	rx_refill(g);
+}
+
+/* One driver round over every guest. */
+static void drive(struct world *w)
+{
+	for (unsigned i = 0; i < w->n; i++) {
+		rx_reap(w->g[i]);
+		tx_reap(w->g[i]);
+		tx_post(w->g[i]);
+	}
+}
+
+/* Drives until every posted TX chain came back (liveness bound only). */
+static void drain(struct world *w)
+{
+	uint64_t until = pv_now_ns() + LIVENESS_NS;
+	bool left = true;
+
+	while (left && pv_now_ns() < until) {
+		left = false;
+		drive(w);
+		for (unsigned i = 0; i < w->n; i++) {
+			if (w->g[i]->drv_err)
+				fail_msg("%s: the driver's ring broke on a used "
+					 "entry the device wrote", w->g[i]->name);
+			if (w->g[i]->tx_done != w->g[i]->sent ||
+			    w->g[i]->sent < w->g[i]->limit)
+				left = true;
+		}
+		if (left)
+			usleep(100);
+	}
+	/* what the last returns published */
+	for (unsigned i = 0; i < w->n; i++)
+		rx_reap(w->g[i]);
+	for (unsigned i = 0; i < w->n; i++) {
+		struct guest *g = w->g[i];
+
+		if (g->tx_done != g->sent)
+			fail_msg("%s: %llu of %llu TX chains never returned",
+				 g->name, (unsigned long long)g->tx_done,
+				 (unsigned long long)g->sent);
+	}
+}
+
+/* Ring rule violations counted on the guest's device rings. */
+static uint64_t ring_faults(struct guest *g)
+{
+	uint64_t n = 0;
+
+	for (unsigned r = 0; r < 2; r++) {
+		const struct vring_stats *st = &vhu_dev_vring(g->dev, r)->st;
+
+		for (unsigned k = PV_DROP_RING_HEAD_OOR; k <= PV_DROP_RING_USED_LEN; k++)
+			n += st->drops.n[k];
+	}
+	return n;
+}
+
+static uint64_t port_drops(struct guest *g, enum pv_drop why)
+{
+	return g->port->st.drops.n[why];
+}
+
+static uint64_t port_drops_total(struct guest *g)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < PV_DROP_MAX; k++)
+		n += g->port->st.drops.n[k];
+	return n;
+}
+
+/*
+ * After the workers are joined: the counters add up. What @src's guest
+ * sent entered the switch; each frame toward @dst was delivered or dropped
+ * for capacity (no buffer, ring stopped for a change), nothing else.
+ */
+static void assert_clean(struct guest *g)
+{
+	if (g->bad)
+		fail_msg("%s: %llu of %llu received frames corrupted, misplaced "
+			 "or duplicated", g->name, (unsigned long long)g->bad,
+			 (unsigned long long)g->rcvd);
+	if (ring_faults(g))
+		fail_msg("%s: %llu ring faults", g->name,
+			 (unsigned long long)ring_faults(g));
+	assert_true(vring_ready(&g->ring[RXR].drv) || !g->ring_on[RXR]);
+	assert_true(vring_ready(&g->ring[TXR].drv) || !g->ring_on[TXR]);
+	assert_int_equal(g->port->st.rx_pkts, g->sent);
+	assert_int_equal(g->port->st.tx_pkts, g->rcvd);
+	/* only capacity drops, charged to the destination */
+	assert_int_equal(port_drops_total(g),
+			 port_drops(g, PV_DROP_RX_NO_BUF) +
+			 port_drops(g, PV_DROP_RX_NOT_READY));
+}
+
+static uint64_t cap_drops(struct guest *g)
+{
+	return port_drops(g, PV_DROP_RX_NO_BUF) +
+	       port_drops(g, PV_DROP_RX_NOT_READY);
+}
+
+static struct world *world_new(void)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	w->sw = sw_create(SW_MODE_DIRECT, 300);
+	assert_non_null(w->sw);
+	return w;
+}
+
+#endif /* PVNET_TESTS_CONTRACT_FIXTURE_H */
