@@ -11,7 +11,8 @@ want=(make gcc clang pkg-config libcmocka-dev libjansson-dev libpcap-dev
 if [ "${1:-build}" = test ]; then
 	want+=(dpdk-dev iperf3 iputils-ping iproute2 ethtool procps psmisc netcat-openbsd jq
 	       coreutils valgrind python3 systemd man-db groff-base util-linux
-	       libvirt-daemon-system libvirt-clients prometheus tmux curl openvswitch-switch)
+	       libvirt-daemon-system libvirt-clients prometheus tmux curl openvswitch-switch
+	       tcpdump)
 fi
 
 missing=()

@@ -2,14 +2,19 @@
 # dpdk.sh - drive DPDK testpmd as a peer: interactive, commands through a FIFO
 # (testpmd exits when stdin closes), output line-buffered into a log.
 
-# tp_start NAME CORE VDEV [testpmd args...]: start testpmd NAME on CORE
+# tp_start NAME CORE VDEV [testpmd args...]: start testpmd NAME on CORE;
+# VDEV may hold several devices separated by spaces (port ids in that
+# order); with TP_NETNS=NS in the environment it runs in namespace NS (its
+# net_tap interfaces are made there)
 tp_start() {
-	local name=$1 core=$2 vdev=$3
+	local name=$1 core=$2 vdev=$3 v vdevs=() ns=()
 	shift 3
+	for v in $vdev; do vdevs+=(--vdev "$v"); done
+	[ -n "${TP_NETNS:-}" ] && ns=(ip netns exec "$TP_NETNS")
 	mkfifo "$T/$name.in"
-	stdbuf -oL dpdk-testpmd --lcores "0@$core,1@$core" --no-pci --no-huge -m 1024 \
+	"${ns[@]}" stdbuf -oL dpdk-testpmd --lcores "0@$core,1@$core" --no-pci --no-huge -m 1024 \
 		--file-prefix "pvt-$name-$$" --log-level=pmd.net.vhost:info \
-		--vdev "$vdev" -- -i --nb-cores=1 --rxq=1 --txq=1 --total-num-mbufs=16384 "$@" \
+		"${vdevs[@]}" -- -i --nb-cores=1 --rxq=1 --txq=1 --total-num-mbufs=16384 "$@" \
 		<>"$T/$name.in" >"$T/$name.log" 2>&1 &
 	pids+=($!)
 	eval "pid_$name=$!"

@@ -15,10 +15,11 @@ failures=0
 
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
-check() {	# check NAME CMD...: ok if CMD succeeds
+check() {	# check NAME CMD...: ok if CMD succeeds; returns CMD's success,
+	# so that `check ... || finish` stops a test whose next steps need it
 	local name=$1
 	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
+	if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
 log() { echo "# $*"; }
 

@@ -30,9 +30,15 @@ qemu_image() {
 # the guest may reboot (no -no-reboot: a reset or reboot boots it again and
 # its /init runs the checks again; poweroff still ends QEMU) and QEMU has a
 # monitor on $T/NAME.mon for qemu_hmp.
+# For live migration (see qemu/migrate.sh), also from the environment:
+#   QEMU_MEM=SIZE       guest RAM and its memfd (default 512M)
+#   QEMU_QMP=1          a QMP socket on $T/NAME.qmp for qemu/qmp.py
+#   QEMU_INCOMING=URI   start as a migration destination (-incoming URI,
+#                       e.g. defer, then QMP migrate-incoming)
+#   QEMU_NIC_OPTS=,P=V  more virtio-net-pci properties (e.g. ,mrg_rxbuf=off)
 qemu_start() {
 	local name=$1 smp=$2 test=$3 i=0 nic sock mac q rc opt args=()
-	local mode=(-no-reboot -monitor none)
+	local mode=(-no-reboot -monitor none) mem=${QEMU_MEM:-512M}
 	shift 3
 	for nic; do
 		IFS=, read -r sock mac opt <<<"$nic"
@@ -46,19 +52,22 @@ qemu_start() {
 		done
 		args+=(-chardev "socket,id=c$i,path=$sock$rc"
 		       -netdev "vhost-user,id=n$i,chardev=c$i,queues=$q"
-		       -device "virtio-net-pci,netdev=n$i,mac=$mac,vectors=0$([ "$q" -gt 1 ] && echo ,mq=on)")
+		       -device "virtio-net-pci,netdev=n$i,mac=$mac,vectors=0$([ "$q" -gt 1 ] && echo ,mq=on)${QEMU_NIC_OPTS:-}")
 		i=$((i + 1))
 	done
 	[ "${QEMU_REBOOT:-0}" = 1 ] &&
 		mode=(-monitor "unix:$T/$name.mon,server=on,wait=off")
+	[ "${QEMU_QMP:-0}" = 1 ] &&
+		args+=(-qmp "unix:$T/$name.qmp,server=on,wait=off")
+	[ -n "${QEMU_INCOMING:-}" ] && args+=(-incoming "$QEMU_INCOMING")
 	: >"$T/$name.serial"
 	bg "$name" timeout -k 5 "$QEMU_BOOT_TIMEOUT" qemu-system-x86_64 \
-		-accel tcg -m 512M -smp "$smp" -nodefaults -no-user-config \
+		-accel tcg -m "$mem" -smp "$smp" -nodefaults -no-user-config \
 		-display none "${mode[@]}" \
 		-serial "file:$T/$name.serial" \
 		-kernel "$QEMU_KERNEL" -initrd "$QEMU_INITRD" \
 		-append "console=ttyS0 panic=-1 quiet loglevel=3 $test" \
-		-object memory-backend-memfd,id=mem,size=512M,share=on \
+		-object "memory-backend-memfd,id=mem,size=$mem,share=on" \
 		-numa node,memdev=mem "${args[@]}"
 	eval "qemu_t0_$name=$SECONDS"
 }
