@@ -3,6 +3,7 @@
 #ifndef PVNET_CTL_INTERNAL_H
 #define PVNET_CTL_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -74,6 +75,18 @@ void ctl_metrics_destroy(struct ctl_metrics *m);
  * at accept), each closed CTL_DEADLINE_MS after its accept whatever it has
  * sent or read by then.
  */
+/*
+ * accept() found no fd (or no memory) for a queued connection: the
+ * listener stays readable, so a level-triggered loop would spin on it. A
+ * listener takes itself off the loop for this long instead.
+ */
+#define CTL_ACCEPT_PAUSE_NS	(250ULL * 1000000ULL)
+/* True for the accept() errors that pause a listener (see above). */
+static inline bool ctl_accept_starved(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
 #define CTL_MAX_CLIENTS		16
 #define CTL_DEADLINE_MS		2000
 /* A request line, newline included (a port spec is up to ~500 bytes). */

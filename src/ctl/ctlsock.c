@@ -54,6 +54,8 @@ struct ctl_server {
 	struct ctl_client cl[CTL_MAX_CLIENTS];
 	uint64_t accepted, refused, timed_out;
 	uint64_t port_added, port_deleted, port_errors;
+	uint64_t accept_errors;	/* accept() out of fds: paused */
+	uint64_t resume_ns;	/* listener off the loop until then; 0: on it */
 	bool sandboxed;
 	struct pv_ratelimit rl;
 };
@@ -72,6 +74,8 @@ static void arm_timer(struct ctl_server *cs)
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (cs->cl[i].fd >= 0 && (!first || cs->cl[i].deadline_ns < first))
 			first = cs->cl[i].deadline_ns;
+	if (cs->resume_ns && (!first || cs->resume_ns < first))
+		first = cs->resume_ns;
 	/* pv_now_ns() is CLOCK_MONOTONIC, as is the timer; 0 disarms it */
 	its.it_value.tv_sec = (time_t)(first / 1000000000ULL);
 	its.it_value.tv_nsec = (long)(first % 1000000000ULL);
@@ -97,6 +101,8 @@ static void stats_source(void *opaque, json_t *root)
 	json_object_set_new(o, "refused", json_integer((json_int_t)cs->refused));
 	json_object_set_new(o, "timed_out",
 			    json_integer((json_int_t)cs->timed_out));
+	json_object_set_new(o, "accept_errors",
+			    json_integer((json_int_t)cs->accept_errors));
 	json_object_set_new(o, "port_added",
 			    json_integer((json_int_t)cs->port_added));
 	json_object_set_new(o, "port_deleted",
@@ -294,6 +300,8 @@ static void on_client(void *opaque, int fd, uint32_t events)
 	client_close(c);
 }
 
+static void on_accept(void *opaque, int fd, uint32_t events);
+
 static void on_timer(void *opaque, int fd, uint32_t events)
 {
 	struct ctl_server *cs = opaque;
@@ -302,6 +310,9 @@ static void on_timer(void *opaque, int fd, uint32_t events)
 	(void)events;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
+	if (cs->resume_ns && now >= cs->resume_ns &&
+	    pv_loop_add(cs->sw->loop, cs->fd, EPOLLIN, on_accept, cs) == 0)
+		cs->resume_ns = 0;
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 		struct ctl_client *c = &cs->cl[i];
 
@@ -334,8 +345,18 @@ static void on_accept(void *opaque, int fd, uint32_t events)
 		struct ctl_client *c = NULL;
 		int fdc = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fdc < 0)
+		if (fdc < 0) {
+			if (ctl_accept_starved(errno) &&
+			    pv_loop_del(cs->sw->loop, fd) == 0) {
+				cs->accept_errors++;
+				cs->resume_ns = pv_now_ns() + CTL_ACCEPT_PAUSE_NS;
+				pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
+						   "ctl: accept: %s: not accepting for 250 ms",
+						   strerror(errno));
+				arm_timer(cs);
+			}
 			break;
+		}
 		getsockopt(fdc, SOL_SOCKET, SO_PEERCRED, &peer, &plen);
 		for (unsigned i = 0; i < CTL_MAX_CLIENTS && !c; i++)
 			if (cs->cl[i].fd < 0)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -589,6 +590,53 @@ static void port_requests(void **state)
 	json_decref(j);
 }
 
+/*
+ * Out of fds at accept(): the queued client keeps the listener readable,
+ * and the loop spun on it. The listener pauses (no CPU burnt meanwhile),
+ * and the client is served once fds are back.
+ */
+static void accept_out_of_fds_pauses(void **state)
+{
+	struct ctl_fx *fx = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), probe;
+	struct rlimit old, low;
+	struct rusage r0, r1;
+	char *reply = NULL;
+	double cpu;
+	json_t *j;
+
+	assert_true(fd >= 0);
+	fx->fds[0] = fd;
+	strcpy(sa.sun_path, fx->path);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	probe = dup(0);			/* the lowest free fd number */
+	assert_true(probe >= 0);
+	close(probe);
+	low = old;
+	low.rlim_cur = (rlim_t)probe;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	usleep(20000);
+	getrusage(RUSAGE_SELF, &r0);
+	usleep(150000);
+	getrusage(RUSAGE_SELF, &r1);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec +
+		       r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+	      (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec +
+		       r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+	assert_true(cpu < 0.075);	/* a spinning loop burns the whole 150 ms */
+	/* served after the pause */
+	send_str(fd, "stats\n");
+	assert_true(read_all(fd, &reply, 0) > 0);
+	j = json_loads(reply, 0, NULL);
+	assert_non_null(j);
+	assert_true(ctl_counter(j, "accept_errors") >= 1);
+	json_decref(j);
+	free(reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +653,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test(config_mac_limit),
 		cmocka_unit_test_setup_teardown(port_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(accept_out_of_fds_pauses, setup, teardown),
 	};
 
 	/* a client the server closed must not end the test */
