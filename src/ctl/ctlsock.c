@@ -452,10 +452,11 @@ void ctl_server_destroy(struct ctl_server *cs)
 	free(cs);
 }
 
+/* Sends all of @buf on socket @fd; a closed peer is EPIPE, not SIGPIPE. */
 static int write_all(int fd, const char *buf, size_t len)
 {
 	while (len) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -481,8 +482,18 @@ int ctl_request(const char *path, const char *cmd, char **reply)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write_all(fd, cmd, strlen(cmd)) < 0 || write_all(fd, "\n", 1) < 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	/*
+	 * The server may answer and close before the whole line is written
+	 * (a line too long is refused as soon as it is seen): the write then
+	 * fails with EPIPE, and the answer is still there to read.
+	 */
+	if ((write_all(fd, cmd, strlen(cmd)) < 0 || write_all(fd, "\n", 1) < 0) &&
+	    errno != EPIPE && errno != ECONNRESET) {
 		rc = -errno;
 		close(fd);
 		return rc;
