@@ -152,7 +152,7 @@ int sw_port_check(struct sw *sw, const struct port *p, char *err,
 		const char *op = o->ops->sock_path ? o->ops->sock_path(o) : NULL;
 
 		if (!strcmp(o->name, p->name)) {
-			snprintf(err, errlen, "a port named %s exists already",
+			snprintf(err, errlen, "port %s: duplicate name: a port of that name exists already",
 				 p->name);
 			return -EEXIST;
 		}

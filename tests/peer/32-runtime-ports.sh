@@ -89,7 +89,7 @@ check "pvnet stats counts c's traffic" [ "$(stat_of "$ctl" c .rx_pkts)" -gt 0 ]
 # --- 2. what is refused, the switch going on
 check "a duplicate name is refused" \
 	refused add "vhost,name=c,path=$rt/c2.sock"
-check "... and says so" grep -q "a port named c exists" "$T/refused.err"
+check "... and says so" grep -q "port c: duplicate name" "$T/refused.err"
 check "... and made no socket" [ ! -e "$rt/c2.sock" ]
 # a MAC may be on two vhost ports (a VM's attachments during a live
 # migration; frames follow the running rings), not on three
