@@ -81,11 +81,22 @@ void ctl_metrics_destroy(struct ctl_metrics *m);
  * listener takes itself off the loop for this long instead.
  */
 #define CTL_ACCEPT_PAUSE_NS	(250ULL * 1000000ULL)
-/* True for the accept() errors that pause a listener (see above). */
-static inline bool ctl_accept_starved(int e)
-{
-	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-}
+/* A listener's pause (ctl socket, metrics listener); zeroed: watched. */
+struct ctl_pause {
+	uint64_t errors;	/* accept() out of fds or memory */
+	uint64_t resume_ns;	/* off the loop until then; 0: on it */
+};
+/*
+ * accept() on listener @fd of @loop failed with @err: if the process is out
+ * of fds or memory, takes @fd off the loop for CTL_ACCEPT_PAUSE_NS, counts
+ * and logs it (rate limited, "@who: ..."). Returns true if it paused: the
+ * caller arms its timer for p->resume_ns.
+ */
+bool ctl_pause_accept(struct ctl_pause *p, struct pv_loop *loop, int fd,
+		      int err, struct pv_ratelimit *rl, const char *who);
+/* At @now_ns, puts a paused listener back on @loop with @cb(@opaque). */
+void ctl_pause_resume(struct ctl_pause *p, struct pv_loop *loop, int fd,
+		      uint64_t now_ns, pv_loop_cb cb, void *opaque);
 
 #define CTL_MAX_CLIENTS		16
 #define CTL_DEADLINE_MS		2000

@@ -54,8 +54,7 @@ struct ctl_server {
 	struct ctl_client cl[CTL_MAX_CLIENTS];
 	uint64_t accepted, refused, timed_out;
 	uint64_t port_added, port_deleted, port_errors;
-	uint64_t accept_errors;	/* accept() out of fds: paused */
-	uint64_t resume_ns;	/* listener off the loop until then; 0: on it */
+	struct ctl_pause pause;
 	bool sandboxed;
 	struct pv_ratelimit rl;
 };
@@ -74,8 +73,8 @@ static void arm_timer(struct ctl_server *cs)
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (cs->cl[i].fd >= 0 && (!first || cs->cl[i].deadline_ns < first))
 			first = cs->cl[i].deadline_ns;
-	if (cs->resume_ns && (!first || cs->resume_ns < first))
-		first = cs->resume_ns;
+	if (cs->pause.resume_ns && (!first || cs->pause.resume_ns < first))
+		first = cs->pause.resume_ns;
 	/* pv_now_ns() is CLOCK_MONOTONIC, as is the timer; 0 disarms it */
 	its.it_value.tv_sec = (time_t)(first / 1000000000ULL);
 	its.it_value.tv_nsec = (long)(first % 1000000000ULL);
@@ -102,7 +101,7 @@ static void stats_source(void *opaque, json_t *root)
 	json_object_set_new(o, "timed_out",
 			    json_integer((json_int_t)cs->timed_out));
 	json_object_set_new(o, "accept_errors",
-			    json_integer((json_int_t)cs->accept_errors));
+			    json_integer((json_int_t)cs->pause.errors));
 	json_object_set_new(o, "port_added",
 			    json_integer((json_int_t)cs->port_added));
 	json_object_set_new(o, "port_deleted",
@@ -310,9 +309,7 @@ static void on_timer(void *opaque, int fd, uint32_t events)
 	(void)events;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	if (cs->resume_ns && now >= cs->resume_ns &&
-	    pv_loop_add(cs->sw->loop, cs->fd, EPOLLIN, on_accept, cs) == 0)
-		cs->resume_ns = 0;
+	ctl_pause_resume(&cs->pause, cs->sw->loop, cs->fd, now, on_accept, cs);
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 		struct ctl_client *c = &cs->cl[i];
 
@@ -346,15 +343,9 @@ static void on_accept(void *opaque, int fd, uint32_t events)
 		int fdc = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fdc < 0) {
-			if (ctl_accept_starved(errno) &&
-			    pv_loop_del(cs->sw->loop, fd) == 0) {
-				cs->accept_errors++;
-				cs->resume_ns = pv_now_ns() + CTL_ACCEPT_PAUSE_NS;
-				pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
-						   "ctl: accept: %s: not accepting for 250 ms",
-						   strerror(errno));
+			if (ctl_pause_accept(&cs->pause, cs->sw->loop, fd, errno,
+					     &cs->rl, "ctl"))
 				arm_timer(cs);
-			}
 			break;
 		}
 		getsockopt(fdc, SOL_SOCKET, SO_PEERCRED, &peer, &plen);
@@ -450,6 +441,27 @@ void ctl_server_destroy(struct ctl_server *cs)
 	close(cs->timer_fd);
 	unlink(cs->path);
 	free(cs);
+}
+
+bool ctl_pause_accept(struct ctl_pause *p, struct pv_loop *loop, int fd,
+		      int err, struct pv_ratelimit *rl, const char *who)
+{
+	if ((err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) ||
+	    pv_loop_del(loop, fd) < 0)
+		return false;
+	p->errors++;
+	p->resume_ns = pv_now_ns() + CTL_ACCEPT_PAUSE_NS;
+	pv_log_ratelimited(rl, PV_LOG_WARN, "%s: accept: %s: not accepting for 250 ms",
+			   who, strerror(err));
+	return true;
+}
+
+void ctl_pause_resume(struct ctl_pause *p, struct pv_loop *loop, int fd,
+		      uint64_t now_ns, pv_loop_cb cb, void *opaque)
+{
+	if (p->resume_ns && now_ns >= p->resume_ns &&
+	    pv_loop_add(loop, fd, EPOLLIN, cb, opaque) == 0)
+		p->resume_ns = 0;
 }
 
 /* Sends all of @buf on socket @fd; a closed peer is EPIPE, not SIGPIPE. */

@@ -71,8 +71,7 @@ struct ctl_metrics {
 	struct sw *sw;
 	struct mh_client cl[CTL_METRICS_MAX_CLIENTS];
 	uint64_t accepted, refused, timed_out, requests, scrapes, bad;
-	uint64_t accept_errors;	/* accept() out of fds: paused */
-	uint64_t resume_ns;	/* listener off the loop until then; 0: on it */
+	struct ctl_pause pause;
 	struct pv_ratelimit rl;
 };
 
@@ -138,8 +137,8 @@ static void arm_timer(struct ctl_metrics *m)
 	for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS; i++)
 		if (m->cl[i].fd >= 0 && (!first || m->cl[i].deadline_ns < first))
 			first = m->cl[i].deadline_ns;
-	if (m->resume_ns && (!first || m->resume_ns < first))
-		first = m->resume_ns;
+	if (m->pause.resume_ns && (!first || m->pause.resume_ns < first))
+		first = m->pause.resume_ns;
 	/* pv_now_ns() is CLOCK_MONOTONIC, as is the timer; 0 disarms it */
 	its.it_value.tv_sec = (time_t)(first / 1000000000ULL);
 	its.it_value.tv_nsec = (long)(first % 1000000000ULL);
@@ -405,9 +404,7 @@ static void on_timer(void *opaque, int fd, uint32_t events)
 	(void)events;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	if (m->resume_ns && now >= m->resume_ns &&
-	    pv_loop_add(m->sw->loop, m->fd, EPOLLIN, on_accept, m) == 0)
-		m->resume_ns = 0;
+	ctl_pause_resume(&m->pause, m->sw->loop, m->fd, now, on_accept, m);
 	for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS; i++) {
 		struct mh_client *c = &m->cl[i];
 
@@ -437,15 +434,9 @@ static void on_accept(void *opaque, int fd, uint32_t events)
 		int fdc = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fdc < 0) {
-			if (ctl_accept_starved(errno) &&
-			    pv_loop_del(m->sw->loop, fd) == 0) {
-				m->accept_errors++;
-				m->resume_ns = pv_now_ns() + CTL_ACCEPT_PAUSE_NS;
-				pv_log_ratelimited(&m->rl, PV_LOG_WARN,
-						   "metrics: accept: %s: not accepting for 250 ms",
-						   strerror(errno));
+			if (ctl_pause_accept(&m->pause, m->sw->loop, fd, errno,
+					     &m->rl, "metrics"))
 				arm_timer(m);
-			}
 			break;
 		}
 		for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS && !c; i++)
@@ -494,7 +485,7 @@ static void stats_source(void *opaque, json_t *root)
 	json_object_set_new(o, "refused", json_integer((json_int_t)m->refused));
 	json_object_set_new(o, "timed_out", json_integer((json_int_t)m->timed_out));
 	json_object_set_new(o, "accept_errors",
-			    json_integer((json_int_t)m->accept_errors));
+			    json_integer((json_int_t)m->pause.errors));
 	json_object_set_new(root, "metrics_http", o);
 }
 
