@@ -18,7 +18,9 @@
  *
  * and divide the Ir total by the packets. Not a test.
  *
- * Usage: bench_fwd [--packets N] [--size BYTES] [--burst N] [--mrg]
+ * Usage: bench_fwd [--packets N] [--size BYTES] [--burst N] [--mrg] [--ports N]
+ * (--ports: N ports in the switch, the ones past A and B idle, never
+ * started: what a switch with more guests costs a burst toward one)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -264,7 +266,7 @@ static __attribute__((noinline)) unsigned switch_poll(struct port *p, unsigned n
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_fwd [--packets N] [--size BYTES] "
-		"[--burst N] [--mrg]\n"
+		"[--burst N] [--mrg] [--ports N]\n"
 		"  one thread: A's TX -> dp_poll (the switch) -> B's RX; prints\n"
 		"  the TSC cycles per packet spent in dp_poll\n");
 }
@@ -273,7 +275,7 @@ int main(int argc, char **argv)
 {
 	uint64_t packets = 2000000, done = 0, rcvd = 0, cycles = 0, polls = 0;
 	uint32_t size = 64;
-	unsigned burst = 32;
+	unsigned burst = 32, nports = 2;
 	uint64_t feat = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 			VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
 			VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
@@ -290,6 +292,8 @@ int main(int argc, char **argv)
 			size = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--burst") && i + 1 < argc)
 			burst = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--ports") && i + 1 < argc)
+			nports = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--mrg"))
 			feat |= VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 		else {
@@ -297,7 +301,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (size < 60 || size > BUF_LEN - HDR_LEN || !burst || burst > QSZ / 2) {
+	if (size < 60 || size > BUF_LEN - HDR_LEN || !burst || burst > QSZ / 2 ||
+	    nports < 2 || nports > 64) {
 		usage();
 		return 2;
 	}
@@ -314,6 +319,13 @@ int main(int argc, char **argv)
 	b = a ? guest_add(sw, "b", 1, feat) : NULL;
 	if (!b)
 		return 1;
+	for (unsigned i = 2; i < nports; i++) {
+		static char names[64][8];
+
+		snprintf(names[i], sizeof(names[i]), "idle%u", i);
+		if (!guest_add(sw, names[i], i, feat))
+			return 1;
+	}
 	/* the workers are never started: dp_poll runs on this thread */
 	dp = dp_create(sw, &dcfg);
 	if (!dp || a->port->ops->start(a->port, sw->loop) ||

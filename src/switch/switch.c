@@ -486,6 +486,12 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		      unsigned n)
 {
 	uint16_t dest[PKT_BURST_MAX];
+	/*
+	 * The unicast destinations the burst has, noted in pass 1: pass 2
+	 * visits those (every port only for a flood) instead of scanning the
+	 * burst once per port of the switch.
+	 */
+	uint64_t dmask = 0, todo;
 	struct pkt *list[PKT_BURST_MAX];
 	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
 	/* One table for the whole burst; it lives until our next quiescent point. */
@@ -564,6 +570,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			dest[i] = DEST_DROP;
 		} else {
 			dest[i] = d->idx;
+			dmask |= 1ULL << d->idx;
 		}
 	}
 	pv_stat_add(&src->st.rx_pkts, n);
@@ -594,7 +601,9 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	 * aggregation, the backend-with-its-own-buffers design it models.
 	 */
 	gro = src->ops->release && !sw->copy_double ? dp_gro_table() : NULL;
-	for (unsigned pi = 0; pi < t->hi; pi++) {
+	todo = flood ? t->fwd : dmask;
+	while (todo) {
+		unsigned pi = (unsigned)__builtin_ctzll(todo);
 		struct port *d = t->port[pi];
 		/* The control thread changes these as the guest's rings start. */
 		unsigned nq = __atomic_load_n(&d->nqueues, __ATOMIC_RELAXED), cnt = 0;
@@ -603,6 +612,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		uint32_t qmask = 0;
 		bool try_gro = gro && gso_ok;
 
+		todo &= todo - 1;
 		if (!((t->fwd >> pi) & 1) || d == src)
 			continue;
 		for (unsigned i = 0; i < n; i++) {
