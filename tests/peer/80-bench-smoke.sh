@@ -17,8 +17,9 @@ check "bench --help lists every scenario" \
 check "an unknown option fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench nosuchscenario >/dev/null 2>&1
 check "an unknown scenario fails with status 2" [ $? -eq 2 ]
-"$PVNET" bench report nosuchmode >/dev/null 2>&1
+"$PVNET" bench report nosuchmode >/dev/null 2>"$T/report.err"
 check "bench report: an unknown mode fails with status 2" [ $? -eq 2 ]
+check "bench report: and says which mode" grep -q "unknown mode 'nosuchmode'" "$T/report.err"
 
 if timeout 120 "$PVNET" bench --quick --out "$out" bridge >"$T/bench.log" 2>&1; then
 	ok "bench --quick bridge ran"
