@@ -251,8 +251,8 @@ sc_notify() {
 	for mode in poll event adaptive; do
 		stream_variant notify "$mode full" 1518 0 1 0 -- --notify "$mode"
 	done
-	# 10 % of what the adaptive run delivered, as an offered rate
-	# 10 % of adaptive's Mpps, in packets/s, at least 1000
+	# 10 % of what the adaptive run delivered, as an offered rate in
+	# packets/s (Mpps x 1e5), at least 1000
 	full=$("$PVNET" bench report scale "$ROWS" notify "adaptive full" mpps 1e5 1000)
 	for mode in poll event adaptive; do
 		stream_variant notify "$mode 10%" 1518 "$full" 1 0 -- --notify "$mode"
