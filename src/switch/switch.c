@@ -503,7 +503,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	uint64_t t0 = dp_rdtsc(), t1;
 	uint8_t last_src[ETH_ALEN], last_dst[ETH_ALEN];
 	bool have_src = false, have_dst = false;
-	uint16_t last_di = FDB_NO_PORT;
+	struct port *last_d = NULL;
 
 	PV_ASSERT(n <= PKT_BURST_MAX);
 
@@ -535,21 +535,20 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			memcpy(last_src, p->src_mac, ETH_ALEN);
 		}
 		if (!pkt_mac_is_multicast(p->dst_mac)) {
-			uint16_t di;
-
+			/* the same MAC as the last frame: the same port (one table) */
 			if (!have_dst || memcmp(last_dst, p->dst_mac, ETH_ALEN)) {
-				last_di = fdb_lookup(&sw->fdb, p->dst_mac, now);
+				uint16_t di = fdb_lookup(&sw->fdb, p->dst_mac, now);
+
 				memcpy(last_dst, p->dst_mac, ETH_ALEN);
 				have_dst = true;
+				/* A port being deleted is no destination any more. */
+				last_d = di < SW_MAX_PORTS && ((t->fwd >> di) & 1) ?
+					 t->port[di] : NULL;
+				/* Unknown unicast: the uplink (direct) or everyone (learn). */
+				if (!last_d && !learn)
+					last_d = t->uplink;
 			}
-			di = last_di;
-
-			/* A port being deleted is no destination any more. */
-			d = di < SW_MAX_PORTS && ((t->fwd >> di) & 1) ?
-			    t->port[di] : NULL;
-			/* Unknown unicast: the uplink (direct) or everyone (learn). */
-			if (!d && !learn)
-				d = t->uplink;
+			d = last_d;
 		} else {
 			d = NULL;
 		}
