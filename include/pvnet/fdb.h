@@ -65,7 +65,8 @@ void fdb_set_limit(struct fdb *f, uint16_t port, unsigned limit);
 /* Learned entries charged to @port now (aged ones until reclaimed). */
 unsigned fdb_port_learned(const struct fdb *f, uint16_t port);
 /*
- * Learns that @mac of network @net is behind @port at @now_ns (no-op for static entries).
+ * Learns that @mac of network @net is behind @port at @now_ns (no-op for
+ * static entries).
  * Returns 0 (learned, refreshed or nothing to do), -EDQUOT (@port is at its
  * limit; counted in refused), -ENOSPC (probe window full; counted in full)
  * or -EBUSY (another worker was writing the slot; the next frame retries).

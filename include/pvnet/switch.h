@@ -3,7 +3,8 @@
  * switch.h - forwarding between ports: a burst is classified in one pass
  * (destination by MAC), then delivered per destination in a second pass
  * (netmap VALE's two-pass flush). Unknown unicast is dropped and counted
- * until an uplink exists; broadcast and multicast go to every other port.
+ * until an uplink exists; broadcast and multicast go to every other port
+ * of the source's network (networks isolate: docs/networks.md).
  *
  * Ownership: struct sw owns its ports and its loop. The control thread
  * adds and deletes ports (also while the workers run); workers read only
