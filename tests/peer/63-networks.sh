@@ -117,6 +117,8 @@ check "stats: networks default, red, blue with 0, 2, 2 ports" \
 	[ "$(jq -c '[.networks.default.ports, .networks.red.ports, .networks.blue.ports]' <<<"$js")" = "[0,2,2]" ]
 check "stats: each port's network" \
 	[ "$(jq -c '[.ports[] | .network]' <<<"$js")" = '["red","blue","red","blue"]' ]
+check "port list: each port's network" \
+	[ "$("$PVNET" port list --ctl "$T/h1.ctl" --json | jq -c '[.ports[].network]')" = '["red","blue","red","blue"]' ]
 check "stats: the MAC of both guests is in both networks' tables" \
 	[ "$(jq '.networks.red.macs >= 1 and .networks.blue.macs >= 1' <<<"$js")" = true ]
 # A blue guest cannot reach red's addresses even with a route to them.
