@@ -470,8 +470,13 @@ static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
 	} else {
 		uint16_t id = pv_get_be16(b + 4);
 		bool inc = id == (uint16_t)(f->ip_id + f->segs);
-		/* Linux accepts a fixed ID on atomic (DF) datagrams. */
-		bool fixed = id == f->ip_id && (b[6] & 0x40);
+		/*
+		 * A fixed ID merges with or without DF, as since Linux 6.18
+		 * (inet_gro_flush): segmentation gives the run distinct IDs,
+		 * which only makes reassembly of later fragments less
+		 * ambiguous; a DF change still flushes (below).
+		 */
+		bool fixed = id == f->ip_id;
 
 		flush |= a[1] ^ b[1];				/* TOS, ECN */
 		flush |= a[8] ^ b[8];				/* TTL */
