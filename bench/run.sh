@@ -570,7 +570,7 @@ tcp_row_json() {
 sc_tcp() {
 	local nh=pvb-th-$$ ns=pvb-ts-$$ ng=pvb-tg-$$ nb=pvb-tb-$$ k1=pvb-tk1-$$ k2=pvb-tk2-$$
 	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f js0 js1 t0 t1
-	local fp=() fk=() fd=()
+	local fp=() ft=() fk=() fd=() off
 	need ethtool || { echo "tcp: no ethtool, skipped" >&2; return 0; }
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do
 		netns_add "$n" || { echo "tcp: cannot create namespaces" >&2; return 0; }
@@ -582,8 +582,7 @@ sc_tcp() {
 	ip -n "$nh" addr add 198.18.80.1/24 dev "${v}h"
 	ip -n "$nh" link set "${v}h" up
 	ip -n "$ns" link set "${v}s" up
-	# the afpacket uplink takes no GSO frames yet: MSS-sized frames
-	ip netns exec "$nh" ethtool -K "${v}h" tso off gso off >/dev/null 2>&1
+	# the sender's TSO is set per run below (the uplink takes GSO frames)
 	ip netns exec "$ns" "$PVNET" switch --ctl "$T/tcp.ctl" \
 		--port "afpacket,name=up,ifname=${v}s" \
 		--port "vhost,name=g,path=$T/tg.sock,mac=$gm" 2>"$T/tcp-switch.log" &
@@ -615,15 +614,23 @@ sc_tcp() {
 	ip netns exec "$k1" ping -c 2 -W 2 198.18.81.2 >/dev/null 2>&1
 	for r in $(seq "$RUNS"); do
 		# the three paths run by run: the same noise for each
-		progress "tcp: pvnet, run $r/$RUNS"
-		js0=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
-		t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-		if tcp_iperf "$nh" "$ng" 198.18.80.2 5201 "$T/tcp.p.$r.ip.json"; then
-			t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-			js1=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
-			tcp_row_json "$T/tcp.p.$r.ip.json" "$((t1 - t0))" "$js0" "$js1" "$T/tcp.p.$r.json"
-			fp+=("$T/tcp.p.$r.json")
-		fi
+		for off in same tso; do
+			progress "tcp: pvnet (sender $off), run $r/$RUNS"
+			if [ $off = same ]; then
+				ip netns exec "$nh" ethtool -K "${v}h" tso off gso off >/dev/null 2>&1
+			else
+				ip netns exec "$nh" ethtool -K "${v}h" tso on gso on >/dev/null 2>&1
+			fi
+			f=$T/tcp.p$off.$r
+			js0=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+			t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+			if tcp_iperf "$nh" "$ng" 198.18.80.2 5201 "$f.ip.json"; then
+				t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+				js1=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+				tcp_row_json "$f.ip.json" "$((t1 - t0))" "$js0" "$js1" "$f.json"
+				if [ $off = same ]; then fp+=("$f.json"); else ft+=("$f.json"); fi
+			fi
+		done
 		for off in same default; do
 			progress "tcp: kernel ($off offloads), run $r/$RUNS"
 			if [ $off = same ]; then
@@ -641,11 +648,15 @@ sc_tcp() {
 	kill "$gp" "$sw" 2>/dev/null
 	wait "$gp" "$sw" 2>/dev/null
 	local P="pvnet afpacket uplink -> pvnet guest TAP, sender TSO/GSO off"
+	local PT="pvnet afpacket uplink -> pvnet guest TAP, sender TSO on"
 	local K="kernel veth + bridge, sender TSO/GSO off"
+	local KT="kernel veth + bridge, default offloads (TSO on)"
 	[ ${#fp[@]} -gt 0 ] && add_row tcp "$P" "${fp[@]}"
+	[ ${#ft[@]} -gt 0 ] && add_row tcp "$PT" "${ft[@]}"
 	[ ${#fk[@]} -gt 0 ] && add_row tcp "$K" "${fk[@]}"
-	[ ${#fd[@]} -gt 0 ] && add_row tcp "kernel veth + bridge, default offloads (TSO on)" "${fd[@]}"
+	[ ${#fd[@]} -gt 0 ] && add_row tcp "$KT" "${fd[@]}"
 	set_ratio tcp "$P" "$K" cpb_total
+	set_ratio tcp "$PT" "$KT" cpb_total
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
 }
 
