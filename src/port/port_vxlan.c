@@ -104,14 +104,25 @@ struct vx_port {
 	uint64_t gso_segs;		/* inner segments sent by them */
 	uint64_t gso_fallbacks;		/* times the kernel refused UDP GSO */
 	bool udp_gso;			/* UDP GSO on send: on until refused */
+	bool udp_gro;			/* the kernel took UDP_GRO */
+	uint64_t gro_recvs;		/* received messages of several datagrams */
+	uint64_t gro_segs;		/* datagrams in them */
 	/* Receive state: the one worker that polls queue 0 owns it. */
 	uint8_t *pool;			/* VX_POOL buffers of VX_BUF_LEN */
 	uint16_t free_idx[VX_POOL];
 	struct port_bufs bufs;
 	struct pkt pkts[PKT_BURST_MAX];
+	uint16_t ref[VX_POOL];		/* frames in a buffer, +1 while split */
 	struct mmsghdr rx_msgs[PKT_BURST_MAX];
 	struct iovec rx_iov[PKT_BURST_MAX];
 	union vx_sa rx_name[PKT_BURST_MAX];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} rx_ctl[PKT_BURST_MAX];		/* the UDP_GRO segment size */
+	uint16_t rx_buf[PKT_BURST_MAX];	/* the buffer of each message */
+	unsigned rx_n, rx_i;		/* messages received, next to split */
+	size_t rx_off;			/* where in message rx_i */
 };
 
 /* Transmit scratch of the calling worker. */
@@ -177,91 +188,172 @@ static bool sa_parse(const char *str, union vx_sa *s)
 	return false;
 }
 
+/* A buffer's last reference gone: it is free again. */
+static void vx_buf_put(struct vx_port *vp, uint32_t b)
+{
+	if (b < VX_POOL && vp->ref[b] && !--vp->ref[b] && vp->bufs.n < VX_POOL)
+		vp->bufs.idx[vp->bufs.n++] = (uint16_t)b;
+}
+
+/* The UDP GRO segment size of received message @i; 0 if not coalesced. */
+static size_t vx_gro_size(struct vx_port *vp, unsigned i)
+{
+	struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		int v;
+
+		if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO ||
+		    c->cmsg_len < CMSG_LEN(sizeof(v)))
+			continue;
+		memcpy(&v, CMSG_DATA(c), sizeof(v));
+		return v > 0 ? (size_t)v : 0;
+	}
+	return 0;
+}
+
+/*
+ * One recvmmsg() into free buffers when the last one's messages are all
+ * split; then the datagrams of the received messages, a UDP GRO message
+ * cut back into its datagrams (vxlan_gro_next), each checked and its
+ * inner frame handed on, up to @max frames. A message that does not fit
+ * stays for the next call. Every frame of a message points into the
+ * message's buffer: the buffer holds a reference per frame plus one while
+ * the message is being split, and is free when the last one goes.
+ */
 static unsigned vx_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			    unsigned max, unsigned *taken)
 {
 	struct vx_port *vp = vp_of(p);
-	unsigned want = PV_MIN(PV_MIN(max, vp->bufs.n), PKT_BURST_MAX);
-	uint64_t drops[PV_DROP_MAX] = { 0 }, now;
-	unsigned m = 0, bad = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 }, now, gro_msgs = 0, gro_dgrams = 0;
+	unsigned m = 0, bad = 0, done = 0;
 	int r;
 
 	*taken = 0;
-	if (q != 0 || !want)
+	max = PV_MIN(max, PKT_BURST_MAX);
+	if (q != 0 || !max)
 		return 0;
-	for (unsigned i = 0; i < want; i++) {
-		uint16_t b = vp->bufs.idx[vp->bufs.n - 1 - i];
-		struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+	if (vp->rx_i == vp->rx_n) {
+		unsigned want = PV_MIN(max, vp->bufs.n);
 
-		vp->rx_iov[i].iov_base = vp->pool + (size_t)b * VX_BUF_LEN;
-		vp->rx_iov[i].iov_len = VX_BUF_LEN;
-		memset(h, 0, sizeof(*h));
-		h->msg_name = &vp->rx_name[i];
-		h->msg_namelen = sizeof(vp->rx_name[i]);
-		h->msg_iov = &vp->rx_iov[i];
-		h->msg_iovlen = 1;
-	}
-	r = recvmmsg(vp->rx_fd, vp->rx_msgs, want, MSG_DONTWAIT, NULL);
-	if (r <= 0) {
-		if (r < 0 && errno != EAGAIN && errno != EINTR)
-			pv_log_ratelimited(&vp->rl, PV_LOG_WARN, "port %s: recvmmsg: %s",
-					   p->name, strerror(errno));
-		return 0;
+		if (!want)
+			return 0;
+		for (unsigned i = 0; i < want; i++) {
+			uint16_t b = vp->bufs.idx[vp->bufs.n - 1 - i];
+			struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+
+			vp->rx_buf[i] = b;
+			vp->rx_iov[i].iov_base = vp->pool + (size_t)b * VX_BUF_LEN;
+			vp->rx_iov[i].iov_len = VX_BUF_LEN;
+			memset(h, 0, sizeof(*h));
+			h->msg_name = &vp->rx_name[i];
+			h->msg_namelen = sizeof(vp->rx_name[i]);
+			h->msg_iov = &vp->rx_iov[i];
+			h->msg_iovlen = 1;
+			h->msg_control = vp->rx_ctl[i].buf;
+			h->msg_controllen = sizeof(vp->rx_ctl[i].buf);
+		}
+		r = recvmmsg(vp->rx_fd, vp->rx_msgs, want, MSG_DONTWAIT, NULL);
+		if (r <= 0) {
+			if (r < 0 && errno != EAGAIN && errno != EINTR)
+				pv_log_ratelimited(&vp->rl, PV_LOG_WARN,
+						   "port %s: recvmmsg: %s",
+						   p->name, strerror(errno));
+			return 0;
+		}
+		/* The r buffers on top of the stack are the messages'. */
+		vp->bufs.n -= (unsigned)r;
+		for (int i = 0; i < r; i++)
+			vp->ref[vp->rx_buf[i]] = 1;	/* while being split */
+		vp->rx_n = (unsigned)r;
+		vp->rx_i = 0;
+		vp->rx_off = 0;
 	}
 	now = pv_now_ns();
-	for (unsigned i = 0; i < (unsigned)r; i++) {
-		uint16_t b = vp->bufs.idx[--vp->bufs.n];
+	while (vp->rx_i < vp->rx_n && m < max) {
+		unsigned i = vp->rx_i;
+		uint16_t b = vp->rx_buf[i];
 		uint8_t *buf = vp->pool + (size_t)b * VX_BUF_LEN;
 		struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
-		struct pkt *pk = &vp->pkts[m];
+		size_t len = vp->rx_msgs[i].msg_len, seg = 0, dlen;
 		struct vxlan_addr from;
-		uint32_t ilen = 0;
-		enum pv_drop why;
 
-		why = (h->msg_flags & MSG_TRUNC) ? PV_DROP_VX_TOO_LONG :
-			vxlan_decap(buf, vp->rx_msgs[i].msg_len, vp->vni, &ilen);
-		if (why == PV_DROP_NONE &&
-		    vp->rx_name[i].sa.sa_family != vp->family)
-			why = PV_DROP_VX_BAD_HDR;	/* cannot happen: one family */
-		if (why != PV_DROP_NONE) {
-			drops[why]++;
+		if ((h->msg_flags & MSG_TRUNC) ||
+		    vp->rx_name[i].sa.sa_family != vp->family) {
+			/* The family cannot differ: one socket, one family. */
+			drops[(h->msg_flags & MSG_TRUNC) ? PV_DROP_VX_TOO_LONG :
+			      PV_DROP_VX_BAD_HDR]++;
 			bad++;
-			vp->bufs.idx[vp->bufs.n++] = b;
-			continue;
+			len = 0;
+		} else {
+			seg = vx_gro_size(vp, i);
+			if (seg && seg < len && !vp->rx_off) {
+				gro_msgs++;
+				gro_dgrams += (len + seg - 1) / seg;
+			}
 		}
-		memset(&pk->vh, 0, sizeof(pk->vh));
-		pk->len = ilen;
-		pk->seg[0].iov_base = buf + VXLAN_HLEN;
-		pk->seg[0].iov_len = ilen;
-		pk->nseg = 1;
-		pk->cookie = b;
-		pk->held = false;
 		sa_to_addr(&vp->rx_name[i], &from);
-		/* The writer of the table: only this worker polls queue 0. */
-		(void)vxlan_fdb_learn(&vp->fdb, buf + VXLAN_HLEN + ETH_ALEN,
-				      &from, now);
-		pkts[m++] = pk;
+		while (m < max && vxlan_gro_next(len, seg, vp->rx_off, &dlen)) {
+			uint8_t *d = buf + vp->rx_off;
+			struct pkt *pk = &vp->pkts[m];
+			uint32_t ilen = 0;
+			enum pv_drop why;
+
+			vp->rx_off += dlen;
+			why = vxlan_decap(d, dlen, vp->vni, &ilen);
+			if (why != PV_DROP_NONE) {
+				drops[why]++;
+				bad++;
+				continue;
+			}
+			memset(&pk->vh, 0, sizeof(pk->vh));
+			pk->len = ilen;
+			pk->seg[0].iov_base = d + VXLAN_HLEN;
+			pk->seg[0].iov_len = ilen;
+			pk->nseg = 1;
+			pk->cookie = b;
+			pk->held = false;
+			vp->ref[b]++;
+			/* The writer of the table: only this worker polls queue 0. */
+			(void)vxlan_fdb_learn(&vp->fdb, d + VXLAN_HLEN + ETH_ALEN,
+					      &from, now);
+			pkts[m++] = pk;
+		}
+		if (vp->rx_off < len)
+			break;	/* the rest of this message next time */
+		vx_buf_put(vp, b);	/* split: the frames' references stay */
+		vp->rx_i++;
+		vp->rx_off = 0;
+		done++;
 	}
 	if (bad)
 		port_count_rx_drops(p, bad, drops);
 	pv_stat_add(&vp->decap_pkts, m);
-	*taken = (unsigned)r;
+	pv_stat_add(&vp->gro_recvs, gro_msgs);
+	pv_stat_add(&vp->gro_segs, gro_dgrams);
+	*taken = m + bad ? m + bad : done;
 	return m;
 }
 
 static void vx_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 		       unsigned n)
 {
+	struct vx_port *vp = vp_of(p);
+
 	(void)q;
 	(void)pkts;
-	port_bufs_put_unheld(&vp_of(p)->bufs, vp_of(p)->pkts, n);
+	for (unsigned i = 0; i < n; i++)
+		if (!vp->pkts[i].held)
+			vx_buf_put(vp, vp->pkts[i].cookie);
 }
 
 static void vx_release(struct port *p, unsigned q, const uint32_t *cookies,
 		       unsigned n)
 {
 	(void)q;
-	port_bufs_release(&vp_of(p)->bufs, cookies, n);
+	for (unsigned i = 0; i < n; i++)
+		vx_buf_put(vp_of(p), cookies[i]);
 }
 
 static int vx_rx_fd(struct port *p, unsigned q)
@@ -733,6 +825,11 @@ static void vx_stats_json(struct port *p, void *obj)
 			    __atomic_load_n(&vp->gso_segs, __ATOMIC_RELAXED)));
 	json_object_set_new(o, "gso_fallbacks", json_integer((json_int_t)
 			    __atomic_load_n(&vp->gso_fallbacks, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "udp_gro", json_boolean(vp->udp_gro));
+	json_object_set_new(o, "gro_recvs", json_integer((json_int_t)
+			    __atomic_load_n(&vp->gro_recvs, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "gro_segs", json_integer((json_int_t)
+			    __atomic_load_n(&vp->gro_segs, __ATOMIC_RELAXED)));
 	json_object_set_new(obj, "vxlan", o);
 }
 
@@ -909,6 +1006,9 @@ static int vx_socket(struct vx_port *vp, uint16_t port, bool tx)
 		if (vp->family == AF_INET6)
 			(void)setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one,
 					 sizeof(one));
+		/* Datagrams of a flow, coalesced: one receive, cut here. */
+		vp->udp_gro = setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one,
+					 sizeof(one)) == 0;
 		sz = VX_RCVBUF;
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
 			(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));

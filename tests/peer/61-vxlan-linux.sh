@@ -68,6 +68,9 @@ check "the guest's TSO sends were segmented for the vxlan port ($(vx .segmented)
 	[ "$(vx '.segmented > 100')" = true ]
 check "no frame toward the vxlan port dropped for size or MTU" \
 	[ "$(vx '[.drops.pkt_too_big, .drops.vx_mtu, .drops.tx_port_err] | map(. // 0) | add')" = 0 ]
+# Decapsulated inner TCP goes through the switch's GRO toward the guest
+check "decapsulated TCP merged by GRO before the guest ($(jq -c '[.workers[].gro | {in_segs, out_pkts}]' <<<"$js"))" \
+	[ "$(jq '([.workers[].gro.in_segs] | add) > 4 * ([.workers[].gro.out_pkts] | add)' <<<"$js")" = true ]
 # UDP GSO (UDP_SEGMENT): a TSO send leaves as a few sends of many datagrams
 check "the guest's TSO sends went out as UDP GSO sends ($(vx .vxlan.gso_sends) sends, $(vx .vxlan.gso_segs) segments)" \
 	[ "$(vx '.vxlan.udp_gso and .vxlan.gso_sends > 50 and .vxlan.gso_segs > 4 * .vxlan.gso_sends and .vxlan.gso_fallbacks == 0')" = true ]
