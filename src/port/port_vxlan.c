@@ -545,6 +545,8 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 	}
 	fd = vp->tx_fd[pkt_flow_hash(pk) % VX_TX_SOCKS];
 	per = PV_MIN(VX_GSO_SEGS, VX_GSO_BYTES / dsize);
+	if (per < 2)
+		goto one_by_one;	/* mtu= near 64 KiB: nothing to batch */
 	for (;;) {
 		unsigned went;
 		bool last;
