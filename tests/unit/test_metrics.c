@@ -406,9 +406,13 @@ static void real_document_is_covered(void **state)
 			fail_msg("%s: %s", specs[i], err);
 		assert_int_equal(sw_port_add(sw, p), 0);
 	}
-	/* a vxlan port: its "vxlan" object must be exported too (per VNI) */
+	/*
+	 * a vxlan port: its "vxlan" object must be exported too (per VNI);
+	 * in a network of its own, so the others' counts stay as they are
+	 */
 	snprintf(vspec, sizeof(vspec), "vxlan,name=vx,vni=4242,local=127.0.0.1,"
-		 "remote=127.0.0.2,mtu=1500,dstport=%d", 40000 + getpid() % 20000);
+		 "remote=127.0.0.2,mtu=1500,dstport=%d,network=ov",
+		 40000 + getpid() % 20000);
 	vxp = port_create(sw, vspec, err, sizeof(err));
 	if (!vxp)
 		fail_msg("%s: %s", vspec, err);
@@ -450,10 +454,10 @@ static void real_document_is_covered(void **state)
 	assert_line(t, "pvnet_network_drops_total{network=\"other\",reason=\"tx_loop\"} 100");
 	assert_line(t, "pvnet_network_rx_packets_total{network=\"other\"} 100");
 	assert_non_null(strstr(t, "\npvnet_gro_segments_in_total{worker=\"1\"} "));
-	assert_line(t, "pvnet_vxlan_info{network=\"default\",port=\"vx\",vni=\"4242\",local=\"127.0.0.1\"} 1");
-	assert_line(t, "pvnet_vxlan_remotes{network=\"default\",port=\"vx\",vni=\"4242\"} 1");
-	assert_line(t, "pvnet_vxlan_udp_gso{network=\"default\",port=\"vx\",vni=\"4242\"} 1");
-	assert_non_null(strstr(t, "\npvnet_vxlan_gso_fallbacks_total{network=\"default\",port=\"vx\",vni=\"4242\"} 0\n"));
+	assert_line(t, "pvnet_vxlan_info{network=\"ov\",port=\"vx\",vni=\"4242\",local=\"127.0.0.1\"} 1");
+	assert_line(t, "pvnet_vxlan_remotes{network=\"ov\",port=\"vx\",vni=\"4242\"} 1");
+	assert_line(t, "pvnet_vxlan_udp_gso{network=\"ov\",port=\"vx\",vni=\"4242\"} 1");
+	assert_non_null(strstr(t, "\npvnet_vxlan_gso_fallbacks_total{network=\"ov\",port=\"vx\",vni=\"4242\"} 0\n"));
 	free(t);
 	json_decref(j);
 	/* a deleted port's counts stay in its network's */
