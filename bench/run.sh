@@ -18,7 +18,7 @@ RUNS=3
 SECS=3
 VM_SECS=5	# an iperf3 run into the TCG guest
 scenarios=()
-all="copy notify mq bridge lro peers tcp vm"
+all="copy notify mq bridge lro peers tcp vm vxlan"
 
 usage() {
 	cat <<USAGE
@@ -45,6 +45,10 @@ Scenarios (default: all):
   vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / poll /
           poll + linearize / every=2 / adaptive (--quick: off / adaptive)
           vs DPDK testpmd (net_tap + net_vhost): throughput, aggregation
+  vxlan   iperf3 pvnet guest TAP <-> pvnet vxlan port -> veth -> Linux vxlan
+          vs Linux vxlan <-> Linux vxlan on the same veth, both directions:
+          Gbit/s, cycles per byte (pvnet switch + guest + iperf3 vs iperf3),
+          ratio
 
   --quick   one run per variant, 1 s each, vm 3 s (default: 3 runs of
             3 s, vm 5 s)
@@ -660,6 +664,158 @@ sc_tcp() {
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
 }
 
+# vx_iperf NS_CLIENT NS_SERVER ADDR PORT OUT [-R]: one iperf3 TCP stream of
+# SECS seconds (-R: the server sends); its JSON into OUT
+vx_iperf() {
+	local nc=$1 ns=$2 addr=$3 port=$4 out=$5 sp rc
+	ip netns exec "$ns" timeout $((SECS + 30)) iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
+	sp=$!
+	pids+=($sp)
+	sleep 0.3
+	ip netns exec "$nc" timeout $((SECS + 20)) iperf3 -c "$addr" -p "$port" \
+		-t "$SECS" ${6:-} -J >"$out" 2>/dev/null
+	rc=$?
+	kill "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
+	[ $rc -eq 0 ] && jq -e '.end.sum_received.bytes > 0' "$out" >/dev/null
+}
+
+# vx_row_json IPERF-JSON PVNET-TICKS STATS0 STATS1 OUT: one run's raw
+# figures. Cycles are CPU time x TSC over the bytes iperf3 received:
+# backend = the `pvnet switch` + `pvnet guest` processes (user + system,
+# /proc/PID/stat; "" for the kernel path), guest = both iperf3 processes
+# (user + system from iperf3 -J; without CONFIG_IRQ_TIME_ACCOUNTING a
+# softirq is charged to the task it interrupts, so the kernel's vxlan,
+# UDP, veth and TCP work done in their context is in it), cpb_total = both.
+vx_row_json() {
+	jq --arg bt "$2" --argjson a "$3" --argjson b "$4" --arg clk "$CLK" \
+		--arg hz "${tsc_hz:-0}" '
+	  def sum(f): [f] | add // 0;
+	  def vx(s): [s.ports[]? | select(.vxlan) | .vxlan][0] // {};
+	  ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
+	  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
+	  (((.end.cpu_utilization_percent.host_total / 100 * .end.sum_sent.seconds) +
+	    (.end.cpu_utilization_percent.remote_total / 100 * $t)) * $hz) as $gc |
+	  (if $bt == "" then null else ($bt | tonumber) / $clk * $hz end) as $bc |
+	  (if $a == null then null else
+	      ((vx($b).encap_pkts // 0) + (vx($b).decap_pkts // 0)) -
+	      ((vx($a).encap_pkts // 0) + (vx($a).decap_pkts // 0)) end) as $dg |
+	  {gbps: (.end.sum_received.bits_per_second / 1e9),
+	   mpps: (if $dg == null then null else $dg / $t / 1e6 end),
+	   bytes: $by,
+	   backend_cpb: (if $bc == null then null else $bc / $by end),
+	   backend_cpp: (if $bc == null or ($dg // 0) == 0 then null else $bc / $dg end),
+	   guest_cpb: ($gc / $by),
+	   cpb_total: ((($bc // 0) + $gc) / $by),
+	   switch_cpu: (if $bt == "" then null else ($bt | tonumber) / $clk / $t end),
+	   agg: (if $a == null then null else
+	       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
+	       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
+	       if $o > 0 then $in / $o else 1 end end),
+	   drops: (if $a == null then null else
+	       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
+	   retransmits: .end.sum_sent.retransmits}' "$1" >"$5"
+}
+
+# vxlan: iperf3 between a `pvnet guest --tap` namespace (TSO on, MTU 1450)
+# and a Linux vxlan device in another namespace, through a pvnet switch's
+# vxlan port over a veth underlay; against the kernel's own vxlan <-> vxlan
+# over the same kind of veth (issue 15). Both directions, run by run.
+sc_vxlan() {
+	local n1=pvb-v1-$$ n2=pvb-v2-$$ ng=pvb-vg-$$ k1=pvb-vk1-$$ k2=pvb-vk2-$$
+	local v=pv$$ gm=02:00:00:00:b2:02 sw gp r f js0 js1 t0 t1 dir R
+	local fpf=() fpr=() fkf=() fkr=()
+	need ethtool || { echo "vxlan: no ethtool, skipped" >&2; return 0; }
+	for n in "$n1" "$n2" "$ng" "$k1" "$k2"; do
+		netns_add "$n" || { echo "vxlan: cannot create namespaces" >&2; return 0; }
+	done
+	# pvnet: ng (TAP) --vhost--> n1 (pvnet switch, vxlan port) --veth--> n2 (vx42)
+	ip link add "${v}a" type veth peer name "${v}b" || { echo "vxlan: no veth" >&2; return 0; }
+	ip link set "${v}a" netns "$n1"
+	ip link set "${v}b" netns "$n2"
+	ip -n "$n1" addr add 198.18.82.1/24 dev "${v}a"
+	ip -n "$n2" addr add 198.18.82.2/24 dev "${v}b"
+	# a veth leaves the Linux vxlan's inner checksum partial on the way to
+	# pvnet's socket (docs/vxlan.md): computed by its sender, as a NIC would
+	ip netns exec "$n2" ethtool -K "${v}b" tx off >/dev/null 2>&1
+	ip -n "$n1" link set "${v}a" up
+	ip -n "$n2" link set "${v}b" up
+	ip -n "$n2" link add vx42 type vxlan id 42 local 198.18.82.2 remote 198.18.82.1 \
+		dstport 4789 dev "${v}b"
+	ip -n "$n2" addr add 198.19.82.2/24 dev vx42
+	ip -n "$n2" link set vx42 up
+	ip netns exec "$n1" "$PVNET" switch --ctl "$T/vx.ctl" \
+		--port "vxlan,name=vx,vni=42,local=198.18.82.1,remote=198.18.82.2" \
+		--port "vhost,name=g,path=$T/vg.sock,mac=$gm" 2>"$T/vx-switch.log" &
+	sw=$!
+	pids+=($sw)
+	wait_ctl "$T/vx.ctl" || { echo "vxlan: switch did not start" >&2; return 0; }
+	"$PVNET" guest --connect "$T/vg.sock" --mac "$gm" --tap pvbv0 --netns "$ng" \
+		2>"$T/vx-guest.log" &
+	gp=$!
+	pids+=($gp)
+	for _ in $(seq 100); do ip -n "$ng" link show pvbv0 up >/dev/null 2>&1 && break; sleep 0.1; done
+	ip -n "$ng" link set pvbv0 mtu 1450
+	ip -n "$ng" addr add 198.19.82.1/24 dev pvbv0
+	# kernel: k1 (vxa) --veth--> k2 (vxb), k2's side as n2's (tx csum off)
+	ip link add "${v}c" type veth peer name "${v}d"
+	ip link set "${v}c" netns "$k1"
+	ip link set "${v}d" netns "$k2"
+	ip -n "$k1" addr add 198.18.83.1/24 dev "${v}c"
+	ip -n "$k2" addr add 198.18.83.2/24 dev "${v}d"
+	ip netns exec "$k2" ethtool -K "${v}d" tx off >/dev/null 2>&1
+	ip -n "$k1" link set "${v}c" up
+	ip -n "$k2" link set "${v}d" up
+	ip -n "$k1" link add vxa type vxlan id 42 local 198.18.83.1 remote 198.18.83.2 \
+		dstport 4789 dev "${v}c"
+	ip -n "$k2" link add vxb type vxlan id 42 local 198.18.83.2 remote 198.18.83.1 \
+		dstport 4789 dev "${v}d"
+	ip -n "$k1" addr add 198.19.83.1/24 dev vxa
+	ip -n "$k2" addr add 198.19.83.2/24 dev vxb
+	ip -n "$k1" link set vxa up
+	ip -n "$k2" link set vxb up
+	for _ in $(seq 20); do
+		ip netns exec "$ng" ping -c 1 -W 1 198.19.82.2 >/dev/null 2>&1 && break
+	done
+	ip netns exec "$k1" ping -c 2 -W 2 198.19.83.2 >/dev/null 2>&1
+	for r in $(seq "$RUNS"); do
+		# the four paths run by run: the same noise for each
+		for dir in fwd rev; do
+			R=
+			[ $dir = rev ] && R=-R
+			progress "vxlan: pvnet $dir, run $r/$RUNS"
+			f=$T/vx.p.$dir.$r
+			js0=$("$PVNET" stats --ctl "$T/vx.ctl" --json)
+			t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+			if vx_iperf "$ng" "$n2" 198.19.82.2 5203 "$f.ip.json" $R; then
+				t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+				js1=$("$PVNET" stats --ctl "$T/vx.ctl" --json)
+				vx_row_json "$f.ip.json" "$((t1 - t0))" "$js0" "$js1" "$f.json"
+				if [ $dir = fwd ]; then fpf+=("$f.json"); else fpr+=("$f.json"); fi
+			fi
+			progress "vxlan: kernel $dir, run $r/$RUNS"
+			f=$T/vx.k.$dir.$r
+			if vx_iperf "$k1" "$k2" 198.19.83.2 5204 "$f.ip.json" $R; then
+				vx_row_json "$f.ip.json" "" null null "$f.json"
+				if [ $dir = fwd ]; then fkf+=("$f.json"); else fkr+=("$f.json"); fi
+			fi
+		done
+	done
+	kill "$gp" "$sw" 2>/dev/null
+	wait "$gp" "$sw" 2>/dev/null
+	local PF="pvnet guest -> pvnet vxlan port -> Linux vxlan"
+	local PR="Linux vxlan -> pvnet vxlan port -> pvnet guest"
+	local KF="Linux vxlan -> Linux vxlan"
+	local KR="Linux vxlan -> Linux vxlan, reverse (sender's veth tx csum off)"
+	[ ${#fpf[@]} -gt 0 ] && add_row vxlan "$PF" "${fpf[@]}"
+	[ ${#fpr[@]} -gt 0 ] && add_row vxlan "$PR" "${fpr[@]}"
+	[ ${#fkf[@]} -gt 0 ] && add_row vxlan "$KF" "${fkf[@]}"
+	[ ${#fkr[@]} -gt 0 ] && add_row vxlan "$KR" "${fkr[@]}"
+	set_ratio vxlan "$PF" "$KF" cpb_total
+	set_ratio vxlan "$PR" "$KR" cpb_total
+	for n in "$n1" "$n2" "$ng" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
+}
+
 # vm: iperf3 from a namespace through a TAP into a QEMU (TCG) Linux guest
 # over vhost-user; the backend is pvnet (GRO off / adaptive: the tap uplink
 # takes MSS-sized frames from the kernel, the guest takes large ones) or
@@ -947,6 +1103,27 @@ switch` + `pvnet guest` (what replaces veth + bridge), guest = both iperf3
 processes (their stacks, in their system time); the kernel's bridge work
 runs in those processes' softirq context. ratio = pvnet / kernel (same
 sender offloads) total cycles per byte: lower is better.
+EOF
+	;;
+	vxlan) cat <<'EOF'
+Issue 15: iperf3 (one TCP stream) between a `pvnet guest --tap` namespace
+(TSO on, MTU 1450) and a Linux `vxlan` device (VNI 42, port 4789) in
+another namespace, through a `pvnet switch` vxlan port over a veth underlay
+(MTU 1500); against two Linux vxlan devices over the same kind of veth.
+Both directions; the side whose inner checksums would reach pvnet partial
+has tx checksum offload off on its veth, in both paths.
+Cycles/byte = CPU time x the TSC rate (meta.tsc_hz, as the other
+scenarios) over the bytes iperf3 received. switch = the whole `pvnet
+switch` + `pvnet guest` processes (user + system, /proc/PID/stat): what
+pvnet adds; guest = both iperf3 processes' user + system time (iperf3 -J):
+the kernel's vxlan encapsulation, UDP, veth and TCP work runs in their
+system time or in softirqs charged to them (this kernel has no IRQ time
+accounting). On the pvnet path part of the far namespace's stack runs
+inside pvnet's sendmmsg() and TAP writes (a veth delivers in the sender's
+context), so only the total compares like with like: ratio = pvnet /
+kernel total cycles per byte, same direction; goal <= 1. Mpps = vxlan
+datagrams the pvnet port sent + received per second. Softirq time spent
+in ksoftirqd is in neither side.
 EOF
 	;;
 	vm) cat <<'EOF'

@@ -47,6 +47,14 @@ void vxlan_hdr_build(uint8_t h[VXLAN_HLEN], uint32_t vni);
  */
 enum pv_drop vxlan_decap(const uint8_t *buf, size_t len, uint32_t vni,
 			 uint32_t *inner_len);
+/*
+ * The datagrams of one UDP GRO receive: @len bytes the kernel coalesced
+ * from datagrams of @seg bytes each, the last maybe shorter (@seg 0 or
+ * >= @len: one datagram). Sets *dlen to the length of the datagram at @off
+ * and returns true; false once @off reaches @len. Never more than @len
+ * bytes in all, whatever @seg says.
+ */
+bool vxlan_gro_next(size_t len, size_t seg, size_t off, size_t *dlen);
 
 /* An underlay address; IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d). */
 struct vxlan_addr {

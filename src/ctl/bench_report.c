@@ -51,6 +51,12 @@ const struct br_goal br_goals[] = {
 	{ "tcp: pvnet / kernel bridge total cycles per byte, sender TSO on",
 	  "tcp", "pvnet afpacket uplink -> pvnet guest TAP, sender TSO on", "ratio",
 	  NULL, NULL, NULL, "<=", 1.2 },
+	{ "vxlan: pvnet / kernel total cycles per byte, guest -> Linux vxlan",
+	  "vxlan", "pvnet guest -> pvnet vxlan port -> Linux vxlan", "ratio",
+	  NULL, NULL, NULL, "<=", 1 },
+	{ "vxlan: pvnet / kernel total cycles per byte, Linux vxlan -> guest",
+	  "vxlan", "Linux vxlan -> pvnet vxlan port -> pvnet guest", "ratio",
+	  NULL, NULL, NULL, "<=", 1 },
 };
 const size_t br_n_goals = sizeof(br_goals) / sizeof(br_goals[0]);
 

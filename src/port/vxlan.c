@@ -38,6 +38,14 @@ enum pv_drop vxlan_decap(const uint8_t *buf, size_t len, uint32_t vni,
 	return PV_DROP_NONE;
 }
 
+bool vxlan_gro_next(size_t len, size_t seg, size_t off, size_t *dlen)
+{
+	if (off >= len)
+		return false;
+	*dlen = seg && seg < len - off ? seg : len - off;
+	return true;
+}
+
 #define KEY_USED	(1ULL << 48)
 
 static uint64_t mac_key(const uint8_t mac[ETH_ALEN])

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "pvnet/port.h"
 #include "pvnet/vxlan.h"
@@ -260,6 +261,22 @@ static void mkframe(struct pkt *pk, uint8_t *buf, uint32_t len,
 	pk->nseg = 1;
 }
 
+/* Field @key of @p's "vxlan" stats object; -1 if absent. */
+static long long vx_stat(struct port *p, const char *key)
+{
+	json_t *o = json_object(), *v;
+	long long r = -1;
+
+	p->ops->stats_json(p, o);
+	v = json_object_get(json_object_get(o, "vxlan"), key);
+	if (json_is_integer(v))
+		r = json_integer_value(v);
+	else if (json_is_boolean(v))
+		r = json_is_true(v);
+	json_decref(o);
+	return r;
+}
+
 /* Polls @p until it returns a frame (up to a second); its length, 0 if none. */
 static uint32_t recv_one(struct port *p, uint8_t *out)
 {
@@ -314,7 +331,7 @@ static void test_loopback_flood_learn(void **state)
 	mkframe(&pk, buf, 1465, bc, ma);
 	assert_int_equal(pp->a->ops->tx_burst(pp->a, 0, &pl, 1), 0);
 	assert_int_equal(pp->a->st.drops.n[PV_DROP_VX_MTU], 1);
-	assert_false(pp->a->gso_offload);
+	assert_true(pp->a->gso_offload);	/* TSO sends arrive whole */
 	assert_int_equal(pp->a->st.tx_pkts, 2);
 	assert_int_equal(pp->b->st.tx_pkts, 1);
 }
@@ -376,6 +393,40 @@ static void test_loopback_gso(void **state)
 				    buf + ETH_HLEN + 40 + i * 1000, 1000);
 	}
 	assert_int_equal(recv_one(pp->b, rcv), 61);
+	/*
+	 * The three segments left as one UDP GSO send; b, which asked for
+	 * UDP_GRO, got them as one coalesced receive over loopback and cut it
+	 * back into datagrams (one frame per rx_burst: the rest waited).
+	 */
+	assert_int_equal(vx_stat(pp->a, "gso_sends"), 1);
+	assert_int_equal(vx_stat(pp->a, "gso_segs"), 3);
+	assert_int_equal(vx_stat(pp->a, "encap_pkts"), 5);
+	assert_int_equal(vx_stat(pp->b, "udp_gro"), 1);
+	assert_int_equal(vx_stat(pp->b, "gro_recvs"), 1);
+	assert_int_equal(vx_stat(pp->b, "gro_segs"), 3);
+	assert_int_equal(vx_stat(pp->b, "decap_pkts"), 5);
+}
+
+/* The datagrams of a UDP GRO receive: equal ones, a shorter last. */
+static void test_gro_split(void **state)
+{
+	size_t off = 0, d, n = 0, sum = 0;
+
+	(void)state;
+	while (vxlan_gro_next(1000, 300, off, &d)) {
+		assert_int_equal(d, n < 3 ? 300 : 100);
+		off += d;
+		sum += d;
+		n++;
+	}
+	assert_int_equal(n, 4);
+	assert_int_equal(sum, 1000);
+	assert_true(vxlan_gro_next(1000, 0, 0, &d));
+	assert_int_equal(d, 1000);	/* not coalesced: one datagram */
+	assert_true(vxlan_gro_next(1000, 4000, 0, &d));
+	assert_int_equal(d, 1000);
+	assert_false(vxlan_gro_next(1000, 300, 1000, &d));
+	assert_false(vxlan_gro_next(0, 300, 0, &d));
 }
 
 /* An IPv4/UDP frame whose UDP checksum the sender left partial. */
@@ -452,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_fdb_bounded),
 		cmocka_unit_test(test_fdb_concurrent),
 		cmocka_unit_test(test_bad_specs),
+		cmocka_unit_test(test_gro_split),
 		cmocka_unit_test_setup_teardown(test_loopback_flood_learn,
 						pair_setup, pair_teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_partial_csum,
