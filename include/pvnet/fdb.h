@@ -67,4 +67,13 @@ uint16_t fdb_lookup(const struct fdb *f, const uint8_t *mac, uint64_t now_ns);
 /* Entries currently valid (for stats; walks the table). */
 unsigned fdb_count(const struct fdb *f, uint64_t now_ns);
 
+/*
+ * Any thread: calls @fn for every valid entry (a slot a writer holds
+ * through every try is skipped), for `fdb list`.
+ */
+void fdb_foreach(const struct fdb *f, uint64_t now_ns,
+		 void (*fn)(void *ctx, const uint8_t *mac, uint16_t port,
+			    bool is_static),
+		 void *ctx);
+
 #endif /* PVNET_FDB_H */
