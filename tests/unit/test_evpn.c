@@ -134,8 +134,8 @@ static void broken(void **state)
 		" [{\"subtype\": 2, \"value\": \"65000:100\"}]}, {\"type\": 14, \"nexthop\":"
 		" \"198.18.0.1; rm -rf /\"}]}]}",
 		/* a type-3 without any address */
-		"{\"p\": [{\"nlri\": {\"type\": 3, \"value\": {}}, \"best\": true, \"attrs\":"
-		" [{\"type\": 16, \"value\": [{\"subtype\": 2, \"value\": \"65000:100\"}]}]}]}",
+		("{\"p\": [{\"nlri\": {\"type\": 3, \"value\": {}}, \"best\": true, \"attrs\":"
+		 " [{\"type\": 16, \"value\": [{\"subtype\": 2, \"value\": \"65000:100\"}]}]}]}"),
 	};
 	struct evpn_route r[4];
 	unsigned n = 1, bad = 1;
