@@ -31,7 +31,7 @@ static const struct subcmd subcmds[] = {
 	{ "top", ctl_top_main,
 	  "show a running switch's packet, byte and drop rates, refreshed" },
 	{ "evpn", ctl_evpn_main,
-	  "advertise and install a vxlan port's MACs and VTEPs over BGP EVPN (GoBGP)" },
+	  "BGP EVPN for a vxlan port through GoBGP: no remote= lists" },
 	{ "bench", ctl_bench_main,
 	  "run benchmark scenarios and write results" },
 	{ "demo", ctl_demo_main,

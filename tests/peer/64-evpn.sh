@@ -10,7 +10,8 @@
 # MACs and remotes), pings between the three guests both ways, a guest
 # started on H1 after convergence reachable from H2 and H3 (its type-2
 # route reaches FRR), and its port deleted: the route leaves FRR's table
-# within a bounded time.
+# within a bounded time; gobgpd restarted on H2: the agent advertises
+# again and FRR relearns H2's guest.
 . "$(dirname "$0")/lib.sh"
 
 command -v gobgpd >/dev/null && [ -x /usr/lib/frr/bgpd ] ||
@@ -194,6 +195,16 @@ check "guest 4's route withdrawn from FRR within 15 s" \
 log "withdrawn after $(echo "$(date +%s.%N) - $t0" | bc) s"
 check "guest 4's MAC removed from H2's vxlan port" \
 	wait_for 10 no_static 2 "${MAC[4]}"
+# gobgpd on H2 restarted: it lost its routes; the agent advertises them
+# again and FRR relearns H2's guest.
+kill "$pid_gobgpd2"
+wait "$pid_gobgpd2" 2>/dev/null
+check "H2's MAC leaves FRR while H2's gobgpd is down" wait_for 20 not_in_frr "${MAC[2]}"
+bg gobgpd2b ip netns exec "$h2" gobgpd -f "$T/gobgpd2.toml" --api-hosts 127.0.0.1:50051 -l warn
+t0=$(date +%s.%N)
+check "H2's MAC back on FRR after gobgpd's restart" wait_for 40 in_frr "${MAC[2]}"
+log "readvertised after $(echo "$(date +%s.%N) - $t0" | bc) s"
+check "ping guest 3 -> guest 2 after the restart" wait_for 10 pingn 3 2
 check "the agents counted no bad route" \
 	bash -c "! grep -h 'malformed' $T/evpn1.log $T/evpn2.log"
 finish
