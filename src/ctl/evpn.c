@@ -414,7 +414,6 @@ static void usage(FILE *f)
 		"into the port (remotes for flooding, static MAC entries). Runs until\n"
 		"SIGINT or SIGTERM; docs/evpn.md has the setup.\n"
 		"\n"
-		"options:\n"
 		"  --ctl PATH          the switch's control socket\n"
 		"  --port NAME         the vxlan port (its vni= is the VNI)\n"
 		"  --vtep IP           the next hop advertised: the port's local= address\n"
