@@ -124,6 +124,37 @@ for i in 1 2; do
 	ip -n "$(gns $i)" link set pv0 mtu 1450
 	ip -n "$(gns $i)" addr add "198.19.64.$i/24" dev pv0
 	check "H$i: gobgpd answers" wait_for 10 gobgp_of $i global
+done
+
+# A gobgp that hangs is killed at --timeout, one that prints garbage or a
+# malformed route is logged; the agent's round fails, the switch is not
+# touched (the agents do not run yet).
+printf '#!/bin/sh\nexec sleep 30\n' >"$T/gobgp-hung"
+printf '#!/bin/sh\necho "[not a rib"\n' >"$T/gobgp-garbage"
+cat >"$T/gobgp-badroute" <<'SH'
+#!/bin/sh
+echo '{"p": [{"nlri": {"type": 2, "value": {"mac": "zz", "labels": [100]}}, "best": true,
+ "attrs": [{"type": 16, "value": [{"subtype": 2, "value": "65000:100"}]}]}]}'
+SH
+chmod +x "$T"/gobgp-*
+evpn_once() {	# evpn_once FAKE: one round of H1's agent on a fake gobgp
+	ip netns exec "$h1" timeout 10 "$PVNET" evpn --ctl "$T/s1/ctl" --port vx \
+		--vtep 198.18.64.1 --asn 65000 --gobgp "$T/gobgp-$1" --timeout 300 --once \
+		>"$T/once-$1.log" 2>&1
+}
+t0=$(date +%s%N)
+fails() { ! "$@"; }
+check "a hung gobgp: the round fails" fails evpn_once hung
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "a hung gobgp is killed at --timeout (round took $ms ms)" \
+	bash -c "[ $ms -lt 3000 ] && grep -q 'no answer in 300 ms, killed' $T/once-hung.log"
+check "gobgp's garbage: logged, the round fails" fails evpn_once garbage
+check "gobgp's garbage is logged as such" grep -q "not a JSON object" "$T/once-garbage.log"
+evpn_once badroute
+check "a malformed route is counted and skipped" \
+	grep -q "1 route(s) of gobgp's RIB skipped as malformed" "$T/once-badroute.log"
+
+for i in 1 2; do
 	bg "evpn$i" ip netns exec "$(hns $i)" "$PVNET" evpn --ctl "$T/s$i/ctl" --port vx \
 		--vtep "198.18.64.$i" --asn 65000 --gobgp-opts "-p 50051" \
 		--interval 500 --timeout 3000
