@@ -222,6 +222,8 @@ static void fdb_list_one(void *opaque, const uint8_t *mac, uint16_t idx,
 	json_object_set_new(o, "mac", json_string(m));
 	json_object_set_new(o, "port", json_string(p->name));
 	json_object_set_new(o, "type", json_string(p->ops->type));
+	json_object_set_new(o, "network",
+			    json_string(c->sw->net_name[p->net % SW_MAX_NETS]));
 	json_object_set_new(o, "static", json_boolean(is_static));
 	json_array_append_new(c->a, o);
 }
@@ -245,8 +247,11 @@ static json_t *vxlan_list_json(struct sw *sw)
 	for (unsigned i = 0; i < sw->nports; i++) {
 		json_t *v = vxlan_port_json(sw->ports[i]);
 
-		if (v)
+		if (v) {
+			json_object_set_new(v, "network", json_string(
+				sw->net_name[sw->ports[i]->net % SW_MAX_NETS]));
 			json_array_append_new(a, v);
+		}
 	}
 	json_object_set_new(o, "protocol", json_integer(CTL_PROTOCOL));
 	json_object_set_new(o, "ports", a);

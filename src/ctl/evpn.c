@@ -293,9 +293,15 @@ static void round_once(struct evpn *e)
 	}
 	locals = json_array();
 	json_array_foreach(json_object_get(fdb, "macs"), i, o) {
+		const char *net = json_string_value(json_object_get(o, "network"));
+		const char *pnet = json_string_value(json_object_get(port, "network"));
+
 		/* MACs behind the tunnel are the other VTEPs' to announce. */
 		if (!strcmp(json_string_value(json_object_get(o, "type")) ?: "",
 			    "vxlan"))
+			continue;
+		/* Only the port's network (docs/networks.md) is its VNI's. */
+		if (net && pnet && strcmp(net, pnet))
 			continue;
 		json_array_append(locals, o);
 	}
