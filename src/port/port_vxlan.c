@@ -75,6 +75,16 @@ union vx_sa {
 	struct sockaddr_in6 v6;
 };
 
+/*
+ * The VTEPs that get BUM frames: published whole by pointer and never
+ * edited (rule G): `vxlan remote add/del` builds a new set, publishes it,
+ * and the old one is freed after a grace period.
+ */
+struct vx_rset {
+	unsigned n;
+	union vx_sa sa[VX_MAX_REMOTES];
+};
+
 struct vx_port {
 	struct port port;
 	int rx_fd;
@@ -90,10 +100,12 @@ struct vx_port {
 	unsigned max_frame;		/* largest inner frame that fits */
 	unsigned fdb_max;
 	union vx_sa local;
-	union vx_sa remote[VX_MAX_REMOTES];
+	union vx_sa remote[VX_MAX_REMOTES];	/* remote= while parsing */
 	unsigned nremotes;
+	struct vx_rset *rset;		/* the flood set, owned; see above */
 	uint8_t hdr[VXLAN_HLEN];	/* the same for every datagram */
-	struct vxlan_fdb fdb;
+	struct vxlan_fdb fdb;		/* learned; written by the receiving worker */
+	struct vxlan_fdb sfdb;		/* static (EVPN): written by the control thread */
 	struct pv_ratelimit rl;
 	bool bad_opt;			/* an address that did not parse */
 	/* Counters (any worker adds; stats reads). */
@@ -508,9 +520,11 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 	struct vx_gso_seg sg[VX_GSO_SEGS];
 	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, dgrams = 0;
 	uint64_t gsends = 0, gsegs = 0, copy_errs = 0;
-	const union vx_sa *dst = vp->remote;
+	/* One flood set for the packet: the control thread may publish another. */
+	const struct vx_rset *rs = __atomic_load_n(&vp->rset, __ATOMIC_ACQUIRE);
+	const union vx_sa *dst = rs->sa;
 	struct pkt *ptr[VX_GSO_OUT];
-	unsigned sent = 0, ndst = vp->nremotes, per, nd = 0, niov = 0;
+	unsigned sent = 0, ndst = rs->n, per, nd = 0, niov = 0;
 	uint32_t gbytes = 0;
 	union vx_sa learned;
 	struct vxlan_addr ip;
@@ -534,8 +548,10 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 	}
 	dsize = (uint16_t)(VXLAN_HLEN + g->st.hlen + g->st.mss);
 	pkt_read(pk, mac, ETH_ALEN);
+	/* A static entry (EVPN) wins over what was learned, as in vx_tx_burst. */
 	if (!pkt_mac_is_multicast(mac) &&
-	    vxlan_fdb_lookup(&vp->fdb, mac, pv_now_ns(), &ip)) {
+	    (vxlan_fdb_lookup(&vp->sfdb, mac, pv_now_ns(), &ip) ||
+	     vxlan_fdb_lookup(&vp->fdb, mac, pv_now_ns(), &ip))) {
 		addr_to_sa(vp, &ip, &learned);
 		dst = &learned;
 		ndst = 1;
@@ -658,6 +674,8 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	bool learned[PKT_BURST_MAX], want[PKT_BURST_MAX];
 	uint32_t used = 0;
 	unsigned sent = 0;
+	/* One set for the whole burst: the control thread may publish another. */
+	const struct vx_rset *rs = __atomic_load_n(&vp->rset, __ATOMIC_ACQUIRE);
 
 	n = PV_MIN(n, PKT_BURST_MAX);
 	/*
@@ -717,11 +735,13 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		pkt_read(pk, dst, ETH_ALEN);
 		if (!now)
 			now = pv_now_ns();
+		/* A static entry (EVPN) wins over what was learned. */
 		learned[j] = !pkt_mac_is_multicast(dst) &&
-			     vxlan_fdb_lookup(&vp->fdb, dst, now, &ip);
+			     (vxlan_fdb_lookup(&vp->sfdb, dst, now, &ip) ||
+			      vxlan_fdb_lookup(&vp->fdb, dst, now, &ip));
 		if (learned[j]) {
 			addr_to_sa(vp, &ip, &vx_learned[j]);
-		} else if (!vp->nremotes) {
+		} else if (!rs->n) {
 			drops[PV_DROP_VX_NO_REMOTE]++;
 			continue;
 		}
@@ -742,12 +762,13 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 
 			if (!want[j] || sock[j] != s)
 				continue;
-			nd = learned[j] ? 1 : vp->nremotes;
+			nd = learned[j] ? 1 : rs->n;
 			for (unsigned r = 0; r < nd; r++) {
 				struct msghdr *h = &vx_msgs[nm].msg_hdr;
 
 				memset(h, 0, sizeof(*h));
-				h->msg_name = learned[j] ? &vx_learned[j] : &vp->remote[r];
+				h->msg_name = learned[j] ? &vx_learned[j] :
+					      (void *)&rs->sa[r];
 				h->msg_namelen = vp->salen;
 				h->msg_iov = vx_iov[j];
 				h->msg_iovlen = niov[j];
@@ -768,7 +789,7 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		if (ok[j]) {
 			sent++;
 			bytes += pkts[j]->len;
-			copy_errs += (learned[j] ? 1 : vp->nremotes) - ok[j];
+			copy_errs += (learned[j] ? 1 : rs->n) - ok[j];
 		} else {
 			drops[err[j] ? err[j] : PV_DROP_TX_PORT_ERR]++;
 		}
@@ -790,8 +811,8 @@ static void vx_stats_json(struct port *p, void *obj)
 	o = json_object();
 	rem = json_array();
 	sp = json_array();
-	for (unsigned i = 0; i < vp->nremotes; i++)
-		json_array_append_new(rem, json_string(sa_fmt(&vp->remote[i], a,
+	for (unsigned i = 0; i < vp->rset->n; i++)
+		json_array_append_new(rem, json_string(sa_fmt(&vp->rset->sa[i], a,
 							      sizeof(a))));
 	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
 		json_array_append_new(sp, json_integer(vp->tx_sport[i]));
@@ -807,6 +828,8 @@ static void vx_stats_json(struct port *p, void *obj)
 			    json_integer(vxlan_fdb_count(&vp->fdb, pv_now_ns())));
 	json_object_set_new(o, "macs_max",
 			    json_integer(vp->fdb.nbuckets * VXLAN_FDB_WAYS));
+	json_object_set_new(o, "static_macs", json_integer(
+			    vxlan_fdb_count(&vp->sfdb, pv_now_ns())));
 	json_object_set_new(o, "macs_learned", json_integer((json_int_t)
 			    __atomic_load_n(&vp->fdb.learned, __ATOMIC_RELAXED)));
 	json_object_set_new(o, "macs_moved", json_integer((json_int_t)
@@ -845,6 +868,8 @@ static void vx_destroy(struct port *p)
 		if (vp->tx_fd[i] >= 0)
 			close(vp->tx_fd[i]);
 	vxlan_fdb_free(&vp->fdb);
+	vxlan_fdb_free(&vp->sfdb);
+	free(vp->rset);
 	free(vp->pool);
 	free(vp);
 }
@@ -1081,7 +1106,14 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 	 */
 	vp->port.gso_offload = true;
 	vp->udp_gso = true;
-	if (vxlan_fdb_init(&vp->fdb, vp->fdb_max,
+	vp->rset = calloc(1, sizeof(*vp->rset));
+	if (vp->rset) {
+		vp->rset->n = vp->nremotes;
+		memcpy(vp->rset->sa, vp->remote, sizeof(vp->remote));
+	}
+	if (!vp->rset ||
+	    vxlan_fdb_init(&vp->sfdb, vp->fdb_max, UINT64_MAX) < 0 ||
+	    vxlan_fdb_init(&vp->fdb, vp->fdb_max,
 			   (sw ? sw->fdb.ageing_ns : 0) ?: 300ULL * 1000000000ULL) < 0) {
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
@@ -1123,4 +1155,175 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 fail:
 	vx_destroy(&vp->port);
 	return NULL;
+}
+
+static bool is_vxlan(const struct port *p)
+{
+	return p && p->ops == &vx_port_ops;
+}
+
+/* Parses @str as a VTEP of @vp's family, with its dstport. */
+static int remote_parse(const struct vx_port *vp, const char *str,
+			union vx_sa *s, char *err, size_t errlen)
+{
+	if (!sa_parse(str, s)) {
+		snprintf(err, errlen, "port %s: '%s' is not an IP address",
+			 vp->port.name, str);
+		return -EINVAL;
+	}
+	if (s->sa.sa_family != vp->family) {
+		snprintf(err, errlen, "port %s: %s is not of local='s address family",
+			 vp->port.name, str);
+		return -EINVAL;
+	}
+	if (vp->family == AF_INET6)
+		s->v6.sin6_port = htons(vp->dstport);
+	else
+		s->v4.sin_port = htons(vp->dstport);
+	return 0;
+}
+
+static bool sa_same(const union vx_sa *a, const union vx_sa *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->v6.sin6_addr, &b->v6.sin6_addr, 16);
+	return a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
+}
+
+int vxlan_port_remote(struct port *p, const char *ip, bool add, void **old,
+		      char *err, size_t errlen)
+{
+	struct vx_port *vp = vp_of(p);
+	struct vx_rset *cur, *nr;
+	union vx_sa s;
+	unsigned at = VX_MAX_REMOTES;
+	int rc;
+
+	*old = NULL;
+	if (!is_vxlan(p)) {
+		snprintf(err, errlen, "port %s is not a vxlan port", p ? p->name : "?");
+		return -EINVAL;
+	}
+	rc = remote_parse(vp, ip, &s, err, errlen);
+	if (rc)
+		return rc;
+	cur = vp->rset;
+	for (unsigned i = 0; i < cur->n; i++)
+		if (sa_same(&cur->sa[i], &s))
+			at = i;
+	if (add && at < VX_MAX_REMOTES) {
+		snprintf(err, errlen, "port %s: remote %s exists", p->name, ip);
+		return -EEXIST;
+	}
+	if (!add && at == VX_MAX_REMOTES) {
+		snprintf(err, errlen, "port %s: no remote %s", p->name, ip);
+		return -ENOENT;
+	}
+	if (add && cur->n == VX_MAX_REMOTES) {
+		snprintf(err, errlen, "port %s: %u remotes already", p->name,
+			 VX_MAX_REMOTES);
+		return -ENOSPC;
+	}
+	nr = malloc(sizeof(*nr));
+	if (!nr) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*nr = *cur;
+	if (add) {
+		nr->sa[nr->n++] = s;
+	} else {
+		/* Order kept: a flood's copies go out in the same order. */
+		memmove(&nr->sa[at], &nr->sa[at + 1],
+			(nr->n - at - 1) * sizeof(nr->sa[0]));
+		nr->n--;
+	}
+	__atomic_store_n(&vp->rset, nr, __ATOMIC_RELEASE);
+	*old = cur;
+	return 0;
+}
+
+int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
+		   char *err, size_t errlen)
+{
+	struct vx_port *vp = vp_of(p);
+	struct vxlan_addr a;
+	union vx_sa s;
+	uint8_t m[ETH_ALEN];
+	int rc;
+
+	if (!is_vxlan(p)) {
+		snprintf(err, errlen, "port %s is not a vxlan port", p ? p->name : "?");
+		return -EINVAL;
+	}
+	if (pv_mac_parse(mac, m) < 0 || pkt_mac_is_multicast(m)) {
+		snprintf(err, errlen, "port %s: '%s' is not a unicast MAC",
+			 p->name, mac);
+		return -EINVAL;
+	}
+	if (!ip) {
+		if (vxlan_fdb_forget(&vp->sfdb, m))
+			return 0;
+		snprintf(err, errlen, "port %s: no static MAC %s", p->name, mac);
+		return -ENOENT;
+	}
+	rc = remote_parse(vp, ip, &s, err, errlen);
+	if (rc)
+		return rc;
+	sa_to_addr(&s, &a);
+	/* Its time is 0 and the table never ages: "seen" is never refreshed. */
+	if (vxlan_fdb_learn(&vp->sfdb, m, &a, 0) < 0) {
+		snprintf(err, errlen, "port %s: static MAC table full", p->name);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+struct mac_list_ctx {
+	const struct vx_port *vp;
+	json_t *a;
+};
+
+static void mac_list_one(void *opaque, const uint8_t mac[ETH_ALEN],
+			 const struct vxlan_addr *ip)
+{
+	struct mac_list_ctx *c = opaque;
+	json_t *o = json_object();
+	union vx_sa s;
+	char m[18], a[INET6_ADDRSTRLEN];
+
+	addr_to_sa(c->vp, ip, &s);
+	snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	json_object_set_new(o, "mac", json_string(m));
+	json_object_set_new(o, "vtep", json_string(sa_fmt(&s, a, sizeof(a))));
+	json_array_append_new(c->a, o);
+}
+
+void *vxlan_port_json(struct port *p)
+{
+	struct vx_port *vp = vp_of(p);
+	struct mac_list_ctx c;
+	json_t *o, *rem;
+	char a[INET6_ADDRSTRLEN];
+
+	if (!is_vxlan(p))
+		return NULL;
+	o = json_object();
+	rem = json_array();
+	for (unsigned i = 0; i < vp->rset->n; i++)
+		json_array_append_new(rem, json_string(sa_fmt(&vp->rset->sa[i], a,
+							      sizeof(a))));
+	c.vp = vp;
+	c.a = json_array();
+	/* The control thread is the static table's writer: plain reads. */
+	vxlan_fdb_foreach(&vp->sfdb, 1, mac_list_one, &c);
+	json_object_set_new(o, "name", json_string(p->name));
+	json_object_set_new(o, "vni", json_integer(vp->vni));
+	json_object_set_new(o, "local", json_string(sa_fmt(&vp->local, a, sizeof(a))));
+	json_object_set_new(o, "remotes", rem);
+	json_object_set_new(o, "macs", c.a);
+	return o;
 }
