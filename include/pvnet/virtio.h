@@ -244,8 +244,12 @@ static inline uint64_t vring_used_bytes(uint32_t size)
 
 enum vring_state {
 	VRING_STOPPED = 0,	/* not set up, or stopped by the frontend */
-	VRING_RUNNING,
-	VRING_BROKEN,		/* a ring rule was violated; see broken_reason */
+	VRING_RUNNING = 1,	/* a split ring */
+	VRING_BROKEN = 2,	/* a ring rule was violated; see broken_reason */
+	/* a packed ring: odd like RUNNING, so vring_ready() stays one test,
+	 * and the split ring's fast path checks RUNNING alone (the packed
+	 * ring is found on its slow path at no cost to the split one) */
+	VRING_RUNNING_PACKED = 3,
 };
 
 /* Which way the device moves bytes through a chain. */
@@ -383,7 +387,7 @@ void vring_fail(struct vring *vq, enum pv_drop why);
 /* True if the ring can be used now. */
 static inline bool vring_ready(const struct vring *vq)
 {
-	return vq->state == VRING_RUNNING;
+	return vq->state & 1;	/* RUNNING or RUNNING_PACKED */
 }
 
 /* ---- dirty-page log (vhost-user.rst, "Migration") ---- */

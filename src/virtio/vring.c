@@ -302,6 +302,15 @@ static void log_used(const struct vring *vq, uint16_t from, uint16_t to)
 /* ---- device side ---- */
 
 /*
+ * The split ring's fast-path test: a packed ring fails it and is handled
+ * on the slow path, so the split ring pays nothing for the packed one.
+ */
+static inline bool split_running(const struct vring *vq)
+{
+	return vq->state == VRING_RUNNING;
+}
+
+/*
  * Reads avail->idx and validates it. Returns the chains available now, or
  * -1 after failing the ring.
  */
@@ -326,10 +335,9 @@ uint16_t vring_avail_count(struct vring *vq)
 {
 	int num;
 
-	if (unlikely(vq->packed))
-		return vring_pk_avail_count(vq);
-	if (!vring_ready(vq))
-		return 0;
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_avail_count(vq) : 0;
 	num = refresh_avail(vq);
 	return num < 0 ? 0 : (uint16_t)num;
 }
@@ -599,10 +607,9 @@ pop_available(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
 int vring_pop_one(struct vring *vq, struct vring_elem *elem,
 		  enum vring_dir dir)
 {
-	if (unlikely(vq->packed))
-		return vring_pk_pop(vq, elem, dir);
-	if (unlikely(!vring_ready(vq)))
-		return -EIO;
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_pop(vq, elem, dir) : -EIO;
 	if (vq->last_avail == vq->avail_seen) {
 		int num = refresh_avail(vq);
 
@@ -620,10 +627,9 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 	unsigned i;
 	int num;
 
-	if (unlikely(!vring_ready(vq)))
-		return 0;
-	if (unlikely(vq->packed))
-		return vring_pk_pop_burst(vq, elems, n, dir);
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_pop_burst(vq, elems, n, dir) : 0;
 	/* One read of avail->idx per burst. */
 	num = refresh_avail(vq);
 	if (num <= 0)
@@ -666,19 +672,28 @@ void vring_stage_used(struct vring *vq, uint16_t head, uint32_t len)
 
 void vring_push(struct vring *vq, uint16_t head, uint32_t len)
 {
-	if (unlikely(!vring_ready(vq)))
+	struct vring_used_elem *ue;
+
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_stage(vq, vq->used_idx++, len);
 		return;
-	vring_stage_used(vq, head, len);
+	}
+	ue = &vq->used->ring[vq->used_idx & vq->mask];
+	WRITE_ONCE(ue->id, htole32(head));
+	WRITE_ONCE(ue->len, htole32(len));
+	vq->used_idx++;
 }
 
 void vring_flush(struct vring *vq)
 {
-	if (unlikely(!vring_ready(vq)) || vq->used_idx == vq->used_flushed)
-		return;
-	if (unlikely(vq->packed)) {
-		vring_pk_publish(vq, vq->used_idx);
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_publish(vq, vq->used_idx);
 		return;
 	}
+	if (vq->used_idx == vq->used_flushed)
+		return;
 	if (unlikely(vq->log))
 		log_used(vq, vq->used_flushed, vq->used_idx);
 	/* Release: buffer data and used entries written before are visible
@@ -693,10 +708,9 @@ bool vring_need_call(struct vring *vq)
 	uint16_t old = vq->signalled_used, new = vq->used_flushed;
 	bool valid = vq->signalled_used_valid, need;
 
-	if (unlikely(vq->packed))
-		return vring_pk_need_call(vq);
-	if (unlikely(!vring_ready(vq)))
-		return false;
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED &&
+		       vring_pk_need_call(vq);
 	if (valid && old == new)
 		return false;	/* nothing flushed since the last decision */
 	/* Full barrier: our used->idx store must be visible before we read
@@ -723,12 +737,11 @@ bool vring_need_call(struct vring *vq)
 
 void vring_set_kick(struct vring *vq, bool enable)
 {
-	if (unlikely(vq->packed)) {
-		vring_pk_set_kick(vq, enable);
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_set_kick(vq, enable);
 		return;
 	}
-	if (unlikely(!vring_ready(vq)))
-		return;
 	if (vq->event_idx) {
 		/* §2.7.10: kick when avail->idx passes last_avail. Disabling
 		 * writes nothing: the driver kicks at most once more. */
@@ -977,12 +990,13 @@ void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 
 void vring_used_publish(struct vring *vq, uint16_t upto)
 {
-	if (unlikely(!vring_ready(vq)) || upto == vq->used_flushed)
-		return;
-	if (unlikely(vq->packed)) {
-		vring_pk_publish(vq, upto);
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_publish(vq, upto);
 		return;
 	}
+	if (upto == vq->used_flushed)
+		return;
 	if (unlikely(vq->log))
 		log_used(vq, vq->used_flushed, upto);
 	/* Release: the entries and the data they describe are visible first

@@ -73,7 +73,7 @@ void vring_pk_start(struct vring *vq, uint16_t base)
 	vq->signalled_used_valid = false;
 	memset(vq->pk_busy, 0, ((vq->size + 63) / 64) * sizeof(uint64_t));
 	vq->broken_reason = PV_DROP_NONE;
-	vq->state = VRING_RUNNING;
+	vq->state = VRING_RUNNING_PACKED;
 	if ((base & ~VRING_PACKED_WRAP) >= vq->size)
 		vring_fail(vq, PV_DROP_RING_PK_BASE);
 }
