@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fdb.h - the forwarding table: MAC -> port, static (direct mode: from each
+ * fdb.h - the forwarding table: (network, MAC) -> port, static (direct mode: from each
  * port's mac=) or learned with ageing (learn mode, the Linux-bridge
  * baseline of seed 004).
  *
@@ -23,8 +23,8 @@
 #define FDB_MAX_PORTS	64	/* ports with a limit and a count */
 
 struct fdb_slot {
-	uint64_t key;		/* mac << 16 | port; 0 = never used;
-				 * port FDB_NO_PORT = aged out and uncounted */
+	uint64_t key;		/* mac << 16 | network << 8 | port; 0 = never
+				 * used; port 0xff = aged out and uncounted */
 	uint64_t seen_ns;	/* last time learned; 0 = static (never ages) */
 	uint32_t seq;		/* even: stable; odd: a writer is inside */
 };
@@ -42,8 +42,18 @@ struct fdb {
 
 /* Initialises an empty table whose learned entries age after @ageing_ns. */
 void fdb_init(struct fdb *f, uint64_t ageing_ns);
-/* Adds a static entry (never ages); returns 0, -EINVAL, -ENOSPC or -EBUSY. */
-int fdb_add_static(struct fdb *f, const uint8_t *mac, uint16_t port);
+/*
+ * Adds a static entry (never ages) for @mac in network @net; returns 0,
+ * -EINVAL, -ENOSPC or -EBUSY.
+ */
+int fdb_add_static_net(struct fdb *f, const uint8_t *mac, uint8_t net,
+		       uint16_t port);
+/* fdb_add_static_net() in network 0 (the default network). */
+static inline int fdb_add_static(struct fdb *f, const uint8_t *mac,
+				 uint16_t port)
+{
+	return fdb_add_static_net(f, mac, 0, port);
+}
 /*
  * Control thread, once no worker can learn @port any more (it is not
  * polled): every entry of @port, static or learned, is dropped and its
@@ -55,16 +65,33 @@ void fdb_set_limit(struct fdb *f, uint16_t port, unsigned limit);
 /* Learned entries charged to @port now (aged ones until reclaimed). */
 unsigned fdb_port_learned(const struct fdb *f, uint16_t port);
 /*
- * Learns that @mac is behind @port at @now_ns (no-op for static entries).
+ * Learns that @mac of network @net is behind @port at @now_ns (no-op for
+ * static entries).
  * Returns 0 (learned, refreshed or nothing to do), -EDQUOT (@port is at its
  * limit; counted in refused), -ENOSPC (probe window full; counted in full)
  * or -EBUSY (another worker was writing the slot; the next frame retries).
  */
-int fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
-	      uint64_t now_ns);
-/* The port for @mac, or FDB_NO_PORT if unknown or aged out. */
-uint16_t fdb_lookup(const struct fdb *f, const uint8_t *mac, uint64_t now_ns);
+int fdb_learn_net(struct fdb *f, const uint8_t *mac, uint8_t net,
+		  uint16_t port, uint64_t now_ns);
+/* The port for @mac in network @net, or FDB_NO_PORT if unknown or aged out. */
+uint16_t fdb_lookup_net(const struct fdb *f, const uint8_t *mac, uint8_t net,
+			uint64_t now_ns);
+/* fdb_learn_net() in network 0 (the default network). */
+static inline int fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
+			    uint64_t now_ns)
+{
+	return fdb_learn_net(f, mac, 0, port, now_ns);
+}
+/* fdb_lookup_net() in network 0 (the default network). */
+static inline uint16_t fdb_lookup(const struct fdb *f, const uint8_t *mac,
+				  uint64_t now_ns)
+{
+	return fdb_lookup_net(f, mac, 0, now_ns);
+}
 /* Entries currently valid (for stats; walks the table). */
 unsigned fdb_count(const struct fdb *f, uint64_t now_ns);
+/* Adds the valid entries of each network below @nnets to @n[network]. */
+void fdb_count_nets(const struct fdb *f, uint64_t now_ns, unsigned *n,
+		    unsigned nnets);
 
 #endif /* PVNET_FDB_H */

@@ -34,6 +34,8 @@ struct port_stats {
 	uint64_t segmented;	/* extra segments made by software GSO for it */
 	uint64_t merged;	/* segments GRO folded into others toward it */
 	uint64_t replicated;	/* extra copies made by flooding */
+	uint64_t flooded;	/* frames from it flooded in its network */
+	uint64_t forwarded;	/* frames from it sent to one port */
 	uint64_t mac_refused;	/* source MACs not learned: the port's limit */
 	struct pv_drop_stats drops;	/* by reason, charged where they happen */
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
@@ -128,6 +130,7 @@ struct port {
 	/* public */
 	char name[PORT_NAME_MAX];
 	uint16_t idx;			/* index in the switch */
+	uint8_t net;			/* its network (network=; fixed once added) */
 	uint8_t mac[ETH_ALEN];
 	bool has_mac;
 	bool csum_offload;		/* takes NEEDS_CSUM packets as they are */

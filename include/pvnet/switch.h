@@ -3,7 +3,8 @@
  * switch.h - forwarding between ports: a burst is classified in one pass
  * (destination by MAC), then delivered per destination in a second pass
  * (netmap VALE's two-pass flush). Unknown unicast is dropped and counted
- * until an uplink exists; broadcast and multicast go to every other port.
+ * until an uplink exists; broadcast and multicast go to every other port
+ * of the source's network (networks isolate: docs/networks.md).
  *
  * Ownership: struct sw owns its ports and its loop. The control thread
  * adds and deletes ports (also while the workers run); workers read only
@@ -22,6 +23,8 @@
 
 #define SW_MAX_PORTS	64
 #define SW_MAC_LIMIT_DEFAULT	256	/* learned MACs per port (--mac-limit) */
+#define SW_MAX_NETS	16	/* networks (network=NAME); 0 is "default" */
+#define SW_NET_NAME_MAX	32
 
 struct dp;
 
@@ -41,6 +44,25 @@ struct sw_table {
 	unsigned nfwd;		/* bits set in fwd */
 	unsigned hi;		/* highest idx in use + 1 */
 	struct port *uplink;	/* first uplink (in the order added) in fwd */
+	/*
+	 * Isolation: a frame stays in its source port's network. Per network
+	 * the same three as above (fwd, nfwd, uplink) restricted to its
+	 * ports; the switch forwards with these, the whole-switch ones are
+	 * for GRO flushes and stats.
+	 */
+	uint8_t net[SW_MAX_PORTS];		/* by port->idx: its network */
+	uint64_t net_fwd[SW_MAX_NETS];
+	unsigned net_nfwd[SW_MAX_NETS];
+	struct port *net_uplink[SW_MAX_NETS];
+};
+
+/*
+ * Counters a network keeps for its ports that were deleted (control
+ * thread only): the network's figures are its current ports' plus these.
+ */
+struct sw_net_gone {
+	uint64_t rx_pkts, flooded, forwarded;
+	uint64_t drops[PV_DROP_MAX];
 };
 
 struct sw {
@@ -61,6 +83,10 @@ struct sw {
 	unsigned mac_limit;		/* learned MACs per port; 0: none */
 	struct fdb fdb;
 	uint64_t mac_log_ns[SW_MAX_PORTS];	/* last "at its MAC limit" line */
+	/* control thread: the networks named so far, by index; 0 "default" */
+	char net_name[SW_MAX_NETS][SW_NET_NAME_MAX];
+	unsigned nnets;
+	struct sw_net_gone net_gone[SW_MAX_NETS];
 };
 
 static_assert(SW_MAX_PORTS <= FDB_MAX_PORTS, "every port has a MAC limit");
@@ -112,6 +138,14 @@ void sw_port_mac_active(struct sw *sw, struct port *p, bool active);
  * MAC is now and every other port hears it. Counted in @src's announces.
  */
 void sw_announce(struct sw *sw, struct port *src, const uint8_t *mac);
+/*
+ * Control thread: the index of network @name, created if new and @create
+ * (networks exist by being named by a port, and are never deleted; without
+ * @create, the index a new one would get). Returns it, or -EINVAL (bad
+ * name) / -ENOSPC (SW_MAX_NETS exist) with a message in @err.
+ */
+int sw_net_get(struct sw *sw, const char *name, bool create, char *err,
+	       size_t errlen);
 /* Finds a port by name; NULL if none. */
 struct port *sw_port_find(struct sw *sw, const char *name);
 /*

@@ -40,6 +40,8 @@ enum scope {
 	SC_ROOT,	/* the document's top level, per process */
 	SC_CTL,		/* root.ctl */
 	SC_HTTP,	/* root.metrics_http */
+	SC_NET,		/* root.networks.<name> */
+	SC_NET_DROP,	/* root.networks.<name>.drops, every reason */
 	SC_PORT,	/* root.ports[] */
 	SC_PORT_QUEUE,	/* ports[].<array>[q] */
 	SC_PORT_DROP,	/* ports[].drops, every reason */
@@ -83,6 +85,21 @@ static const struct family families[] = {
 	{ "tsc_hz", G, SC_ROOT, "tsc_hz",
 	  "TSC ticks per second, the unit of the cycle counters" },
 
+	{ "network_ports", G, SC_NET, "ports",
+	  "Ports in the network now" },
+	{ "network_macs", G, SC_NET, "macs",
+	  "Valid MAC table entries of the network now" },
+	{ "network_rx_packets", C, SC_NET, "rx_pkts",
+	  "Packets that entered the switch from the network's ports" },
+	{ "network_flooded", C, SC_NET, "flooded",
+	  "Packets flooded to the network's other ports" },
+	{ "network_forwarded", C, SC_NET, "forwarded",
+	  "Packets sent to one port of the network" },
+	{ "network_dropped", C, SC_NET, "dropped",
+	  "Packets dropped at the network's ports, all reasons" },
+	{ "network_drops", C, SC_NET_DROP, "drops",
+	  "Packets dropped at the network's ports, by reason" },
+
 	{ "port_info", G, SC_PORT_INFO, NULL,
 	  "A port, its type and MAC (value 1)" },
 	{ "port_rx_packets", C, SC_PORT, "rx_pkts",
@@ -107,6 +124,10 @@ static const struct family families[] = {
 	  "Segments GRO folded into other packets toward the port" },
 	{ "port_replicated", C, SC_PORT, "replicated",
 	  "Extra copies made by flooding" },
+	{ "port_flooded", C, SC_PORT, "flooded",
+	  "Packets from the port flooded in its network" },
+	{ "port_forwarded", C, SC_PORT, "forwarded",
+	  "Packets from the port sent to one port" },
 	{ "port_mac_refused", C, SC_PORT, "mac_refused",
 	  "Frames whose new source MAC was not learned: the port's limit" },
 	{ "port_mac_learned", G, SC_PORT, "mac_learned",
@@ -249,6 +270,7 @@ static const struct { const char *key, *cause; } gro_flush_keys[] = {
 /* The JSON fields a family does not come from, and why. */
 static const char *const not_exported[] = {
 	"name", "type", "mac", "features", "vring", "dir",	/* labels */
+	"network",
 	"mode", "copy",			/* pvnet_switch_info labels */
 	"port",		/* metrics_http.port: the scraper knows it already */
 };
@@ -582,9 +604,34 @@ static void put_family(struct out *o, const struct family *f, json_t *root)
 	size_t i;
 
 	if (is_port_scope(f->sc)) {
-		json_array_foreach(json_object_get(root, "ports"), i, v)
-			put_port_family(o, f, v, lab_push(net, "port",
+		json_array_foreach(json_object_get(root, "ports"), i, v) {
+			const char *pn = json_string_value(json_object_get(v, "network"));
+			struct labels pl = lab_push((struct labels){ .n = 0 }, "network",
+						    pn ? pn : CTL_METRICS_NETWORK);
+
+			put_port_family(o, f, v, lab_push(pl, "port",
 				json_string_value(json_object_get(v, "name"))));
+		}
+	} else if (f->sc == SC_NET || f->sc == SC_NET_DROP) {
+		const char *k;
+
+		json_object_foreach(json_object_get(root, "networks"), k, v) {
+			struct labels nl = lab_push((struct labels){ .n = 0 },
+						    "network", k);
+
+			if (f->sc == SC_NET) {
+				if (field(v, f->key))
+					put_sample(o, f, &nl, field(v, f->key));
+				continue;
+			}
+			for (unsigned r = 1; r < PV_DROP_MAX; r++) {
+				struct labels ll = lab_push(nl, "reason",
+							    pv_drop_name(r));
+
+				put_one(o, f, &ll, json_integer_value(json_object_get(
+					field(v, f->key), pv_drop_name(r))));
+			}
+		}
 	} else if (is_worker_scope(f->sc)) {
 		json_array_foreach(json_object_get(root, "workers"), i, v) {
 			char ws[24];

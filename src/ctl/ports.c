@@ -159,6 +159,8 @@ json_t *ctl_port_json(struct port *p)
 	json_object_set_new(o, "name", json_string(p->name));
 	json_object_set_new(o, "type", json_string(p->ops->type));
 	json_object_set_new(o, "index", json_integer(p->idx));
+	if (p->sw)
+		json_object_set_new(o, "network", json_string(p->sw->net_name[p->net]));
 	if (p->has_mac)
 		json_object_set_new(o, "mac", json_string(pv_mac_fmt(p->mac, mac)));
 	if (path)
@@ -240,16 +242,18 @@ static void print_list(json_t *j)
 	json_t *p;
 	size_t i;
 
-	printf("%-16s %-8s %5s %-17s %s\n", "name", "type", "index", "mac", "path");
+	printf("%-16s %-8s %5s %-12s %-17s %s\n", "name", "type", "index", "network",
+	       "mac", "path");
 	json_array_foreach(json_object_get(j, "ports"), i, p) {
 		const char *mac = json_string_value(json_object_get(p, "mac"));
 		const char *path = json_string_value(json_object_get(p, "path"));
+		const char *net = json_string_value(json_object_get(p, "network"));
 
-		printf("%-16s %-8s %5lld %-17s %s\n",
+		printf("%-16s %-8s %5lld %-12s %-17s %s\n",
 		       json_string_value(json_object_get(p, "name")),
 		       json_string_value(json_object_get(p, "type")),
 		       (long long)json_integer_value(json_object_get(p, "index")),
-		       mac ? mac : "-", path ? path : "-");
+		       net ? net : "-", mac ? mac : "-", path ? path : "-");
 	}
 }
 

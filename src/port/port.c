@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "port_internal.h"
+#include "pvnet/switch.h"
 
 int port_opt_next(const char **cursor, char *key, size_t klen, char *val,
 		  size_t vlen)
@@ -71,8 +72,9 @@ int port_opts_parse(const struct port_opts_spec *spec, const char *name,
 	PV_ASSERT(spec->val_max <= sizeof(val));
 	while ((rc = port_opt_next(&cur, key, sizeof(key), val,
 				   spec->val_max)) > 0) {
-		/* port_create() took name= already. */
-		if (!strcmp(key, "name") || spec->take(ctx, key, val))
+		/* port_create() took name= and network= already. */
+		if (!strcmp(key, "name") || !strcmp(key, "network") ||
+		    spec->take(ctx, key, val))
 			continue;
 		snprintf(err, errlen, "port %s: bad option '%s%s%s' (%s takes %s)",
 			 name, key, val[0] ? "=" : "", val, spec->type,
@@ -86,13 +88,58 @@ int port_opts_parse(const struct port_opts_spec *spec, const char *name,
 	return 0;
 }
 
+/*
+ * network=NAME, common to every type: its index in @sw (created if new),
+ * 0 (default) without one, or -1 with the message in @err.
+ */
+static int port_network(struct sw *sw, const char *name, const char *opts,
+			bool create, char *err, size_t errlen)
+{
+	char key[32], val[PORT_OPT_VAL_MAX], net[SW_NET_NAME_MAX] = "";
+	const char *cur = opts;
+	int rc;
+
+	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (strcmp(key, "network"))
+			continue;
+		if (net[0]) {
+			snprintf(err, errlen, "port %s: network= given twice "
+				 "(a port is in one network)", name);
+			return -1;
+		}
+		if (!port_opt_str(net, sizeof(net), val)) {
+			snprintf(err, errlen, "port %s: network= takes a name "
+				 "of 1..%d characters", name, SW_NET_NAME_MAX - 1);
+			return -1;
+		}
+	}
+	/* an option too long for any type: the type's parser says so */
+	if (!net[0] || !sw)
+		return 0;
+	rc = sw_net_get(sw, net, create, err, errlen);
+	if (rc < 0) {
+		char m[160];
+
+		snprintf(m, sizeof(m), "%s", err);
+		snprintf(err, errlen, "port %s: %s", name, m);
+		return -1;
+	}
+	return rc;
+}
+
+static struct port *port_create_type(struct sw *sw, const char *type,
+				     const char *name, const char *opts,
+				     char *err, size_t errlen);
+
 struct port *port_create(struct sw *sw, const char *spec, char *err,
 			 size_t errlen)
 {
 	char type[16], name[PORT_NAME_MAX] = "";
 	const char *comma = strchr(spec, ','), *opts = comma ? comma + 1 : "";
 	size_t tl = comma ? (size_t)(comma - spec) : strlen(spec);
+	struct port *p;
 	const char *n;
+	int net;
 
 	if (tl == 0 || tl >= sizeof(type)) {
 		snprintf(err, errlen, "port '%s': expected TYPE,name=NAME,...", spec);
@@ -117,7 +164,25 @@ struct port *port_create(struct sw *sw, const char *spec, char *err,
 		snprintf(err, errlen, "port '%s': name= is required", spec);
 		return NULL;
 	}
+	/* checked first, created once the port is (a refused port names none) */
+	if (port_network(sw, name, opts, false, err, errlen) < 0)
+		return NULL;
+	p = port_create_type(sw, type, name, opts, err, errlen);
+	if (!p)
+		return NULL;
+	net = port_network(sw, name, opts, true, err, errlen);
+	if (net < 0) {
+		p->ops->destroy(p);
+		return NULL;
+	}
+	p->net = (uint8_t)net;
+	return p;
+}
 
+static struct port *port_create_type(struct sw *sw, const char *type,
+				     const char *name, const char *opts,
+				     char *err, size_t errlen)
+{
 	if (!strcmp(type, "vhost"))
 		return port_vhost_create(sw, name, opts, err, errlen);
 	if (!strcmp(type, "tap"))

@@ -752,7 +752,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	vp->cfg.features = VHU_DEV_FEATURES_DEFAULT;
 
 	while ((rc = port_opt_next(&cur, key, sizeof(key), val, sizeof(val))) > 0) {
-		if (!strcmp(key, "name")) {
+		if (!strcmp(key, "name") || !strcmp(key, "network")) {
 			continue;
 		} else if (!strcmp(key, "path") && val[0]) {
 			size_t l = strlen(val);

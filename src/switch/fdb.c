@@ -8,7 +8,7 @@
  * port is added). Who reads: every worker (fdb_lookup, fdb_learn's scan)
  * and the control thread (fdb_count for stats).
  *
- * An entry is three words (key = MAC and port, the time it was learned, a
+ * An entry is three words (key = MAC, network and port, the time it was learned, a
  * sequence number), guarded as a seqlock: a writer takes the entry by
  * moving seq from the even value it read with the contents to odd (a
  * compare-and-swap, so two writers never interleave and a writer whose
@@ -42,6 +42,15 @@ static uint64_t mac48(const uint8_t *mac)
 {
 	/* The same big-endian 48-bit value as a byte loop, in two loads. */
 	return ((uint64_t)pv_get_be32(mac) << 16) | pv_get_be16(mac + 4);
+}
+
+/*
+ * An entry's identity: the MAC and its network, so one MAC may live in two
+ * networks as two entries. 56 bits; the key adds the port's byte below.
+ */
+static uint64_t ident(const uint8_t *mac, uint8_t net)
+{
+	return mac48(mac) << 8 | net;
 }
 
 static unsigned bucket(uint64_t m)
@@ -101,9 +110,12 @@ static bool slot_write(const struct view *v, uint64_t key, uint64_t seen)
 	return true;
 }
 
+/* The key's low byte is the port index; KNONE: reclaimed, no port. */
+#define KNONE	0xffu
+
 static uint16_t kport(uint64_t key)
 {
-	return (uint16_t)key;
+	return (key & 0xff) == KNONE ? FDB_NO_PORT : (uint16_t)(key & 0xff);
 }
 
 /* Does this entry hold one of its port's learned places? */
@@ -165,7 +177,7 @@ static bool sweep(struct fdb *f, uint64_t now)
 		if (!slot_read(&f->slot[i], &v) || !charged(v.key, v.seen) ||
 		    alive(f, v.seen, now))
 			continue;
-		if (slot_write(&v, v.key | FDB_NO_PORT, v.seen))
+		if (slot_write(&v, v.key | KNONE, v.seen))
 			uncharge(f, kport(v.key));
 	}
 	return true;
@@ -192,7 +204,7 @@ static bool scan(const struct fdb *f, uint64_t m, uint64_t now,
 				*room = v;
 			return true;	/* never used: the window ends */
 		}
-		if ((v.key >> 16) == m) {
+		if ((v.key >> 8) == m) {
 			*match = v;
 			return true;
 		}
@@ -205,19 +217,20 @@ static bool scan(const struct fdb *f, uint64_t m, uint64_t now,
 	return true;
 }
 
-int fdb_add_static(struct fdb *f, const uint8_t *mac, uint16_t port)
+int fdb_add_static_net(struct fdb *f, const uint8_t *mac, uint8_t net,
+		       uint16_t port)
 {
-	uint64_t m = mac48(mac);
+	uint64_t m = ident(mac, net);
 	struct view match, room, *t;
 
-	if (!m)
+	if (!mac48(mac) || port >= KNONE)
 		return -EINVAL;
 	if (!scan(f, m, 0, &match, &room))
 		return -EBUSY;
 	t = match.s ? &match : &room;
 	if (!t->s)
 		return -ENOSPC;
-	if (!slot_write(t, (m << 16) | port, 0))
+	if (!slot_write(t, (m << 8) | port, 0))
 		return -EBUSY;
 	if (charged(t->key, t->seen))
 		uncharge(f, kport(t->key));
@@ -246,7 +259,7 @@ void fdb_forget_port(struct fdb *f, uint16_t port)
 			 * alive, so a static entry also becomes a slot
 			 * anyone may learn into (seen 0 would keep it static).
 			 */
-			key = (v.key & ~(uint64_t)0xffff) | FDB_NO_PORT;
+			key = v.key | KNONE;
 			if (slot_write(&v, key, v.seen ? v.seen : 1)) {
 				if (charged(v.key, v.seen))
 					uncharge(f, port);
@@ -258,14 +271,14 @@ void fdb_forget_port(struct fdb *f, uint16_t port)
 		__atomic_store_n(&f->nlearned[port], 0, __ATOMIC_RELAXED);
 }
 
-int fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
-	      uint64_t now_ns)
+int fdb_learn_net(struct fdb *f, const uint8_t *mac, uint8_t net,
+		  uint16_t port, uint64_t now_ns)
 {
-	uint64_t m = mac48(mac);
+	uint64_t m = ident(mac, net);
 	struct view match, room, *t;
 	bool same;
 
-	if (!m)
+	if (!mac48(mac) || port >= KNONE)
 		return 0;	/* 00:00:00:00:00:00 is no station (and our empty key) */
 	if (!scan(f, m, now_ns, &match, &room))
 		return -EBUSY;
@@ -290,14 +303,14 @@ int fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
 		}
 		/* The sweep may have reclaimed this very slot: look again. */
 		if (!slot_read(t->s, t) ||
-		    (t->key && (t->key >> 16) != m &&
+		    (t->key && (t->key >> 8) != m &&
 		     !(t->seen && (kport(t->key) == FDB_NO_PORT ||
 				   !alive(f, t->seen, now_ns))))) {
 			uncharge(f, port);
 			return -EBUSY;
 		}
 	}
-	if (!slot_write(t, (m << 16) | port, now_ns)) {
+	if (!slot_write(t, (m << 8) | port, now_ns)) {
 		if (!same)
 			uncharge(f, port);
 		return -EBUSY;
@@ -310,9 +323,10 @@ int fdb_learn(struct fdb *f, const uint8_t *mac, uint16_t port,
 	return 0;
 }
 
-uint16_t fdb_lookup(const struct fdb *f, const uint8_t *mac, uint64_t now_ns)
+uint16_t fdb_lookup_net(const struct fdb *f, const uint8_t *mac, uint8_t net,
+			uint64_t now_ns)
 {
-	uint64_t m = mac48(mac);
+	uint64_t m = ident(mac, net);
 	unsigned b = bucket(m);
 
 	for (unsigned i = 0; i < FDB_PROBE; i++) {
@@ -322,7 +336,7 @@ uint16_t fdb_lookup(const struct fdb *f, const uint8_t *mac, uint64_t now_ns)
 			return FDB_NO_PORT;
 		if (v.key == 0)
 			return FDB_NO_PORT;
-		if ((v.key >> 16) == m)
+		if ((v.key >> 8) == m)
 			return alive(f, v.seen, now_ns) ? kport(v.key) : FDB_NO_PORT;
 	}
 	return FDB_NO_PORT;
@@ -340,4 +354,20 @@ unsigned fdb_count(const struct fdb *f, uint64_t now_ns)
 			n++;
 	}
 	return n;
+}
+
+void fdb_count_nets(const struct fdb *f, uint64_t now_ns, unsigned *n,
+		    unsigned nnets)
+{
+	for (unsigned i = 0; i < FDB_SLOTS; i++) {
+		struct view v;
+		unsigned net;
+
+		if (!slot_read(&f->slot[i], &v) || !v.key ||
+		    kport(v.key) == FDB_NO_PORT || !alive(f, v.seen, now_ns))
+			continue;
+		net = (unsigned)(v.key >> 8) & 0xff;
+		if (net < nnets)
+			n[net]++;
+	}
 }

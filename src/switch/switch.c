@@ -53,6 +53,11 @@ static void table_fill(const struct sw *sw, struct sw_table *t)
 		t->nfwd++;
 		if (p->uplink && !t->uplink)
 			t->uplink = p;
+		t->net[p->idx] = p->net;
+		t->net_fwd[p->net] |= 1ULL << p->idx;
+		t->net_nfwd[p->net]++;
+		if (p->uplink && !t->net_uplink[p->net])
+			t->net_uplink[p->net] = p;
 	}
 }
 
@@ -75,6 +80,8 @@ struct sw *sw_create(enum sw_mode mode, unsigned ageing_s)
 		return NULL;
 	sw->mode = mode;
 	sw->mac_limit = SW_MAC_LIMIT_DEFAULT;
+	snprintf(sw->net_name[0], sizeof(sw->net_name[0]), "default");
+	sw->nnets = 1;
 	fdb_init(&sw->fdb, (uint64_t)ageing_s * 1000000000ULL);
 	sw->tab = calloc(1, sizeof(*sw->tab));
 	sw->loop = pv_loop_create();
@@ -112,6 +119,38 @@ struct port *sw_port_find(struct sw *sw, const char *name)
 	return NULL;
 }
 
+int sw_net_get(struct sw *sw, const char *name, bool create, char *err,
+	       size_t errlen)
+{
+	size_t l = strlen(name);
+
+	if (!l || l >= SW_NET_NAME_MAX || strspn(name,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != l) {
+		snprintf(err, errlen, "network '%s': a name is 1..%d letters, digits, '_', '.' or '-'",
+			 name, SW_NET_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < sw->nnets; i++)
+		if (!strcmp(sw->net_name[i], name))
+			return (int)i;
+	if (sw->nnets >= SW_MAX_NETS) {
+		snprintf(err, errlen, "network '%s': too many networks (at most %d)",
+			 name, SW_MAX_NETS);
+		return -ENOSPC;
+	}
+	if (!create)
+		return (int)sw->nnets;
+	memcpy(sw->net_name[sw->nnets], name, l + 1);
+	return (int)sw->nnets++;
+}
+
+/* Same MAC in the same network: one station (a MAC may be in two networks). */
+static bool same_station(const struct port *a, const struct port *b)
+{
+	return a->has_mac && b->has_mac && a->net == b->net &&
+	       !memcmp(a->mac, b->mac, ETH_ALEN);
+}
+
 /* The other port with @p's MAC (a VM's second attachment), or NULL. */
 static struct port *mac_twin(const struct sw *sw, const struct port *p)
 {
@@ -120,7 +159,7 @@ static struct port *mac_twin(const struct sw *sw, const struct port *p)
 	for (unsigned i = 0; i < sw->nports; i++) {
 		struct port *o = sw->ports[i];
 
-		if (o != p && o->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN))
+		if (o != p && same_station(o, p))
 			return o;
 	}
 	return NULL;
@@ -156,7 +195,7 @@ int sw_port_check(struct sw *sw, const struct port *p, char *err,
 				 p->name);
 			return -EEXIST;
 		}
-		if (o->has_mac && p->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN)) {
+		if (same_station(o, p)) {
 			/*
 			 * Two vhost ports may share a MAC: a VM's attachments
 			 * before and after a live migration. Its frames go to
@@ -211,7 +250,8 @@ int sw_port_add(struct sw *sw, struct port *p)
 	fdb_set_limit(&sw->fdb, p->idx, sw->mac_limit);
 	__atomic_store_n(&sw->mac_log_ns[idx], 0, __ATOMIC_RELAXED);
 	/* a shared MAC stays with its first port until the second runs */
-	if (p->has_mac && !shared && fdb_add_static(&sw->fdb, p->mac, p->idx) < 0) {
+	if (p->has_mac && !shared &&
+	    fdb_add_static_net(&sw->fdb, p->mac, p->net, p->idx) < 0) {
 		free(t);
 		return -ENOSPC;
 	}
@@ -230,6 +270,18 @@ int sw_port_add(struct sw *sw, struct port *p)
 	dp_sync(sw->dp, false);
 	free(old);
 	return 0;
+}
+
+/* A deleted port's counters stay in its network's figures. */
+static void net_keep(struct sw *sw, const struct port *p)
+{
+	struct sw_net_gone *g = &sw->net_gone[p->net];
+
+	g->rx_pkts += __atomic_load_n(&p->st.rx_pkts, __ATOMIC_RELAXED);
+	g->flooded += __atomic_load_n(&p->st.flooded, __ATOMIC_RELAXED);
+	g->forwarded += __atomic_load_n(&p->st.forwarded, __ATOMIC_RELAXED);
+	for (unsigned r = 1; r < PV_DROP_MAX; r++)
+		g->drops[r] += __atomic_load_n(&p->st.drops.n[r], __ATOMIC_RELAXED);
 }
 
 int sw_port_del(struct sw *sw, struct port *p)
@@ -278,10 +330,12 @@ int sw_port_del(struct sw *sw, struct port *p)
 	{
 		struct port *twin = mac_twin(sw, p);
 
-		if (twin && fdb_add_static(&sw->fdb, twin->mac, twin->idx) < 0)
+		if (twin && fdb_add_static_net(&sw->fdb, twin->mac, twin->net,
+					       twin->idx) < 0)
 			pv_warn("port %s: its MAC could not move back to port %s",
 				p->name, twin->name);
 	}
+	net_keep(sw, p);
 	/* 4. Out of the table; once no worker can hold it, gone. */
 	memmove(&sw->ports[i], &sw->ports[i + 1],
 		(sw->nports - i - 1) * sizeof(sw->ports[0]));
@@ -308,7 +362,7 @@ void sw_port_mac_active(struct sw *sw, struct port *p, bool active)
 
 	if (!sw || !p->has_mac || !p->ops->mac_follows_rings)
 		return;
-	cur = fdb_lookup(&sw->fdb, p->mac, 0);
+	cur = fdb_lookup_net(&sw->fdb, p->mac, p->net, 0);
 	if (active) {
 		if (cur == p->idx || !port_at(sw, cur))
 			return;
@@ -320,14 +374,14 @@ void sw_port_mac_active(struct sw *sw, struct port *p, bool active)
 		for (unsigned i = 0; i < sw->nports && !to; i++) {
 			struct port *o = sw->ports[i];
 
-			if (o != p && o->has_mac && !memcmp(o->mac, p->mac, ETH_ALEN) &&
+			if (o != p && same_station(o, p) &&
 			    __atomic_load_n(&o->nqueues, __ATOMIC_ACQUIRE))
 				to = o;
 		}
 		if (!to)
 			return;
 	}
-	if (fdb_add_static(&sw->fdb, to->mac, to->idx) < 0) {
+	if (fdb_add_static_net(&sw->fdb, to->mac, to->net, to->idx) < 0) {
 		pv_log(PV_LOG_WARN, "port %s: MAC %s could not move here",
 		       to->name, pv_mac_fmt(to->mac, mac));
 		return;
@@ -488,9 +542,16 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	uint16_t dest[PKT_BURST_MAX];
 	struct pkt *list[PKT_BURST_MAX];
 	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
+	uint64_t nflood = 0, nfwd = 0;
 	/* One table for the whole burst; it lives until our next quiescent point. */
 	const struct sw_table *t = __atomic_load_n(&sw->tab, __ATOMIC_ACQUIRE);
-	unsigned others = t->nfwd - ((t->fwd >> src->idx) & 1);
+	/*
+	 * Isolation: the burst's frames are all in the source's network, so
+	 * its destinations, uplink and MAC entries are that network's.
+	 */
+	const uint8_t net = t->net[src->idx];
+	const uint64_t fwd = t->net_fwd[net];
+	unsigned others = t->net_nfwd[net] - ((fwd >> src->idx) & 1);
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
 	struct gro_table *gro;
@@ -521,7 +582,8 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		 */
 		if (learn && !pkt_mac_is_multicast(p->src_mac) &&
 		    (!have_src || memcmp(last_src, p->src_mac, ETH_ALEN))) {
-			int rc = fdb_learn(&sw->fdb, p->src_mac, src->idx, now);
+			int rc = fdb_learn_net(&sw->fdb, p->src_mac, net,
+					       src->idx, now);
 
 			if (rc == -EDQUOT)
 				refused++;
@@ -532,24 +594,30 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			uint16_t di;
 
 			if (!have_dst || memcmp(last_dst, p->dst_mac, ETH_ALEN)) {
-				last_di = fdb_lookup(&sw->fdb, p->dst_mac, now);
+				last_di = fdb_lookup_net(&sw->fdb, p->dst_mac,
+							 net, now);
 				memcpy(last_dst, p->dst_mac, ETH_ALEN);
 				have_dst = true;
 			}
 			di = last_di;
 
-			/* A port being deleted is no destination any more. */
-			d = di < SW_MAX_PORTS && ((t->fwd >> di) & 1) ?
+			/*
+			 * A port being deleted is no destination any more,
+			 * nor is one of another network (never: the entry is
+			 * the network's; this is cheap and belts the braces).
+			 */
+			d = di < SW_MAX_PORTS && ((fwd >> di) & 1) ?
 			    t->port[di] : NULL;
 			/* Unknown unicast: the uplink (direct) or everyone (learn). */
 			if (!d && !learn)
-				d = t->uplink;
+				d = t->net_uplink[net];
 		} else {
 			d = NULL;
 		}
 		if (!d && (learn || pkt_mac_is_multicast(p->dst_mac))) {
 			dest[i] = DEST_FLOOD;
 			flood = true;
+			nflood++;
 			if (others == 0)
 				no_dest++;
 			else
@@ -564,6 +632,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			dest[i] = DEST_DROP;
 		} else {
 			dest[i] = d->idx;
+			nfwd++;
 		}
 	}
 	pv_stat_add(&src->st.rx_pkts, n);
@@ -571,6 +640,8 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	pv_stat_add(&src->st.drops.n[PV_DROP_TX_NO_DEST], no_dest);
 	pv_stat_add(&src->st.drops.n[PV_DROP_TX_LOOP], loops);
 	pv_stat_add(&src->st.replicated, replicated);
+	pv_stat_add(&src->st.flooded, nflood);
+	pv_stat_add(&src->st.forwarded, nfwd);
 	if (unlikely(refused))
 		mac_refused(sw, src, refused, now);
 	if (unlikely(sw->copy_double))
@@ -603,7 +674,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		uint32_t qmask = 0;
 		bool try_gro = gro && gso_ok;
 
-		if (!((t->fwd >> pi) & 1) || d == src)
+		if (!((fwd >> pi) & 1) || d == src)
 			continue;
 		for (unsigned i = 0; i < n; i++) {
 			struct pkt *p = pkts[i];

@@ -382,7 +382,12 @@ static void real_document_is_covered(void **state)
 	static const char *const specs[] = {
 		"gen,name=g1,dst=02:00:00:00:77:02,src=02:00:00:00:77:01,count=500",
 		"gen,name=g2,dst=02:00:00:00:77:01,src=02:00:00:00:77:02,count=300",
-		"gen,name=g3,dst=02:00:00:00:77:99,src=02:00:00:00:77:03,count=100",
+		/*
+		 * alone in its network: its unknown unicast goes to its
+		 * network's uplink, itself (tx_loop), never to g1
+		 */
+		"gen,name=g3,dst=02:00:00:00:77:99,src=02:00:00:00:77:03,count=100,"
+		"network=other",
 	};
 	char err[256], path[64];
 	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
@@ -410,11 +415,15 @@ static void real_document_is_covered(void **state)
 	for (int i = 0; i < 500; i++) {
 		json_int_t n;
 
+		json_int_t m;
+
 		j = ctl_stats_json(sw);
 		n = json_integer_value(json_object_get(json_array_get(
 			json_object_get(j, "ports"), 0), "rx_pkts"));
+		m = json_integer_value(json_object_get(json_object_get(json_object_get(
+			j, "networks"), "other"), "rx_pkts"));
 		json_decref(j);
-		if (n == 500)
+		if (n == 500 && m == 100)
 			break;
 		usleep(10000);
 	}
@@ -427,8 +436,22 @@ static void real_document_is_covered(void **state)
 	assert_non_null(t);
 	check_exposition(t, false);
 	assert_line(t, "pvnet_port_rx_packets_total{network=\"default\",port=\"g1\"} 500");
-	assert_line(t, "pvnet_port_info{network=\"default\",port=\"g3\",type=\"gen\",mac=\"02:00:00:00:77:03\"} 1");
+	assert_line(t, "pvnet_port_info{network=\"other\",port=\"g3\",type=\"gen\",mac=\"02:00:00:00:77:03\"} 1");
+	assert_line(t, "pvnet_network_ports{network=\"other\"} 1");
+	assert_line(t, "pvnet_network_ports{network=\"default\"} 2");
+	assert_line(t, "pvnet_network_drops_total{network=\"other\",reason=\"tx_loop\"} 100");
+	assert_line(t, "pvnet_network_rx_packets_total{network=\"other\"} 100");
 	assert_non_null(strstr(t, "\npvnet_gro_segments_in_total{worker=\"1\"} "));
+	free(t);
+	json_decref(j);
+	/* a deleted port's counts stay in its network's */
+	assert_int_equal(sw_port_del(sw, sw_port_find(sw, "g3")), 0);
+	j = ctl_stats_json(sw);
+	t = ctl_metrics_text(j, false, NULL);
+	assert_non_null(t);
+	assert_line(t, "pvnet_network_ports{network=\"other\"} 0");
+	assert_line(t, "pvnet_network_rx_packets_total{network=\"other\"} 100");
+	assert_line(t, "pvnet_network_drops_total{network=\"other\",reason=\"tx_loop\"} 100");
 	free(t);
 	json_decref(j);
 	ctl_server_destroy(cs);

@@ -785,6 +785,170 @@ static void announce_floods_and_is_learned(void **state)
 	sw_destroy(sw);
 }
 
+/* add_port() in network @net (created by naming it, as network= does). */
+static struct rec_port *add_port_net(struct sw *sw, const char *name,
+				     int mac_last, bool uplink, const char *net)
+{
+	struct rec_port *r = calloc(1, sizeof(*r));
+	char err[160];
+	int n = sw_net_get(sw, net, true, err, sizeof(err));
+
+	assert_true(n >= 0);
+	strcpy(r->port.name, name);
+	r->port.ops = &rec_ops;
+	r->port.uplink = uplink;
+	r->port.nqueues = 1;
+	r->port.net = (uint8_t)n;
+	if (mac_last >= 0) {
+		memcpy(r->port.mac, "\x02\x00\x00\x00\x00\x00", 6);
+		r->port.mac[5] = (uint8_t)mac_last;
+		r->port.has_mac = true;
+	}
+	assert_int_equal(sw_port_add(sw, &r->port), 0);
+	return r;
+}
+
+static void networks_isolate_flood_and_unicast(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	struct rec_port *a = add_port_net(sw, "a", -1, false, "red");
+	struct rec_port *b = add_port_net(sw, "b", -1, false, "red");
+	struct rec_port *c = add_port_net(sw, "c", -1, false, "blue");
+	struct rec_port *d = add_port(sw, "d", -1, false, 1);	/* default */
+	struct frame fr;
+	struct pkt *p;
+
+	(void)state;
+	p = mkframe(&fr, -1, 0x11, 1);		/* broadcast in red */
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(b->got[0], 1);
+	assert_int_equal(c->got[0], 0);
+	assert_int_equal(d->got[0], 0);
+	assert_int_equal(a->port.st.replicated, 0);	/* one other port in red */
+	assert_int_equal(a->port.st.flooded, 1);
+	p = mkframe(&fr, 0x11, 0x33, 1);	/* blue learns 33 on c; 11 unknown in blue */
+	sw_forward_burst(sw, &c->port, &p, 1);
+	assert_int_equal(a->got[0], 0);		/* 11 was learned in red only */
+	assert_int_equal(c->port.st.drops.n[PV_DROP_TX_NO_DEST], 1);
+	p = mkframe(&fr, 0x33, 0x11, 1);	/* red to 33 (known in blue only) */
+	sw_forward_burst(sw, &a->port, &p, 1);
+	assert_int_equal(c->got[0], 0);
+	assert_int_equal(b->got[0], 2);		/* unknown unicast: red's flood */
+	p = mkframe(&fr, 0x11, 0x22, 1);	/* b to 11: learned on a, in red */
+	sw_forward_burst(sw, &b->port, &p, 1);
+	assert_int_equal(a->got[0], 1);
+	assert_int_equal(b->port.st.forwarded, 1);
+	sw_destroy(sw);
+}
+
+static void networks_same_mac_in_two(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	struct rec_port *a = add_port_net(sw, "a", -1, false, "red");
+	struct rec_port *b = add_port_net(sw, "b", -1, false, "red");
+	struct rec_port *c = add_port_net(sw, "c", -1, false, "blue");
+	struct rec_port *d = add_port_net(sw, "d", -1, false, "blue");
+	static const uint8_t m11[6] = { 2, 0, 0, 0, 0, 0x11 };
+	unsigned macs[SW_MAX_NETS] = { 0 };
+	uint64_t now;
+	struct frame fr;
+	struct pkt *p;
+
+	(void)state;
+	p = mkframe(&fr, -1, 0x11, 1);
+	sw_forward_burst(sw, &a->port, &p, 1);
+	p = mkframe(&fr, -1, 0x11, 1);
+	sw_forward_burst(sw, &c->port, &p, 1);
+	now = pv_now_ns();
+	assert_int_equal(fdb_lookup_net(&sw->fdb, m11, a->port.net, now), a->port.idx);
+	assert_int_equal(fdb_lookup_net(&sw->fdb, m11, c->port.net, now), c->port.idx);
+	assert_int_equal(fdb_lookup(&sw->fdb, m11, now), FDB_NO_PORT);	/* default */
+	fdb_count_nets(&sw->fdb, now, macs, SW_MAX_NETS);
+	assert_int_equal(macs[a->port.net], 1);
+	assert_int_equal(macs[c->port.net], 1);
+	assert_int_equal(macs[0], 0);
+	p = mkframe(&fr, 0x11, 0x22, 1);	/* b -> 11: a, not c */
+	sw_forward_burst(sw, &b->port, &p, 1);
+	p = mkframe(&fr, 0x11, 0x44, 1);	/* d -> 11: c, not a */
+	sw_forward_burst(sw, &d->port, &p, 1);
+	assert_int_equal(a->got[0], 1);
+	assert_int_equal(c->got[0], 1);
+	assert_int_equal(b->got[0], 1);		/* a's broadcast */
+	assert_int_equal(d->got[0], 1);		/* c's broadcast */
+	sw_destroy(sw);
+}
+
+static void networks_direct_mode_mac_and_uplink(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec_port *a = add_port_net(sw, "a", 1, false, "red");
+	struct rec_port *b = add_port_net(sw, "b", 1, false, "blue");	/* same MAC */
+	struct rec_port *ra = add_port_net(sw, "ra", 2, false, "red");
+	struct rec_port *bb = add_port_net(sw, "bb", 2, false, "blue");
+	struct rec_port *up_red = add_port_net(sw, "upr", -1, true, "red");
+	struct rec_port *up_blue = add_port_net(sw, "upb", -1, true, "blue");
+	struct rec_port *x = calloc(1, sizeof(*x));
+	struct frame fr;
+	struct pkt *p;
+
+	(void)state;
+	/* MAC 1 is red's already (a): refused; blue's b had it accepted */
+	strcpy(x->port.name, "x");
+	x->port.ops = &rec_ops;
+	x->port.net = a->port.net;
+	x->port.has_mac = true;
+	memcpy(x->port.mac, a->port.mac, 6);
+	assert_int_equal(sw_port_add(sw, &x->port), -EEXIST);
+	free(x);
+	p = mkframe(&fr, 1, 2, 1);		/* ra -> MAC 1: a */
+	sw_forward_burst(sw, &ra->port, &p, 1);
+	p = mkframe(&fr, 1, 2, 1);		/* bb -> MAC 1: b */
+	sw_forward_burst(sw, &bb->port, &p, 1);
+	assert_int_equal(a->got[0], 1);
+	assert_int_equal(b->got[0], 1);
+	p = mkframe(&fr, 9, 2, 1);		/* unknown: the network's uplink */
+	sw_forward_burst(sw, &bb->port, &p, 1);
+	assert_int_equal(up_blue->got[0], 1);
+	assert_int_equal(up_red->got[0], 0);
+	sw_destroy(sw);
+}
+
+static void networks_bounded_and_named(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	char err[160], name[16];
+	struct port *p;
+
+	(void)state;
+	assert_int_equal(sw_net_get(sw, "default", false, err, sizeof(err)), 0);
+	assert_int_equal(sw_net_get(sw, "a b", true, err, sizeof(err)), -EINVAL);
+	assert_int_equal(sw_net_get(sw, "", true, err, sizeof(err)), -EINVAL);
+	for (unsigned i = 1; i < SW_MAX_NETS; i++) {
+		snprintf(name, sizeof(name), "n%u", i);
+		assert_int_equal(sw_net_get(sw, name, true, err, sizeof(err)), (int)i);
+	}
+	assert_int_equal(sw_net_get(sw, "one-more", true, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "too many networks"));
+	assert_int_equal(sw_net_get(sw, "n3", true, err, sizeof(err)), 3);
+	/* network= in a port's spec, and a clear error past the bound */
+	p = port_create(sw, "gen,name=g1,dst=02:00:00:00:00:01,network=n5",
+			err, sizeof(err));
+	assert_non_null(p);
+	assert_int_equal(p->net, 5);
+	p->ops->destroy(p);
+	p = port_create(sw, "gen,name=g2,dst=02:00:00:00:00:01", err, sizeof(err));
+	assert_non_null(p);
+	assert_int_equal(p->net, 0);
+	p->ops->destroy(p);
+	assert_null(port_create(sw, "gen,name=g3,dst=02:00:00:00:00:01,network=new",
+				err, sizeof(err)));
+	assert_non_null(strstr(err, "port g3: network 'new': too many networks"));
+	assert_null(port_create(sw, "gen,name=g4,network=a,dst=02:00:00:00:00:01,network=b",
+				err, sizeof(err)));
+	assert_non_null(strstr(err, "given twice"));
+	sw_destroy(sw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -804,6 +968,10 @@ int main(void)
 		cmocka_unit_test(gro_sleep_is_not_rounded_up),
 		cmocka_unit_test(direct_mode_mac_follows_running_rings),
 		cmocka_unit_test(announce_floods_and_is_learned),
+		cmocka_unit_test(networks_isolate_flood_and_unicast),
+		cmocka_unit_test(networks_same_mac_in_two),
+		cmocka_unit_test(networks_direct_mode_mac_and_uplink),
+		cmocka_unit_test(networks_bounded_and_named),
 	};
 
 	return cmocka_run_group_tests_name("switch", tests, NULL, NULL);
