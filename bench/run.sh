@@ -50,6 +50,10 @@ Scenarios (default: all):
   --quick   one run per variant, 1 s each, vm 3 s (default: 3 runs of
             3 s, vm 5 s)
   --out DIR where to write results (default: bench-results)
+
+The report (medians of the runs, ratios, goals, tables) is computed by
+`pvnet bench report` from the raw per-run results; see
+`pvnet bench report --help`.
 USAGE
 }
 
@@ -191,37 +195,19 @@ one_stream() {
 	   drops: $drops, offered_mpps: $g[0].mpps}' >"$T/m.json"
 }
 
-# add_row SCENARIO VARIANT FILE...: one row from the runs' raw figures: the
-# median of every field (null where a side does not measure it), runs, and
-# spread = (max - min) / median of gbps.
+# The report's arithmetic (medians, ratios, goals, tables) is `pvnet bench
+# report` (src/ctl/bench_report.c, unit-tested); this script orchestrates.
+# add_row SCENARIO VARIANT FILE...: one row from the runs' raw figures (one
+# JSON object per run, any fields): the median of every field (null where
+# a side does not measure it), runs, and spread = (max - min) / median of gbps.
 add_row() {
-	local scenario=$1 variant=$2
-	shift 2
-	jq -c -s --arg s "$scenario" --arg v "$variant" '
-	  def med(f): (map(f | select(. != null)) | sort) as $x |
-	      if ($x | length) == 0 then null
-	      else $x[(($x | length) - 1) / 2 | floor] end;
-	  def spread(f): (map(f | select(. != null)) | sort) as $x | med(f) as $m |
-	      if $m == null or $m == 0 then 0 else (($x[-1] - $x[0]) / $m) end;
-	  . as $all |
-	  {gbps: null, mpps: null, backend_cpb: null, backend_cpp: null,
-	   guest_cpb: null, agg: null, kicks_per_pkt: null, irqs_per_pkt: null,
-	   drops: null} as $base |
-	  (reduce ($all | map(keys_unsorted) | add | unique)[] as $k ($base;
-	      .[$k] = ($all | med(.[$k])))) |
-	  {scenario: $s, variant: $v} + . + {runs: ($all | length),
-	   spread: ($all | spread(.gbps))}' "$@" >>"$ROWS"
+	"$PVNET" bench report row "$@" >>"$ROWS"
 }
 
 # set_ratio SCENARIO NUM-VARIANT DEN-VARIANT FIELD: the NUM row gets
 # ratio = NUM.FIELD / DEN.FIELD and ratio_to = DEN-VARIANT
 set_ratio() {
-	jq -c -s --arg s "$1" --arg n "$2" --arg d "$3" --arg f "$4" '
-	  (map(select(.scenario == $s and .variant == $d)) | .[0][$f]) as $den |
-	  .[] | if .scenario == $s and .variant == $n then
-	      . + {ratio: (if ($den // 0) == 0 or .[$f] == null then null
-	                   else .[$f] / $den end), ratio_of: $f, ratio_to: $d}
-	    else . end' "$ROWS" >"$ROWS.new" && mv "$ROWS.new" "$ROWS"
+	"$PVNET" bench report ratio "$ROWS" "$@"
 }
 
 start_switch() {	# start_switch NAME SWITCH-ARGS... (ports gen/sink)
@@ -266,9 +252,9 @@ sc_notify() {
 	for mode in poll event adaptive; do
 		stream_variant notify "$mode full" 1518 0 1 0 -- --notify "$mode"
 	done
-	# 10 % of what the adaptive run delivered, as an offered rate
-	full=$(jq -s 'map(select(.scenario == "notify" and .variant == "adaptive full")) | .[0].mpps' "$ROWS")
-	full=$(awk -v m="$full" 'BEGIN { r = m * 1e6 * 0.1; if (r < 1000) r = 1000; printf "%.0f", r }')
+	# 10 % of what the adaptive run delivered, as an offered rate in
+	# packets/s (Mpps x 1e5), at least 1000
+	full=$("$PVNET" bench report scale "$ROWS" notify "adaptive full" mpps 1e5 1000)
 	for mode in poll event adaptive; do
 		stream_variant notify "$mode 10%" 1518 "$full" 1 0 -- --notify "$mode"
 	done
@@ -589,7 +575,7 @@ tcp_row_json() {
 sc_tcp() {
 	local nh=pvb-th-$$ ns=pvb-ts-$$ ng=pvb-tg-$$ nb=pvb-tb-$$ k1=pvb-tk1-$$ k2=pvb-tk2-$$
 	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f js0 js1 t0 t1
-	local fp=() fk=() fd=()
+	local fp=() ft=() fk=() fd=() off
 	need ethtool || { echo "tcp: no ethtool, skipped" >&2; return 0; }
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do
 		netns_add "$n" || { echo "tcp: cannot create namespaces" >&2; return 0; }
@@ -601,8 +587,7 @@ sc_tcp() {
 	ip -n "$nh" addr add 198.18.80.1/24 dev "${v}h"
 	ip -n "$nh" link set "${v}h" up
 	ip -n "$ns" link set "${v}s" up
-	# the afpacket uplink takes no GSO frames yet: MSS-sized frames
-	ip netns exec "$nh" ethtool -K "${v}h" tso off gso off >/dev/null 2>&1
+	# the sender's TSO is set per run below (the uplink takes GSO frames)
 	ip netns exec "$ns" "$PVNET" switch --ctl "$T/tcp.ctl" \
 		--port "afpacket,name=up,ifname=${v}s" \
 		--port "vhost,name=g,path=$T/tg.sock,mac=$gm" 2>"$T/tcp-switch.log" &
@@ -634,15 +619,23 @@ sc_tcp() {
 	ip netns exec "$k1" ping -c 2 -W 2 198.18.81.2 >/dev/null 2>&1
 	for r in $(seq "$RUNS"); do
 		# the three paths run by run: the same noise for each
-		progress "tcp: pvnet, run $r/$RUNS"
-		js0=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
-		t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-		if tcp_iperf "$nh" "$ng" 198.18.80.2 5201 "$T/tcp.p.$r.ip.json"; then
-			t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-			js1=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
-			tcp_row_json "$T/tcp.p.$r.ip.json" "$((t1 - t0))" "$js0" "$js1" "$T/tcp.p.$r.json"
-			fp+=("$T/tcp.p.$r.json")
-		fi
+		for off in same tso; do
+			progress "tcp: pvnet (sender $off), run $r/$RUNS"
+			if [ $off = same ]; then
+				ip netns exec "$nh" ethtool -K "${v}h" tso off gso off >/dev/null 2>&1
+			else
+				ip netns exec "$nh" ethtool -K "${v}h" tso on gso on >/dev/null 2>&1
+			fi
+			f=$T/tcp.p$off.$r
+			js0=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+			t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+			if tcp_iperf "$nh" "$ng" 198.18.80.2 5201 "$f.ip.json"; then
+				t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
+				js1=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
+				tcp_row_json "$f.ip.json" "$((t1 - t0))" "$js0" "$js1" "$f.json"
+				if [ $off = same ]; then fp+=("$f.json"); else ft+=("$f.json"); fi
+			fi
+		done
 		for off in same default; do
 			progress "tcp: kernel ($off offloads), run $r/$RUNS"
 			if [ $off = same ]; then
@@ -660,11 +653,15 @@ sc_tcp() {
 	kill "$gp" "$sw" 2>/dev/null
 	wait "$gp" "$sw" 2>/dev/null
 	local P="pvnet afpacket uplink -> pvnet guest TAP, sender TSO/GSO off"
+	local PT="pvnet afpacket uplink -> pvnet guest TAP, sender TSO on"
 	local K="kernel veth + bridge, sender TSO/GSO off"
+	local KT="kernel veth + bridge, default offloads (TSO on)"
 	[ ${#fp[@]} -gt 0 ] && add_row tcp "$P" "${fp[@]}"
+	[ ${#ft[@]} -gt 0 ] && add_row tcp "$PT" "${ft[@]}"
 	[ ${#fk[@]} -gt 0 ] && add_row tcp "$K" "${fk[@]}"
-	[ ${#fd[@]} -gt 0 ] && add_row tcp "kernel veth + bridge, default offloads (TSO on)" "${fd[@]}"
+	[ ${#fd[@]} -gt 0 ] && add_row tcp "$KT" "${fd[@]}"
 	set_ratio tcp "$P" "$K" cpb_total
+	set_ratio tcp "$PT" "$KT" cpb_total
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
 }
 
@@ -865,96 +862,19 @@ done
 progress ""
 echo >&2
 
-# goals: issue 7's targets, from the rows of this run (a scenario not run
-# leaves its goals out). Written into results.json (.goals) and goals.md.
-goals() {
-	local nq
-	nq=$(nproc)
-	[ "$nq" -lt 2 ] && nq=2
-	[ "$nq" -gt 8 ] && nq=8
-	jq --arg nq "$nq" '. as $all | ($nq | tonumber) as $nq |
-	  def row(s; v): [$all.rows[] | select(.scenario == s and .variant == v)][0];
-	  def q(a; b): if a == null or b == null or b == 0 then null else a / b end;
-	  def goal(name; val; op; target):
-	      if val == null then empty else
-	      {goal: name, value: val, target: target, op: op,
-	       met: (if op == ">=" then val >= target else val <= target end)} end;
-	  .goals = [
-	    goal("peers: pvnet / DPDK Mpps at 64 B (guest io fwd)";
-	         row("peers"; "pvnet switch, testpmd loopback 64B").ratio; ">="; 1.5),
-	    goal("peers: pvnet / DPDK Gbit/s at 1518 B (guest io fwd)";
-	         row("peers"; "pvnet switch, testpmd loopback 1518B").ratio; ">="; 1.5),
-	    goal("peers: pvnet / DPDK Mpps at 64 B (guest mac fwd)";
-	         row("peers"; "pvnet switch, testpmd loopback mac 64B").ratio; ">="; 1.5),
-	    goal("peers: pvnet / DPDK Gbit/s at 1518 B (guest mac fwd)";
-	         row("peers"; "pvnet switch, testpmd loopback mac 1518B").ratio; ">="; 1.5),
-	    goal("peers: pvnet switch cycles/pkt at 64 B (guest io fwd)";
-	         row("peers"; "pvnet switch, testpmd loopback 64B").backend_cpp; "<="; 200),
-	    goal("lro: adaptive segments per delivered packet (1 bulk flow)";
-	         row("lro"; "adaptive, 1 flow(s)").agg; ">="; 40),
-	    goal("lro: adaptive switch cycles/byte / memcpy floor (1 flow)";
-	         row("lro"; "adaptive, 1 flow(s)").ratio; "<="; 2),
-	    goal("vm: Gbit/s GRO adaptive / GRO off";
-	         q(row("vm"; "pvnet --gro adaptive").gbps; row("vm"; "pvnet --gro off").gbps); ">="; 2),
-	    goal("vm: Gbit/s GRO adaptive / DPDK testpmd";
-	         row("vm"; "pvnet --gro adaptive").ratio; ">="; 2),
-	    goal("mq: Mpps 2 workers / 1 worker (\($nq) queues)";
-	         q(row("mq"; "queues \($nq) workers 2").mpps; row("mq"; "queues \($nq) workers 1").mpps); ">="; 1.8),
-	    goal("notify: adaptive CPU at 10 % load / busy poll CPU";
-	         row("notify"; "adaptive 10%").ratio; "<="; 0.15),
-	    goal("notify: adaptive Mpps at 10 % load / poll Mpps (equal throughput)";
-	         q(row("notify"; "adaptive 10%").mpps; row("notify"; "poll 10%").mpps); ">="; 0.95),
-	    goal("tcp: pvnet / kernel bridge total cycles per byte";
-	         row("tcp"; "pvnet afpacket uplink -> pvnet guest TAP, sender TSO/GSO off").ratio; "<="; 1.5)
-	  ]' "$OUT/results.json" >"$OUT/results.json.new" && mv "$OUT/results.json.new" "$OUT/results.json"
-	{
-		echo "# goals"
-		echo
-		echo "Issue 7's targets, computed from this run's rows (medians)."
-		echo
-		echo "| goal | measured | target | met |"
-		echo "|---|---|---|---|"
-		jq -r '.goals[] | "| \(.goal) | \(.value * 100 | round / 100) | \(.op) \(.target) | \(if .met then "yes" else "**no**" end) |"' "$OUT/results.json"
-		echo
-		jq -r '.meta | "\(.machine), \(.cpus) CPUs, kernel \(.kernel), commit \(.commit), \(.date); \(.runs) run(s) of \(.secs) s per variant; scenarios took " + (.elapsed_s | to_entries | map("\(.key) \(.value) s") | join(", ")) + " (total \(.total_s) s)"' "$OUT/results.json"
-	} >"$OUT/goals.md"
-}
-
+# results.json: the run's meta and rows, and the goals (issue 7's and 14's
+# targets, in src/ctl/bench_report.c: a scenario not run leaves its goals
+# out), with results.csv and goals.md.
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$top" status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit+dirty"
-jq -s --arg m "$(uname -n)" --arg k "$(uname -r)" --arg t "${tsc_hz:-0}" \
+jq -n --arg m "$(uname -n)" --arg k "$(uname -r)" --arg t "${tsc_hz:-0}" \
 	--arg c "$commit" --arg d "$(date -u +%FT%TZ)" --arg cpu "$(nproc)" \
 	--arg runs "$RUNS" --arg secs "$SECS" --slurpfile el "$ELAPSED" \
-	'{meta: {machine: $m, kernel: $k, tsc_hz: ($t | tonumber), commit: $c,
+	'{machine: $m, kernel: $k, tsc_hz: ($t | tonumber), commit: $c,
 	  date: $d, cpus: ($cpu | tonumber), runs: ($runs | tonumber),
-	  secs: ($secs | tonumber), elapsed_s: ($el | add // {}),
-	  total_s: ([$el[][]] | add // 0)}, rows: .}' "$ROWS" >"$OUT/results.json"
-goals
-jq -r '["scenario","variant","gbps","mpps","backend_cpb","backend_cpp","guest_cpb","agg","kicks_per_pkt","irqs_per_pkt","drops","runs","spread","ratio","ratio_to","cpb_total","switch_cpu"] as $k |
-       $k, (.rows[] | [.[$k[]]]) | @csv' \
-	"$OUT/results.json" >"$OUT/results.csv"
-
-# md_table SCENARIO: the scenario's rows as a markdown table; a column is
-# shown when some row of the scenario has a value for it ("-": not measured)
-md_table() {
-	jq -r --arg s "$1" '
-	  def f(d): if . == null then "-" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
-	  def pct: if . == null then "-" else "\(. * 100 | round)%" end;
-	  [["variant", "variant", "s"], ["gbps", "Gbit/s", 2], ["mpps", "Mpps", 3],
-	   ["backend_cpp", "switch cycles/pkt", 0], ["backend_cpb", "switch cycles/byte", 3],
-	   ["guest_cpb", "guest cycles/byte", 3], ["cpb_total", "total cycles/byte", 3],
-	   ["agg", "agg", 2], ["kicks_per_pkt", "kicks/pkt", 4],
-	   ["irqs_per_pkt", "irqs/pkt", 4], ["switch_cpu", "switch CPU", "%"],
-	   ["drops", "drops", 0], ["ratio", "ratio", 2], ["ratio_to", "ratio to", "s"],
-	   ["runs", "runs", 0], ["spread", "spread", "%"]] as $cols |
-	  [.rows[] | select(.scenario == $s)] as $r |
-	  [$cols[] | select(.[0] as $k | $r | any(.[$k] != null))] as $c |
-	  ("| " + ($c | map(.[1]) | join(" | ")) + " |"),
-	  ("|" + ($c | map("---") | join("|")) + "|"),
-	  ($r[] | . as $row | "| " + ($c | map(.[0] as $k | .[2] as $d | $row[$k] |
-	      if $d == "s" then (. // "-" | tostring) elif $d == "%" then pct
-	      else f($d) end) | join(" | ")) + " |")' "$OUT/results.json"
-}
+	  secs: ($secs | tonumber), elapsed_s: ($el | add // {})}' >"$T/meta.json"
+"$PVNET" bench report results "$ROWS" "$T/meta.json" "$OUT" ||
+	{ echo "pvnet bench: cannot write the report in $OUT" >&2; exit 1; }
 
 # md_note SCENARIO: what the table measures and how to read it
 md_note() {
@@ -1059,13 +979,9 @@ for s in "${scenarios[@]}"; do
 		echo
 		md_note "$s"
 		echo
-		md_table "$s"
-		echo
-		echo "Median of the runs; spread = (max - min) / median of Gbit/s."
-		jq -r '.meta | "\(.machine), \(.cpus) CPUs, kernel \(.kernel), TSC \(.tsc_hz / 1e6) MHz, commit \(.commit), \(.date)"' "$OUT/results.json"
+		"$PVNET" bench report table "$OUT/results.json" "$s"
 	} >"$md"
-	jq -r --arg s "$s" '.rows[] | select(.scenario == $s) | "\"\(.variant)\" \(.gbps // 0)"' \
-		"$OUT/results.json" >"$T/$s.dat"
+	"$PVNET" bench report dat "$OUT/results.json" "$s" >"$T/$s.dat"
 	if [ -s "$T/$s.dat" ]; then
 		gnuplot <<GP 2>/dev/null
 set terminal pngcairo size 1000,640 noenhanced

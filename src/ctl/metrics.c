@@ -116,6 +116,8 @@ static const struct family families[] = {
 	  "Packets dropped at the port, by reason" },
 	{ "port_tx_csum_done", C, SC_PORT, "tx_csum_done",
 	  "Partial checksums completed because the port could not take them" },
+	{ "port_rx_gso_packets", C, SC_PORT, "rx_gso_pkts",
+	  "Large packets taken whole from the port, with a GSO header" },
 	{ "port_tx_gso_packets", C, SC_PORT, "tx_gso_pkts",
 	  "Large packets delivered as they are, with a GSO header" },
 	{ "port_segmented", C, SC_PORT, "segmented",

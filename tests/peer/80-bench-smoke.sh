@@ -17,6 +17,9 @@ check "bench --help lists every scenario" \
 check "an unknown option fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench nosuchscenario >/dev/null 2>&1
 check "an unknown scenario fails with status 2" [ $? -eq 2 ]
+"$PVNET" bench report nosuchmode >/dev/null 2>"$T/report.err"
+check "bench report: an unknown mode fails with status 2" [ $? -eq 2 ]
+check "bench report: and says which mode" grep -q "unknown mode 'nosuchmode'" "$T/report.err"
 
 if timeout 120 "$PVNET" bench --quick --out "$out" bridge >"$T/bench.log" 2>&1; then
 	ok "bench --quick bridge ran"
@@ -45,6 +48,9 @@ jq -c '.rows[] | {variant, gbps, mpps, backend_cpp}' "$r" | sed 's/^/# /'
 check "results.csv: a header and 4 rows" [ "$(wc -l <"$out/results.csv")" = 5 ]
 check "bridge.md: a table with 4 rows" \
 	[ "$(grep -c '^| \(direct\|learn\) ' "$out/bridge.md")" = 4 ]
+# the report is recomputed from results.json alone (what a user re-runs)
+check "bench report table reprints bridge.md's table from results.json" \
+	bash -c "'$PVNET' bench report table '$r' bridge | cmp -s - <(sed -n '/^| variant /,\$p' '$out/bridge.md')"
 check "bridge.png: a PNG chart" \
 	[ "$(head -c 8 "$out/bridge.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
 finish

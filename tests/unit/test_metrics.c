@@ -386,8 +386,8 @@ static void real_document_is_covered(void **state)
 		 * alone in its network: its unknown unicast goes to its
 		 * network's uplink, itself (tx_loop), never to g1
 		 */
-		"gen,name=g3,dst=02:00:00:00:77:99,src=02:00:00:00:77:03,count=100,"
-		"network=other",
+		("gen,name=g3,dst=02:00:00:00:77:99,src=02:00:00:00:77:03,"
+		 "count=100,network=other"),
 	};
 	char err[256], path[64];
 	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
