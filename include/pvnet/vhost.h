@@ -207,7 +207,8 @@ struct vhu_dev_cfg {
 	uint64_t features;
 	uint8_t mac[6];
 	bool has_mac;
-	uint16_t mtu;			/* 0: no MTU feature */
+	uint16_t mtu;			/* largest MTU NET_SET_MTU may set;
+					   0: 65535 */
 	bool no_mem_slots;		/* do not offer CONFIGURE_MEM_SLOTS: the
 					   frontend then sends SET_MEM_TABLE */
 	unsigned sock_mode;		/* the listening socket's mode; 0: 0600 */
@@ -217,8 +218,8 @@ struct vhu_dev_cfg {
 
 /*
  * The virtio features a pvnet port offers by default (issue 3); pass as
- * cfg->features. MQ, MAC and MTU are added from max_queue_pairs, has_mac and
- * mtu by vhu_dev_create() (see vhu_dev_offered_features()).
+ * cfg->features. MQ and MAC are added from max_queue_pairs and has_mac, MTU
+ * with protocol features, by vhu_dev_create() (vhu_dev_offered_features()).
  */
 #define VHU_DEV_FEATURES_DEFAULT					\
 	(VIRTIO_BIT(VIRTIO_F_VERSION_1) |				\
@@ -262,6 +263,7 @@ struct vhu_dev_stats {
 	struct pv_drop_stats faults;	/* VHU_* reasons */
 	uint64_t log_bases;		/* dirty logs mapped (SET_LOG_BASE) */
 	uint64_t rarps;			/* SEND_RARP announces */
+	uint64_t mtu_refused;		/* NET_SET_MTU out of 68..cfg mtu */
 	/*
 	 * SIGBUS in this device's guest memory, all sessions: bumped by the
 	 * signal handler (read it with __atomic_load_n); counted and logged
@@ -342,6 +344,8 @@ uint64_t vhu_dev_offered_features(const struct vhu_dev_cfg *cfg);
 bool vhu_dev_vring_running(const struct vhu_dev *dev, unsigned idx);
 /* The call eventfd of vring @idx, or -1 (none, or NOFD). Owned by @dev. */
 int vhu_dev_callfd(struct vhu_dev *dev, unsigned idx);
+/* The MTU this session's frontend set with NET_SET_MTU (0: none). */
+unsigned vhu_dev_mtu(const struct vhu_dev *dev);
 /* Bytes of the dirty log mapped now (0: none), and whether rings log into it. */
 uint64_t vhu_dev_log_bytes(const struct vhu_dev *dev);
 bool vhu_dev_logging(const struct vhu_dev *dev);

@@ -125,6 +125,9 @@ static json_t *vhost_json(struct vhu_dev *dev)
 	json_object_set_new(o, "logging", json_boolean(vhu_dev_logging(dev)));
 	json_object_set_new(o, "log_bases", json_integer((json_int_t)st->log_bases));
 	json_object_set_new(o, "rarps", json_integer((json_int_t)st->rarps));
+	json_object_set_new(o, "mtu", json_integer(vhu_dev_mtu(dev)));
+	json_object_set_new(o, "mtu_refused",
+			    json_integer((json_int_t)st->mtu_refused));
 	json_object_set_new(o, "accept_errors",
 			    json_integer((json_int_t)st->accept_errors));
 	reqs = json_object();

@@ -793,6 +793,19 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 				goto fail;
 			}
 			vp->cfg.max_queue_pairs = (unsigned)v;
+		} else if (!strcmp(key, "mtu")) {
+			/* the largest MTU a frontend may announce to its guest
+			 * (NET_SET_MTU), e.g. a vxlan overlay's */
+			char *end;
+			long v = strtol(val, &end, 10);
+
+			if (!val[0] || *end || v < 68 || v > 65535) {
+				snprintf(err, errlen,
+					 "port %s: mtu=%s: want 68..65535", name,
+					 val);
+				goto fail;
+			}
+			vp->cfg.mtu = (uint16_t)v;
 		} else if (!strcmp(key, "mode")) {
 			/* the listening socket's mode (default 0600) */
 			char *end;
@@ -830,7 +843,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=, memslots=on|off, tso=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
+				 "(vhost takes path=, client, queues=, mac=, mtu=, memslots=on|off, tso=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}

@@ -869,15 +869,19 @@ static int h_net_set_mtu(struct vhu_dev *dev, struct vhu_msg *msg,
 			 unsigned idx)
 {
 	uint64_t mtu = msg->payload.u64;
+	unsigned max = dev->cfg_mtu ? dev->cfg_mtu : 65535;
 
 	(void)idx;
-	/* virtio 1.2 §5.1.4.1: at least 68; ours is the upper bound if set */
-	if (mtu < 68 || mtu > (dev->cfg_mtu ? dev->cfg_mtu : 65535)) {
-		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE, "NET_SET_MTU %llu",
-			  (unsigned long long)mtu);
+	/* virtio 1.2 5.1.4.1: at least 68; the port's mtu= is the upper bound */
+	if (mtu < 68 || mtu > max) {
+		dev->st.mtu_refused++;
+		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE,
+			  "NET_SET_MTU %llu refused: the port takes 68..%u",
+			  (unsigned long long)mtu, max);
 		return -EINVAL;
 	}
 	dev->mtu = (uint16_t)mtu;
+	pv_info("port %s: vhost-user: guest MTU %u", dev->name, dev->mtu);
 	return 0;
 }
 
@@ -1242,6 +1246,11 @@ void vhu_dev_call(struct vhu_dev *dev, unsigned idx)
 uint64_t vhu_dev_features(const struct vhu_dev *dev)
 {
 	return dev->features;
+}
+
+unsigned vhu_dev_mtu(const struct vhu_dev *dev)
+{
+	return dev->mtu;
 }
 
 uint64_t vhu_dev_log_bytes(const struct vhu_dev *dev)

@@ -431,14 +431,19 @@ uint64_t vhu_dev_offered_features(const struct vhu_dev_cfg *cfg)
 {
 	uint64_t f = cfg->features;
 
-	/* MQ, MAC and MTU follow the configuration, whatever the caller said */
+	/* MQ and MAC follow the configuration, whatever the caller said */
 	f &= ~(VIRTIO_BIT(VIRTIO_NET_F_MQ) | VIRTIO_BIT(VIRTIO_NET_F_MAC) |
 	       VIRTIO_BIT(VIRTIO_NET_F_MTU));
 	if (cfg->max_queue_pairs > 1)
 		f |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
 	if (cfg->has_mac)
 		f |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
-	if (cfg->mtu)
+	/*
+	 * QEMU masks VIRTIO_NET_F_MTU (its host_mtu) unless the backend
+	 * offers it; the value is QEMU's, checked in NET_SET_MTU, which needs
+	 * protocol features.
+	 */
+	if (f & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 		f |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
 	return f;
 }

@@ -50,6 +50,7 @@ static const char doc_text[] =
 	"     \"msgs\": 20, \"connects\": 1, \"disconnects\": 0,"
 	"     \"faults\": {\"vhu_msg_size\": 1}, \"mem_faults\": 0, \"mem_faulted\": false,"
 	"     \"log_bytes\": 4096, \"logging\": true, \"log_bases\": 1, \"rarps\": 1,"
+	"     \"mtu\": 1450, \"mtu_refused\": 2,"
 	"     \"requests\": {\"SET_MEM_TABLE\": 1, \"GET_FEATURES\": 2},"
 	"     \"vrings\": [{\"vring\": 0, \"dir\": \"rx\", \"state\": \"running\","
 	"        \"size\": 256, \"pkts\": 7, \"kicks\": 0, \"calls\": 1,"

@@ -105,6 +105,8 @@ static const struct vhu_dev_ops ops = {
 
 /* Features the next setup() offers on top of the default (setup_mig). */
 static uint64_t extra_features;
+/* The next setup()'s MTU limit (setup_mtu; 0: none). */
+static uint16_t setup_mtu_limit;
 
 static int setup(void **state)
 {
@@ -115,6 +117,7 @@ static int setup(void **state)
 		.max_queue_pairs = 2,
 		.features = VHU_DEV_FEATURES_DEFAULT | extra_features,
 		.has_mac = true,
+		.mtu = setup_mtu_limit,
 	};
 
 	pv_log_set_level(PV_LOG_ERR);
@@ -145,6 +148,17 @@ static int setup_mig(void **state)
 	extra_features = VHU_DEV_FEATURES_MIGRATION;
 	rc = setup(state);
 	extra_features = 0;
+	return rc;
+}
+
+/* A device whose port says mtu=1450 (a vxlan overlay's). */
+static int setup_mtu(void **state)
+{
+	int rc;
+
+	setup_mtu_limit = 1450;
+	rc = setup(state);
+	setup_mtu_limit = 0;
 	return rc;
 }
 
@@ -2106,6 +2120,72 @@ static void send_rarp_announces(void **state)
 	assert_fresh_ok(fx);
 }
 
+/*
+ * NET_SET_MTU within the port's mtu= is taken and shown; above it, below
+ * 68 or short is NACKed and counted, and the last good MTU stays.
+ */
+static void net_set_mtu_limit(void **state)
+{
+	struct fx *fx = *state;
+	int fd = raw_connect(fx);
+	uint32_t four = 1400;
+
+	send_msg(fx, fd, VHU_REQ_GET_FEATURES, REQ, NULL, 0, NULL, 0);
+	assert_true(recv_u64(fd, VHU_REQ_GET_FEATURES) &
+		    VIRTIO_BIT(VIRTIO_NET_F_MTU));
+	send_msg(fx, fd, VHU_REQ_GET_PROTOCOL_FEATURES, REQ, NULL, 0, NULL, 0);
+	assert_true(recv_u64(fd, VHU_REQ_GET_PROTOCOL_FEATURES) &
+		    VIRTIO_BIT(VHU_PROTO_F_NET_MTU));
+	close(fd);
+	pump(fx);
+	fd = raw_handshake(fx, true);
+	assert_int_equal(vhu_dev_mtu(fx->dev), 0);
+	send_u64(fx, fd, VHU_REQ_NET_SET_MTU, ACK, 1450);
+	assert_int_equal(recv_u64(fd, VHU_REQ_NET_SET_MTU), 0);
+	assert_int_equal(vhu_dev_mtu(fx->dev), 1450);
+	send_u64(fx, fd, VHU_REQ_NET_SET_MTU, ACK, 1451);
+	assert_int_equal(recv_u64(fd, VHU_REQ_NET_SET_MTU), 1);
+	send_u64(fx, fd, VHU_REQ_NET_SET_MTU, ACK, 67);
+	assert_int_equal(recv_u64(fd, VHU_REQ_NET_SET_MTU), 1);
+	assert_int_equal(vhu_dev_stats(fx->dev)->mtu_refused, 2);
+	assert_int_equal(fault(fx, PV_DROP_VHU_MSG_VALUE), 2);
+	send_msg(fx, fd, VHU_REQ_NET_SET_MTU, ACK, &four, 4, NULL, 0);
+	assert_int_equal(recv_u64(fd, VHU_REQ_NET_SET_MTU), 1);
+	assert_int_equal(fault(fx, PV_DROP_VHU_MSG_SIZE), 1);
+	assert_int_equal(vhu_dev_mtu(fx->dev), 1450);
+	send_u64(fx, fd, VHU_REQ_NET_SET_MTU, ACK, 68);
+	assert_int_equal(recv_u64(fd, VHU_REQ_NET_SET_MTU), 0);
+	assert_int_equal(vhu_dev_mtu(fx->dev), 68);
+	/* without REPLY_ACK a refusal cannot be told: the session ends */
+	close(fd);
+	pump(fx);
+	assert_int_equal(vhu_dev_mtu(fx->dev), 0);
+	fd = raw_handshake(fx, false);
+	send_u64(fx, fd, VHU_REQ_NET_SET_MTU, REQ, 9000);
+	assert_false(vhu_dev_connected(fx->dev));
+	assert_int_equal(vhu_dev_stats(fx->dev)->mtu_refused, 3);
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
+/* Without mtu= on the port, any MTU up to 65535 is taken. */
+static void net_set_mtu_no_limit(void **state)
+{
+	struct fx *fx = *state;
+	int fd = raw_handshake(fx, true);
+
+	send_u64(fx, fd, VHU_REQ_NET_SET_MTU, ACK, 65535);
+	assert_int_equal(recv_u64(fd, VHU_REQ_NET_SET_MTU), 0);
+	assert_int_equal(vhu_dev_mtu(fx->dev), 65535);
+	send_u64(fx, fd, VHU_REQ_NET_SET_MTU, ACK, 65536);
+	assert_int_equal(recv_u64(fd, VHU_REQ_NET_SET_MTU), 1);
+	assert_int_equal(vhu_dev_stats(fx->dev)->mtu_refused, 1);
+	close(fd);
+	pump(fx);
+	assert_fresh_ok(fx);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2149,6 +2229,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(log_base_twice_and_missing, setup_mig, teardown),
 		cmocka_unit_test_setup_teardown(dirty_log_marks_written_pages, setup_mig, teardown),
 		cmocka_unit_test_setup_teardown(send_rarp_announces, setup_mig, teardown),
+		cmocka_unit_test_setup_teardown(net_set_mtu_limit, setup_mtu, teardown),
+		T(net_set_mtu_no_limit),
 	};
 #undef T
 	return cmocka_run_group_tests_name("vhost_backend", tests, NULL, NULL);
