@@ -427,5 +427,11 @@ int vhu_front_enable_vring(struct vhu_front *f, unsigned idx, bool on);
  * Returns 0 or -errno.
  */
 int vhu_front_send_rarp(struct vhu_front *f, const uint8_t *mac);
+/*
+ * Sends NET_SET_MTU @mtu (what QEMU does for host_mtu). Returns 0, -EIO when
+ * the backend refused it (acked with an error), -EOPNOTSUPP when it does not
+ * take PROTOCOL_F_NET_MTU, or -errno.
+ */
+int vhu_front_set_mtu(struct vhu_front *f, unsigned mtu);
 
 #endif /* PVNET_VHOST_H */

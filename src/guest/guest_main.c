@@ -57,6 +57,7 @@ struct guest_opts {
 	double rate, duration, idle_timeout, connect_timeout;
 	bool reconnect;		/* gen/sink: attach again when the backend goes */
 	bool announce;		/* sink: one broadcast frame after attaching */
+	unsigned mtu;		/* --mtu: NET_SET_MTU and the TAP's; 0: none */
 };
 
 struct guest_run {
@@ -109,6 +110,9 @@ static void guest_usage(FILE *f)
 		"  --mac MAC          this guest's address (default: random, local)\n"
 		"  --tap IFNAME       create TAP IFNAME with --mac, up, checksum offload\n"
 		"  --netns NAME       create the TAP inside /var/run/netns/NAME\n"
+		"  --mtu N            announce MTU N (68..65535) to the backend with\n"
+		"                     NET_SET_MTU, as QEMU's host_mtu does (a refusal is\n"
+		"                     an error), and give the TAP that MTU\n"
 		"  --gen              send frames: --dst MAC --size BYTES (frame length,\n"
 		"                     60..%d, default 60) --rate PPS (0: as fast as the\n"
 		"                     ring goes) --count N and/or --duration SECONDS;\n"
@@ -671,6 +675,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "mac", required_argument, NULL, 'm' },
 		{ "tap", required_argument, NULL, 't' },
 		{ "netns", required_argument, NULL, 'n' },
+		{ "mtu", required_argument, NULL, 'M' },
 		{ "gen", no_argument, NULL, 'g' },
 		{ "sink", no_argument, NULL, 'k' },
 		{ "dst", required_argument, NULL, 'd' },
@@ -742,6 +747,17 @@ int ctl_guest_main(int argc, char **argv)
 		case 'n':
 			o.netns = optarg;
 			break;
+		case 'M': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || v < 68 || v > 65535) {
+				fprintf(stderr, "pvnet guest: --mtu wants 68..65535\n");
+				return 2;
+			}
+			o.mtu = (unsigned)v;
+			break;
+		}
 		case 'g':
 			gen = true;
 			break;
@@ -884,12 +900,26 @@ int ctl_guest_main(int argc, char **argv)
 				pv_err("guest: could not attach to %s", o.cfg.path);
 			goto out;
 		}
+		if (o.mtu) {
+			int e = vhu_front_set_mtu(r->v->f, o.mtu);
+
+			if (e == -EOPNOTSUPP) {
+				pv_warn("guest: %s does not take NET_SET_MTU: MTU %u not announced",
+					o.cfg.path, o.mtu);
+			} else if (e < 0) {
+				pv_err("guest: %s refused MTU %u (NET_SET_MTU)",
+				       o.cfg.path, o.mtu);
+				rc = 1;
+				goto out;
+			}
+		}
 		if (o.mode == MODE_TAP && !r->ntap) {
 			/*
 			 * The TAP's offloads follow what the backend accepted;
 			 * one TAP queue per queue pair (kept across reconnects).
 			 */
-			int e = guest_tap_open(o.tap, o.mac, r->v->features,
+			int e = guest_tap_open(o.tap, o.mac, o.mtu,
+					       r->v->features,
 					       r->v->nq, r->tapfd);
 
 			if (e < 0)

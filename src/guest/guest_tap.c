@@ -73,7 +73,8 @@ static int tap_queue_open(const char *ifname, bool multi, unsigned off)
 	return fd;
 }
 
-int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features,
+int guest_tap_open(const char *ifname, const uint8_t *mac, unsigned mtu,
+		   uint64_t features,
 		   unsigned nq, int *fds)
 {
 	struct ifreq ifr = { 0 };
@@ -124,6 +125,14 @@ int guest_tap_open(const char *ifname, const uint8_t *mac, uint64_t features,
 		hw.ifr_hwaddr.sa_family = ARPHRD_ETHER;
 		memcpy(hw.ifr_hwaddr.sa_data, mac, 6);
 		if (ioctl(s, SIOCSIFHWADDR, &hw) < 0)
+			goto err_s;
+	}
+	if (mtu) {
+		struct ifreq m = { 0 };
+
+		snprintf(m.ifr_name, IFNAMSIZ, "%s", ifname);
+		m.ifr_mtu = (int)mtu;
+		if (ioctl(s, SIOCSIFMTU, &m) < 0)
 			goto err_s;
 	}
 	memset(&ifr, 0, sizeof(ifr));

@@ -36,7 +36,7 @@ struct vhu_front {
 
 #define FRONT_PROTO_WANTED						\
 	(VIRTIO_BIT(VHU_PROTO_F_MQ) | VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |	\
-	 VIRTIO_BIT(VHU_PROTO_F_RARP))
+	 VIRTIO_BIT(VHU_PROTO_F_RARP) | VIRTIO_BIT(VHU_PROTO_F_NET_MTU))
 
 static int deadline_left(uint64_t deadline_ns)
 {
@@ -424,6 +424,15 @@ int vhu_front_send_rarp(struct vhu_front *f, const uint8_t *mac)
 		return 0;
 	memcpy(p, mac, 6);
 	return request(f, VHU_REQ_SEND_RARP, p, sizeof(p), NULL, 0, NULL, 0);
+}
+
+int vhu_front_set_mtu(struct vhu_front *f, unsigned mtu)
+{
+	uint64_t v = mtu;
+
+	if (!(f->proto & VIRTIO_BIT(VHU_PROTO_F_NET_MTU)))
+		return -EOPNOTSUPP;
+	return request(f, VHU_REQ_NET_SET_MTU, &v, sizeof(v), NULL, 0, NULL, 0);
 }
 
 int vhu_front_enable_vring(struct vhu_front *f, unsigned idx, bool on)

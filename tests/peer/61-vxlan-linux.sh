@@ -10,6 +10,9 @@
 # port fall back to a datagram per segment, counted); H2's MAC is learned behind H2's address; datagrams
 # with a bad header, a foreign VNI or too short are dropped by name. Then
 # the same switch restarted with an IPv6 underlay (fd00:61::/64): ping.
+# The guest learns the overlay MTU over vhost-user (NET_SET_MTU, as QEMU's
+# host_mtu): its TAP gets 1450, the switch shows it, and a vhost port's
+# mtu= refuses a larger one.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/uplink.sh"
 
@@ -41,15 +44,19 @@ ip -n "$ns2" link set vx42 up
 start_switch() {	# start_switch LOCAL REMOTE
 	bg switch ip netns exec "$ns1" "$PVNET" switch --ctl "$ctl" \
 		--port "vxlan,name=vx,vni=42,local=$1,remote=$2" \
-		--port "vhost,name=g,path=$T/g.sock,mac=$G_MAC"
+		--port "vhost,name=g,path=$T/g.sock,mac=$G_MAC,mtu=1450"
 	wait_for 10 switch_ready "$ctl"
 }
 check "switch with a vxlan port (IPv4 underlay) ready" \
 	start_switch 198.18.61.1 198.18.61.2
-bg guest "$PVNET" guest --connect "$T/g.sock" --mac "$G_MAC" --tap pv0 --netns "$nsg"
-check "guest TAP up" wait_for 10 ip -n "$nsg" link show pv0 up
 # The encapsulation takes 50 bytes of the underlay's 1500 (docs/vxlan.md).
-ip -n "$nsg" link set pv0 mtu 1450
+bg guest "$PVNET" guest --connect "$T/g.sock" --mac "$G_MAC" --tap pv0 --netns "$nsg" \
+	--mtu 1450
+check "guest TAP up" wait_for 10 ip -n "$nsg" link show pv0 up
+check "the guest's TAP has the announced MTU 1450" \
+	bash -c "ip -n $nsg link show pv0 | grep -q ' mtu 1450 '"
+check "the switch shows the guest's MTU ($(stat_of "$ctl" g .vhost.mtu))" \
+	[ "$(stat_of "$ctl" g '.vhost | [.mtu, .mtu_refused]' )" = "[1450,0]" ]
 ip -n "$nsg" addr add 198.19.61.1/24 dev pv0
 check "the guest's TAP does TSO (its large sends reach the switch whole)" \
 	bash -c "ip netns exec $nsg ethtool -k pv0 | grep -q '^tcp-segmentation-offload: on'"
@@ -99,6 +106,17 @@ js=$("$PVNET" stats --ctl "$ctl" --json)
 check "a frame over the underlay MTU is dropped as vx_mtu ($(vx .drops.vx_mtu))" \
 	[ "$(vx '.drops.vx_mtu // 0')" -ge 1 ]
 
+# A guest announcing more than the vhost port's mtu= is refused, by name.
+bg sw2 "$PVNET" switch --ctl "$T/ctl2.sock" --port "vhost,name=r,path=$T/r.sock,mtu=1450"
+wait_for 10 switch_ready "$T/ctl2.sock"
+timeout 20 "$PVNET" guest --connect "$T/r.sock" --sink --mtu 1500 >"$T/r.out" 2>&1
+rc=$?
+check "a guest --mtu 1500 over mtu=1450 exits with an error (rc $rc)" [ "$rc" -ne 0 ]
+check "it says the backend refused the MTU" grep -q "refused MTU 1500" "$T/r.out"
+check "the switch counted the refusal ($(stat_of "$T/ctl2.sock" r .vhost.mtu_refused))" \
+	[ "$(stat_of "$T/ctl2.sock" r .vhost.mtu_refused)" = 1 ]
+kill "$pid_sw2"
+
 # IPv6 underlay: the same switch restarted on fd00:61::1; the guest reconnects.
 kill "$pid_switch"
 wait "$pid_switch" 2>/dev/null
@@ -110,6 +128,8 @@ ip -n "$ns2" addr add 198.19.61.2/24 dev vx6
 ip -n "$ns2" link set vx6 up
 check "switch with a vxlan port (IPv6 underlay) ready" \
 	start_switch fd00:61::1 fd00:61::2
+check "the reconnected guest announced its MTU again" \
+	wait_for 10 bash -c "[ \"\$('$PVNET' stats --ctl '$ctl' --json | jq '.ports[] | select(.name == \"g\") | .vhost.mtu')\" = 1450 ]"
 ip -n "$nsg" link set pv0 mtu 1430
 ip netns exec "$nsg" ip neigh flush dev pv0
 check "ping guest -> H2 over an IPv6 underlay" \
