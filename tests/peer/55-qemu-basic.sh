@@ -4,6 +4,8 @@
 # QEMU under TCG) on `pvnet switch`, with two namespaces behind `pvnet guest
 # --tap` as the far end; one boot runs every check:
 #  a. ping and ping6 from the guest; iperf3 guest -> namespace and -R;
+#  m. QEMU's host_mtu=1450 reaches the guest (VIRTIO_NET_F_MTU offered by
+#     the port, eth0 MTU 1450) and the switch (NET_SET_MTU, vhost.mtu);
 #  e. QEMU negotiates CONFIGURE_MEM_SLOTS and maps memory with ADD_MEM_REG
 #     (the SET_MEM_TABLE path is 56-qemu-two-guests.sh's memslots=off port);
 #  g. (issue 6) namespace B sends wire-sized segments (no TSO): the switch's
@@ -25,7 +27,7 @@ ctl=$T/ctl.sock
 check "guest image built" qemu_image || finish
 nsa=$(netns_new qa) && nsb=$(netns_new qb) || { not_ok "create namespaces"; finish; }
 bg switch "$PVNET" switch --ctl "$ctl" \
-	--port "vhost,name=vm,path=$T/vm.sock,mac=$VM_MAC" \
+	--port "vhost,name=vm,path=$T/vm.sock,mac=$VM_MAC,mtu=1450" \
 	--port "vhost,name=a,path=$T/a.sock,mac=$A_MAC" \
 	--port "vhost,name=b,path=$T/b.sock,mac=$B_MAC"
 check "switch ready" wait_for 10 switch_ready "$ctl"
@@ -46,8 +48,10 @@ bg rcv_b ip netns exec "$nsb" timeout 170 nc -d -l -p 7002
 ip netns exec "$nsb" nstat -n >/dev/null 2>&1	# counters from now on
 
 t0=$SECONDS
-qemu_start vm 1 "pv_ip=198.18.50.10/24 pv_ip6=fd00:50::10/64 pvtest=\
-ethtool,ping@198.18.50.1,ping6@fd00:50::1,ping@198.18.50.2,ping6@fd00:50::2,\
+# host_mtu: QEMU offers VIRTIO_NET_F_MTU (if the backend does) and sends
+# NET_SET_MTU; the guest's eth0 takes 1450.
+QEMU_NIC_OPTS=,host_mtu=1450 qemu_start vm 1 "pv_ip=198.18.50.10/24 pv_ip6=fd00:50::10/64 pvtest=\
+mtu@1450,ethtool,ping@198.18.50.1,ping6@fd00:50::1,ping@198.18.50.2,ping6@fd00:50::2,\
 iperf@198.18.50.1@5201@3,iperfR@198.18.50.1@5201@3,\
 file@198.18.50.1@7001@$FILE_BYTES,file@198.18.50.2@7002@$FILE_BYTES,\
 iperf@198.18.50.2@5201@2,iperfR@198.18.50.2@5201@3" "$T/vm.sock,$VM_MAC"
@@ -73,6 +77,11 @@ bad=$(ip netns exec "$nsb" nstat -az TcpInCsumErrors 2>/dev/null | awk '$1 == "T
 check "namespace B's kernel saw no TCP checksum error" [ "${bad:-0}" = 0 ]
 
 # e: QEMU took CONFIGURE_MEM_SLOTS and sent ADD_MEM_REG, not SET_MEM_TABLE
+# the VM is gone by now (vhost.mtu is per session): its log line and counters
+check "QEMU announced host_mtu 1450 to the switch (NET_SET_MTU)" \
+	grep -q "port vm: vhost-user: guest MTU 1450" "$T/switch.log"
+check "NET_SET_MTU received, none refused" \
+	[ "$(stat_of "$ctl" vm '[.vhost.requests.NET_SET_MTU > 0, .vhost.mtu_refused]')" = "[true,0]" ]
 reqs=$(stat_of "$ctl" vm .vhost.requests)
 log "vhost-user requests from QEMU: $reqs"
 check "QEMU mapped guest memory with ADD_MEM_REG" [ "$(jq '.ADD_MEM_REG // 0' <<<"$reqs")" -gt 0 ]

@@ -171,6 +171,10 @@ check() {	# check TOKEN: NAME@ARG@ARG...
 		ethtool -k eth0 | grep -E '^(tx-checksumming|rx-checksumming|tcp-segmentation-offload|generic-receive-offload):' |
 			while read -r l; do say "info ethtool $l"; done
 		ethtool -k eth0 | grep -q '^tx-checksumming: on' ;;
+	mtu)	# N: eth0 took the MTU QEMU announced (host_mtu, VIRTIO_NET_F_MTU)
+		m=$(cat /sys/class/net/eth0/mtu)
+		say "info mtu $m"
+		[ "$m" = "$1" ] ;;
 	ping)	ping -c 3 -W 3 "$1" ;;
 	ping6)	ping6 -c 3 -W 3 "$1" || { ip -6 addr; ip -6 neigh; false; } ;;
 	waitping)	# ADDR SECS: until one reply comes
