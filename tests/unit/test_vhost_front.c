@@ -3,7 +3,8 @@
  * test_vhost_front.c - the frontend does not trust the backend either
  * (style §6.13): a scripted fake backend answers the first request wrongly
  * in one way per case, and vhu_front_connect() must fail cleanly, within
- * its timeout, without leaking an fd.
+ * its timeout, without leaking an fd. Also: vhu_front_set_mtu() against a
+ * backend that acks, refuses or does not take NET_SET_MTU.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,6 +37,8 @@ enum mode {
 	HALF_REPLY,
 	CLOSE_AT_ONCE,
 	NACK_OWNER,
+	MTU_1450,	/* a good backend taking NET_SET_MTU up to 1450 */
+	MTU_NONE,	/* a good backend without PROTOCOL_F_NET_MTU */
 };
 
 struct fake {
@@ -107,7 +110,17 @@ static void *fake_backend(void *arg)
 	while (read_req(c, &h, payload)) {
 		if (h.request == VHU_REQ_GET_PROTOCOL_FEATURES) {
 			reply(c, h.request, R, 8,
-			      VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK), -1);
+			      VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |
+			      (fk->mode == MTU_1450 ?
+			       VIRTIO_BIT(VHU_PROTO_F_NET_MTU) : 0), -1);
+			continue;
+		}
+		if (h.request == VHU_REQ_NET_SET_MTU) {
+			uint64_t mtu;
+
+			memcpy(&mtu, payload, 8);
+			if (h.flags & VHU_FLAG_NEED_REPLY)
+				reply(c, h.request, R, 8, mtu > 1450, -1);
 			continue;
 		}
 		if (h.request == VHU_REQ_SET_OWNER && fk->mode == NACK_OWNER) {
@@ -115,7 +128,8 @@ static void *fake_backend(void *arg)
 			continue;
 		}
 		if (h.request != VHU_REQ_GET_FEATURES ||
-		    fk->mode == NACK_OWNER) {
+		    fk->mode == NACK_OWNER || fk->mode == MTU_1450 ||
+		    fk->mode == MTU_NONE) {
 			if (h.flags & VHU_FLAG_NEED_REPLY)
 				reply(c, h.request, R, 8, 0, -1);
 			if (h.request == VHU_REQ_GET_FEATURES)
@@ -202,6 +216,49 @@ static void half_reply(void **s) { (void)s; run_case(HALF_REPLY); }
 static void close_at_once(void **s) { (void)s; run_case(CLOSE_AT_ONCE); }
 static void nack_owner(void **s) { (void)s; run_case(NACK_OWNER); }
 
+/*
+ * vhu_front_set_mtu(): NET_SET_MTU acked, a NACK is -EIO, and a backend
+ * without PROTOCOL_F_NET_MTU gets nothing (-EOPNOTSUPP).
+ */
+static void set_mtu(void **s)
+{
+	static unsigned seq;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vhu_front_cfg cfg = {
+		.queue_pairs = 1,
+		.features = VHU_DEV_FEATURES_DEFAULT,
+		.queue_size = 256,
+	};
+
+	(void)s;
+	pv_log_set_level(PV_LOG_ERR);
+	for (int m = MTU_1450; m <= MTU_NONE; m++) {
+		struct fake fk = { .mode = (enum mode)m };
+		struct vhu_front *f;
+
+		snprintf(fk.path, sizeof(fk.path), "/tmp/pvnet-tvfront-mtu-%d-%u.sock",
+			 (int)getpid(), seq++);
+		strcpy(sa.sun_path, fk.path);
+		fk.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_int_equal(bind(fk.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(listen(fk.lfd, 1), 0);
+		assert_int_equal(pthread_create(&fk.th, NULL, fake_backend, &fk), 0);
+		cfg.path = fk.path;
+		f = vhu_front_connect(&cfg, 2000);
+		assert_non_null(f);
+		if (m == MTU_1450) {
+			assert_int_equal(vhu_front_set_mtu(f, 1450), 0);
+			assert_int_equal(vhu_front_set_mtu(f, 1451), -EIO);
+		} else {
+			assert_int_equal(vhu_front_set_mtu(f, 1450), -EOPNOTSUPP);
+		}
+		vhu_front_destroy(f);
+		pthread_join(fk.th, NULL);
+		close(fk.lfd);
+		unlink(fk.path);
+	}
+}
+
 static void no_backend_times_out(void **s)
 {
 	struct vhu_front_cfg cfg = {
@@ -235,6 +292,7 @@ int main(void)
 		cmocka_unit_test(close_at_once),
 		cmocka_unit_test(nack_owner),
 		cmocka_unit_test(no_backend_times_out),
+		cmocka_unit_test(set_mtu),
 	};
 
 	return cmocka_run_group_tests_name("vhost_front", tests, NULL, NULL);
