@@ -22,6 +22,8 @@ CSTD	:= -std=gnu11
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -MMD -MP
 DEPLIBS	:= $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
 DEPLIBS	+= $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
+# -lm: the bench report's rounding (src/ctl/bench_report.c)
+DEPLIBS	+= -lm
 # libseccomp is optional: without it `pvnet switch --sandbox` says so.
 ifeq ($(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo y),y)
 CPPFLAGS += -DPV_HAVE_SECCOMP

@@ -12,7 +12,7 @@ if [ "${1:-build}" = test ]; then
 	want+=(dpdk-dev iperf3 iputils-ping iproute2 ethtool procps psmisc netcat-openbsd jq
 	       coreutils valgrind python3 systemd man-db groff-base util-linux
 	       libvirt-daemon-system libvirt-clients prometheus tmux curl openvswitch-switch
-	       tcpdump)
+	       tcpdump gobgpd frr)
 fi
 
 missing=()

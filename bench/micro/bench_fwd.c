@@ -18,10 +18,18 @@
  *
  * and divide the Ir total by the packets. Not a test.
  *
- * Usage: bench_fwd [--packets N] [--size BYTES] [--burst N] [--mrg]
+ * Usage: bench_fwd [--packets N] [--size BYTES] [--burst N] [--mrg] [--ports N]
+ * (--ports: N ports in the switch, the ones past A and B idle, never
+ * started: what a switch with more guests costs a burst toward one)
+ * [--dirty CPU] (before each burst, untimed, a thread on CPU writes the
+ * Ethernet addresses of A's frames and B's receive buffers, as a guest in
+ * mac forwarding does: the switch then reads and writes lines another
+ * core holds modified, which is what `peers` mac rows pay over io rows)
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +70,38 @@ struct guest {
 
 static uint8_t *mem;
 static int memfd;
+
+/* --dirty: the other core's writer, driven by a sequence number */
+static struct guest *dirty_g[2];
+static unsigned dirty_seq, dirty_done;
+
+static void *dirty_thread(void *arg)
+{
+	unsigned seen = 0;
+
+	(void)arg;
+	for (;;) {
+		unsigned s = __atomic_load_n(&dirty_seq, __ATOMIC_ACQUIRE);
+
+		if (s == seen) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		if (s == ~0u)
+			return NULL;
+		for (unsigned g = 0; g < 2; g++)
+			for (unsigned b = 0; b < QSZ; b++) {
+				volatile uint8_t *p = mem + dirty_g[g]->buf_gpa0 +
+						      (uint64_t)b * BUF_LEN;
+
+				/* the same bytes again: the line is now ours, modified */
+				for (unsigned i = 0; i < 12; i++)
+					p[HDR_LEN + i] = p[HDR_LEN + i];
+			}
+		seen = s;
+		__atomic_store_n(&dirty_done, s, __ATOMIC_RELEASE);
+	}
+}
 
 static uint8_t *gpa_ptr(uint64_t gpa)
 {
@@ -264,7 +304,7 @@ static __attribute__((noinline)) unsigned switch_poll(struct port *p, unsigned n
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_fwd [--packets N] [--size BYTES] "
-		"[--burst N] [--mrg]\n"
+		"[--burst N] [--mrg] [--ports N] [--dirty CPU]\n"
 		"  one thread: A's TX -> dp_poll (the switch) -> B's RX; prints\n"
 		"  the TSC cycles per packet spent in dp_poll\n");
 }
@@ -273,7 +313,11 @@ int main(int argc, char **argv)
 {
 	uint64_t packets = 2000000, done = 0, rcvd = 0, cycles = 0, polls = 0;
 	uint32_t size = 64;
-	unsigned burst = 32;
+	unsigned burst = 32, nports = 2;
+	int dirty_cpu = -1;
+	/* the switch's own stage split, as a worker keeps it (RX: the rest) */
+	uint64_t stages[DP_STAGE_MAX] = { 0 };
+	pthread_t dirty_tid;
 	uint64_t feat = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 			VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
 			VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
@@ -290,6 +334,10 @@ int main(int argc, char **argv)
 			size = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--burst") && i + 1 < argc)
 			burst = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--ports") && i + 1 < argc)
+			nports = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--dirty") && i + 1 < argc)
+			dirty_cpu = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--mrg"))
 			feat |= VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 		else {
@@ -297,7 +345,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (size < 60 || size > BUF_LEN - HDR_LEN || !burst || burst > QSZ / 2) {
+	if (size < 60 || size > BUF_LEN - HDR_LEN || !burst || burst > QSZ / 2 ||
+	    nports < 2 || nports > 64) {
 		usage();
 		return 2;
 	}
@@ -314,6 +363,13 @@ int main(int argc, char **argv)
 	b = a ? guest_add(sw, "b", 1, feat) : NULL;
 	if (!b)
 		return 1;
+	for (unsigned i = 2; i < nports; i++) {
+		static char names[64][8];
+
+		snprintf(names[i], sizeof(names[i]), "idle%u", i);
+		if (!guest_add(sw, names[i], i, feat))
+			return 1;
+	}
 	/* the workers are never started: dp_poll runs on this thread */
 	dp = dp_create(sw, &dcfg);
 	if (!dp || a->port->ops->start(a->port, sw->loop) ||
@@ -329,11 +385,30 @@ int main(int argc, char **argv)
 		b->free_buf[b->nfree++] = (uint16_t)i;
 	rx_refill(b);
 	tx_prepare(a, b->mac, size);
+	if (dirty_cpu >= 0) {
+		cpu_set_t set;
 
+		dirty_g[0] = a;
+		dirty_g[1] = b;
+		CPU_ZERO(&set);
+		CPU_SET(dirty_cpu, &set);
+		if (pthread_create(&dirty_tid, NULL, dirty_thread, NULL) ||
+		    pthread_setaffinity_np(dirty_tid, sizeof(set), &set))
+			return 1;
+	}
+
+	dp_stage_acc = stages;
 	while (done < packets) {
 		unsigned n = tx_post(a, size, burst);
 		uint64_t t0, got;
 
+		if (dirty_cpu >= 0) {
+			unsigned s = (unsigned)polls + 1;
+
+			__atomic_store_n(&dirty_seq, s, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&dirty_done, __ATOMIC_ACQUIRE) != s)
+				__builtin_ia32_pause();
+		}
 		t0 = dp_rdtsc();
 		got = switch_poll(a->port, n);
 		cycles += dp_rdtsc() - t0;
@@ -347,10 +422,23 @@ int main(int argc, char **argv)
 	printf("{\"bench\":\"fwd\",\"size\":%u,\"burst\":%u,\"mrg\":%s,"
 	       "\"packets\":%" PRIu64 ",\"received\":%" PRIu64 ","
 	       "\"polls\":%" PRIu64 ",\"cycles_per_pkt\":%.1f,"
+	       "\"stage_cpp\":{\"rx_and_done\":%.1f,\"classify\":%.1f,"
+	       "\"deliver\":%.1f,\"notify\":%.1f},"
 	       "\"tsc_hz\":%" PRIu64 "}\n", size, burst,
 	       feat & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) ? "true" : "false",
 	       done, rcvd, polls, done ? (double)cycles / (double)done : 0.0,
+	       done ? (double)(cycles - stages[DP_STAGE_CLASSIFY] -
+			       stages[DP_STAGE_DELIVER] - stages[DP_STAGE_NOTIFY]) /
+		      (double)done : 0.0,
+	       done ? (double)stages[DP_STAGE_CLASSIFY] / (double)done : 0.0,
+	       done ? (double)stages[DP_STAGE_DELIVER] / (double)done : 0.0,
+	       done ? (double)stages[DP_STAGE_NOTIFY] / (double)done : 0.0,
 	       dp_tsc_hz(dp));
+	if (dirty_cpu >= 0) {
+		__atomic_store_n(&dirty_seq, ~0u, __ATOMIC_RELEASE);
+		pthread_join(dirty_tid, NULL);
+	}
+	dp_stage_acc = NULL;
 	dp_destroy(dp);
 	sw_destroy(sw);
 	return done == packets && rcvd == packets ? 0 : 1;

@@ -11,5 +11,7 @@ int ctl_top_main(int argc, char **argv);
 int ctl_guest_main(int argc, char **argv);
 int ctl_bench_main(int argc, char **argv);
 int ctl_demo_main(int argc, char **argv);
+/* `pvnet evpn`: the BGP EVPN agent for a vxlan port (evpn.c). */
+int ctl_evpn_main(int argc, char **argv);
 
 #endif /* PVNET_CTL_H */

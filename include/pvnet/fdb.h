@@ -94,4 +94,13 @@ unsigned fdb_count(const struct fdb *f, uint64_t now_ns);
 void fdb_count_nets(const struct fdb *f, uint64_t now_ns, unsigned *n,
 		    unsigned nnets);
 
+/*
+ * Any thread: calls @fn for every valid entry (a slot a writer holds
+ * through every try is skipped), for `fdb list`.
+ */
+void fdb_foreach(const struct fdb *f, uint64_t now_ns,
+		 void (*fn)(void *ctx, const uint8_t *mac, uint16_t port,
+			    bool is_static),
+		 void *ctx);
+
 #endif /* PVNET_FDB_H */

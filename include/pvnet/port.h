@@ -31,6 +31,7 @@ struct port_stats {
 	uint64_t tx_pkts;	/* delivered to this port */
 	uint64_t tx_bytes;
 	uint64_t tx_csum_done;	/* partial checksums completed for this port */
+	uint64_t rx_gso_pkts;	/* large (GSO) packets taken whole from the port */
 	uint64_t tx_gso_pkts;	/* large (GSO) packets delivered as they are */
 	uint64_t segmented;	/* extra segments made by software GSO for it */
 	uint64_t merged;	/* segments GRO folded into others toward it */

@@ -47,6 +47,14 @@ void vxlan_hdr_build(uint8_t h[VXLAN_HLEN], uint32_t vni);
  */
 enum pv_drop vxlan_decap(const uint8_t *buf, size_t len, uint32_t vni,
 			 uint32_t *inner_len);
+/*
+ * The datagrams of one UDP GRO receive: @len bytes the kernel coalesced
+ * from datagrams of @seg bytes each, the last maybe shorter (@seg 0 or
+ * >= @len: one datagram). Sets *dlen to the length of the datagram at @off
+ * and returns true; false once @off reaches @len. Never more than @len
+ * bytes in all, whatever @seg says.
+ */
+bool vxlan_gro_next(size_t len, size_t seg, size_t off, size_t *dlen);
 
 /* An underlay address; IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d). */
 struct vxlan_addr {
@@ -93,7 +101,44 @@ int vxlan_fdb_learn(struct vxlan_fdb *f, const uint8_t mac[ETH_ALEN],
  */
 bool vxlan_fdb_lookup(const struct vxlan_fdb *f, const uint8_t mac[ETH_ALEN],
 		      uint64_t now, struct vxlan_addr *ip);
+/*
+ * The writer: forgets @mac (a reader sees it whole or gone). True if it
+ * was there. Used on the static table, whose writer is the control thread.
+ */
+bool vxlan_fdb_forget(struct vxlan_fdb *f, const uint8_t mac[ETH_ALEN]);
+/*
+ * The writer only (it reads entries without the seqlock): calls @fn for
+ * every entry in use and not aged at @now.
+ */
+void vxlan_fdb_foreach(const struct vxlan_fdb *f, uint64_t now,
+		       void (*fn)(void *ctx, const uint8_t mac[ETH_ALEN],
+				  const struct vxlan_addr *ip),
+		       void *ctx);
 /* Any thread: entries in use and not aged at @now. */
 unsigned vxlan_fdb_count(const struct vxlan_fdb *f, uint64_t now);
+
+struct port;
+/*
+ * Control thread: adds (@add) or removes the remote VTEP @ip (text) of the
+ * vxlan port @p, the flood list of BUM frames. A new set is published;
+ * the old one is returned in *old, for the caller to free() after a grace
+ * period (dp_sync). 0, or -EINVAL (not a vxlan port, not an address of
+ * local='s family), -EEXIST, -ENOENT, -ENOSPC (32 remotes), -ENOMEM, with
+ * a sentence in @err.
+ */
+int vxlan_port_remote(struct port *p, const char *ip, bool add, void **old,
+		      char *err, size_t errlen);
+/*
+ * Control thread: the static entry @mac -> VTEP @ip (never ages; looked up
+ * before the learned ones), or with @ip NULL its removal. 0, or -EINVAL,
+ * -ENOENT (no such static MAC), -ENOSPC (its bucket is full).
+ */
+int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
+		   char *err, size_t errlen);
+/*
+ * Control thread: @p's vni, local, remotes and static MACs as a new
+ * json_t object the caller owns; NULL if @p is not a vxlan port.
+ */
+void *vxlan_port_json(struct port *p);
 
 #endif /* PVNET_VXLAN_H */

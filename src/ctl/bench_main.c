@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pvnet/bench_report.h"
 #include "pvnet/ctl.h"
 
 static int find_script(char *out, size_t len, const char *exe)
@@ -50,6 +51,8 @@ int ctl_bench_main(int argc, char **argv)
 		return 1;
 	}
 	exe[n] = '\0';
+	if (argc > 1 && !strcmp(argv[1], "report"))
+		return ctl_bench_report_main(argc - 1, argv + 1);
 	if (find_script(script, sizeof(script), exe) < 0) {
 		fprintf(stderr, "pvnet bench: bench/run.sh not found next to %s "
 			"(set PVNET_BENCH_DIR)\n", exe);

@@ -3,7 +3,8 @@
  * ctlsock.c - the switch's control socket: one command line in, one JSON
  * document out, then the connection closes. Requests (protocol 1,
  * docs/ctl.md): "version", "stats", "port list", "port add SPEC",
- * "port del NAME". An error is {"error": message, "code": errno name}.
+ * "port del NAME", "fdb list", "vxlan list", "vxlan remote add|del",
+ * "vxlan mac add|del". An error is {"error": message, "code": errno name}.
  * A port request runs on this thread, the control thread, like every
  * vhost-user message: it changes what workers read by the contract.
  *
@@ -28,7 +29,9 @@
 #include <unistd.h>
 
 #include "ctl_internal.h"
+#include "pvnet/dp.h"
 #include "pvnet/log.h"
+#include "pvnet/vxlan.h"
 
 /* Accepts per listener callback; the listener is level-triggered. */
 #define CTL_ACCEPTS_PER_CALL	8
@@ -54,6 +57,7 @@ struct ctl_server {
 	struct ctl_client cl[CTL_MAX_CLIENTS];
 	uint64_t accepted, refused, timed_out;
 	uint64_t port_added, port_deleted, port_errors;
+	uint64_t vxlan_changes, vxlan_errors;	/* `vxlan remote|mac add|del` */
 	struct ctl_pause pause;
 	bool sandboxed;
 	struct pv_ratelimit rl;
@@ -108,6 +112,10 @@ static void stats_source(void *opaque, json_t *root)
 			    json_integer((json_int_t)cs->port_deleted));
 	json_object_set_new(o, "port_errors",
 			    json_integer((json_int_t)cs->port_errors));
+	json_object_set_new(o, "vxlan_changes",
+			    json_integer((json_int_t)cs->vxlan_changes));
+	json_object_set_new(o, "vxlan_errors",
+			    json_integer((json_int_t)cs->vxlan_errors));
 	json_object_set_new(root, "ctl", o);
 }
 
@@ -189,6 +197,124 @@ static json_t *port_request(struct ctl_server *cs, const char *line)
 	return error_json(-rc, err);
 }
 
+struct fdb_list_ctx {
+	struct sw *sw;
+	json_t *a;
+};
+
+static void fdb_list_one(void *opaque, const uint8_t *mac, uint16_t idx,
+			 bool is_static)
+{
+	struct fdb_list_ctx *c = opaque;
+	struct port *p = NULL;
+	json_t *o;
+	char m[18];
+
+	for (unsigned i = 0; i < c->sw->nports; i++)
+		if (c->sw->ports[i]->idx == idx)
+			p = c->sw->ports[i];
+	/* An entry of a port being deleted (its index not reused yet). */
+	if (!p)
+		return;
+	o = json_object();
+	snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	json_object_set_new(o, "mac", json_string(m));
+	json_object_set_new(o, "port", json_string(p->name));
+	json_object_set_new(o, "type", json_string(p->ops->type));
+	json_object_set_new(o, "network",
+			    json_string(c->sw->net_name[p->net % SW_MAX_NETS]));
+	json_object_set_new(o, "static", json_boolean(is_static));
+	json_array_append_new(c->a, o);
+}
+
+/* "fdb list": the switch's MAC table, what `pvnet evpn` advertises. */
+static json_t *fdb_list_json(struct sw *sw)
+{
+	struct fdb_list_ctx c = { sw, json_array() };
+	json_t *o = json_object();
+
+	fdb_foreach(&sw->fdb, pv_now_ns(), fdb_list_one, &c);
+	json_object_set_new(o, "protocol", json_integer(CTL_PROTOCOL));
+	json_object_set_new(o, "macs", c.a);
+	return o;
+}
+
+static json_t *vxlan_list_json(struct sw *sw)
+{
+	json_t *o = json_object(), *a = json_array();
+
+	for (unsigned i = 0; i < sw->nports; i++) {
+		json_t *v = vxlan_port_json(sw->ports[i]);
+
+		if (v) {
+			json_object_set_new(v, "network", json_string(
+				sw->net_name[sw->ports[i]->net % SW_MAX_NETS]));
+			json_array_append_new(a, v);
+		}
+	}
+	json_object_set_new(o, "protocol", json_integer(CTL_PROTOCOL));
+	json_object_set_new(o, "ports", a);
+	return o;
+}
+
+#define VXLAN_USAGE "want: vxlan list, vxlan remote add|del PORT IP, " \
+		    "vxlan mac add PORT MAC IP, vxlan mac del PORT MAC"
+
+/*
+ * "vxlan remote add|del PORT IP", "vxlan mac add PORT MAC IP",
+ * "vxlan mac del PORT MAC": the tables EVPN fills (docs/evpn.md).
+ */
+static json_t *vxlan_request(struct ctl_server *cs, const char *line)
+{
+	char w[5][64], extra[2], err[300];
+	struct port *p;
+	void *old = NULL;
+	int n, rc, want;
+	json_t *o;
+
+	n = sscanf(line, "vxlan %63s %63s %63s %63s %63s %1s", w[0], w[1], w[2],
+		   w[3], w[4], extra);
+	if (n < 4 || n > 5)
+		goto usage;
+	if (!strcmp(w[0], "remote") || !strcmp(w[1], "del"))
+		want = 4;
+	else
+		want = 5;
+	if ((strcmp(w[0], "remote") && strcmp(w[0], "mac")) ||
+	    (strcmp(w[1], "add") && strcmp(w[1], "del")) || n != want)
+		goto usage;
+	p = sw_port_find(cs->sw, w[2]);
+	if (!p) {
+		snprintf(err, sizeof(err), "no port %s", w[2]);
+		rc = -ENOENT;
+	} else if (!strcmp(w[0], "remote")) {
+		rc = vxlan_port_remote(p, w[3], !strcmp(w[1], "add"), &old, err,
+				       sizeof(err));
+		if (old) {
+			/* Workers may still flood to the old set (rule G). */
+			dp_sync(cs->sw->dp, false);
+			free(old);
+		}
+	} else {
+		rc = vxlan_port_mac(p, w[3], !strcmp(w[1], "add") ? w[4] : NULL,
+				    err, sizeof(err));
+	}
+	if (rc == 0) {
+		cs->vxlan_changes++;
+		pv_debug("ctl: %s", line);
+		o = json_object();
+		json_object_set_new(o, "ok", json_true());
+		return o;
+	}
+	cs->vxlan_errors++;
+	pv_log_ratelimited(&cs->rl, PV_LOG_WARN, "ctl: %s: %s", line, err);
+	return error_json(-rc, err);
+usage:
+	cs->vxlan_errors++;
+	return error_json(EINVAL, VXLAN_USAGE);
+}
+
 static char *answer(struct ctl_server *cs, const char *line, size_t *len)
 {
 	json_t *j;
@@ -200,6 +326,8 @@ static char *answer(struct ctl_server *cs, const char *line, size_t *len)
 	} else if (!strcmp(line, "version")) {
 		static const char *const reqs[] = {
 			"version", "stats", "port list", "port add", "port del",
+			"fdb list", "vxlan list", "vxlan remote add",
+			"vxlan remote del", "vxlan mac add", "vxlan mac del",
 		};
 		json_t *a = json_array();
 
@@ -210,6 +338,12 @@ static char *answer(struct ctl_server *cs, const char *line, size_t *len)
 		json_object_set_new(j, "requests", a);
 	} else if (!strcmp(line, "port list")) {
 		j = port_list_json(cs->sw);
+	} else if (!strcmp(line, "fdb list")) {
+		j = fdb_list_json(cs->sw);
+	} else if (!strcmp(line, "vxlan list")) {
+		j = vxlan_list_json(cs->sw);
+	} else if (!strncmp(line, "vxlan", 5) && (!line[5] || line[5] == ' ')) {
+		j = vxlan_request(cs, line);
 	} else if ((!strncmp(line, "port add ", 9) ||
 		    !strncmp(line, "port del ", 9)) && line[9]) {
 		j = port_request(cs, line);
@@ -218,7 +352,8 @@ static char *answer(struct ctl_server *cs, const char *line, size_t *len)
 		j = error_json(EINVAL, "want: port list, port add SPEC, port del NAME");
 	} else {
 		j = error_json(EINVAL, "unknown command (known: version, stats, "
-			       "port list, port add, port del)");
+			       "port list, port add, port del, fdb list, "
+			       "vxlan list, vxlan remote, vxlan mac)");
 	}
 	if (j) {
 		s = json_dumps(j, JSON_COMPACT);

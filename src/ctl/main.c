@@ -30,6 +30,8 @@ static const struct subcmd subcmds[] = {
 	  "add, delete or list a running switch's ports (add|del|list)" },
 	{ "top", ctl_top_main,
 	  "show a running switch's packet, byte and drop rates, refreshed" },
+	{ "evpn", ctl_evpn_main,
+	  "BGP EVPN for a vxlan port through GoBGP: no remote= lists" },
 	{ "bench", ctl_bench_main,
 	  "run benchmark scenarios and write results" },
 	{ "demo", ctl_demo_main,

@@ -51,13 +51,15 @@ enum scope {
 	SC_VHOST_REQ,	/* ports[].vhost.requests */
 	SC_VRING,	/* ports[].vhost.vrings[] */
 	SC_VRING_DROP,	/* ports[].vhost.vrings[].drops */
+	SC_VXLAN,	/* ports[].vxlan, labelled with its VNI */
+	SC_VXLAN_COUNT,	/* ports[].vxlan.<array>: its length */
 	SC_WORKER,	/* root.workers[] */
 	SC_STAGE,	/* workers[].stage_cycles (or _per_pkt) */
 	SC_GRO,		/* workers[].gro */
 	SC_GRO_FLUSH,	/* workers[].gro.flush_* */
 	/* info gauges: value 1, the strings as labels */
 	SC_SWITCH_INFO, SC_PORT_INFO, SC_PORT_SOCKERR, SC_VHOST_INFO,
-	SC_VRING_STATE, SC_VRING_BROKEN,
+	SC_VRING_STATE, SC_VRING_BROKEN, SC_VXLAN_INFO,
 };
 
 struct family {
@@ -117,6 +119,8 @@ static const struct family families[] = {
 	  "Packets dropped at the port, by reason" },
 	{ "port_tx_csum_done", C, SC_PORT, "tx_csum_done",
 	  "Partial checksums completed because the port could not take them" },
+	{ "port_rx_gso_packets", C, SC_PORT, "rx_gso_pkts",
+	  "Large packets taken whole from the port, with a GSO header" },
 	{ "port_tx_gso_packets", C, SC_PORT, "tx_gso_pkts",
 	  "Large packets delivered as they are, with a GSO header" },
 	{ "port_segmented", C, SC_PORT, "segmented",
@@ -201,6 +205,49 @@ static const struct family families[] = {
 	{ "vring_drops", C, SC_VRING_DROP, "drops",
 	  "Packets and faults counted on the vring, by reason" },
 
+	{ "vxlan_info", G, SC_VXLAN_INFO, "local",
+	  "A vxlan port's VNI and local underlay address (value 1)" },
+	{ "vxlan_dstport", G, SC_VXLAN, "dstport",
+	  "The UDP port a vxlan port sends to and receives on" },
+	{ "vxlan_udp_checksum", G, SC_VXLAN, "udpcsum",
+	  "1 if the outer UDP checksum is computed on transmit" },
+	{ "vxlan_underlay_mtu", G, SC_VXLAN, "underlay_mtu",
+	  "The underlay MTU of a vxlan port" },
+	{ "vxlan_max_frame_bytes", G, SC_VXLAN, "max_frame",
+	  "The largest inner frame a vxlan port sends" },
+	{ "vxlan_remotes", G, SC_VXLAN_COUNT, "remotes",
+	  "Configured remote VTEPs (head-end replication)" },
+	{ "vxlan_macs", G, SC_VXLAN, "macs",
+	  "Remote MACs known and not aged now" },
+	{ "vxlan_macs_max", G, SC_VXLAN, "macs_max",
+	  "Capacity of the remote MAC table" },
+	{ "vxlan_macs_learned", C, SC_VXLAN, "macs_learned",
+	  "Remote MACs learned (new entries)" },
+	{ "vxlan_macs_moved", C, SC_VXLAN, "macs_moved",
+	  "Remote MACs that moved to another VTEP" },
+	{ "vxlan_macs_refused", C, SC_VXLAN, "macs_refused",
+	  "Remote MACs not learned: their bucket was full" },
+	{ "vxlan_encapsulated_packets", C, SC_VXLAN, "encap_pkts",
+	  "Datagrams sent (a flooded frame once per remote)" },
+	{ "vxlan_decapsulated_packets", C, SC_VXLAN, "decap_pkts",
+	  "Inner frames received and handed to the switch" },
+	{ "vxlan_tx_copy_errors", C, SC_VXLAN, "tx_copy_errors",
+	  "Copies of a replicated frame the socket refused while others went" },
+	{ "vxlan_udp_gso", G, SC_VXLAN, "udp_gso",
+	  "1 while TSO sends go out as UDP GSO sends (0 once the kernel refused)" },
+	{ "vxlan_gso_sends", C, SC_VXLAN, "gso_sends",
+	  "UDP GSO sends (UDP_SEGMENT), one per destination" },
+	{ "vxlan_gso_segments", C, SC_VXLAN, "gso_segs",
+	  "Inner segments sent in UDP GSO sends" },
+	{ "vxlan_gso_fallbacks", C, SC_VXLAN, "gso_fallbacks",
+	  "Times the kernel refused UDP GSO and the port fell back" },
+	{ "vxlan_udp_gro", G, SC_VXLAN, "udp_gro",
+	  "1 if the receiving socket takes coalesced datagrams (UDP_GRO)" },
+	{ "vxlan_gro_receives", C, SC_VXLAN, "gro_recvs",
+	  "Receives that held several coalesced datagrams" },
+	{ "vxlan_gro_segments", C, SC_VXLAN, "gro_segs",
+	  "Datagrams in coalesced receives" },
+
 	{ "worker_queues", G, SC_WORKER, "queues",
 	  "Port queues assigned to the worker" },
 	{ "worker_packets", C, SC_WORKER, "pkts", "Packets the worker polled" },
@@ -249,6 +296,10 @@ static const struct family families[] = {
 	  "Ports deleted at run time (pvnet port del)" },
 	{ "ctl_port_requests_refused", C, SC_CTL, "port_errors",
 	  "Runtime port requests refused (duplicate, bad spec, unknown name...)" },
+	{ "ctl_vxlan_changes", C, SC_CTL, "vxlan_changes",
+	  "vxlan remotes and static MACs added or removed (BGP EVPN)" },
+	{ "ctl_vxlan_requests_refused", C, SC_CTL, "vxlan_errors",
+	  "vxlan remote/mac requests refused (bad address, MAC, port...)" },
 	{ "metrics_http_clients_accepted", C, SC_HTTP, "accepted",
 	  "HTTP clients of the metrics listener served" },
 	{ "metrics_http_clients_refused", C, SC_HTTP, "refused",
@@ -278,6 +329,8 @@ static const char *const not_exported[] = {
 	"network",
 	"mode", "copy",			/* pvnet_switch_info labels */
 	"port",		/* metrics_http.port: the scraper knows it already */
+	"vni",		/* a label of every pvnet_vxlan_* sample */
+	"src_ports",	/* the vxlan sending sockets' ports: in the JSON only */
 };
 
 bool ctl_metrics_key_exported(const char *key)
@@ -503,6 +556,31 @@ static void put_port_family(struct out *o, const struct family *f,
 		if (vh && field(vh, f->key))
 			put_sample(o, f, &l, field(vh, f->key));
 		break;
+	case SC_VXLAN:
+	case SC_VXLAN_COUNT:
+	case SC_VXLAN_INFO: {
+		json_t *vx = json_object_get(port, "vxlan");
+		char vni[16];
+		struct labels ll;
+
+		if (!vx)
+			break;
+		snprintf(vni, sizeof(vni), "%lld", (long long)json_integer_value(
+				 json_object_get(vx, "vni")));
+		ll = lab_push(l, "vni", vni);
+		if (f->sc == SC_VXLAN_INFO) {
+			const char *a = json_string_value(field(vx, f->key));
+
+			ll = lab_push(ll, "local", a ? a : "");
+			put_one(o, f, &ll, 1);
+		} else if (f->sc == SC_VXLAN_COUNT) {
+			put_one(o, f, &ll, (json_int_t)json_array_size(
+					field(vx, f->key)));
+		} else if (field(vx, f->key)) {
+			put_sample(o, f, &ll, field(vx, f->key));
+		}
+		break;
+	}
 	case SC_VHOST_INFO:
 		if (vh) {
 			struct labels ll = lab_push(l, "features", json_string_value(
@@ -600,6 +678,7 @@ static bool is_port_scope(enum scope sc)
 	case SC_VHOST_FAULT: case SC_VHOST_REQ: case SC_VRING:
 	case SC_VRING_DROP: case SC_PORT_INFO: case SC_PORT_SOCKERR:
 	case SC_VHOST_INFO: case SC_VRING_STATE: case SC_VRING_BROKEN:
+	case SC_VXLAN: case SC_VXLAN_COUNT: case SC_VXLAN_INFO:
 		return true;
 	default:
 		return false;

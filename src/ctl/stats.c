@@ -206,6 +206,8 @@ json_t *ctl_stats_json(struct sw *sw)
 		json_object_set_new(o, "tx_bytes", json_integer((json_int_t)p->st.tx_bytes));
 		json_object_set_new(o, "tx_csum_done",
 				    json_integer((json_int_t)p->st.tx_csum_done));
+		json_object_set_new(o, "rx_gso_pkts",
+				    json_integer((json_int_t)p->st.rx_gso_pkts));
 		json_object_set_new(o, "tx_gso_pkts",
 				    json_integer((json_int_t)p->st.tx_gso_pkts));
 		json_object_set_new(o, "segmented",

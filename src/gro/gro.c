@@ -110,15 +110,38 @@ struct seg_info {
 	uint8_t hdr[GRO_HDR_MAX];
 };
 
+#define KEY_WORDS	(sizeof(struct flow_key) / 8)
+
+/*
+ * Only a filter in front of key_equal(): 64-bit words in two independent
+ * multiply chains (one serial chain of 18 32-bit words cost ~90
+ * instructions a segment, bench_gro under callgrind).
+ */
 static uint32_t key_hash(const struct flow_key *k)
 {
-	uint32_t w[sizeof(*k) / 4], h = 0;
+	uint64_t w[KEY_WORDS], a = 0, b = 0;
 
-	static_assert(sizeof(*k) % 4 == 0, "flow_key is hashed in words");
+	static_assert(sizeof(struct flow_key) % 8 == 0, "flow_key is hashed in words");
 	memcpy(w, k, sizeof(*k));
-	for (unsigned i = 0; i < ARRAY_SIZE(w); i++)
-		h = (h ^ w[i]) * 0x9e3779b1u;
-	return h;
+	for (unsigned i = 0; i + 1 < KEY_WORDS; i += 2) {
+		a = (a ^ w[i]) * 0x9e3779b97f4a7c15ull;
+		b = (b ^ w[i + 1]) * 0xc2b2ae3d27d4eb4full;
+	}
+	if (KEY_WORDS & 1)
+		a = (a ^ w[KEY_WORDS - 1]) * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)((a ^ b) >> 32);
+}
+
+/* Word compare, no library call: the key's padding is always zeroed. */
+static bool key_equal(const struct flow_key *x, const struct flow_key *y)
+{
+	uint64_t a[KEY_WORDS], b[KEY_WORDS], d = 0;
+
+	memcpy(a, x, sizeof(a));
+	memcpy(b, y, sizeof(b));
+	for (unsigned i = 0; i < KEY_WORDS; i++)
+		d |= a[i] ^ b[i];
+	return !d;
 }
 
 /* Pieces of @p's bytes [off, off + len), skipping empty iovecs. */
@@ -228,8 +251,19 @@ static void classify(const struct pkt *p, uint16_t dst, uint16_t q,
 	    p->l3_off > sizeof(s->key.l2) ||
 	    (p->ethertype != ETH_P_IP && p->ethertype != ETH_P_IPV6))
 		return;
-	n = pv_iov_to_buf(p->seg, p->nseg, 0, s->hdr,
-			  PV_MIN((size_t)p->len, sizeof(s->hdr)));
+	/*
+	 * Still a copy (the source may be guest memory that changes under
+	 * us), but of a constant size when the first segment holds it: a few
+	 * vector moves instead of the iovec walk (~60 instructions a segment).
+	 */
+	if (p->nseg && p->seg[0].iov_len >= sizeof(s->hdr) &&
+	    p->len >= sizeof(s->hdr)) {
+		memcpy(s->hdr, p->seg[0].iov_base, sizeof(s->hdr));
+		n = sizeof(s->hdr);
+	} else {
+		n = pv_iov_to_buf(p->seg, p->nseg, 0, s->hdr,
+				  PV_MIN((size_t)p->len, sizeof(s->hdr)));
+	}
 	s->l3_off = p->l3_off;
 	s->l4_off = p->l4_off;
 	s->v6 = p->ethertype == ETH_P_IPV6;
@@ -320,7 +354,7 @@ static struct gro_flow *flow_find(struct gro_table *t,
 	for (uint32_t m = t->used; m; m &= m - 1) {
 		struct gro_flow *f = &t->flows[__builtin_ctz(m)];
 
-		if (f->hash == s->hash && !memcmp(&f->key, &s->key, sizeof(s->key)))
+		if (f->hash == s->hash && key_equal(&f->key, &s->key))
 			return f;
 	}
 	return NULL;
@@ -470,8 +504,13 @@ static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
 	} else {
 		uint16_t id = pv_get_be16(b + 4);
 		bool inc = id == (uint16_t)(f->ip_id + f->segs);
-		/* Linux accepts a fixed ID on atomic (DF) datagrams. */
-		bool fixed = id == f->ip_id && (b[6] & 0x40);
+		/*
+		 * A fixed ID merges with or without DF, as since Linux 6.18
+		 * (inet_gro_flush): segmentation gives the run distinct IDs,
+		 * which only makes reassembly of later fragments less
+		 * ambiguous; a DF change still flushes (below).
+		 */
+		bool fixed = id == f->ip_id;
 
 		flush |= a[1] ^ b[1];				/* TOS, ECN */
 		flush |= a[8] ^ b[8];				/* TTL */

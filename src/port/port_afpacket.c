@@ -18,9 +18,14 @@
  * Offloads: with PACKET_VNET_HDR (offered since Linux 2.6.29, with rings
  * since 4.9) partial checksums pass through both ways as NEEDS_CSUM. Without
  * it, transmit completes them and receive drops frames whose checksum the
- * kernel left unfinished (TP_STATUS_CSUMNOTREADY), counted. GSO frames (an
- * interface with GRO, a veth peer with TSO) are dropped and counted until
- * the GSO issue: the port turns GRO off on its interface for that reason.
+ * kernel left unfinished (TP_STATUS_CSUMNOTREADY), counted. With the header
+ * and tso=on (the default) GSO frames cross whole both ways (issue 14): the
+ * kernel writes a GSO header in front of an aggregated frame (an interface's
+ * GRO, a local sender's TSO through a veth) into the ring, whose 128 KB
+ * blocks hold a 64 KiB frame, and packet_snd() takes one from us and
+ * segments it only if the device cannot. tso=off, or a kernel without the
+ * header, keeps every frame wire-sized: the switch segments for the port
+ * and the port turns GRO off on its interface.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +67,7 @@ struct afp_port {
 	int ifindex;
 	char ifname[IF_NAMESIZE];
 	bool vnet;			/* PACKET_VNET_HDR accepted */
+	bool tso;			/* tso=on asked for (GSO needs vnet too) */
 	uint8_t *ring;
 	size_t ring_len;
 	struct pv_ratelimit rl;
@@ -110,7 +116,8 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	uint32_t len = h->tp_snaplen;
 	enum pv_drop why;
 
-	if (h->tp_len > PV_FRAME_MAX)
+	/* The limit for the frame's kind is nethdr_check()'s (GSO or not). */
+	if (h->tp_len > (ap->port.gso_offload ? PV_FRAME_GSO_MAX : PV_FRAME_MAX))
 		return PV_DROP_PKT_TOO_LONG;
 	/* The kernel writes these; still, never walk outside the block. */
 	if ((size_t)h->tp_mac + len > AFP_BLOCK_SIZE)
@@ -122,7 +129,7 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	memset(&pk->vh, 0, sizeof(pk->vh));
 	if (ap->vnet) {
 		memcpy(&pk->vh, frame - AFP_VNET_LEN, AFP_VNET_LEN);
-		why = port_vnet_rx(&pk->vh, len, false);
+		why = port_vnet_rx(&pk->vh, len, ap->port.gso_offload);
 		if (why != PV_DROP_NONE)
 			return why;
 	} else if (h->tp_status & TP_STATUS_CSUMNOTREADY) {
@@ -163,7 +170,7 @@ static unsigned afp_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			     unsigned max, unsigned *taken)
 {
 	struct afp_port *ap = ap_of(p);
-	unsigned got = 0, m = 0, bad = 0;
+	unsigned got = 0, m = 0, bad = 0, gso = 0;
 	uint64_t drops[PV_DROP_MAX] = { 0 };
 
 	*taken = 0;
@@ -205,6 +212,7 @@ static unsigned afp_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 				bad++;
 				continue;
 			}
+			gso += pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE;
 			pkts[m++] = pk;
 		}
 		/* Only empty blocks so far: hand them back and look again. */
@@ -214,6 +222,8 @@ static unsigned afp_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	}
 	if (bad)
 		port_count_rx_drops(p, bad, drops);
+	if (gso)
+		pv_stat_add(&p->st.rx_gso_pkts, gso);
 	/*
 	 * Pin every frame's block before forwarding: GRO may hold a frame
 	 * and even release it again within sw_forward_burst(), so the
@@ -267,8 +277,9 @@ static enum pv_drop build_msg(struct afp_port *ap, unsigned i, struct pkt *pk,
 	unsigned k = 0, k0;
 	uint16_t vid = 0;
 
-	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
-		return PV_DROP_PKT_TOO_BIG;	/* no GSO toward the wire yet */
+	/* The switch segments for a port without TSO; never trust it. */
+	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE && !ap->port.gso_offload)
+		return PV_DROP_PKT_TOO_BIG;
 	if (h) {
 		port_vnet_tx(h, pk);
 		iov[k].iov_base = h;
@@ -314,7 +325,7 @@ static unsigned afp_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			     unsigned n)
 {
 	struct afp_port *ap = ap_of(p);
-	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csums = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, csums = 0, gso = 0;
 	struct pkt *msg_pkt[PKT_BURST_MAX];
 	unsigned m = 0, sent = 0, i = 0;
 
@@ -344,11 +355,17 @@ static unsigned afp_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			i++;
 			continue;
 		}
-		for (int k = 0; k < r; k++)
-			bytes += msg_pkt[i + (unsigned)k]->len;
+		for (int k = 0; k < r; k++) {
+			const struct pkt *pk = msg_pkt[i + (unsigned)k];
+
+			bytes += pk->len;
+			gso += pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+		}
 		sent += (unsigned)r;
 		i += (unsigned)r;
 	}
+	if (gso)
+		pv_stat_add(&p->st.tx_gso_pkts, gso);
 	port_count_tx(p, 0, sent, bytes, csums, drops);
 	return sent;
 }
@@ -421,8 +438,9 @@ static const struct port_ops afp_port_ops = {
 };
 
 /*
- * GRO on the interface would hand the socket aggregated frames, which the
- * switch cannot forward before the GSO issue; best effort, so warn only.
+ * Without TSO the socket must not be handed aggregated frames (they would
+ * be dropped as pkt_hdr_gso); best effort, so warn only. With it, the
+ * interface's GRO stays as the user set it: it saves the switch work.
  */
 static void gro_off(struct afp_port *ap)
 {
@@ -468,6 +486,9 @@ static int afp_open(struct afp_port *ap, char *err, size_t errlen)
 	/* Must precede the ring; a kernel without it makes us complete sums. */
 	ap->vnet = setsockopt(ap->fd, SOL_PACKET, PACKET_VNET_HDR, &one,
 			      sizeof(one)) == 0;
+	/* Read by workers only after the port is added (the contract). */
+	ap->port.csum_offload = ap->vnet;
+	ap->port.gso_offload = ap->vnet && ap->tso;
 	what = "PACKET_RX_RING";
 	if (setsockopt(ap->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
 		goto fail;
@@ -501,7 +522,8 @@ static int afp_open(struct afp_port *ap, char *err, size_t errlen)
 	if (setsockopt(ap->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
 		       sizeof(sndbuf)) < 0)
 		setsockopt(ap->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	gro_off(ap);
+	if (!ap->port.gso_offload)
+		gro_off(ap);
 	return 0;
 
 fail:
@@ -513,15 +535,20 @@ static bool afp_take_opt(void *ctx, const char *key, const char *val)
 {
 	struct afp_port *ap = ctx;
 
-	return !strcmp(key, "ifname") &&
-	       port_opt_str(ap->ifname, sizeof(ap->ifname), val);
+	if (!strcmp(key, "ifname"))
+		return port_opt_str(ap->ifname, sizeof(ap->ifname), val);
+	if (!strcmp(key, "tso") && (!strcmp(val, "on") || !strcmp(val, "off"))) {
+		ap->tso = !strcmp(val, "on");
+		return true;
+	}
+	return false;
 }
 
 /* The "16" is IF_NAMESIZE, spelt out so the message can be a constant. */
 static_assert(IF_NAMESIZE == 16, "the usage text below says 16");
 static const struct port_opts_spec afp_opts = {
 	.type = "afpacket",
-	.usage = "ifname=NAME, < 16 chars",
+	.usage = "ifname=NAME (< 16 chars), tso=on|off",
 	.too_long = "option too long",
 	.val_max = 128,
 	.take = afp_take_opt,
@@ -537,6 +564,7 @@ struct port *port_afpacket_create(struct sw *sw, const char *name,
 	if (!ap)
 		return NULL;
 	ap->fd = -1;
+	ap->tso = true;		/* tso=on, as on a tap port */
 	if (port_opts_parse(&afp_opts, name, opts, ap, err, errlen) < 0)
 		goto fail;
 	if (!ap->ifname[0]) {
@@ -549,10 +577,10 @@ struct port *port_afpacket_create(struct sw *sw, const char *name,
 		snprintf(err, errlen, "port %s: %s", name, why);
 		goto fail;
 	}
-	ap->port.csum_offload = ap->vnet;
-	pv_info("port %s: afpacket on %s, TPACKET_V3 %u x %u KB, %s", name,
+	pv_info("port %s: afpacket on %s, TPACKET_V3 %u x %u KB, %s%s", name,
 		ap->ifname, AFP_BLOCK_NR, AFP_BLOCK_SIZE >> 10,
-		ap->vnet ? "vnet header (checksum offload)" : "no vnet header");
+		ap->vnet ? "vnet header (checksum offload)" : "no vnet header",
+		ap->port.gso_offload ? ", TSO both ways" : "");
 	return &ap->port;
 
 fail:

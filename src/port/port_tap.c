@@ -216,7 +216,7 @@ static unsigned tap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			     unsigned max, unsigned *taken)
 {
 	struct tap_port *tp = tp_of(p);
-	unsigned want = PV_MIN(max, tp->bufs.n), got = 0, m = 0, bad = 0;
+	unsigned want = PV_MIN(max, tp->bufs.n), got = 0, m = 0, bad = 0, gso = 0;
 	uint64_t drops[PV_DROP_MAX] = { 0 };
 
 	*taken = 0;
@@ -251,10 +251,13 @@ static unsigned tap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		pk->cookie = b;
 		pk->held = false;
 		tp->bufs.n--;
+		gso += pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE;
 		pkts[m++] = pk;
 	}
 	if (bad)
 		port_count_rx_drops(p, bad, drops);
+	if (gso)
+		pv_stat_add(&p->st.rx_gso_pkts, gso);
 	*taken = got;
 	return m;
 }

@@ -19,11 +19,12 @@
  *
  * Transmit, flood and learn: a unicast inner destination found in the
  * remote table goes to that VTEP; broadcast, multicast and unknown unicast
- * to every remote= (head-end replication). The port takes no large
- * packets (gso_offload off): the switch segments a guest's TSO send to its
- * MSS before it gets here, with full checksums (one that still arrives is
- * segmented here the same way); a partial checksum of a small packet is
- * completed on the way out, never in the sender's buffer.
+ * to every remote= (head-end replication). The port takes large packets
+ * (gso_offload on): a guest's TSO send is cut here to its MSS, with full
+ * inner checksums, and goes out as UDP GSO sends (UDP_SEGMENT) of
+ * equal-size datagrams, or a datagram per segment where the kernel
+ * refuses UDP GSO; a partial checksum of a small packet is completed on
+ * the way out, never in the sender's buffer.
  * Nothing is fragmented: a frame larger than the underlay MTU minus the
  * encapsulation is dropped (VX_MTU), and the sockets refuse fragmentation
  * (IP_PMTUDISC_DO) so a smaller path MTU is a drop of the same name.
@@ -74,6 +75,16 @@ union vx_sa {
 	struct sockaddr_in6 v6;
 };
 
+/*
+ * The VTEPs that get BUM frames: published whole by pointer and never
+ * edited (rule G): `vxlan remote add/del` builds a new set, publishes it,
+ * and the old one is freed after a grace period.
+ */
+struct vx_rset {
+	unsigned n;
+	union vx_sa sa[VX_MAX_REMOTES];
+};
+
 struct vx_port {
 	struct port port;
 	int rx_fd;
@@ -89,24 +100,41 @@ struct vx_port {
 	unsigned max_frame;		/* largest inner frame that fits */
 	unsigned fdb_max;
 	union vx_sa local;
-	union vx_sa remote[VX_MAX_REMOTES];
+	union vx_sa remote[VX_MAX_REMOTES];	/* remote= while parsing */
 	unsigned nremotes;
+	struct vx_rset *rset;		/* the flood set, owned; see above */
 	uint8_t hdr[VXLAN_HLEN];	/* the same for every datagram */
-	struct vxlan_fdb fdb;
+	struct vxlan_fdb fdb;		/* learned; written by the receiving worker */
+	struct vxlan_fdb sfdb;		/* static (EVPN): written by the control thread */
 	struct pv_ratelimit rl;
 	bool bad_opt;			/* an address that did not parse */
 	/* Counters (any worker adds; stats reads). */
 	uint64_t encap_pkts;		/* datagrams sent */
 	uint64_t decap_pkts;		/* inner frames handed to the switch */
 	uint64_t tx_copy_errs;		/* copies lost of a frame others got */
+	uint64_t gso_sends;		/* UDP_SEGMENT sends (one per copy) */
+	uint64_t gso_segs;		/* inner segments sent by them */
+	uint64_t gso_fallbacks;		/* times the kernel refused UDP GSO */
+	bool udp_gso;			/* UDP GSO on send: on until refused */
+	bool udp_gro;			/* the kernel took UDP_GRO */
+	uint64_t gro_recvs;		/* received messages of several datagrams */
+	uint64_t gro_segs;		/* datagrams in them */
 	/* Receive state: the one worker that polls queue 0 owns it. */
 	uint8_t *pool;			/* VX_POOL buffers of VX_BUF_LEN */
 	uint16_t free_idx[VX_POOL];
 	struct port_bufs bufs;
 	struct pkt pkts[PKT_BURST_MAX];
+	uint16_t ref[VX_POOL];		/* frames in a buffer, +1 while split */
 	struct mmsghdr rx_msgs[PKT_BURST_MAX];
 	struct iovec rx_iov[PKT_BURST_MAX];
 	union vx_sa rx_name[PKT_BURST_MAX];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} rx_ctl[PKT_BURST_MAX];		/* the UDP_GRO segment size */
+	uint16_t rx_buf[PKT_BURST_MAX];	/* the buffer of each message */
+	unsigned rx_n, rx_i;		/* messages received, next to split */
+	size_t rx_off;			/* where in message rx_i */
 };
 
 /* Transmit scratch of the calling worker. */
@@ -172,91 +200,172 @@ static bool sa_parse(const char *str, union vx_sa *s)
 	return false;
 }
 
+/* A buffer's last reference gone: it is free again. */
+static void vx_buf_put(struct vx_port *vp, uint32_t b)
+{
+	if (b < VX_POOL && vp->ref[b] && !--vp->ref[b] && vp->bufs.n < VX_POOL)
+		vp->bufs.idx[vp->bufs.n++] = (uint16_t)b;
+}
+
+/* The UDP GRO segment size of received message @i; 0 if not coalesced. */
+static size_t vx_gro_size(struct vx_port *vp, unsigned i)
+{
+	struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		int v;
+
+		if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO ||
+		    c->cmsg_len < CMSG_LEN(sizeof(v)))
+			continue;
+		memcpy(&v, CMSG_DATA(c), sizeof(v));
+		return v > 0 ? (size_t)v : 0;
+	}
+	return 0;
+}
+
+/*
+ * One recvmmsg() into free buffers when the last one's messages are all
+ * split; then the datagrams of the received messages, a UDP GRO message
+ * cut back into its datagrams (vxlan_gro_next), each checked and its
+ * inner frame handed on, up to @max frames. A message that does not fit
+ * stays for the next call. Every frame of a message points into the
+ * message's buffer: the buffer holds a reference per frame plus one while
+ * the message is being split, and is free when the last one goes.
+ */
 static unsigned vx_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			    unsigned max, unsigned *taken)
 {
 	struct vx_port *vp = vp_of(p);
-	unsigned want = PV_MIN(PV_MIN(max, vp->bufs.n), PKT_BURST_MAX);
-	uint64_t drops[PV_DROP_MAX] = { 0 }, now;
-	unsigned m = 0, bad = 0;
+	uint64_t drops[PV_DROP_MAX] = { 0 }, now, gro_msgs = 0, gro_dgrams = 0;
+	unsigned m = 0, bad = 0, done = 0;
 	int r;
 
 	*taken = 0;
-	if (q != 0 || !want)
+	max = PV_MIN(max, PKT_BURST_MAX);
+	if (q != 0 || !max)
 		return 0;
-	for (unsigned i = 0; i < want; i++) {
-		uint16_t b = vp->bufs.idx[vp->bufs.n - 1 - i];
-		struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+	if (vp->rx_i == vp->rx_n) {
+		unsigned want = PV_MIN(max, vp->bufs.n);
 
-		vp->rx_iov[i].iov_base = vp->pool + (size_t)b * VX_BUF_LEN;
-		vp->rx_iov[i].iov_len = VX_BUF_LEN;
-		memset(h, 0, sizeof(*h));
-		h->msg_name = &vp->rx_name[i];
-		h->msg_namelen = sizeof(vp->rx_name[i]);
-		h->msg_iov = &vp->rx_iov[i];
-		h->msg_iovlen = 1;
-	}
-	r = recvmmsg(vp->rx_fd, vp->rx_msgs, want, MSG_DONTWAIT, NULL);
-	if (r <= 0) {
-		if (r < 0 && errno != EAGAIN && errno != EINTR)
-			pv_log_ratelimited(&vp->rl, PV_LOG_WARN, "port %s: recvmmsg: %s",
-					   p->name, strerror(errno));
-		return 0;
+		if (!want)
+			return 0;
+		for (unsigned i = 0; i < want; i++) {
+			uint16_t b = vp->bufs.idx[vp->bufs.n - 1 - i];
+			struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
+
+			vp->rx_buf[i] = b;
+			vp->rx_iov[i].iov_base = vp->pool + (size_t)b * VX_BUF_LEN;
+			vp->rx_iov[i].iov_len = VX_BUF_LEN;
+			memset(h, 0, sizeof(*h));
+			h->msg_name = &vp->rx_name[i];
+			h->msg_namelen = sizeof(vp->rx_name[i]);
+			h->msg_iov = &vp->rx_iov[i];
+			h->msg_iovlen = 1;
+			h->msg_control = vp->rx_ctl[i].buf;
+			h->msg_controllen = sizeof(vp->rx_ctl[i].buf);
+		}
+		r = recvmmsg(vp->rx_fd, vp->rx_msgs, want, MSG_DONTWAIT, NULL);
+		if (r <= 0) {
+			if (r < 0 && errno != EAGAIN && errno != EINTR)
+				pv_log_ratelimited(&vp->rl, PV_LOG_WARN,
+						   "port %s: recvmmsg: %s",
+						   p->name, strerror(errno));
+			return 0;
+		}
+		/* The r buffers on top of the stack are the messages'. */
+		vp->bufs.n -= (unsigned)r;
+		for (int i = 0; i < r; i++)
+			vp->ref[vp->rx_buf[i]] = 1;	/* while being split */
+		vp->rx_n = (unsigned)r;
+		vp->rx_i = 0;
+		vp->rx_off = 0;
 	}
 	now = pv_now_ns();
-	for (unsigned i = 0; i < (unsigned)r; i++) {
-		uint16_t b = vp->bufs.idx[--vp->bufs.n];
+	while (vp->rx_i < vp->rx_n && m < max) {
+		unsigned i = vp->rx_i;
+		uint16_t b = vp->rx_buf[i];
 		uint8_t *buf = vp->pool + (size_t)b * VX_BUF_LEN;
 		struct msghdr *h = &vp->rx_msgs[i].msg_hdr;
-		struct pkt *pk = &vp->pkts[m];
+		size_t len = vp->rx_msgs[i].msg_len, seg = 0, dlen;
 		struct vxlan_addr from;
-		uint32_t ilen = 0;
-		enum pv_drop why;
 
-		why = (h->msg_flags & MSG_TRUNC) ? PV_DROP_VX_TOO_LONG :
-			vxlan_decap(buf, vp->rx_msgs[i].msg_len, vp->vni, &ilen);
-		if (why == PV_DROP_NONE &&
-		    vp->rx_name[i].sa.sa_family != vp->family)
-			why = PV_DROP_VX_BAD_HDR;	/* cannot happen: one family */
-		if (why != PV_DROP_NONE) {
-			drops[why]++;
+		if ((h->msg_flags & MSG_TRUNC) ||
+		    vp->rx_name[i].sa.sa_family != vp->family) {
+			/* The family cannot differ: one socket, one family. */
+			drops[(h->msg_flags & MSG_TRUNC) ? PV_DROP_VX_TOO_LONG :
+			      PV_DROP_VX_BAD_HDR]++;
 			bad++;
-			vp->bufs.idx[vp->bufs.n++] = b;
-			continue;
+			len = 0;
+		} else {
+			seg = vx_gro_size(vp, i);
+			if (seg && seg < len && !vp->rx_off) {
+				gro_msgs++;
+				gro_dgrams += (len + seg - 1) / seg;
+			}
 		}
-		memset(&pk->vh, 0, sizeof(pk->vh));
-		pk->len = ilen;
-		pk->seg[0].iov_base = buf + VXLAN_HLEN;
-		pk->seg[0].iov_len = ilen;
-		pk->nseg = 1;
-		pk->cookie = b;
-		pk->held = false;
 		sa_to_addr(&vp->rx_name[i], &from);
-		/* The writer of the table: only this worker polls queue 0. */
-		(void)vxlan_fdb_learn(&vp->fdb, buf + VXLAN_HLEN + ETH_ALEN,
-				      &from, now);
-		pkts[m++] = pk;
+		while (m < max && vxlan_gro_next(len, seg, vp->rx_off, &dlen)) {
+			uint8_t *d = buf + vp->rx_off;
+			struct pkt *pk = &vp->pkts[m];
+			uint32_t ilen = 0;
+			enum pv_drop why;
+
+			vp->rx_off += dlen;
+			why = vxlan_decap(d, dlen, vp->vni, &ilen);
+			if (why != PV_DROP_NONE) {
+				drops[why]++;
+				bad++;
+				continue;
+			}
+			memset(&pk->vh, 0, sizeof(pk->vh));
+			pk->len = ilen;
+			pk->seg[0].iov_base = d + VXLAN_HLEN;
+			pk->seg[0].iov_len = ilen;
+			pk->nseg = 1;
+			pk->cookie = b;
+			pk->held = false;
+			vp->ref[b]++;
+			/* The writer of the table: only this worker polls queue 0. */
+			(void)vxlan_fdb_learn(&vp->fdb, d + VXLAN_HLEN + ETH_ALEN,
+					      &from, now);
+			pkts[m++] = pk;
+		}
+		if (vp->rx_off < len)
+			break;	/* the rest of this message next time */
+		vx_buf_put(vp, b);	/* split: the frames' references stay */
+		vp->rx_i++;
+		vp->rx_off = 0;
+		done++;
 	}
 	if (bad)
 		port_count_rx_drops(p, bad, drops);
 	pv_stat_add(&vp->decap_pkts, m);
-	*taken = (unsigned)r;
+	pv_stat_add(&vp->gro_recvs, gro_msgs);
+	pv_stat_add(&vp->gro_segs, gro_dgrams);
+	*taken = m + bad ? m + bad : done;
 	return m;
 }
 
 static void vx_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 		       unsigned n)
 {
+	struct vx_port *vp = vp_of(p);
+
 	(void)q;
 	(void)pkts;
-	port_bufs_put_unheld(&vp_of(p)->bufs, vp_of(p)->pkts, n);
+	for (unsigned i = 0; i < n; i++)
+		if (!vp->pkts[i].held)
+			vx_buf_put(vp, vp->pkts[i].cookie);
 }
 
 static void vx_release(struct port *p, unsigned q, const uint32_t *cookies,
 		       unsigned n)
 {
 	(void)q;
-	port_bufs_release(&vp_of(p)->bufs, cookies, n);
+	for (unsigned i = 0; i < n; i++)
+		vx_buf_put(vp_of(p), cookies[i]);
 }
 
 static int vx_rx_fd(struct port *p, unsigned q)
@@ -316,40 +425,240 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			    unsigned n);
 
 /*
- * Segments sent a piece at a time: the switch cuts a guest's TSO send
- * before it gets here (gso_offload is off), so this is a second line that
- * keeps a large packet from ever being dropped for its size here.
+ * A guest's TSO send, whole (the port takes GSO packets): cut to the inner
+ * MSS by gso_next() into headers of our own and payload pieces that point
+ * into the sender's buffers, each piece behind its VXLAN header in one
+ * iovec, and handed to the kernel as one UDP_SEGMENT send of equal-size
+ * datagrams (the last may be shorter) per group. The kernel copies the
+ * iovec once into its skb and cuts it on the device or in its own GSO.
+ * Groups are bounded by what one UDP GSO send may carry: VX_GSO_SEGS
+ * datagrams (the kernel's UDP_MAX_SEGMENTS before 6.x) and VX_GSO_BYTES of
+ * UDP payload (the IP length limit less an IPv6 and a UDP header; IPv4
+ * would allow 20 bytes more). The kernel refuses UDP GSO on a socket
+ * without the outer checksum (udpcsum=off: EINVAL), and older kernels on a
+ * device without checksum offload (EIO): the port then sends a datagram
+ * per segment, as it learns at its first TSO send.
  */
-#define VX_GSO_OUT	8
+#define VX_GSO_OUT	16		/* segments per gso_next() */
+#define VX_GSO_SEGS	64
+#define VX_GSO_BYTES	(65535 - 40 - 8)
+#define VX_GSO_IOV	1024		/* UIO_MAXIOV */
 struct vx_gso {
 	struct gso_state st;
-	uint8_t hdr[VX_GSO_OUT * GRO_HDR_MAX];
+	uint8_t hdr[VX_GSO_SEGS * GRO_HDR_MAX];	/* one group's headers */
 	struct pkt out[VX_GSO_OUT];
+	struct iovec iov[VX_GSO_IOV];
 };
 static __thread struct vx_gso vx_gso;
 
-/* Segments GSO packet @pk to its MSS and sends the pieces; how many went. */
+/*
+ * One UDP_SEGMENT send of @niov pieces (datagrams of @dsize bytes, the last
+ * maybe shorter) to each of the @ndst destinations; how many copies went.
+ * *err gets the errno of the first refused copy (0 if none).
+ */
+static unsigned vx_gso_send(const struct vx_port *vp, int fd,
+			    const union vx_sa *dst, unsigned ndst,
+			    struct iovec *iov, unsigned niov, uint16_t dsize,
+			    int *err)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} cm;
+	struct msghdr h;
+	struct cmsghdr *c;
+	unsigned went = 0;
+
+	*err = 0;
+	for (unsigned r = 0; r < ndst; r++) {
+		ssize_t w;
+
+		memset(&h, 0, sizeof(h));
+		memset(&cm, 0, sizeof(cm));
+		h.msg_name = (void *)&dst[r];
+		h.msg_namelen = vp->salen;
+		h.msg_iov = iov;
+		h.msg_iovlen = niov;
+		h.msg_control = cm.buf;
+		h.msg_controllen = sizeof(cm.buf);
+		c = CMSG_FIRSTHDR(&h);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+		memcpy(CMSG_DATA(c), &dsize, sizeof(dsize));
+		do
+			w = sendmsg(fd, &h, MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if (w >= 0) {
+			went++;
+			continue;
+		}
+		if (!*err)
+			*err = errno;
+		/* The kernel refuses UDP GSO itself: no other copy would go. */
+		if (errno == EIO || errno == EINVAL)
+			break;
+	}
+	return went;
+}
+
+/* Where one segment of a group is in the group's iovec. */
+struct vx_gso_seg {
+	uint16_t at, cnt;	/* its pieces after its VXLAN header */
+	uint32_t len;		/* its inner frame length */
+};
+
+/*
+ * Segments GSO packet @pk to its MSS and sends the pieces, with UDP GSO
+ * while the kernel takes it, else one datagram each through vx_tx_burst;
+ * how many segments went.
+ */
 static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 {
+	struct vx_port *vp = vp_of(p);
 	struct vx_gso *g = &vx_gso;
+	struct vx_gso_seg sg[VX_GSO_SEGS];
+	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, dgrams = 0;
+	uint64_t gsends = 0, gsegs = 0, copy_errs = 0;
+	/* One flood set for the packet: the control thread may publish another. */
+	const struct vx_rset *rs = __atomic_load_n(&vp->rset, __ATOMIC_ACQUIRE);
+	const union vx_sa *dst = rs->sa;
 	struct pkt *ptr[VX_GSO_OUT];
-	unsigned sent = 0;
-	int total, n;
+	unsigned sent = 0, ndst = rs->n, per, nd = 0, niov = 0;
+	uint32_t gbytes = 0;
+	union vx_sa learned;
+	struct vxlan_addr ip;
+	uint8_t mac[ETH_ALEN];
+	uint16_t dsize;
+	int total, n = 0, fd;
 
 	pkt_parse_l3(pk);
-	total = n = gso_begin(&g->st, pk, false);
-	if (total > 0) {
-		pv_stat_add(&p->st.segmented, (uint64_t)total - 1);
-		while ((n = gso_next(&g->st, g->out, VX_GSO_OUT, g->hdr)) > 0) {
-			for (int i = 0; i < n; i++)
-				ptr[i] = &g->out[i];
-			sent += vx_tx_burst(p, q, ptr, (unsigned)n);
-		}
+	total = gso_begin(&g->st, pk, false);
+	if (total <= 0) {
+		n = total;
+		goto out;
 	}
+	pv_stat_add(&p->st.segmented, (uint64_t)total - 1);
+	if (!__atomic_load_n(&vp->udp_gso, __ATOMIC_RELAXED))
+		goto one_by_one;
+	/* Every segment but the last is headers + MSS: the datagram size. */
+	if ((unsigned)g->st.hlen + g->st.mss > vp->max_frame) {
+		drops[PV_DROP_VX_MTU] += (unsigned)total;
+		goto out;
+	}
+	dsize = (uint16_t)(VXLAN_HLEN + g->st.hlen + g->st.mss);
+	pkt_read(pk, mac, ETH_ALEN);
+	/* A static entry (EVPN) wins over what was learned, as in vx_tx_burst. */
+	if (!pkt_mac_is_multicast(mac) &&
+	    (vxlan_fdb_lookup(&vp->sfdb, mac, pv_now_ns(), &ip) ||
+	     vxlan_fdb_lookup(&vp->fdb, mac, pv_now_ns(), &ip))) {
+		addr_to_sa(vp, &ip, &learned);
+		dst = &learned;
+		ndst = 1;
+	} else if (!ndst) {
+		drops[PV_DROP_VX_NO_REMOTE] += (unsigned)total;
+		goto out;
+	}
+	fd = vp->tx_fd[pkt_flow_hash(pk) % VX_TX_SOCKS];
+	per = PV_MIN(VX_GSO_SEGS, VX_GSO_BYTES / dsize);
+	if (per < 2)
+		goto one_by_one;	/* mtu= near 64 KiB: nothing to batch */
+	for (;;) {
+		unsigned went;
+		bool last;
+		int e;
+
+		n = gso_next(&g->st, g->out, PV_MIN(VX_GSO_OUT, per - nd),
+			     g->hdr + (size_t)nd * GRO_HDR_MAX);
+		if (n < 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			const struct pkt *o = &g->out[i];
+
+			/* 64 x (2 + PKT_MAX_SEGS) could pass UIO_MAXIOV. */
+			if (niov + 1 + o->nseg > VX_GSO_IOV) {
+				g->st.next = g->st.nsegs;
+				n = -PV_DROP_PKT_TOO_BIG;
+				goto out;
+			}
+			g->iov[niov].iov_base = vp->hdr;
+			g->iov[niov++].iov_len = VXLAN_HLEN;
+			sg[nd].at = (uint16_t)niov;
+			sg[nd].cnt = o->nseg;
+			sg[nd++].len = o->len;
+			memcpy(&g->iov[niov], o->seg, o->nseg * sizeof(*o->seg));
+			niov += o->nseg;
+			gbytes += o->len;
+		}
+		last = g->st.next == g->st.nsegs;
+		if (nd < per && !last)
+			continue;
+		if (!nd)
+			break;
+		went = vx_gso_send(vp, fd, dst, ndst, g->iov, niov, dsize, &e);
+		if (!went && (e == EIO || e == EINVAL)) {
+			/*
+			 * This kernel (or the route's device, or udpcsum=off)
+			 * does not take UDP GSO: a datagram per segment from
+			 * now on, starting with this group, cut already.
+			 */
+			__atomic_store_n(&vp->udp_gso, false, __ATOMIC_RELAXED);
+			pv_stat_add(&vp->gso_fallbacks, 1);
+			pv_warn("port %s: the kernel refuses UDP GSO (%s): one "
+				"datagram per segment from now on", p->name,
+				strerror(e));
+			for (unsigned j = 0, k = 0; j < nd; j++) {
+				struct pkt *o = &g->out[k];
+
+				memcpy(o, pk, offsetof(struct pkt, seg));
+				memset(&o->vh, 0, sizeof(o->vh));
+				memcpy(o->seg, &g->iov[sg[j].at],
+				       sg[j].cnt * sizeof(*o->seg));
+				o->nseg = sg[j].cnt;
+				o->len = sg[j].len;
+				ptr[k++] = o;
+				if (k == VX_GSO_OUT || j + 1 == nd) {
+					sent += vx_tx_burst(p, q, ptr, k);
+					k = 0;
+				}
+			}
+			if (last)
+				goto out;
+			goto one_by_one;
+		}
+		if (!went) {
+			drops[tx_errno_reason(e)] += nd;
+		} else {
+			sent += nd;
+			bytes += gbytes;
+			dgrams += (uint64_t)nd * went;
+			copy_errs += ndst - went;
+			gsends += went;
+			gsegs += nd;
+		}
+		nd = niov = 0;
+		gbytes = 0;
+		if (last)
+			break;
+	}
+	goto out;
+
+one_by_one:
+	while ((n = gso_next(&g->st, g->out, VX_GSO_OUT, g->hdr)) > 0) {
+		for (int i = 0; i < n; i++)
+			ptr[i] = &g->out[i];
+		sent += vx_tx_burst(p, q, ptr, (unsigned)n);
+	}
+out:
 	/* Refused whole: one drop; cut short: the segments not made. */
 	if (n < 0)
-		pv_stat_add(&p->st.drops.n[-n < PV_DROP_MAX ? -n : PV_DROP_PKT_HDR_GSO],
-			    total > 0 ? (uint64_t)total - g->st.next : 1);
+		drops[-n < PV_DROP_MAX ? -n : PV_DROP_PKT_HDR_GSO] +=
+			total > 0 ? (uint64_t)total - g->st.next : 1;
+	pv_stat_add(&vp->gso_sends, gsends);
+	pv_stat_add(&vp->gso_segs, gsegs);
+	pv_stat_add(&vp->encap_pkts, dgrams);
+	pv_stat_add(&vp->tx_copy_errs, copy_errs);
+	port_count_tx(p, q, gsegs, bytes, 0, drops);
 	return sent;
 }
 
@@ -365,6 +674,8 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	bool learned[PKT_BURST_MAX], want[PKT_BURST_MAX];
 	uint32_t used = 0;
 	unsigned sent = 0;
+	/* One set for the whole burst: the control thread may publish another. */
+	const struct vx_rset *rs = __atomic_load_n(&vp->rset, __ATOMIC_ACQUIRE);
 
 	n = PV_MIN(n, PKT_BURST_MAX);
 	/*
@@ -424,11 +735,13 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		pkt_read(pk, dst, ETH_ALEN);
 		if (!now)
 			now = pv_now_ns();
+		/* A static entry (EVPN) wins over what was learned. */
 		learned[j] = !pkt_mac_is_multicast(dst) &&
-			     vxlan_fdb_lookup(&vp->fdb, dst, now, &ip);
+			     (vxlan_fdb_lookup(&vp->sfdb, dst, now, &ip) ||
+			      vxlan_fdb_lookup(&vp->fdb, dst, now, &ip));
 		if (learned[j]) {
 			addr_to_sa(vp, &ip, &vx_learned[j]);
-		} else if (!vp->nremotes) {
+		} else if (!rs->n) {
 			drops[PV_DROP_VX_NO_REMOTE]++;
 			continue;
 		}
@@ -449,12 +762,13 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 
 			if (!want[j] || sock[j] != s)
 				continue;
-			nd = learned[j] ? 1 : vp->nremotes;
+			nd = learned[j] ? 1 : rs->n;
 			for (unsigned r = 0; r < nd; r++) {
 				struct msghdr *h = &vx_msgs[nm].msg_hdr;
 
 				memset(h, 0, sizeof(*h));
-				h->msg_name = learned[j] ? &vx_learned[j] : &vp->remote[r];
+				h->msg_name = learned[j] ? &vx_learned[j] :
+					      (void *)&rs->sa[r];
 				h->msg_namelen = vp->salen;
 				h->msg_iov = vx_iov[j];
 				h->msg_iovlen = niov[j];
@@ -475,7 +789,7 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		if (ok[j]) {
 			sent++;
 			bytes += pkts[j]->len;
-			copy_errs += (learned[j] ? 1 : vp->nremotes) - ok[j];
+			copy_errs += (learned[j] ? 1 : rs->n) - ok[j];
 		} else {
 			drops[err[j] ? err[j] : PV_DROP_TX_PORT_ERR]++;
 		}
@@ -497,8 +811,8 @@ static void vx_stats_json(struct port *p, void *obj)
 	o = json_object();
 	rem = json_array();
 	sp = json_array();
-	for (unsigned i = 0; i < vp->nremotes; i++)
-		json_array_append_new(rem, json_string(sa_fmt(&vp->remote[i], a,
+	for (unsigned i = 0; i < vp->rset->n; i++)
+		json_array_append_new(rem, json_string(sa_fmt(&vp->rset->sa[i], a,
 							      sizeof(a))));
 	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
 		json_array_append_new(sp, json_integer(vp->tx_sport[i]));
@@ -514,6 +828,8 @@ static void vx_stats_json(struct port *p, void *obj)
 			    json_integer(vxlan_fdb_count(&vp->fdb, pv_now_ns())));
 	json_object_set_new(o, "macs_max",
 			    json_integer(vp->fdb.nbuckets * VXLAN_FDB_WAYS));
+	json_object_set_new(o, "static_macs", json_integer(
+			    vxlan_fdb_count(&vp->sfdb, pv_now_ns())));
 	json_object_set_new(o, "macs_learned", json_integer((json_int_t)
 			    __atomic_load_n(&vp->fdb.learned, __ATOMIC_RELAXED)));
 	json_object_set_new(o, "macs_moved", json_integer((json_int_t)
@@ -526,6 +842,19 @@ static void vx_stats_json(struct port *p, void *obj)
 			    __atomic_load_n(&vp->decap_pkts, __ATOMIC_RELAXED)));
 	json_object_set_new(o, "tx_copy_errors", json_integer((json_int_t)
 			    __atomic_load_n(&vp->tx_copy_errs, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "udp_gso", json_boolean(
+			    __atomic_load_n(&vp->udp_gso, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "gso_sends", json_integer((json_int_t)
+			    __atomic_load_n(&vp->gso_sends, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "gso_segs", json_integer((json_int_t)
+			    __atomic_load_n(&vp->gso_segs, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "gso_fallbacks", json_integer((json_int_t)
+			    __atomic_load_n(&vp->gso_fallbacks, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "udp_gro", json_boolean(vp->udp_gro));
+	json_object_set_new(o, "gro_recvs", json_integer((json_int_t)
+			    __atomic_load_n(&vp->gro_recvs, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "gro_segs", json_integer((json_int_t)
+			    __atomic_load_n(&vp->gro_segs, __ATOMIC_RELAXED)));
 	json_object_set_new(obj, "vxlan", o);
 }
 
@@ -539,6 +868,8 @@ static void vx_destroy(struct port *p)
 		if (vp->tx_fd[i] >= 0)
 			close(vp->tx_fd[i]);
 	vxlan_fdb_free(&vp->fdb);
+	vxlan_fdb_free(&vp->sfdb);
+	free(vp->rset);
 	free(vp->pool);
 	free(vp);
 }
@@ -702,6 +1033,9 @@ static int vx_socket(struct vx_port *vp, uint16_t port, bool tx)
 		if (vp->family == AF_INET6)
 			(void)setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one,
 					 sizeof(one));
+		/* Datagrams of a flow, coalesced: one receive, cut here. */
+		vp->udp_gro = setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one,
+					 sizeof(one)) == 0;
 		sz = VX_RCVBUF;
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
 			(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
@@ -766,7 +1100,20 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 	vp->max_frame = vp->mtu + ETH_HLEN -
 		(vp->family == AF_INET6 ? VXLAN_OVERHEAD_V6 : VXLAN_OVERHEAD_V4);
 	vxlan_hdr_build(vp->hdr, vp->vni);
-	if (vxlan_fdb_init(&vp->fdb, vp->fdb_max,
+	/*
+	 * TSO sends arrive whole. UDP GSO until the kernel refuses it (old
+	 * kernels, udpcsum=off): learnt at the first send, not guessed.
+	 */
+	vp->port.gso_offload = true;
+	vp->udp_gso = true;
+	vp->rset = calloc(1, sizeof(*vp->rset));
+	if (vp->rset) {
+		vp->rset->n = vp->nremotes;
+		memcpy(vp->rset->sa, vp->remote, sizeof(vp->remote));
+	}
+	if (!vp->rset ||
+	    vxlan_fdb_init(&vp->sfdb, vp->fdb_max, UINT64_MAX) < 0 ||
+	    vxlan_fdb_init(&vp->fdb, vp->fdb_max,
 			   (sw ? sw->fdb.ageing_ns : 0) ?: 300ULL * 1000000000ULL) < 0) {
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
@@ -808,4 +1155,175 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 fail:
 	vx_destroy(&vp->port);
 	return NULL;
+}
+
+static bool is_vxlan(const struct port *p)
+{
+	return p && p->ops == &vx_port_ops;
+}
+
+/* Parses @str as a VTEP of @vp's family, with its dstport. */
+static int remote_parse(const struct vx_port *vp, const char *str,
+			union vx_sa *s, char *err, size_t errlen)
+{
+	if (!sa_parse(str, s)) {
+		snprintf(err, errlen, "port %s: '%s' is not an IP address",
+			 vp->port.name, str);
+		return -EINVAL;
+	}
+	if (s->sa.sa_family != vp->family) {
+		snprintf(err, errlen, "port %s: %s is not of local='s address family",
+			 vp->port.name, str);
+		return -EINVAL;
+	}
+	if (vp->family == AF_INET6)
+		s->v6.sin6_port = htons(vp->dstport);
+	else
+		s->v4.sin_port = htons(vp->dstport);
+	return 0;
+}
+
+static bool sa_same(const union vx_sa *a, const union vx_sa *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->v6.sin6_addr, &b->v6.sin6_addr, 16);
+	return a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
+}
+
+int vxlan_port_remote(struct port *p, const char *ip, bool add, void **old,
+		      char *err, size_t errlen)
+{
+	struct vx_port *vp = vp_of(p);
+	struct vx_rset *cur, *nr;
+	union vx_sa s;
+	unsigned at = VX_MAX_REMOTES;
+	int rc;
+
+	*old = NULL;
+	if (!is_vxlan(p)) {
+		snprintf(err, errlen, "port %s is not a vxlan port", p ? p->name : "?");
+		return -EINVAL;
+	}
+	rc = remote_parse(vp, ip, &s, err, errlen);
+	if (rc)
+		return rc;
+	cur = vp->rset;
+	for (unsigned i = 0; i < cur->n; i++)
+		if (sa_same(&cur->sa[i], &s))
+			at = i;
+	if (add && at < VX_MAX_REMOTES) {
+		snprintf(err, errlen, "port %s: remote %s exists", p->name, ip);
+		return -EEXIST;
+	}
+	if (!add && at == VX_MAX_REMOTES) {
+		snprintf(err, errlen, "port %s: no remote %s", p->name, ip);
+		return -ENOENT;
+	}
+	if (add && cur->n == VX_MAX_REMOTES) {
+		snprintf(err, errlen, "port %s: %u remotes already", p->name,
+			 VX_MAX_REMOTES);
+		return -ENOSPC;
+	}
+	nr = malloc(sizeof(*nr));
+	if (!nr) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*nr = *cur;
+	if (add) {
+		nr->sa[nr->n++] = s;
+	} else {
+		/* Order kept: a flood's copies go out in the same order. */
+		memmove(&nr->sa[at], &nr->sa[at + 1],
+			(nr->n - at - 1) * sizeof(nr->sa[0]));
+		nr->n--;
+	}
+	__atomic_store_n(&vp->rset, nr, __ATOMIC_RELEASE);
+	*old = cur;
+	return 0;
+}
+
+int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
+		   char *err, size_t errlen)
+{
+	struct vx_port *vp = vp_of(p);
+	struct vxlan_addr a;
+	union vx_sa s;
+	uint8_t m[ETH_ALEN];
+	int rc;
+
+	if (!is_vxlan(p)) {
+		snprintf(err, errlen, "port %s is not a vxlan port", p ? p->name : "?");
+		return -EINVAL;
+	}
+	if (pv_mac_parse(mac, m) < 0 || pkt_mac_is_multicast(m)) {
+		snprintf(err, errlen, "port %s: '%s' is not a unicast MAC",
+			 p->name, mac);
+		return -EINVAL;
+	}
+	if (!ip) {
+		if (vxlan_fdb_forget(&vp->sfdb, m))
+			return 0;
+		snprintf(err, errlen, "port %s: no static MAC %s", p->name, mac);
+		return -ENOENT;
+	}
+	rc = remote_parse(vp, ip, &s, err, errlen);
+	if (rc)
+		return rc;
+	sa_to_addr(&s, &a);
+	/* Its time is 0 and the table never ages: "seen" is never refreshed. */
+	if (vxlan_fdb_learn(&vp->sfdb, m, &a, 0) < 0) {
+		snprintf(err, errlen, "port %s: static MAC table full", p->name);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+struct mac_list_ctx {
+	const struct vx_port *vp;
+	json_t *a;
+};
+
+static void mac_list_one(void *opaque, const uint8_t mac[ETH_ALEN],
+			 const struct vxlan_addr *ip)
+{
+	struct mac_list_ctx *c = opaque;
+	json_t *o = json_object();
+	union vx_sa s;
+	char m[18], a[INET6_ADDRSTRLEN];
+
+	addr_to_sa(c->vp, ip, &s);
+	snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x",
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	json_object_set_new(o, "mac", json_string(m));
+	json_object_set_new(o, "vtep", json_string(sa_fmt(&s, a, sizeof(a))));
+	json_array_append_new(c->a, o);
+}
+
+void *vxlan_port_json(struct port *p)
+{
+	struct vx_port *vp = vp_of(p);
+	struct mac_list_ctx c;
+	json_t *o, *rem;
+	char a[INET6_ADDRSTRLEN];
+
+	if (!is_vxlan(p))
+		return NULL;
+	o = json_object();
+	rem = json_array();
+	for (unsigned i = 0; i < vp->rset->n; i++)
+		json_array_append_new(rem, json_string(sa_fmt(&vp->rset->sa[i], a,
+							      sizeof(a))));
+	c.vp = vp;
+	c.a = json_array();
+	/* The control thread is the static table's writer: plain reads. */
+	vxlan_fdb_foreach(&vp->sfdb, 1, mac_list_one, &c);
+	json_object_set_new(o, "name", json_string(p->name));
+	json_object_set_new(o, "vni", json_integer(vp->vni));
+	json_object_set_new(o, "local", json_string(sa_fmt(&vp->local, a, sizeof(a))));
+	json_object_set_new(o, "remotes", rem);
+	json_object_set_new(o, "macs", c.a);
+	return o;
 }

@@ -38,6 +38,14 @@ enum pv_drop vxlan_decap(const uint8_t *buf, size_t len, uint32_t vni,
 	return PV_DROP_NONE;
 }
 
+bool vxlan_gro_next(size_t len, size_t seg, size_t off, size_t *dlen)
+{
+	if (off >= len)
+		return false;
+	*dlen = seg && seg < len - off ? seg : len - off;
+	return true;
+}
+
 #define KEY_USED	(1ULL << 48)
 
 static uint64_t mac_key(const uint8_t mac[ETH_ALEN])
@@ -139,6 +147,21 @@ int vxlan_fdb_learn(struct vxlan_fdb *f, const uint8_t mac[ETH_ALEN],
 	return 1;
 }
 
+bool vxlan_fdb_forget(struct vxlan_fdb *f, const uint8_t mac[ETH_ALEN])
+{
+	uint64_t key = mac_key(mac);
+	struct vxlan_fdb_ent *b = f->ent + (size_t)bucket_of(f, key) * VXLAN_FDB_WAYS;
+	const struct vxlan_addr none = { { 0 } };
+
+	for (unsigned w = 0; w < VXLAN_FDB_WAYS; w++) {
+		if (b[w].key == key) {
+			ent_write(&b[w], 0, &none, 0);
+			return true;
+		}
+	}
+	return false;
+}
+
 bool vxlan_fdb_lookup(const struct vxlan_fdb *f, const uint8_t mac[ETH_ALEN],
 		      uint64_t now, struct vxlan_addr *ip)
 {
@@ -173,6 +196,28 @@ bool vxlan_fdb_lookup(const struct vxlan_fdb *f, const uint8_t mac[ETH_ALEN],
 		}
 	}
 	return false;
+}
+
+void vxlan_fdb_foreach(const struct vxlan_fdb *f, uint64_t now,
+		       void (*fn)(void *ctx, const uint8_t mac[ETH_ALEN],
+				  const struct vxlan_addr *ip),
+		       void *ctx)
+{
+	size_t n = (size_t)f->nbuckets * VXLAN_FDB_WAYS;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct vxlan_fdb_ent *e = &f->ent[i];
+		uint64_t k = e->key;
+		struct vxlan_addr ip;
+		uint8_t mac[ETH_ALEN];
+
+		if (!(k & KEY_USED) || !live(f, e->seen, now))
+			continue;
+		for (unsigned j = 0; j < ETH_ALEN; j++)
+			mac[j] = (uint8_t)(k >> (8 * (ETH_ALEN - 1 - j)));
+		memcpy(ip.a, e->ip, sizeof(ip.a));
+		fn(ctx, mac, &ip);
+	}
 }
 
 unsigned vxlan_fdb_count(const struct vxlan_fdb *f, uint64_t now)

@@ -371,3 +371,23 @@ void fdb_count_nets(const struct fdb *f, uint64_t now_ns, unsigned *n,
 			n[net]++;
 	}
 }
+
+void fdb_foreach(const struct fdb *f, uint64_t now_ns,
+		 void (*fn)(void *ctx, const uint8_t *mac, uint16_t port,
+			    bool is_static),
+		 void *ctx)
+{
+	for (unsigned i = 0; i < FDB_SLOTS; i++) {
+		struct view v;
+		uint8_t mac[6];
+		uint64_t m;
+
+		if (!slot_read(&f->slot[i], &v) || !v.key ||
+		    kport(v.key) == FDB_NO_PORT || !alive(f, v.seen, now_ns))
+			continue;
+		m = v.key >> 16;
+		for (unsigned j = 0; j < 6; j++)
+			mac[j] = (uint8_t)(m >> (8 * (5 - j)));
+		fn(ctx, mac, kport(v.key), v.seen == 0);
+	}
+}

@@ -565,6 +565,12 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	    const uint8_t net, struct pkt **pkts, unsigned n)
 {
 	uint16_t dest[PKT_BURST_MAX];
+	/*
+	 * The unicast destinations the burst has, noted in pass 1: pass 2
+	 * visits those (every port only for a flood) instead of scanning the
+	 * burst once per port of the switch.
+	 */
+	uint64_t dmask = 0, todo;
 	struct pkt *list[PKT_BURST_MAX];
 	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
 	uint64_t nflood = 0, nfwd = 0;
@@ -576,7 +582,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	uint64_t t0 = dp_rdtsc(), t1;
 	uint8_t last_src[ETH_ALEN], last_dst[ETH_ALEN];
 	bool have_src = false, have_dst = false;
-	uint16_t last_di = FDB_NO_PORT;
+	struct port *last_d = NULL;
 
 	/* Pass 1: classify the whole burst. */
 	for (unsigned i = 0; i < n; i++) {
@@ -607,26 +613,26 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 			memcpy(last_src, p->src_mac, ETH_ALEN);
 		}
 		if (!pkt_mac_is_multicast(p->dst_mac)) {
-			uint16_t di;
-
+			/* the same MAC as the last frame: the same port (one table) */
 			if (!have_dst || memcmp(last_dst, p->dst_mac, ETH_ALEN)) {
-				last_di = fdb_lookup_net(&sw->fdb, p->dst_mac,
-							 net, now);
+				uint16_t di = fdb_lookup_net(&sw->fdb, p->dst_mac,
+							     net, now);
+
 				memcpy(last_dst, p->dst_mac, ETH_ALEN);
 				have_dst = true;
+				/*
+				 * A port being deleted is no destination any
+				 * more, nor is one of another network (never:
+				 * the entry is the network's; this is cheap
+				 * and belts the braces).
+				 */
+				last_d = di < SW_MAX_PORTS && ((fwd >> di) & 1) ?
+					 t->port[di] : NULL;
+				/* Unknown unicast: the uplink (direct) or everyone (learn). */
+				if (!last_d && !learn)
+					last_d = t->net_uplink[net];
 			}
-			di = last_di;
-
-			/*
-			 * A port being deleted is no destination any more,
-			 * nor is one of another network (never: the entry is
-			 * the network's; this is cheap and belts the braces).
-			 */
-			d = di < SW_MAX_PORTS && ((fwd >> di) & 1) ?
-			    t->port[di] : NULL;
-			/* Unknown unicast: the uplink (direct) or everyone (learn). */
-			if (!d && !learn)
-				d = t->net_uplink[net];
+			d = last_d;
 		} else {
 			d = NULL;
 		}
@@ -648,6 +654,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 			dest[i] = DEST_DROP;
 		} else {
 			dest[i] = d->idx;
+			dmask |= 1ULL << d->idx;
 			nfwd++;
 		}
 	}
@@ -681,7 +688,10 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	 * aggregation, the backend-with-its-own-buffers design it models.
 	 */
 	gro = src->ops->release && !sw->copy_double ? dp_gro_table() : NULL;
-	for (unsigned pi = 0; pi < t->hi; pi++) {
+	/* a flood goes to the source's network, every port of it */
+	todo = flood ? fwd : dmask;
+	while (todo) {
+		unsigned pi = (unsigned)__builtin_ctzll(todo);
 		struct port *d = t->port[pi];
 		/* The control thread changes these as the guest's rings start. */
 		unsigned nq = __atomic_load_n(&d->nqueues, __ATOMIC_RELAXED), cnt = 0;
@@ -695,6 +705,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 		bool to_trunk = (t->trunk >> pi) & 1;
 		bool try_gro = gro && gso_ok && !to_trunk;
 
+		todo &= todo - 1;
 		if (!((fwd >> pi) & 1) || d == src)
 			continue;
 		for (unsigned i = 0; i < n; i++) {

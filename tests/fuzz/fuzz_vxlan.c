@@ -9,7 +9,8 @@
  * an accepted datagram has the I flag alone, the port's VNI, and an inner
  * frame of ETH_HLEN..PV_FRAME_MAX bytes that is the rest of the datagram;
  * learning its source MAC keeps the table within its capacity, and a
- * learned unicast MAC is found again.
+ * learned unicast MAC is found again. The same bytes cut as a UDP GRO
+ * receive (vxlan_gro_next) give pieces that cover them exactly.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,6 +60,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (why != PV_DROP_VX_TRUNC && why != PV_DROP_VX_BAD_HDR &&
 		   why != PV_DROP_VX_UNKNOWN_VNI && why != PV_DROP_VX_TOO_LONG) {
 		abort();
+	}
+	/*
+	 * The same bytes as a UDP GRO receive (segment size from the input,
+	 * as a hostile peer's datagrams may be coalesced): the pieces cover
+	 * the buffer exactly, none longer than the segment size, and each is
+	 * checked on its own within its bounds.
+	 */
+	{
+		size_t seg = (size_t)data[0] * 7 % 1600, off = 0, d, n = 0;
+
+		while (vxlan_gro_next(len, seg, off, &d)) {
+			if (!d || off + d > len || (seg && d > seg))
+				abort();
+			why = vxlan_decap(buf + off, d, vni, &ilen);
+			if (why == PV_DROP_NONE && ilen != d - VXLAN_HLEN)
+				abort();
+			off += d;
+			if (++n > len)
+				abort();
+		}
+		if (off != len)
+			abort();
 	}
 	free(buf);
 	return 0;

@@ -36,6 +36,8 @@ check "the switch completed no checksum for the TAP (it takes partial ones)" \
 # uplink segments is 50-afpacket-uplink.sh's check.)
 js=$("$PVNET" stats --ctl "$ctl" --json)
 log "GSO packets: to the TAP $(jq '.ports[] | select(.name == "up") | .tx_gso_pkts' <<<"$js"), to the guest $(jq '.ports[] | select(.name == "g") | .tx_gso_pkts' <<<"$js"); segmented in software: $(jq -c '[.ports[] | {(.name): .segmented}] | add' <<<"$js")"
+check "TSO host -> guest: the TAP handed the switch large packets (rx_gso_pkts)" \
+	[ "$(jq '.ports[] | select(.name == "up") | .rx_gso_pkts > 0' <<<"$js")" = true ]
 check "TSO host -> guest: the guest got the host's large packets whole" \
 	[ "$(jq '.ports[] | select(.name == "g") | .tx_gso_pkts > 0' <<<"$js")" = true ]
 check "TSO guest -> host: large packets went into the TAP whole" \

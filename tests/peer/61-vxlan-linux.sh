@@ -5,8 +5,9 @@
 # its own namespace, MTU 1450, TSO on) and a vxlan port; host H2, across a
 # veth underlay 198.18.61.0/24, has `ip link add vx42 type vxlan id 42`.
 # The overlay is 198.19.61.0/24. Ping, iperf3 TCP and an 8 MB file both
-# ways; the guest's TSO sends are segmented before encapsulation (none
-# dropped for size); H2's MAC is learned behind H2's address; datagrams
+# ways; the guest's TSO sends are segmented and encapsulated into UDP GSO
+# sends (none dropped for size; a kernel that refuses UDP GSO makes the
+# port fall back to a datagram per segment, counted); H2's MAC is learned behind H2's address; datagrams
 # with a bad header, a foreign VNI or too short are dropped by name. Then
 # the same switch restarted with an IPv6 underlay (fd00:61::/64): ping.
 . "$(dirname "$0")/lib.sh"
@@ -67,6 +68,12 @@ check "the guest's TSO sends were segmented for the vxlan port ($(vx .segmented)
 	[ "$(vx '.segmented > 100')" = true ]
 check "no frame toward the vxlan port dropped for size or MTU" \
 	[ "$(vx '[.drops.pkt_too_big, .drops.vx_mtu, .drops.tx_port_err] | map(. // 0) | add')" = 0 ]
+# Decapsulated inner TCP goes through the switch's GRO toward the guest
+check "decapsulated TCP merged by GRO before the guest ($(jq -c '[.workers[].gro | {in_segs, out_pkts}]' <<<"$js"))" \
+	[ "$(jq '([.workers[].gro.in_segs] | add) > 4 * ([.workers[].gro.out_pkts] | add)' <<<"$js")" = true ]
+# UDP GSO (UDP_SEGMENT): a TSO send leaves as a few sends of many datagrams
+check "the guest's TSO sends went out as UDP GSO sends ($(vx .vxlan.gso_sends) sends, $(vx .vxlan.gso_segs) segments)" \
+	[ "$(vx '.vxlan.udp_gso and .vxlan.gso_sends > 50 and .vxlan.gso_segs > 4 * .vxlan.gso_sends and .vxlan.gso_fallbacks == 0')" = true ]
 check "outer source ports come from the kernel's ephemeral range" \
 	[ "$(vx '[.vxlan.src_ports[] | select(. >= 1024)] | length')" = 16 ]
 
@@ -112,4 +119,41 @@ check "ping H2 -> guest over an IPv6 underlay" \
 js=$("$PVNET" stats --ctl "$ctl" --json)
 log "vxlan (IPv6): $(vx .vxlan)"
 check "IPv6 underlay: max inner frame is 1500 - 70 + 14" [ "$(vx .vxlan.max_frame)" = 1444 ]
+bg srv6 ip netns exec "$ns2" iperf3 -s -p 5261
+sleep 0.5
+check "iperf3 guest -> H2 over an IPv6 underlay" \
+	timeout 20 ip netns exec "$nsg" iperf3 -c 198.19.61.2 -p 5261 -t 1
+js=$("$PVNET" stats --ctl "$ctl" --json)
+check "IPv6 underlay: UDP GSO sends ($(vx .vxlan.gso_sends), $(vx .vxlan.gso_segs) segments)" \
+	[ "$(vx '.vxlan.gso_sends > 10 and .vxlan.gso_segs > 4 * .vxlan.gso_sends')" = true ]
+
+# udpcsum=off: the kernel refuses UDP GSO without the outer checksum
+# (EINVAL); the port falls back to a datagram per segment, once, counted,
+# and loses nothing. IPv4 again, the switch restarted.
+kill "$pid_switch"
+wait "$pid_switch" 2>/dev/null
+kill "$pid_srv6" 2>/dev/null
+ip -n "$ns2" link del vx6
+ip -n "$ns2" link add vx42 type vxlan id 42 local 198.18.61.2 remote 198.18.61.1 \
+	dstport 4789 dev u61b
+ip -n "$ns2" link set vx42 address "$H2_MAC"
+ip -n "$ns2" addr add 198.19.61.2/24 dev vx42
+ip -n "$ns2" link set vx42 up
+bg switch ip netns exec "$ns1" "$PVNET" switch --ctl "$ctl" \
+	--port "vxlan,name=vx,vni=42,local=198.18.61.1,remote=198.18.61.2,udpcsum=off" \
+	--port "vhost,name=g,path=$T/g.sock,mac=$G_MAC"
+check "switch with udpcsum=off ready" wait_for 10 switch_ready "$ctl"
+ip -n "$nsg" link set pv0 mtu 1450
+ip netns exec "$nsg" ip neigh flush dev pv0
+wait_for 10 ip netns exec "$nsg" ping -c 1 -W 1 198.19.61.2 >/dev/null
+bg srv4 ip netns exec "$ns2" iperf3 -s -p 5262
+sleep 0.5
+check "iperf3 guest -> H2 with udpcsum=off (UDP GSO refused by the kernel)" \
+	timeout 20 ip netns exec "$nsg" iperf3 -c 198.19.61.2 -p 5262 -t 1
+js=$("$PVNET" stats --ctl "$ctl" --json)
+log "vxlan (udpcsum=off): $(vx .vxlan)"
+check "UDP GSO refused: one fallback, counted, then off ($(vx .vxlan.gso_fallbacks))" \
+	[ "$(vx '.vxlan.gso_fallbacks == 1 and (.vxlan.udp_gso | not) and .vxlan.gso_sends == 0')" = true ]
+check "nothing dropped toward the vxlan port for the fallback ($(vx .drops))" \
+	[ "$(vx '[.drops.pkt_too_big, .drops.vx_mtu, .drops.tx_port_err] | map(. // 0) | add')" = 0 ]
 finish

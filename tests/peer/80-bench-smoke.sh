@@ -12,11 +12,14 @@ out=$T/bench
 jqe() { jq -e "$@" >/dev/null; }
 "$PVNET" bench --help >"$T/help.txt" 2>&1
 check "bench --help lists every scenario" \
-	bash -c "for s in copy notify mq bridge lro peers tcp vm; do grep -q \"^  \$s \" '$T/help.txt' || exit 1; done"
+	bash -c "for s in copy notify mq bridge lro peers tcp vm vxlan; do grep -q \"^  \$s \" '$T/help.txt' || exit 1; done"
 "$PVNET" bench --no-such-flag >/dev/null 2>&1
 check "an unknown option fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench nosuchscenario >/dev/null 2>&1
 check "an unknown scenario fails with status 2" [ $? -eq 2 ]
+"$PVNET" bench report nosuchmode >/dev/null 2>"$T/report.err"
+check "bench report: an unknown mode fails with status 2" [ $? -eq 2 ]
+check "bench report: and says which mode" grep -q "unknown mode 'nosuchmode'" "$T/report.err"
 
 if timeout 120 "$PVNET" bench --quick --out "$out" bridge >"$T/bench.log" 2>&1; then
 	ok "bench --quick bridge ran"
@@ -45,6 +48,27 @@ jq -c '.rows[] | {variant, gbps, mpps, backend_cpp}' "$r" | sed 's/^/# /'
 check "results.csv: a header and 4 rows" [ "$(wc -l <"$out/results.csv")" = 5 ]
 check "bridge.md: a table with 4 rows" \
 	[ "$(grep -c '^| \(direct\|learn\) ' "$out/bridge.md")" = 4 ]
+# the report is recomputed from results.json alone (what a user re-runs)
+check "bench report table reprints bridge.md's table from results.json" \
+	bash -c "'$PVNET' bench report table '$r' bridge | cmp -s - <(sed -n '/^| variant /,\$p' '$out/bridge.md')"
 check "bridge.png: a PNG chart" \
 	[ "$(head -c 8 "$out/bridge.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+
+# the vxlan scenario (issue 15): both paths, both directions, cycles/byte
+vout=$T/bench-vx
+if timeout 150 "$PVNET" bench --quick --out "$vout" vxlan >"$T/bench-vx.log" 2>&1; then
+	ok "bench --quick vxlan ran"
+else
+	not_ok "bench --quick vxlan ran"
+	tail -n 20 "$T/bench-vx.log" | sed 's/^/#   /'
+fi
+check "vxlan: 4 rows (pvnet and kernel, both directions), traffic and total cycles/byte" \
+	jqe '[.rows[] | select(.scenario == "vxlan")] | length == 4 and
+	     all(.gbps > 0 and .cpb_total > 0)' "$vout/results.json"
+check "vxlan: pvnet rows measure pvnet's processes and have a ratio to the kernel's" \
+	jqe '[.rows[] | select(.scenario == "vxlan" and (.variant | startswith("pvnet") or contains("-> pvnet")))] |
+	     length == 2 and all(.backend_cpb > 0 and .ratio > 0)' "$vout/results.json"
+check "vxlan: two goals (pvnet / kernel cycles per byte)" \
+	jqe '[.goals[] | select(.goal | startswith("vxlan:"))] | length == 2' "$vout/results.json"
+jq -c '.rows[] | {variant, gbps, cpb_total, ratio}' "$vout/results.json" 2>/dev/null | sed 's/^/# /'
 finish

@@ -450,7 +450,8 @@ static void protocol_unchanged(void **state)
 
 	assert_int_equal(ctl_request(fx->path, "bogus", &reply), 0);
 	assert_string_equal(reply, "{\"error\":\"unknown command (known: version, "
-			    "stats, port list, port add, port del)\",\"code\":\"EINVAL\"}\n");
+			    "stats, port list, port add, port del, fdb list, vxlan list, "
+			    "vxlan remote, vxlan mac)\",\"code\":\"EINVAL\"}\n");
 	free(reply);
 	assert_int_equal(ctl_request(fx->path, "stats", &reply), 0);
 	j = json_loads(reply, 0, NULL);
@@ -505,7 +506,7 @@ static void port_requests(void **state)
 	snprintf(sock2, sizeof(sock2), "/tmp/pvnet-test-ctl-q.%d", getpid());
 	j = req_json(fx, "version");
 	assert_int_equal(json_integer_value(json_object_get(j, "protocol")), 1);
-	assert_int_equal(json_array_size(json_object_get(j, "requests")), 5);
+	assert_int_equal(json_array_size(json_object_get(j, "requests")), 11);
 	json_decref(j);
 
 	snprintf(req, sizeof(req), "port add vhost,name=p,path=%s,mac=02:00:00:00:00:09", sock);
@@ -661,6 +662,86 @@ static void accept_out_of_fds_pauses(void **state)
 	free(reply);
 }
 
+/*
+ * The tables EVPN fills (docs/evpn.md): a vxlan port's remotes and static
+ * MACs, added, listed, removed; every bad request refused with its code
+ * and counted, the switch going on.
+ */
+static void vxlan_requests(void **state)
+{
+	struct ctl_fx *fx = *state;
+	static const struct { const char *req, *code; } bad[] = {
+		{ "vxlan", "EINVAL" },
+		{ "vxlan remote", "EINVAL" },
+		{ "vxlan remote add vx", "EINVAL" },
+		{ "vxlan remote add vx 127.0.0.2 extra", "EINVAL" },
+		{ "vxlan remote put vx 127.0.0.2", "EINVAL" },
+		{ "vxlan mac add vx 02:00:00:00:00:0a", "EINVAL" },
+		{ "vxlan remote add nope 127.0.0.2", "ENOENT" },
+		{ "vxlan remote add vx 127.0.0.2", "EEXIST" },
+		{ "vxlan remote add vx fd00::2", "EINVAL" },
+		{ "vxlan remote add vx not-an-ip", "EINVAL" },
+		{ "vxlan remote del vx 127.0.0.9", "ENOENT" },
+		{ "vxlan mac add vx ff:ff:ff:ff:ff:ff 127.0.0.2", "EINVAL" },
+		{ "vxlan mac add vx 02:00:00:00:00 127.0.0.2", "EINVAL" },
+		{ "vxlan mac del vx 02:00:00:00:00:0b", "ENOENT" },
+	};
+	char req[200];
+	json_t *j, *v;
+	unsigned port = 20000 + (unsigned)getpid() % 20000;
+
+	snprintf(req, sizeof(req), "port add vxlan,name=vx,vni=5,local=127.0.0.1,"
+		 "dstport=%u,mtu=1500", port);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	j = req_json(fx, "vxlan remote add vx 127.0.0.2");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	j = req_json(fx, "vxlan mac add vx 02:00:00:00:00:0a 127.0.0.3");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = req_json(fx, bad[i].req);
+		if (strcmp(err_code(j), bad[i].code))
+			fail_msg("%s: %s, want %s", bad[i].req, err_code(j), bad[i].code);
+		json_decref(j);
+	}
+	j = req_json(fx, "vxlan list");
+	v = json_array_get(json_object_get(j, "ports"), 0);
+	assert_string_equal(json_string_value(json_object_get(v, "name")), "vx");
+	assert_int_equal(json_integer_value(json_object_get(v, "vni")), 5);
+	assert_string_equal(json_string_value(json_array_get(
+		json_object_get(v, "remotes"), 0)), "127.0.0.2");
+	v = json_array_get(json_object_get(v, "macs"), 0);
+	assert_string_equal(json_string_value(json_object_get(v, "mac")),
+			    "02:00:00:00:00:0a");
+	assert_string_equal(json_string_value(json_object_get(v, "vtep")), "127.0.0.3");
+	json_decref(j);
+	j = req_json(fx, "vxlan remote del vx 127.0.0.2");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	j = req_json(fx, "vxlan mac del vx 02:00:00:00:00:0a");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	j = req_json(fx, "vxlan list");
+	v = json_array_get(json_object_get(j, "ports"), 0);
+	assert_int_equal(json_array_size(json_object_get(v, "remotes")), 0);
+	assert_int_equal(json_array_size(json_object_get(v, "macs")), 0);
+	json_decref(j);
+	j = req_json(fx, "fdb list");
+	assert_true(json_is_array(json_object_get(j, "macs")));
+	json_decref(j);
+	j = req_json(fx, "stats");
+	assert_int_equal(ctl_counter(j, "vxlan_changes"), 4);
+	assert_int_equal(ctl_counter(j, "vxlan_errors"),
+			 sizeof(bad) / sizeof(bad[0]));
+	json_decref(j);
+	j = req_json(fx, "port del vx");
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -678,6 +759,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test(config_mac_limit),
 		cmocka_unit_test_setup_teardown(port_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(vxlan_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(accept_out_of_fds_pauses, setup, teardown),
 	};
 

@@ -227,7 +227,10 @@ static const struct gro_case cases[] = {
 	{ .name = "ip_id_jump", .seq = "d|df=0 d|df=0|id=5000", .expect = "1 1" },
 	{ .name = "ip_id_inc_no_df", .seq = "d|df=0*4", .expect = "4" },
 	{ .name = "ip_id_fixed_df", .seq = "d|id=7*4", .expect = "4" },
-	{ .name = "ip_id_fixed_no_df", .seq = "d|id=7|df=0*3", .expect = "1 1 1" },
+	/* Linux 6.18 (Gobert, "remove unnecessary df checks"): a fixed ID
+	 * merges without DF too; segmentation gives the run distinct IDs. */
+	{ .name = "ip_id_fixed_no_df", .seq = "d|id=7|df=0*3", .expect = "3" },
+	{ .name = "ip_id_fixed_no_df_then_inc", .seq = "d|id=7|df=0 d|id=7|df=0 d|id=9|df=0", .expect = "2 1" },
 	{ .name = "ip_id_fixed_then_inc", .seq = "d|id=7 d|id=7 d|id=9", .expect = "2 1" },
 	{ .name = "ip_df_differ", .seq = "d d|df=0", .expect = "1 1" },
 	/* large */

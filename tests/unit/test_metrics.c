@@ -391,11 +391,12 @@ static void real_document_is_covered(void **state)
 		 * alone in its network: its unknown unicast goes to its
 		 * network's uplink, itself (tx_loop), never to g1
 		 */
-		"gen,name=g3,dst=02:00:00:00:77:99,src=02:00:00:00:77:03,count=100,"
-		"network=other",
+		("gen,name=g3,dst=02:00:00:00:77:99,src=02:00:00:00:77:03,"
+		 "count=100,network=other"),
 	};
-	char err[256], path[64];
+	char err[256], path[64], vspec[160];
 	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct port *vxp;
 	struct ctl_server *cs;
 	struct dp *dp;
 	json_t *j;
@@ -410,6 +411,17 @@ static void real_document_is_covered(void **state)
 			fail_msg("%s: %s", specs[i], err);
 		assert_int_equal(sw_port_add(sw, p), 0);
 	}
+	/*
+	 * a vxlan port: its "vxlan" object must be exported too (per VNI);
+	 * in a network of its own, so the others' counts stay as they are
+	 */
+	snprintf(vspec, sizeof(vspec), "vxlan,name=vx,vni=4242,local=127.0.0.1,"
+		 "remote=127.0.0.2,mtu=1500,dstport=%d,network=ov",
+		 40000 + getpid() % 20000);
+	vxp = port_create(sw, vspec, err, sizeof(err));
+	if (!vxp)
+		fail_msg("%s: %s", vspec, err);
+	assert_int_equal(sw_port_add(sw, vxp), 0);
 	assert_int_equal(gro_cfg_parse("adaptive", &cfg.gro), 0);
 	dp = dp_create(sw, &cfg);
 	assert_non_null(dp);
@@ -447,6 +459,10 @@ static void real_document_is_covered(void **state)
 	assert_line(t, "pvnet_network_drops_total{network=\"other\",reason=\"tx_loop\"} 100");
 	assert_line(t, "pvnet_network_rx_packets_total{network=\"other\"} 100");
 	assert_non_null(strstr(t, "\npvnet_gro_segments_in_total{worker=\"1\"} "));
+	assert_line(t, "pvnet_vxlan_info{network=\"ov\",port=\"vx\",vni=\"4242\",local=\"127.0.0.1\"} 1");
+	assert_line(t, "pvnet_vxlan_remotes{network=\"ov\",port=\"vx\",vni=\"4242\"} 1");
+	assert_line(t, "pvnet_vxlan_udp_gso{network=\"ov\",port=\"vx\",vni=\"4242\"} 1");
+	assert_non_null(strstr(t, "\npvnet_vxlan_gso_fallbacks_total{network=\"ov\",port=\"vx\",vni=\"4242\"} 0\n"));
 	free(t);
 	json_decref(j);
 	/* a deleted port's counts stay in its network's */

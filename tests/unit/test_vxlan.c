@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "pvnet/port.h"
 #include "pvnet/vxlan.h"
@@ -260,6 +261,22 @@ static void mkframe(struct pkt *pk, uint8_t *buf, uint32_t len,
 	pk->nseg = 1;
 }
 
+/* Field @key of @p's "vxlan" stats object; -1 if absent. */
+static long long vx_stat(struct port *p, const char *key)
+{
+	json_t *o = json_object(), *v;
+	long long r = -1;
+
+	p->ops->stats_json(p, o);
+	v = json_object_get(json_object_get(o, "vxlan"), key);
+	if (json_is_integer(v))
+		r = json_integer_value(v);
+	else if (json_is_boolean(v))
+		r = json_is_true(v);
+	json_decref(o);
+	return r;
+}
+
 /* Polls @p until it returns a frame (up to a second); its length, 0 if none. */
 static uint32_t recv_one(struct port *p, uint8_t *out)
 {
@@ -314,7 +331,7 @@ static void test_loopback_flood_learn(void **state)
 	mkframe(&pk, buf, 1465, bc, ma);
 	assert_int_equal(pp->a->ops->tx_burst(pp->a, 0, &pl, 1), 0);
 	assert_int_equal(pp->a->st.drops.n[PV_DROP_VX_MTU], 1);
-	assert_false(pp->a->gso_offload);
+	assert_true(pp->a->gso_offload);	/* TSO sends arrive whole */
 	assert_int_equal(pp->a->st.tx_pkts, 2);
 	assert_int_equal(pp->b->st.tx_pkts, 1);
 }
@@ -324,20 +341,18 @@ static void test_loopback_flood_learn(void **state)
  * reaches the port whole, between two small frames: three segments with
  * full checksums, in order, none dropped for size.
  */
-static void test_loopback_gso(void **state)
+/*
+ * A TSO frame from @src to @dst in @buf (3000 bytes of TCP payload, MSS
+ * 1000, checksum partial, as a guest sends it); its length.
+ */
+static uint32_t mktso(struct pkt *pk, uint8_t *buf, const uint8_t *dst,
+		      const uint8_t *src)
 {
-	struct pair *pp = *state;
-	static uint8_t buf[3200], small[100], rcv[70000];
-	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	const uint8_t ma[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xa };
 	uint32_t len = ETH_HLEN + 20 + 20 + 3000, sum;
 	uint8_t *ip = buf + ETH_HLEN, *tcp = ip + 20;
-	struct pkt pk, sm1, sm2, *pl[3] = { &sm1, &pk, &sm2 };
 	uint16_t f;
 
-	mkframe(&sm1, small, 60, bc, ma);
-	mkframe(&sm2, small, 61, bc, ma);
-	mkframe(&pk, buf, len, bc, ma);
+	mkframe(pk, buf, len, dst, src);
 	buf[12] = 0x08;
 	buf[13] = 0x00;
 	memset(ip, 0, 40);
@@ -355,12 +370,27 @@ static void test_loopback_gso(void **state)
 	sum = pv_csum_partial(ip + 12, 8, 0) + htons(6);
 	f = (uint16_t)~pv_csum_fold(sum);	/* without the length, as Linux */
 	memcpy(tcp + 16, &f, 2);
-	pk.vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	pk.vh.csum_start = ETH_HLEN + 20;
-	pk.vh.csum_offset = 16;
-	pk.vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-	pk.vh.gso_size = 1000;
-	pk.vh.hdr_len = ETH_HLEN + 40;
+	pk->vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	pk->vh.csum_start = ETH_HLEN + 20;
+	pk->vh.csum_offset = 16;
+	pk->vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	pk->vh.gso_size = 1000;
+	pk->vh.hdr_len = ETH_HLEN + 40;
+	return len;
+}
+
+static void test_loopback_gso(void **state)
+{
+	struct pair *pp = *state;
+	static uint8_t buf[3200], small[100], rcv[70000];
+	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t ma[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xa };
+	struct pkt pk, sm1, sm2, *pl[3] = { &sm1, &pk, &sm2 };
+	uint32_t sum;
+
+	mkframe(&sm1, small, 60, bc, ma);
+	mkframe(&sm2, small, 61, bc, ma);
+	mktso(&pk, buf, bc, ma);
 	assert_int_equal(pp->a->ops->tx_burst(pp->a, 0, pl, 3), 5);
 	assert_int_equal(pp->a->st.segmented, 2);
 	assert_int_equal(pp->a->st.drops.n[PV_DROP_PKT_TOO_BIG], 0);
@@ -376,6 +406,40 @@ static void test_loopback_gso(void **state)
 				    buf + ETH_HLEN + 40 + i * 1000, 1000);
 	}
 	assert_int_equal(recv_one(pp->b, rcv), 61);
+	/*
+	 * The three segments left as one UDP GSO send; b, which asked for
+	 * UDP_GRO, got them as one coalesced receive over loopback and cut it
+	 * back into datagrams (one frame per rx_burst: the rest waited).
+	 */
+	assert_int_equal(vx_stat(pp->a, "gso_sends"), 1);
+	assert_int_equal(vx_stat(pp->a, "gso_segs"), 3);
+	assert_int_equal(vx_stat(pp->a, "encap_pkts"), 5);
+	assert_int_equal(vx_stat(pp->b, "udp_gro"), 1);
+	assert_int_equal(vx_stat(pp->b, "gro_recvs"), 1);
+	assert_int_equal(vx_stat(pp->b, "gro_segs"), 3);
+	assert_int_equal(vx_stat(pp->b, "decap_pkts"), 5);
+}
+
+/* The datagrams of a UDP GRO receive: equal ones, a shorter last. */
+static void test_gro_split(void **state)
+{
+	size_t off = 0, d, n = 0, sum = 0;
+
+	(void)state;
+	while (vxlan_gro_next(1000, 300, off, &d)) {
+		assert_int_equal(d, n < 3 ? 300 : 100);
+		off += d;
+		sum += d;
+		n++;
+	}
+	assert_int_equal(n, 4);
+	assert_int_equal(sum, 1000);
+	assert_true(vxlan_gro_next(1000, 0, 0, &d));
+	assert_int_equal(d, 1000);	/* not coalesced: one datagram */
+	assert_true(vxlan_gro_next(1000, 4000, 0, &d));
+	assert_int_equal(d, 1000);
+	assert_false(vxlan_gro_next(1000, 300, 1000, &d));
+	assert_false(vxlan_gro_next(0, 300, 0, &d));
 }
 
 /* An IPv4/UDP frame whose UDP checksum the sender left partial. */
@@ -421,6 +485,201 @@ static void test_loopback_partial_csum(void **state)
 	assert_int_equal(pv_csum_fold(pv_csum_partial(rcv + ETH_HLEN + 20, 40, sum)), 0);
 }
 
+/* A frame sent by @p alone: 1 if it went out. */
+static unsigned send1(struct port *p, uint8_t *buf, uint32_t len,
+		      const uint8_t *dst, const uint8_t *src)
+{
+	struct pkt pk, *pl = &pk;
+
+	mkframe(&pk, buf, len, dst, src);
+	return p->ops->tx_burst(p, 0, &pl, 1);
+}
+
+/*
+ * The tables EVPN fills through the control socket: b has no remote=, so
+ * it floods nowhere until a remote is added, and reaches a MAC it never
+ * heard only through a static entry; removing either stops it. Bad input
+ * is refused with the errno the control socket answers.
+ */
+static void test_evpn_tables(void **state)
+{
+	struct pair *pp = *state;
+	static uint8_t buf[2000], rcv[70000];
+	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t mb[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xb };
+	const uint8_t mc[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xc };
+	char err[256];
+	void *old = NULL;
+	json_t *j;
+
+	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 0);
+	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+					   sizeof(err)), 0);
+	assert_non_null(old);
+	free(old);	/* no worker runs: the grace period is empty */
+	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 1);
+	assert_int_equal(recv_one(pp->a, rcv), 60);
+	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+					   sizeof(err)), -EEXIST);
+	assert_null(old);
+	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.9", false, &old, err,
+					   sizeof(err)), -ENOENT);
+	assert_int_equal(vxlan_port_remote(pp->b, "fd00::1", true, &old, err,
+					   sizeof(err)), -EINVAL);
+	assert_int_equal(vxlan_port_remote(pp->b, "nowhere", true, &old, err,
+					   sizeof(err)), -EINVAL);
+	assert_int_equal(vxlan_port_remote(NULL, "127.0.0.1", true, &old, err,
+					   sizeof(err)), -EINVAL);
+	j = vxlan_port_json(pp->b);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(json_object_get(j, "remotes")), 1);
+	json_decref(j);
+	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", false, &old, err,
+					   sizeof(err)), 0);
+	free(old);
+	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 0);
+
+	/* Static MAC: unicast to mc goes to a, with no remote at all. */
+	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 0);
+	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.1",
+					err, sizeof(err)), 0);
+	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 1);
+	assert_int_equal(recv_one(pp->a, rcv), 70);
+	assert_memory_equal(rcv, buf, 70);
+	j = vxlan_port_json(pp->b);
+	assert_int_equal(json_array_size(json_object_get(j, "macs")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(j, "macs"), 0), "vtep")), "127.0.0.1");
+	json_decref(j);
+	/* Moved: the same MAC to another VTEP replaces the entry. */
+	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.3",
+					err, sizeof(err)), 0);
+	j = vxlan_port_json(pp->b);
+	assert_int_equal(json_array_size(json_object_get(j, "macs")), 1);
+	json_decref(j);
+	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+					err, sizeof(err)), 0);
+	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 0);
+	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+					err, sizeof(err)), -ENOENT);
+	assert_int_equal(vxlan_port_mac(pp->b, "01:00:5e:00:00:01", "127.0.0.1",
+					err, sizeof(err)), -EINVAL);
+	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00", "127.0.0.1",
+					err, sizeof(err)), -EINVAL);
+	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "fd00::1",
+					err, sizeof(err)), -EINVAL);
+	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 4);
+}
+
+/*
+ * A guest's TSO send goes out by UDP GSO to what EVPN installed at run
+ * time: a static MAC's VTEP, and for a flood the published remote set
+ * (b has no remote= at all).
+ */
+static void test_evpn_gso(void **state)
+{
+	struct pair *pp = *state;
+	static uint8_t buf[3200], rcv[70000];
+	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t mb[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xb };
+	const uint8_t mc[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xc };
+	struct pkt pk, *pl = &pk;
+	char err[256];
+	void *old = NULL;
+
+	mktso(&pk, buf, mc, mb);
+	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 0);
+	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.1",
+					err, sizeof(err)), 0);
+	mktso(&pk, buf, mc, mb);
+	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(recv_one(pp->a, rcv), ETH_HLEN + 40 + 1000);
+	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+					   sizeof(err)), 0);
+	free(old);	/* no worker runs: the grace period is empty */
+	mktso(&pk, buf, bc, mb);
+	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(recv_one(pp->a, rcv), ETH_HLEN + 40 + 1000);
+	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 3);
+}
+
+/*
+ * Workers flood and send to a static MAC through b while the control
+ * thread adds and removes the remote and the MAC: every set a sender may
+ * hold stays alive until the senders are joined (the grace period), and
+ * TSan checks the publication (tests/run runs this binary under TSan).
+ */
+struct evpn_ctx {
+	struct port *p;
+	int stop;
+	unsigned long sent, bursts;
+};
+
+static void *evpn_sender(void *arg)
+{
+	struct evpn_ctx *c = arg;
+	static __thread uint8_t b1[100], b2[100];
+	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t mb[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xb };
+	const uint8_t mc[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xc };
+	struct pkt pk[2], *pl[2] = { &pk[0], &pk[1] };
+
+	mkframe(&pk[0], b1, 60, bc, mb);
+	mkframe(&pk[1], b2, 60, mc, mb);
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		__atomic_add_fetch(&c->sent, c->p->ops->tx_burst(c->p, 0, pl, 2),
+				   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&c->bursts, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_evpn_concurrent(void **state)
+{
+	struct pair *pp = *state;
+	static struct evpn_ctx c;
+	void *old[2000];
+	unsigned nold = 0;
+	char err[256];
+	pthread_t t[2];
+
+	memset(&c, 0, sizeof(c));
+	c.p = pp->b;
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, evpn_sender, &c), 0);
+	for (unsigned i = 0; i < 1000 || __atomic_load_n(&c.bursts,
+		     __ATOMIC_RELAXED) < 2000; i++) {
+		if (i >= 100000 || nold + 2 > sizeof(old) / sizeof(old[0]))
+			break;
+		assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true,
+						   &old[nold++], err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c",
+						"127.0.0.1", err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", false,
+						   &old[nold++], err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+						err, sizeof(err)), 0);
+		/* Room for the senders to see the tables empty too. */
+		if (!(i & 7))
+			usleep(50);
+	}
+	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (unsigned i = 0; i < nold; i++)
+		free(old[i]);
+	unsigned long drops = 0;
+
+	for (unsigned i = 0; i < PV_DROP_MAX; i++)
+		drops += pp->b->st.drops.n[i];
+	assert_true(c.bursts > 0);
+	/* Every frame either went out or was counted as a drop. */
+	assert_int_equal(c.sent + drops, 2 * c.bursts);
+	assert_true(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE] > 0);
+}
+
 static void test_bad_specs(void **state)
 {
 	char err[256];
@@ -452,11 +711,18 @@ int main(void)
 		cmocka_unit_test(test_fdb_bounded),
 		cmocka_unit_test(test_fdb_concurrent),
 		cmocka_unit_test(test_bad_specs),
+		cmocka_unit_test(test_gro_split),
 		cmocka_unit_test_setup_teardown(test_loopback_flood_learn,
 						pair_setup, pair_teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_partial_csum,
 						pair_setup, pair_teardown),
+		cmocka_unit_test_setup_teardown(test_evpn_gso, pair_setup,
+						pair_teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_gso,
+						pair_setup, pair_teardown),
+		cmocka_unit_test_setup_teardown(test_evpn_tables,
+						pair_setup, pair_teardown),
+		cmocka_unit_test_setup_teardown(test_evpn_concurrent,
 						pair_setup, pair_teardown),
 	};
 

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_bench_report.c - `pvnet bench report`'s arithmetic: the median and
+ * spread of the runs, a row from raw per-run figures (new fields included),
+ * ratios, goal evaluation, and the markdown / CSV tables printed as run.sh's
+ * jq printed them (so users' tables read the same).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pvnet/bench_report.h"
+
+static json_t *J(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &e);
+
+	if (!j)
+		fail_msg("bad JSON in the test: %s", e.text);
+	return j;
+}
+
+static void median_lower_middle_skips_nulls(void **state)
+{
+	json_t *r[4] = { J("{\"a\": 3, \"b\": null}"), J("{\"a\": 1}"),
+			 J("{\"a\": 2, \"b\": 5}"), J("{\"a\": 10, \"b\": 7}") };
+	json_t *m;
+
+	(void)state;
+	m = br_median(r, 4, "a");	/* 1 2 3 10: the lower middle, 2 */
+	assert_int_equal(json_integer_value(m), 2);
+	json_decref(m);
+	m = br_median(r, 3, "a");	/* 1 2 3 */
+	assert_int_equal(json_integer_value(m), 2);
+	json_decref(m);
+	m = br_median(r, 4, "b");	/* null and missing skipped: 5 7 -> 5 */
+	assert_int_equal(json_integer_value(m), 5);
+	json_decref(m);
+	assert_null(br_median(r, 2, "b"));
+	assert_null(br_median(r, 4, "nosuch"));
+	for (int i = 0; i < 4; i++)
+		json_decref(r[i]);
+}
+
+static void spread_is_range_over_median(void **state)
+{
+	json_t *r[3] = { J("{\"gbps\": 2.0}"), J("{\"gbps\": 1.0}"), J("{\"gbps\": 4.0}") };
+	json_t *z[2] = { J("{\"gbps\": 0}"), J("{\"mpps\": 1}") };
+
+	(void)state;
+	assert_float_equal(br_spread(r, 3, "gbps"), (4.0 - 1.0) / 2.0, 1e-12);
+	assert_float_equal(br_spread(r, 1, "gbps"), 0, 0);
+	assert_float_equal(br_spread(z, 2, "gbps"), 0, 0);	/* median 0 */
+	assert_float_equal(br_spread(z + 1, 1, "gbps"), 0, 0);	/* none */
+	for (int i = 0; i < 3; i++)
+		json_decref(r[i]);
+	json_decref(z[0]);
+	json_decref(z[1]);
+}
+
+static void row_has_every_field_in_order(void **state)
+{
+	json_t *r[2] = { J("{\"zz\": 1, \"gbps\": 1.5, \"mpps\": 0.1, \"aa\": \"x\"}"),
+			 J("{\"gbps\": 0.5, \"mpps\": 0.3, \"drops\": 2}") };
+	json_t *row;
+	char *s;
+
+	(void)state;
+	row = br_row("sc", "v 64B", r, 2);
+	assert_non_null(row);
+	s = json_dumps(row, JSON_COMPACT);
+	/* the fixed fields first (null where unmeasured), then the runs'
+	 * other fields sorted, then runs and spread of gbps */
+	assert_string_equal(s,
+		"{\"scenario\":\"sc\",\"variant\":\"v 64B\",\"gbps\":0.5,\"mpps\":0.10000000000000001,"
+		"\"backend_cpb\":null,\"backend_cpp\":null,\"guest_cpb\":null,\"agg\":null,"
+		"\"kicks_per_pkt\":null,\"irqs_per_pkt\":null,\"drops\":2,\"aa\":\"x\",\"zz\":1,"
+		"\"runs\":2,\"spread\":2}");
+	free(s);
+	json_decref(row);
+	json_decref(r[0]);
+	json_decref(r[1]);
+}
+
+static json_t *rows_fixture(void)
+{
+	return J("[{\"scenario\":\"peers\",\"variant\":\"pvnet switch, testpmd loopback 64B\","
+		 "\"mpps\":9,\"backend_cpp\":190.4},"
+		 "{\"scenario\":\"peers\",\"variant\":\"DPDK testpmd switch, testpmd loopback 64B\","
+		 "\"mpps\":6},"
+		 "{\"scenario\":\"mq\",\"variant\":\"queues 4 workers 1\",\"mpps\":2},"
+		 "{\"scenario\":\"mq\",\"variant\":\"queues 4 workers 2\",\"mpps\":3},"
+		 "{\"scenario\":\"notify\",\"variant\":\"poll 10%\",\"mpps\":0,\"switch_cpu\":1},"
+		 "{\"scenario\":\"notify\",\"variant\":\"adaptive 10%\",\"mpps\":1,\"switch_cpu\":null}]");
+}
+
+static void ratio_null_when_missing_or_zero(void **state)
+{
+	json_t *rows = rows_fixture(), *n;
+
+	(void)state;
+	assert_int_equal(br_set_ratio(rows, "peers", "pvnet switch, testpmd loopback 64B",
+				      "DPDK testpmd switch, testpmd loopback 64B", "mpps"), 0);
+	n = br_find(rows, "peers", "pvnet switch, testpmd loopback 64B");
+	assert_float_equal(json_number_value(json_object_get(n, "ratio")), 1.5, 1e-12);
+	assert_string_equal(json_string_value(json_object_get(n, "ratio_of")), "mpps");
+	assert_string_equal(json_string_value(json_object_get(n, "ratio_to")),
+			    "DPDK testpmd switch, testpmd loopback 64B");
+	/* denominator 0, numerator null, denominator row missing: null */
+	br_set_ratio(rows, "notify", "adaptive 10%", "poll 10%", "mpps");
+	n = br_find(rows, "notify", "adaptive 10%");
+	assert_true(json_is_null(json_object_get(n, "ratio")));
+	br_set_ratio(rows, "notify", "adaptive 10%", "poll 10%", "switch_cpu");
+	assert_true(json_is_null(json_object_get(n, "ratio")));
+	br_set_ratio(rows, "notify", "adaptive 10%", "nosuch", "mpps");
+	assert_true(json_is_null(json_object_get(n, "ratio")));
+	assert_int_equal(br_set_ratio(rows, "notify", "nosuch", "poll 10%", "mpps"), -1);
+	json_decref(rows);
+}
+
+static json_t *goal(json_t *goals, const char *prefix)
+{
+	size_t i;
+	json_t *g;
+
+	json_array_foreach(goals, i, g)
+		if (!strncmp(json_string_value(json_object_get(g, "goal")), prefix, strlen(prefix)))
+			return g;
+	return NULL;
+}
+
+static void goals_met_missing_and_queue_count(void **state)
+{
+	json_t *res = json_object(), *rows = rows_fixture(), *goals, *g;
+
+	(void)state;
+	br_set_ratio(rows, "peers", "pvnet switch, testpmd loopback 64B",
+		     "DPDK testpmd switch, testpmd loopback 64B", "mpps");
+	json_object_set_new(res, "meta", J("{\"cpus\": 4}"));
+	json_object_set_new(res, "rows", rows);
+	goals = br_eval_goals(res);
+	/* 1.5 >= 1.5: met at the target */
+	g = goal(goals, "peers: pvnet / DPDK Mpps at 64 B (guest io fwd)");
+	assert_non_null(g);
+	assert_true(json_is_true(json_object_get(g, "met")));
+	assert_string_equal(json_string_value(json_object_get(g, "op")), ">=");
+	g = goal(goals, "peers: pvnet switch cycles/pkt");
+	assert_true(json_is_true(json_object_get(g, "met")));	/* 190.4 <= 200 */
+	/* mq with the queue count from meta.cpus, 3 / 2 = 1.5 < 1.8 */
+	g = goal(goals, "mq: Mpps 2 workers / 1 worker (4 queues)");
+	assert_non_null(g);
+	assert_float_equal(json_number_value(json_object_get(g, "value")), 1.5, 1e-12);
+	assert_true(json_is_false(json_object_get(g, "met")));
+	/* rows not run: the goal is left out; a zero denominator too */
+	assert_null(goal(goals, "lro:"));
+	assert_null(goal(goals, "vm:"));
+	assert_null(goal(goals, "notify: adaptive Mpps"));
+	assert_null(goal(goals, "notify: adaptive CPU"));
+	json_decref(goals);
+	json_decref(res);
+}
+
+static void numbers_print_as_jq_does(void **state)
+{
+	char b[64];
+
+	(void)state;
+	assert_string_equal(br_fmt_shortest(b, sizeof(b), 0.1), "0.1");
+	assert_string_equal(br_fmt_shortest(b, sizeof(b), 0.1 + 0.2), "0.30000000000000004");
+	assert_string_equal(br_fmt_shortest(b, sizeof(b), 2294608000.0), "2294608000");
+	assert_string_equal(br_fmt_shortest(b, sizeof(b), 1.0 / 3), "0.3333333333333333");
+	assert_string_equal(br_fmt(b, sizeof(b), 321.5, 0), "322");
+	assert_string_equal(br_fmt(b, sizeof(b), 1.234567, 2), "1.23");
+	assert_string_equal(br_fmt(b, sizeof(b), 2.0, 3), "2");
+	assert_string_equal(br_fmt(b, sizeof(b), 0.00012, 4), "0.0001");
+}
+
+static void markdown_table_shows_measured_columns(void **state)
+{
+	json_t *res = J("{\"meta\": {}, \"rows\": ["
+		"{\"scenario\":\"s\",\"variant\":\"a\",\"gbps\":1.234,\"mpps\":null,"
+		" \"switch_cpu\":0.987,\"ratio\":null,\"runs\":3,\"spread\":0.05},"
+		"{\"scenario\":\"s\",\"variant\":\"b\",\"gbps\":null,\"ratio\":0.5,"
+		" \"ratio_to\":\"a\",\"runs\":1,\"spread\":0},"
+		"{\"scenario\":\"other\",\"variant\":\"c\",\"mpps\":5}]}");
+	char *t;
+
+	(void)state;
+	t = br_table_md(res, "s");
+	assert_non_null(t);
+	assert_string_equal(t,
+		"| variant | Gbit/s | switch CPU | ratio | ratio to | runs | spread |\n"
+		"|---|---|---|---|---|---|---|\n"
+		"| a | 1.23 | 99% | - | - | 3 | 5% |\n"
+		"| b | - | - | 0.5 | a | 1 | 0% |\n");
+	free(t);
+	json_decref(res);
+}
+
+static void csv_quotes_strings_and_leaves_nulls_empty(void **state)
+{
+	json_t *res = J("{\"rows\": [{\"scenario\":\"s\",\"variant\":\"say \\\"hi\\\"\","
+			"\"gbps\":0.1,\"mpps\":null,\"runs\":2}]}");
+	char *c;
+
+	(void)state;
+	c = br_csv(res);
+	assert_non_null(c);
+	assert_string_equal(c,
+		"\"scenario\",\"variant\",\"gbps\",\"mpps\",\"backend_cpb\",\"backend_cpp\","
+		"\"guest_cpb\",\"agg\",\"kicks_per_pkt\",\"irqs_per_pkt\",\"drops\",\"runs\","
+		"\"spread\",\"ratio\",\"ratio_to\",\"cpb_total\",\"switch_cpu\"\n"
+		"\"s\",\"say \"\"hi\"\"\",0.1,,,,,,,,,2,,,,,\n");
+	free(c);
+	json_decref(res);
+}
+
+static void goals_markdown(void **state)
+{
+	json_t *res = J("{\"meta\": {\"machine\":\"m\",\"cpus\":2,\"kernel\":\"k\",\"commit\":\"c\","
+		"\"date\":\"d\",\"runs\":1,\"secs\":1,\"elapsed_s\":{\"peers\":5,\"mq\":7},\"total_s\":12},"
+		"\"goals\": [{\"goal\":\"g\",\"value\":1.456,\"target\":1.5,\"op\":\">=\",\"met\":false}]}");
+	char *t;
+
+	(void)state;
+	t = br_goals_md(res);
+	assert_non_null(t);
+	assert_non_null(strstr(t, "| goal | measured | target | met |\n|---|---|---|---|\n"
+			       "| g | 1.46 | >= 1.5 | **no** |\n\n"));
+	assert_non_null(strstr(t, "m, 2 CPUs, kernel k, commit c, d; 1 run(s) of 1 s per variant; "
+			       "scenarios took peers 5 s, mq 7 s (total 12 s)\n"));
+	free(t);
+	json_decref(res);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(median_lower_middle_skips_nulls),
+		cmocka_unit_test(spread_is_range_over_median),
+		cmocka_unit_test(row_has_every_field_in_order),
+		cmocka_unit_test(ratio_null_when_missing_or_zero),
+		cmocka_unit_test(goals_met_missing_and_queue_count),
+		cmocka_unit_test(numbers_print_as_jq_does),
+		cmocka_unit_test(markdown_table_shows_measured_columns),
+		cmocka_unit_test(csv_quotes_strings_and_leaves_nulls_empty),
+		cmocka_unit_test(goals_markdown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
