@@ -39,7 +39,8 @@ Scenarios (default: all):
           with pvnet vs DPDK testpmd (net_vhost, io) as the switch, the
           guest in io and in mac forwarding (mac: it writes every frame):
           Mpps at 64 B, Gbit/s at 1518 B, ratio pvnet/DPDK, measured after
-          PEERS_WARMUP (default 4) s of traffic (installs dpdk-dev)
+          PEERS_WARMUP (default 4) s of traffic (installs dpdk-dev);
+          PEERS_PACKED=1: the guest's rings are packed (rows say "packed")
   tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
           TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte, ratio
   vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / poll /
@@ -394,6 +395,9 @@ PB_MAC=02:00:00:00:b0:02
 # -> 4.4 Mpps over 3-4 s at 64 B, ~160k minor faults); measured after this,
 # both switches are compared in their steady state.
 PEERS_WARMUP=${PEERS_WARMUP:-4}
+# PEERS_PACKED=1: the guest testpmd's virtio-user rings are packed
+# (packed_vq=1, VIRTIO_F_RING_PACKED) and the peers rows say "packed"
+PEERS_VQ=; [ "${PEERS_PACKED:-0}" = 1 ] && PEERS_VQ=,packed_vq=1
 
 # peers_run KIND SIZE OUT [FWD]: one run, raw figures as JSON into OUT; the
 # guest forwards in FWD mode: io (default: frames pass untouched) or mac
@@ -418,8 +422,8 @@ peers_run() {
 		sw=$tp_pid_psw
 	fi
 	if ! tp_start pgu '0@1,1@1' \
-		--vdev "net_virtio_user0,path=$a,queues=1,mac=$PA_MAC,mrg_rxbuf=1" \
-		--vdev "net_virtio_user1,path=$b,queues=1,mac=$PB_MAC,mrg_rxbuf=1" \
+		--vdev "net_virtio_user0,path=$a,queues=1,mac=$PA_MAC,mrg_rxbuf=1$PEERS_VQ" \
+		--vdev "net_virtio_user1,path=$b,queues=1,mac=$PB_MAC,mrg_rxbuf=1$PEERS_VQ" \
 		-- -i --nb-cores=1 --rxq=1 --txq=1 --forward-mode="$fwd" \
 		--eth-peer=0,$PB_MAC --eth-peer=1,$PA_MAC --txpkts="$size"; then
 		echo "peers: testpmd guest did not start" >&2
@@ -482,6 +486,7 @@ sc_peers() {
 	for fwd in io mac; do
 		# io keeps the rows' names of earlier runs; mac is issue 14's variant
 		tag=; [ "$fwd" = mac ] && tag="mac "
+		[ -n "$PEERS_VQ" ] && tag="packed $tag"
 		for size in 64 1518; do
 			files_p=() files_d=()
 			for r in $(seq "$RUNS"); do

@@ -40,6 +40,10 @@
 	X(RING_LAYOUT,		"ring: ring not inside one guest memory region") \
 	X(RING_CHAIN_LEN,	"ring: chain bytes exceed 4 GiB (used len is 32-bit)") \
 	X(RING_USED_LEN,	"ring: used len larger than the chain's writable bytes") \
+	X(RING_PK_ID_OOR,	"ring: packed buffer ID >= queue size") \
+	X(RING_PK_ID_REUSED,	"ring: packed buffer ID made available while in flight") \
+	X(RING_PK_CHAIN,	"ring: packed chain does not end within the queue size") \
+	X(RING_PK_BASE,		"ring: packed ring base position beyond the queue size") \
 	/* bad packet contents: the packet is dropped */		\
 	X(PKT_TRUNC,		"pkt: shorter than its headers")	\
 	X(PKT_TOO_BIG,		"pkt: larger than the port's MTU or buffers") \

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio.h - guest memory, the split virtqueue (device and driver roles) and
- * the virtio-net header. Spec: virtio 1.2, §2.7 (split virtqueues), §5.1
- * (network device).
+ * virtio.h - guest memory, the virtqueue (split: device and driver roles;
+ * packed: device role) and the virtio-net header. Spec: virtio 1.2, §2.7
+ * (split virtqueues), §2.8 (packed virtqueues), §5.1 (network device).
  *
  * Ownership: a struct gmem is owned by the vhost device (backend) or by the
  * virtio-user frontend; it owns its mappings and unmaps them in gmem_clear().
@@ -200,6 +200,32 @@ struct vring_used {
 };
 
 static_assert(sizeof(struct vring_desc) == 16, "virtio 1.2 §2.7.5");
+
+/* ---- packed ring layout (virtio 1.2 §2.8) ---- */
+
+#define VRING_PACKED_DESC_F_AVAIL	(1u << 7)
+#define VRING_PACKED_DESC_F_USED	(1u << 15)
+/* event suppression flags (§2.8.10) */
+#define VRING_PACKED_EVENT_F_ENABLE	0
+#define VRING_PACKED_EVENT_F_DISABLE	1
+#define VRING_PACKED_EVENT_F_DESC	2
+/* bit 15 of an index: the wrap counter (vhost-user SET/GET_VRING_BASE) */
+#define VRING_PACKED_WRAP		(1u << 15)
+
+struct vring_packed_desc {
+	uint64_t addr;		/* little-endian, guest physical */
+	uint32_t len;
+	uint16_t id;		/* buffer ID */
+	uint16_t flags;
+};
+
+/* The driver and device event suppression areas (§2.8.10). */
+struct vring_packed_event {
+	uint16_t off_wrap;	/* descriptor offset, bit 15 its wrap counter */
+	uint16_t flags;
+};
+
+static_assert(sizeof(struct vring_packed_desc) == 16, "virtio 1.2 §2.8.13");
 static_assert(sizeof(struct vring_used_elem) == 8, "virtio 1.2 §2.7.8");
 
 /* Bytes of each part for a queue of @size entries, with event-idx words. */
@@ -218,8 +244,12 @@ static inline uint64_t vring_used_bytes(uint32_t size)
 
 enum vring_state {
 	VRING_STOPPED = 0,	/* not set up, or stopped by the frontend */
-	VRING_RUNNING,
-	VRING_BROKEN,		/* a ring rule was violated; see broken_reason */
+	VRING_RUNNING = 1,	/* a split ring */
+	VRING_BROKEN = 2,	/* a ring rule was violated; see broken_reason */
+	/* a packed ring: odd like RUNNING, so vring_ready() stays one test,
+	 * and the split ring's fast path checks RUNNING alone (the packed
+	 * ring is found on its slow path at no cost to the split one) */
+	VRING_RUNNING_PACKED = 3,
 };
 
 /* Which way the device moves bytes through a chain. */
@@ -272,6 +302,7 @@ struct vring {
 	enum pv_drop broken_reason;
 
 	/* set by vring_setup() */
+	bool packed;		/* VIRTIO_F_RING_PACKED (device side only) */
 	uint16_t size;
 	uint16_t mask;
 	bool event_idx;
@@ -298,6 +329,23 @@ struct vring {
 	uint16_t used_flushed;
 
 	/*
+	 * Packed ring, device side. last_avail is the position of the next
+	 * descriptor with the wrap counter in bit 15 (what GET_VRING_BASE
+	 * returns); used_idx and used_flushed count chains (a sequence, not a
+	 * position), so leases and slots work as for the split ring. Chains
+	 * are used in the order popped, so chain s's used descriptor goes
+	 * where it was made available (pk_pos[s & mask]).
+	 */
+	uint16_t pk_popped;		/* chains popped (sequence) */
+	uint16_t pk_used_pos;		/* next used position | wrap << 15 */
+	uint16_t pk_signalled_pos;	/* pk_used_pos at the last call decision */
+	uint16_t *pk_pos;		/* per sequence: first position | wrap */
+	uint16_t *pk_end;		/* per sequence: position after the chain */
+	uint16_t *pk_id;		/* per sequence: the buffer ID */
+	uint32_t *pk_len;		/* per sequence: bytes written */
+	uint64_t *pk_busy;		/* per buffer ID: in flight (bitmap) */
+
+	/*
 	 * Dirty-page log (live migration): set with vring_set_log() while the
 	 * ring is stopped, so the worker that runs the ring reads it with
 	 * the ring (docs/architecture.md, "The contract"). NULL: not logging,
@@ -315,14 +363,20 @@ struct vring {
 /*
  * Lays a ring over memory the caller has translated. @size must be a power of
  * 2 <= VRING_MAX_SIZE; desc, avail and used must be aligned 16, 2 and 4
- * (§2.7). @gm translates descriptor addresses on the device side (NULL on the
+ * (§2.7). With VIRTIO_F_RING_PACKED in @features (device side only) desc is
+ * the descriptor ring, avail the driver and used the device event area
+ * (both 4-byte aligned), and the size must still be a power of 2. @gm translates descriptor addresses on the device side (NULL on the
  * driver side). Allocates the per-queue scratch once. The first call needs a
  * zeroed @vq; calling it again (new memory table) keeps indexes, state and
  * counters and reuses the scratch. Returns 0, -EINVAL or -ENOMEM.
  */
 int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		void *used, uint64_t features, const struct gmem *gm);
-/* Sets the ring to RUNNING (device: from @last_avail; the used idx follows). */
+/*
+ * Sets the ring to RUNNING (device: from @last_avail; the used idx follows).
+ * Packed: @last_avail is a position with the wrap counter in bit 15; a
+ * position beyond the ring breaks it (RING_PK_BASE).
+ */
 void vring_start(struct vring *vq, uint16_t last_avail);
 /* Stops the ring and returns the index to resume from (GET_VRING_BASE). */
 uint16_t vring_stop(struct vring *vq);
@@ -333,7 +387,7 @@ void vring_fail(struct vring *vq, enum pv_drop why);
 /* True if the ring can be used now. */
 static inline bool vring_ready(const struct vring *vq)
 {
-	return vq->state == VRING_RUNNING;
+	return vq->state & 1;	/* RUNNING or RUNNING_PACKED */
 }
 
 /* ---- dirty-page log (vhost-user.rst, "Migration") ---- */
@@ -365,7 +419,7 @@ void vring_log_rx(const struct vring *vq, const struct vring_elem *elems,
 
 /* ---- device side ---- */
 
-/* Chains the driver has made available and we have not popped. */
+/* Chains the driver has made available and we have not popped (packed: 0 or 1). */
 uint16_t vring_avail_count(struct vring *vq);
 /*
  * Pops up to @n chains, each translated and bounds-checked into @elems.
@@ -389,7 +443,7 @@ bool vring_need_call(struct vring *vq);
 /* Asks the driver for kicks (true) or not (false): avail_event / NO_NOTIFY. */
 void vring_set_kick(struct vring *vq, bool enable);
 
-/* ---- driver side (virtio-user frontend, tests, benchmarks) ---- */
+/* ---- driver side (virtio-user frontend, tests, benchmarks; split only) ---- */
 
 /* A buffer the driver adds; addr is what goes into the descriptor. */
 struct vring_buf {

@@ -219,6 +219,8 @@ static const struct family families[] = {
 	  "Configured remote VTEPs (head-end replication)" },
 	{ "vxlan_macs", G, SC_VXLAN, "macs",
 	  "Remote MACs known and not aged now" },
+	{ "vxlan_static_macs", G, SC_VXLAN, "static_macs",
+	  "Static remote MACs of a vxlan port (installed by pvnet evpn)" },
 	{ "vxlan_macs_max", G, SC_VXLAN, "macs_max",
 	  "Capacity of the remote MAC table" },
 	{ "vxlan_macs_learned", C, SC_VXLAN, "macs_learned",

@@ -90,6 +90,8 @@ static const char *state_name(const struct vring *vq)
 	switch (vq->state) {
 	case VRING_RUNNING:
 		return "running";
+	case VRING_RUNNING_PACKED:
+		return "running packed";
 	case VRING_BROKEN:
 		return "broken";
 	default:

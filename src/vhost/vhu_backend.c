@@ -202,17 +202,23 @@ static int ring_translate(struct vhu_dev *dev, unsigned idx, void **desc,
 			  void **avail, void **used)
 {
 	struct vhu_vring_ctl *vr = &dev->vr[idx];
+	/* packed (vhost-user.rst): descriptor ring, driver and device event
+	 * areas, 4 bytes each */
+	bool packed = dev->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 
 	*desc = ring_part(dev, idx, "desc", vr->addr.desc_uva,
 			  vring_desc_bytes(vr->num), 16);
 	if (!*desc)
 		return -EFAULT;
-	*avail = ring_part(dev, idx, "avail", vr->addr.avail_uva,
-			   vring_avail_bytes(vr->num), 2);
+	*avail = ring_part(dev, idx, packed ? "driver event" : "avail",
+			   vr->addr.avail_uva,
+			   packed ? 4 : vring_avail_bytes(vr->num),
+			   packed ? 4 : 2);
 	if (!*avail)
 		return -EFAULT;
-	*used = ring_part(dev, idx, "used", vr->addr.used_uva,
-			  vring_used_bytes(vr->num), 4);
+	*used = ring_part(dev, idx, packed ? "device event" : "used",
+			  vr->addr.used_uva,
+			  packed ? 4 : vring_used_bytes(vr->num), 4);
 	if (!*used)
 		return -EFAULT;
 	return 0;
@@ -402,6 +408,19 @@ static int h_set_features(struct vhu_dev *dev, struct vhu_msg *msg,
 			  "SET_FEATURES 0x%llx has unoffered bits 0x%llx",
 			  (unsigned long long)f,
 			  (unsigned long long)(f & ~dev->offered));
+		return -EINVAL;
+	}
+	/*
+	 * The device writes used descriptors into the packed ring, which the
+	 * dirty log does not cover yet: refuse rather than migrate a guest
+	 * with stale descriptors (docs/vhost-user.md).
+	 */
+	if ((f & VIRTIO_BIT(VHOST_F_LOG_ALL)) &&
+	    (f & VIRTIO_BIT(VIRTIO_F_RING_PACKED))) {
+		vhu_fault(dev, PV_DROP_VHU_FEATURES,
+			  "SET_FEATURES: LOG_ALL with RING_PACKED: dirty logging "
+			  "of the packed ring is not implemented (migrate with "
+			  "a split ring)");
 		return -EINVAL;
 	}
 	dev->features = f;
@@ -608,7 +627,14 @@ static int h_set_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
 {
 	uint32_t base = msg->payload.state.num;
 
-	/* split ring: a 16-bit index (no packed ring offered) */
+	/*
+	 * Split: a 16-bit index. Packed: the avail position with its wrap
+	 * counter in bit 15; QEMU puts the used one in bits 16-31, which is
+	 * the same here (nothing is in flight across a stop), so it is
+	 * dropped.
+	 */
+	if (dev->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED))
+		base &= UINT16_MAX;
 	if (base > UINT16_MAX) {
 		vhu_fault(dev, PV_DROP_VHU_MSG_VALUE,
 			  "vring %u: SET_VRING_BASE %u", idx, base);
@@ -629,6 +655,10 @@ static int h_get_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
 	vr->kick_set = false;
 	msg->payload.state.index = idx;
 	msg->payload.state.num = vr->base;
+	/* packed: QEMU reads the used position and wrap from bits 16-31;
+	 * nothing is in flight after a stop, so it equals the avail one */
+	if (dev->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED))
+		msg->payload.state.num |= (uint32_t)vr->base << 16;
 	msg->hdr.size = sizeof(msg->payload.state);
 	return 0;
 }

@@ -264,6 +264,8 @@ static int handshake(struct vhu_front *f, const struct vhu_front_cfg *cfg)
 	       (bf & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
 	if (cfg->queue_pairs <= 1)
 		want &= ~VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	/* our driver side lays out split rings only */
+	want &= ~VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	rc = set_u64(f, VHU_REQ_SET_FEATURES, want);
 	if (rc)
 		return rc;

@@ -15,6 +15,35 @@ int vring_pop_one(struct vring *vq, struct vring_elem *elem,
 void vring_stage_used(struct vring *vq, uint16_t head, uint32_t len);
 
 /*
+ * The indirect table at [gpa, gpa+len): in place if contiguous in our
+ * mapping, else copied into vq->ind_scratch; NULL if outside guest memory.
+ */
+const uint8_t *vring_indirect_table(struct vring *vq, uint64_t gpa,
+				    uint32_t len);
+
+/* ---- packed ring, device side (vring_packed.c); vring.c dispatches ---- */
+
+/* Starts at @base (position | wrap << 15); nothing in flight. */
+void vring_pk_start(struct vring *vq, uint16_t base);
+/* Pops one chain: 1, 0 (none available or the ring is full) or -EIO. */
+int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir);
+/* Pops up to @n chains, counting them; returns the number. */
+unsigned vring_pk_pop_burst(struct vring *vq, struct vring_elem *elems,
+			    unsigned n, enum vring_dir dir);
+/* 1 if the next descriptor is available, else 0. */
+uint16_t vring_pk_avail_count(struct vring *vq);
+/* Gives back the last @n popped, unpublished chains. */
+void vring_pk_unpop(struct vring *vq, unsigned n);
+/* Records @len bytes written for the chain of sequence @slot. */
+void vring_pk_stage(struct vring *vq, uint16_t slot, uint32_t len);
+/* Writes the used descriptors of sequences [used_flushed, @upto). */
+void vring_pk_publish(struct vring *vq, uint16_t upto);
+/* vring_need_call() for the packed ring (driver event area). */
+bool vring_pk_need_call(struct vring *vq);
+/* vring_set_kick() for the packed ring (device event area). */
+void vring_pk_set_kick(struct vring *vq, bool enable);
+
+/*
  * Registers our mapping [base, base+len) of guest memory with the SIGBUS
  * guard; a fault in it bumps *cnt (may be NULL). Returns the slot or -ENOSPC.
  */
@@ -44,6 +73,32 @@ static inline void *gmem_lookup(const struct gmem *gm, uint64_t gpa,
 		}
 	}
 	return NULL;
+}
+
+/* Appends [gpa, gpa+len) to the element, one iovec per region piece. */
+static inline __attribute__((always_inline)) enum pv_drop
+vring_map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
+	 uint64_t gpa, uint32_t len)
+{
+	uint64_t left = len;
+
+	while (left) {
+		uint64_t got;
+		void *hva;
+
+		/* §6.6: the bound is checked on every split. */
+		if (unlikely(*niov >= VRING_ELEM_MAX_IOV))
+			return PV_DROP_RING_TOO_MANY_SEGS;
+		hva = gmem_lookup(vq->gm, gpa, left, &got);
+		if (unlikely(!hva))
+			return PV_DROP_RING_ADDR;
+		elem->iov[*niov].iov_base = hva;
+		elem->iov[*niov].iov_len = (size_t)got;
+		(*niov)++;
+		gpa += got;
+		left -= got;
+	}
+	return PV_DROP_NONE;
 }
 
 #endif /* PVNET_VIRTIO_INTERNAL_H */

@@ -66,6 +66,14 @@ static void free_arrays(struct vring *vq)
 	free(vq->drv_cookie);
 	free(vq->drv_next);
 	free(vq->drv_in_len);
+	free(vq->pk_pos);
+	free(vq->pk_end);
+	free(vq->pk_id);
+	free(vq->pk_len);
+	free(vq->pk_busy);
+	vq->pk_pos = vq->pk_end = vq->pk_id = NULL;
+	vq->pk_len = NULL;
+	vq->pk_busy = NULL;
 	vq->drv_in_len = NULL;
 	vq->ind_scratch = NULL;
 	vq->drv_chain_len = NULL;
@@ -75,10 +83,11 @@ static void free_arrays(struct vring *vq)
 }
 
 static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
-			bool indirect)
+			bool indirect, bool packed)
 {
 	if (vq->alloc_size == size &&
 	    (!device || !indirect || vq->ind_scratch) &&
+	    (!packed || vq->pk_pos) &&
 	    (device || vq->drv_next))
 		return 0;
 	free_arrays(vq);
@@ -87,6 +96,16 @@ static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
 		vq->ind_scratch = malloc(sizeof(struct vring_desc) *
 					 VRING_MAX_SIZE);
 		if (!vq->ind_scratch)
+			goto err;
+	}
+	if (packed) {
+		vq->pk_pos = calloc(size, sizeof(*vq->pk_pos));
+		vq->pk_end = calloc(size, sizeof(*vq->pk_end));
+		vq->pk_id = calloc(size, sizeof(*vq->pk_id));
+		vq->pk_len = calloc(size, sizeof(*vq->pk_len));
+		vq->pk_busy = calloc((size + 63) / 64, sizeof(*vq->pk_busy));
+		if (!vq->pk_pos || !vq->pk_end || !vq->pk_id || !vq->pk_len ||
+		    !vq->pk_busy)
 			goto err;
 	}
 	if (!device) {
@@ -108,20 +127,26 @@ err:
 int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		void *used, uint64_t features, const struct gmem *gm)
 {
+	/* the packed ring is implemented on the device side only */
+	bool packed = gm && (features & VIRTIO_BIT(VIRTIO_F_RING_PACKED));
 	int ret;
 
 	/* §2.7: "Queue Size value is always a power of 2. The maximum Queue
-	 * Size value is 32768." */
+	 * Size value is 32768." Packed rings may have any size (§2.8); ours
+	 * index per-chain state by a 16-bit sequence, so a power of 2 too. */
 	if (!pv_is_pow2(size) || size > VRING_MAX_SIZE)
 		return -EINVAL;
-	/* §2.7: alignment 16 (desc), 2 (avail), 4 (used). */
+	/* §2.7: alignment 16 (desc), 2 (avail), 4 (used); §2.8.10: 4 for
+	 * both event areas. */
 	if (!desc || !avail || !used || ((uintptr_t)desc & 15) ||
-	    ((uintptr_t)avail & 1) || ((uintptr_t)used & 3))
+	    ((uintptr_t)avail & (packed ? 3 : 1)) || ((uintptr_t)used & 3))
 		return -EINVAL;
 	ret = alloc_arrays(vq, size, gm != NULL,
-			   features & VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC));
+			   features & VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC),
+			   packed);
 	if (ret)
 		return ret;
+	vq->packed = packed;
 	vq->size = size;
 	vq->mask = size - 1;
 	vq->event_idx = features & VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX);
@@ -137,6 +162,10 @@ void vring_start(struct vring *vq, uint16_t last_avail)
 {
 	if (!vq->desc)
 		return;
+	if (vq->packed) {
+		vring_pk_start(vq, last_avail);
+		return;
+	}
 	vq->last_avail = last_avail;
 	vq->avail_seen = last_avail;
 	/* Nothing is in flight across a stop (design: never mark a buffer
@@ -273,6 +302,15 @@ static void log_used(const struct vring *vq, uint16_t from, uint16_t to)
 /* ---- device side ---- */
 
 /*
+ * The split ring's fast-path test: a packed ring fails it and is handled
+ * on the slow path, so the split ring pays nothing for the packed one.
+ */
+static inline bool split_running(const struct vring *vq)
+{
+	return vq->state == VRING_RUNNING;
+}
+
+/*
  * Reads avail->idx and validates it. Returns the chains available now, or
  * -1 after failing the ring.
  */
@@ -297,8 +335,9 @@ uint16_t vring_avail_count(struct vring *vq)
 {
 	int num;
 
-	if (!vring_ready(vq))
-		return 0;
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_avail_count(vq) : 0;
 	num = refresh_avail(vq);
 	return num < 0 ? 0 : (uint16_t)num;
 }
@@ -313,38 +352,12 @@ static inline void read_desc(struct vring_desc *d, const uint8_t *table,
 	pv_compiler_barrier();
 }
 
-/* Appends [gpa, gpa+len) to the element, one iovec per region piece. */
-static inline __attribute__((always_inline)) enum pv_drop
-map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
-	 uint64_t gpa, uint32_t len)
-{
-	uint64_t left = len;
-
-	while (left) {
-		uint64_t got;
-		void *hva;
-
-		/* §6.6: the bound is checked on every split. */
-		if (unlikely(*niov >= VRING_ELEM_MAX_IOV))
-			return PV_DROP_RING_TOO_MANY_SEGS;
-		hva = gmem_lookup(vq->gm, gpa, left, &got);
-		if (unlikely(!hva))
-			return PV_DROP_RING_ADDR;
-		elem->iov[*niov].iov_base = hva;
-		elem->iov[*niov].iov_len = (size_t)got;
-		(*niov)++;
-		gpa += got;
-		left -= got;
-	}
-	return PV_DROP_NONE;
-}
-
 /*
  * Finds the indirect table of @d: in place if contiguous in our mapping,
  * else copied through a byte cursor into the per-queue scratch table.
  */
-static const uint8_t *indirect_table(struct vring *vq, uint64_t gpa,
-				     uint32_t len)
+const uint8_t *vring_indirect_table(struct vring *vq, uint64_t gpa,
+				    uint32_t len)
 {
 	uint8_t *dst = (uint8_t *)vq->ind_scratch;
 	uint64_t left = len;
@@ -462,7 +475,7 @@ map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
 			if (unlikely(len == 0 || len % sizeof(d) ||
 				     len / sizeof(d) > VRING_MAX_SIZE))
 				return PV_DROP_RING_INDIRECT_LEN;
-			table = indirect_table(vq, gpa, len);
+			table = vring_indirect_table(vq, gpa, len);
 			if (unlikely(!table))
 				return PV_DROP_RING_ADDR;
 			/* The WRITE flag of this descriptor is ignored
@@ -490,7 +503,7 @@ map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
 				return PV_DROP_RING_WRITE_RO;
 			out_len += len;
 		}
-		why = map_desc(vq, elem, &niov, gpa, len);
+		why = vring_map_desc(vq, elem, &niov, gpa, len);
 		if (unlikely(why != PV_DROP_NONE)) {
 			/* A loop through a table larger than the segment
 			 * bound hits the bound first; report it as a loop. */
@@ -542,7 +555,7 @@ static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
 		return PV_DROP_RING_WRITE_RO;
 	}
 	/* A single descriptor cannot loop: a segment overflow stays one. */
-	why = map_desc(vq, elem, &niov, le64toh(d->addr), len);
+	why = vring_map_desc(vq, elem, &niov, le64toh(d->addr), len);
 	if (unlikely(why != PV_DROP_NONE))
 		return why;
 	if (flags & VRING_DESC_F_WRITE) {
@@ -594,8 +607,9 @@ pop_available(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
 int vring_pop_one(struct vring *vq, struct vring_elem *elem,
 		  enum vring_dir dir)
 {
-	if (unlikely(!vring_ready(vq)))
-		return -EIO;
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_pop(vq, elem, dir) : -EIO;
 	if (vq->last_avail == vq->avail_seen) {
 		int num = refresh_avail(vq);
 
@@ -613,8 +627,9 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 	unsigned i;
 	int num;
 
-	if (unlikely(!vring_ready(vq)))
-		return 0;
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_pop_burst(vq, elems, n, dir) : 0;
 	/* One read of avail->idx per burst. */
 	num = refresh_avail(vq);
 	if (num <= 0)
@@ -632,6 +647,10 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 
 void vring_unpop(struct vring *vq, unsigned n)
 {
+	if (unlikely(vq->packed)) {
+		vring_pk_unpop(vq, n);
+		return;
+	}
 	if (n > vq->size)
 		n = vq->size;
 	vq->last_avail -= (uint16_t)n;
@@ -641,6 +660,10 @@ void vring_stage_used(struct vring *vq, uint16_t head, uint32_t len)
 {
 	struct vring_used_elem *ue = &vq->used->ring[vq->used_idx & vq->mask];
 
+	if (unlikely(vq->packed)) {
+		vring_pk_stage(vq, vq->used_idx++, len);
+		return;
+	}
 	/* Not visible until vring_flush() moves used->idx past it. */
 	WRITE_ONCE(ue->id, htole32(head));
 	WRITE_ONCE(ue->len, htole32(len));
@@ -649,14 +672,27 @@ void vring_stage_used(struct vring *vq, uint16_t head, uint32_t len)
 
 void vring_push(struct vring *vq, uint16_t head, uint32_t len)
 {
-	if (unlikely(!vring_ready(vq)))
+	struct vring_used_elem *ue;
+
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_stage(vq, vq->used_idx++, len);
 		return;
-	vring_stage_used(vq, head, len);
+	}
+	ue = &vq->used->ring[vq->used_idx & vq->mask];
+	WRITE_ONCE(ue->id, htole32(head));
+	WRITE_ONCE(ue->len, htole32(len));
+	vq->used_idx++;
 }
 
 void vring_flush(struct vring *vq)
 {
-	if (unlikely(!vring_ready(vq)) || vq->used_idx == vq->used_flushed)
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_publish(vq, vq->used_idx);
+		return;
+	}
+	if (vq->used_idx == vq->used_flushed)
 		return;
 	if (unlikely(vq->log))
 		log_used(vq, vq->used_flushed, vq->used_idx);
@@ -672,8 +708,9 @@ bool vring_need_call(struct vring *vq)
 	uint16_t old = vq->signalled_used, new = vq->used_flushed;
 	bool valid = vq->signalled_used_valid, need;
 
-	if (unlikely(!vring_ready(vq)))
-		return false;
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED &&
+		       vring_pk_need_call(vq);
 	if (valid && old == new)
 		return false;	/* nothing flushed since the last decision */
 	/* Full barrier: our used->idx store must be visible before we read
@@ -700,8 +737,11 @@ bool vring_need_call(struct vring *vq)
 
 void vring_set_kick(struct vring *vq, bool enable)
 {
-	if (unlikely(!vring_ready(vq)))
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_set_kick(vq, enable);
 		return;
+	}
 	if (vq->event_idx) {
 		/* §2.7.10: kick when avail->idx passes last_avail. Disabling
 		 * writes nothing: the driver kicks at most once more. */
@@ -940,13 +980,22 @@ void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 {
 	struct vring_used_elem *ue = &vq->used->ring[slot & vq->mask];
 
+	if (unlikely(vq->packed)) {
+		vring_pk_stage(vq, slot, len);	/* the ID is the popped one */
+		return;
+	}
 	WRITE_ONCE(ue->id, htole32(head));
 	WRITE_ONCE(ue->len, htole32(len));
 }
 
 void vring_used_publish(struct vring *vq, uint16_t upto)
 {
-	if (unlikely(!vring_ready(vq)) || upto == vq->used_flushed)
+	if (unlikely(!split_running(vq))) {
+		if (vq->state == VRING_RUNNING_PACKED)
+			vring_pk_publish(vq, upto);
+		return;
+	}
+	if (upto == vq->used_flushed)
 		return;
 	if (unlikely(vq->log))
 		log_used(vq, vq->used_flushed, upto);

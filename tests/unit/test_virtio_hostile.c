@@ -15,6 +15,7 @@
 
 #include "pvnet/virtio.h"
 #include "../lib/fakeguest.h"
+#include "pk_fixture.h"
 
 #define S	(256 * 1024ULL)
 #define QSZ	256
@@ -58,6 +59,32 @@ static int hsetup_noind(void **state)
 {
 	return hsetup_feat(state, FEAT &
 			   ~VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC));
+}
+
+static int hsetup_packed_feat(void **state, uint64_t feat)
+{
+	struct hctx *h = calloc(1, sizeof(*h));
+
+	if (!h || fg_create(&h->fg, S))
+		return -1;
+	if (fg_ring_create(&h->fg, &h->a, 2, QSZ,
+			   feat | VIRTIO_BIT(VIRTIO_F_RING_PACKED), PK_START) ||
+	    fg_ring_create(&h->fg, &h->b, 2, 64, FEAT, 0))
+		return -1;
+	h->buf = fg_alloc(&h->fg, 0, 4096, 64);
+	*state = h;
+	return 0;
+}
+
+static int hsetup_packed(void **state)
+{
+	return hsetup_packed_feat(state, FEAT);
+}
+
+static int hsetup_packed_noind(void **state)
+{
+	return hsetup_packed_feat(state, FEAT &
+				  ~VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC));
 }
 
 static int hteardown(void **state)
@@ -505,6 +532,207 @@ static void reset_after_broken(void **state)
 
 #define HT(f)	cmocka_unit_test_setup_teardown(f, hsetup, hteardown)
 
+/* ---- packed ring (§2.8): the same rules, and its own ---- */
+
+/* Pops from the packed victim and expects it broken for @why. */
+static void pk_expect(struct hctx *h, enum vring_dir dir, enum pv_drop why)
+{
+	assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8, dir), 0);
+	expect_broken(h, &h->a.dev, why);
+}
+
+static void packed_id_out_of_range(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, h->buf, 64, 0, QSZ);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_PK_ID_OOR);
+}
+
+/* An ID made available again before the device used it: two completions. */
+static void packed_id_reused(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, h->buf, 64, 0, 5);
+	pk_drv_add1(&d, h->buf + 64, 64, 0, 5);
+	assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8, VRING_DIR_OUT), 1);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_PK_ID_REUSED);
+}
+
+/* Once used, the same ID is fine again. */
+static void packed_id_reuse_after_used(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+	uint16_t id;
+	uint32_t len;
+
+	pk_drv_init(&d, &h->a);
+	for (unsigned i = 0; i < 3 * QSZ; i++) {
+		pk_drv_add1(&d, h->buf, 64, 0, 7);
+		assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8,
+						 VRING_DIR_OUT), 1);
+		assert_int_equal(elems[0].head, 7);
+		vring_push(&h->a.dev, elems[0].head, 0);
+		vring_flush(&h->a.dev);
+		assert_true(pk_drv_used(&d, 1, &id, &len));
+		assert_int_equal(id, 7);
+	}
+	assert_int_equal(total_drops(&h->a.dev), 0);
+}
+
+/* Every descriptor says NEXT: the chain never ends (a flag pattern loop). */
+static void packed_chain_never_ends(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t a[QSZ];
+	uint32_t l[QSZ];
+	uint16_t f[QSZ];
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	for (unsigned i = 0; i < QSZ; i++) {
+		a[i] = h->buf;
+		l[i] = 1;
+		f[i] = N;
+	}
+	pk_drv_add(&d, a, l, f, QSZ, 1);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_PK_CHAIN);
+}
+
+static void packed_indirect_not_negotiated(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, h->buf, 32, I, 1);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_INDIRECT_OFF);
+}
+
+static void packed_indirect_with_next(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t a[2] = { h->buf, h->buf + 64 };
+	uint32_t l[2] = { 32, 64 };
+	uint16_t f[2] = { I | N, 0 };
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add(&d, a, l, f, 2, 1);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_INDIRECT_NEXT);
+}
+
+static void packed_indirect_nested(void **state)
+{
+	struct hctx *h = *state;
+	struct vring_packed_desc t[2] = {
+		{ htole64(h->buf + 1024), htole32(64), 0, 0 },
+		{ htole64(h->buf + 2048), htole32(32), 0, htole16(I) },
+	};
+	struct pk_drv d;
+
+	assert_true(fg_write(&h->fg, h->buf, t, sizeof(t)));
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, h->buf, sizeof(t), I, 1);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_INDIRECT_NESTED);
+}
+
+static void packed_indirect_bad_len(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, h->buf, 24, I, 1);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_INDIRECT_LEN);
+}
+
+static void packed_buffer_outside_memory(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, fg_gap_gpa(&h->fg, 1), 64, 0, 1);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_ADDR);
+}
+
+static void packed_zero_len(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, h->buf, 0, 0, 1);
+	pk_expect(h, VRING_DIR_OUT, PV_DROP_RING_DESC_ZERO_LEN);
+}
+
+static void packed_write_into_readable(void **state)
+{
+	struct hctx *h = *state;
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add1(&d, h->buf, 64, 0, 1);
+	pk_expect(h, VRING_DIR_IN, PV_DROP_RING_WRITE_RO);
+}
+
+static void packed_readable_after_writable(void **state)
+{
+	struct hctx *h = *state;
+	uint64_t a[2] = { h->buf, h->buf + 64 };
+	uint32_t l[2] = { 64, 64 };
+	uint16_t f[2] = { W | N, 0 };
+	struct pk_drv d;
+
+	pk_drv_init(&d, &h->a);
+	pk_drv_add(&d, a, l, f, 2, 1);
+	pk_expect(h, VRING_DIR_ANY, PV_DROP_RING_ORDER);
+}
+
+/* A resume position beyond the ring (SET_VRING_BASE from a hostile peer). */
+static void packed_base_beyond_ring(void **state)
+{
+	struct hctx *h = *state;
+
+	vring_stop(&h->a.dev);
+	vring_start(&h->a.dev, VRING_PACKED_WRAP | QSZ);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_PK_BASE);
+}
+
+/*
+ * Wrap-counter abuse: descriptors marked for the wrong lap (AVAIL == USED,
+ * or the previous lap's pattern) are not available; nothing is read.
+ */
+static void packed_wrong_lap_not_avail(void **state)
+{
+	struct hctx *h = *state;
+	struct vring_packed_desc *r = (struct vring_packed_desc *)h->a.drv.desc;
+	struct pk_drv d;
+	const uint16_t pat[3] = {
+		VRING_PACKED_DESC_F_USED,
+		VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED, 0,
+	};
+
+	pk_drv_init(&d, &h->a);
+	for (unsigned i = 0; i < 3; i++) {
+		r[0].addr = htole64(fg_gap_gpa(&h->fg, 1));	/* never read */
+		r[0].len = htole32(64);
+		r[0].flags = htole16(pat[i]);
+		assert_int_equal(vring_avail_count(&h->a.dev), 0);
+		assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8,
+						 VRING_DIR_OUT), 0);
+	}
+	assert_true(vring_ready(&h->a.dev));
+	assert_int_equal(total_drops(&h->a.dev), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +771,34 @@ int main(void)
 		HT(used_id_twice),
 		HT(used_len_too_big),
 		HT(reset_after_broken),
+		cmocka_unit_test_setup_teardown(packed_id_out_of_range,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_id_reused,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_id_reuse_after_used,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_chain_never_ends,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_indirect_not_negotiated,
+						hsetup_packed_noind, hteardown),
+		cmocka_unit_test_setup_teardown(packed_indirect_with_next,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_indirect_nested,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_indirect_bad_len,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_buffer_outside_memory,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_zero_len,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_write_into_readable,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_readable_after_writable,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_base_beyond_ring,
+						hsetup_packed, hteardown),
+		cmocka_unit_test_setup_teardown(packed_wrong_lap_not_avail,
+						hsetup_packed, hteardown),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);	/* the breaks are expected */

@@ -11,6 +11,7 @@
 
 #include "pvnet/virtio.h"
 #include "fg_fixture.h"
+#include "pk_fixture.h"
 
 #define S	(256 * 1024ULL)
 #define FEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
@@ -18,6 +19,15 @@
 		 VIRTIO_BIT(VIRTIO_F_VERSION_1))
 
 static struct vring_elem elems[64];
+
+static uint64_t total_drops_ring(const struct vring *vq)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < PV_DROP_MAX; i++)
+		t += vq->st.drops.n[i];
+	return t;
+}
 
 static int setup(void **state)
 {
@@ -381,6 +391,160 @@ static void resetup_keeps_state(void **state)
 	fg_ring_destroy(&r);
 }
 
+/* ---- packed ring, device side (§2.8) ---- */
+
+#define PFEAT	(FEAT | VIRTIO_BIT(VIRTIO_F_RING_PACKED))
+
+/*
+ * Chains of 1 and 2 descriptors over five laps of an 8-entry ring: each
+ * used descriptor lands where its chain started, with the chain's ID
+ * (from its last descriptor), and the resume index carries the wrap.
+ */
+static void packed_roundtrip_wrap(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 0, 4096, 64);
+	struct fg_ring r;
+	struct pk_drv d;
+	unsigned ndesc_total = 0;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, PFEAT, PK_START), 0);
+	assert_true(r.dev.packed);
+	pk_drv_init(&d, &r);
+	for (unsigned i = 0; i < 30; i++) {
+		unsigned n = 1 + i % 2;
+		uint64_t a[2] = { buf, buf + 100 };
+		uint32_t l[2] = { 12, 60 };
+		uint16_t f[2] = { (uint16_t)(n == 2 ? VRING_DESC_F_NEXT : 0), 0 };
+		uint16_t id = (uint16_t)(i % 8), got_id;
+		uint32_t got_len;
+
+		fg_fill(fg_ptr(fg, buf), 160, i);
+		pk_drv_add(&d, a, l, f, n, id);
+		assert_int_equal(vring_avail_count(&r.dev), 1);
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 4,
+						 VRING_DIR_OUT), 1);
+		assert_int_equal(elems[0].head, id);
+		assert_int_equal(elems[0].out_num, n);
+		assert_int_equal(elems[0].out_len, n == 2 ? 72 : 12);
+		assert_memory_equal(elems[0].iov[0].iov_base, fg_ptr(fg, buf), 12);
+		assert_false(pk_drv_used(&d, n, &got_id, &got_len));
+		vring_push(&r.dev, elems[0].head, 0);
+		assert_false(pk_drv_used(&d, n, &got_id, &got_len));
+		vring_flush(&r.dev);
+		assert_true(pk_drv_used(&d, n, &got_id, &got_len));
+		assert_int_equal(got_id, id);
+		ndesc_total += n;
+	}
+	assert_int_equal(vring_avail_count(&r.dev), 0);
+	/* 45 descriptors: position 5 of lap 6 (wrap counter 0 after 5 laps) */
+	assert_int_equal(ndesc_total, 45);
+	assert_int_equal(vring_stop(&r.dev), 45 % 8);
+	assert_int_equal(r.dev.st.pkts, 30);
+	fg_ring_destroy(&r);
+}
+
+/* Leases over a packed RX ring, mergeable buffers, completed out of order. */
+static void packed_rx_leases(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 0, 8 * 256, 64);
+	struct vring_elem e[8];
+	struct fg_ring r;
+	struct pk_drv d;
+	uint16_t s1, s2, id;
+	uint32_t len;
+	int n1, n2;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, PFEAT, PK_START), 0);
+	pk_drv_init(&d, &r);
+	for (uint16_t i = 0; i < 6; i++)
+		pk_drv_add1(&d, buf + 256 * i, 256, VRING_DESC_F_WRITE,
+			    (uint16_t)(10 - i) % 8);
+	/* -ENOBUFS gives back what it took: the same buffers come next. */
+	assert_int_equal(vring_rx_reserve(&r.dev, 7 * 256, true, e, 8),
+			 -ENOBUFS);
+	n1 = vring_rx_reserve(&r.dev, 300, true, e, 8);
+	assert_int_equal(n1, 2);
+	assert_int_equal(e[0].head, 2);
+	s1 = vring_used_reserve(&r.dev, 2);
+	n2 = vring_rx_reserve(&r.dev, 100, true, &e[2], 6);
+	assert_int_equal(n2, 1);
+	s2 = vring_used_reserve(&r.dev, 1);
+	/* the second lease finishes first: nothing visible before the first */
+	vring_used_write(&r.dev, s2, e[2].head, 100);
+	vring_used_write(&r.dev, s1, e[0].head, 256);
+	vring_used_publish(&r.dev, s1 + 1);
+	assert_true(pk_drv_used(&d, 1, &id, &len));
+	assert_int_equal(id, 2);
+	assert_int_equal(len, 256);
+	assert_false(pk_drv_used(&d, 1, &id, &len));
+	vring_used_write(&r.dev, (uint16_t)(s1 + 1), e[1].head, 44);
+	vring_used_publish(&r.dev, (uint16_t)(s2 + 1));
+	assert_true(pk_drv_used(&d, 1, &id, &len));
+	assert_int_equal(id, 1);
+	assert_int_equal(len, 44);
+	assert_true(pk_drv_used(&d, 1, &id, &len));
+	assert_int_equal(id, 0);
+	assert_int_equal(len, 100);
+	assert_int_equal(total_drops_ring(&r.dev), 0);
+	fg_ring_destroy(&r);
+}
+
+/* Driver event area: DISABLE, ENABLE, and DESC with EVENT_IDX's off_wrap. */
+static void packed_event_suppression(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 0, 4096, 64);
+	struct fg_ring r;
+	struct pk_drv d;
+	uint16_t id;
+	uint32_t len;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, PFEAT, PK_START), 0);
+	pk_drv_init(&d, &r);
+	/* one used chain at position p, then the call decision */
+#define PK_ONE(p)							\
+	do {								\
+		pk_drv_add1(&d, buf, 64, 0, 1);				\
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 1,	\
+						 VRING_DIR_OUT), 1);	\
+		vring_push(&r.dev, 1, 0);				\
+		vring_flush(&r.dev);					\
+		assert_true(pk_drv_used(&d, 1, &id, &len));		\
+	} while (0)
+	PK_ONE(0);
+	assert_true(vring_need_call(&r.dev));	/* first, and ENABLE */
+	assert_false(vring_need_call(&r.dev));	/* nothing new */
+	d.drv_ev->flags = htole16(VRING_PACKED_EVENT_F_DISABLE);
+	PK_ONE(1);
+	assert_false(vring_need_call(&r.dev));
+	/* DESC: call once the used position passes 3 in this lap */
+	d.drv_ev->off_wrap = htole16(3 | VRING_PACKED_WRAP);
+	d.drv_ev->flags = htole16(VRING_PACKED_EVENT_F_DESC);
+	PK_ONE(2);
+	assert_false(vring_need_call(&r.dev));
+	PK_ONE(3);
+	assert_true(vring_need_call(&r.dev));
+	/* an event in the next lap (wrap 0) at position 1 */
+	d.drv_ev->off_wrap = htole16(1);
+	for (unsigned i = 4; i < 8; i++) {
+		PK_ONE(i);
+		assert_false(vring_need_call(&r.dev));
+	}
+	PK_ONE(8);	/* position 0 of lap 2 */
+	assert_false(vring_need_call(&r.dev));
+	PK_ONE(9);	/* position 1 of lap 2 */
+	assert_true(vring_need_call(&r.dev));
+#undef PK_ONE
+	/* device event area: kicks on and off */
+	vring_set_kick(&r.dev, false);
+	assert_int_equal(le16toh(d.dev_ev->flags), VRING_PACKED_EVENT_F_DISABLE);
+	vring_set_kick(&r.dev, true);
+	assert_int_equal(le16toh(d.dev_ev->flags), VRING_PACKED_EVENT_F_ENABLE);
+	fg_ring_destroy(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +558,9 @@ int main(void)
 		cmocka_unit_test(flags_suppression),
 		cmocka_unit_test(stop_and_restart),
 		cmocka_unit_test(resetup_keeps_state),
+		cmocka_unit_test(packed_roundtrip_wrap),
+		cmocka_unit_test(packed_rx_leases),
+		cmocka_unit_test(packed_event_suppression),
 	};
 
 	return cmocka_run_group_tests_name("virtio_ring", tests, setup,
