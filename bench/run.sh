@@ -39,8 +39,8 @@ Scenarios (default: all):
           with pvnet vs DPDK testpmd (net_vhost, io) as the switch, the
           guest in io and in mac forwarding (mac: it writes every frame):
           Mpps at 64 B, Gbit/s at 1518 B, ratio pvnet/DPDK, measured after
-          PEERS_WARMUP (default 4) s of traffic (installs dpdk-dev);
-          PEERS_PACKED=1: the guest's rings are packed (rows say "packed")
+          PEERS_WARMUP (default 4) s of traffic (installs dpdk-dev); io
+          again with packed rings (rows "packed", PEERS_PACKED=0 skips)
   tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
           TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte, ratio
   vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / poll /
@@ -395,9 +395,11 @@ PB_MAC=02:00:00:00:b0:02
 # -> 4.4 Mpps over 3-4 s at 64 B, ~160k minor faults); measured after this,
 # both switches are compared in their steady state.
 PEERS_WARMUP=${PEERS_WARMUP:-4}
-# PEERS_PACKED=1: the guest testpmd's virtio-user rings are packed
-# (packed_vq=1, VIRTIO_F_RING_PACKED) and the peers rows say "packed"
-PEERS_VQ=; [ "${PEERS_PACKED:-0}" = 1 ] && PEERS_VQ=,packed_vq=1
+# PEERS_PACKED=1 (default): io forwarding is measured a second time with
+# the guest testpmd's virtio-user rings packed (packed_vq=1,
+# VIRTIO_F_RING_PACKED) on both switches, rows "packed ..."; 0 skips it
+PEERS_PACKED=${PEERS_PACKED:-1}
+PEERS_VQ=
 
 # peers_run KIND SIZE OUT [FWD]: one run, raw figures as JSON into OUT; the
 # guest forwards in FWD mode: io (default: frames pass untouched) or mac
@@ -483,17 +485,23 @@ peers_run() {
 sc_peers() {
 	need dpdk-testpmd || { echo "peers: no dpdk-testpmd, skipped" >&2; return 0; }
 	local size kind r files_p files_d f fwd tag
-	for fwd in io mac; do
-		# io keeps the rows' names of earlier runs; mac is issue 14's variant
-		tag=; [ "$fwd" = mac ] && tag="mac "
-		[ -n "$PEERS_VQ" ] && tag="packed $tag"
+	local variants=(io mac)
+	[ "$PEERS_PACKED" = 1 ] && variants+=(packed)
+	for fwd in "${variants[@]}"; do
+		# io keeps the rows' names of earlier runs; mac is issue 14's
+		# variant; packed is io over packed rings (split vs packed)
+		tag= PEERS_VQ=
+		[ "$fwd" = mac ] && tag="mac "
+		if [ "$fwd" = packed ]; then
+			tag="packed " PEERS_VQ=,packed_vq=1 fwd=io
+		fi
 		for size in 64 1518; do
 			files_p=() files_d=()
 			for r in $(seq "$RUNS"); do
 				# alternate the two switches run by run: the same noise for both
 				for kind in pvnet dpdk; do
 					progress "peers: $kind ${fwd} ${size}B, run $r/$RUNS"
-					f=$T/peers.$kind.$fwd.$size.$r.json
+					f=$T/peers.$kind.${PEERS_VQ:+packed.}$fwd.$size.$r.json
 					peers_run "$kind" "$size" "$f" "$fwd" || continue
 					if [ "$kind" = pvnet ]; then files_p+=("$f"); else files_d+=("$f"); fi
 				done

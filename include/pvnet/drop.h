@@ -60,6 +60,8 @@
 	X(TX_NO_DEST,		"fwd: unknown unicast and no uplink")	\
 	X(TX_LOOP,		"fwd: destination is the source port")	\
 	X(TX_PORT_ERR,		"fwd: port transmit error")		\
+	X(VLAN_UNKNOWN,		"vlan: 802.1Q VID that maps to no network on the port") \
+	X(VLAN_UNTAGGED,	"vlan: untagged frame on a port with untagged=drop") \
 	/* VXLAN encapsulation (port_vxlan.c) */			\
 	X(VX_TRUNC,		"vxlan: datagram shorter than VXLAN + Ethernet headers") \
 	X(VX_BAD_HDR,		"vxlan: flags not exactly I (no VNI, or an unknown extension)") \

@@ -34,6 +34,9 @@ struct pkt {
 	uint16_t l4_off;
 	uint16_t ethertype;		/* innermost, host order */
 	uint8_t l4_proto;
+	uint8_t net;			/* its network, only where a VLAN trunk port
+					 * is involved: set by the trunk's receive,
+					 * and by the switch toward one */
 	uint8_t dst_mac[ETH_ALEN];
 	uint8_t src_mac[ETH_ALEN];
 	uint32_t cookie;		/* source port's token (vring head) */

@@ -19,6 +19,7 @@
 
 #define PORT_NAME_MAX	32
 #define PORT_MAX_QUEUES	16
+#define PORT_MAX_VLANS	16	/* == SW_MAX_NETS: one VID per network at most */
 
 struct port;
 struct sw;
@@ -139,12 +140,27 @@ struct port {
 	bool uplink;			/* gets unknown unicast (a host interface) */
 	bool reopens_by_path;		/* opens a path again after start (client) */
 	unsigned nqueues;		/* queue pairs in use */
+	/*
+	 * 802.1Q trunk (vlan=NETWORK:VID on a tap or afpacket port), fixed
+	 * before the port is added: the networks it carries tagged, and the
+	 * VID of each by network index (0: untagged, i.e. its own net).
+	 */
+	uint8_t nvlans;
+	bool untagged_drop;		/* untagged=drop: no untagged network */
+	struct { uint16_t vid; uint8_t net; } vlan[PORT_MAX_VLANS];
+	uint16_t vid_of_net[PORT_MAX_VLANS];
 	struct port_stats st;
 	/* read-only */
 	const struct port_ops *ops;
 	struct sw *sw;
 	void *priv;
 };
+
+/* True for an 802.1Q trunk: vlan= or untagged=drop (tap, afpacket). */
+static inline bool port_is_trunk(const struct port *p)
+{
+	return p->nvlans || p->untagged_drop;
+}
 
 /*
  * Parses a --port spec "TYPE,key=val,..." and creates the port for @sw.

@@ -54,6 +54,12 @@ struct sw_table {
 	uint64_t net_fwd[SW_MAX_NETS];
 	unsigned net_nfwd[SW_MAX_NETS];
 	struct port *net_uplink[SW_MAX_NETS];
+	/*
+	 * 802.1Q trunks (vlan=): bit idx set for a port whose frames carry
+	 * their network in pkt->net; it is in net_fwd of each network it
+	 * carries, and its frames are forwarded per network.
+	 */
+	uint64_t trunk;
 };
 
 /*
@@ -91,6 +97,7 @@ struct sw {
 
 static_assert(SW_MAX_PORTS <= FDB_MAX_PORTS, "every port has a MAC limit");
 static_assert(SW_MAX_PORTS <= 64, "sw_table.fwd is one bit per port");
+static_assert(SW_MAX_NETS <= PORT_MAX_VLANS, "port.vid_of_net is by network");
 
 /* Parses "direct" or "learn"; returns 0 or -EINVAL. */
 int sw_mode_parse(const char *s, enum sw_mode *out);

@@ -90,6 +90,24 @@ static int port_spec(json_t *p, char *out, size_t len, char *err, size_t errlen)
 	json_object_foreach(p, key, v) {
 		if (!strcmp(key, "type") || off >= len)
 			continue;
+		/* "vlans": {"red": 10, ...}: one vlan=NETWORK:VID each */
+		if (!strcmp(key, "vlans") && json_is_object(v)) {
+			const char *net;
+			json_t *vid;
+
+			json_object_foreach(v, net, vid) {
+				if (!json_is_integer(vid)) {
+					snprintf(err, errlen, "\"vlans\": network '%s' wants a VID (a number)",
+						 net);
+					return -EINVAL;
+				}
+				off += (size_t)snprintf(out + off, len - off, ",vlan=%s:%lld",
+							net, (long long)json_integer_value(vid));
+				if (off >= len)
+					break;
+			}
+			continue;
+		}
 		if (json_is_true(v))
 			off += (size_t)snprintf(out + off, len - off, ",%s", key);
 		else if (json_is_string(v))

@@ -45,6 +45,7 @@ enum scope {
 	SC_PORT,	/* root.ports[] */
 	SC_PORT_QUEUE,	/* ports[].<array>[q] */
 	SC_PORT_DROP,	/* ports[].drops, every reason */
+	SC_PORT_VLAN,	/* ports[].vlans: network -> VID (a trunk) */
 	SC_VHOST,	/* ports[].vhost */
 	SC_VHOST_FAULT,	/* ports[].vhost.faults */
 	SC_VHOST_REQ,	/* ports[].vhost.requests */
@@ -150,6 +151,10 @@ static const struct family families[] = {
 	  "Notifications received from the port's peer, per queue" },
 	{ "port_queue_tx_interrupts", C, SC_PORT_QUEUE, "txq_irqs",
 	  "Interrupts sent to the port's peer, per queue" },
+	{ "port_vlan", G, SC_PORT_VLAN, "vlans",
+	  "802.1Q VID a trunk port carries a network with (label vlan_network)" },
+	{ "port_untagged_drop", G, SC_PORT, "untagged_drop",
+	  "1: the trunk port drops untagged frames (untagged=drop)" },
 	{ "port_sock_errors", C, SC_PORT, "sock_errors",
 	  "Errors the kernel reported on an afpacket port's socket" },
 	{ "port_last_sock_error_info", G, SC_PORT_SOCKERR, "last_sock_error",
@@ -509,6 +514,17 @@ static void put_port_family(struct out *o, const struct family *f,
 			put_one(o, f, &ll, 1);
 		}
 		break;
+	case SC_PORT_VLAN: {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(field(port, f->key), k, v) {
+			struct labels ll = lab_push(l, "vlan_network", k);
+
+			put_sample(o, f, &ll, v);
+		}
+		break;
+	}
 	case SC_PORT_DROP: {
 		json_t *d = field(port, f->key);
 
@@ -663,7 +679,8 @@ static void put_worker_family(struct out *o, const struct family *f,
 static bool is_port_scope(enum scope sc)
 {
 	switch (sc) {
-	case SC_PORT: case SC_PORT_QUEUE: case SC_PORT_DROP: case SC_VHOST:
+	case SC_PORT: case SC_PORT_QUEUE: case SC_PORT_DROP: case SC_PORT_VLAN:
+	case SC_VHOST:
 	case SC_VHOST_FAULT: case SC_VHOST_REQ: case SC_VRING:
 	case SC_VRING_DROP: case SC_PORT_INFO: case SC_PORT_SOCKERR:
 	case SC_VHOST_INFO: case SC_VRING_STATE: case SC_VRING_BROKEN:

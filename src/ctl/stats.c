@@ -245,6 +245,16 @@ json_t *ctl_stats_json(struct sw *sw)
 				    json_integer((json_int_t)p->st.mac_moves));
 		json_object_set_new(o, "announces",
 				    json_integer((json_int_t)p->st.announces));
+		if (port_is_trunk(p)) {
+			json_t *vl = json_object();
+
+			for (unsigned v = 0; v < p->nvlans; v++)
+				json_object_set_new(vl, sw->net_name[p->vlan[v].net],
+						    json_integer(p->vlan[v].vid));
+			json_object_set_new(o, "vlans", vl);
+			json_object_set_new(o, "untagged_drop",
+					    json_boolean(p->untagged_drop));
+		}
 		if (port_vhost_dev(p))
 			json_object_set_new(o, "vhost", vhost_json(port_vhost_dev(p)));
 		if (p->ops->stats_json)

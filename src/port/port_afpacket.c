@@ -93,7 +93,8 @@ struct afp_port {
 
 /* Transmit scratch of the calling worker: one burst of messages. */
 static __thread struct mmsghdr afp_msgs[PKT_BURST_MAX];
-static __thread struct iovec afp_iov[PKT_BURST_MAX][PKT_MAX_SEGS + 3];
+static __thread struct iovec afp_iov[PKT_BURST_MAX][PKT_MAX_SEGS + 5];
+static __thread uint8_t afp_tag[PKT_BURST_MAX][4];
 static __thread struct virtio_net_hdr afp_hdr[PKT_BURST_MAX];
 static __thread uint16_t afp_csum[PKT_BURST_MAX];
 
@@ -139,6 +140,10 @@ static enum pv_drop frame_to_pkt(struct afp_port *ap, struct tpacket3_hdr *h,
 	pk->seg[0].iov_base = frame;
 	pk->seg[0].iov_len = len;
 	pk->nseg = 1;
+	/* A tag the kernel took off (VLAN acceleration) is in tp_vlan_tci. */
+	if (unlikely(port_is_trunk(&ap->port)))
+		return port_vlan_rx(&ap->port, pk, (h->tp_status & TP_STATUS_VLAN_VALID) ?
+				    (int)(h->hv1.tp_vlan_tci & 0x0fff) : -1);
 	return PV_DROP_NONE;
 }
 
@@ -268,18 +273,21 @@ static enum pv_drop build_msg(struct afp_port *ap, unsigned i, struct pkt *pk,
 			      bool *csum_done)
 {
 	struct iovec *iov = afp_iov[i];
-	unsigned k = 0;
+	struct virtio_net_hdr *h = ap->vnet ? &afp_hdr[i] : NULL;
+	unsigned k = 0, k0;
+	uint16_t vid = 0;
 
 	/* The switch segments for a port without TSO; never trust it. */
 	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE && !ap->port.gso_offload)
 		return PV_DROP_PKT_TOO_BIG;
-	if (ap->vnet) {
-		struct virtio_net_hdr *h = &afp_hdr[i];
-
+	if (h) {
 		port_vnet_tx(h, pk);
 		iov[k].iov_base = h;
 		iov[k++].iov_len = AFP_VNET_LEN;
 	}
+	if (unlikely(port_is_trunk(&ap->port)))
+		vid = port_vlan_tx(&ap->port, pk, afp_tag[i], h);
+	k0 = k;
 	if (!ap->vnet && (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
 		uint32_t off;
 		unsigned n;
@@ -295,6 +303,17 @@ static enum pv_drop build_msg(struct afp_port *ap, unsigned i, struct pkt *pk,
 	} else {
 		memcpy(iov + k, pk->seg, pk->nseg * sizeof(*iov));
 		k += pk->nseg;
+	}
+	if (vid) {
+		struct iovec fr[PKT_MAX_SEGS + 3];
+		unsigned nf = k - k0;
+
+		memcpy(fr, iov + k0, nf * sizeof(*iov));
+		nf = port_vlan_iov(fr, nf, afp_tag[i], iov + k0,
+				   PKT_MAX_SEGS + 5 - k0);
+		if (!nf)
+			return PV_DROP_PKT_TRUNC;
+		k = k0 + nf;
 	}
 	memset(&afp_msgs[i], 0, sizeof(afp_msgs[i]));
 	afp_msgs[i].msg_hdr.msg_iov = iov;

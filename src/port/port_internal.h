@@ -97,6 +97,33 @@ static inline void port_vnet_tx(struct virtio_net_hdr *h, const struct pkt *pk)
 	}
 }
 
+/*
+ * 802.1Q receive on a trunk port (@p->nvlans or untagged=drop): sets
+ * @pk->net from the tag, @vid_stripped (the kernel took it off: AF_PACKET
+ * tp_vlan_tci; -1: none) or the frame's own 0x8100 tag, which is popped in
+ * place (the buffer is the port's), the vnet header's csum_start and
+ * hdr_len moved back by 4. Untagged and VID 0 (priority) frames are in the
+ * port's network=. Returns VLAN_UNKNOWN / VLAN_UNTAGGED / PKT_TRUNC or NONE.
+ */
+enum pv_drop port_vlan_rx(const struct port *p, struct pkt *pk, int vid_stripped);
+
+/*
+ * 802.1Q send on a trunk port: the tag @pk->net takes on @p (0: none, the
+ * port's own network) into @tag, and @h (the vnet header @pk goes out with,
+ * or NULL) moved forward by 4 for it. Returns the VID or 0.
+ */
+uint16_t port_vlan_tx(const struct port *p, const struct pkt *pk,
+		      uint8_t tag[4], struct virtio_net_hdr *h);
+
+/*
+ * Copies @src (@nsrc entries, a frame) to @dst with @tag (4 bytes) between
+ * the MAC addresses and the rest; returns the entries used, 0 if they are
+ * more than @max or the frame is shorter than 12 bytes. @dst points into
+ * @src's buffers and @tag: valid while they are.
+ */
+unsigned port_vlan_iov(const struct iovec *src, unsigned nsrc,
+		       const uint8_t *tag, struct iovec *dst, unsigned max);
+
 /* The drop reason of a frame a TAP or packet socket refused with errno @e. */
 static inline enum pv_drop port_tx_errno_reason(int e)
 {

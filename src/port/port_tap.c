@@ -241,6 +241,8 @@ static unsigned tap_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			break;
 		}
 		why = frame_to_pkt(buf, n, pk, p->gso_offload);
+		if (why == PV_DROP_NONE && unlikely(port_is_trunk(p)))
+			why = port_vlan_rx(p, pk, -1);
 		if (why != PV_DROP_NONE) {
 			drops[why]++;
 			bad++;
@@ -281,7 +283,8 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 {
 	struct tap_port *tp = tp_of(p);
 	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, gso_pkts = 0;
-	struct iovec iov[PKT_MAX_SEGS + 1];
+	struct iovec iov[PKT_MAX_SEGS + 3];
+	bool trunk = port_is_trunk(p);
 	unsigned sent = 0;
 
 	(void)q;
@@ -293,6 +296,8 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt *pk = pkts[i];
 		struct virtio_net_hdr h;
+		unsigned nf = pk->nseg;
+		uint8_t tag[4];
 		ssize_t r;
 
 		/* the switch segments for a TAP without TSO; never trust it */
@@ -305,14 +310,23 @@ static unsigned tap_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		port_vnet_tx(&h, pk);
 		iov[0].iov_base = &h;
 		iov[0].iov_len = TAP_HDR_LEN;
-		memcpy(&iov[1], pk->seg, pk->nseg * sizeof(iov[0]));
-		r = writev(tp->fd, iov, (int)pk->nseg + 1);
+		if (trunk && port_vlan_tx(p, pk, tag, &h)) {
+			nf = port_vlan_iov(pk->seg, pk->nseg, tag, &iov[1],
+					   PKT_MAX_SEGS + 2);
+			if (!nf) {
+				drops[PV_DROP_PKT_TRUNC]++;
+				continue;
+			}
+		} else {
+			memcpy(&iov[1], pk->seg, pk->nseg * sizeof(iov[0]));
+		}
+		r = writev(tp->fd, iov, (int)nf + 1);
 		if (r < 0) {
 			drops[port_tx_errno_reason(errno)]++;
 			continue;
 		}
 		sent++;
-		bytes += pk->len;
+		bytes += pk->len + (nf != pk->nseg ? 4 : 0);
 	}
 	if (gso_pkts)
 		pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);

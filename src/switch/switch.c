@@ -34,6 +34,15 @@ int sw_mode_parse(const char *s, enum sw_mode *out)
 	return 0;
 }
 
+/* @p is a destination in network @net of @t. */
+static void table_join(struct sw_table *t, struct port *p, unsigned net)
+{
+	t->net_fwd[net] |= 1ULL << p->idx;
+	t->net_nfwd[net]++;
+	if (p->uplink && !t->net_uplink[net])
+		t->net_uplink[net] = p;
+}
+
 /*
  * Fills @t (zeroed) with the table the workers should see now, from the
  * control thread's list: every port; ports being deleted not as
@@ -54,10 +63,15 @@ static void table_fill(const struct sw *sw, struct sw_table *t)
 		if (p->uplink && !t->uplink)
 			t->uplink = p;
 		t->net[p->idx] = p->net;
-		t->net_fwd[p->net] |= 1ULL << p->idx;
-		t->net_nfwd[p->net]++;
-		if (p->uplink && !t->net_uplink[p->net])
-			t->net_uplink[p->net] = p;
+		if (!port_is_trunk(p)) {
+			table_join(t, p, p->net);
+			continue;
+		}
+		t->trunk |= 1ULL << p->idx;
+		for (unsigned v = 0; v < p->nvlans; v++)
+			table_join(t, p, p->vlan[v].net);
+		if (!p->untagged_drop)
+			table_join(t, p, p->net);
 	}
 }
 
@@ -419,6 +433,7 @@ void sw_announce(struct sw *sw, struct port *src, const uint8_t *mac)
 	pk.nseg = 1;
 	pk.len = sizeof(frame);
 	pk.src_port = src->idx;
+	pk.net = src->net;
 	pv_stat_add(&src->st.announces, 1);
 	/* not a worker: no GRO table, so nothing keeps the frame past this */
 	sw_forward_burst(sw, src, &pp, 1);
@@ -478,7 +493,7 @@ struct gso_scratch {
 };
 static __thread struct gso_scratch *gso_tls;
 
-static void segment_to(struct port *d, unsigned q, struct pkt *p)
+static void segment_to(struct port *d, unsigned q, struct pkt *p, uint8_t net)
 {
 	struct gso_scratch *g = gso_tls;
 	int total, n, sent = 0;
@@ -498,6 +513,8 @@ static void segment_to(struct port *d, unsigned q, struct pkt *p)
 	if (total > 0) {
 		pv_stat_add(&d->st.segmented, (uint64_t)total - 1);
 		while ((n = gso_next(&g->st, g->out, PKT_BURST_MAX, g->hdr)) > 0) {
+			for (int k = 0; k < n; k++)
+				g->out[k].net = net;	/* a trunk tags by it */
 			d->ops->tx_burst(d, q, g->ptr, (unsigned)n);
 			sent += n;
 		}
@@ -536,8 +553,16 @@ static void mac_refused(struct sw *sw, struct port *src, uint64_t n,
 #define DEST_FLOOD	0xffff
 #define DEST_DROP	0xfffe
 
-void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
-		      unsigned n)
+/*
+ * Forwards @n packets of @src that are all in network @net, with table @t:
+ * isolation, so the destinations, uplink and MAC entries are @net's.
+ * One copy for both callers (inlined twice, it cost the one-network path
+ * ~18 instructions per packet in bench_fwd: pkt_parse_l2 was no longer
+ * inlined); a call per burst is less.
+ */
+static __attribute__((noinline)) void
+forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
+	    const uint8_t net, struct pkt **pkts, unsigned n)
 {
 	uint16_t dest[PKT_BURST_MAX];
 	/*
@@ -549,13 +574,6 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	struct pkt *list[PKT_BURST_MAX];
 	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
 	uint64_t nflood = 0, nfwd = 0;
-	/* One table for the whole burst; it lives until our next quiescent point. */
-	const struct sw_table *t = __atomic_load_n(&sw->tab, __ATOMIC_ACQUIRE);
-	/*
-	 * Isolation: the burst's frames are all in the source's network, so
-	 * its destinations, uplink and MAC entries are that network's.
-	 */
-	const uint8_t net = t->net[src->idx];
 	const uint64_t fwd = t->net_fwd[net];
 	unsigned others = t->net_nfwd[net] - ((fwd >> src->idx) & 1);
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
@@ -565,8 +583,6 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 	uint8_t last_src[ETH_ALEN], last_dst[ETH_ALEN];
 	bool have_src = false, have_dst = false;
 	struct port *last_d = NULL;
-
-	PV_ASSERT(n <= PKT_BURST_MAX);
 
 	/* Pass 1: classify the whole burst. */
 	for (unsigned i = 0; i < n; i++) {
@@ -682,7 +698,12 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		bool gso_ok = __atomic_load_n(&d->gso_offload, __ATOMIC_RELAXED);
 		uint8_t qsel[PKT_BURST_MAX];
 		uint32_t qmask = 0;
-		bool try_gro = gro && gso_ok;
+		/*
+		 * A trunk tags by pkt->net, set here for it only; GRO chains
+		 * would go out without it, so none toward a trunk.
+		 */
+		bool to_trunk = (t->trunk >> pi) & 1;
+		bool try_gro = gro && gso_ok && !to_trunk;
 
 		todo &= todo - 1;
 		if (!((fwd >> pi) & 1) || d == src)
@@ -700,7 +721,7 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 			q = nq > 1 ? (uint8_t)(pkt_flow_hash(p) % nq) : 0;
 			if (p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
 			    !gso_ok) {
-				segment_to(d, q, p);
+				segment_to(d, q, p, net);
 				continue;
 			}
 			if (try_gro && dest[i] == pi) {
@@ -720,6 +741,9 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		}
 		if (!cnt)
 			continue;
+		if (unlikely(to_trunk))
+			for (unsigned i = 0; i < cnt; i++)
+				list[i]->net = net;
 		if (qmask == 1) {
 			d->ops->tx_burst(d, 0, list, cnt);
 			continue;
@@ -737,6 +761,48 @@ void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
 		}
 	}
 	dp_stage_add(DP_STAGE_DELIVER, dp_rdtsc() - t1);
+}
+
+/*
+ * A trunk's burst mixes networks (pkt->net, set by its receive): each
+ * network's frames are forwarded together, in their order.
+ */
+static void forward_trunk(struct sw *sw, struct port *src,
+			  const struct sw_table *t, struct pkt **pkts,
+			  unsigned n)
+{
+	struct pkt *sub[PKT_BURST_MAX];
+	uint32_t done = 0;
+
+	static_assert(SW_MAX_NETS <= 32, "done is one bit per network");
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t net = pkts[i]->net;
+		unsigned m = 0;
+
+		/* the port's receive sets only networks it was given */
+		PV_ASSERT(net < SW_MAX_NETS);
+		if (done & (1u << net))
+			continue;
+		done |= 1u << net;
+		for (unsigned j = i; j < n; j++)
+			if (pkts[j]->net == net)
+				sub[m++] = pkts[j];
+		forward_net(sw, src, t, net, sub, m);
+	}
+}
+
+void sw_forward_burst(struct sw *sw, struct port *src, struct pkt **pkts,
+		      unsigned n)
+{
+	/* One table for the whole burst; it lives until our next quiescent point. */
+	const struct sw_table *t = __atomic_load_n(&sw->tab, __ATOMIC_ACQUIRE);
+
+	PV_ASSERT(n <= PKT_BURST_MAX);
+	if (unlikely((t->trunk >> src->idx) & 1)) {
+		forward_trunk(sw, src, t, pkts, n);
+		return;
+	}
+	forward_net(sw, src, t, t->net[src->idx], pkts, n);
 }
 
 static void bounce_burst(struct pkt **pkts, const uint16_t *dest, unsigned n)

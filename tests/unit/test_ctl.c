@@ -75,6 +75,30 @@ static void config_to_options(void **state)
 	free_argv(argc, argv);
 }
 
+/* "vlans": {"red": 10, ...} in a port object: repeated vlan=NETWORK:VID. */
+static void config_vlans(void **state)
+{
+	char *p = write_tmp(
+		"{\"ports\": [{\"type\": \"afpacket\", \"name\": \"up\", \"ifname\": \"e0\","
+		" \"vlans\": {\"red\": 10, \"blue\": 20}, \"untagged\": \"drop\"}]}");
+	char *q;
+	char err[256] = "", **argv = NULL;
+	int argc = 0;
+
+	(void)state;
+	assert_int_equal(ctl_config_argv(p, &argc, &argv, err, sizeof(err)), 0);
+	unlink(p);
+	assert_string_equal(argv[2],
+			    "afpacket,name=up,ifname=e0,vlan=red:10,vlan=blue:20,untagged=drop");
+	free_argv(argc, argv);
+	argv = NULL;
+	q = write_tmp("{\"ports\": [{\"type\": \"tap\", \"name\": \"up\","
+		      " \"vlans\": {\"red\": \"ten\"}}]}");
+	assert_int_not_equal(ctl_config_argv(q, &argc, &argv, err, sizeof(err)), 0);
+	unlink(q);
+	assert_non_null(strstr(err, "wants a VID"));
+}
+
 static void config_mac_limit(void **state)
 {
 	char *p = write_tmp("{\"mode\": \"learn\", \"mac_limit\": 512}");
@@ -722,6 +746,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_to_options),
+		cmocka_unit_test(config_vlans),
 		cmocka_unit_test(config_errors_are_clear),
 		cmocka_unit_test_setup_teardown(protocol_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(slow_writer_holds_nobody, setup,

@@ -65,7 +65,8 @@ static const char doc_text[] =
 	"   \"replicated\": 0, \"mac_refused\": 0, \"mac_learned\": 0, \"dropped\": 0,"
 	"   \"drops\": {}, \"rxq_pkts\": [1], \"txq_pkts\": [0], \"rxq_kicks\": [0],"
 	"   \"txq_irqs\": [0], \"irq_blocked\": 0, \"sock_errors\": 1,"
-	"   \"last_sock_error\": \"Network is down\", \"gen_cycles\": 0}],"
+	"   \"last_sock_error\": \"Network is down\", \"gen_cycles\": 0,"
+	"   \"vlans\": {\"red\": 10, \"blue\": 20}, \"untagged_drop\": true}],"
 	" \"workers\": [{\"queues\": 3, \"pkts\": 12, \"loops\": 100, \"busy_loops\": 4,"
 	"   \"sleeps\": 2, \"guard_breaks\": 0, \"busy_cycles\": 24000,"
 	"   \"total_cycles\": 1000000, \"cycles_per_pkt\": 2000.5,"
@@ -300,6 +301,10 @@ static void label_values_are_escaped(void **state)
 	(void)state;
 	assert_line(t, "pvnet_port_rx_packets_total{network=\"default\",port=\"we\\\"ird\\\\na\\nme\"} 1");
 	assert_line(t, "pvnet_port_sock_errors_total{network=\"default\",port=\"we\\\"ird\\\\na\\nme\"} 1");
+	/* a trunk's VLANs: one sample per network it carries tagged */
+	assert_line(t, "pvnet_port_vlan{network=\"default\",port=\"we\\\"ird\\\\na\\nme\",vlan_network=\"blue\"} 20");
+	assert_line(t, "pvnet_port_untagged_drop{network=\"default\",port=\"we\\\"ird\\\\na\\nme\"} 1");
+	assert_null(strstr(t, "pvnet_port_vlan{network=\"default\",port=\"vm1\""));
 	free(t);
 	json_decref(j);
 }

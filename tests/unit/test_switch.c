@@ -26,6 +26,7 @@ struct rec_port {
 	unsigned got[PORT_MAX_QUEUES];
 	const void *first_seg[PORT_MAX_QUEUES];
 	uint8_t last_byte0;
+	uint8_t last_net;	/* pkt->net of the last frame handed over */
 };
 
 static unsigned rec_tx(struct port *p, unsigned q, struct pkt **pkts, unsigned n)
@@ -35,6 +36,7 @@ static unsigned rec_tx(struct port *p, unsigned q, struct pkt **pkts, unsigned n
 	r->got[q] += n;
 	r->first_seg[q] = pkts[0]->seg[0].iov_base;
 	r->last_byte0 = ((uint8_t *)pkts[n - 1]->seg[0].iov_base)[0];
+	r->last_net = pkts[n - 1]->net;
 	return n;
 }
 
@@ -949,6 +951,114 @@ static void networks_bounded_and_named(void **state)
 	sw_destroy(sw);
 }
 
+/*
+ * A trunk carrying red (VID 10) and blue (20) besides its default network:
+ * its burst is forwarded per frame's network (pkt->net), a broadcast in
+ * one network never reaches another, and frames toward it carry their
+ * network (what its transmit tags by).
+ */
+static void vlan_trunk_forwards_per_network(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	struct rec_port *a = add_port_net(sw, "a", -1, false, "red");
+	struct rec_port *b = add_port_net(sw, "b", -1, false, "blue");
+	struct rec_port *d = add_port(sw, "d", -1, false, 1);
+	struct rec_port *tr = calloc(1, sizeof(*tr));
+	struct frame fr[4];
+	struct pkt *p[4];
+
+	(void)state;
+	strcpy(tr->port.name, "trunk");
+	tr->port.ops = &rec_ops;
+	tr->port.uplink = true;
+	tr->port.nqueues = 1;
+	tr->port.vlan[0].vid = 10;
+	tr->port.vlan[0].net = a->port.net;
+	tr->port.vlan[1].vid = 20;
+	tr->port.vlan[1].net = b->port.net;
+	tr->port.vid_of_net[a->port.net] = 10;
+	tr->port.vid_of_net[b->port.net] = 20;
+	tr->port.nvlans = 2;
+	assert_int_equal(sw_port_add(sw, &tr->port), 0);
+	/* one burst: red, blue, red, default broadcasts */
+	p[0] = mkframe(&fr[0], -1, 0x11, 1);
+	p[0]->net = a->port.net;
+	p[1] = mkframe(&fr[1], -1, 0x12, 1);
+	p[1]->net = b->port.net;
+	p[2] = mkframe(&fr[2], -1, 0x13, 2);
+	p[2]->net = a->port.net;
+	p[3] = mkframe(&fr[3], -1, 0x14, 1);
+	p[3]->net = 0;
+	sw_forward_burst(sw, &tr->port, p, 4);
+	assert_int_equal(a->got[0], 2);
+	assert_int_equal(b->got[0], 1);
+	assert_int_equal(d->got[0], 1);
+	assert_int_equal(tr->got[0], 0);	/* never back to itself */
+	assert_int_equal(tr->port.st.rx_pkts, 4);
+	/* learned per network: b -> 0x11 (red's) is unknown in blue */
+	p[0] = mkframe(&fr[0], 0x11, 0x22, 1);
+	sw_forward_burst(sw, &b->port, p, 1);
+	assert_int_equal(a->got[0], 2);
+	assert_int_equal(tr->got[0], 1);	/* blue's flood: the trunk */
+	assert_int_equal(tr->last_net, b->port.net);
+	p[0] = mkframe(&fr[0], 0x11, 0x21, 1);	/* a -> 0x11: on the trunk, red */
+	sw_forward_burst(sw, &a->port, p, 1);
+	assert_int_equal(tr->got[0], 2);
+	assert_int_equal(tr->last_net, a->port.net);
+	assert_int_equal(b->got[0], 1);
+	sw_destroy(sw);
+}
+
+/* vlan= in a spec: parsed onto the port, bad ones refused by name. */
+static void vlan_spec_checked(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	char err[200];
+	struct port *p;
+
+	(void)state;
+	sw->check_only = true;
+	p = port_create(sw, "tap,name=t,ifname=x,vlan=red:10,vlan=blue:4094",
+			err, sizeof(err));
+	assert_non_null(p);
+	assert_int_equal(p->nvlans, 2);
+	assert_int_equal(p->vid_of_net[p->vlan[0].net], 10);
+	assert_int_equal(p->vlan[1].vid, 4094);
+	assert_int_equal(p->net, 0);
+	assert_true(port_is_trunk(p));
+	p->ops->destroy(p);
+	p = port_create(sw, "afpacket,name=t,ifname=x,untagged=drop,network=red,vlan=red:5",
+			err, sizeof(err));
+	assert_non_null(p);
+	assert_true(p->untagged_drop);
+	p->ops->destroy(p);
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=red:0", err, sizeof(err)));
+	assert_non_null(strstr(err, "the VID is 1..4094"));
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=red:4095", err, sizeof(err)));
+	assert_non_null(strstr(err, "the VID is 1..4094"));
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=red:5000", err, sizeof(err)));
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=red", err, sizeof(err)));
+	assert_non_null(strstr(err, "want vlan=NETWORK:VID"));
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=red:10,vlan=blue:10",
+				err, sizeof(err)));
+	assert_non_null(strstr(err, "VID 10 given twice"));
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=red:10,vlan=red:11",
+				err, sizeof(err)));
+	assert_non_null(strstr(err, "network red given two VIDs"));
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=default:10", err, sizeof(err)));
+	assert_non_null(strstr(err, "untagged network= already"));
+	assert_null(port_create(sw, "tap,name=t,ifname=x,untagged=yes", err, sizeof(err)));
+	assert_null(port_create(sw, "gen,name=g,dst=02:00:00:00:00:01,vlan=red:10",
+				err, sizeof(err)));
+	assert_non_null(strstr(err, "for tap and afpacket ports"));
+	/* a refused port creates no network */
+	assert_int_equal(sw_net_get(sw, "green", false, err, sizeof(err)), (int)sw->nnets);
+	assert_null(port_create(sw, "tap,name=t,ifname=x,vlan=green:10,vlan=green:11",
+				err, sizeof(err)));
+	assert_int_equal(sw->nnets, 3);		/* default, red, blue */
+	sw_destroy(sw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -972,6 +1082,8 @@ int main(void)
 		cmocka_unit_test(networks_same_mac_in_two),
 		cmocka_unit_test(networks_direct_mode_mac_and_uplink),
 		cmocka_unit_test(networks_bounded_and_named),
+		cmocka_unit_test(vlan_trunk_forwards_per_network),
+		cmocka_unit_test(vlan_spec_checked),
 	};
 
 	return cmocka_run_group_tests_name("switch", tests, NULL, NULL);
