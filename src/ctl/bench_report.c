@@ -561,7 +561,7 @@ char *br_goals_md(const json_t *results)
 
 	if (!f)
 		return NULL;
-	fputs("# goals\n\nIssue 7's targets, computed from this run's rows (medians).\n\n"
+	fputs("# goals\n\nThe targets of issues 7, 14 and 15, computed from this run's rows (medians).\n\n"
 	      "| goal | measured | target | met |\n|---|---|---|---|\n", f);
 	json_array_foreach(json_object_get(results, "goals"), i, g) {
 		fprintf(f, "| %s | ", json_string_value(json_object_get(g, "goal")));
