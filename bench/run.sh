@@ -1108,9 +1108,9 @@ EOF
 	tcp) cat <<'EOF'
 iperf3 (one TCP stream) from a namespace -> veth -> pvnet afpacket uplink
 -> `pvnet guest --tap` namespace, against the kernel's veth + bridge path
-between two namespaces. The afpacket uplink takes no GSO frames yet, so the
-sender's veth has TSO/GSO off for pvnet and for the kernel row it is
-compared with (the kernel with default offloads is shown as well).
+between two namespaces, twice: with the sender's veth TSO/GSO off on both
+paths, and with TSO on at the sender (the afpacket uplink takes and gives
+GSO frames with PACKET_VNET_HDR) against the kernel with default offloads.
 Cycles/byte from CPU time x TSC over the bytes received: switch = `pvnet
 switch` + `pvnet guest` (what replaces veth + bridge), guest = both iperf3
 processes (their stacks, in their system time); the kernel's bridge work
