@@ -45,7 +45,8 @@ Scenarios (default: all):
           TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte, ratio
   vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / poll /
           poll + linearize / every=2 / adaptive (--quick: off / adaptive)
-          vs DPDK testpmd (net_tap + net_vhost): throughput, aggregation
+          with the TAP uplink at tso=off, adaptive again at tso=on, vs
+          DPDK testpmd (net_tap + net_vhost): throughput, aggregation
   vxlan   iperf3 pvnet guest TAP <-> pvnet vxlan port -> veth -> Linux vxlan
           vs Linux vxlan <-> Linux vxlan on the same veth, both directions:
           Gbit/s, cycles per byte (pvnet switch + guest + iperf3 vs iperf3),
@@ -965,6 +966,9 @@ sc_vm() {
 	# table); --quick keeps the two ends.
 	local variants=(off adaptive)
 	[ "$RUNS" -gt 1 ] && variants=(off poll "poll --gro-linearize" every=2 adaptive)
+	# The GRO rows take wire-size frames from the TAP (tso=off), as seed
+	# 000 measures; the last row lets the host's TSO frames through whole
+	variants+=("adaptive+tso")
 	nb=$((${#variants[@]} + 1))
 	# one boot for all backends: its life covers every variant's runs
 	QEMU_BOOT_TIMEOUT=$((180 + nb * (RUNS * (VM_SECS + 10) + 45)))
@@ -973,18 +977,23 @@ sc_vm() {
 	qemu_image >/dev/null 2>&1 || { echo "vm: cannot build the guest image, skipped" >&2; return 0; }
 	netns_add "$nh" || return 0
 	pid_vmg=
+	local tso label
 	for gro in "${variants[@]}"; do
-		progress "vm: pvnet --gro $gro, attaching the guest"
+		tso=off label="pvnet --gro $gro"
+		if [ "$gro" = adaptive+tso ]; then
+			gro=adaptive tso=on label="pvnet --gro adaptive, uplink tso=on"
+		fi
+		progress "vm: $label, attaching the guest"
 		rm -f "$T/vm.sock"
 		# shellcheck disable=SC2086 # "poll --gro-linearize" is two options
 		taskset -c 0 "$PVNET" switch --ctl "$T/vm.ctl" --gro $gro \
-			--port "tap,name=up,ifname=$tap,netns=$nh" \
+			--port "tap,name=up,ifname=$tap,netns=$nh,tso=$tso" \
 			--port "vhost,name=vm,path=$T/vm.sock,mac=$VM_MAC" 2>"$T/vm-switch.log" &
 		sw=$!
 		pids+=($sw)
 		if wait_ctl "$T/vm.ctl"; then
 			vm_uplink "$nh" "$tap"
-			vm_attach "$nh" && vm_runs "pvnet --gro $gro" "$sw" "$T/vm.ctl" "$nh"
+			vm_attach "$nh" && vm_runs "$label" "$sw" "$T/vm.ctl" "$nh"
 		else
 			echo "vm: switch did not start" >&2
 		fi
@@ -1143,9 +1152,11 @@ EOF
 The papers' setting: a CPU-bound guest. iperf3 in a namespace sends one TCP
 stream through a TAP into a QEMU (TCG, 1 vCPU) Linux guest over
 vhost-user; the backend between TAP and guest is pvnet (GRO off or
-adaptive) or DPDK testpmd (net_tap + net_vhost, io forwarding). Gbit/s is
-the guest's receive throughput (iperf3); Mpps counts the MSS-sized frames
-from the TAP. agg = segments per packet delivered into the guest (pvnet's
+adaptive) or DPDK testpmd (net_tap + net_vhost, io forwarding). pvnet's
+GRO rows read the TAP with tso=off (MSS-sized frames, as in seed 000); the
+"uplink tso=on" row takes the host's TSO frames whole, so there is nothing
+left to aggregate. Gbit/s is the guest's receive throughput (iperf3); Mpps
+counts the frames from the TAP. agg = segments per packet delivered into the guest (pvnet's
 GRO). Switch cycles: backend CPU time x TSC per byte and per frame from
 the TAP (testpmd busy-polls: its whole core); guest cycles/byte: the QEMU
 process. ratio = Gbit/s / DPDK's. The guest boots once (QEMU with
