@@ -502,6 +502,14 @@ static unsigned vx_gso_send(const struct vx_port *vp, int fd,
 	return went;
 }
 
+/* The VTEP behind unicast @mac: a static entry (EVPN) wins over a learned one. */
+static bool vx_remote_lookup(const struct vx_port *vp, const uint8_t *mac,
+			     uint64_t now, struct vxlan_addr *ip)
+{
+	return vxlan_fdb_lookup(&vp->sfdb, mac, now, ip) ||
+	       vxlan_fdb_lookup(&vp->fdb, mac, now, ip);
+}
+
 /* Where one segment of a group is in the group's iovec. */
 struct vx_gso_seg {
 	uint16_t at, cnt;	/* its pieces after its VXLAN header */
@@ -548,10 +556,8 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 	}
 	dsize = (uint16_t)(VXLAN_HLEN + g->st.hlen + g->st.mss);
 	pkt_read(pk, mac, ETH_ALEN);
-	/* A static entry (EVPN) wins over what was learned, as in vx_tx_burst. */
 	if (!pkt_mac_is_multicast(mac) &&
-	    (vxlan_fdb_lookup(&vp->sfdb, mac, pv_now_ns(), &ip) ||
-	     vxlan_fdb_lookup(&vp->fdb, mac, pv_now_ns(), &ip))) {
+	    vx_remote_lookup(vp, mac, pv_now_ns(), &ip)) {
 		addr_to_sa(vp, &ip, &learned);
 		dst = &learned;
 		ndst = 1;
@@ -735,10 +741,8 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		pkt_read(pk, dst, ETH_ALEN);
 		if (!now)
 			now = pv_now_ns();
-		/* A static entry (EVPN) wins over what was learned. */
 		learned[j] = !pkt_mac_is_multicast(dst) &&
-			     (vxlan_fdb_lookup(&vp->sfdb, dst, now, &ip) ||
-			      vxlan_fdb_lookup(&vp->fdb, dst, now, &ip));
+			     vx_remote_lookup(vp, dst, now, &ip);
 		if (learned[j]) {
 			addr_to_sa(vp, &ip, &vx_learned[j]);
 		} else if (!rs->n) {
