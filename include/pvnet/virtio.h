@@ -211,6 +211,8 @@ static_assert(sizeof(struct vring_desc) == 16, "virtio 1.2 §2.7.5");
 #define VRING_PACKED_EVENT_F_DESC	2
 /* bit 15 of an index: the wrap counter (vhost-user SET/GET_VRING_BASE) */
 #define VRING_PACKED_WRAP		(1u << 15)
+/* driver side: no buffer ID (IDs are < VRING_MAX_SIZE) */
+#define VRING_PK_DRV_NONE		0xffffu
 
 struct vring_packed_desc {
 	uint64_t addr;		/* little-endian, guest physical */
@@ -302,7 +304,7 @@ struct vring {
 	enum pv_drop broken_reason;
 
 	/* set by vring_setup() */
-	bool packed;		/* VIRTIO_F_RING_PACKED (device side only) */
+	bool packed;		/* VIRTIO_F_RING_PACKED (either role) */
 	uint16_t size;
 	uint16_t mask;
 	bool event_idx;
@@ -344,6 +346,21 @@ struct vring {
 	uint16_t *pk_id;		/* per sequence: the buffer ID */
 	uint32_t *pk_len;		/* per sequence: bytes written */
 	uint64_t *pk_busy;		/* per buffer ID: in flight (bitmap) */
+
+	/*
+	 * Packed ring, driver side (vring_packed_drv.c): shadow_avail,
+	 * last_used and kicked_avail are positions with the wrap counter in
+	 * bit 15; drv_next links free buffer IDs, drv_chain_len,
+	 * drv_cookie and drv_in_len are per buffer ID. Every chain's head
+	 * flags are stored when it is added except the first unpublished
+	 * one's, which vring_drv_publish() stores (release): the device reads
+	 * in ring order and stops there, so that one store publishes them all.
+	 */
+	uint16_t pk_drv_pub;		/* first unpublished position | wrap */
+	uint16_t pk_drv_head_flags;	/* the flags its head gets at publish */
+	/* IDs added since the last publish, linked through drv_next (an ID
+	 * in flight has no free-list link); VRING_PK_DRV_NONE ends it */
+	uint16_t pk_drv_unpub;
 
 	/*
 	 * Dirty-page log (live migration): set with vring_set_log() while the
@@ -443,7 +460,11 @@ bool vring_need_call(struct vring *vq);
 /* Asks the driver for kicks (true) or not (false): avail_event / NO_NOTIFY. */
 void vring_set_kick(struct vring *vq, bool enable);
 
-/* ---- driver side (virtio-user frontend, tests, benchmarks; split only) ---- */
+/*
+ * ---- driver side (virtio-user frontend, tests, benchmarks) ----
+ * Split or packed, as vring_setup() was told; the packed ring's driver is
+ * in vring_packed_drv.c (virtio 1.2 §2.8) behind these same calls.
+ */
 
 /* A buffer the driver adds; addr is what goes into the descriptor. */
 struct vring_buf {
@@ -451,9 +472,16 @@ struct vring_buf {
 	uint32_t len;
 };
 
-/* Initialises the free list and an empty ring (driver owns the memory). */
+/*
+ * Initialises the free list and an empty ring (driver owns the memory).
+ * Packed: position 0 with both wrap counters 1, as the device's
+ * SET_VRING_BASE 0x8000 (VRING_PACKED_WRAP).
+ */
 void vring_drv_init(struct vring *vq);
-/* The same, with every index starting at @idx (tests of 16-bit wrap). */
+/*
+ * The same, with every index starting at @idx (tests of 16-bit wrap;
+ * packed: a position with the wrap counter in bit 15, taken modulo size).
+ */
 void vring_drv_init_at(struct vring *vq, uint16_t idx);
 /*
  * Adds a chain of @out_n device-readable then @in_n device-writable buffers,
@@ -472,11 +500,17 @@ bool vring_drv_need_kick(struct vring *vq);
 /*
  * Harvests up to @n used chains: cookies[i] and lens[i] (either may be NULL).
  * The device is not trusted: a bad used idx or id, or a len above the
- * chain's writable bytes, breaks the ring. Returns the count.
+ * chain's writable bytes, breaks the ring (packed: an ID not outstanding
+ * or not yet published, and used flags whose wrap counter is out of step
+ * with ours, too). Returns the count.
  */
 unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 			    unsigned n);
-/* Asks the device for interrupts (true) or not: used_event / NO_INTERRUPT. */
+/*
+ * Asks the device for interrupts (true) or not: used_event / NO_INTERRUPT
+ * (packed: the driver event area, DESC at the next used position with
+ * EVENT_IDX, else ENABLE; DISABLE).
+ */
 void vring_drv_set_call(struct vring *vq, bool enable);
 /* True if used entries wait to be harvested. */
 bool vring_drv_has_used(struct vring *vq);

@@ -43,6 +43,25 @@ bool vring_pk_need_call(struct vring *vq);
 /* vring_set_kick() for the packed ring (device event area). */
 void vring_pk_set_kick(struct vring *vq, bool enable);
 
+/* ---- packed ring, driver side (vring_packed_drv.c); vring.c dispatches ---- */
+
+/* vring_drv_init_at() for the packed ring (@pw: position | wrap << 15). */
+void vring_pk_drv_init(struct vring *vq, uint16_t pw);
+/* vring_drv_add() for the packed ring. */
+int vring_pk_drv_add(struct vring *vq, const struct vring_buf *bufs,
+		     unsigned out_n, unsigned in_n, void *cookie);
+/* vring_drv_publish() for the packed ring. */
+void vring_pk_drv_publish(struct vring *vq);
+/* vring_drv_need_kick() for the packed ring (device event area). */
+bool vring_pk_drv_need_kick(struct vring *vq);
+/* vring_drv_has_used() for the packed ring. */
+bool vring_pk_drv_has_used(struct vring *vq);
+/* vring_drv_get_used() for the packed ring. */
+unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
+			       uint32_t *lens, unsigned n);
+/* vring_drv_set_call() for the packed ring (driver event area). */
+void vring_pk_drv_set_call(struct vring *vq, bool enable);
+
 /*
  * Registers our mapping [base, base+len) of guest memory with the SIGBUS
  * guard; a fault in it bumps *cnt (may be NULL). Returns the slot or -ENOSPC.

@@ -127,8 +127,8 @@ err:
 int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		void *used, uint64_t features, const struct gmem *gm)
 {
-	/* the packed ring is implemented on the device side only */
-	bool packed = gm && (features & VIRTIO_BIT(VIRTIO_F_RING_PACKED));
+	/* device side: vring_packed.c; driver side: vring_packed_drv.c */
+	bool packed = features & VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	int ret;
 
 	/* §2.7: "Queue Size value is always a power of 2. The maximum Queue
@@ -143,7 +143,7 @@ int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		return -EINVAL;
 	ret = alloc_arrays(vq, size, gm != NULL,
 			   features & VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC),
-			   packed);
+			   packed && gm);
 	if (ret)
 		return ret;
 	vq->packed = packed;
@@ -772,6 +772,10 @@ void vring_drv_init_at(struct vring *vq, uint16_t idx)
 {
 	if (!vq->drv_next)
 		return;
+	if (vq->packed) {
+		vring_pk_drv_init(vq, idx);
+		return;
+	}
 	for (uint32_t i = 0; i < vq->size; i++) {
 		vq->drv_next[i] = (uint16_t)(i + 1);
 		vq->drv_chain_len[i] = 0;
@@ -796,7 +800,8 @@ void vring_drv_init_at(struct vring *vq, uint16_t idx)
 
 void vring_drv_init(struct vring *vq)
 {
-	vring_drv_init_at(vq, 0);
+	/* §2.8.1: a packed ring starts with both wrap counters 1 */
+	vring_drv_init_at(vq, vq->packed ? VRING_PACKED_WRAP : 0);
 }
 
 int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
@@ -806,6 +811,8 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 	uint64_t in_bytes = 0;
 	uint16_t head, i;
 
+	if (vq->packed)
+		return vring_pk_drv_add(vq, bufs, out_n, in_n, cookie);
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return -EIO;
 	if (total == 0 || total > vq->size)
@@ -844,6 +851,10 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 
 void vring_drv_publish(struct vring *vq)
 {
+	if (vq->packed) {
+		vring_pk_drv_publish(vq);
+		return;
+	}
 	if (unlikely(!vring_ready(vq)))
 		return;
 	/* Release: descriptors and avail ring entries before the index
@@ -856,6 +867,8 @@ bool vring_drv_need_kick(struct vring *vq)
 	uint16_t old = vq->kicked_avail, new = vq->shadow_avail;
 	bool need;
 
+	if (vq->packed)
+		return vring_pk_drv_need_kick(vq);
 	if (unlikely(!vring_ready(vq)) || old == new)
 		return false;
 	/* Full barrier: the avail->idx store before reading avail_event or
@@ -879,6 +892,8 @@ bool vring_drv_need_kick(struct vring *vq)
 
 bool vring_drv_has_used(struct vring *vq)
 {
+	if (vq->packed)
+		return vring_pk_drv_has_used(vq);
 	if (unlikely(!vring_ready(vq)))
 		return false;
 	return le16toh(READ_ONCE(vq->used->idx)) != vq->last_used;
@@ -903,6 +918,8 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 	uint16_t idx, num;
 	unsigned i;
 
+	if (vq->packed)
+		return vring_pk_drv_get_used(vq, cookies, lens, n);
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return 0;
 	/* Acquire: used entries were written before the device's release
@@ -945,6 +962,10 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 
 void vring_drv_set_call(struct vring *vq, bool enable)
 {
+	if (vq->packed) {
+		vring_pk_drv_set_call(vq, enable);
+		return;
+	}
 	if (unlikely(!vring_ready(vq)))
 		return;
 	if (vq->event_idx) {
