@@ -735,7 +735,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	struct vhost_port *vp = calloc(1, sizeof(*vp));
 	char key[32], val[128];
 	const char *cur = opts;
-	bool tso = true, migration = true, guest_announce = true;
+	bool tso = true, migration = true, guest_announce = true, packed = true;
 	int rc;
 
 	(void)sw;
@@ -773,6 +773,10 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			/* off: no dirty logging offered (QEMU then refuses
 			 * to migrate the VM) and no announce */
 			migration = !strcmp(val, "on");
+		} else if (!strcmp(key, "packed") && (!strcmp(val, "on") ||
+							!strcmp(val, "off"))) {
+			/* off: frontends get split rings only */
+			packed = !strcmp(val, "on");
 		} else if (!strcmp(key, "announce") && (!strcmp(val, "guest") ||
 							  !strcmp(val, "rarp"))) {
 			/* rarp: the guest is not asked to announce itself
@@ -843,7 +847,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=, mtu=, memslots=on|off, tso=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
+				 "(vhost takes path=, client, queues=, mac=, mtu=, memslots=on|off, tso=on|off, packed=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}
@@ -865,6 +869,8 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 		vp->cfg.features |= VHU_DEV_FEATURES_MIGRATION;
 	if (!guest_announce)
 		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	if (!packed)
+		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	if (vp->cfg.max_queue_pairs > 1)
 		vp->cfg.features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
 	/* Large sends from the guest: segmented in software where needed. */
