@@ -21,7 +21,9 @@
  * The device writes only the used descriptors (id, len, flags) at the
  * positions where it popped the chains, in pop order, and the device event
  * area. Positions are private (last_avail, pk_pos); nothing read back from
- * the ring decides where we write.
+ * the ring decides where we write. With a dirty log both are marked
+ * (through our mapping: vring_log_hva), the buffers by the RX paths as for
+ * the split ring.
  */
 #include <endian.h>
 #include <errno.h>
@@ -304,6 +306,29 @@ void vring_pk_unpop(struct vring *vq, unsigned n)
 	}
 }
 
+/*
+ * Dirty log (live migration): the used descriptors of sequences [from,
+ * upto) lie between the first one's position and the position after the
+ * last chain; that span of the descriptor ring is marked (one or two
+ * ranges, pages not bytes, so marking the whole span costs no more).
+ */
+static void pk_log_used(const struct vring *vq, uint16_t from, uint16_t upto)
+{
+	const struct vring_packed_desc *ring = pk_ring(vq);
+	uint16_t first = vq->pk_pos[from & vq->mask] & ~VRING_PACKED_WRAP;
+	uint16_t end = vq->pk_end[(uint16_t)(upto - 1) & vq->mask] &
+		       ~VRING_PACKED_WRAP;
+
+	if (end > first) {
+		vring_log_hva(vq, &ring[first], (uint64_t)(end - first) * sizeof(*ring));
+	} else {
+		/* wrapped (or a whole lap): the tail, then the head */
+		vring_log_hva(vq, &ring[first],
+			      (uint64_t)(vq->size - first) * sizeof(*ring));
+		vring_log_hva(vq, ring, (uint64_t)end * sizeof(*ring));
+	}
+}
+
 void vring_pk_publish(struct vring *vq, uint16_t upto)
 {
 	struct vring_packed_desc *ring = pk_ring(vq);
@@ -334,6 +359,9 @@ void vring_pk_publish(struct vring *vq, uint16_t upto)
 
 		WRITE_ONCE(ring[pw & ~VRING_PACKED_WRAP].flags, htole16(f));
 	}
+	/* any order: QEMU's last harvest of the log follows the ring's stop */
+	if (unlikely(vq->log))
+		pk_log_used(vq, from, upto);
 	vq->pk_used_pos = vq->pk_end[(uint16_t)(upto - 1) & vq->mask];
 	vq->used_flushed = upto;
 }
@@ -395,6 +423,8 @@ void vring_pk_set_kick(struct vring *vq, bool enable)
 	WRITE_ONCE(pk_device(vq)->flags,
 		   htole16(enable ? VRING_PACKED_EVENT_F_ENABLE :
 			   VRING_PACKED_EVENT_F_DISABLE));
+	if (unlikely(vq->log))
+		vring_log_hva(vq, pk_device(vq), sizeof(struct vring_packed_event));
 	/* Full barrier before the caller's re-check (as vring_set_kick). */
 	pv_smp_mb();
 }

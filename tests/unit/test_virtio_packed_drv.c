@@ -558,6 +558,114 @@ static void hostile_used_beyond_published(void **state)
 	fg_ring_destroy(&r);
 }
 
+/* ---- dirty logging (live migration) ---- */
+
+static bool dirty(const uint8_t *log, uint64_t gpa)
+{
+	uint64_t page = gpa >> VRING_LOG_PAGE_SHIFT;
+
+	return log[page / 8] & (1u << (page % 8));
+}
+
+/*
+ * The device side of a packed ring with a dirty log: the used descriptors
+ * it writes back (the descriptor ring's pages where they lie), the device
+ * event area it writes for kick suppression, and the RX buffers it fills
+ * are marked; the TX buffers it only reads are not.
+ */
+static void dirty_log_packed(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t log_bytes = (5 * S >> VRING_LOG_PAGE_SHIFT) / 8;
+	uint8_t *log = calloc(1, log_bytes);
+	struct fg_ring r, rx;
+	uint64_t txbuf, rxbuf;
+	void *ck[16];
+
+	assert_non_null(log);
+	fg_reset(fg);
+	/* 512 entries: the descriptor ring spans two pages and more */
+	assert_int_equal(fg_ring_create(fg, &r, 0, 512, PFEAT, VRING_PACKED_WRAP), 0);
+	assert_int_equal(fg_ring_create(fg, &rx, 0, 512, PFEAT, VRING_PACKED_WRAP), 0);
+	txbuf = fg_alloc(fg, 1, 4096, 4096);
+	rxbuf = fg_alloc(fg, 2, 4096, 4096);
+	vring_set_log(&r.dev, log, log_bytes, r.used_gpa);
+	vring_set_log(&rx.dev, log, log_bytes, rx.used_gpa);
+	/* TX: 300 chains through the ring, then the log is cleared and ten
+	 * more are used at positions 300..309 (the ring's second page) */
+	for (unsigned i = 0; i < 310; i++) {
+		struct vring_buf vb = { txbuf, 64 };
+
+		if (i == 300)
+			memset(log, 0, log_bytes);
+		assert_int_equal(vring_drv_add(&r.drv, &vb, 1, 0, (void *)1), 0);
+		vring_drv_publish(&r.drv);
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 1, VRING_DIR_OUT), 1);
+		vring_push(&r.dev, elems[0].head, 0);
+		if (i < 300 || i == 309)	/* ten used in one publish */
+			vring_flush(&r.dev);
+		if (i < 300)
+			assert_int_equal(vring_drv_get_used(&r.drv, ck, NULL, 16), 1);
+	}
+	assert_int_equal(vring_drv_get_used(&r.drv, ck, NULL, 16), 10);
+	for (unsigned pos = 300; pos < 310; pos++)
+		if (!dirty(log, r.desc_gpa + 16ULL * pos))
+			fail_msg("used descriptor at position %u not logged", pos);
+	assert_false(dirty(log, txbuf));	/* only read */
+	/* a whole lap and more: the span wraps */
+	memset(log, 0, log_bytes);
+	for (unsigned i = 0; i < 300; i++) {
+		struct vring_buf vb = { txbuf, 64 };
+
+		assert_int_equal(vring_drv_add(&r.drv, &vb, 1, 0, (void *)1), 0);
+		vring_drv_publish(&r.drv);
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 1, VRING_DIR_OUT), 1);
+		vring_push(&r.dev, elems[0].head, 0);
+		if (i % 100 == 99)
+			vring_flush(&r.dev);
+		(void)vring_drv_get_used(&r.drv, ck, NULL, 16);
+	}
+	/* positions 310..511 and 0..97, the last flush across the end */
+	for (unsigned k = 0; k < 300; k++) {
+		unsigned pos = (310 + k) % 512;
+
+		if (!dirty(log, r.desc_gpa + 16ULL * pos))
+			fail_msg("used descriptor at position %u not logged", pos);
+	}
+	/* the device event area, written for kick suppression */
+	memset(log, 0, log_bytes);
+	vring_set_kick(&r.dev, false);
+	assert_true(dirty(log, r.used_gpa));
+	/* RX: the buffer and the used descriptor */
+	memset(log, 0, log_bytes);
+	{
+		struct vring_buf vb = { rxbuf, 4096 };
+		struct virtio_net_hdr h = { 0 };
+		uint8_t frame[1000] = { 1 };
+		struct iovec iov = { frame, sizeof(frame) };
+		uint32_t len;
+
+		assert_int_equal(vring_drv_add(&rx.drv, &vb, 0, 1, (void *)7), 0);
+		vring_drv_publish(&rx.drv);
+		assert_int_equal(vring_rx_enqueue(&rx.dev, &h, HDR, true, &iov, 1), 0);
+		vring_flush(&rx.dev);
+		assert_int_equal(vring_drv_get_used(&rx.drv, ck, &len, 16), 1);
+		assert_int_equal(len, HDR + sizeof(frame));
+	}
+	assert_true(dirty(log, rxbuf));
+	assert_true(dirty(log, rx.desc_gpa));
+	assert_false(dirty(log, txbuf));
+	/* without a log nothing is marked */
+	vring_set_log(&r.dev, NULL, 0, 0);
+	memset(log, 0, log_bytes);
+	vring_set_kick(&r.dev, true);
+	for (uint64_t i = 0; i < log_bytes; i++)
+		assert_int_equal(log[i], 0);
+	fg_ring_destroy(&r);
+	fg_ring_destroy(&rx);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +680,7 @@ int main(void)
 		cmocka_unit_test(hostile_len_above_buffer),
 		cmocka_unit_test(hostile_wrap_out_of_step),
 		cmocka_unit_test(hostile_used_beyond_published),
+		cmocka_unit_test(dirty_log_packed),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);
