@@ -14,6 +14,8 @@
 #                       to the one whose rings run (mac_moves counts moves)
 #   MIG_ANNOUNCE=rarp   no GUEST_ANNOUNCE: QEMU sends SEND_RARP and the switch
 #                       sends a RARP from the VM's MAC
+#   MIG_PACKED=1        the VM's NIC has packed=on: packed rings, whose used
+#                       descriptors the switch logs (79-qemu-migrate-packed.sh)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/qemu/lib.sh"
 . "$(dirname "$0")/qemu/migrate.sh"
@@ -25,6 +27,8 @@ MIG_SOCK_B=$T/vm_b.sock
 MIG_NSIF=pv0
 MIG_MODE=${MIG_MODE:-learn}
 MIG_ANNOUNCE=${MIG_ANNOUNCE:-guest}
+MIG_PACKED=${MIG_PACKED:-0}
+[ "$MIG_PACKED" = 1 ] && MIG_NIC_OPTS="${MIG_NIC_OPTS-,mrg_rxbuf=off},packed=on"
 ctl=$T/ctl.sock
 vm_opts=announce=$MIG_ANNOUNCE
 [ "$MIG_MODE" = direct ] && vm_opts+=,mac=$MIG_VM_MAC
@@ -76,6 +80,11 @@ jq -c '.ports[] | {name, rx_pkts, tx_pkts, merged, tx_gso_pkts, mac_learned,
 	announces, drops, log: {bases: .vhost.log_bases, rarps: .vhost.rarps},
 	faults: .vhost.faults}' <<<"$js" | sed 's/^/# /'
 log "GRO: $(jq -c '[.workers[].gro | {in_segs, out_pkts, agg}]' <<<"$js")"
+if [ "$MIG_PACKED" = 1 ]; then
+	feat=$(jq '.ports[] | select(.name == "vm_a") | .vhost.features' <<<"$js")
+	check "the VM negotiated the packed ring (bit 34) on vm_a" \
+		[ $(( (${feat:-0} >> 34) & 1 )) = 1 ]
+fi
 check "the source ports received a dirty log (SET_LOG_BASE) for each move" \
 	[ "$(jq '[.ports[] | select(.name == "vm_a" or .name == "vm_b") | .vhost.log_bases > 0] | all' <<<"$js")" = true ]
 [ "$MIG_ANNOUNCE" = rarp ] &&
