@@ -223,6 +223,17 @@ static int guest_connect_rc(struct guest *g)
 static void guest_connect(struct guest *g)
 {
 	assert_int_equal(guest_connect_rc(g), 0);
+	/* the layout asked for runs on both sides */
+	for (unsigned r = 0; r < 2; r++) {
+		if (!g->ring_on[r])
+			continue;
+		assert_int_equal(vhu_dev_vring(g->dev, r)->state,
+				 (g->features & F_PACKED) ? VRING_RUNNING_PACKED :
+							    VRING_RUNNING);
+		assert_int_equal(g->ring[r].drv.state,
+				 (g->features & F_PACKED) ? VRING_RUNNING_PACKED :
+							    VRING_RUNNING);
+	}
 }
 
 /* ---- the guests ---- */
