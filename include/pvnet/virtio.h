@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio.h - guest memory, the virtqueue (split: device and driver roles;
- * packed: device role) and the virtio-net header. Spec: virtio 1.2, §2.7
+ * virtio.h - guest memory, the virtqueue (split and packed, device and
+ * driver roles) and the virtio-net header. Spec: virtio 1.2, §2.7
  * (split virtqueues), §2.8 (packed virtqueues), §5.1 (network device).
  *
  * Ownership: a struct gmem is owned by the vhost device (backend) or by the
@@ -380,10 +380,11 @@ struct vring {
 /*
  * Lays a ring over memory the caller has translated. @size must be a power of
  * 2 <= VRING_MAX_SIZE; desc, avail and used must be aligned 16, 2 and 4
- * (§2.7). With VIRTIO_F_RING_PACKED in @features (device side only) desc is
+ * (§2.7). With VIRTIO_F_RING_PACKED in @features (either role) desc is
  * the descriptor ring, avail the driver and used the device event area
- * (both 4-byte aligned), and the size must still be a power of 2. @gm translates descriptor addresses on the device side (NULL on the
- * driver side). Allocates the per-queue scratch once. The first call needs a
+ * (both 4-byte aligned), and the size must still be a power of 2. @gm
+ * translates descriptor addresses on the device side (NULL on the driver
+ * side). Allocates the per-queue scratch once. The first call needs a
  * zeroed @vq; calling it again (new memory table) keeps indexes, state and
  * counters and reuses the scratch. Returns 0, -EINVAL or -ENOMEM.
  */
