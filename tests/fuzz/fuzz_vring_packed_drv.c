@@ -10,6 +10,7 @@
  * descriptors never exceed the ring, and nothing crashes.
  */
 #include <endian.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
