@@ -16,45 +16,18 @@
 #include <string.h>
 
 #include "pvnet/virtio.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define QSZ	16
 #define MAXSEQ	4096
 
-#define CHECK(c)							\
-	do {								\
-		if (!(c)) {						\
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", \
-				#c, __FILE__, __LINE__);		\
-			__builtin_trap();				\
-		}							\
-	} while (0)
-
 static struct vring_packed_desc ring[QSZ] __attribute__((aligned(16)));
 static struct vring_packed_event drv_ev __attribute__((aligned(4)));
 static struct vring_packed_event dev_ev __attribute__((aligned(4)));
 static bool outstanding[MAXSEQ];
 static uint32_t in_bytes[MAXSEQ];
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint64_t take(struct reader *r, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < bytes; i++) {
-		v <<= 8;
-		if (r->left) {
-			v |= *r->p++;
-			r->left--;
-		}
-	}
-	return v;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
