@@ -16,7 +16,8 @@
  *    must fit in what we published and did not get back yet: a device
  *    that uses an ID we added but never published is caught too;
  *  - the length must not exceed the chain's writable bytes
- *    (RING_USED_LEN).
+ *    (RING_USED_LEN); a chain without any is read as 0 (§2.8.4: the
+ *    field is reserved there and ignored by drivers).
  *
  * The used position then moves by the chain's length as we recorded it
  * (§2.8.9: "the driver needs to keep track of the size of the list
@@ -299,8 +300,15 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
 		}
-		/* §2.8.4: len counts bytes written into the buffer. */
-		if (unlikely(len > vq->drv_in_len[id])) {
+		/*
+		 * §2.8.4: len counts bytes written into the buffer, and is
+		 * "reserved for used descriptors without VIRTQ_DESC_F_WRITE,
+		 * and is ignored by drivers" (DPDK's vhost writes the chain's
+		 * length there).
+		 */
+		if (!vq->drv_in_len[id])
+			len = 0;
+		else if (unlikely(len > vq->drv_in_len[id])) {
 			vring_fail(vq, PV_DROP_RING_USED_LEN);
 			break;
 		}

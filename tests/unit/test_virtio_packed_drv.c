@@ -521,6 +521,30 @@ static void hostile_len_above_buffer(void **state)
 	expect_drv_broken(&r, PV_DROP_RING_USED_LEN);
 }
 
+/*
+ * §2.8.4: a used descriptor's length is reserved when the chain had no
+ * writable buffer and ignored (DPDK's vhost writes the chain's length).
+ */
+static void tx_used_len_ignored(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct fg_ring r;
+	void *ck[2];
+	uint32_t len = 1;
+
+	fg_reset(fg);
+	assert_int_equal(fg_ring_create(fg, &r, 0, 8, PFEAT, VRING_PACKED_WRAP), 0);
+	assert_int_equal(vring_drv_add(&r.drv, &(struct vring_buf){ 4096, 64 },
+				       1, 0, (void *)9), 0);
+	vring_drv_publish(&r.drv);
+	raw_used(&r, 0, 0, 64, USED1);
+	assert_int_equal(vring_drv_get_used(&r.drv, ck, &len, 2), 1);
+	assert_ptr_equal(ck[0], (void *)9);
+	assert_int_equal(len, 0);
+	assert_int_equal(drops(&r.drv), 0);
+	fg_ring_destroy(&r);
+}
+
 static void hostile_wrap_out_of_step(void **state)
 {
 	struct fg_ring r;
@@ -678,6 +702,7 @@ int main(void)
 		cmocka_unit_test(hostile_id_used_twice),
 		cmocka_unit_test(hostile_id_not_published),
 		cmocka_unit_test(hostile_len_above_buffer),
+		cmocka_unit_test(tx_used_len_ignored),
 		cmocka_unit_test(hostile_wrap_out_of_step),
 		cmocka_unit_test(hostile_used_beyond_published),
 		cmocka_unit_test(dirty_log_packed),
