@@ -174,6 +174,14 @@ int gmem_to_iov(const struct gmem *gm, uint64_t gpa, uint64_t len,
 #define VRING_MAX_SIZE		32768
 /* Segments one popped chain may span (descriptors times region splits). */
 #define VRING_ELEM_MAX_IOV	128
+/*
+ * Segments an element holds inline. Almost every chain is one or two
+ * descriptors in one region: the element stays ~100 bytes, so a burst of
+ * them fits in L1 (with 128 inline iovecs each was 2 KiB, and a burst's
+ * elements all fell on two L1 sets). Longer chains move to the owner's
+ * overflow area (vring_elems_init).
+ */
+#define VRING_ELEM_INLINE_IOV	4
 
 struct vring_desc {
 	uint64_t addr;		/* little-endian, guest physical */
@@ -261,7 +269,10 @@ enum vring_dir {
 
 /*
  * One popped chain, device side: iov[0..out_num) are device-readable,
- * iov[out_num..out_num+in_num) device-writable.
+ * iov[out_num..out_num+in_num) device-writable. A pop points iov at
+ * iov_inl, or, for a chain of more than VRING_ELEM_INLINE_IOV segments, at
+ * ovf (VRING_ELEM_MAX_IOV entries, owned by whoever owns the element; NULL:
+ * such a chain breaks the ring as PV_DROP_RING_TOO_MANY_SEGS).
  */
 struct vring_elem {
 	uint16_t head;
@@ -269,8 +280,24 @@ struct vring_elem {
 	uint16_t in_num;
 	uint32_t out_len;
 	uint32_t in_len;
-	struct iovec iov[VRING_ELEM_MAX_IOV];
+	struct iovec *iov;
+	struct iovec *ovf;
+	struct iovec iov_inl[VRING_ELEM_INLINE_IOV];
 };
+
+/*
+ * Gives elems[i] the overflow area ovf[i * VRING_ELEM_MAX_IOV ...] for long
+ * chains; @ovf (n * VRING_ELEM_MAX_IOV iovecs) stays the caller's and must
+ * outlive the elements. Touched only by chains longer than the inline part.
+ */
+static inline void vring_elems_init(struct vring_elem *elems, unsigned n,
+				    struct iovec *ovf)
+{
+	for (unsigned i = 0; i < n; i++) {
+		elems[i].iov = elems[i].iov_inl;
+		elems[i].ovf = ovf ? ovf + (size_t)i * VRING_ELEM_MAX_IOV : NULL;
+	}
+}
 
 /* Per-queue counters; plain integers written only by the owning thread. */
 struct vring_stats {

@@ -100,6 +100,8 @@ struct vhost_port {
 		unsigned nheld;
 		uint16_t slot_of[VRING_MAX_SIZE];	/* used slot of a head */
 		uint64_t held[VRING_MAX_SIZE / 64];	/* marked used slots (& mask) */
+		/* where elems[i] spills a chain of many segments (cold) */
+		struct iovec ovf[PKT_BURST_MAX * VRING_ELEM_MAX_IOV];
 	} *txq;
 };
 
@@ -515,6 +517,10 @@ struct lease_pkt {
 
 static __thread struct vring_elem lease_bufs[LEASE_BUFS];
 static __thread uint32_t lease_lens[LEASE_BUFS];
+/* Long RX chains (e.g. a guest's big-packet buffers without mergeable
+ * ones) spill here; only such chains touch it. */
+static __thread struct iovec lease_ovf[LEASE_BUFS * VRING_ELEM_MAX_IOV];
+static __thread bool lease_ready;
 
 /* Copies one packet into its reserved buffers (no lock held). */
 static void fill_one(struct vhost_port *vp, struct pkt *pk, struct lease_pkt *lp,
@@ -590,6 +596,10 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	hdr_len = nethdr_len(feat);
 	mrg = feat & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	guest_csum = feat & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+	if (unlikely(!lease_ready)) {
+		vring_elems_init(lease_bufs, LEASE_BUFS, lease_ovf);
+		lease_ready = true;
+	}
 
 	while (i < n) {
 		unsigned first = i, used = 0, lease;
@@ -882,6 +892,9 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
 	}
+	for (unsigned q = 0; q < vp->cfg.max_queue_pairs; q++)
+		vring_elems_init(vp->txq[q].elems, PKT_BURST_MAX,
+				 vp->txq[q].ovf);
 	return &vp->port;
 
 bad_path:

@@ -441,6 +441,7 @@ map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
 	unsigned niov = 0, out_num = 0;
 
 	elem->head = head;
+	elem->iov = elem->iov_inl;	/* vring_map_desc() may spill it */
 	for (;;) {
 		struct vring_desc d;
 		enum pv_drop why;
@@ -546,6 +547,7 @@ static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
 	enum pv_drop why;
 
 	elem->head = head;
+	elem->iov = elem->iov_inl;
 	if (unlikely(len == 0))
 		return PV_DROP_RING_DESC_ZERO_LEN;
 	if (flags & VRING_DESC_F_WRITE) {

@@ -178,6 +178,7 @@ static enum pv_drop pk_map_chain(struct vring *vq, struct vring_elem *elem,
 	unsigned niov = 0, out_num = 0;
 	uint32_t count = 0;
 
+	elem->iov = elem->iov_inl;	/* vring_map_desc() may spill it */
 	for (;;) {
 		struct vring_packed_desc d;
 		enum pv_drop why;

@@ -335,6 +335,7 @@ static void rx_fill_one_buffer(void **state)
 	struct fg_ring r;
 	int n;
 
+	vring_elems_init(el, 4, NULL);	/* one-descriptor buffers only */
 	fg_fill(p1, sizeof(p1), 11);
 	fg_fill(p2, sizeof(p2), 12);
 	fg_fill(p3, sizeof(p3), 13);
