@@ -605,6 +605,16 @@ int vring_rx_reserve(struct vring *vq, size_t total, bool mrg_rxbuf,
 void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		   const struct virtio_net_hdr *hdr, size_t hdr_len,
 		   const struct iovec *src, unsigned src_n, uint32_t *lens);
+/*
+ * The common case of vring_rx_reserve() for a run of packets, with one read
+ * of avail->idx: packet i of @n (totals[i] bytes with the header) gets one
+ * buffer, elems[i], as long as each fits in the next available one. Stops
+ * at the first that does not (that buffer is given back) or when the ring
+ * runs out. Returns the packets reserved; 0 for a packed ring or a ring not
+ * running (the caller goes packet by packet with vring_rx_reserve()).
+ */
+unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				unsigned n, struct vring_elem *elems);
 /* Reserves @n used-ring slots in order; returns the first (a lease). */
 uint16_t vring_used_reserve(struct vring *vq, unsigned n);
 /* Writes one used entry at reserved @slot; not visible until published. */

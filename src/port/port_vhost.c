@@ -561,11 +561,19 @@ static void fill_one(struct vhost_port *vp, struct pkt *pk, struct lease_pkt *lp
 	(void)vp;
 }
 
+/* A partial checksum this guest cannot take and we cannot complete. */
+static inline bool csum_bad(const struct pkt *pk, bool guest_csum)
+{
+	return (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !guest_csum &&
+	       (uint32_t)pk->vh.csum_start + pk->vh.csum_offset + 2 > pk->len;
+}
+
 static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			       unsigned n)
 {
 	struct vhost_port *vp = vp_of(p);
 	struct lease_pkt lp[PKT_BURST_MAX];
+	uint32_t totals[PKT_BURST_MAX];
 	struct vhost_rxq *rq;
 	struct vring *vq;
 	uint64_t feat;
@@ -604,7 +612,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	while (i < n) {
 		unsigned first = i, used = 0, lease;
 		uint16_t slot, k;
-		bool call = false;
+		bool call = false, burst = true;
 
 		/* Reserve: descriptors and used slots, nothing copied. */
 		pthread_spin_lock(&rq->lock);
@@ -612,12 +620,39 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			struct pkt *pk = pkts[i];
 			int rc;
 
+			/*
+			 * A run of packets that each fit in one buffer takes its
+			 * buffers with one read of the ring's index; the first
+			 * that does not goes packet by packet below, and so does
+			 * the rest of the lease.
+			 */
+			if (burst) {
+				unsigned got, run = 0;
+
+				while (i + run < n && used + run < LEASE_BUFS &&
+				       !csum_bad(pkts[i + run], guest_csum)) {
+					totals[run] = (uint32_t)hdr_len +
+						      pkts[i + run]->len;
+					run++;
+				}
+				got = run ? vring_rx_reserve_burst(vq, totals, run,
+								   &lease_bufs[used]) : 0;
+				for (unsigned x = 0; x < got; x++) {
+					lp[i + x].first = (uint16_t)(used + x);
+					lp[i + x].nbufs = 1;
+					lp[i + x].why = PV_DROP_NONE;
+				}
+				used += got;
+				i += got;
+				burst = got == run;
+				if (i == n || used == LEASE_BUFS)
+					break;
+				pk = pkts[i];
+			}
 			lp[i].first = (uint16_t)used;
 			lp[i].nbufs = 0;
 			lp[i].why = PV_DROP_NONE;
-			if ((pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-			    !guest_csum &&
-			    (uint32_t)pk->vh.csum_start + pk->vh.csum_offset + 2 > pk->len) {
+			if (csum_bad(pk, guest_csum)) {
 				lp[i].why = PV_DROP_PKT_HDR_CSUM;
 				continue;
 			}

@@ -647,6 +647,32 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 	return i;
 }
 
+unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				unsigned n, struct vring_elem *elems)
+{
+	unsigned i;
+	int num;
+
+	if (unlikely(!split_running(vq)))
+		return 0;
+	num = refresh_avail(vq);
+	if (num <= 0)
+		return 0;
+	if ((unsigned)num < n)
+		n = (unsigned)num;
+	for (i = 0; i < n; i++) {
+		if (pop_available(vq, &elems[i], VRING_DIR_IN) < 0)
+			break;	/* broken: what was popped before stays good */
+		if (elems[i].in_len < totals[i]) {
+			vq->last_avail--;	/* not this one: given back */
+			break;
+		}
+		vq->st.pkts++;
+		vq->st.bytes += totals[i];
+	}
+	return i;
+}
+
 void vring_unpop(struct vring *vq, unsigned n)
 {
 	if (unlikely(vq->packed)) {
