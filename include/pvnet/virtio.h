@@ -460,6 +460,13 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 void vring_unpop(struct vring *vq, unsigned n);
 /* Stages a used entry for @head with @len bytes written; not yet visible. */
 void vring_push(struct vring *vq, uint16_t head, uint32_t len);
+/*
+ * vring_push() with length 0 for each of the @n chains just popped into
+ * @elems, in pop order, with one test of the layout for the burst. Returns
+ * the used index the first went to (the next ones follow).
+ */
+uint16_t vring_push_burst(struct vring *vq, const struct vring_elem *elems,
+			  unsigned n);
 /* Publishes staged used entries with one used->idx store (release). */
 void vring_flush(struct vring *vq);
 /*
@@ -620,6 +627,13 @@ uint16_t vring_used_reserve(struct vring *vq, unsigned n);
 /* Writes one used entry at reserved @slot; not visible until published. */
 void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 		      uint32_t len);
+/*
+ * vring_used_write() for @n buffers at once: elems[i] with lens[i] bytes at
+ * slot @slot + i, one layout test for them all.
+ */
+void vring_used_write_burst(struct vring *vq, uint16_t slot,
+			    const struct vring_elem *elems,
+			    const uint32_t *lens, unsigned n);
 /* Publishes used->idx = @upto (release); leases before it must be complete. */
 void vring_used_publish(struct vring *vq, uint16_t upto);
 

@@ -374,17 +374,20 @@ static unsigned vhost_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	if (n == 0)
 		return 0;
 	/* Used entries in pop order, each marked until its packet is done. */
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t s = vq->used_idx & vq->mask;
+	if (likely(vring_ready(vq))) {
+		uint16_t u = vring_push_burst(vq, t->elems, n);
 
-		t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
-		if (!vring_ready(vq))
-			continue;
-		t->slot[i] = s;
-		t->slot_of[t->elems[i].head] = s;
-		t->held[s / 64] |= 1ULL << (s & 63);
-		t->nheld++;
-		vring_push(vq, t->elems[i].head, 0);
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t s = (uint16_t)(u + i) & vq->mask;
+
+			t->slot[i] = s;
+			t->slot_of[t->elems[i].head] = s;
+			t->held[s / 64] |= 1ULL << (s & 63);
+		}
+		t->nheld += n;
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt *pk = &t->pkts[m];
@@ -611,7 +614,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 
 	while (i < n) {
 		unsigned first = i, used = 0, lease;
-		uint16_t slot, k;
+		uint16_t slot;
 		bool call = false, burst = true;
 
 		/* Reserve: descriptors and used slots, nothing copied. */
@@ -697,9 +700,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		/* live migration: one branch per lease when not logging */
 		if (unlikely(vq->log))
 			vring_log_rx(vq, lease_bufs, used, lease_lens);
-		k = slot;
-		for (unsigned b = 0; b < used; b++)
-			vring_used_write(vq, k++, lease_bufs[b].head, lease_lens[b]);
+		vring_used_write_burst(vq, slot, lease_bufs, lease_lens, used);
 
 		/* Complete: publish every finished lease from the oldest on. */
 		pthread_spin_lock(&rq->lock);

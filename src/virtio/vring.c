@@ -713,6 +713,29 @@ void vring_push(struct vring *vq, uint16_t head, uint32_t len)
 	vq->used_idx++;
 }
 
+uint16_t vring_push_burst(struct vring *vq, const struct vring_elem *elems,
+			  unsigned n)
+{
+	uint16_t first = vq->used_idx;
+
+	if (likely(split_running(vq))) {
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_used_elem *ue =
+				&vq->used->ring[(uint16_t)(first + i) & vq->mask];
+
+			WRITE_ONCE(ue->id, htole32(elems[i].head));
+			WRITE_ONCE(ue->len, 0);
+		}
+	} else if (vq->state == VRING_RUNNING_PACKED) {
+		for (unsigned i = 0; i < n; i++)
+			vring_pk_stage(vq, (uint16_t)(first + i), 0);
+	} else {
+		return first;
+	}
+	vq->used_idx = (uint16_t)(first + n);
+	return first;
+}
+
 void vring_flush(struct vring *vq)
 {
 	if (unlikely(!split_running(vq))) {
@@ -1014,6 +1037,24 @@ void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 	}
 	WRITE_ONCE(ue->id, htole32(head));
 	WRITE_ONCE(ue->len, htole32(len));
+}
+
+void vring_used_write_burst(struct vring *vq, uint16_t slot,
+			    const struct vring_elem *elems,
+			    const uint32_t *lens, unsigned n)
+{
+	if (unlikely(vq->packed)) {
+		for (unsigned i = 0; i < n; i++)
+			vring_pk_stage(vq, (uint16_t)(slot + i), lens[i]);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct vring_used_elem *ue =
+			&vq->used->ring[(uint16_t)(slot + i) & vq->mask];
+
+		WRITE_ONCE(ue->id, htole32(elems[i].head));
+		WRITE_ONCE(ue->len, htole32(lens[i]));
+	}
 }
 
 void vring_used_publish(struct vring *vq, uint16_t upto)

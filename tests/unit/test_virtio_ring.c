@@ -187,6 +187,60 @@ static void bursts_and_wrap(void **state)
 	fg_ring_destroy(&r);
 }
 
+/*
+ * The burst forms of staging used entries, across the 16-bit wrap: a TX
+ * burst's chains with length 0 (vring_push_burst), and an RX lease's
+ * buffers with their lengths (vring_used_write_burst); the driver sees the
+ * chains in pop order with those lengths, and nothing before the publish.
+ */
+static void push_and_write_bursts(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 2, 16 * 64, 64);
+	void *cookies[16];
+	uint32_t lens[16], wlens[16];
+	struct fg_ring r;
+	uintptr_t seq = 1, want = 1;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 65530), 0);
+	for (unsigned round = 0; round < 12; round++) {
+		unsigned n = 1 + round % 16, got;
+		uint16_t before = fg_ring_used_idx(&r), first;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_buf b = { buf + 64 * i, 64 };
+
+			assert_int_equal(vring_drv_add(&r.drv, &b, 0, 1,
+						       (void *)seq++), 0);
+		}
+		vring_drv_publish(&r.drv);
+		got = vring_pop_burst(&r.dev, elems, 16, VRING_DIR_IN);
+		assert_int_equal(got, n);
+		if (round % 2) {
+			for (unsigned i = 0; i < n; i++)
+				wlens[i] = 3 * i + 1;	/* <= 64 */
+			first = vring_used_reserve(&r.dev, n);
+			vring_used_write_burst(&r.dev, first, elems, wlens, n);
+			assert_int_equal(fg_ring_used_idx(&r), before);
+			vring_used_publish(&r.dev, (uint16_t)(first + n));
+		} else {
+			first = vring_push_burst(&r.dev, elems, n);
+			assert_int_equal(fg_ring_used_idx(&r), before);
+			vring_flush(&r.dev);
+		}
+		assert_int_equal(first, before);
+		assert_int_equal(fg_ring_used_idx(&r), (uint16_t)(before + n));
+		assert_int_equal(vring_drv_get_used(&r.drv, cookies, lens, 16), n);
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal((uintptr_t)cookies[i], want++);
+			assert_int_equal(lens[i], round % 2 ? 3 * i + 1 : 0);
+		}
+	}
+	assert_true(r.dev.used_idx < 65530);	/* went past 65535 */
+	assert_true(vring_ready(&r.dev) && vring_ready(&r.drv));
+	fg_ring_destroy(&r);
+}
+
 /* Indirect tables: in place, and copied when split across two regions. */
 static void indirect_tables(void **state)
 {
@@ -432,7 +486,13 @@ static void packed_roundtrip_wrap(void **state)
 		assert_int_equal(elems[0].out_len, n == 2 ? 72 : 12);
 		assert_memory_equal(elems[0].iov[0].iov_base, fg_ptr(fg, buf), 12);
 		assert_false(pk_drv_used(&d, n, &got_id, &got_len));
-		vring_push(&r.dev, elems[0].head, 0);
+		if (i % 2) {	/* the burst form stages the same entry */
+			uint16_t u = r.dev.used_idx;
+
+			assert_int_equal(vring_push_burst(&r.dev, elems, 1), u);
+		} else {
+			vring_push(&r.dev, elems[0].head, 0);
+		}
 		assert_false(pk_drv_used(&d, n, &got_id, &got_len));
 		vring_flush(&r.dev);
 		assert_true(pk_drv_used(&d, n, &got_id, &got_len));
@@ -477,7 +537,8 @@ static void packed_rx_leases(void **state)
 	s2 = vring_used_reserve(&r.dev, 1);
 	/* the second lease finishes first: nothing visible before the first */
 	vring_used_write(&r.dev, s2, e[2].head, 100);
-	vring_used_write(&r.dev, s1, e[0].head, 256);
+	len = 256;
+	vring_used_write_burst(&r.dev, s1, e, &len, 1);
 	vring_used_publish(&r.dev, s1 + 1);
 	assert_true(pk_drv_used(&d, 1, &id, &len));
 	assert_int_equal(id, 2);
@@ -556,6 +617,7 @@ int main(void)
 		cmocka_unit_test(roundtrip_64_1500),
 		cmocka_unit_test(chains_out_and_in),
 		cmocka_unit_test(bursts_and_wrap),
+		cmocka_unit_test(push_and_write_bursts),
 		cmocka_unit_test(indirect_tables),
 		cmocka_unit_test(dir_any_chain),
 		cmocka_unit_test(event_idx_suppression),
