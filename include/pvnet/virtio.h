@@ -617,8 +617,9 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
  * of avail->idx: packet i of @n (totals[i] bytes with the header) gets one
  * buffer, elems[i], as long as each fits in the next available one. Stops
  * at the first that does not (that buffer is given back) or when the ring
- * runs out. Returns the packets reserved; 0 for a packed ring or a ring not
- * running (the caller goes packet by packet with vring_rx_reserve()).
+ * runs out. Returns the packets reserved; 0 for a ring not running (the
+ * caller then goes packet by packet with vring_rx_reserve()). Split or
+ * packed (the packed ring reads each descriptor's flags instead).
  */
 unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 				unsigned n, struct vring_elem *elems);

@@ -653,8 +653,21 @@ unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 	unsigned i;
 	int num;
 
-	if (unlikely(!split_running(vq)))
-		return 0;
+	if (unlikely(!split_running(vq))) {
+		if (vq->state != VRING_RUNNING_PACKED)
+			return 0;
+		for (i = 0; i < n; i++) {
+			if (vring_pk_pop(vq, &elems[i], VRING_DIR_IN) <= 0)
+				break;
+			if (elems[i].in_len < totals[i]) {
+				vring_pk_unpop(vq, 1);
+				break;
+			}
+			vq->st.pkts++;
+			vq->st.bytes += totals[i];
+		}
+		return i;
+	}
 	num = refresh_avail(vq);
 	if (num <= 0)
 		return 0;

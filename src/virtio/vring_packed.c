@@ -232,6 +232,63 @@ static enum pv_drop pk_map_chain(struct vring *vq, struct vring_elem *elem,
 	return PV_DROP_NONE;
 }
 
+/*
+ * The common chain, one direct descriptor, from one copy of it: the checks
+ * pk_map_chain() makes on such a chain, in the same order, without the
+ * walk and its out-of-line calls (they cost the packed ring ~40 % more
+ * instructions per packet than the split one). A descriptor whose copy
+ * says NEXT or INDIRECT (the driver rewrote it since the flags were read)
+ * takes the full walk.
+ */
+static inline __attribute__((always_inline)) enum pv_drop
+pk_map_single(struct vring *vq, struct vring_elem *elem, enum vring_dir dir,
+	      const struct vring_packed_desc *src, uint16_t *end)
+{
+	struct vring_packed_desc d;
+	unsigned niov = 0;
+	enum pv_drop why;
+	uint16_t flags, id;
+	uint32_t len;
+
+	memcpy(&d, src, sizeof(d));
+	pv_compiler_barrier();	/* the checks use the copy only */
+	flags = le16toh(d.flags);
+	if (unlikely(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+		return pk_map_chain(vq, elem, dir, end);
+	len = le32toh(d.len);
+	if (unlikely(len == 0))
+		return PV_DROP_RING_DESC_ZERO_LEN;
+	if (flags & VRING_DESC_F_WRITE) {
+		if (unlikely(dir == VRING_DIR_OUT))
+			return PV_DROP_RING_READ_WO;
+	} else if (unlikely(dir == VRING_DIR_IN)) {
+		return PV_DROP_RING_WRITE_RO;
+	}
+	elem->iov = elem->iov_inl;
+	why = vring_map_desc(vq, elem, &niov, le64toh(d.addr), len);
+	if (unlikely(why != PV_DROP_NONE))
+		return why;	/* one descriptor: its chain ends */
+	id = le16toh(d.id);
+	if (unlikely(id >= vq->size))
+		return PV_DROP_RING_PK_ID_OOR;
+	if (unlikely(vq->pk_busy[id / 64] & (1ULL << (id % 64))))
+		return PV_DROP_RING_PK_ID_REUSED;
+	elem->head = id;
+	if (flags & VRING_DESC_F_WRITE) {
+		elem->out_num = 0;
+		elem->in_num = (uint16_t)niov;
+		elem->out_len = 0;
+		elem->in_len = len;
+	} else {
+		elem->out_num = (uint16_t)niov;
+		elem->in_num = 0;
+		elem->out_len = len;
+		elem->in_len = 0;
+	}
+	*end = pk_next(vq->last_avail, vq->size);
+	return PV_DROP_NONE;
+}
+
 int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
 {
 	struct vring_packed_desc *d;
@@ -249,7 +306,10 @@ int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
 	flags = le16toh(pv_load_acquire(&d->flags));
 	if (!pk_is_avail(flags, vq->last_avail & VRING_PACKED_WRAP))
 		return 0;
-	why = pk_map_chain(vq, elem, dir, &end);
+	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))))
+		why = pk_map_single(vq, elem, dir, d, &end);
+	else
+		why = pk_map_chain(vq, elem, dir, &end);
 	if (unlikely(why != PV_DROP_NONE)) {
 		vring_fail(vq, why);
 		return -EIO;
