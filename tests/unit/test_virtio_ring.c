@@ -556,6 +556,39 @@ static void packed_rx_leases(void **state)
 	fg_ring_destroy(&r);
 }
 
+/*
+ * RX runs on a packed ring: one buffer per packet while each fits; the
+ * first that does not is given back and is the next one popped.
+ */
+static void packed_rx_reserve_burst(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 0, 4 * 256, 64);
+	uint32_t totals[3] = { 100, 256, 300 };
+	struct vring_elem e[4];
+	struct fg_ring r;
+	struct pk_drv d;
+
+	vring_elems_init(e, 4, NULL);
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, PFEAT, PK_START), 0);
+	pk_drv_init(&d, &r);
+	assert_int_equal(vring_rx_reserve_burst(&r.dev, totals, 3, e), 0);
+	for (uint16_t i = 0; i < 4; i++)
+		pk_drv_add1(&d, buf + 256 * i, 256, VRING_DESC_F_WRITE,
+			    (uint16_t)(7 - i));
+	assert_int_equal(vring_rx_reserve_burst(&r.dev, totals, 3, e), 2);
+	assert_int_equal(e[0].head, 7);
+	assert_int_equal(e[1].head, 6);
+	assert_int_equal(r.dev.st.pkts, 2);
+	assert_int_equal(r.dev.st.bytes, 356);
+	/* the third buffer came back: 300 bytes take it and the fourth */
+	assert_int_equal(vring_rx_reserve(&r.dev, 300, true, &e[2], 2), 2);
+	assert_int_equal(e[2].head, 5);
+	assert_int_equal(e[3].head, 4);
+	assert_true(vring_ready(&r.dev));
+	fg_ring_destroy(&r);
+}
+
 /* Driver event area: DISABLE, ENABLE, and DESC with EVENT_IDX's off_wrap. */
 static void packed_event_suppression(void **state)
 {
@@ -618,6 +651,7 @@ int main(void)
 		cmocka_unit_test(chains_out_and_in),
 		cmocka_unit_test(bursts_and_wrap),
 		cmocka_unit_test(push_and_write_bursts),
+		cmocka_unit_test(packed_rx_reserve_burst),
 		cmocka_unit_test(indirect_tables),
 		cmocka_unit_test(dir_any_chain),
 		cmocka_unit_test(event_idx_suppression),
