@@ -32,6 +32,9 @@ int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir);
 /* Pops up to @n chains, counting them; returns the number. */
 unsigned vring_pk_pop_burst(struct vring *vq, struct vring_elem *elems,
 			    unsigned n, enum vring_dir dir);
+/* vring_rx_reserve_burst() for the packed ring. */
+unsigned vring_pk_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				   unsigned n, struct vring_elem *elems);
 /* 1 if the next descriptor is available, else 0. */
 uint16_t vring_pk_avail_count(struct vring *vq);
 /* Gives back the last @n popped, unpublished chains. */

@@ -654,19 +654,8 @@ unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 	int num;
 
 	if (unlikely(!split_running(vq))) {
-		if (vq->state != VRING_RUNNING_PACKED)
-			return 0;
-		for (i = 0; i < n; i++) {
-			if (vring_pk_pop(vq, &elems[i], VRING_DIR_IN) <= 0)
-				break;
-			if (elems[i].in_len < totals[i]) {
-				vring_pk_unpop(vq, 1);
-				break;
-			}
-			vq->st.pkts++;
-			vq->st.bytes += totals[i];
-		}
-		return i;
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_rx_reserve_burst(vq, totals, n, elems) : 0;
 	}
 	num = refresh_avail(vq);
 	if (num <= 0)

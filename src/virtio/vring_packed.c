@@ -289,7 +289,12 @@ pk_map_single(struct vring *vq, struct vring_elem *elem, enum vring_dir dir,
 	return PV_DROP_NONE;
 }
 
-int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
+/*
+ * Inlined into each burst loop: as a call per chain it cost ~20
+ * instructions of saves and restores (as pop_available() for split).
+ */
+static inline __attribute__((always_inline)) int
+pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
 {
 	struct vring_packed_desc *d;
 	uint16_t flags, end = 0, s;
@@ -325,16 +330,39 @@ int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
 	return 1;
 }
 
+int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
+{
+	return pk_pop(vq, elem, dir);
+}
+
 unsigned vring_pk_pop_burst(struct vring *vq, struct vring_elem *elems,
 			    unsigned n, enum vring_dir dir)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
-		if (vring_pk_pop(vq, &elems[i], dir) <= 0)
+		if (pk_pop(vq, &elems[i], dir) <= 0)
 			break;
 		vq->st.pkts++;
 		vq->st.bytes += elems[i].out_len;
+	}
+	return i;
+}
+
+unsigned vring_pk_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				   unsigned n, struct vring_elem *elems)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (pk_pop(vq, &elems[i], VRING_DIR_IN) <= 0)
+			break;
+		if (elems[i].in_len < totals[i]) {
+			vring_pk_unpop(vq, 1);	/* not this one: given back */
+			break;
+		}
+		vq->st.pkts++;
+		vq->st.bytes += totals[i];
 	}
 	return i;
 }
