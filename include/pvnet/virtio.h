@@ -174,6 +174,14 @@ int gmem_to_iov(const struct gmem *gm, uint64_t gpa, uint64_t len,
 #define VRING_MAX_SIZE		32768
 /* Segments one popped chain may span (descriptors times region splits). */
 #define VRING_ELEM_MAX_IOV	128
+/*
+ * Segments an element holds inline. Almost every chain is one or two
+ * descriptors in one region: the element stays ~100 bytes, so a burst of
+ * them fits in L1 (with 128 inline iovecs each was 2 KiB, and a burst's
+ * elements all fell on two L1 sets). Longer chains move to the owner's
+ * overflow area (vring_elems_init).
+ */
+#define VRING_ELEM_INLINE_IOV	4
 
 struct vring_desc {
 	uint64_t addr;		/* little-endian, guest physical */
@@ -263,7 +271,10 @@ enum vring_dir {
 
 /*
  * One popped chain, device side: iov[0..out_num) are device-readable,
- * iov[out_num..out_num+in_num) device-writable.
+ * iov[out_num..out_num+in_num) device-writable. A pop points iov at
+ * iov_inl, or, for a chain of more than VRING_ELEM_INLINE_IOV segments, at
+ * ovf (VRING_ELEM_MAX_IOV entries, owned by whoever owns the element; NULL:
+ * such a chain breaks the ring as PV_DROP_RING_TOO_MANY_SEGS).
  */
 struct vring_elem {
 	uint16_t head;
@@ -271,8 +282,24 @@ struct vring_elem {
 	uint16_t in_num;
 	uint32_t out_len;
 	uint32_t in_len;
-	struct iovec iov[VRING_ELEM_MAX_IOV];
+	struct iovec *iov;
+	struct iovec *ovf;
+	struct iovec iov_inl[VRING_ELEM_INLINE_IOV];
 };
+
+/*
+ * Gives elems[i] the overflow area ovf[i * VRING_ELEM_MAX_IOV ...] for long
+ * chains; @ovf (n * VRING_ELEM_MAX_IOV iovecs) stays the caller's and must
+ * outlive the elements. Touched only by chains longer than the inline part.
+ */
+static inline void vring_elems_init(struct vring_elem *elems, unsigned n,
+				    struct iovec *ovf)
+{
+	for (unsigned i = 0; i < n; i++) {
+		elems[i].iov = elems[i].iov_inl;
+		elems[i].ovf = ovf ? ovf + (size_t)i * VRING_ELEM_MAX_IOV : NULL;
+	}
+}
 
 /* Per-queue counters; plain integers written only by the owning thread. */
 struct vring_stats {
@@ -451,6 +478,13 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 void vring_unpop(struct vring *vq, unsigned n);
 /* Stages a used entry for @head with @len bytes written; not yet visible. */
 void vring_push(struct vring *vq, uint16_t head, uint32_t len);
+/*
+ * vring_push() with length 0 for each of the @n chains just popped into
+ * @elems, in pop order, with one test of the layout for the burst. Returns
+ * the used index the first went to (the next ones follow).
+ */
+uint16_t vring_push_burst(struct vring *vq, const struct vring_elem *elems,
+			  unsigned n);
 /* Publishes staged used entries with one used->idx store (release). */
 void vring_flush(struct vring *vq);
 /*
@@ -613,11 +647,29 @@ int vring_rx_reserve(struct vring *vq, size_t total, bool mrg_rxbuf,
 void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		   const struct virtio_net_hdr *hdr, size_t hdr_len,
 		   const struct iovec *src, unsigned src_n, uint32_t *lens);
+/*
+ * The common case of vring_rx_reserve() for a run of packets, with one read
+ * of avail->idx: packet i of @n (totals[i] bytes with the header) gets one
+ * buffer, elems[i], as long as each fits in the next available one. Stops
+ * at the first that does not (that buffer is given back) or when the ring
+ * runs out. Returns the packets reserved; 0 for a ring not running (the
+ * caller then goes packet by packet with vring_rx_reserve()). Split or
+ * packed (the packed ring reads each descriptor's flags instead).
+ */
+unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				unsigned n, struct vring_elem *elems);
 /* Reserves @n used-ring slots in order; returns the first (a lease). */
 uint16_t vring_used_reserve(struct vring *vq, unsigned n);
 /* Writes one used entry at reserved @slot; not visible until published. */
 void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 		      uint32_t len);
+/*
+ * vring_used_write() for @n buffers at once: elems[i] with lens[i] bytes at
+ * slot @slot + i, one layout test for them all.
+ */
+void vring_used_write_burst(struct vring *vq, uint16_t slot,
+			    const struct vring_elem *elems,
+			    const uint32_t *lens, unsigned n);
 /* Publishes used->idx = @upto (release); leases before it must be complete. */
 void vring_used_publish(struct vring *vq, uint16_t upto);
 

@@ -3,6 +3,8 @@
 #ifndef PVNET_VIRTIO_INTERNAL_H
 #define PVNET_VIRTIO_INTERNAL_H
 
+#include <string.h>
+
 #include "pvnet/virtio.h"
 
 /*
@@ -30,6 +32,9 @@ int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir);
 /* Pops up to @n chains, counting them; returns the number. */
 unsigned vring_pk_pop_burst(struct vring *vq, struct vring_elem *elems,
 			    unsigned n, enum vring_dir dir);
+/* vring_rx_reserve_burst() for the packed ring. */
+unsigned vring_pk_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				   unsigned n, struct vring_elem *elems);
 /* 1 if the next descriptor is available, else 0. */
 uint16_t vring_pk_avail_count(struct vring *vq);
 /* Gives back the last @n popped, unpublished chains. */
@@ -94,6 +99,20 @@ static inline void *gmem_lookup(const struct gmem *gm, uint64_t gpa,
 	return NULL;
 }
 
+/*
+ * A chain past the inline segments: moves them to the owner's overflow
+ * area, or refuses the chain if the element has none. Cold.
+ */
+static __attribute__((noinline, cold, unused)) enum pv_drop
+vring_elem_spill(struct vring_elem *elem)
+{
+	if (!elem->ovf)
+		return PV_DROP_RING_TOO_MANY_SEGS;
+	memcpy(elem->ovf, elem->iov_inl, sizeof(elem->iov_inl));
+	elem->iov = elem->ovf;
+	return PV_DROP_NONE;
+}
+
 /* Appends [gpa, gpa+len) to the element, one iovec per region piece. */
 static inline __attribute__((always_inline)) enum pv_drop
 vring_map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
@@ -106,8 +125,13 @@ vring_map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
 		void *hva;
 
 		/* §6.6: the bound is checked on every split. */
-		if (unlikely(*niov >= VRING_ELEM_MAX_IOV))
-			return PV_DROP_RING_TOO_MANY_SEGS;
+		if (unlikely(*niov >= VRING_ELEM_INLINE_IOV)) {
+			if (*niov >= VRING_ELEM_MAX_IOV)
+				return PV_DROP_RING_TOO_MANY_SEGS;
+			if (elem->iov == elem->iov_inl &&
+			    vring_elem_spill(elem) != PV_DROP_NONE)
+				return PV_DROP_RING_TOO_MANY_SEGS;
+		}
 		hva = gmem_lookup(vq->gm, gpa, left, &got);
 		if (unlikely(!hva))
 			return PV_DROP_RING_ADDR;

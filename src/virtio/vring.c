@@ -441,6 +441,7 @@ map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
 	unsigned niov = 0, out_num = 0;
 
 	elem->head = head;
+	elem->iov = elem->iov_inl;	/* vring_map_desc() may spill it */
 	for (;;) {
 		struct vring_desc d;
 		enum pv_drop why;
@@ -546,6 +547,7 @@ static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
 	enum pv_drop why;
 
 	elem->head = head;
+	elem->iov = elem->iov_inl;
 	if (unlikely(len == 0))
 		return PV_DROP_RING_DESC_ZERO_LEN;
 	if (flags & VRING_DESC_F_WRITE) {
@@ -645,6 +647,34 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 	return i;
 }
 
+unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				unsigned n, struct vring_elem *elems)
+{
+	unsigned i;
+	int num;
+
+	if (unlikely(!split_running(vq))) {
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_rx_reserve_burst(vq, totals, n, elems) : 0;
+	}
+	num = refresh_avail(vq);
+	if (num <= 0)
+		return 0;
+	if ((unsigned)num < n)
+		n = (unsigned)num;
+	for (i = 0; i < n; i++) {
+		if (pop_available(vq, &elems[i], VRING_DIR_IN) < 0)
+			break;	/* broken: what was popped before stays good */
+		if (elems[i].in_len < totals[i]) {
+			vq->last_avail--;	/* not this one: given back */
+			break;
+		}
+		vq->st.pkts++;
+		vq->st.bytes += totals[i];
+	}
+	return i;
+}
+
 void vring_unpop(struct vring *vq, unsigned n)
 {
 	if (unlikely(vq->packed)) {
@@ -683,6 +713,29 @@ void vring_push(struct vring *vq, uint16_t head, uint32_t len)
 	WRITE_ONCE(ue->id, htole32(head));
 	WRITE_ONCE(ue->len, htole32(len));
 	vq->used_idx++;
+}
+
+uint16_t vring_push_burst(struct vring *vq, const struct vring_elem *elems,
+			  unsigned n)
+{
+	uint16_t first = vq->used_idx;
+
+	if (likely(split_running(vq))) {
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_used_elem *ue =
+				&vq->used->ring[(uint16_t)(first + i) & vq->mask];
+
+			WRITE_ONCE(ue->id, htole32(elems[i].head));
+			WRITE_ONCE(ue->len, 0);
+		}
+	} else if (vq->state == VRING_RUNNING_PACKED) {
+		for (unsigned i = 0; i < n; i++)
+			vring_pk_stage(vq, (uint16_t)(first + i), 0);
+	} else {
+		return first;
+	}
+	vq->used_idx = (uint16_t)(first + n);
+	return first;
 }
 
 void vring_flush(struct vring *vq)
@@ -1007,6 +1060,24 @@ void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 	}
 	WRITE_ONCE(ue->id, htole32(head));
 	WRITE_ONCE(ue->len, htole32(len));
+}
+
+void vring_used_write_burst(struct vring *vq, uint16_t slot,
+			    const struct vring_elem *elems,
+			    const uint32_t *lens, unsigned n)
+{
+	if (unlikely(vq->packed)) {
+		for (unsigned i = 0; i < n; i++)
+			vring_pk_stage(vq, (uint16_t)(slot + i), lens[i]);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct vring_used_elem *ue =
+			&vq->used->ring[(uint16_t)(slot + i) & vq->mask];
+
+		WRITE_ONCE(ue->id, htole32(elems[i].head));
+		WRITE_ONCE(ue->len, htole32(lens[i]));
+	}
 }
 
 void vring_used_publish(struct vring *vq, uint16_t upto)
