@@ -245,7 +245,8 @@ json_t *ctl_stats_json(struct sw *sw)
 				    json_integer((json_int_t)p->st.mac_moves));
 		json_object_set_new(o, "announces",
 				    json_integer((json_int_t)p->st.announces));
-		if (port_is_trunk(p)) {
+		/* a vxlan port of several VNIs is a trunk too, without VIDs */
+		if (port_is_trunk(p) && strcmp(p->ops->type, "vxlan")) {
 			json_t *vl = json_object();
 
 			for (unsigned v = 0; v < p->nvlans; v++)

@@ -513,35 +513,35 @@ static void test_evpn_tables(void **state)
 	json_t *j;
 
 	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 0);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), 0);
 	assert_non_null(old);
 	free(old);	/* no worker runs: the grace period is empty */
 	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 1);
 	assert_int_equal(recv_one(pp->a, rcv), 60);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), -EEXIST);
 	assert_null(old);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.9", false, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.9", false, &old, err,
 					   sizeof(err)), -ENOENT);
-	assert_int_equal(vxlan_port_remote(pp->b, "fd00::1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "fd00::1", true, &old, err,
 					   sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_remote(pp->b, "nowhere", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "nowhere", true, &old, err,
 					   sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_remote(NULL, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(NULL, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), -EINVAL);
 	j = vxlan_port_json(pp->b);
 	assert_non_null(j);
 	assert_int_equal(json_array_size(json_object_get(j, "remotes")), 1);
 	json_decref(j);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", false, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", false, &old, err,
 					   sizeof(err)), 0);
 	free(old);
 	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 0);
 
 	/* Static MAC: unicast to mc goes to a, with no remote at all. */
 	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 0);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "127.0.0.1",
 					err, sizeof(err)), 0);
 	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 1);
 	assert_int_equal(recv_one(pp->a, rcv), 70);
@@ -552,21 +552,21 @@ static void test_evpn_tables(void **state)
 		json_object_get(j, "macs"), 0), "vtep")), "127.0.0.1");
 	json_decref(j);
 	/* Moved: the same MAC to another VTEP replaces the entry. */
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.3",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "127.0.0.3",
 					err, sizeof(err)), 0);
 	j = vxlan_port_json(pp->b);
 	assert_int_equal(json_array_size(json_object_get(j, "macs")), 1);
 	json_decref(j);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", NULL,
 					err, sizeof(err)), 0);
 	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 0);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", NULL,
 					err, sizeof(err)), -ENOENT);
-	assert_int_equal(vxlan_port_mac(pp->b, "01:00:5e:00:00:01", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "01:00:5e:00:00:01", "127.0.0.1",
 					err, sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00", "127.0.0.1",
 					err, sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "fd00::1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "fd00::1",
 					err, sizeof(err)), -EINVAL);
 	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 4);
 }
@@ -589,13 +589,13 @@ static void test_evpn_gso(void **state)
 
 	mktso(&pk, buf, mc, mb);
 	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 0);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "127.0.0.1",
 					err, sizeof(err)), 0);
 	mktso(&pk, buf, mc, mb);
 	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 3);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(recv_one(pp->a, rcv), ETH_HLEN + 40 + 1000);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), 0);
 	free(old);	/* no worker runs: the grace period is empty */
 	mktso(&pk, buf, bc, mb);
@@ -653,13 +653,13 @@ static void test_evpn_concurrent(void **state)
 		     __ATOMIC_RELAXED) < 2000; i++) {
 		if (i >= 100000 || nold + 2 > sizeof(old) / sizeof(old[0]))
 			break;
-		assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true,
+		assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true,
 						   &old[nold++], err, sizeof(err)), 0);
-		assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c",
+		assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c",
 						"127.0.0.1", err, sizeof(err)), 0);
-		assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", false,
+		assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", false,
 						   &old[nold++], err, sizeof(err)), 0);
-		assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+		assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", NULL,
 						err, sizeof(err)), 0);
 		/* Room for the senders to see the tables empty too. */
 		if (!(i & 7))
