@@ -1716,9 +1716,18 @@ void *vxlan_port_json(struct port *p)
 		const struct vx_vni *v = &vp->vni[i];
 		json_t *vo = json_object();
 
-		for (unsigned r = 0; r < v->rset->n; r++)
-			json_array_append_new(rem, json_string(
-				sa_fmt(&v->rset->sa[r], a, sizeof(a))));
+		for (unsigned r = 0; r < v->rset->n; r++) {
+			bool dup = false;
+
+			/* every VNI's remotes, each address once */
+			for (unsigned k = 0; k < i && !dup; k++)
+				for (unsigned m = 0; m < vp->vni[k].rset->n && !dup; m++)
+					dup = sa_same(&vp->vni[k].rset->sa[m],
+						      &v->rset->sa[r]);
+			if (!dup)
+				json_array_append_new(rem, json_string(
+					sa_fmt(&v->rset->sa[r], a, sizeof(a))));
+		}
 		c.vni = v->vni;
 		c.a = json_array();
 		/* The control thread is the static table's writer: plain reads. */
