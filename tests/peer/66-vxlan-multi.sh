@@ -157,5 +157,44 @@ check "datagrams of VNI 300 dropped as vx_unknown_vni ($(stat_of "$ctl" vx .drop
 check "ping in red and blue still works" \
 	bash -c "ip netns exec $r1 ping -c 2 -i 0.2 -W 1 198.19.66.2 >/dev/null &&
 		 ip netns exec $b1 ping -c 2 -i 0.2 -W 1 198.19.66.2 >/dev/null"
+
+# pvnet evpn on this port: per VNI its own RD and RT (VTEP:VNI, ASN:VNI),
+# type-3 and type-2 routes, remotes and static MACs installed in the VNI
+# of the route's target. GoBGP is stood in for by a script that logs what
+# it is asked and serves a RIB (test 64 runs the real daemons).
+rt_path() {	# rt_path TYPE VNI IP [MAC]: one best path of target 65000:VNI
+	local v="\"rd\": {\"type\": 0, \"admin\": 65000, \"assigned\": $2}, \"etag\": 0"
+	local ext="{\"type\": 16, \"value\": [{\"type\": 0, \"subtype\": 2, \"value\": \"65000:$2\"}]}"
+	if [ "$1" = 3 ]; then
+		echo "\"m$2\": [{\"nlri\": {\"type\": 3, \"value\": {$v, \"ip\": \"$3\"}}, \"best\": true,
+		 \"attrs\": [$ext, {\"type\": 22, \"tunnel-id\": \"$3\", \"label\": $2}, {\"type\": 14, \"nexthop\": \"0.0.0.0\"}]}]"
+	else
+		echo "\"a$2$4\": [{\"nlri\": {\"type\": 2, \"value\": {$v, \"mac\": \"$4\", \"labels\": [$2]}}, \"best\": true,
+		 \"attrs\": [$ext, {\"type\": 14, \"nexthop\": \"$3\"}]}]"
+	fi
+}
+echo "{$(rt_path 3 100 198.18.66.7), $(rt_path 3 200 198.18.66.8), $(rt_path 2 200 198.18.66.8 02:00:00:00:66:77)}" >"$T/rib.json"
+cat >"$T/gobgp" <<EOS
+#!/bin/sh
+echo "\$*" >>"$T/gobgp.log"
+[ "\$1" = -j ] && cat "$T/rib.json"
+exit 0
+EOS
+chmod +x "$T/gobgp"
+check "pvnet evpn --once on the port of two VNIs" \
+	"$PVNET" evpn --once --ctl "$ctl" --port vx --vtep 198.18.66.1 --asn 65000 \
+	--gobgp "$T/gobgp"
+log "gobgp was asked: $(grep -c . "$T/gobgp.log") commands"
+check "type-3 advertised per VNI (rd 198.18.66.1:100 rt 65000:100, and :200)" \
+	bash -c "grep -q 'add multicast 198.18.66.1 etag 0 rd 198.18.66.1:100 rt 65000:100' $T/gobgp.log &&
+		 grep -q 'add multicast 198.18.66.1 etag 0 rd 198.18.66.1:200 rt 65000:200' $T/gobgp.log"
+check "the guests' one MAC advertised in each VNI (type-2, label 100 and 200)" \
+	bash -c "grep -q 'add macadv $MAC 0.0.0.0 etag 0 label 100 rd 198.18.66.1:100' $T/gobgp.log &&
+		 grep -q 'add macadv $MAC 0.0.0.0 etag 0 label 200 rd 198.18.66.1:200' $T/gobgp.log"
+vl=$(ctlreq "$ctl" "vxlan list")
+log "after evpn: $(jq -c '.ports[0].vnis' <<<"$vl")"
+check "each VNI's remotes and static MACs follow its own routes" \
+	[ "$(jq -c '.ports[0].vnis | map([.vni, .remotes, (.macs | map(.mac + "@" + .vtep))])' <<<"$vl")" = \
+	  '[[100,["198.18.66.7"],[]],[200,["198.18.66.8"],["02:00:00:00:66:77@198.18.66.8"]]]' ]
 check "the switch still runs" kill -0 "$pid_switch"
 finish
