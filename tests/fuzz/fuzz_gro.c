@@ -13,17 +13,9 @@
 #include <stdlib.h>
 
 #include "../unit/gro_frames.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)							\
-	do {								\
-		if (!(c)) {						\
-			fprintf(stderr, "invariant failed: %s (line %d)\n", \
-				#c, __LINE__);				\
-			__builtin_trap();				\
-		}							\
-	} while (0)
 
 #define REC	8		/* bytes per segment record */
 #define NSEG	160

@@ -16,6 +16,7 @@
 
 #include "pvnet/virtio.h"
 #include "../lib/fakeguest.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,40 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define QSZ		16
 #define IND_MAX		64		/* entries per fuzzed indirect table */
 
-/* A check failed: a real bug in the ring code, never a guest's fault. */
-#define CHECK(c)							\
-	do {								\
-		if (!(c)) {						\
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", \
-				#c, __FILE__, __LINE__);		\
-			__builtin_trap();				\
-		}							\
-	} while (0)
-
 static struct fakeguest fg;
 static struct vring dev;
 static uint64_t desc_gpa, avail_gpa, used_gpa, ind_gpa[2], buf_gpa;
 static struct vring_elem elems[8];
 static uint8_t payload[4096];
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint64_t take(struct reader *r, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < bytes; i++) {
-		v <<= 8;
-		if (r->left) {
-			v |= *r->p++;
-			r->left--;
-		}
-	}
-	return v;
-}
 
 static void init_once(void)
 {

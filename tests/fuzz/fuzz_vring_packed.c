@@ -14,6 +14,7 @@
 
 #include "pvnet/virtio.h"
 #include "../lib/fakeguest.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,38 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define QSZ		16
 #define IND_MAX		32
 
-#define CHECK(c)							\
-	do {								\
-		if (!(c)) {						\
-			fprintf(stderr, "invariant failed: %s (%s:%d)\n", \
-				#c, __FILE__, __LINE__);		\
-			__builtin_trap();				\
-		}							\
-	} while (0)
-
 static struct fakeguest fg;
 static struct vring dev;
 static uint64_t desc_gpa, drv_gpa, devev_gpa, ind_gpa, buf_gpa;
 static struct vring_elem elems[8];
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint64_t take(struct reader *r, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < bytes; i++) {
-		v <<= 8;
-		if (r->left) {
-			v |= *r->p++;
-			r->left--;
-		}
-	}
-	return v;
-}
 
 static void init_once(void)
 {
