@@ -577,6 +577,8 @@ static void test_evpn_tables(void **state)
  * time: a static MAC's VTEP, and for a flood the published remote set
  * (b has no remote= at all).
  */
+static long long vni_stat(struct port *p, unsigned vni, const char *key);
+
 static void test_evpn_gso(void **state)
 {
 	struct pair *pp = *state;
@@ -604,6 +606,15 @@ static void test_evpn_gso(void **state)
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(recv_one(pp->a, rcv), ETH_HLEN + 40 + 1000);
 	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 3);
+	assert_int_equal(vni_stat(pp->b, 77, "tx_drops"), 3);
+	/* one datagram per segment now (udpcsum=off): its drops counted once */
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", false, &old, err,
+					   sizeof(err)), 0);
+	free(old);
+	mktso(&pk, buf, bc, mb);
+	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 0);
+	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 6);
+	assert_int_equal(vni_stat(pp->b, 77, "tx_drops"), 6);
 }
 
 /*
