@@ -113,6 +113,10 @@ check "VNI 100 encapsulated the broadcasts ($red_encap -> $(vni 100 encap_pkts))
 	[ "$(vni 100 encap_pkts)" -ge $((red_encap + 5)) ]
 
 "$PVNET" stats --ctl "$ctl" --format openmetrics >"$T/om.txt"
+txt=$("$PVNET" stats --ctl "$ctl")
+per_vni() { grep -q 'vni 100 (network red): 1 remote' <<<"$txt" &&
+	grep -q 'vni 200 (network blue): 1 remote' <<<"$txt"; }
+check "pvnet stats prints each VNI of the port" per_vni
 check "metrics: per-VNI families labelled vni and vni_network" \
 	bash -c "grep -q '^pvnet_vxlan_vni_decapsulated_packets_total{network=\"default\",port=\"vx\",vni=\"100\",vni_network=\"red\"} [1-9]' $T/om.txt &&
 		 grep -q '^pvnet_vxlan_vni_encapsulated_packets_total{network=\"default\",port=\"vx\",vni=\"200\",vni_network=\"blue\"} [1-9]' $T/om.txt"
