@@ -20,7 +20,11 @@
 
 /* Deeper than QEMU's 256: a sink that wakes late still has room. */
 #define VUSER_QSIZE	1024
-#define VUSER_RXBUF_MRG	2048
+/* A 64 KiB GSO frame takes 9 mergeable buffers of 8 KiB (33 of 2 KiB): the
+ * ring holds 113 such frames (7 MiB), so a guest late to refill does not
+ * make the backend drop whole GSO frames (rx_no_buf), each ~45 segments
+ * for TCP to resend. Small frames waste only (sparse) memory. */
+#define VUSER_RXBUF_MRG	8192
 /* TX buffers (a TSO send from the TAP is up to 64 KB), and RX buffers
  * without MRG_RXBUF; the memfd is sparse, so untouched pages cost nothing. */
 #define VUSER_BUF	(65536 + 256)
