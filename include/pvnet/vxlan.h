@@ -48,6 +48,13 @@ void vxlan_hdr_build(uint8_t h[VXLAN_HLEN], uint32_t vni);
 enum pv_drop vxlan_decap(const uint8_t *buf, size_t len, uint32_t vni,
 			 uint32_t *inner_len);
 /*
+ * The same checks but any VNI (a port of several VNIs looks it up): the
+ * header's VNI in *vni once the flags are valid, the inner length in
+ * *inner_len when PV_DROP_NONE.
+ */
+enum pv_drop vxlan_decap_any(const uint8_t *buf, size_t len, uint32_t *vni,
+			     uint32_t *inner_len);
+/*
  * The datagrams of one UDP GRO receive: @len bytes the kernel coalesced
  * from datagrams of @seg bytes each, the last maybe shorter (@seg 0 or
  * >= @len: one datagram). Sets *dlen to the length of the datagram at @off
@@ -119,25 +126,28 @@ unsigned vxlan_fdb_count(const struct vxlan_fdb *f, uint64_t now);
 
 struct port;
 /*
- * Control thread: adds (@add) or removes the remote VTEP @ip (text) of the
- * vxlan port @p, the flood list of BUM frames. A new set is published;
- * the old one is returned in *old, for the caller to free() after a grace
- * period (dp_sync). 0, or -EINVAL (not a vxlan port, not an address of
- * local='s family), -EEXIST, -ENOENT, -ENOSPC (32 remotes), -ENOMEM, with
- * a sentence in @err.
+ * Control thread: adds (@add) or removes the remote VTEP @ip (text) of VNI
+ * @vni (< 0: the port's only VNI) of the vxlan port @p: that VNI's flood
+ * list of BUM frames. A new set is published; the old one is returned in
+ * *old, for the caller to free() after a grace period (dp_sync). 0, or
+ * -EINVAL (not a vxlan port, not an address of local='s family), -ENOENT
+ * (no such VNI, or several and @vni < 0; no such remote), -EEXIST, -ENOSPC
+ * (32 remotes), -ENOMEM, with a sentence in @err.
  */
-int vxlan_port_remote(struct port *p, const char *ip, bool add, void **old,
-		      char *err, size_t errlen);
+int vxlan_port_remote(struct port *p, int64_t vni, const char *ip, bool add,
+		      void **old, char *err, size_t errlen);
 /*
- * Control thread: the static entry @mac -> VTEP @ip (never ages; looked up
- * before the learned ones), or with @ip NULL its removal. 0, or -EINVAL,
- * -ENOENT (no such static MAC), -ENOSPC (its bucket is full).
+ * Control thread: the static entry @mac -> VTEP @ip of VNI @vni (< 0: the
+ * port's only one; never ages; looked up before the learned ones), or
+ * with @ip NULL its removal. 0, or -EINVAL, -ENOENT (no such VNI or
+ * static MAC), -ENOSPC (its bucket is full).
  */
-int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
-		   char *err, size_t errlen);
+int vxlan_port_mac(struct port *p, int64_t vni, const char *mac,
+		   const char *ip, char *err, size_t errlen);
 /*
- * Control thread: @p's vni, local, remotes and static MACs as a new
- * json_t object the caller owns; NULL if @p is not a vxlan port.
+ * Control thread: @p's VNIs (the first as "vni", all in "vnis" with each
+ * one's network, remotes and static MACs), local, remotes and static MACs
+ * as a new json_t object the caller owns; NULL if @p is not a vxlan port.
  */
 void *vxlan_port_json(struct port *p);
 

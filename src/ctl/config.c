@@ -90,19 +90,26 @@ static int port_spec(json_t *p, char *out, size_t len, char *err, size_t errlen)
 	json_object_foreach(p, key, v) {
 		if (!strcmp(key, "type") || off >= len)
 			continue;
-		/* "vlans": {"red": 10, ...}: one vlan=NETWORK:VID each */
-		if (!strcmp(key, "vlans") && json_is_object(v)) {
+		/*
+		 * "vlans": {"red": 10, ...}: one vlan=NETWORK:VID each;
+		 * "vnis": {"red": 100, ...}: one vni=NETWORK:VNI each (vxlan)
+		 */
+		if ((!strcmp(key, "vlans") || !strcmp(key, "vnis")) &&
+		    json_is_object(v)) {
+			bool vni = !strcmp(key, "vnis");
 			const char *net;
 			json_t *vid;
 
 			json_object_foreach(v, net, vid) {
 				if (!json_is_integer(vid)) {
-					snprintf(err, errlen, "\"vlans\": network '%s' wants a VID (a number)",
-						 net);
+					snprintf(err, errlen, "\"%s\": network '%s' wants a "
+						 "%s (a number)", key, net,
+						 vni ? "VNI" : "VID");
 					return -EINVAL;
 				}
-				off += (size_t)snprintf(out + off, len - off, ",vlan=%s:%lld",
-							net, (long long)json_integer_value(vid));
+				off += (size_t)snprintf(out + off, len - off, ",%s=%s:%lld",
+							vni ? "vni" : "vlan", net,
+							(long long)json_integer_value(vid));
 				if (off >= len)
 					break;
 			}

@@ -258,29 +258,42 @@ static json_t *vxlan_list_json(struct sw *sw)
 	return o;
 }
 
-#define VXLAN_USAGE "want: vxlan list, vxlan remote add|del PORT IP, " \
-		    "vxlan mac add PORT MAC IP, vxlan mac del PORT MAC"
+#define VXLAN_USAGE "want: vxlan list, vxlan remote add|del PORT IP [vni N], " \
+		    "vxlan mac add PORT MAC IP [vni N], vxlan mac del PORT MAC [vni N]"
 
 /*
  * "vxlan remote add|del PORT IP", "vxlan mac add PORT MAC IP",
- * "vxlan mac del PORT MAC": the tables EVPN fills (docs/evpn.md).
+ * "vxlan mac del PORT MAC", each with "vni N" after it on a port of
+ * several VNIs: the tables EVPN fills (docs/evpn.md).
  */
 static json_t *vxlan_request(struct ctl_server *cs, const char *line)
 {
-	char w[5][64], extra[2], err[300];
+	char w[7][64], extra[2], err[300];
 	struct port *p;
 	void *old = NULL;
 	int n, rc, want;
+	int64_t vni = -1;
 	json_t *o;
 
-	n = sscanf(line, "vxlan %63s %63s %63s %63s %63s %1s", w[0], w[1], w[2],
-		   w[3], w[4], extra);
-	if (n < 4 || n > 5)
+	n = sscanf(line, "vxlan %63s %63s %63s %63s %63s %63s %63s %1s", w[0],
+		   w[1], w[2], w[3], w[4], w[5], w[6], extra);
+	if (n < 4 || n > 7)
 		goto usage;
 	if (!strcmp(w[0], "remote") || !strcmp(w[1], "del"))
 		want = 4;
 	else
 		want = 5;
+	if (n == want + 2 && !strcmp(w[want], "vni")) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(w[want + 1], &end, 10);
+		if (errno || *end || w[want + 1][0] == '-' || v > VXLAN_VNI_MAX)
+			goto usage;
+		vni = (int64_t)v;
+		n = want;
+	}
 	if ((strcmp(w[0], "remote") && strcmp(w[0], "mac")) ||
 	    (strcmp(w[1], "add") && strcmp(w[1], "del")) || n != want)
 		goto usage;
@@ -289,15 +302,15 @@ static json_t *vxlan_request(struct ctl_server *cs, const char *line)
 		snprintf(err, sizeof(err), "no port %s", w[2]);
 		rc = -ENOENT;
 	} else if (!strcmp(w[0], "remote")) {
-		rc = vxlan_port_remote(p, w[3], !strcmp(w[1], "add"), &old, err,
-				       sizeof(err));
+		rc = vxlan_port_remote(p, vni, w[3], !strcmp(w[1], "add"), &old,
+				       err, sizeof(err));
 		if (old) {
 			/* Workers may still flood to the old set (rule G). */
 			dp_sync(cs->sw->dp, false);
 			free(old);
 		}
 	} else {
-		rc = vxlan_port_mac(p, w[3], !strcmp(w[1], "add") ? w[4] : NULL,
+		rc = vxlan_port_mac(p, vni, w[3], !strcmp(w[1], "add") ? w[4] : NULL,
 				    err, sizeof(err));
 	}
 	if (rc == 0) {

@@ -49,9 +49,13 @@ struct evpn {
 	char *gargv[GOBGP_ARGS_MAX];	/* --gobgp-opts, split; owned */
 	unsigned ngargs;
 	unsigned long asn;
-	char rd[EVPN_RT_MAX], rt[EVPN_RT_MAX];
+	char rd_opt[EVPN_RT_MAX], rt_opt[EVPN_RT_MAX];	/* --rd, --rt */
 	unsigned interval_ms, timeout_ms;
+	/* The VNI being worked on, its RD and RT (defaults VTEP:VNI, ASN:VNI). */
 	uint32_t vni;
+	char rd[EVPN_RT_MAX], rt[EVPN_RT_MAX];
+	const char *vni_sfx;	/* " vni N" on the port's requests, or "" */
+	char sfx[24];
 	struct evpn_route *routes;	/* EVPN_ROUTES_MAX, owned */
 	/* Counters, printed at exit and with each failure. */
 	unsigned long rounds, gobgp_fail, ctl_fail, bad_routes;
@@ -245,46 +249,25 @@ static void ctl_change(struct evpn *e, const char *req, unsigned long *count)
 	json_decref(j);
 }
 
-static void round_once(struct evpn *e)
+/*
+ * One VNI of the port (@vo: its entry of `vxlan list`): routes of its
+ * route target against its network's MACs, its remotes and static MACs.
+ */
+static void round_vni(struct evpn *e, const char *rib, json_t *fdb, json_t *vo)
 {
-	json_t *vx = NULL, *fdb = NULL, *port = NULL, *locals, *macs, *remotes, *o;
-	char *rib = NULL, m[18], req[200];
-	const char *ribargs[] = { "-j", "global", "rib", "-a", "evpn", NULL };
+	json_t *locals, *macs, *remotes, *o;
+	char m[18], req[200];
 	struct evpn_route *r = e->routes;
+	const char *pnet = json_string_value(json_object_get(vo, "network"));
 	unsigned n = 0, bad = 0;
 	bool own3 = false;
 	size_t i;
 
-	e->rounds++;
-	vx = ctl_json(e, "vxlan list");
-	fdb = ctl_json(e, "fdb list");
-	if (!vx || !fdb)
-		goto out;
-	json_array_foreach(json_object_get(vx, "ports"), i, o)
-		if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "",
-			    e->port))
-			port = o;
-	if (!port) {
-		pv_warn("evpn: the switch has no vxlan port %s", e->port);
-		e->ctl_fail++;
-		goto out;
-	}
-	if (!e->vni) {
-		e->vni = (uint32_t)json_integer_value(json_object_get(port, "vni"));
-		if (!e->rd[0])
-			snprintf(e->rd, sizeof(e->rd), "%s:%u", e->vtep, e->vni);
-		if (!e->rt[0])
-			snprintf(e->rt, sizeof(e->rt), "%lu:%u", e->asn, e->vni);
-		pv_info("evpn: port %s vni %u, vtep %s, rd %s, rt %s", e->port,
-			e->vni, e->vtep, e->rd, e->rt);
-	}
-	if (gobgp_run(e, ribargs, &rib) < 0)
-		goto out;
 	if (evpn_rib_parse(rib, strlen(rib), e->rt, r, EVPN_ROUTES_MAX, &n,
 			   &bad) < 0) {
 		pv_warn("evpn: gobgp's RIB is not a JSON object; next round");
 		e->gobgp_fail++;
-		goto out;
+		return;
 	}
 	if (bad) {
 		e->bad_routes += bad;
@@ -294,13 +277,12 @@ static void round_once(struct evpn *e)
 	locals = json_array();
 	json_array_foreach(json_object_get(fdb, "macs"), i, o) {
 		const char *net = json_string_value(json_object_get(o, "network"));
-		const char *pnet = json_string_value(json_object_get(port, "network"));
 
 		/* MACs behind the tunnel are the other VTEPs' to announce. */
 		if (!strcmp(json_string_value(json_object_get(o, "type")) ?: "",
 			    "vxlan"))
 			continue;
-		/* Only the port's network (docs/networks.md) is its VNI's. */
+		/* Only the VNI's network (docs/networks.md) is the VNI's. */
 		if (net && pnet && strcmp(net, pnet))
 			continue;
 		json_array_append(locals, o);
@@ -333,8 +315,8 @@ static void round_once(struct evpn *e)
 			macadv(e, true, lm);
 	}
 	/* Theirs: the port's remotes and static MACs follow the RIB. */
-	remotes = json_object_get(port, "remotes");
-	macs = json_object_get(port, "macs");
+	remotes = json_object_get(vo, "remotes");
+	macs = json_object_get(vo, "macs");
 	for (unsigned k = 0; k < n; k++) {
 		bool have = false;
 
@@ -348,8 +330,8 @@ static void round_once(struct evpn *e)
 				if (!strcmp(json_string_value(s) ?: "", r[k].vtep))
 					have = true;
 			if (!have) {
-				snprintf(req, sizeof(req), "vxlan remote add %s %s",
-					 e->port, r[k].vtep);
+				snprintf(req, sizeof(req), "vxlan remote add %s %s%s",
+					 e->port, r[k].vtep, e->vni_sfx);
 				ctl_change(e, req, &e->installed);
 			}
 			continue;
@@ -363,8 +345,8 @@ static void round_once(struct evpn *e)
 				    r[k].vtep))
 				have = true;
 		if (!have) {
-			snprintf(req, sizeof(req), "vxlan mac add %s %s %s", e->port,
-				 m, r[k].vtep);
+			snprintf(req, sizeof(req), "vxlan mac add %s %s %s%s",
+				 e->port, m, r[k].vtep, e->vni_sfx);
 			ctl_change(e, req, &e->installed);
 		}
 	}
@@ -380,8 +362,8 @@ static void round_once(struct evpn *e)
 				    strcmp(r[k].vtep, e->vtep) && !strcmp(r[k].vtep, ip))
 					want = true;
 			if (ip && !want) {
-				snprintf(req, sizeof(req), "vxlan remote del %s %s",
-					 e->port, ip);
+				snprintf(req, sizeof(req), "vxlan remote del %s %s%s",
+					 e->port, ip, e->vni_sfx);
 				ctl_change(e, req, &e->removed);
 			}
 		}
@@ -398,11 +380,69 @@ static void round_once(struct evpn *e)
 				want = true;
 		}
 		if (sm && !want) {
-			snprintf(req, sizeof(req), "vxlan mac del %s %s", e->port, sm);
+			snprintf(req, sizeof(req), "vxlan mac del %s %s%s", e->port,
+				 sm, e->vni_sfx);
 			ctl_change(e, req, &e->removed);
 		}
 	}
 	json_decref(locals);
+}
+
+static void round_once(struct evpn *e)
+{
+	json_t *vx = NULL, *fdb = NULL, *port = NULL, *vnis, *o;
+	char *rib = NULL;
+	const char *ribargs[] = { "-j", "global", "rib", "-a", "evpn", NULL };
+	size_t i;
+
+	e->rounds++;
+	vx = ctl_json(e, "vxlan list");
+	fdb = ctl_json(e, "fdb list");
+	if (!vx || !fdb)
+		goto out;
+	json_array_foreach(json_object_get(vx, "ports"), i, o)
+		if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "",
+			    e->port))
+			port = o;
+	if (!port) {
+		pv_warn("evpn: the switch has no vxlan port %s", e->port);
+		e->ctl_fail++;
+		goto out;
+	}
+	vnis = json_object_get(port, "vnis");
+	if (json_array_size(vnis) > 1 && (e->rd_opt[0] || e->rt_opt[0])) {
+		pv_warn("evpn: port %s carries %zu VNIs: --rd and --rt name one "
+			"(each VNI takes VTEP:VNI and ASN:VNI)", e->port,
+			json_array_size(vnis));
+		e->ctl_fail++;
+		goto out;
+	}
+	if (gobgp_run(e, ribargs, &rib) < 0)
+		goto out;
+	json_array_foreach(vnis, i, o) {
+		uint32_t vni = (uint32_t)json_integer_value(json_object_get(o, "vni"));
+
+		if (e->vni != vni || !e->rd[0]) {
+			e->vni = vni;
+			if (e->rd_opt[0])
+				snprintf(e->rd, sizeof(e->rd), "%s", e->rd_opt);
+			else
+				snprintf(e->rd, sizeof(e->rd), "%s:%u", e->vtep, vni);
+			if (e->rt_opt[0])
+				snprintf(e->rt, sizeof(e->rt), "%s", e->rt_opt);
+			else
+				snprintf(e->rt, sizeof(e->rt), "%lu:%u", e->asn, vni);
+			if (e->rounds == 1)
+				pv_info("evpn: port %s vni %u (network %s), vtep %s, "
+					"rd %s, rt %s", e->port, vni,
+					json_string_value(json_object_get(o, "network")) ?: "?",
+					e->vtep, e->rd, e->rt);
+		}
+		/* A port of one VNI keeps the requests of before. */
+		snprintf(e->sfx, sizeof(e->sfx), " vni %u", vni);
+		e->vni_sfx = json_array_size(vnis) > 1 ? e->sfx : "";
+		round_vni(e, rib, fdb, o);
+	}
 out:
 	free(rib);
 	json_decref(vx);
@@ -421,11 +461,13 @@ static void usage(FILE *f)
 		"SIGINT or SIGTERM; docs/evpn.md has the setup.\n"
 		"\n"
 		"  --ctl PATH          the switch's control socket\n"
-		"  --port NAME         the vxlan port (its vni= is the VNI)\n"
+		"  --port NAME         the vxlan port (its vni= is the VNI; a port of\n"
+		"                      several VNIs: each, with its own RD and RT)\n"
 		"  --vtep IP           the next hop advertised: the port's local= address\n"
 		"  --asn N             the BGP AS, for the route target ASN:VNI\n"
-		"  --rd RD             route distinguisher (default VTEP:VNI)\n"
-		"  --rt RT             route target (default ASN:VNI, as FRR's auto RT)\n"
+		"  --rd RD             route distinguisher (default VTEP:VNI; one VNI only)\n"
+		"  --rt RT             route target (default ASN:VNI, as FRR's auto RT;\n"
+		"                      one VNI only)\n"
 		"  --gobgp PATH        the gobgp CLI (default gobgp, from PATH)\n"
 		"  --gobgp-opts OPTS   options for every gobgp run, split at spaces\n"
 		"                      (e.g. \"-p 50051\" or \"--target unix:///run/gobgp.sock\")\n"
@@ -475,8 +517,8 @@ int ctl_evpn_main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'd': snprintf(e.rd, sizeof(e.rd), "%s", optarg); break;
-		case 't': snprintf(e.rt, sizeof(e.rt), "%s", optarg); break;
+		case 'd': snprintf(e.rd_opt, sizeof(e.rd_opt), "%s", optarg); break;
+		case 't': snprintf(e.rt_opt, sizeof(e.rt_opt), "%s", optarg); break;
 		case 'g': e.gobgp = optarg; break;
 		case 'o': gopts = optarg; break;
 		case 'i':
@@ -496,7 +538,7 @@ int ctl_evpn_main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || !e.ctl || !e.port || !e.vtep || (!e.asn && !e.rt[0])) {
+	if (optind != argc || !e.ctl || !e.port || !e.vtep || (!e.asn && !e.rt_opt[0])) {
 		fprintf(stderr, "pvnet evpn: --ctl, --port, --vtep and --asn (or --rt) "
 			"are required (--help)\n");
 		return 2;

@@ -53,6 +53,7 @@ enum scope {
 	SC_VRING_DROP,	/* ports[].vhost.vrings[].drops */
 	SC_VXLAN,	/* ports[].vxlan, labelled with its VNI */
 	SC_VXLAN_COUNT,	/* ports[].vxlan.<array>: its length */
+	SC_VXLAN_VNI,	/* ports[].vxlan.vnis[], labelled vni, vni_network */
 	SC_WORKER,	/* root.workers[] */
 	SC_STAGE,	/* workers[].stage_cycles (or _per_pkt) */
 	SC_GRO,		/* workers[].gro */
@@ -253,6 +254,20 @@ static const struct family families[] = {
 	  "Receives that held several coalesced datagrams" },
 	{ "vxlan_gro_segments", C, SC_VXLAN, "gro_segs",
 	  "Datagrams in coalesced receives" },
+	{ "vxlan_vni_remotes", G, SC_VXLAN_VNI, "remotes",
+	  "Remote VTEPs flooded to, per VNI of a vxlan port" },
+	{ "vxlan_vni_macs", G, SC_VXLAN_VNI, "macs",
+	  "Remote MACs learned and not aged, per VNI" },
+	{ "vxlan_vni_static_macs", G, SC_VXLAN_VNI, "static_macs",
+	  "Static remote MACs (pvnet evpn), per VNI" },
+	{ "vxlan_vni_macs_learned", C, SC_VXLAN_VNI, "macs_learned",
+	  "Remote MACs learned, per VNI" },
+	{ "vxlan_vni_encapsulated_packets", C, SC_VXLAN_VNI, "encap_pkts",
+	  "Datagrams sent, per VNI (a flood once per remote)" },
+	{ "vxlan_vni_decapsulated_packets", C, SC_VXLAN_VNI, "decap_pkts",
+	  "Inner frames handed to the switch, per VNI" },
+	{ "vxlan_vni_tx_drops", C, SC_VXLAN_VNI, "tx_drops",
+	  "Frames toward a VNI not sent (any reason; the port's drops say which)" },
 
 	{ "worker_queues", G, SC_WORKER, "queues",
 	  "Port queues assigned to the worker" },
@@ -337,6 +352,7 @@ static const char *const not_exported[] = {
 	"port",		/* metrics_http.port: the scraper knows it already */
 	"vni",		/* a label of every pvnet_vxlan_* sample */
 	"src_ports",	/* the vxlan sending sockets' ports: in the JSON only */
+	"vnis",		/* its entries are the pvnet_vxlan_vni_* families */
 };
 
 bool ctl_metrics_key_exported(const char *key)
@@ -562,6 +578,26 @@ static void put_port_family(struct out *o, const struct family *f,
 		if (vh && field(vh, f->key))
 			put_sample(o, f, &l, field(vh, f->key));
 		break;
+	case SC_VXLAN_VNI: {
+		json_t *vx = json_object_get(port, "vxlan"), *v;
+
+		json_array_foreach(json_object_get(vx, "vnis"), i, v) {
+			char vni[16];
+			const char *net = json_string_value(json_object_get(v, "network"));
+			struct labels ll;
+			json_t *x = field(v, f->key);
+
+			snprintf(vni, sizeof(vni), "%lld", (long long)
+				 json_integer_value(json_object_get(v, "vni")));
+			ll = lab_push(l, "vni", vni);
+			ll = lab_push(ll, "vni_network", net ? net : "");
+			if (json_is_array(x))
+				put_one(o, f, &ll, (json_int_t)json_array_size(x));
+			else if (x)
+				put_sample(o, f, &ll, x);
+		}
+		break;
+	}
 	case SC_VXLAN:
 	case SC_VXLAN_COUNT:
 	case SC_VXLAN_INFO: {
@@ -684,7 +720,7 @@ static bool is_port_scope(enum scope sc)
 	case SC_VHOST_FAULT: case SC_VHOST_REQ: case SC_VRING:
 	case SC_VRING_DROP: case SC_PORT_INFO: case SC_PORT_SOCKERR:
 	case SC_VHOST_INFO: case SC_VRING_STATE: case SC_VRING_BROKEN:
-	case SC_VXLAN: case SC_VXLAN_COUNT: case SC_VXLAN_INFO:
+	case SC_VXLAN: case SC_VXLAN_COUNT: case SC_VXLAN_INFO: case SC_VXLAN_VNI:
 		return true;
 	default:
 		return false;

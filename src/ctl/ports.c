@@ -55,7 +55,8 @@ static bool path_has_listener(const char *path)
  */
 static int sandbox_refuses(const char *spec, char *err, size_t errlen)
 {
-	static const char *const uplinks[] = { "tap", "afpacket", "pcap", "gen" };
+	static const char *const uplinks[] = { "tap", "afpacket", "pcap", "gen",
+						"vxlan" };
 	size_t tl = strcspn(spec, ",");
 	const char *g;
 

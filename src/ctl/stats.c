@@ -245,7 +245,8 @@ json_t *ctl_stats_json(struct sw *sw)
 				    json_integer((json_int_t)p->st.mac_moves));
 		json_object_set_new(o, "announces",
 				    json_integer((json_int_t)p->st.announces));
-		if (port_is_trunk(p)) {
+		/* a vxlan port of several VNIs is a trunk too, without VIDs */
+		if (port_is_trunk(p) && strcmp(p->ops->type, "vxlan")) {
 			json_t *vl = json_object();
 
 			for (unsigned v = 0; v < p->nvlans; v++)
@@ -401,6 +402,18 @@ static void print_text(json_t *root)
 			       json_array_size(json_object_get(vx, "remotes")),
 			       jint(vx, "macs"), jint(vx, "macs_refused"),
 			       jint(vx, "encap_pkts"), jint(vx, "decap_pkts"));
+		if (json_array_size(json_object_get(vx, "vnis")) > 1) {
+			json_t *vo;
+			size_t vk;
+
+			json_array_foreach(json_object_get(vx, "vnis"), vk, vo)
+				printf("      vni %lld (network %s): %zu remote(s), %lld MACs, "
+				       "%lld encapsulated, %lld decapsulated, %lld not sent\n",
+				       jint(vo, "vni"), jstr(vo, "network"),
+				       json_array_size(json_object_get(vo, "remotes")),
+				       jint(vo, "macs"), jint(vo, "encap_pkts"),
+				       jint(vo, "decap_pkts"), jint(vo, "tx_drops"));
+		}
 		vh = json_object_get(p, "vhost");
 		if (vh) {
 			json_t *q, *f;

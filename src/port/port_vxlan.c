@@ -85,32 +85,59 @@ struct vx_rset {
 	union vx_sa sa[VX_MAX_REMOTES];
 };
 
+/*
+ * One VNI of the port (vni=NET:VNI, or the one vni=N): its network, the
+ * header its datagrams carry, its flood set and MAC tables, its counters.
+ * Fixed while the port exists (rule S) but for what the comments say.
+ */
+struct vx_vni {
+	uint32_t vni;
+	uint8_t net;			/* switch network index */
+	uint8_t hdr[VXLAN_HLEN];	/* the same for every datagram */
+	struct vx_rset *rset;		/* the flood set, owned; rule G */
+	struct vxlan_fdb fdb;		/* learned; written by the receiving worker */
+	struct vxlan_fdb sfdb;		/* static (EVPN): written by the control thread */
+	/* Counters (any worker adds; stats reads). */
+	uint64_t encap_pkts;		/* datagrams sent */
+	uint64_t decap_pkts;		/* inner frames handed to the switch */
+	uint64_t tx_drops;		/* frames of this VNI not sent */
+};
+
+/* remote= as given: an address, for every VNI or (net[0]) one network's. */
+struct vx_rspec {
+	union vx_sa sa;
+	char net[SW_NET_NAME_MAX];
+};
+
+#define VX_MAX_RSPEC	(2 * VX_MAX_REMOTES)
+
 struct vx_port {
 	struct port port;
+	struct sw *sw;			/* network names, other ports (control) */
 	int rx_fd;
 	int tx_fd[VX_TX_SOCKS];
 	uint16_t tx_sport[VX_TX_SOCKS];	/* host order, for stats */
 	int family;			/* of local= and every remote= */
 	socklen_t salen;
-	uint32_t vni;
-	bool has_vni;
+	/* vni= in the order given; by_net: index in vni[] + 1, 0 none */
+	struct vx_vni vni[SW_MAX_NETS];
+	unsigned nvni;
+	bool multi;			/* vni=NET:VNI: a trunk of networks */
+	bool plain_vni;			/* a vni=N was given */
+	bool bad_vni;			/* a vni= that did not parse */
+	char vni_net[SW_MAX_NETS][SW_NET_NAME_MAX];	/* while parsing */
+	uint8_t by_net[SW_MAX_NETS];
 	uint16_t dstport;
 	int udpcsum;			/* -1: default (on) */
 	unsigned mtu;			/* underlay; 0: the local interface's */
 	unsigned max_frame;		/* largest inner frame that fits */
 	unsigned fdb_max;
 	union vx_sa local;
-	union vx_sa remote[VX_MAX_REMOTES];	/* remote= while parsing */
-	unsigned nremotes;
-	struct vx_rset *rset;		/* the flood set, owned; see above */
-	uint8_t hdr[VXLAN_HLEN];	/* the same for every datagram */
-	struct vxlan_fdb fdb;		/* learned; written by the receiving worker */
-	struct vxlan_fdb sfdb;		/* static (EVPN): written by the control thread */
+	struct vx_rspec rspec[VX_MAX_RSPEC];	/* remote= while parsing */
+	unsigned nrspec;
 	struct pv_ratelimit rl;
 	bool bad_opt;			/* an address that did not parse */
 	/* Counters (any worker adds; stats reads). */
-	uint64_t encap_pkts;		/* datagrams sent */
-	uint64_t decap_pkts;		/* inner frames handed to the switch */
 	uint64_t tx_copy_errs;		/* copies lost of a frame others got */
 	uint64_t gso_sends;		/* UDP_SEGMENT sends (one per copy) */
 	uint64_t gso_segs;		/* inner segments sent by them */
@@ -147,6 +174,30 @@ static __thread union vx_sa vx_learned[PKT_BURST_MAX];
 static struct vx_port *vp_of(struct port *p)
 {
 	return (struct vx_port *)p;
+}
+
+/*
+ * The VNI a frame toward the port is in: the port's one, or on a port of
+ * several the one of the frame's network (pkt->net, set by the switch
+ * toward a trunk). NULL: a network the port does not carry.
+ */
+static struct vx_vni *vx_vni_tx(struct vx_port *vp, const struct pkt *pk)
+{
+	unsigned i;
+
+	if (!vp->multi)
+		return &vp->vni[0];
+	i = pk->net < SW_MAX_NETS ? vp->by_net[pk->net] : 0;
+	return i ? &vp->vni[i - 1] : NULL;
+}
+
+/* The port's VNI @vni; NULL if it has none such. */
+static struct vx_vni *vx_vni_find(struct vx_port *vp, uint32_t vni)
+{
+	for (unsigned i = 0; i < vp->nvni; i++)
+		if (vp->vni[i].vni == vni)
+			return &vp->vni[i];
+	return NULL;
 }
 
 static void sa_to_addr(const union vx_sa *s, struct vxlan_addr *a)
@@ -240,6 +291,7 @@ static unsigned vx_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	struct vx_port *vp = vp_of(p);
 	uint64_t drops[PV_DROP_MAX] = { 0 }, now, gro_msgs = 0, gro_dgrams = 0;
 	unsigned m = 0, bad = 0, done = 0;
+	uint16_t vcnt[SW_MAX_NETS] = { 0 };	/* frames per VNI (index) */
 	int r;
 
 	*taken = 0;
@@ -309,11 +361,18 @@ static unsigned vx_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		while (m < max && vxlan_gro_next(len, seg, vp->rx_off, &dlen)) {
 			uint8_t *d = buf + vp->rx_off;
 			struct pkt *pk = &vp->pkts[m];
-			uint32_t ilen = 0;
+			uint32_t ilen = 0, vni = 0;
+			struct vx_vni *v = NULL;
 			enum pv_drop why;
 
 			vp->rx_off += dlen;
-			why = vxlan_decap(d, dlen, vp->vni, &ilen);
+			why = vxlan_decap_any(d, dlen, &vni, &ilen);
+			if (why == PV_DROP_NONE) {
+				v = vni == vp->vni[0].vni ? &vp->vni[0] :
+				    vx_vni_find(vp, vni);
+				if (!v)
+					why = PV_DROP_VX_UNKNOWN_VNI;
+			}
 			if (why != PV_DROP_NONE) {
 				drops[why]++;
 				bad++;
@@ -326,9 +385,12 @@ static unsigned vx_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			pk->nseg = 1;
 			pk->cookie = b;
 			pk->held = false;
+			/* its network: the switch reads it on a port of several */
+			pk->net = v->net;
 			vp->ref[b]++;
+			vcnt[v - vp->vni]++;
 			/* The writer of the table: only this worker polls queue 0. */
-			(void)vxlan_fdb_learn(&vp->fdb, d + VXLAN_HLEN + ETH_ALEN,
+			(void)vxlan_fdb_learn(&v->fdb, d + VXLAN_HLEN + ETH_ALEN,
 					      &from, now);
 			pkts[m++] = pk;
 		}
@@ -341,7 +403,9 @@ static unsigned vx_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	}
 	if (bad)
 		port_count_rx_drops(p, bad, drops);
-	pv_stat_add(&vp->decap_pkts, m);
+	for (unsigned i = 0; i < vp->nvni; i++)
+		if (vcnt[i])
+			pv_stat_add(&vp->vni[i].decap_pkts, vcnt[i]);
 	pv_stat_add(&vp->gro_recvs, gro_msgs);
 	pv_stat_add(&vp->gro_segs, gro_dgrams);
 	*taken = m + bad ? m + bad : done;
@@ -503,11 +567,11 @@ static unsigned vx_gso_send(const struct vx_port *vp, int fd,
 }
 
 /* The VTEP behind unicast @mac: a static entry (EVPN) wins over a learned one. */
-static bool vx_remote_lookup(const struct vx_port *vp, const uint8_t *mac,
+static bool vx_remote_lookup(const struct vx_vni *v, const uint8_t *mac,
 			     uint64_t now, struct vxlan_addr *ip)
 {
-	return vxlan_fdb_lookup(&vp->sfdb, mac, now, ip) ||
-	       vxlan_fdb_lookup(&vp->fdb, mac, now, ip);
+	return vxlan_fdb_lookup(&v->sfdb, mac, now, ip) ||
+	       vxlan_fdb_lookup(&v->fdb, mac, now, ip);
 }
 
 /* Where one segment of a group is in the group's iovec. */
@@ -528,11 +592,13 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 	struct vx_gso_seg sg[VX_GSO_SEGS];
 	uint64_t drops[PV_DROP_MAX] = { 0 }, bytes = 0, dgrams = 0;
 	uint64_t gsends = 0, gsegs = 0, copy_errs = 0;
+	/* The caller checked it: a network the port carries. */
+	struct vx_vni *v = vx_vni_tx(vp, pk);
 	/* One flood set for the packet: the control thread may publish another. */
-	const struct vx_rset *rs = __atomic_load_n(&vp->rset, __ATOMIC_ACQUIRE);
+	const struct vx_rset *rs = __atomic_load_n(&v->rset, __ATOMIC_ACQUIRE);
 	const union vx_sa *dst = rs->sa;
 	struct pkt *ptr[VX_GSO_OUT];
-	unsigned sent = 0, ndst = rs->n, per, nd = 0, niov = 0;
+	unsigned sent = 0, ndst = rs->n, per, nd = 0, niov = 0, burst_lost = 0;
 	uint32_t gbytes = 0;
 	union vx_sa learned;
 	struct vxlan_addr ip;
@@ -557,7 +623,7 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 	dsize = (uint16_t)(VXLAN_HLEN + g->st.hlen + g->st.mss);
 	pkt_read(pk, mac, ETH_ALEN);
 	if (!pkt_mac_is_multicast(mac) &&
-	    vx_remote_lookup(vp, mac, pv_now_ns(), &ip)) {
+	    vx_remote_lookup(v, mac, pv_now_ns(), &ip)) {
 		addr_to_sa(vp, &ip, &learned);
 		dst = &learned;
 		ndst = 1;
@@ -587,7 +653,7 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 				n = -PV_DROP_PKT_TOO_BIG;
 				goto out;
 			}
-			g->iov[niov].iov_base = vp->hdr;
+			g->iov[niov].iov_base = v->hdr;
 			g->iov[niov++].iov_len = VXLAN_HLEN;
 			sg[nd].at = (uint16_t)niov;
 			sg[nd].cnt = o->nseg;
@@ -624,7 +690,11 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 				o->len = sg[j].len;
 				ptr[k++] = o;
 				if (k == VX_GSO_OUT || j + 1 == nd) {
-					sent += vx_tx_burst(p, q, ptr, k);
+					unsigned w = vx_tx_burst(p, q, ptr, k);
+
+					sent += w;
+					/* it counts its own VNI drops */
+					burst_lost += k - w;
 					k = 0;
 				}
 			}
@@ -651,9 +721,13 @@ static unsigned vx_tx_gso(struct port *p, unsigned q, struct pkt *pk)
 
 one_by_one:
 	while ((n = gso_next(&g->st, g->out, VX_GSO_OUT, g->hdr)) > 0) {
+		unsigned w;
+
 		for (int i = 0; i < n; i++)
 			ptr[i] = &g->out[i];
-		sent += vx_tx_burst(p, q, ptr, (unsigned)n);
+		w = vx_tx_burst(p, q, ptr, (unsigned)n);
+		sent += w;
+		burst_lost += (unsigned)n - w;
 	}
 out:
 	/* Refused whole: one drop; cut short: the segments not made. */
@@ -662,7 +736,11 @@ out:
 			total > 0 ? (uint64_t)total - g->st.next : 1;
 	pv_stat_add(&vp->gso_sends, gsends);
 	pv_stat_add(&vp->gso_segs, gsegs);
-	pv_stat_add(&vp->encap_pkts, dgrams);
+	pv_stat_add(&v->encap_pkts, dgrams);
+	if (total > 0 && (unsigned)total > sent + burst_lost)
+		pv_stat_add(&v->tx_drops, (unsigned)total - sent - burst_lost);
+	else if (total <= 0)
+		pv_stat_add(&v->tx_drops, 1);
 	pv_stat_add(&vp->tx_copy_errs, copy_errs);
 	port_count_tx(p, q, gsegs, bytes, 0, drops);
 	return sent;
@@ -680,15 +758,32 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	bool learned[PKT_BURST_MAX], want[PKT_BURST_MAX];
 	uint32_t used = 0;
 	unsigned sent = 0;
-	/* One set for the whole burst: the control thread may publish another. */
-	const struct vx_rset *rs = __atomic_load_n(&vp->rset, __ATOMIC_ACQUIRE);
+	struct vx_vni *v;
+	const struct vx_rset *rs;
 
 	n = PV_MIN(n, PKT_BURST_MAX);
+	if (!n)
+		return 0;
+	v = vx_vni_tx(vp, pkts[0]);
+	if (unlikely(!v)) {
+		/* The switch sends a trunk only its networks' frames. */
+		drops[PV_DROP_VX_UNKNOWN_VNI] = 1;
+		sent = vx_tx_burst(p, q, pkts + 1, n - 1);
+		port_count_tx(p, q, 0, 0, 0, drops);
+		return sent;
+	}
+	/* One set for the whole burst: the control thread may publish another. */
+	rs = __atomic_load_n(&v->rset, __ATOMIC_ACQUIRE);
 	/*
-	 * A GSO packet splits the burst where it is, in order: the scratch
-	 * below is the thread's, and its segments go through it too.
+	 * A GSO packet, or a frame of another VNI, splits the burst where it
+	 * is, in order: the scratch below is the thread's, and its segments
+	 * go through it too. The switch hands a trunk one network per burst.
 	 */
 	for (unsigned j = 0; j < n; j++) {
+		if (unlikely(vp->multi && j && pkts[j]->net != pkts[0]->net)) {
+			sent = vx_tx_burst(p, q, pkts, j);
+			return sent + vx_tx_burst(p, q, pkts + j, n - j);
+		}
 		if (pkts[j]->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
 			sent = j ? vx_tx_burst(p, q, pkts, j) : 0;
 			sent += vx_tx_gso(p, q, pkts[j]);
@@ -715,7 +810,7 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			drops[PV_DROP_PKT_TRUNC]++;
 			continue;
 		}
-		iov[0].iov_base = vp->hdr;
+		iov[0].iov_base = v->hdr;
 		iov[0].iov_len = VXLAN_HLEN;
 		if (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
 			uint32_t off;
@@ -742,7 +837,7 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		if (!now)
 			now = pv_now_ns();
 		learned[j] = !pkt_mac_is_multicast(dst) &&
-			     vx_remote_lookup(vp, dst, now, &ip);
+			     vx_remote_lookup(v, dst, now, &ip);
 		if (learned[j]) {
 			addr_to_sa(vp, &ip, &vx_learned[j]);
 		} else if (!rs->n) {
@@ -798,29 +893,99 @@ static unsigned vx_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			drops[err[j] ? err[j] : PV_DROP_TX_PORT_ERR]++;
 		}
 	}
-	pv_stat_add(&vp->encap_pkts, dgrams);
+	pv_stat_add(&v->encap_pkts, dgrams);
+	if (sent < n)
+		pv_stat_add(&v->tx_drops, n - sent);
 	pv_stat_add(&vp->tx_copy_errs, copy_errs);
 	port_count_tx(p, q, sent, bytes, csums, drops);
 	return sent;
 }
 
+/* @v's network name, for the control thread. */
+static const char *vx_net_name(const struct vx_port *vp, const struct vx_vni *v)
+{
+	unsigned net = vp->multi ? v->net : vp->port.net;
+
+	return vp->sw ? vp->sw->net_name[net % SW_MAX_NETS] : "default";
+}
+
+/* @rs's addresses as a new json array of strings. */
+static json_t *rset_json(const struct vx_rset *rs)
+{
+	json_t *a = json_array();
+	char s[INET6_ADDRSTRLEN];
+
+	for (unsigned i = 0; i < rs->n; i++)
+		json_array_append_new(a, json_string(sa_fmt(&rs->sa[i], s, sizeof(s))));
+	return a;
+}
+
+static uint64_t ld(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
 static void vx_stats_json(struct port *p, void *obj)
 {
 	struct vx_port *vp = vp_of(p);
-	json_t *o, *rem, *sp;
+	json_t *o, *rem, *sp, *vnis;
 	char a[INET6_ADDRSTRLEN];
+	uint64_t now = pv_now_ns(), macs = 0, smacs = 0, learned = 0, moved = 0;
+	uint64_t refused = 0, encap = 0, decap = 0, mmax = 0;
 
 	if (!obj)
 		return;
 	o = json_object();
 	rem = json_array();
 	sp = json_array();
-	for (unsigned i = 0; i < vp->rset->n; i++)
-		json_array_append_new(rem, json_string(sa_fmt(&vp->rset->sa[i], a,
-							      sizeof(a))));
+	vnis = json_array();
+	for (unsigned i = 0; i < vp->nvni; i++) {
+		const struct vx_vni *v = &vp->vni[i];
+		/* The control thread publishes the sets: a plain load. */
+		const struct vx_rset *rs = v->rset;
+		json_t *vo = json_object();
+		unsigned vm = vxlan_fdb_count(&v->fdb, now);
+		unsigned vs = vxlan_fdb_count(&v->sfdb, now);
+
+		for (unsigned r = 0; r < rs->n; r++) {
+			bool dup = false;
+
+			/* the port's remotes: every VNI's, each address once */
+			for (unsigned k = 0; k < i && !dup; k++)
+				for (unsigned m = 0; m < vp->vni[k].rset->n && !dup; m++)
+					dup = !memcmp(&vp->vni[k].rset->sa[m],
+						      &rs->sa[r], sizeof(rs->sa[r]));
+			if (!dup)
+				json_array_append_new(rem, json_string(
+					sa_fmt(&rs->sa[r], a, sizeof(a))));
+		}
+		macs += vm;
+		smacs += vs;
+		mmax += v->fdb.nbuckets * VXLAN_FDB_WAYS;
+		learned += ld(&v->fdb.learned);
+		moved += ld(&v->fdb.moved);
+		refused += ld(&v->fdb.refused);
+		encap += ld(&v->encap_pkts);
+		decap += ld(&v->decap_pkts);
+		json_object_set_new(vo, "vni", json_integer(v->vni));
+		json_object_set_new(vo, "network", json_string(vx_net_name(vp, v)));
+		json_object_set_new(vo, "remotes", rset_json(rs));
+		json_object_set_new(vo, "macs", json_integer(vm));
+		json_object_set_new(vo, "static_macs", json_integer(vs));
+		json_object_set_new(vo, "macs_learned",
+				    json_integer((json_int_t)ld(&v->fdb.learned)));
+		json_object_set_new(vo, "encap_pkts",
+				    json_integer((json_int_t)ld(&v->encap_pkts)));
+		json_object_set_new(vo, "decap_pkts",
+				    json_integer((json_int_t)ld(&v->decap_pkts)));
+		json_object_set_new(vo, "tx_drops",
+				    json_integer((json_int_t)ld(&v->tx_drops)));
+		json_array_append_new(vnis, vo);
+	}
 	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
 		json_array_append_new(sp, json_integer(vp->tx_sport[i]));
-	json_object_set_new(o, "vni", json_integer(vp->vni));
+	/* The first VNI: the label of the port's families (its only one, mostly). */
+	json_object_set_new(o, "vni", json_integer(vp->vni[0].vni));
 	json_object_set_new(o, "local", json_string(sa_fmt(&vp->local, a, sizeof(a))));
 	json_object_set_new(o, "dstport", json_integer(vp->dstport));
 	json_object_set_new(o, "udpcsum", json_boolean(vp->udpcsum));
@@ -828,22 +993,14 @@ static void vx_stats_json(struct port *p, void *obj)
 	json_object_set_new(o, "max_frame", json_integer(vp->max_frame));
 	json_object_set_new(o, "remotes", rem);
 	json_object_set_new(o, "src_ports", sp);
-	json_object_set_new(o, "macs",
-			    json_integer(vxlan_fdb_count(&vp->fdb, pv_now_ns())));
-	json_object_set_new(o, "macs_max",
-			    json_integer(vp->fdb.nbuckets * VXLAN_FDB_WAYS));
-	json_object_set_new(o, "static_macs", json_integer(
-			    vxlan_fdb_count(&vp->sfdb, pv_now_ns())));
-	json_object_set_new(o, "macs_learned", json_integer((json_int_t)
-			    __atomic_load_n(&vp->fdb.learned, __ATOMIC_RELAXED)));
-	json_object_set_new(o, "macs_moved", json_integer((json_int_t)
-			    __atomic_load_n(&vp->fdb.moved, __ATOMIC_RELAXED)));
-	json_object_set_new(o, "macs_refused", json_integer((json_int_t)
-			    __atomic_load_n(&vp->fdb.refused, __ATOMIC_RELAXED)));
-	json_object_set_new(o, "encap_pkts", json_integer((json_int_t)
-			    __atomic_load_n(&vp->encap_pkts, __ATOMIC_RELAXED)));
-	json_object_set_new(o, "decap_pkts", json_integer((json_int_t)
-			    __atomic_load_n(&vp->decap_pkts, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "macs", json_integer((json_int_t)macs));
+	json_object_set_new(o, "macs_max", json_integer((json_int_t)mmax));
+	json_object_set_new(o, "static_macs", json_integer((json_int_t)smacs));
+	json_object_set_new(o, "macs_learned", json_integer((json_int_t)learned));
+	json_object_set_new(o, "macs_moved", json_integer((json_int_t)moved));
+	json_object_set_new(o, "macs_refused", json_integer((json_int_t)refused));
+	json_object_set_new(o, "encap_pkts", json_integer((json_int_t)encap));
+	json_object_set_new(o, "decap_pkts", json_integer((json_int_t)decap));
 	json_object_set_new(o, "tx_copy_errors", json_integer((json_int_t)
 			    __atomic_load_n(&vp->tx_copy_errs, __ATOMIC_RELAXED)));
 	json_object_set_new(o, "udp_gso", json_boolean(
@@ -859,6 +1016,7 @@ static void vx_stats_json(struct port *p, void *obj)
 			    __atomic_load_n(&vp->gro_recvs, __ATOMIC_RELAXED)));
 	json_object_set_new(o, "gro_segs", json_integer((json_int_t)
 			    __atomic_load_n(&vp->gro_segs, __ATOMIC_RELAXED)));
+	json_object_set_new(o, "vnis", vnis);
 	json_object_set_new(obj, "vxlan", o);
 }
 
@@ -871,9 +1029,11 @@ static void vx_destroy(struct port *p)
 	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
 		if (vp->tx_fd[i] >= 0)
 			close(vp->tx_fd[i]);
-	vxlan_fdb_free(&vp->fdb);
-	vxlan_fdb_free(&vp->sfdb);
-	free(vp->rset);
+	for (unsigned i = 0; i < SW_MAX_NETS; i++) {
+		vxlan_fdb_free(&vp->vni[i].fdb);
+		vxlan_fdb_free(&vp->vni[i].sfdb);
+		free(vp->vni[i].rset);
+	}
 	free(vp->pool);
 	free(vp);
 }
@@ -913,18 +1073,46 @@ static bool vx_take_opt(void *ctx, const char *key, const char *val)
 	unsigned long v;
 
 	if (!strcmp(key, "vni")) {
-		if (!opt_uint(val, 0, VXLAN_VNI_MAX, &v))
+		/* vni=N (the port's network=) or vni=NETWORK:N */
+		const char *colon = strrchr(val, ':');
+		char *net = vp->vni_net[vp->nvni];
+
+		if (vp->nvni == SW_MAX_NETS)
 			return false;
-		vp->vni = (uint32_t)v;
-		vp->has_vni = true;
+		if (!opt_uint(colon ? colon + 1 : val, 0, VXLAN_VNI_MAX, &v))
+			return false;
+		if (colon) {
+			size_t l = (size_t)(colon - val);
+
+			if (!l || l >= SW_NET_NAME_MAX)
+				return false;
+			memcpy(net, val, l);
+			net[l] = '\0';
+			vp->multi = true;
+		} else {
+			vp->plain_vni = true;
+		}
+		vp->vni[vp->nvni++].vni = (uint32_t)v;
 		return true;
 	}
 	if (!strcmp(key, "local"))
 		return sa_parse(val, &vp->local);
 	if (!strcmp(key, "remote")) {
-		if (vp->nremotes == VX_MAX_REMOTES)
+		/* remote=IP (every VNI) or remote=NETWORK:IP (that one's) */
+		struct vx_rspec *r = &vp->rspec[vp->nrspec];
+		const char *colon = strchr(val, ':');
+
+		if (vp->nrspec == VX_MAX_RSPEC)
 			return false;
-		return sa_parse(val, &vp->remote[vp->nremotes++]);
+		vp->nrspec++;
+		if (sa_parse(val, &r->sa))
+			return true;
+		if (!colon || colon == val ||
+		    (size_t)(colon - val) >= SW_NET_NAME_MAX)
+			return false;
+		memcpy(r->net, val, (size_t)(colon - val));
+		r->net[colon - val] = '\0';
+		return sa_parse(colon + 1, &r->sa);
 	}
 	if (!strcmp(key, "dstport")) {
 		if (!opt_uint(val, 1, 65535, &v))
@@ -955,8 +1143,10 @@ static bool vx_take_opt(void *ctx, const char *key, const char *val)
 
 static const struct port_opts_spec vx_opts = {
 	.type = "vxlan",
-	.usage = "vni=0..16777215, local=IP, remote=IP (repeatable, up to 32), "
-		 "dstport=N (4789), udpcsum=on|off, mtu=N (underlay), macs=N (4096)",
+	.usage = "vni=0..16777215 or vni=NETWORK:VNI (repeatable, one per network), "
+		 "local=IP, remote=IP or remote=NETWORK:IP (repeatable, up to 32 "
+		 "per VNI), dstport=N (4789), udpcsum=on|off, mtu=N (underlay), "
+		 "macs=N (4096, per VNI)",
 	.too_long = "option too long",
 	.val_max = 64,
 	.take = vx_take_opt,
@@ -1053,16 +1243,187 @@ err:
 	return e;
 }
 
+/*
+ * The VNIs given: no VNI or network twice, plain and NETWORK: forms not
+ * mixed, network= only with the plain form; then each VNI's flood set from
+ * remote=. 0, or -1 with the message in @err.
+ */
+static int vx_check_vnis(struct vx_port *vp, const char *name, const char *opts,
+			 char *err, size_t errlen)
+{
+	char key[32], val[PORT_OPT_VAL_MAX];
+	const char *cur = opts;
+	char a[INET6_ADDRSTRLEN];
+
+	if (!vp->nvni || !vp->local.sa.sa_family) {
+		snprintf(err, errlen, "port %s: vni= and local= are required", name);
+		return -1;
+	}
+	if (vp->multi && vp->plain_vni) {
+		snprintf(err, errlen, "port %s: vni=N and vni=NETWORK:N do not mix "
+			 "(name every VNI's network)", name);
+		return -1;
+	}
+	if (!vp->multi && vp->nvni > 1) {
+		snprintf(err, errlen, "port %s: several VNIs need a network each: "
+			 "vni=NETWORK:VNI", name);
+		return -1;
+	}
+	while (vp->multi && port_opt_next(&cur, key, sizeof(key), val,
+					  sizeof(val)) > 0) {
+		if (!strcmp(key, "network")) {
+			snprintf(err, errlen, "port %s: network= does not go with "
+				 "vni=NETWORK:VNI (each VNI names its network)", name);
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < vp->nvni; i++) {
+		for (unsigned k = 0; k < i; k++) {
+			if (vp->vni[k].vni == vp->vni[i].vni) {
+				snprintf(err, errlen, "port %s: VNI %u given twice",
+					 name, vp->vni[i].vni);
+				return -1;
+			}
+			if (vp->multi && !strcmp(vp->vni_net[k], vp->vni_net[i])) {
+				snprintf(err, errlen, "port %s: network %s given two "
+					 "VNIs (one VNI per network on a port)", name,
+					 vp->vni_net[i]);
+				return -1;
+			}
+		}
+	}
+	for (unsigned r = 0; r < vp->nrspec; r++) {
+		struct vx_rspec *rs = &vp->rspec[r];
+		bool found = !rs->net[0];
+
+		if (rs->sa.sa.sa_family != vp->family) {
+			snprintf(err, errlen, "port %s: remote=%s is not of local='s "
+				 "address family", name, sa_fmt(&rs->sa, a, sizeof(a)));
+			return -1;
+		}
+		if (vp->family == AF_INET6)
+			rs->sa.v6.sin6_port = htons(vp->dstport);
+		else
+			rs->sa.v4.sin_port = htons(vp->dstport);
+		for (unsigned i = 0; i < vp->nvni && !found; i++)
+			found = vp->multi && !strcmp(vp->vni_net[i], rs->net);
+		if (!found) {
+			snprintf(err, errlen, "port %s: remote=%s:%s: the port has no "
+				 "vni=%s:VNI", name, rs->net,
+				 sa_fmt(&rs->sa, a, sizeof(a)), rs->net);
+			return -1;
+		}
+	}
+	for (unsigned i = 0; i < vp->nvni; i++) {
+		struct vx_vni *v = &vp->vni[i];
+
+		v->rset = calloc(1, sizeof(*v->rset));
+		if (!v->rset) {
+			snprintf(err, errlen, "port %s: out of memory", name);
+			return -1;
+		}
+		for (unsigned r = 0; r < vp->nrspec; r++) {
+			const struct vx_rspec *rs = &vp->rspec[r];
+			bool dup = false;
+
+			if (rs->net[0] && strcmp(rs->net, vp->vni_net[i]))
+				continue;
+			for (unsigned k = 0; k < v->rset->n; k++)
+				dup |= !memcmp(&v->rset->sa[k], &rs->sa, sizeof(rs->sa));
+			if (dup)
+				continue;
+			if (v->rset->n == VX_MAX_REMOTES) {
+				snprintf(err, errlen, "port %s: VNI %u: more than %d "
+					 "remotes", name, v->vni, VX_MAX_REMOTES);
+				return -1;
+			}
+			v->rset->sa[v->rset->n++] = rs->sa;
+		}
+		vxlan_hdr_build(v->hdr, v->vni);
+	}
+	return 0;
+}
+
+/*
+ * The networks of vni=NETWORK:VNI in @sw: checked (@create false: the
+ * ones that would be new counted against the bound) or created and the
+ * port made a trunk of them. 0, or -1 with the message in @err.
+ */
+static int vx_nets(struct vx_port *vp, struct sw *sw, const char *name,
+		   bool create, char *err, size_t errlen)
+{
+	unsigned fresh = 0;
+
+	if (!vp->multi)
+		return 0;
+	if (!sw) {
+		snprintf(err, errlen, "port %s: vni=NETWORK:VNI needs a switch", name);
+		return -1;
+	}
+	for (unsigned i = 0; i < vp->nvni; i++) {
+		int net = sw_net_get(sw, vp->vni_net[i], create, err, errlen);
+
+		if (net < 0) {
+			char m[160];
+
+			snprintf(m, sizeof(m), "%s", err);
+			snprintf(err, errlen, "port %s: %s", name, m);
+			return -1;
+		}
+		if (!create) {
+			fresh += (unsigned)net >= sw->nnets;
+			if (sw->nnets + fresh > SW_MAX_NETS) {
+				snprintf(err, errlen, "port %s: network '%s': too many "
+					 "networks (at most %d)", name, vp->vni_net[i],
+					 SW_MAX_NETS);
+				return -1;
+			}
+			continue;
+		}
+		vp->vni[i].net = (uint8_t)net;
+		vp->by_net[net] = (uint8_t)(i + 1);
+		/* The switch's trunk: in each VNI's network, none untagged. */
+		vp->port.vlan[i].net = (uint8_t)net;
+		vp->port.vlan[i].vid = 0;
+	}
+	if (create) {
+		vp->port.nvlans = (uint8_t)vp->nvni;
+		vp->port.untagged_drop = true;
+	}
+	return 0;
+}
+
+static bool is_vxlan(const struct port *p);
+
+/* Another vxlan port of @sw on local:dstport already; NULL if none. */
+static const struct vx_port *vx_same_socket(const struct vx_port *vp,
+					    const struct sw *sw)
+{
+	for (unsigned i = 0; sw && i < sw->nports; i++) {
+		const struct vx_port *o = (const struct vx_port *)sw->ports[i];
+
+		if (is_vxlan(sw->ports[i]) && o->dstport == vp->dstport &&
+		    o->family == vp->family &&
+		    (vp->family == AF_INET6 ?
+		     !memcmp(&o->local.v6.sin6_addr, &vp->local.v6.sin6_addr, 16) :
+		     o->local.v4.sin_addr.s_addr == vp->local.v4.sin_addr.s_addr))
+			return o;
+	}
+	return NULL;
+}
+
 struct port *port_vxlan_create(struct sw *sw, const char *name,
 			       const char *opts, char *err, size_t errlen)
 {
 	struct vx_port *vp;
+	const struct vx_port *other;
 	char a[INET6_ADDRSTRLEN];
 	int fd;
 
 	vp = port_uplink_alloc(sizeof(*vp), name, &vx_port_ops, err, errlen);
 	if (!vp)
 		return NULL;
+	vp->sw = sw;
 	vp->rx_fd = -1;
 	for (unsigned i = 0; i < VX_TX_SOCKS; i++)
 		vp->tx_fd[i] = -1;
@@ -1071,25 +1432,12 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 	vp->fdb_max = VXLAN_FDB_DEFAULT;
 	if (port_opts_parse(&vx_opts, name, opts, vp, err, errlen) < 0)
 		goto fail;
-	if (!vp->has_vni || !vp->local.sa.sa_family) {
-		snprintf(err, errlen, "port %s: vni= and local= are required", name);
-		goto fail;
-	}
 	vp->family = vp->local.sa.sa_family;
 	vp->salen = vp->family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 					      sizeof(struct sockaddr_in);
-	for (unsigned i = 0; i < vp->nremotes; i++) {
-		if (vp->remote[i].sa.sa_family != vp->family) {
-			snprintf(err, errlen, "port %s: remote=%s is not of local='s "
-				 "address family", name,
-				 sa_fmt(&vp->remote[i], a, sizeof(a)));
-			goto fail;
-		}
-		if (vp->family == AF_INET6)
-			vp->remote[i].v6.sin6_port = htons(vp->dstport);
-		else
-			vp->remote[i].v4.sin_port = htons(vp->dstport);
-	}
+	if (vx_check_vnis(vp, name, opts, err, errlen) < 0 ||
+	    vx_nets(vp, sw, name, false, err, errlen) < 0)
+		goto fail;
 	/* Linux's default for both families (udpcsum, udp6zerocsumtx off). */
 	if (vp->udpcsum < 0)
 		vp->udpcsum = 1;
@@ -1103,24 +1451,20 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 	}
 	vp->max_frame = vp->mtu + ETH_HLEN -
 		(vp->family == AF_INET6 ? VXLAN_OVERHEAD_V6 : VXLAN_OVERHEAD_V4);
-	vxlan_hdr_build(vp->hdr, vp->vni);
 	/*
 	 * TSO sends arrive whole. UDP GSO until the kernel refuses it (old
 	 * kernels, udpcsum=off): learnt at the first send, not guessed.
 	 */
 	vp->port.gso_offload = true;
 	vp->udp_gso = true;
-	vp->rset = calloc(1, sizeof(*vp->rset));
-	if (vp->rset) {
-		vp->rset->n = vp->nremotes;
-		memcpy(vp->rset->sa, vp->remote, sizeof(vp->remote));
-	}
-	if (!vp->rset ||
-	    vxlan_fdb_init(&vp->sfdb, vp->fdb_max, UINT64_MAX) < 0 ||
-	    vxlan_fdb_init(&vp->fdb, vp->fdb_max,
-			   (sw ? sw->fdb.ageing_ns : 0) ?: 300ULL * 1000000000ULL) < 0) {
-		snprintf(err, errlen, "port %s: out of memory", name);
-		goto fail;
+	for (unsigned i = 0; i < vp->nvni; i++) {
+		if (vxlan_fdb_init(&vp->vni[i].sfdb, vp->fdb_max, UINT64_MAX) < 0 ||
+		    vxlan_fdb_init(&vp->vni[i].fdb, vp->fdb_max,
+				   (sw ? sw->fdb.ageing_ns : 0) ?:
+				   300ULL * 1000000000ULL) < 0) {
+			snprintf(err, errlen, "port %s: out of memory", name);
+			goto fail;
+		}
 	}
 	vp->pool = malloc((size_t)VX_POOL * VX_BUF_LEN);
 	port_bufs_init(&vp->bufs, vp->free_idx, VX_POOL);
@@ -1128,10 +1472,23 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
 	}
+	/* One socket per local:dstport: its VNIs are one port's (vni=NET:VNI). */
+	other = vx_same_socket(vp, sw);
+	if (other) {
+		snprintf(err, errlen, "port %s: %s port %u is vxlan port %s's "
+			 "already: give that one port several VNIs "
+			 "(vni=NETWORK:VNI, repeated)", name,
+			 sa_fmt(&vp->local, a, sizeof(a)), vp->dstport,
+			 other->port.name);
+		goto fail;
+	}
 	fd = vx_socket(vp, vp->dstport, false);
 	if (fd < 0) {
-		snprintf(err, errlen, "port %s: bind %s port %u: %s", name,
-			 sa_fmt(&vp->local, a, sizeof(a)), vp->dstport, strerror(-fd));
+		snprintf(err, errlen, "port %s: bind %s port %u: %s%s", name,
+			 sa_fmt(&vp->local, a, sizeof(a)), vp->dstport, strerror(-fd),
+			 fd == -EADDRINUSE ? " (another program, or another "
+			 "switch's port: several VNIs share one port, "
+			 "vni=NETWORK:VNI)" : "");
 		goto fail;
 	}
 	vp->rx_fd = fd;
@@ -1150,10 +1507,17 @@ struct port *port_vxlan_create(struct sw *sw, const char *name,
 			vp->tx_sport[i] = ntohs(vp->family == AF_INET6 ?
 						b.v6.sin6_port : b.v4.sin_port);
 	}
-	pv_info("port %s: vxlan vni %u, local %s port %u, %u remote(s), "
-		"underlay MTU %u: inner frames up to %u bytes, udp checksum %s",
-		name, vp->vni, sa_fmt(&vp->local, a, sizeof(a)), vp->dstport,
-		vp->nremotes, vp->mtu, vp->max_frame, vp->udpcsum ? "on" : "off");
+	/* Last: a refused port creates no network. */
+	if (vx_nets(vp, sw, name, true, err, errlen) < 0)
+		goto fail;
+	for (unsigned i = 0; i < vp->nvni; i++)
+		pv_info("port %s: vxlan vni %u%s%s, local %s port %u, %u remote(s), "
+			"underlay MTU %u: inner frames up to %u bytes, udp checksum %s",
+			name, vp->vni[i].vni, vp->multi ? " network " : "",
+			vp->multi ? vp->vni_net[i] : "",
+			sa_fmt(&vp->local, a, sizeof(a)), vp->dstport,
+			vp->vni[i].rset->n, vp->mtu, vp->max_frame,
+			vp->udpcsum ? "on" : "off");
 	return &vp->port;
 
 fail:
@@ -1196,11 +1560,35 @@ static bool sa_same(const union vx_sa *a, const union vx_sa *b)
 	return a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
 }
 
-int vxlan_port_remote(struct port *p, const char *ip, bool add, void **old,
-		      char *err, size_t errlen)
+/*
+ * The VNI @vni of @vp (< 0: its only one). NULL with a sentence in @err
+ * if it has none such, or several and @vni < 0.
+ */
+static struct vx_vni *vni_pick(struct vx_port *vp, int64_t vni, char *err,
+			       size_t errlen)
+{
+	struct vx_vni *v;
+
+	if (vni < 0) {
+		if (vp->nvni == 1)
+			return &vp->vni[0];
+		snprintf(err, errlen, "port %s carries %u VNIs: say which (vni N)",
+			 vp->port.name, vp->nvni);
+		return NULL;
+	}
+	v = vni <= VXLAN_VNI_MAX ? vx_vni_find(vp, (uint32_t)vni) : NULL;
+	if (!v)
+		snprintf(err, errlen, "port %s has no VNI %lld", vp->port.name,
+			 (long long)vni);
+	return v;
+}
+
+int vxlan_port_remote(struct port *p, int64_t vni, const char *ip, bool add,
+		      void **old, char *err, size_t errlen)
 {
 	struct vx_port *vp = vp_of(p);
 	struct vx_rset *cur, *nr;
+	struct vx_vni *v;
 	union vx_sa s;
 	unsigned at = VX_MAX_REMOTES;
 	int rc;
@@ -1210,10 +1598,13 @@ int vxlan_port_remote(struct port *p, const char *ip, bool add, void **old,
 		snprintf(err, errlen, "port %s is not a vxlan port", p ? p->name : "?");
 		return -EINVAL;
 	}
+	v = vni_pick(vp, vni, err, errlen);
+	if (!v)
+		return -ENOENT;
 	rc = remote_parse(vp, ip, &s, err, errlen);
 	if (rc)
 		return rc;
-	cur = vp->rset;
+	cur = v->rset;
 	for (unsigned i = 0; i < cur->n; i++)
 		if (sa_same(&cur->sa[i], &s))
 			at = i;
@@ -1244,16 +1635,17 @@ int vxlan_port_remote(struct port *p, const char *ip, bool add, void **old,
 			(nr->n - at - 1) * sizeof(nr->sa[0]));
 		nr->n--;
 	}
-	__atomic_store_n(&vp->rset, nr, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->rset, nr, __ATOMIC_RELEASE);
 	*old = cur;
 	return 0;
 }
 
-int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
-		   char *err, size_t errlen)
+int vxlan_port_mac(struct port *p, int64_t vni, const char *mac,
+		   const char *ip, char *err, size_t errlen)
 {
 	struct vx_port *vp = vp_of(p);
 	struct vxlan_addr a;
+	struct vx_vni *v;
 	union vx_sa s;
 	uint8_t m[ETH_ALEN];
 	int rc;
@@ -1262,15 +1654,19 @@ int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
 		snprintf(err, errlen, "port %s is not a vxlan port", p ? p->name : "?");
 		return -EINVAL;
 	}
+	v = vni_pick(vp, vni, err, errlen);
+	if (!v)
+		return -ENOENT;
 	if (pv_mac_parse(mac, m) < 0 || pkt_mac_is_multicast(m)) {
 		snprintf(err, errlen, "port %s: '%s' is not a unicast MAC",
 			 p->name, mac);
 		return -EINVAL;
 	}
 	if (!ip) {
-		if (vxlan_fdb_forget(&vp->sfdb, m))
+		if (vxlan_fdb_forget(&v->sfdb, m))
 			return 0;
-		snprintf(err, errlen, "port %s: no static MAC %s", p->name, mac);
+		snprintf(err, errlen, "port %s: no static MAC %s in VNI %u",
+			 p->name, mac, v->vni);
 		return -ENOENT;
 	}
 	rc = remote_parse(vp, ip, &s, err, errlen);
@@ -1278,8 +1674,9 @@ int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
 		return rc;
 	sa_to_addr(&s, &a);
 	/* Its time is 0 and the table never ages: "seen" is never refreshed. */
-	if (vxlan_fdb_learn(&vp->sfdb, m, &a, 0) < 0) {
-		snprintf(err, errlen, "port %s: static MAC table full", p->name);
+	if (vxlan_fdb_learn(&v->sfdb, m, &a, 0) < 0) {
+		snprintf(err, errlen, "port %s: static MAC table of VNI %u full",
+			 p->name, v->vni);
 		return -ENOSPC;
 	}
 	return 0;
@@ -1287,7 +1684,8 @@ int vxlan_port_mac(struct port *p, const char *mac, const char *ip,
 
 struct mac_list_ctx {
 	const struct vx_port *vp;
-	json_t *a;
+	uint32_t vni;
+	json_t *a, *all;
 };
 
 static void mac_list_one(void *opaque, const uint8_t mac[ETH_ALEN],
@@ -1303,31 +1701,57 @@ static void mac_list_one(void *opaque, const uint8_t mac[ETH_ALEN],
 		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	json_object_set_new(o, "mac", json_string(m));
 	json_object_set_new(o, "vtep", json_string(sa_fmt(&s, a, sizeof(a))));
-	json_array_append_new(c->a, o);
+	json_object_set_new(o, "vni", json_integer(c->vni));
+	json_array_append(c->a, o);
+	json_array_append_new(c->all, o);
 }
 
 void *vxlan_port_json(struct port *p)
 {
 	struct vx_port *vp = vp_of(p);
 	struct mac_list_ctx c;
-	json_t *o, *rem;
+	json_t *o, *rem, *vnis;
 	char a[INET6_ADDRSTRLEN];
 
 	if (!is_vxlan(p))
 		return NULL;
 	o = json_object();
 	rem = json_array();
-	for (unsigned i = 0; i < vp->rset->n; i++)
-		json_array_append_new(rem, json_string(sa_fmt(&vp->rset->sa[i], a,
-							      sizeof(a))));
+	vnis = json_array();
 	c.vp = vp;
-	c.a = json_array();
-	/* The control thread is the static table's writer: plain reads. */
-	vxlan_fdb_foreach(&vp->sfdb, 1, mac_list_one, &c);
+	c.all = json_array();
+	for (unsigned i = 0; i < vp->nvni; i++) {
+		const struct vx_vni *v = &vp->vni[i];
+		json_t *vo = json_object();
+
+		for (unsigned r = 0; r < v->rset->n; r++) {
+			bool dup = false;
+
+			/* every VNI's remotes, each address once */
+			for (unsigned k = 0; k < i && !dup; k++)
+				for (unsigned m = 0; m < vp->vni[k].rset->n && !dup; m++)
+					dup = sa_same(&vp->vni[k].rset->sa[m],
+						      &v->rset->sa[r]);
+			if (!dup)
+				json_array_append_new(rem, json_string(
+					sa_fmt(&v->rset->sa[r], a, sizeof(a))));
+		}
+		c.vni = v->vni;
+		c.a = json_array();
+		/* The control thread is the static table's writer: plain reads. */
+		vxlan_fdb_foreach(&v->sfdb, 1, mac_list_one, &c);
+		json_object_set_new(vo, "vni", json_integer(v->vni));
+		json_object_set_new(vo, "network", json_string(vx_net_name(vp, v)));
+		json_object_set_new(vo, "remotes", rset_json(v->rset));
+		json_object_set_new(vo, "macs", c.a);
+		json_array_append_new(vnis, vo);
+	}
 	json_object_set_new(o, "name", json_string(p->name));
-	json_object_set_new(o, "vni", json_integer(vp->vni));
+	/* The first VNI (the only one of a port of one): as before. */
+	json_object_set_new(o, "vni", json_integer(vp->vni[0].vni));
 	json_object_set_new(o, "local", json_string(sa_fmt(&vp->local, a, sizeof(a))));
 	json_object_set_new(o, "remotes", rem);
-	json_object_set_new(o, "macs", c.a);
+	json_object_set_new(o, "macs", c.all);
+	json_object_set_new(o, "vnis", vnis);
 	return o;
 }

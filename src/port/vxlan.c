@@ -19,23 +19,32 @@ void vxlan_hdr_build(uint8_t h[VXLAN_HLEN], uint32_t vni)
 	h[6] = (uint8_t)vni;
 }
 
-enum pv_drop vxlan_decap(const uint8_t *buf, size_t len, uint32_t vni,
-			 uint32_t *inner_len)
+enum pv_drop vxlan_decap_any(const uint8_t *buf, size_t len, uint32_t *vni,
+			     uint32_t *inner_len)
 {
-	uint32_t got;
-
 	if (len < VXLAN_HLEN + ETH_HLEN)
 		return PV_DROP_VX_TRUNC;
 	/* Only I: another flag is an extension whose payload may not be Ethernet. */
 	if (buf[0] != VXLAN_FLAG_I)
 		return PV_DROP_VX_BAD_HDR;
-	got = ((uint32_t)buf[4] << 16) | ((uint32_t)buf[5] << 8) | buf[6];
-	if (got != vni)
-		return PV_DROP_VX_UNKNOWN_VNI;
+	*vni = ((uint32_t)buf[4] << 16) | ((uint32_t)buf[5] << 8) | buf[6];
 	if (len - VXLAN_HLEN > PV_FRAME_MAX)
 		return PV_DROP_VX_TOO_LONG;
 	*inner_len = (uint32_t)(len - VXLAN_HLEN);
 	return PV_DROP_NONE;
+}
+
+enum pv_drop vxlan_decap(const uint8_t *buf, size_t len, uint32_t vni,
+			 uint32_t *inner_len)
+{
+	uint32_t got = 0, il = 0;
+	enum pv_drop why = vxlan_decap_any(buf, len, &got, &il);
+
+	if (why == PV_DROP_NONE && got != vni)
+		return PV_DROP_VX_UNKNOWN_VNI;
+	if (why == PV_DROP_NONE)
+		*inner_len = il;
+	return why;
 }
 
 bool vxlan_gro_next(size_t len, size_t seg, size_t off, size_t *dlen)

@@ -42,6 +42,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data + 1, len);
 	why = vxlan_decap(buf, len, vni, &ilen);
+	{
+		/* A port of several VNIs: the same checks, the VNI returned. */
+		uint32_t any = 0, il2 = 0;
+		enum pv_drop w2 = vxlan_decap_any(buf, len, &any, &il2);
+
+		if (why == PV_DROP_NONE && (w2 != PV_DROP_NONE || any != vni ||
+					    il2 != ilen))
+			abort();
+		if (w2 == PV_DROP_NONE && why != PV_DROP_NONE &&
+		    (why != PV_DROP_VX_UNKNOWN_VNI || any == vni))
+			abort();
+	}
 	if (why == PV_DROP_NONE) {
 		if (buf[0] != VXLAN_FLAG_I || ilen != len - VXLAN_HLEN ||
 		    ilen < ETH_HLEN || ilen > PV_FRAME_MAX ||

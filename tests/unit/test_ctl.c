@@ -99,6 +99,30 @@ static void config_vlans(void **state)
 	assert_non_null(strstr(err, "wants a VID"));
 }
 
+/* "vnis": {"red": 100, ...} on a vxlan port: one vni=NETWORK:VNI each. */
+static void config_vnis(void **state)
+{
+	char *p = write_tmp(
+		"{\"ports\": [{\"type\": \"vxlan\", \"name\": \"vx\", \"local\": \"192.0.2.1\","
+		" \"vnis\": {\"red\": 100, \"blue\": 200}}]}");
+	char *q;
+	char err[256] = "", **argv = NULL;
+	int argc = 0;
+
+	(void)state;
+	assert_int_equal(ctl_config_argv(p, &argc, &argv, err, sizeof(err)), 0);
+	unlink(p);
+	assert_string_equal(argv[2],
+			    "vxlan,name=vx,local=192.0.2.1,vni=red:100,vni=blue:200");
+	free_argv(argc, argv);
+	argv = NULL;
+	q = write_tmp("{\"ports\": [{\"type\": \"vxlan\", \"name\": \"vx\","
+		      " \"vnis\": {\"red\": \"hundred\"}}]}");
+	assert_int_not_equal(ctl_config_argv(q, &argc, &argv, err, sizeof(err)), 0);
+	unlink(q);
+	assert_non_null(strstr(err, "wants a VNI"));
+}
+
 static void config_mac_limit(void **state)
 {
 	char *p = write_tmp("{\"mode\": \"learn\", \"mac_limit\": 512}");
@@ -747,6 +771,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_to_options),
 		cmocka_unit_test(config_vlans),
+		cmocka_unit_test(config_vnis),
 		cmocka_unit_test(config_errors_are_clear),
 		cmocka_unit_test_setup_teardown(protocol_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(slow_writer_holds_nobody, setup,

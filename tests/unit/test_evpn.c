@@ -162,11 +162,46 @@ static void broken(void **state)
 	assert_string_equal(r[0].vtep, "198.18.0.2");
 }
 
+/*
+ * A vxlan port of two VNIs (pvnet evpn parses the RIB once per VNI's
+ * target): the same MAC advertised in VNI 100 behind one VTEP and in VNI
+ * 200 behind another is one route of each target, with its own label.
+ */
+#define MACADV(vni, vtep) \
+	"\"a" #vni "\": [{\"nlri\": {\"type\": 2, \"value\": {\"mac\":" \
+	" \"52:54:00:00:00:09\", \"labels\": [" #vni "]}}, \"best\": true," \
+	" \"attrs\": [{\"type\": 16, \"value\": [{\"subtype\": 2, \"value\":" \
+	" \"65000:" #vni "\"}]}, {\"type\": 14, \"nexthop\": \"" vtep "\"}]}]"
+
+static void same_mac_two_vnis(void **state)
+{
+	static const char rib[] = "{" MACADV(100, "198.18.0.1") ", "
+				  MACADV(200, "198.18.0.2") "}";
+	const uint8_t mac[6] = { 0x52, 0x54, 0, 0, 0, 9 };
+	struct evpn_route r[4];
+	unsigned n, bad;
+
+	(void)state;
+	n = parse(rib, "65000:100", r, 4, &bad);
+	assert_int_equal(n, 1);
+	assert_int_equal(bad, 0);
+	assert_memory_equal(r[0].mac, mac, 6);
+	assert_int_equal(r[0].label, 100);
+	assert_string_equal(r[0].vtep, "198.18.0.1");
+	n = parse(rib, "65000:200", r, 4, &bad);
+	assert_int_equal(n, 1);
+	assert_memory_equal(r[0].mac, mac, 6);
+	assert_int_equal(r[0].label, 200);
+	assert_string_equal(r[0].vtep, "198.18.0.2");
+	assert_int_equal(parse(rib, "65000:300", r, 4, &bad), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(captured),
 		cmocka_unit_test(broken),
+		cmocka_unit_test(same_mac_two_vnis),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -462,6 +462,9 @@ static void real_document_is_covered(void **state)
 	assert_non_null(strstr(t, "\npvnet_gro_segments_in_total{worker=\"1\"} "));
 	assert_line(t, "pvnet_vxlan_info{network=\"ov\",port=\"vx\",vni=\"4242\",local=\"127.0.0.1\"} 1");
 	assert_line(t, "pvnet_vxlan_remotes{network=\"ov\",port=\"vx\",vni=\"4242\"} 1");
+	/* per VNI: the one VNI of a plain port, in the port's network */
+	assert_line(t, "pvnet_vxlan_vni_remotes{network=\"ov\",port=\"vx\",vni=\"4242\",vni_network=\"ov\"} 1");
+	assert_non_null(strstr(t, "\npvnet_vxlan_vni_tx_drops_total{network=\"ov\",port=\"vx\",vni=\"4242\",vni_network=\"ov\"} "));
 	assert_line(t, "pvnet_vxlan_udp_gso{network=\"ov\",port=\"vx\",vni=\"4242\"} 1");
 	assert_non_null(strstr(t, "\npvnet_vxlan_gso_fallbacks_total{network=\"ov\",port=\"vx\",vni=\"4242\"} 0\n"));
 	free(t);

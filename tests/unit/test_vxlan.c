@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "pvnet/port.h"
+#include "pvnet/switch.h"
 #include "pvnet/vxlan.h"
 
 static void test_hdr_roundtrip(void **state)
@@ -513,35 +514,35 @@ static void test_evpn_tables(void **state)
 	json_t *j;
 
 	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 0);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), 0);
 	assert_non_null(old);
 	free(old);	/* no worker runs: the grace period is empty */
 	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 1);
 	assert_int_equal(recv_one(pp->a, rcv), 60);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), -EEXIST);
 	assert_null(old);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.9", false, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.9", false, &old, err,
 					   sizeof(err)), -ENOENT);
-	assert_int_equal(vxlan_port_remote(pp->b, "fd00::1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "fd00::1", true, &old, err,
 					   sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_remote(pp->b, "nowhere", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "nowhere", true, &old, err,
 					   sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_remote(NULL, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(NULL, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), -EINVAL);
 	j = vxlan_port_json(pp->b);
 	assert_non_null(j);
 	assert_int_equal(json_array_size(json_object_get(j, "remotes")), 1);
 	json_decref(j);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", false, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", false, &old, err,
 					   sizeof(err)), 0);
 	free(old);
 	assert_int_equal(send1(pp->b, buf, 60, bc, mb), 0);
 
 	/* Static MAC: unicast to mc goes to a, with no remote at all. */
 	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 0);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "127.0.0.1",
 					err, sizeof(err)), 0);
 	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 1);
 	assert_int_equal(recv_one(pp->a, rcv), 70);
@@ -552,21 +553,21 @@ static void test_evpn_tables(void **state)
 		json_object_get(j, "macs"), 0), "vtep")), "127.0.0.1");
 	json_decref(j);
 	/* Moved: the same MAC to another VTEP replaces the entry. */
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.3",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "127.0.0.3",
 					err, sizeof(err)), 0);
 	j = vxlan_port_json(pp->b);
 	assert_int_equal(json_array_size(json_object_get(j, "macs")), 1);
 	json_decref(j);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", NULL,
 					err, sizeof(err)), 0);
 	assert_int_equal(send1(pp->b, buf, 70, mc, mb), 0);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", NULL,
 					err, sizeof(err)), -ENOENT);
-	assert_int_equal(vxlan_port_mac(pp->b, "01:00:5e:00:00:01", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "01:00:5e:00:00:01", "127.0.0.1",
 					err, sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00", "127.0.0.1",
 					err, sizeof(err)), -EINVAL);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "fd00::1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "fd00::1",
 					err, sizeof(err)), -EINVAL);
 	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 4);
 }
@@ -576,6 +577,8 @@ static void test_evpn_tables(void **state)
  * time: a static MAC's VTEP, and for a flood the published remote set
  * (b has no remote= at all).
  */
+static long long vni_stat(struct port *p, unsigned vni, const char *key);
+
 static void test_evpn_gso(void **state)
 {
 	struct pair *pp = *state;
@@ -589,13 +592,13 @@ static void test_evpn_gso(void **state)
 
 	mktso(&pk, buf, mc, mb);
 	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 0);
-	assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", "127.0.0.1",
+	assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", "127.0.0.1",
 					err, sizeof(err)), 0);
 	mktso(&pk, buf, mc, mb);
 	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 3);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(recv_one(pp->a, rcv), ETH_HLEN + 40 + 1000);
-	assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true, &old, err,
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true, &old, err,
 					   sizeof(err)), 0);
 	free(old);	/* no worker runs: the grace period is empty */
 	mktso(&pk, buf, bc, mb);
@@ -603,6 +606,15 @@ static void test_evpn_gso(void **state)
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(recv_one(pp->a, rcv), ETH_HLEN + 40 + 1000);
 	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 3);
+	assert_int_equal(vni_stat(pp->b, 77, "tx_drops"), 3);
+	/* one datagram per segment now (udpcsum=off): its drops counted once */
+	assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", false, &old, err,
+					   sizeof(err)), 0);
+	free(old);
+	mktso(&pk, buf, bc, mb);
+	assert_int_equal(pp->b->ops->tx_burst(pp->b, 0, &pl, 1), 0);
+	assert_int_equal(pp->b->st.drops.n[PV_DROP_VX_NO_REMOTE], 6);
+	assert_int_equal(vni_stat(pp->b, 77, "tx_drops"), 6);
 }
 
 /*
@@ -615,6 +627,7 @@ struct evpn_ctx {
 	struct port *p;
 	int stop;
 	unsigned long sent, bursts;
+	void *aux;
 };
 
 static void *evpn_sender(void *arg)
@@ -653,13 +666,13 @@ static void test_evpn_concurrent(void **state)
 		     __ATOMIC_RELAXED) < 2000; i++) {
 		if (i >= 100000 || nold + 2 > sizeof(old) / sizeof(old[0]))
 			break;
-		assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", true,
+		assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", true,
 						   &old[nold++], err, sizeof(err)), 0);
-		assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c",
+		assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c",
 						"127.0.0.1", err, sizeof(err)), 0);
-		assert_int_equal(vxlan_port_remote(pp->b, "127.0.0.1", false,
+		assert_int_equal(vxlan_port_remote(pp->b, -1, "127.0.0.1", false,
 						   &old[nold++], err, sizeof(err)), 0);
-		assert_int_equal(vxlan_port_mac(pp->b, "02:00:00:00:00:0c", NULL,
+		assert_int_equal(vxlan_port_mac(pp->b, -1, "02:00:00:00:00:0c", NULL,
 						err, sizeof(err)), 0);
 		/* Room for the senders to see the tables empty too. */
 		if (!(i & 7))
@@ -702,6 +715,337 @@ static void test_bad_specs(void **state)
 	}
 }
 
+/*
+ * One port of two VNIs (networks red and blue) on each side of loopback:
+ * each frame goes out with its network's VNI and comes in with its
+ * network in pkt->net; the same MAC is learned in both VNIs, each behind
+ * its own entry; a VNI the port does not carry is a named drop.
+ */
+struct multi {
+	struct sw *sw;
+	struct port *m, *n;	/* 127.0.0.1 and 127.0.0.2, both red:100 blue:200 */
+	unsigned short port;
+	uint8_t red, blue;
+};
+
+static int multi_setup(void **state)
+{
+	struct multi *mm = calloc(1, sizeof(*mm));
+	char spec[256], err[256];
+	int r, b;
+
+	mm->sw = sw_create(SW_MODE_LEARN, 300);
+	mm->port = (unsigned short)(40000 + (getpid() + 7) % 20000);
+	snprintf(spec, sizeof(spec), "vxlan,name=m,vni=red:100,vni=blue:200,"
+		 "local=127.0.0.1,remote=127.0.0.2,dstport=%u,mtu=1500", mm->port);
+	mm->m = port_create(mm->sw, spec, err, sizeof(err));
+	if (!mm->m)
+		fprintf(stderr, "%s: %s\n", spec, err);
+	/* n floods blue only: its remote is blue's */
+	snprintf(spec, sizeof(spec), "vxlan,name=n,vni=red:100,vni=blue:200,"
+		 "local=127.0.0.2,remote=blue:127.0.0.1,dstport=%u,mtu=1500",
+		 mm->port);
+	mm->n = port_create(mm->sw, spec, err, sizeof(err));
+	if (!mm->n)
+		fprintf(stderr, "%s: %s\n", spec, err);
+	if (!mm->m || !mm->n || sw_port_add(mm->sw, mm->m) ||
+	    sw_port_add(mm->sw, mm->n))
+		return -1;
+	r = sw_net_get(mm->sw, "red", false, err, sizeof(err));
+	b = sw_net_get(mm->sw, "blue", false, err, sizeof(err));
+	if (r <= 0 || b <= 0 || r == b)
+		return -1;
+	mm->red = (uint8_t)r;
+	mm->blue = (uint8_t)b;
+	*state = mm;
+	return 0;
+}
+
+static int multi_teardown(void **state)
+{
+	struct multi *mm = *state;
+
+	sw_destroy(mm->sw);
+	free(mm);
+	return 0;
+}
+
+/* Polls @p for one frame (up to a second): its length and network. */
+static uint32_t recv_net(struct port *p, uint8_t *out, uint8_t *net)
+{
+	struct pkt *got[PKT_BURST_MAX];
+	unsigned taken;
+
+	for (int i = 0; i < 1000; i++) {
+		unsigned n = p->ops->rx_burst(p, 0, got, 1, &taken);
+
+		if (n) {
+			uint32_t len = got[0]->len;
+
+			memcpy(out, got[0]->seg[0].iov_base, len);
+			*net = got[0]->net;
+			p->ops->rx_done(p, 0, got, n);
+			return len;
+		}
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* Field @key of VNI @vni's entry of @p's "vxlan.vnis"; -1 if absent. */
+static long long vni_stat(struct port *p, unsigned vni, const char *key)
+{
+	json_t *o = json_object(), *v;
+	long long r = -1;
+	size_t i;
+
+	p->ops->stats_json(p, o);
+	json_array_foreach(json_object_get(json_object_get(o, "vxlan"), "vnis"),
+			   i, v)
+		if (json_integer_value(json_object_get(v, "vni")) == vni &&
+		    json_is_integer(json_object_get(v, key)))
+			r = json_integer_value(json_object_get(v, key));
+	json_decref(o);
+	return r;
+}
+
+static void test_multi_vni(void **state)
+{
+	struct multi *mm = *state;
+	static uint8_t buf[2000], rcv[70000];
+	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t ma[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xa };
+	const uint8_t same[ETH_ALEN] = { 2, 0, 0, 0, 0, 0x55 };
+	struct pkt pk[2], *pl[2] = { &pk[0], &pk[1] };
+	static uint8_t b2[2000];
+	char err[256];
+	void *old;
+	uint8_t net = 0xff;
+	json_t *j;
+
+	assert_true(port_is_trunk(mm->m));
+	/* red from m: n gets it in red (VNI 100), blue likewise */
+	mkframe(&pk[0], buf, 100, bc, ma);
+	pk[0].net = mm->red;
+	assert_int_equal(mm->m->ops->tx_burst(mm->m, 0, pl, 1), 1);
+	assert_int_equal(recv_net(mm->n, rcv, &net), 100);
+	assert_int_equal(net, mm->red);
+	mkframe(&pk[0], buf, 110, bc, ma);
+	pk[0].net = mm->blue;
+	assert_int_equal(mm->m->ops->tx_burst(mm->m, 0, pl, 1), 1);
+	assert_int_equal(recv_net(mm->n, rcv, &net), 110);
+	assert_int_equal(net, mm->blue);
+	/* one burst of both networks: split, each in its own VNI, in order */
+	mkframe(&pk[0], buf, 120, bc, ma);
+	pk[0].net = mm->red;
+	mkframe(&pk[1], b2, 130, bc, ma);
+	pk[1].net = mm->blue;
+	assert_int_equal(mm->m->ops->tx_burst(mm->m, 0, pl, 2), 2);
+	assert_int_equal(recv_net(mm->n, rcv, &net), 120);
+	assert_int_equal(net, mm->red);
+	assert_int_equal(recv_net(mm->n, rcv, &net), 130);
+	assert_int_equal(net, mm->blue);
+	assert_int_equal(vni_stat(mm->m, 100, "encap_pkts"), 2);
+	assert_int_equal(vni_stat(mm->m, 200, "encap_pkts"), 2);
+	assert_int_equal(vni_stat(mm->n, 100, "decap_pkts"), 2);
+	assert_int_equal(vni_stat(mm->n, 200, "decap_pkts"), 2);
+	/* n learned ma in both VNIs: the same MAC, two tables */
+	assert_int_equal(vni_stat(mm->n, 100, "macs"), 1);
+	assert_int_equal(vni_stat(mm->n, 200, "macs"), 1);
+	/* n's red has no remote: a broadcast in red has nowhere to go */
+	mkframe(&pk[0], buf, 60, bc, same);
+	pk[0].net = mm->red;
+	assert_int_equal(mm->n->ops->tx_burst(mm->n, 0, pl, 1), 0);
+	assert_int_equal(mm->n->st.drops.n[PV_DROP_VX_NO_REMOTE], 1);
+	assert_int_equal(vni_stat(mm->n, 100, "tx_drops"), 1);
+	assert_int_equal(vni_stat(mm->n, 200, "tx_drops"), 0);
+	/* but unicast to ma in red goes to the VTEP learned in red */
+	mkframe(&pk[0], buf, 70, ma, same);
+	pk[0].net = mm->red;
+	assert_int_equal(mm->n->ops->tx_burst(mm->n, 0, pl, 1), 1);
+	assert_int_equal(recv_net(mm->m, rcv, &net), 70);
+	assert_int_equal(net, mm->red);
+	/* a network the port does not carry (default): refused, named */
+	mkframe(&pk[0], buf, 60, bc, same);
+	pk[0].net = 0;
+	assert_int_equal(mm->m->ops->tx_burst(mm->m, 0, pl, 1), 0);
+	assert_int_equal(mm->m->st.drops.n[PV_DROP_VX_UNKNOWN_VNI], 1);
+	/* control: a port of several VNIs needs "vni N" */
+	assert_int_equal(vxlan_port_remote(mm->n, -1, "127.0.0.1", true, &old,
+					   err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "vni N"));
+	assert_int_equal(vxlan_port_remote(mm->n, 300, "127.0.0.1", true, &old,
+					   err, sizeof(err)), -ENOENT);
+	assert_int_equal(vxlan_port_remote(mm->n, 100, "127.0.0.1", true, &old,
+					   err, sizeof(err)), 0);
+	free(old);
+	assert_int_equal(vxlan_port_mac(mm->n, 200, "02:00:00:00:00:0c",
+					"127.0.0.1", err, sizeof(err)), 0);
+	assert_int_equal(vxlan_port_mac(mm->n, 100, "02:00:00:00:00:0c", NULL,
+					err, sizeof(err)), -ENOENT);
+	j = vxlan_port_json(mm->n);
+	assert_int_equal(json_array_size(json_object_get(j, "vnis")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(j, "vnis"), 0), "network")), "red");
+	assert_int_equal(json_array_size(json_object_get(json_array_get(
+		json_object_get(j, "vnis"), 0), "remotes")), 1);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(
+		json_object_get(j, "vnis"), 0), "macs")), 0);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(
+		json_object_get(j, "vnis"), 1), "macs")), 1);
+	json_decref(j);
+	/* now red floods from n too */
+	mkframe(&pk[0], buf, 80, bc, same);
+	pk[0].net = mm->red;
+	assert_int_equal(mm->n->ops->tx_burst(mm->n, 0, pl, 1), 1);
+	assert_int_equal(recv_net(mm->m, rcv, &net), 80);
+	assert_int_equal(net, mm->red);
+}
+
+/* A datagram of a VNI the receiving port does not carry: dropped, named. */
+static void test_multi_unknown_vni(void **state)
+{
+	struct multi *mm = *state;
+	static uint8_t buf[200], rcv[70000];
+	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t ma[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xa };
+	struct pkt pk, *pl = &pk;
+	char spec[200];
+	struct port *u;
+	uint8_t net;
+
+	snprintf(spec, sizeof(spec), "vxlan,name=u,vni=300,local=127.0.0.3,"
+		 "remote=127.0.0.2,dstport=%u,mtu=1500", mm->port);
+	u = mk(spec);
+	assert_non_null(u);
+	mkframe(&pk, buf, 100, bc, ma);
+	assert_int_equal(u->ops->tx_burst(u, 0, &pl, 1), 1);
+	assert_int_equal(recv_net(mm->n, rcv, &net), 0);
+	assert_int_equal(mm->n->st.drops.n[PV_DROP_VX_UNKNOWN_VNI], 1);
+	assert_int_equal(vni_stat(mm->n, 100, "decap_pkts"), 0);
+	u->ops->destroy(u);
+}
+
+/* A second port on the same local:dstport is refused, naming the first. */
+static void test_multi_same_socket(void **state)
+{
+	struct multi *mm = *state;
+	char spec[200], err[300] = "";
+
+	snprintf(spec, sizeof(spec), "vxlan,name=dup,vni=300,local=127.0.0.1,"
+		 "dstport=%u,mtu=1500,network=green", mm->port);
+	assert_null(port_create(mm->sw, spec, err, sizeof(err)));
+	assert_non_null(strstr(err, "vxlan port m"));
+	assert_non_null(strstr(err, "vni=NETWORK:VNI"));
+	/* and created no network */
+	assert_int_equal(sw_net_get(mm->sw, "green", false, err, sizeof(err)),
+			 (int)mm->sw->nnets);
+}
+
+static void test_multi_bad_specs(void **state)
+{
+	struct multi *mm = *state;
+	char err[256];
+	static const char *const bad[] = {
+		"vxlan,name=x,vni=1,vni=red:2,local=127.0.0.9,mtu=1500",	/* mixed */
+		"vxlan,name=x,vni=1,vni=2,local=127.0.0.9,mtu=1500",		/* no nets */
+		"vxlan,name=x,vni=red:1,vni=blue:1,local=127.0.0.9,mtu=1500",	/* VNI twice */
+		"vxlan,name=x,vni=red:1,vni=red:2,local=127.0.0.9,mtu=1500",	/* net twice */
+		"vxlan,name=x,vni=red:1,network=red,local=127.0.0.9,mtu=1500",
+		"vxlan,name=x,vni=red:1,remote=blue:127.0.0.1,local=127.0.0.9,mtu=1500",
+		"vxlan,name=x,vni=red:1,remote=red:fd00::1,local=127.0.0.9,mtu=1500",
+		"vxlan,name=x,vni=:1,local=127.0.0.9,mtu=1500",
+		"vxlan,name=x,vni=red:16777216,local=127.0.0.9,mtu=1500",
+	};
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_null(port_create(mm->sw, bad[i], err, sizeof(err)));
+		assert_true(err[0] != '\0');
+	}
+	/* without a switch there are no networks to name */
+	assert_null(port_create(NULL, "vxlan,name=x,vni=red:1,local=127.0.0.9,"
+				"mtu=1500", err, sizeof(err)));
+	assert_non_null(strstr(err, "needs a switch"));
+}
+
+/*
+ * Workers send bursts that mix both VNIs through m while the control
+ * thread adds and removes a remote of each VNI and a static MAC: each
+ * VNI's flood set follows rule G by pointer on its own (TSan, tests/run).
+ */
+static void *multi_sender(void *arg)
+{
+	struct evpn_ctx *c = arg;
+	struct multi *mm = (struct multi *)c->aux;
+	static __thread uint8_t b1[100], b2[100], b3[100];
+	const uint8_t bc[ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t mb[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xb };
+	const uint8_t mc[ETH_ALEN] = { 2, 0, 0, 0, 0, 0xc };
+	struct pkt pk[3], *pl[3] = { &pk[0], &pk[1], &pk[2] };
+
+	mkframe(&pk[0], b1, 60, bc, mb);
+	pk[0].net = mm->red;
+	mkframe(&pk[1], b2, 60, mc, mb);
+	pk[1].net = mm->blue;
+	mkframe(&pk[2], b3, 60, bc, mb);
+	pk[2].net = mm->blue;
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		__atomic_add_fetch(&c->sent, c->p->ops->tx_burst(c->p, 0, pl, 3),
+				   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&c->bursts, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_multi_concurrent(void **state)
+{
+	struct multi *mm = *state;
+	static struct evpn_ctx c;
+	void *old[4000];
+	unsigned nold = 0;
+	unsigned long drops = 0;
+	char err[256];
+	pthread_t t[2];
+
+	memset(&c, 0, sizeof(c));
+	c.p = mm->n;
+	c.aux = mm;
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, multi_sender, &c), 0);
+	for (unsigned i = 0; i < 1000 || __atomic_load_n(&c.bursts,
+		     __ATOMIC_RELAXED) < 2000; i++) {
+		if (i >= 100000 || nold + 4 > sizeof(old) / sizeof(old[0]))
+			break;
+		assert_int_equal(vxlan_port_remote(mm->n, 100, "127.0.0.1", true,
+						   &old[nold++], err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_remote(mm->n, 200, "127.0.0.9", true,
+						   &old[nold++], err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_mac(mm->n, 200, "02:00:00:00:00:0c",
+						"127.0.0.1", err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_remote(mm->n, 100, "127.0.0.1", false,
+						   &old[nold++], err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_remote(mm->n, 200, "127.0.0.9", false,
+						   &old[nold++], err, sizeof(err)), 0);
+		assert_int_equal(vxlan_port_mac(mm->n, 200, "02:00:00:00:00:0c", NULL,
+						err, sizeof(err)), 0);
+		if (!(i & 7))
+			usleep(50);
+	}
+	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (unsigned i = 0; i < nold; i++)
+		free(old[i]);
+	for (unsigned i = 0; i < PV_DROP_MAX; i++)
+		drops += mm->n->st.drops.n[i];
+	assert_true(c.bursts > 0);
+	/* Every frame either went out or was counted as a drop. */
+	assert_int_equal(c.sent + drops, 3 * c.bursts);
+	assert_true(mm->n->st.drops.n[PV_DROP_VX_NO_REMOTE] > 0);
+	assert_int_equal(mm->n->st.drops.n[PV_DROP_VX_UNKNOWN_VNI], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +1066,16 @@ int main(void)
 						pair_setup, pair_teardown),
 		cmocka_unit_test_setup_teardown(test_evpn_tables,
 						pair_setup, pair_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_vni, multi_setup,
+						multi_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_unknown_vni, multi_setup,
+						multi_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_same_socket, multi_setup,
+						multi_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_bad_specs, multi_setup,
+						multi_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_concurrent, multi_setup,
+						multi_teardown),
 		cmocka_unit_test_setup_teardown(test_evpn_concurrent,
 						pair_setup, pair_teardown),
 	};
