@@ -6,6 +6,9 @@
 # field of every row, numbers where the scenario measures them; the CSV,
 # markdown table and PNG chart exist; bad options fail with status 2.
 # Rates are not asserted (the machine is shared): only that traffic moved.
+# Then vxlan --quick (issues 14, 15): the pvnet switch and pvnet guest
+# processes are measured apart and add up, and an iperf3 failure (injected
+# once) is retried, counted, named in the report and its logs kept.
 . "$(dirname "$0")/lib.sh"
 
 out=$T/bench
