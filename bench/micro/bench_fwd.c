@@ -25,6 +25,9 @@
  * Ethernet addresses of A's frames and B's receive buffers, as a guest in
  * mac forwarding does: the switch then reads and writes lines another
  * core holds modified, which is what `peers` mac rows pay over io rows)
+ * [--packed] (both guests negotiate VIRTIO_F_RING_PACKED; the driver here
+ * is a minimal packed one: one descriptor per buffer, ID = buffer number,
+ * driver events disabled as busy-polling guests do)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -54,6 +57,13 @@ struct vhu_dev *port_vhost_dev(struct port *p);
 #define RING_AREA	0x10000ULL
 #define BUF_BASE	0x100000ULL
 
+/* A minimal packed-ring driver (virtio 1.2 §2.8) for one ring. */
+struct pk_ring {
+	struct vring_packed_desc *ring;
+	uint16_t pos, used_pos;	/* next to make available / to read used */
+	bool wrap, used_wrap;
+};
+
 struct guest {
 	const char *name;
 	uint8_t mac[6];
@@ -61,6 +71,8 @@ struct guest {
 	struct vhu_dev *dev;
 	uint64_t features;
 	struct vring drv[2];		/* driver view: vring 0 RX, vring 1 TX */
+	struct pk_ring pk[2];		/* the same with --packed */
+	bool packed;
 	uint64_t ring_gpa[2];
 	int kick[2], call[2];
 	uint16_t free_buf[QSZ];
@@ -108,6 +120,40 @@ static uint8_t *gpa_ptr(uint64_t gpa)
 	return mem + gpa;
 }
 
+/* Makes buffer @id available at the next position (release on the flags). */
+static void pk_add(struct pk_ring *r, uint64_t addr, uint32_t len,
+		   uint16_t write, uint16_t id)
+{
+	struct vring_packed_desc *d = &r->ring[r->pos];
+	uint16_t f = (uint16_t)(write | (r->wrap ? VRING_PACKED_DESC_F_AVAIL :
+					  VRING_PACKED_DESC_F_USED));
+
+	d->addr = htole64(addr);
+	d->len = htole32(len);
+	d->id = htole16(id);
+	__atomic_store_n(&d->flags, htole16(f), __ATOMIC_RELEASE);
+	if (++r->pos == QSZ) {
+		r->pos = 0;
+		r->wrap = !r->wrap;
+	}
+}
+
+/* The ID of the next used descriptor, or -1 if the device has not used it. */
+static int pk_used(struct pk_ring *r)
+{
+	struct vring_packed_desc *d = &r->ring[r->used_pos];
+	uint16_t f = le16toh(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE));
+
+	if (!!(f & VRING_PACKED_DESC_F_AVAIL) != r->used_wrap ||
+	    !!(f & VRING_PACKED_DESC_F_USED) != r->used_wrap)
+		return -1;
+	if (++r->used_pos == QSZ) {
+		r->used_pos = 0;
+		r->used_wrap = !r->used_wrap;
+	}
+	return le16toh(d->id);
+}
+
 static int msg(struct vhu_dev *d, uint32_t req, const void *p, uint32_t len,
 	       int fd)
 {
@@ -151,15 +197,25 @@ static int ring_start(struct guest *g, unsigned r)
 	};
 	int rc = 0;
 
-	if (vring_setup(&g->drv[r], QSZ, gpa_ptr(desc), gpa_ptr(avail),
-			gpa_ptr(used), g->features, NULL))
-		return -1;
-	vring_drv_init(&g->drv[r]);
-	g->drv[r].state = VRING_RUNNING;
+	if (g->packed) {
+		struct vring_packed_event *drv_ev = (void *)gpa_ptr(avail);
+
+		memset(gpa_ptr(desc), 0, 16ULL * QSZ);
+		g->pk[r] = (struct pk_ring){ .ring = (void *)gpa_ptr(desc),
+					     .wrap = true, .used_wrap = true };
+		drv_ev->flags = htole16(VRING_PACKED_EVENT_F_DISABLE);
+	} else {
+		if (vring_setup(&g->drv[r], QSZ, gpa_ptr(desc), gpa_ptr(avail),
+				gpa_ptr(used), g->features, NULL))
+			return -1;
+		vring_drv_init(&g->drv[r]);
+		g->drv[r].state = VRING_RUNNING;
+	}
 	g->kick[r] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	g->call[r] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rc |= msg_state(g->dev, VHU_REQ_SET_VRING_NUM, r, QSZ);
-	rc |= msg_state(g->dev, VHU_REQ_SET_VRING_BASE, r, 0);
+	rc |= msg_state(g->dev, VHU_REQ_SET_VRING_BASE, r,
+			g->packed ? VRING_PACKED_WRAP : 0);
 	rc |= msg(g->dev, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), -1);
 	{
 		uint64_t v = r;
@@ -195,13 +251,17 @@ static void rx_refill(struct guest *g)
 		uint16_t b = g->free_buf[--g->nfree];
 		struct vring_buf vb = { g->buf_gpa0 + (uint64_t)b * BUF_LEN, BUF_LEN };
 
+		if (g->packed) {	/* QSZ buffers: never more than the ring */
+			pk_add(&g->pk[0], vb.addr, vb.len, VRING_DESC_F_WRITE, b);
+			continue;
+		}
 		if (vring_drv_add(&g->drv[0], &vb, 0, 1, (void *)(uintptr_t)(b + 1))) {
 			g->nfree++;
 			break;
 		}
 		added++;
 	}
-	if (added)
+	if (added && !g->packed)
 		vring_drv_publish(&g->drv[0]);
 }
 
@@ -209,8 +269,13 @@ static unsigned rx_reap(struct guest *g)
 {
 	void *ck[64];
 	unsigned n, total = 0;
+	int id;
 
-	while ((n = vring_drv_get_used(&g->drv[0], ck, NULL, 64))) {
+	while (g->packed && (id = pk_used(&g->pk[0])) >= 0) {
+		g->free_buf[g->nfree++] = (uint16_t)id;
+		total++;
+	}
+	while (!g->packed && (n = vring_drv_get_used(&g->drv[0], ck, NULL, 64))) {
 		for (unsigned i = 0; i < n; i++)
 			g->free_buf[g->nfree++] = (uint16_t)((uintptr_t)ck[i] - 1);
 		total += n;
@@ -245,13 +310,18 @@ static unsigned tx_post(struct guest *a, uint32_t size, unsigned max)
 		struct vring_buf vb = { a->buf_gpa0 + (uint64_t)b * BUF_LEN,
 					HDR_LEN + size };
 
+		if (a->packed) {
+			pk_add(&a->pk[1], vb.addr, vb.len, 0, b);
+			added++;
+			continue;
+		}
 		if (vring_drv_add(&a->drv[1], &vb, 1, 0, (void *)(uintptr_t)(b + 1))) {
 			a->nfree++;
 			break;
 		}
 		added++;
 	}
-	if (added)
+	if (added && !a->packed)
 		vring_drv_publish(&a->drv[1]);
 	return added;
 }
@@ -260,8 +330,11 @@ static void tx_reap(struct guest *a)
 {
 	void *ck[64];
 	unsigned n;
+	int id;
 
-	while ((n = vring_drv_get_used(&a->drv[1], ck, NULL, 64)))
+	while (a->packed && (id = pk_used(&a->pk[1])) >= 0)
+		a->free_buf[a->nfree++] = (uint16_t)id;
+	while (!a->packed && (n = vring_drv_get_used(&a->drv[1], ck, NULL, 64)))
 		for (unsigned i = 0; i < n; i++)
 			a->free_buf[a->nfree++] = (uint16_t)((uintptr_t)ck[i] - 1);
 }
@@ -278,6 +351,7 @@ static struct guest *guest_add(struct sw *sw, const char *name, unsigned id,
 	memcpy(g->mac, "\x02\x00\x00\x00\x00\x00", 6);
 	g->mac[5] = (uint8_t)(0x10 + id);
 	g->features = features;
+	g->packed = features & VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	g->ring_gpa[0] = RING_AREA + 0x8000ULL * (2 * id);
 	g->ring_gpa[1] = RING_AREA + 0x8000ULL * (2 * id + 1);
 	g->buf_gpa0 = BUF_BASE + (uint64_t)id * QSZ * BUF_LEN;
@@ -304,7 +378,7 @@ static __attribute__((noinline)) unsigned switch_poll(struct port *p, unsigned n
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_fwd [--packets N] [--size BYTES] "
-		"[--burst N] [--mrg] [--ports N] [--dirty CPU]\n"
+		"[--burst N] [--mrg] [--ports N] [--dirty CPU] [--packed]\n"
 		"  one thread: A's TX -> dp_poll (the switch) -> B's RX; prints\n"
 		"  the TSC cycles per packet spent in dp_poll\n");
 }
@@ -340,6 +414,8 @@ int main(int argc, char **argv)
 			dirty_cpu = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--mrg"))
 			feat |= VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
+		else if (!strcmp(argv[i], "--packed"))
+			feat |= VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 		else {
 			usage();
 			return 2;
@@ -420,13 +496,13 @@ int main(int argc, char **argv)
 			break;	/* stuck: reported below */
 	}
 	printf("{\"bench\":\"fwd\",\"size\":%u,\"burst\":%u,\"mrg\":%s,"
-	       "\"packets\":%" PRIu64 ",\"received\":%" PRIu64 ","
+	       "\"packed\":%s,\"packets\":%" PRIu64 ",\"received\":%" PRIu64 ","
 	       "\"polls\":%" PRIu64 ",\"cycles_per_pkt\":%.1f,"
 	       "\"stage_cpp\":{\"rx_and_done\":%.1f,\"classify\":%.1f,"
 	       "\"deliver\":%.1f,\"notify\":%.1f},"
 	       "\"tsc_hz\":%" PRIu64 "}\n", size, burst,
 	       feat & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) ? "true" : "false",
-	       done, rcvd, polls, done ? (double)cycles / (double)done : 0.0,
+	       feat & VIRTIO_BIT(VIRTIO_F_RING_PACKED) ? "true" : "false", done, rcvd, polls, done ? (double)cycles / (double)done : 0.0,
 	       done ? (double)(cycles - stages[DP_STAGE_CLASSIFY] -
 			       stages[DP_STAGE_DELIVER] - stages[DP_STAGE_NOTIFY]) /
 		      (double)done : 0.0,

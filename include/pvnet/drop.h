@@ -44,6 +44,7 @@
 	X(RING_PK_ID_REUSED,	"ring: packed buffer ID made available while in flight") \
 	X(RING_PK_CHAIN,	"ring: packed chain does not end within the queue size") \
 	X(RING_PK_BASE,		"ring: packed ring base position beyond the queue size") \
+	X(RING_PK_USED_WRAP,	"ring: packed used flags with a wrap counter out of step (driver side)") \
 	/* bad packet contents: the packet is dropped */		\
 	X(PKT_TRUNC,		"pkt: shorter than its headers")	\
 	X(PKT_TOO_BIG,		"pkt: larger than the port's MTU or buffers") \

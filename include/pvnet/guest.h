@@ -59,8 +59,10 @@ struct vuser {
 
 /*
  * Creates the memory, connects to (or waits for) the backend at cfg->path,
- * negotiates, and starts nq queue pairs with RX buffers posted. NULL on
- * failure (logged). Free with vuser_destroy().
+ * negotiates, and starts nq queue pairs with RX buffers posted (packed
+ * rings with cfg->packed). NULL on failure (logged); errno EOPNOTSUPP when
+ * the backend lacks a feature asked for (trying again will not help).
+ * Free with vuser_destroy().
  */
 struct vuser *vuser_create(const struct vhu_front_cfg *cfg, int timeout_ms);
 /*

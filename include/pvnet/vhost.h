@@ -361,6 +361,13 @@ struct vhu_front_cfg {
 	uint64_t features;		/* virtio features wanted */
 	uint16_t queue_size;		/* power of 2 */
 	/*
+	 * The caller's rings are packed (virtio 1.2 §2.8): negotiate
+	 * VIRTIO_F_RING_PACKED if the backend offers it (the caller checks
+	 * vhu_front_features()). Without it the bit is never negotiated,
+	 * whatever @features says: the rings are split.
+	 */
+	bool packed;
+	/*
 	 * pvnet guest: leave the guest memory unsealed (by default it is
 	 * sealed against shrinking and growing). Only for tests that shrink
 	 * it on purpose to exercise a backend's SIGBUS containment.
@@ -385,8 +392,10 @@ uint64_t vhu_front_features(const struct vhu_front *f);
 /* Sends the memory table: one region mapped from @fd, gpa == uva == @base. */
 int vhu_front_set_mem(struct vhu_front *f, int fd, void *base, uint64_t size);
 /*
- * Sets up vring @idx: NUM, BASE 0, ADDR (uva of desc/avail/used), KICK and
- * CALL eventfds (the frontend keeps its copies), then ENABLE.
+ * Sets up vring @idx: NUM, BASE 0 (packed: position 0 with the wrap
+ * counter set, 0x8000), ADDR (uva of desc/avail/used; packed: descriptor
+ * ring, driver and device event areas), KICK and CALL eventfds (the
+ * frontend keeps its copies), then ENABLE.
  */
 int vhu_front_setup_vring(struct vhu_front *f, unsigned idx, uint16_t num,
 			  void *desc, void *avail, void *used, int kickfd,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio.h - guest memory, the virtqueue (split: device and driver roles;
- * packed: device role) and the virtio-net header. Spec: virtio 1.2, §2.7
+ * virtio.h - guest memory, the virtqueue (split and packed, device and
+ * driver roles) and the virtio-net header. Spec: virtio 1.2, §2.7
  * (split virtqueues), §2.8 (packed virtqueues), §5.1 (network device).
  *
  * Ownership: a struct gmem is owned by the vhost device (backend) or by the
@@ -174,6 +174,14 @@ int gmem_to_iov(const struct gmem *gm, uint64_t gpa, uint64_t len,
 #define VRING_MAX_SIZE		32768
 /* Segments one popped chain may span (descriptors times region splits). */
 #define VRING_ELEM_MAX_IOV	128
+/*
+ * Segments an element holds inline. Almost every chain is one or two
+ * descriptors in one region: the element stays ~100 bytes, so a burst of
+ * them fits in L1 (with 128 inline iovecs each was 2 KiB, and a burst's
+ * elements all fell on two L1 sets). Longer chains move to the owner's
+ * overflow area (vring_elems_init).
+ */
+#define VRING_ELEM_INLINE_IOV	4
 
 struct vring_desc {
 	uint64_t addr;		/* little-endian, guest physical */
@@ -211,6 +219,8 @@ static_assert(sizeof(struct vring_desc) == 16, "virtio 1.2 §2.7.5");
 #define VRING_PACKED_EVENT_F_DESC	2
 /* bit 15 of an index: the wrap counter (vhost-user SET/GET_VRING_BASE) */
 #define VRING_PACKED_WRAP		(1u << 15)
+/* driver side: no buffer ID (IDs are < VRING_MAX_SIZE) */
+#define VRING_PK_DRV_NONE		0xffffu
 
 struct vring_packed_desc {
 	uint64_t addr;		/* little-endian, guest physical */
@@ -261,7 +271,10 @@ enum vring_dir {
 
 /*
  * One popped chain, device side: iov[0..out_num) are device-readable,
- * iov[out_num..out_num+in_num) device-writable.
+ * iov[out_num..out_num+in_num) device-writable. A pop points iov at
+ * iov_inl, or, for a chain of more than VRING_ELEM_INLINE_IOV segments, at
+ * ovf (VRING_ELEM_MAX_IOV entries, owned by whoever owns the element; NULL:
+ * such a chain breaks the ring as PV_DROP_RING_TOO_MANY_SEGS).
  */
 struct vring_elem {
 	uint16_t head;
@@ -269,8 +282,24 @@ struct vring_elem {
 	uint16_t in_num;
 	uint32_t out_len;
 	uint32_t in_len;
-	struct iovec iov[VRING_ELEM_MAX_IOV];
+	struct iovec *iov;
+	struct iovec *ovf;
+	struct iovec iov_inl[VRING_ELEM_INLINE_IOV];
 };
+
+/*
+ * Gives elems[i] the overflow area ovf[i * VRING_ELEM_MAX_IOV ...] for long
+ * chains; @ovf (n * VRING_ELEM_MAX_IOV iovecs) stays the caller's and must
+ * outlive the elements. Touched only by chains longer than the inline part.
+ */
+static inline void vring_elems_init(struct vring_elem *elems, unsigned n,
+				    struct iovec *ovf)
+{
+	for (unsigned i = 0; i < n; i++) {
+		elems[i].iov = elems[i].iov_inl;
+		elems[i].ovf = ovf ? ovf + (size_t)i * VRING_ELEM_MAX_IOV : NULL;
+	}
+}
 
 /* Per-queue counters; plain integers written only by the owning thread. */
 struct vring_stats {
@@ -302,7 +331,7 @@ struct vring {
 	enum pv_drop broken_reason;
 
 	/* set by vring_setup() */
-	bool packed;		/* VIRTIO_F_RING_PACKED (device side only) */
+	bool packed;		/* VIRTIO_F_RING_PACKED (either role) */
 	uint16_t size;
 	uint16_t mask;
 	bool event_idx;
@@ -346,6 +375,21 @@ struct vring {
 	uint64_t *pk_busy;		/* per buffer ID: in flight (bitmap) */
 
 	/*
+	 * Packed ring, driver side (vring_packed_drv.c): shadow_avail,
+	 * last_used and kicked_avail are positions with the wrap counter in
+	 * bit 15; drv_next links free buffer IDs, drv_chain_len,
+	 * drv_cookie and drv_in_len are per buffer ID. Every chain's head
+	 * flags are stored when it is added except the first unpublished
+	 * one's, which vring_drv_publish() stores (release): the device reads
+	 * in ring order and stops there, so that one store publishes them all.
+	 */
+	uint16_t pk_drv_pub;		/* first unpublished position | wrap */
+	uint16_t pk_drv_head_flags;	/* the flags its head gets at publish */
+	/* IDs added since the last publish, linked through drv_next (an ID
+	 * in flight has no free-list link); VRING_PK_DRV_NONE ends it */
+	uint16_t pk_drv_unpub;
+
+	/*
 	 * Dirty-page log (live migration): set with vring_set_log() while the
 	 * ring is stopped, so the worker that runs the ring reads it with
 	 * the ring (docs/architecture.md, "The contract"). NULL: not logging,
@@ -363,10 +407,11 @@ struct vring {
 /*
  * Lays a ring over memory the caller has translated. @size must be a power of
  * 2 <= VRING_MAX_SIZE; desc, avail and used must be aligned 16, 2 and 4
- * (§2.7). With VIRTIO_F_RING_PACKED in @features (device side only) desc is
+ * (§2.7). With VIRTIO_F_RING_PACKED in @features (either role) desc is
  * the descriptor ring, avail the driver and used the device event area
- * (both 4-byte aligned), and the size must still be a power of 2. @gm translates descriptor addresses on the device side (NULL on the
- * driver side). Allocates the per-queue scratch once. The first call needs a
+ * (both 4-byte aligned), and the size must still be a power of 2. @gm
+ * translates descriptor addresses on the device side (NULL on the driver
+ * side). Allocates the per-queue scratch once. The first call needs a
  * zeroed @vq; calling it again (new memory table) keeps indexes, state and
  * counters and reuses the scratch. Returns 0, -EINVAL or -ENOMEM.
  */
@@ -433,6 +478,13 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 void vring_unpop(struct vring *vq, unsigned n);
 /* Stages a used entry for @head with @len bytes written; not yet visible. */
 void vring_push(struct vring *vq, uint16_t head, uint32_t len);
+/*
+ * vring_push() with length 0 for each of the @n chains just popped into
+ * @elems, in pop order, with one test of the layout for the burst. Returns
+ * the used index the first went to (the next ones follow).
+ */
+uint16_t vring_push_burst(struct vring *vq, const struct vring_elem *elems,
+			  unsigned n);
 /* Publishes staged used entries with one used->idx store (release). */
 void vring_flush(struct vring *vq);
 /*
@@ -443,7 +495,11 @@ bool vring_need_call(struct vring *vq);
 /* Asks the driver for kicks (true) or not (false): avail_event / NO_NOTIFY. */
 void vring_set_kick(struct vring *vq, bool enable);
 
-/* ---- driver side (virtio-user frontend, tests, benchmarks; split only) ---- */
+/*
+ * ---- driver side (virtio-user frontend, tests, benchmarks) ----
+ * Split or packed, as vring_setup() was told; the packed ring's driver is
+ * in vring_packed_drv.c (virtio 1.2 §2.8) behind these same calls.
+ */
 
 /* A buffer the driver adds; addr is what goes into the descriptor. */
 struct vring_buf {
@@ -451,9 +507,16 @@ struct vring_buf {
 	uint32_t len;
 };
 
-/* Initialises the free list and an empty ring (driver owns the memory). */
+/*
+ * Initialises the free list and an empty ring (driver owns the memory).
+ * Packed: position 0 with both wrap counters 1, as the device's
+ * SET_VRING_BASE 0x8000 (VRING_PACKED_WRAP).
+ */
 void vring_drv_init(struct vring *vq);
-/* The same, with every index starting at @idx (tests of 16-bit wrap). */
+/*
+ * The same, with every index starting at @idx (tests of 16-bit wrap;
+ * packed: a position with the wrap counter in bit 15, taken modulo size).
+ */
 void vring_drv_init_at(struct vring *vq, uint16_t idx);
 /*
  * Adds a chain of @out_n device-readable then @in_n device-writable buffers,
@@ -472,11 +535,17 @@ bool vring_drv_need_kick(struct vring *vq);
 /*
  * Harvests up to @n used chains: cookies[i] and lens[i] (either may be NULL).
  * The device is not trusted: a bad used idx or id, or a len above the
- * chain's writable bytes, breaks the ring. Returns the count.
+ * chain's writable bytes, breaks the ring (packed: an ID not outstanding
+ * or not yet published, and used flags whose wrap counter is out of step
+ * with ours, too). Returns the count.
  */
 unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 			    unsigned n);
-/* Asks the device for interrupts (true) or not: used_event / NO_INTERRUPT. */
+/*
+ * Asks the device for interrupts (true) or not: used_event / NO_INTERRUPT
+ * (packed: the driver event area, DESC at the next used position with
+ * EVENT_IDX, else ENABLE; DISABLE).
+ */
 void vring_drv_set_call(struct vring *vq, bool enable);
 /* True if used entries wait to be harvested. */
 bool vring_drv_has_used(struct vring *vq);
@@ -578,11 +647,29 @@ int vring_rx_reserve(struct vring *vq, size_t total, bool mrg_rxbuf,
 void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		   const struct virtio_net_hdr *hdr, size_t hdr_len,
 		   const struct iovec *src, unsigned src_n, uint32_t *lens);
+/*
+ * The common case of vring_rx_reserve() for a run of packets, with one read
+ * of avail->idx: packet i of @n (totals[i] bytes with the header) gets one
+ * buffer, elems[i], as long as each fits in the next available one. Stops
+ * at the first that does not (that buffer is given back) or when the ring
+ * runs out. Returns the packets reserved; 0 for a ring not running (the
+ * caller then goes packet by packet with vring_rx_reserve()). Split or
+ * packed (the packed ring reads each descriptor's flags instead).
+ */
+unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				unsigned n, struct vring_elem *elems);
 /* Reserves @n used-ring slots in order; returns the first (a lease). */
 uint16_t vring_used_reserve(struct vring *vq, unsigned n);
 /* Writes one used entry at reserved @slot; not visible until published. */
 void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 		      uint32_t len);
+/*
+ * vring_used_write() for @n buffers at once: elems[i] with lens[i] bytes at
+ * slot @slot + i, one layout test for them all.
+ */
+void vring_used_write_burst(struct vring *vq, uint16_t slot,
+			    const struct vring_elem *elems,
+			    const uint32_t *lens, unsigned n);
 /* Publishes used->idx = @upto (release); leases before it must be complete. */
 void vring_used_publish(struct vring *vq, uint16_t upto);
 

@@ -131,6 +131,9 @@ static void guest_usage(FILE *f)
 		"                     before the TAP (LRO on the virtual interface)\n"
 		"  --no-event-idx     do not negotiate VIRTIO_RING_F_EVENT_IDX: notifications\n"
 		"                     are suppressed with the ring flags only, as older drivers do\n"
+		"  --packed           lay out packed virtqueues (VIRTIO_F_RING_PACKED, virtio\n"
+		"                     1.2 section 2.8) instead of split ones; a backend that\n"
+		"                     does not offer it is an error (exit status 1)\n"
 		"  --unsealed-memory  (tests) leave the guest memory unsealed, so a test can\n"
 		"                     shrink it under the backend (default: sealed)\n"
 		"\n"
@@ -689,6 +692,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-gro", no_argument, NULL, 'R' },
 		{ "no-event-idx", no_argument, NULL, 'E' },
+		{ "packed", no_argument, NULL, 'P' },
 		{ "unsealed-memory", no_argument, NULL, 'U' },
 		{ "reconnect", no_argument, NULL, 'X' },
 		{ "announce", no_argument, NULL, 'A' },
@@ -818,6 +822,9 @@ int ctl_guest_main(int argc, char **argv)
 		case 'E':
 			evidx = false;
 			break;
+		case 'P':
+			o.cfg.packed = true;
+			break;
 		case 'U':
 			o.cfg.unsealed_mem = true;
 			break;
@@ -891,12 +898,12 @@ int ctl_guest_main(int argc, char **argv)
 
 		while (!stop_requested) {
 			r->v = vuser_create(&o.cfg, 2000);
-			if (r->v || now_ns() >= give_up)
+			if (r->v || now_ns() >= give_up || errno == EOPNOTSUPP)
 				break;
 			sleep(1);
 		}
 		if (!r->v) {
-			if (!stop_requested)
+			if (!stop_requested && errno != EOPNOTSUPP)
 				pv_err("guest: could not attach to %s", o.cfg.path);
 			goto out;
 		}
@@ -926,8 +933,10 @@ int ctl_guest_main(int argc, char **argv)
 				goto out;
 			r->ntap = r->v->nq;
 		}
-		pv_info("guest: attached to %s, features 0x%" PRIx64 ", %u queue pair(s)",
-			o.cfg.path, r->v->features, r->v->nq);
+		pv_info("guest: attached to %s, features 0x%" PRIx64 ", %u queue pair(s), %s rings",
+			o.cfg.path, r->v->features, r->v->nq,
+			(r->v->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED)) ?
+			"packed" : "split");
 		if (attach(r) < 0)
 			goto out;
 		/*

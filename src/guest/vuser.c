@@ -5,8 +5,9 @@
  * The memory is one memfd, shared with the backend as one region whose guest
  * physical address equals our own virtual address (as DPDK's virtio-user
  * does), so a descriptor's addr is simply a pointer. Layout per queue pair:
- * RX ring, TX ring (each desc | avail | used on 4 KiB boundaries), RX
- * buffers, TX buffers.
+ * RX ring, TX ring (each desc | avail | used on 4 KiB boundaries; a packed
+ * ring uses the same slots for its descriptor ring and its driver and
+ * device event areas), RX buffers, TX buffers.
  *
  * The backend is not trusted either (style.md §6.13): used entries are
  * validated by vring_drv_get_used(), and a broken ring stops that queue.
@@ -135,6 +136,13 @@ struct vuser *vuser_create(const struct vhu_front_cfg *cfg, int timeout_ms)
 	if (!(v->features & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
 		pv_err("guest: backend did not accept VERSION_1");
 		goto err;
+	}
+	if (cfg->packed && !(v->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED))) {
+		pv_err("guest: %s does not offer VIRTIO_F_RING_PACKED (--packed): "
+		       "no packed rings with this backend", cfg->path);
+		vuser_destroy(v);
+		errno = EOPNOTSUPP;	/* not worth a retry */
+		return NULL;
 	}
 	v->hdr_len = nethdr_len(v->features);
 	v->rxbuf_len = (v->features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)) ?

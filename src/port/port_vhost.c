@@ -100,6 +100,8 @@ struct vhost_port {
 		unsigned nheld;
 		uint16_t slot_of[VRING_MAX_SIZE];	/* used slot of a head */
 		uint64_t held[VRING_MAX_SIZE / 64];	/* marked used slots (& mask) */
+		/* where elems[i] spills a chain of many segments (cold) */
+		struct iovec ovf[PKT_BURST_MAX * VRING_ELEM_MAX_IOV];
 	} *txq;
 };
 
@@ -372,17 +374,20 @@ static unsigned vhost_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	if (n == 0)
 		return 0;
 	/* Used entries in pop order, each marked until its packet is done. */
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t s = vq->used_idx & vq->mask;
+	if (likely(vring_ready(vq))) {
+		uint16_t u = vring_push_burst(vq, t->elems, n);
 
-		t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
-		if (!vring_ready(vq))
-			continue;
-		t->slot[i] = s;
-		t->slot_of[t->elems[i].head] = s;
-		t->held[s / 64] |= 1ULL << (s & 63);
-		t->nheld++;
-		vring_push(vq, t->elems[i].head, 0);
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t s = (uint16_t)(u + i) & vq->mask;
+
+			t->slot[i] = s;
+			t->slot_of[t->elems[i].head] = s;
+			t->held[s / 64] |= 1ULL << (s & 63);
+		}
+		t->nheld += n;
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt *pk = &t->pkts[m];
@@ -515,6 +520,10 @@ struct lease_pkt {
 
 static __thread struct vring_elem lease_bufs[LEASE_BUFS];
 static __thread uint32_t lease_lens[LEASE_BUFS];
+/* Long RX chains (e.g. a guest's big-packet buffers without mergeable
+ * ones) spill here; only such chains touch it. */
+static __thread struct iovec lease_ovf[LEASE_BUFS * VRING_ELEM_MAX_IOV];
+static __thread bool lease_ready;
 
 /* Copies one packet into its reserved buffers (no lock held). */
 static void fill_one(struct vhost_port *vp, struct pkt *pk, struct lease_pkt *lp,
@@ -555,11 +564,19 @@ static void fill_one(struct vhost_port *vp, struct pkt *pk, struct lease_pkt *lp
 	(void)vp;
 }
 
+/* A partial checksum this guest cannot take and we cannot complete. */
+static inline bool csum_bad(const struct pkt *pk, bool guest_csum)
+{
+	return (pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !guest_csum &&
+	       (uint32_t)pk->vh.csum_start + pk->vh.csum_offset + 2 > pk->len;
+}
+
 static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			       unsigned n)
 {
 	struct vhost_port *vp = vp_of(p);
 	struct lease_pkt lp[PKT_BURST_MAX];
+	uint32_t totals[PKT_BURST_MAX];
 	struct vhost_rxq *rq;
 	struct vring *vq;
 	uint64_t feat;
@@ -590,11 +607,15 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	hdr_len = nethdr_len(feat);
 	mrg = feat & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	guest_csum = feat & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+	if (unlikely(!lease_ready)) {
+		vring_elems_init(lease_bufs, LEASE_BUFS, lease_ovf);
+		lease_ready = true;
+	}
 
 	while (i < n) {
 		unsigned first = i, used = 0, lease;
-		uint16_t slot, k;
-		bool call = false;
+		uint16_t slot;
+		bool call = false, burst = true;
 
 		/* Reserve: descriptors and used slots, nothing copied. */
 		pthread_spin_lock(&rq->lock);
@@ -602,12 +623,39 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			struct pkt *pk = pkts[i];
 			int rc;
 
+			/*
+			 * A run of packets that each fit in one buffer takes its
+			 * buffers with one read of the ring's index; the first
+			 * that does not goes packet by packet below, and so does
+			 * the rest of the lease.
+			 */
+			if (burst) {
+				unsigned got, run = 0;
+
+				while (i + run < n && used + run < LEASE_BUFS &&
+				       !csum_bad(pkts[i + run], guest_csum)) {
+					totals[run] = (uint32_t)hdr_len +
+						      pkts[i + run]->len;
+					run++;
+				}
+				got = run ? vring_rx_reserve_burst(vq, totals, run,
+								   &lease_bufs[used]) : 0;
+				for (unsigned x = 0; x < got; x++) {
+					lp[i + x].first = (uint16_t)(used + x);
+					lp[i + x].nbufs = 1;
+					lp[i + x].why = PV_DROP_NONE;
+				}
+				used += got;
+				i += got;
+				burst = got == run;
+				if (i == n || used == LEASE_BUFS)
+					break;
+				pk = pkts[i];
+			}
 			lp[i].first = (uint16_t)used;
 			lp[i].nbufs = 0;
 			lp[i].why = PV_DROP_NONE;
-			if ((pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-			    !guest_csum &&
-			    (uint32_t)pk->vh.csum_start + pk->vh.csum_offset + 2 > pk->len) {
+			if (csum_bad(pk, guest_csum)) {
 				lp[i].why = PV_DROP_PKT_HDR_CSUM;
 				continue;
 			}
@@ -652,9 +700,7 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		/* live migration: one branch per lease when not logging */
 		if (unlikely(vq->log))
 			vring_log_rx(vq, lease_bufs, used, lease_lens);
-		k = slot;
-		for (unsigned b = 0; b < used; b++)
-			vring_used_write(vq, k++, lease_bufs[b].head, lease_lens[b]);
+		vring_used_write_burst(vq, slot, lease_bufs, lease_lens, used);
 
 		/* Complete: publish every finished lease from the oldest on. */
 		pthread_spin_lock(&rq->lock);
@@ -735,7 +781,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	struct vhost_port *vp = calloc(1, sizeof(*vp));
 	char key[32], val[128];
 	const char *cur = opts;
-	bool tso = true, migration = true, guest_announce = true;
+	bool tso = true, migration = true, guest_announce = true, packed = true;
 	int rc;
 
 	(void)sw;
@@ -773,6 +819,10 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			/* off: no dirty logging offered (QEMU then refuses
 			 * to migrate the VM) and no announce */
 			migration = !strcmp(val, "on");
+		} else if (!strcmp(key, "packed") && (!strcmp(val, "on") ||
+							!strcmp(val, "off"))) {
+			/* off: frontends get split rings only */
+			packed = !strcmp(val, "on");
 		} else if (!strcmp(key, "announce") && (!strcmp(val, "guest") ||
 							  !strcmp(val, "rarp"))) {
 			/* rarp: the guest is not asked to announce itself
@@ -843,7 +893,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=, mtu=, memslots=on|off, tso=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
+				 "(vhost takes path=, client, queues=, mac=, mtu=, memslots=on|off, tso=on|off, packed=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}
@@ -865,6 +915,8 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 		vp->cfg.features |= VHU_DEV_FEATURES_MIGRATION;
 	if (!guest_announce)
 		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+	if (!packed)
+		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	if (vp->cfg.max_queue_pairs > 1)
 		vp->cfg.features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
 	/* Large sends from the guest: segmented in software where needed. */
@@ -882,6 +934,9 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 		snprintf(err, errlen, "port %s: out of memory", name);
 		goto fail;
 	}
+	for (unsigned q = 0; q < vp->cfg.max_queue_pairs; q++)
+		vring_elems_init(vp->txq[q].elems, PKT_BURST_MAX,
+				 vp->txq[q].ovf);
 	return &vp->port;
 
 bad_path:

@@ -410,19 +410,6 @@ static int h_set_features(struct vhu_dev *dev, struct vhu_msg *msg,
 			  (unsigned long long)(f & ~dev->offered));
 		return -EINVAL;
 	}
-	/*
-	 * The device writes used descriptors into the packed ring, which the
-	 * dirty log does not cover yet: refuse rather than migrate a guest
-	 * with stale descriptors (docs/vhost-user.md).
-	 */
-	if ((f & VIRTIO_BIT(VHOST_F_LOG_ALL)) &&
-	    (f & VIRTIO_BIT(VIRTIO_F_RING_PACKED))) {
-		vhu_fault(dev, PV_DROP_VHU_FEATURES,
-			  "SET_FEATURES: LOG_ALL with RING_PACKED: dirty logging "
-			  "of the packed ring is not implemented (migrate with "
-			  "a split ring)");
-		return -EINVAL;
-	}
 	dev->features = f;
 	return 0;
 }

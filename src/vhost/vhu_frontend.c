@@ -264,8 +264,11 @@ static int handshake(struct vhu_front *f, const struct vhu_front_cfg *cfg)
 	       (bf & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
 	if (cfg->queue_pairs <= 1)
 		want &= ~VIRTIO_BIT(VIRTIO_NET_F_MQ);
-	/* our driver side lays out split rings only */
-	want &= ~VIRTIO_BIT(VIRTIO_F_RING_PACKED);
+	/* the layout is the caller's: packed only when it lays them out so */
+	if (!cfg->packed)
+		want &= ~VIRTIO_BIT(VIRTIO_F_RING_PACKED);
+	else
+		want |= bf & VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	rc = set_u64(f, VHU_REQ_SET_FEATURES, want);
 	if (rc)
 		return rc;
@@ -446,7 +449,11 @@ int vhu_front_setup_vring(struct vhu_front *f, unsigned idx, uint16_t num,
 			  void *desc, void *avail, void *used, int kickfd,
 			  int callfd)
 {
-	return vhu_front_setup_vring_base(f, idx, num, 0, desc, avail, used,
+	/* §2.8.1: a packed ring starts at position 0 with wrap counter 1 */
+	uint16_t base = (f->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED)) ?
+			VRING_PACKED_WRAP : 0;
+
+	return vhu_front_setup_vring_base(f, idx, num, base, desc, avail, used,
 					  kickfd, callfd);
 }
 

@@ -3,6 +3,8 @@
 #ifndef PVNET_VIRTIO_INTERNAL_H
 #define PVNET_VIRTIO_INTERNAL_H
 
+#include <string.h>
+
 #include "pvnet/virtio.h"
 
 /*
@@ -30,6 +32,9 @@ int vring_pk_pop(struct vring *vq, struct vring_elem *elem, enum vring_dir dir);
 /* Pops up to @n chains, counting them; returns the number. */
 unsigned vring_pk_pop_burst(struct vring *vq, struct vring_elem *elems,
 			    unsigned n, enum vring_dir dir);
+/* vring_rx_reserve_burst() for the packed ring. */
+unsigned vring_pk_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				   unsigned n, struct vring_elem *elems);
 /* 1 if the next descriptor is available, else 0. */
 uint16_t vring_pk_avail_count(struct vring *vq);
 /* Gives back the last @n popped, unpublished chains. */
@@ -42,6 +47,25 @@ void vring_pk_publish(struct vring *vq, uint16_t upto);
 bool vring_pk_need_call(struct vring *vq);
 /* vring_set_kick() for the packed ring (device event area). */
 void vring_pk_set_kick(struct vring *vq, bool enable);
+
+/* ---- packed ring, driver side (vring_packed_drv.c); vring.c dispatches ---- */
+
+/* vring_drv_init_at() for the packed ring (@pw: position | wrap << 15). */
+void vring_pk_drv_init(struct vring *vq, uint16_t pw);
+/* vring_drv_add() for the packed ring. */
+int vring_pk_drv_add(struct vring *vq, const struct vring_buf *bufs,
+		     unsigned out_n, unsigned in_n, void *cookie);
+/* vring_drv_publish() for the packed ring. */
+void vring_pk_drv_publish(struct vring *vq);
+/* vring_drv_need_kick() for the packed ring (device event area). */
+bool vring_pk_drv_need_kick(struct vring *vq);
+/* vring_drv_has_used() for the packed ring. */
+bool vring_pk_drv_has_used(struct vring *vq);
+/* vring_drv_get_used() for the packed ring. */
+unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
+			       uint32_t *lens, unsigned n);
+/* vring_drv_set_call() for the packed ring (driver event area). */
+void vring_pk_drv_set_call(struct vring *vq, bool enable);
 
 /*
  * Registers our mapping [base, base+len) of guest memory with the SIGBUS
@@ -75,6 +99,20 @@ static inline void *gmem_lookup(const struct gmem *gm, uint64_t gpa,
 	return NULL;
 }
 
+/*
+ * A chain past the inline segments: moves them to the owner's overflow
+ * area, or refuses the chain if the element has none. Cold.
+ */
+static __attribute__((noinline, cold, unused)) enum pv_drop
+vring_elem_spill(struct vring_elem *elem)
+{
+	if (!elem->ovf)
+		return PV_DROP_RING_TOO_MANY_SEGS;
+	memcpy(elem->ovf, elem->iov_inl, sizeof(elem->iov_inl));
+	elem->iov = elem->ovf;
+	return PV_DROP_NONE;
+}
+
 /* Appends [gpa, gpa+len) to the element, one iovec per region piece. */
 static inline __attribute__((always_inline)) enum pv_drop
 vring_map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
@@ -87,8 +125,13 @@ vring_map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
 		void *hva;
 
 		/* §6.6: the bound is checked on every split. */
-		if (unlikely(*niov >= VRING_ELEM_MAX_IOV))
-			return PV_DROP_RING_TOO_MANY_SEGS;
+		if (unlikely(*niov >= VRING_ELEM_INLINE_IOV)) {
+			if (*niov >= VRING_ELEM_MAX_IOV)
+				return PV_DROP_RING_TOO_MANY_SEGS;
+			if (elem->iov == elem->iov_inl &&
+			    vring_elem_spill(elem) != PV_DROP_NONE)
+				return PV_DROP_RING_TOO_MANY_SEGS;
+		}
 		hva = gmem_lookup(vq->gm, gpa, left, &got);
 		if (unlikely(!hva))
 			return PV_DROP_RING_ADDR;

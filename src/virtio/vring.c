@@ -127,8 +127,8 @@ err:
 int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		void *used, uint64_t features, const struct gmem *gm)
 {
-	/* the packed ring is implemented on the device side only */
-	bool packed = gm && (features & VIRTIO_BIT(VIRTIO_F_RING_PACKED));
+	/* device side: vring_packed.c; driver side: vring_packed_drv.c */
+	bool packed = features & VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 	int ret;
 
 	/* §2.7: "Queue Size value is always a power of 2. The maximum Queue
@@ -143,7 +143,7 @@ int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		return -EINVAL;
 	ret = alloc_arrays(vq, size, gm != NULL,
 			   features & VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC),
-			   packed);
+			   packed && gm);
 	if (ret)
 		return ret;
 	vq->packed = packed;
@@ -441,6 +441,7 @@ map_chain(struct vring *vq, uint16_t head, struct vring_elem *elem,
 	unsigned niov = 0, out_num = 0;
 
 	elem->head = head;
+	elem->iov = elem->iov_inl;	/* vring_map_desc() may spill it */
 	for (;;) {
 		struct vring_desc d;
 		enum pv_drop why;
@@ -546,6 +547,7 @@ static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
 	enum pv_drop why;
 
 	elem->head = head;
+	elem->iov = elem->iov_inl;
 	if (unlikely(len == 0))
 		return PV_DROP_RING_DESC_ZERO_LEN;
 	if (flags & VRING_DESC_F_WRITE) {
@@ -645,6 +647,34 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 	return i;
 }
 
+unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
+				unsigned n, struct vring_elem *elems)
+{
+	unsigned i;
+	int num;
+
+	if (unlikely(!split_running(vq))) {
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_rx_reserve_burst(vq, totals, n, elems) : 0;
+	}
+	num = refresh_avail(vq);
+	if (num <= 0)
+		return 0;
+	if ((unsigned)num < n)
+		n = (unsigned)num;
+	for (i = 0; i < n; i++) {
+		if (pop_available(vq, &elems[i], VRING_DIR_IN) < 0)
+			break;	/* broken: what was popped before stays good */
+		if (elems[i].in_len < totals[i]) {
+			vq->last_avail--;	/* not this one: given back */
+			break;
+		}
+		vq->st.pkts++;
+		vq->st.bytes += totals[i];
+	}
+	return i;
+}
+
 void vring_unpop(struct vring *vq, unsigned n)
 {
 	if (unlikely(vq->packed)) {
@@ -683,6 +713,29 @@ void vring_push(struct vring *vq, uint16_t head, uint32_t len)
 	WRITE_ONCE(ue->id, htole32(head));
 	WRITE_ONCE(ue->len, htole32(len));
 	vq->used_idx++;
+}
+
+uint16_t vring_push_burst(struct vring *vq, const struct vring_elem *elems,
+			  unsigned n)
+{
+	uint16_t first = vq->used_idx;
+
+	if (likely(split_running(vq))) {
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_used_elem *ue =
+				&vq->used->ring[(uint16_t)(first + i) & vq->mask];
+
+			WRITE_ONCE(ue->id, htole32(elems[i].head));
+			WRITE_ONCE(ue->len, 0);
+		}
+	} else if (vq->state == VRING_RUNNING_PACKED) {
+		for (unsigned i = 0; i < n; i++)
+			vring_pk_stage(vq, (uint16_t)(first + i), 0);
+	} else {
+		return first;
+	}
+	vq->used_idx = (uint16_t)(first + n);
+	return first;
 }
 
 void vring_flush(struct vring *vq)
@@ -772,6 +825,10 @@ void vring_drv_init_at(struct vring *vq, uint16_t idx)
 {
 	if (!vq->drv_next)
 		return;
+	if (vq->packed) {
+		vring_pk_drv_init(vq, idx);
+		return;
+	}
 	for (uint32_t i = 0; i < vq->size; i++) {
 		vq->drv_next[i] = (uint16_t)(i + 1);
 		vq->drv_chain_len[i] = 0;
@@ -796,7 +853,8 @@ void vring_drv_init_at(struct vring *vq, uint16_t idx)
 
 void vring_drv_init(struct vring *vq)
 {
-	vring_drv_init_at(vq, 0);
+	/* §2.8.1: a packed ring starts with both wrap counters 1 */
+	vring_drv_init_at(vq, vq->packed ? VRING_PACKED_WRAP : 0);
 }
 
 int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
@@ -806,6 +864,8 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 	uint64_t in_bytes = 0;
 	uint16_t head, i;
 
+	if (vq->packed)
+		return vring_pk_drv_add(vq, bufs, out_n, in_n, cookie);
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return -EIO;
 	if (total == 0 || total > vq->size)
@@ -844,6 +904,10 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 
 void vring_drv_publish(struct vring *vq)
 {
+	if (vq->packed) {
+		vring_pk_drv_publish(vq);
+		return;
+	}
 	if (unlikely(!vring_ready(vq)))
 		return;
 	/* Release: descriptors and avail ring entries before the index
@@ -856,6 +920,8 @@ bool vring_drv_need_kick(struct vring *vq)
 	uint16_t old = vq->kicked_avail, new = vq->shadow_avail;
 	bool need;
 
+	if (vq->packed)
+		return vring_pk_drv_need_kick(vq);
 	if (unlikely(!vring_ready(vq)) || old == new)
 		return false;
 	/* Full barrier: the avail->idx store before reading avail_event or
@@ -879,6 +945,8 @@ bool vring_drv_need_kick(struct vring *vq)
 
 bool vring_drv_has_used(struct vring *vq)
 {
+	if (vq->packed)
+		return vring_pk_drv_has_used(vq);
 	if (unlikely(!vring_ready(vq)))
 		return false;
 	return le16toh(READ_ONCE(vq->used->idx)) != vq->last_used;
@@ -903,6 +971,8 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 	uint16_t idx, num;
 	unsigned i;
 
+	if (vq->packed)
+		return vring_pk_drv_get_used(vq, cookies, lens, n);
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return 0;
 	/* Acquire: used entries were written before the device's release
@@ -945,6 +1015,10 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 
 void vring_drv_set_call(struct vring *vq, bool enable)
 {
+	if (vq->packed) {
+		vring_pk_drv_set_call(vq, enable);
+		return;
+	}
 	if (unlikely(!vring_ready(vq)))
 		return;
 	if (vq->event_idx) {
@@ -986,6 +1060,24 @@ void vring_used_write(struct vring *vq, uint16_t slot, uint16_t head,
 	}
 	WRITE_ONCE(ue->id, htole32(head));
 	WRITE_ONCE(ue->len, htole32(len));
+}
+
+void vring_used_write_burst(struct vring *vq, uint16_t slot,
+			    const struct vring_elem *elems,
+			    const uint32_t *lens, unsigned n)
+{
+	if (unlikely(vq->packed)) {
+		for (unsigned i = 0; i < n; i++)
+			vring_pk_stage(vq, (uint16_t)(slot + i), lens[i]);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct vring_used_elem *ue =
+			&vq->used->ring[(uint16_t)(slot + i) & vq->mask];
+
+		WRITE_ONCE(ue->id, htole32(elems[i].head));
+		WRITE_ONCE(ue->len, htole32(lens[i]));
+	}
 }
 
 void vring_used_publish(struct vring *vq, uint16_t upto)

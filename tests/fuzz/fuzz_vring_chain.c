@@ -28,6 +28,7 @@ static struct fakeguest fg;
 static struct vring dev;
 static uint64_t desc_gpa, avail_gpa, used_gpa, ind_gpa[2], buf_gpa;
 static struct vring_elem elems[8];
+static struct iovec elems_ovf[8 * VRING_ELEM_MAX_IOV];
 static uint8_t payload[4096];
 
 static void init_once(void)
@@ -215,6 +216,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t start;
 	int ret;
 
+	/* every element may take a chain up to the segment bound */
+	vring_elems_init(elems, 8, elems_ovf);
 	if (!ready) {
 		init_once();
 		ready = true;

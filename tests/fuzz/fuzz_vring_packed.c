@@ -26,6 +26,7 @@ static struct fakeguest fg;
 static struct vring dev;
 static uint64_t desc_gpa, drv_gpa, devev_gpa, ind_gpa, buf_gpa;
 static struct vring_elem elems[8];
+static struct iovec elems_ovf[8 * VRING_ELEM_MAX_IOV];
 
 static void init_once(void)
 {
@@ -98,6 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct reader r = { data, size };
 	uint64_t feat;
 
+	/* every element may take a chain up to the segment bound */
+	vring_elems_init(elems, 8, elems_ovf);
 	if (!ready) {
 		init_once();
 		ready = true;

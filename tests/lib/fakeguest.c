@@ -303,7 +303,10 @@ bool fg_ring_roundtrip(struct fakeguest *fg, struct fg_ring *ring,
 	uint32_t ulen = 0;
 	bool ok = false;
 
-	elem = malloc(sizeof(*elem));
+	/* the element, then its overflow area for a chain of many pieces */
+	elem = calloc(1, sizeof(*elem) + VRING_ELEM_MAX_IOV * sizeof(struct iovec));
+	if (elem)
+		vring_elems_init(elem, 1, (struct iovec *)(elem + 1));
 	pat = malloc(len);
 	got = malloc(len);
 	if (!elem || !pat || !got || !len)

@@ -14,6 +14,8 @@
 #                       to the one whose rings run (mac_moves counts moves)
 #   MIG_ANNOUNCE=rarp   no GUEST_ANNOUNCE: QEMU sends SEND_RARP and the switch
 #                       sends a RARP from the VM's MAC
+#   MIG_PACKED=1        the VM's NIC has packed=on: packed rings, whose used
+#                       descriptors the switch logs (79-qemu-migrate-packed.sh)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/qemu/lib.sh"
 . "$(dirname "$0")/qemu/migrate.sh"
@@ -25,6 +27,8 @@ MIG_SOCK_B=$T/vm_b.sock
 MIG_NSIF=pv0
 MIG_MODE=${MIG_MODE:-learn}
 MIG_ANNOUNCE=${MIG_ANNOUNCE:-guest}
+MIG_PACKED=${MIG_PACKED:-0}
+[ "$MIG_PACKED" = 1 ] && MIG_NIC_OPTS="${MIG_NIC_OPTS-,mrg_rxbuf=off},packed=on"
 ctl=$T/ctl.sock
 vm_opts=announce=$MIG_ANNOUNCE
 [ "$MIG_MODE" = direct ] && vm_opts+=,mac=$MIG_VM_MAC
@@ -64,6 +68,10 @@ mig_on_port() {
 	else
 		check "$2: the switch learned the VM's MAC on $to, not on $from" \
 			wait_for 5 learned "$to" "$from"
+	fi
+	if [ "$MIG_PACKED" = 1 ]; then
+		check "$2: the VM's rings on $to run packed" \
+			[ "$(stat_of "$ctl" "$to" '[.vhost.vrings[].state] | unique | join(",")')" = "running packed" ]
 	fi
 	n=$(stat_of "$ctl" "$to" .tx_pkts)
 	ip netns exec "$MIG_NS" ping -c 3 -i 0.2 -W 1 "$MIG_NET.10" >/dev/null

@@ -56,6 +56,14 @@ struct vhu_dev *port_vhost_dev(struct port *p);
 #define F_BASE	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | \
 		 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 #define F_EVIDX	(F_BASE | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX))
+/* the packed ring (virtio 1.2 §2.8) on both sides: the scenarios again */
+#define F_PACKED	VIRTIO_BIT(VIRTIO_F_RING_PACKED)
+
+/* Where a ring starts: index 0, or a packed ring's position 0 in lap 1. */
+static uint16_t ring_base(uint64_t features)
+{
+	return (features & F_PACKED) ? VRING_PACKED_WRAP : 0;
+}
 
 enum { RXR, TXR };	/* vring 0 is the guest's RX, vring 1 its TX */
 
@@ -182,7 +190,7 @@ static int start_vring(struct guest *g, unsigned r)
 	int rc = 0;
 
 	rc |= send_state(g->dev, VHU_REQ_SET_VRING_NUM, r, QSZ);
-	rc |= send_state(g->dev, VHU_REQ_SET_VRING_BASE, r, 0);
+	rc |= send_state(g->dev, VHU_REQ_SET_VRING_BASE, r, ring_base(g->features));
 	rc |= send_msg(g->dev, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
 	rc |= send_vring_fd(g->dev, VHU_REQ_SET_VRING_KICK, r, &g->kick[r]);
 	rc |= send_vring_fd(g->dev, VHU_REQ_SET_VRING_CALL, r, &g->call[r]);
@@ -215,6 +223,17 @@ static int guest_connect_rc(struct guest *g)
 static void guest_connect(struct guest *g)
 {
 	assert_int_equal(guest_connect_rc(g), 0);
+	/* the layout asked for runs on both sides */
+	for (unsigned r = 0; r < 2; r++) {
+		if (!g->ring_on[r])
+			continue;
+		assert_int_equal(vhu_dev_vring(g->dev, r)->state,
+				 (g->features & F_PACKED) ? VRING_RUNNING_PACKED :
+							    VRING_RUNNING);
+		assert_int_equal(g->ring[r].drv.state,
+				 (g->features & F_PACKED) ? VRING_RUNNING_PACKED :
+							    VRING_RUNNING);
+	}
 }
 
 /* ---- the guests ---- */
@@ -249,7 +268,8 @@ static struct guest *guest_make(struct sw *sw, unsigned id, bool rx, bool tx,
 	for (unsigned r = 0; r < 2; r++) {
 		if (!g->ring_on[r])
 			continue;
-		if (fg_ring_create(&g->fg, &g->ring[r], 0, QSZ, features, 0))
+		if (fg_ring_create(&g->fg, &g->ring[r], 0, QSZ, features,
+				   ring_base(features)))
 			return NULL;
 		/* Buffers in every region: all of them are translated. */
 		for (unsigned i = 0; i < QSZ; i++) {
@@ -546,7 +566,7 @@ static uint64_t ring_faults(struct guest *g)
 	for (unsigned r = 0; r < 2; r++) {
 		const struct vring_stats *st = &vhu_dev_vring(g->dev, r)->st;
 
-		for (unsigned k = PV_DROP_RING_HEAD_OOR; k <= PV_DROP_RING_USED_LEN; k++)
+		for (unsigned k = PV_DROP_RING_HEAD_OOR; k <= PV_DROP_RING_PK_USED_WRAP; k++)
 			n += st->drops.n[k];
 	}
 	return n;

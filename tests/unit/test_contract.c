@@ -19,7 +19,8 @@
  * Scenarios: (a) memory table changes under traffic, (b) call fd changes
  * under traffic, (c) four workers filling one guest's RX ring, (d) live
  * migration's dirty log mapped, replaced and switched on and off under
- * traffic.
+ * traffic; (a), (b) and (d) again over packed rings (VIRTIO_F_RING_PACKED
+ * on both the device and the fake guest's driver).
  */
 #include "contract_fixture.h"
 
@@ -64,16 +65,15 @@ static void *churn_mem(void *arg)
 	return NULL;
 }
 
-static void mem_table_changes_under_traffic(void **state)
+static void mem_table_run(uint64_t features)
 {
 	struct world *w = world_new();
 	struct guest *a, *b;
 	struct churn c = { 0 };
 	pthread_t th;
 
-	(void)state;
-	a = guest_new(w, true, true, F_EVIDX);
-	b = guest_new(w, true, true, F_EVIDX);
+	a = guest_new(w, true, true, features);
+	b = guest_new(w, true, true, features);
 	world_start(w, 2, DP_NOTIFY_POLL);
 	a->dst_mac = b->port->mac;
 	b->dst_mac = a->port->mac;
@@ -106,6 +106,18 @@ static void mem_table_changes_under_traffic(void **state)
 	close(c.extra_fd);
 	world_free(w);
 	free(w);
+}
+
+static void mem_table_changes_under_traffic(void **state)
+{
+	(void)state;
+	mem_table_run(F_EVIDX);
+}
+
+static void packed_mem_table_changes_under_traffic(void **state)
+{
+	(void)state;
+	mem_table_run(F_EVIDX | F_PACKED);
 }
 
 /* ---- (b) call fd changes under traffic ---- */
@@ -177,7 +189,7 @@ static void *churn_call(void *arg)
 	return NULL;
 }
 
-static void call_fd_changes_under_traffic(void **state)
+static void call_fd_run(uint64_t features)
 {
 	struct world *w = world_new();
 	struct guest *a, *b;
@@ -186,10 +198,9 @@ static void call_fd_changes_under_traffic(void **state)
 	uint64_t v, sent0;
 	pthread_t th;
 
-	(void)state;
 	/* No EVENT_IDX: the device interrupts after every burst it delivers. */
-	a = guest_new(w, true, true, F_BASE);
-	b = guest_new(w, true, true, F_BASE);
+	a = guest_new(w, true, true, features);
+	b = guest_new(w, true, true, features);
 	world_start(w, 2, DP_NOTIFY_POLL);
 	a->dst_mac = b->port->mac;
 	a->limit = UINT64_MAX;
@@ -231,6 +242,18 @@ static void call_fd_changes_under_traffic(void **state)
 	close(c.last_call);
 	world_free(w);
 	free(w);
+}
+
+static void call_fd_changes_under_traffic(void **state)
+{
+	(void)state;
+	call_fd_run(F_BASE);
+}
+
+static void packed_call_fd_changes_under_traffic(void **state)
+{
+	(void)state;
+	call_fd_run(F_BASE | F_PACKED);
 }
 
 /* ---- (c) many workers filling one guest ring ---- */
@@ -388,7 +411,7 @@ static bool log_dirty(const uint8_t *log, uint64_t gpa)
 	return page / 8 < LOG_BYTES && (log[page / 8] & (1u << (page % 8)));
 }
 
-static void dirty_log_under_traffic(void **state)
+static void dirty_log_run(uint64_t features)
 {
 	struct world *w = world_new();
 	struct guest *a, *b;
@@ -397,9 +420,8 @@ static void dirty_log_under_traffic(void **state)
 	unsigned checked = 0;
 	pthread_t th;
 
-	(void)state;
-	a = guest_new(w, false, true, F_EVIDX);
-	b = guest_new(w, true, false, F_EVIDX);
+	a = guest_new(w, false, true, features);
+	b = guest_new(w, true, false, features);
 	world_start(w, 2, DP_NOTIFY_POLL);
 	assert_int_equal(send_u64(b->dev, VHU_REQ_SET_PROTOCOL_FEATURES,
 				  VIRTIO_BIT(VHU_PROTO_F_REPLY_ACK) |
@@ -444,12 +466,30 @@ static void dirty_log_under_traffic(void **state)
 				 (unsigned long long)b->buf_gpa[RXR][i]);
 	}
 	assert_true(checked > 0);
-	assert_true(log_dirty(log, b->ring[RXR].used_gpa));
+	/* split: the used ring; packed: the used descriptors written back
+	 * into the descriptor ring */
+	if (features & F_PACKED)
+		assert_true(log_dirty(log, b->ring[RXR].desc_gpa));
+	else
+		assert_true(log_dirty(log, b->ring[RXR].used_gpa));
 	/* the TX ring's buffers are only read: a's side logs nothing */
 	munmap((void *)log, LOG_BYTES);
 	close(c.logfd);
 	world_free(w);
 	free(w);
+}
+
+static void dirty_log_under_traffic(void **state)
+{
+	(void)state;
+	dirty_log_run(F_EVIDX);
+}
+
+/* LOG_ALL with RING_PACKED: refused until the packed ring was logged */
+static void packed_dirty_log_under_traffic(void **state)
+{
+	(void)state;
+	dirty_log_run(F_EVIDX | F_PACKED);
 }
 
 int main(void)
@@ -459,6 +499,9 @@ int main(void)
 		cmocka_unit_test(call_fd_changes_under_traffic),
 		cmocka_unit_test(many_workers_fill_one_ring),
 		cmocka_unit_test(dirty_log_under_traffic),
+		cmocka_unit_test(packed_mem_table_changes_under_traffic),
+		cmocka_unit_test(packed_call_fd_changes_under_traffic),
+		cmocka_unit_test(packed_dirty_log_under_traffic),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);

@@ -2021,6 +2021,7 @@ static void dirty_log_marks_written_pages(void **state)
 	uint16_t slot;
 	int n;
 
+	vring_elems_init(el, 2, NULL);	/* one-descriptor buffers only */
 	assert_true(log != MAP_FAILED);
 	memset(payload, 0x5a, sizeof(payload));
 	/* ring 0 (RX) at gpa 0: desc 0x0, avail 0x1000, used 0x2000; its used

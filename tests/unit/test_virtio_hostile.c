@@ -35,6 +35,8 @@ struct hctx {
 };
 
 static struct vring_elem elems[8];
+/* the elements' overflow areas, for chains past the inline segments */
+static struct iovec elems_ovf[8 * VRING_ELEM_MAX_IOV];
 
 static int hsetup_feat(void **state, uint64_t feat)
 {
@@ -42,6 +44,7 @@ static int hsetup_feat(void **state, uint64_t feat)
 
 	if (!h || fg_create(&h->fg, S))
 		return -1;
+	vring_elems_init(elems, 8, elems_ovf);
 	if (fg_ring_create(&h->fg, &h->a, 2, QSZ, feat, 0) ||
 	    fg_ring_create(&h->fg, &h->b, 2, 64, FEAT, 0))
 		return -1;
@@ -67,6 +70,7 @@ static int hsetup_packed_feat(void **state, uint64_t feat)
 
 	if (!h || fg_create(&h->fg, S))
 		return -1;
+	vring_elems_init(elems, 8, elems_ovf);
 	if (fg_ring_create(&h->fg, &h->a, 2, QSZ,
 			   feat | VIRTIO_BIT(VIRTIO_F_RING_PACKED), PK_START) ||
 	    fg_ring_create(&h->fg, &h->b, 2, 64, FEAT, 0))
@@ -427,6 +431,46 @@ static void max_segments_ok(void **state)
 	assert_int_equal(elems[0].out_num, VRING_ELEM_MAX_IOV);
 	assert_int_equal(elems[0].out_len, n - 1 + 16);
 	assert_true(vring_ready(&h->a.dev));
+	/* the long chain went to the overflow area, every piece in order */
+	assert_ptr_equal(elems[0].iov, elems[0].ovf);
+	for (uint16_t i = 0; i + 1 < n; i++) {
+		assert_int_equal(elems[0].iov[i].iov_len, 1);
+		/* consecutive guest bytes: the device's mapping is its own */
+		assert_ptr_equal(elems[0].iov[i].iov_base,
+				 (uint8_t *)elems[0].iov[0].iov_base + i);
+	}
+	assert_int_equal(elems[0].iov[n - 1].iov_len +
+			 elems[0].iov[n].iov_len, 16);
+	/* the next short chain in the same element is inline again */
+	fg_ring_desc(&h->fg, &h->a, 200, h->buf, 64, 0, 0);
+	assert_int_equal(pop_one(h, 200, VRING_DIR_OUT), 1);
+	assert_ptr_equal(elems[0].iov, elems[0].iov_inl);
+	assert_int_equal(elems[0].iov[0].iov_len, 64);
+}
+
+/*
+ * Compact elements: a burst of them stays in a few cache lines; only a
+ * chain past the inline segments touches the overflow area.
+ */
+static void elem_is_compact(void **state)
+{
+	(void)state;
+	assert_true(sizeof(struct vring_elem) <= 128);
+}
+
+/* An element whose owner gave no overflow area refuses a long chain. */
+static void no_overflow_refuses_long_chain(void **state)
+{
+	struct hctx *h = *state;
+	uint16_t n = VRING_ELEM_INLINE_IOV + 1;
+
+	vring_elems_init(elems, 8, NULL);
+	for (uint16_t i = 0; i < n; i++)
+		fg_ring_desc(&h->fg, &h->a, i, h->buf + i, 1,
+			     i + 1 < n ? N : 0, (uint16_t)(i + 1));
+	assert_int_equal(pop_one(h, 0, VRING_DIR_OUT), 0);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_TOO_MANY_SEGS);
+	vring_elems_init(elems, 8, elems_ovf);
 }
 
 static void chain_over_4g(void **state)
@@ -764,6 +808,8 @@ int main(void)
 		HT(too_many_segments),
 		HT(too_many_segments_on_split),
 		HT(max_segments_ok),
+		HT(elem_is_compact),
+		HT(no_overflow_refuses_long_chain),
 		HT(chain_over_4g),
 		HT(used_idx_too_far),
 		HT(used_id_bogus),

@@ -19,6 +19,8 @@
 		 VIRTIO_BIT(VIRTIO_F_VERSION_1))
 
 static struct vring_elem elems[64];
+/* their overflow areas: a chain past the inline segments goes there */
+static struct iovec elems_ovf[64 * VRING_ELEM_MAX_IOV];
 
 static uint64_t total_drops_ring(const struct vring *vq)
 {
@@ -31,6 +33,7 @@ static uint64_t total_drops_ring(const struct vring *vq)
 
 static int setup(void **state)
 {
+	vring_elems_init(elems, 64, elems_ovf);
 	return fg_group_setup(state, S);
 }
 
@@ -180,6 +183,60 @@ static void bursts_and_wrap(void **state)
 	assert_true(r.dev.last_avail < 65500);
 	assert_int_equal(r.dev.last_avail, r.drv.shadow_avail);
 	assert_int_equal(r.drv.num_free, 16);
+	assert_true(vring_ready(&r.dev) && vring_ready(&r.drv));
+	fg_ring_destroy(&r);
+}
+
+/*
+ * The burst forms of staging used entries, across the 16-bit wrap: a TX
+ * burst's chains with length 0 (vring_push_burst), and an RX lease's
+ * buffers with their lengths (vring_used_write_burst); the driver sees the
+ * chains in pop order with those lengths, and nothing before the publish.
+ */
+static void push_and_write_bursts(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 2, 16 * 64, 64);
+	void *cookies[16];
+	uint32_t lens[16], wlens[16];
+	struct fg_ring r;
+	uintptr_t seq = 1, want = 1;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 65530), 0);
+	for (unsigned round = 0; round < 12; round++) {
+		unsigned n = 1 + round % 16, got;
+		uint16_t before = fg_ring_used_idx(&r), first;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_buf b = { buf + 64 * i, 64 };
+
+			assert_int_equal(vring_drv_add(&r.drv, &b, 0, 1,
+						       (void *)seq++), 0);
+		}
+		vring_drv_publish(&r.drv);
+		got = vring_pop_burst(&r.dev, elems, 16, VRING_DIR_IN);
+		assert_int_equal(got, n);
+		if (round % 2) {
+			for (unsigned i = 0; i < n; i++)
+				wlens[i] = 3 * i + 1;	/* <= 64 */
+			first = vring_used_reserve(&r.dev, n);
+			vring_used_write_burst(&r.dev, first, elems, wlens, n);
+			assert_int_equal(fg_ring_used_idx(&r), before);
+			vring_used_publish(&r.dev, (uint16_t)(first + n));
+		} else {
+			first = vring_push_burst(&r.dev, elems, n);
+			assert_int_equal(fg_ring_used_idx(&r), before);
+			vring_flush(&r.dev);
+		}
+		assert_int_equal(first, before);
+		assert_int_equal(fg_ring_used_idx(&r), (uint16_t)(before + n));
+		assert_int_equal(vring_drv_get_used(&r.drv, cookies, lens, 16), n);
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal((uintptr_t)cookies[i], want++);
+			assert_int_equal(lens[i], round % 2 ? 3 * i + 1 : 0);
+		}
+	}
+	assert_true(r.dev.used_idx < 65530);	/* went past 65535 */
 	assert_true(vring_ready(&r.dev) && vring_ready(&r.drv));
 	fg_ring_destroy(&r);
 }
@@ -429,7 +486,13 @@ static void packed_roundtrip_wrap(void **state)
 		assert_int_equal(elems[0].out_len, n == 2 ? 72 : 12);
 		assert_memory_equal(elems[0].iov[0].iov_base, fg_ptr(fg, buf), 12);
 		assert_false(pk_drv_used(&d, n, &got_id, &got_len));
-		vring_push(&r.dev, elems[0].head, 0);
+		if (i % 2) {	/* the burst form stages the same entry */
+			uint16_t u = r.dev.used_idx;
+
+			assert_int_equal(vring_push_burst(&r.dev, elems, 1), u);
+		} else {
+			vring_push(&r.dev, elems[0].head, 0);
+		}
 		assert_false(pk_drv_used(&d, n, &got_id, &got_len));
 		vring_flush(&r.dev);
 		assert_true(pk_drv_used(&d, n, &got_id, &got_len));
@@ -456,6 +519,7 @@ static void packed_rx_leases(void **state)
 	uint32_t len;
 	int n1, n2;
 
+	vring_elems_init(e, 8, NULL);	/* one-descriptor buffers only */
 	assert_int_equal(fg_ring_create(fg, &r, 2, 8, PFEAT, PK_START), 0);
 	pk_drv_init(&d, &r);
 	for (uint16_t i = 0; i < 6; i++)
@@ -473,7 +537,8 @@ static void packed_rx_leases(void **state)
 	s2 = vring_used_reserve(&r.dev, 1);
 	/* the second lease finishes first: nothing visible before the first */
 	vring_used_write(&r.dev, s2, e[2].head, 100);
-	vring_used_write(&r.dev, s1, e[0].head, 256);
+	len = 256;
+	vring_used_write_burst(&r.dev, s1, e, &len, 1);
 	vring_used_publish(&r.dev, s1 + 1);
 	assert_true(pk_drv_used(&d, 1, &id, &len));
 	assert_int_equal(id, 2);
@@ -488,6 +553,39 @@ static void packed_rx_leases(void **state)
 	assert_int_equal(id, 0);
 	assert_int_equal(len, 100);
 	assert_int_equal(total_drops_ring(&r.dev), 0);
+	fg_ring_destroy(&r);
+}
+
+/*
+ * RX runs on a packed ring: one buffer per packet while each fits; the
+ * first that does not is given back and is the next one popped.
+ */
+static void packed_rx_reserve_burst(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 0, 4 * 256, 64);
+	uint32_t totals[3] = { 100, 256, 300 };
+	struct vring_elem e[4];
+	struct fg_ring r;
+	struct pk_drv d;
+
+	vring_elems_init(e, 4, NULL);
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, PFEAT, PK_START), 0);
+	pk_drv_init(&d, &r);
+	assert_int_equal(vring_rx_reserve_burst(&r.dev, totals, 3, e), 0);
+	for (uint16_t i = 0; i < 4; i++)
+		pk_drv_add1(&d, buf + 256 * i, 256, VRING_DESC_F_WRITE,
+			    (uint16_t)(7 - i));
+	assert_int_equal(vring_rx_reserve_burst(&r.dev, totals, 3, e), 2);
+	assert_int_equal(e[0].head, 7);
+	assert_int_equal(e[1].head, 6);
+	assert_int_equal(r.dev.st.pkts, 2);
+	assert_int_equal(r.dev.st.bytes, 356);
+	/* the third buffer came back: 300 bytes take it and the fourth */
+	assert_int_equal(vring_rx_reserve(&r.dev, 300, true, &e[2], 2), 2);
+	assert_int_equal(e[2].head, 5);
+	assert_int_equal(e[3].head, 4);
+	assert_true(vring_ready(&r.dev));
 	fg_ring_destroy(&r);
 }
 
@@ -552,6 +650,8 @@ int main(void)
 		cmocka_unit_test(roundtrip_64_1500),
 		cmocka_unit_test(chains_out_and_in),
 		cmocka_unit_test(bursts_and_wrap),
+		cmocka_unit_test(push_and_write_bursts),
+		cmocka_unit_test(packed_rx_reserve_burst),
 		cmocka_unit_test(indirect_tables),
 		cmocka_unit_test(dir_any_chain),
 		cmocka_unit_test(event_idx_suppression),
