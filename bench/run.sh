@@ -12,6 +12,7 @@
 set -uo pipefail
 
 PVNET=${PVNET:-pvnet}
+IPERF3=${PVNET_BENCH_IPERF3:-iperf3}	# tcp/vxlan's iperf3 (a test makes one fail)
 BENCH_BIN=
 OUT=bench-results
 RUNS=3
@@ -42,15 +43,18 @@ Scenarios (default: all):
           PEERS_WARMUP (default 4) s of traffic (installs dpdk-dev); io
           again with packed rings (rows "packed", PEERS_PACKED=0 skips)
   tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
-          TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte, ratio
+          TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte (pvnet
+          switch, pvnet guest and iperf3 apart, and their total), ratio
   vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / poll /
           poll + linearize / every=2 / adaptive (--quick: off / adaptive)
           with the TAP uplink at tso=off, adaptive again at tso=on, vs
           DPDK testpmd (net_tap + net_vhost): throughput, aggregation
   vxlan   iperf3 pvnet guest TAP <-> pvnet vxlan port -> veth -> Linux vxlan
           vs Linux vxlan <-> Linux vxlan on the same veth, both directions:
-          Gbit/s, cycles per byte (pvnet switch + guest + iperf3 vs iperf3),
-          ratio
+          Gbit/s, cycles per byte (pvnet switch, pvnet guest and iperf3
+          apart, total vs the kernel path's iperf3), ratio
+          (tcp, vxlan: a failed iperf3 run is retried once; its output and
+          the pvnet logs are kept in DIR/failed/ and the report names it)
 
   --quick   one run per variant, 1 s each, vm 3 s (default: 3 runs of
             3 s, vm 5 s)
@@ -531,45 +535,96 @@ netns_add() {
 	ip -n "$1" link set lo up
 }
 
-# tcp_iperf NS_CLIENT NS_SERVER ADDR PORT OUT: one iperf3 TCP stream of
-# SECS seconds; its JSON (with both ends' CPU use) into OUT
+# tcp_iperf NS_CLIENT NS_SERVER ADDR PORT OUT [-R]: one iperf3 TCP stream
+# of SECS seconds (-R: the server sends); its JSON (with both ends' CPU
+# use) into OUT, the client's stderr and exit status into OUT.err and
+# OUT.rc, the server's output into OUT.server (what a failure leaves)
 tcp_iperf() {
 	local nc=$1 ns=$2 addr=$3 port=$4 out=$5 sp rc
-	ip netns exec "$ns" timeout $((SECS + 30)) iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
+	ip netns exec "$ns" timeout $((SECS + 30)) "$IPERF3" -s -1 -p "$port" >"$out.server" 2>&1 &
 	sp=$!
 	pids+=($sp)
 	sleep 0.3
-	ip netns exec "$nc" timeout $((SECS + 20)) iperf3 -c "$addr" -p "$port" \
-		-t "$SECS" -J >"$out" 2>/dev/null
+	ip netns exec "$nc" timeout $((SECS + 20)) "$IPERF3" -c "$addr" -p "$port" \
+		-t "$SECS" ${6:-} -J >"$out" 2>"$out.err"
 	rc=$?
+	echo "$rc" >"$out.rc"
 	kill "$sp" 2>/dev/null
 	wait "$sp" 2>/dev/null
-	[ $rc -eq 0 ] && jq -e '.end.sum_received.bytes > 0' "$out" >/dev/null
+	[ $rc -eq 0 ] && jq -e '.end.sum_received.bytes > 0' "$out" >/dev/null 2>&1
 }
 
-# tcp_row_json IPERF-JSON BACKEND-TICKS STATS0 STATS1 OUT: raw figures of
-# one run; the backend's CPU ticks are pvnet's (switch + guest), "" for the
-# kernel path, whose bridge work is inside the iperf3 processes' time
+# iperf_why OUT: why the tcp_iperf that wrote OUT failed, in one line
+iperf_why() {
+	local e rc
+	rc=$(cat "$1.rc" 2>/dev/null)
+	e=$(jq -r '.error // empty' "$1" 2>/dev/null)
+	[ -n "$e" ] || e=$(head -n 1 "$1.err" 2>/dev/null)
+	case $rc in
+	124) echo "iperf3 client timed out (timeout $((SECS + 20)) s)${e:+: $e}" ;;
+	0) echo "iperf3 received no bytes" ;;
+	"") echo "iperf3 did not run" ;;
+	*) echo "iperf3 client exit status $rc${e:+: $e}" ;;
+	esac
+}
+
+# with_retry SCENARIO LABEL RUN PREFIX CMD...: CMD, one measured run that
+# writes PREFIX.*; once more if it fails, so a transient failure (issue 15's
+# missing row) costs a retry and not the row. Each failure leaves PREFIX.*,
+# the logs named in KEEP_LOGS and the switch's stats (KEEP_CTL) in
+# OUT/failed/, and says which run failed and why on stderr and in
+# T/SCENARIO.failures (printed under the scenario's table).
+with_retry() {
+	local sc=$1 label=$2 run=$3 pre=$4 a why d l
+	shift 4
+	for a in 1 2; do
+		rm -f "$pre".*
+		"$@" && return 0
+		why=$(iperf_why "$pre.ip.json")
+		d=$OUT/failed/$(basename "$pre").$a
+		mkdir -p "$d"
+		cp "$pre".* "$d/" 2>/dev/null
+		for l in ${KEEP_LOGS:-}; do cp "$l" "$d/" 2>/dev/null; done
+		[ -n "${KEEP_CTL:-}" ] &&
+			"$PVNET" stats --ctl "$KEEP_CTL" --json >"$d/stats.json" 2>&1
+		echo "- $label, run $run, attempt $a of 2: $why (logs: $d)" >>"$T/$sc.failures"
+		echo "$sc: $label, run $run, attempt $a of 2 failed: $why (logs: $d)" >&2
+	done
+	return 1
+}
+
+# tcp_row_json IPERF-JSON SWITCH-TICKS PVGUEST-TICKS STATS0 STATS1 OUT: raw
+# figures of one run. The CPU ticks are the `pvnet switch`'s and the `pvnet
+# guest`'s, measured apart (issue 14), "" for the kernel path, whose bridge
+# work is inside the iperf3 processes' time. backend_* and switch_cpu are
+# the switch's alone, pvguest_* the pvnet guest's, pvnet_cpb both (what
+# backend_cpb was before they were split).
 tcp_row_json() {
-	jq --arg bt "$2" --argjson a "$3" --argjson b "$4" --arg clk "$CLK" \
+	jq --arg st "$2" --arg pt "$3" --argjson a "$4" --argjson b "$5" --arg clk "$CLK" \
 		--arg hz "${tsc_hz:-0}" '
 	  def sum(f): [f] | add // 0;
 	  ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
 	  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
 	  (((.end.cpu_utilization_percent.host_total / 100 * .end.sum_sent.seconds) +
 	    (.end.cpu_utilization_percent.remote_total / 100 * $t)) * $hz) as $gc |
-	  (if $bt == "" then null else ($bt | tonumber) / $clk * $hz end) as $bc |
+	  (if $st == "" then null else ($st | tonumber) / $clk * $hz end) as $sc |
+	  (if $pt == "" then null else ($pt | tonumber) / $clk * $hz end) as $pc |
+	  (if $sc == null then null else $sc + ($pc // 0) end) as $bc |
 	  (if $a == null then null else
 	      [$b.ports[] | select(.name == "up") | .rx_pkts][0] -
 	      [$a.ports[] | select(.name == "up") | .rx_pkts][0] end) as $pk |
 	  {gbps: (.end.sum_received.bits_per_second / 1e9),
 	   mpps: (if $pk == null then null else $pk / $t / 1e6 end),
 	   bytes: $by,
-	   backend_cpb: (if $bc == null then null else $bc / $by end),
-	   backend_cpp: (if $bc == null or ($pk // 0) == 0 then null else $bc / $pk end),
+	   backend_cpb: (if $sc == null then null else $sc / $by end),
+	   backend_cpp: (if $sc == null or ($pk // 0) == 0 then null else $sc / $pk end),
+	   pvguest_cpb: (if $pc == null then null else $pc / $by end),
+	   pvguest_cpp: (if $pc == null or ($pk // 0) == 0 then null else $pc / $pk end),
+	   pvnet_cpb: (if $bc == null then null else $bc / $by end),
 	   guest_cpb: ($gc / $by),
 	   cpb_total: ((($bc // 0) + $gc) / $by),
-	   switch_cpu: (if $bt == "" then null else ($bt | tonumber) / $clk / $t end),
+	   switch_cpu: (if $sc == null then null else $sc / $hz / $t end),
+	   pvguest_cpu: (if $pc == null then null else $pc / $hz / $t end),
 	   agg: (if $a == null then null else
 	       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
 	       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
@@ -580,14 +635,30 @@ tcp_row_json() {
 	       (sum($b.ports[].txq_irqs[]?) - sum($a.ports[].txq_irqs[]?)) / $pk end),
 	   drops: (if $a == null then null else
 	       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
-	   retransmits: .end.sum_sent.retransmits}' "$1" >"$5"
+	   retransmits: .end.sum_sent.retransmits}' "$1" >"$6"
+}
+
+# pvnet_run CTL PREFIX ROW-JSON-FN NS_CLIENT NS_SERVER ADDR PORT [-R]: one
+# tcp_iperf through a pvnet switch (CTL, PID $sw) and its `pvnet guest`
+# (PID $gp), each process's CPU ticks over it apart -> PREFIX.json
+pvnet_run() {
+	local ctl=$1 pre=$2 fn=$3 js0 js1 s0 g0 s1 g1
+	shift 3
+	js0=$("$PVNET" stats --ctl "$ctl" --json)
+	s0=$(cpu_ticks "$sw")
+	g0=$(cpu_ticks "$gp")
+	tcp_iperf "$1" "$2" "$3" "$4" "$pre.ip.json" ${5:-} || return 1
+	s1=$(cpu_ticks "$sw")
+	g1=$(cpu_ticks "$gp")
+	js1=$("$PVNET" stats --ctl "$ctl" --json)
+	"$fn" "$pre.ip.json" "$((s1 - s0))" "$((g1 - g0))" "$js0" "$js1" "$pre.json"
 }
 
 # tcp: iperf3 namespace -> veth -> pvnet afpacket uplink -> `pvnet guest
 # --tap` namespace, and the kernel's veth + bridge between two namespaces.
 sc_tcp() {
 	local nh=pvb-th-$$ ns=pvb-ts-$$ ng=pvb-tg-$$ nb=pvb-tb-$$ k1=pvb-tk1-$$ k2=pvb-tk2-$$
-	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f js0 js1 t0 t1
+	local v=pb$$ gm=02:00:00:00:b1:02 sw gp r f
 	local fp=() ft=() fk=() fd=() off
 	need ethtool || { echo "tcp: no ethtool, skipped" >&2; return 0; }
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do
@@ -640,12 +711,9 @@ sc_tcp() {
 				ip netns exec "$nh" ethtool -K "${v}h" tso on gso on >/dev/null 2>&1
 			fi
 			f=$T/tcp.p$off.$r
-			js0=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
-			t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-			if tcp_iperf "$nh" "$ng" 198.18.80.2 5201 "$f.ip.json"; then
-				t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-				js1=$("$PVNET" stats --ctl "$T/tcp.ctl" --json)
-				tcp_row_json "$f.ip.json" "$((t1 - t0))" "$js0" "$js1" "$f.json"
+			if KEEP_CTL=$T/tcp.ctl KEEP_LOGS="$T/tcp-switch.log $T/tcp-guest.log" \
+				with_retry tcp "pvnet, sender $off" "$r" "$f" \
+				pvnet_run "$T/tcp.ctl" "$f" tcp_row_json "$nh" "$ng" 198.18.80.2 5201; then
 				if [ $off = same ]; then fp+=("$f.json"); else ft+=("$f.json"); fi
 			fi
 		done
@@ -657,8 +725,9 @@ sc_tcp() {
 				ip netns exec "$k1" ethtool -K "${v}a" tso on gso on >/dev/null 2>&1
 			fi
 			f=$T/tcp.k$off.$r
-			if tcp_iperf "$k1" "$k2" 198.18.81.2 5202 "$f.ip.json"; then
-				tcp_row_json "$f.ip.json" "" null null "$f.json"
+			if with_retry tcp "kernel, $off offloads" "$r" "$f" \
+				tcp_iperf "$k1" "$k2" 198.18.81.2 5202 "$f.ip.json"; then
+				tcp_row_json "$f.ip.json" "" "" null null "$f.json"
 				if [ $off = same ]; then fk+=("$f.json"); else fd+=("$f.json"); fi
 			fi
 		done
@@ -678,31 +747,16 @@ sc_tcp() {
 	for n in "$nh" "$ns" "$ng" "$nb" "$k1" "$k2"; do ip netns del "$n" 2>/dev/null; done
 }
 
-# vx_iperf NS_CLIENT NS_SERVER ADDR PORT OUT [-R]: one iperf3 TCP stream of
-# SECS seconds (-R: the server sends); its JSON into OUT
-vx_iperf() {
-	local nc=$1 ns=$2 addr=$3 port=$4 out=$5 sp rc
-	ip netns exec "$ns" timeout $((SECS + 30)) iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
-	sp=$!
-	pids+=($sp)
-	sleep 0.3
-	ip netns exec "$nc" timeout $((SECS + 20)) iperf3 -c "$addr" -p "$port" \
-		-t "$SECS" ${6:-} -J >"$out" 2>/dev/null
-	rc=$?
-	kill "$sp" 2>/dev/null
-	wait "$sp" 2>/dev/null
-	[ $rc -eq 0 ] && jq -e '.end.sum_received.bytes > 0' "$out" >/dev/null
-}
-
-# vx_row_json IPERF-JSON PVNET-TICKS STATS0 STATS1 OUT: one run's raw
-# figures. Cycles are CPU time x TSC over the bytes iperf3 received:
-# backend = the `pvnet switch` + `pvnet guest` processes (user + system,
-# /proc/PID/stat; "" for the kernel path), guest = both iperf3 processes
-# (user + system from iperf3 -J; without CONFIG_IRQ_TIME_ACCOUNTING a
-# softirq is charged to the task it interrupts, so the kernel's vxlan,
-# UDP, veth and TCP work done in their context is in it), cpb_total = both.
+# vx_row_json IPERF-JSON SWITCH-TICKS PVGUEST-TICKS STATS0 STATS1 OUT: one
+# run's raw figures. Cycles are CPU time x TSC over the bytes iperf3
+# received: backend = the `pvnet switch` process, pvguest = the `pvnet
+# guest` process (user + system, /proc/PID/stat, apart; "" for the kernel
+# path), pvnet_cpb = both, guest = both iperf3 processes (user + system
+# from iperf3 -J; without CONFIG_IRQ_TIME_ACCOUNTING a softirq is charged
+# to the task it interrupts, so the kernel's vxlan, UDP, veth and TCP work
+# done in their context is in it), cpb_total = all of them.
 vx_row_json() {
-	jq --arg bt "$2" --argjson a "$3" --argjson b "$4" --arg clk "$CLK" \
+	jq --arg st "$2" --arg pt "$3" --argjson a "$4" --argjson b "$5" --arg clk "$CLK" \
 		--arg hz "${tsc_hz:-0}" '
 	  def sum(f): [f] | add // 0;
 	  def vx(s): [s.ports[]? | select(.vxlan) | .vxlan][0] // {};
@@ -710,25 +764,31 @@ vx_row_json() {
 	  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
 	  (((.end.cpu_utilization_percent.host_total / 100 * .end.sum_sent.seconds) +
 	    (.end.cpu_utilization_percent.remote_total / 100 * $t)) * $hz) as $gc |
-	  (if $bt == "" then null else ($bt | tonumber) / $clk * $hz end) as $bc |
+	  (if $st == "" then null else ($st | tonumber) / $clk * $hz end) as $sc |
+	  (if $pt == "" then null else ($pt | tonumber) / $clk * $hz end) as $pc |
+	  (if $sc == null then null else $sc + ($pc // 0) end) as $bc |
 	  (if $a == null then null else
 	      ((vx($b).encap_pkts // 0) + (vx($b).decap_pkts // 0)) -
 	      ((vx($a).encap_pkts // 0) + (vx($a).decap_pkts // 0)) end) as $dg |
 	  {gbps: (.end.sum_received.bits_per_second / 1e9),
 	   mpps: (if $dg == null then null else $dg / $t / 1e6 end),
 	   bytes: $by,
-	   backend_cpb: (if $bc == null then null else $bc / $by end),
-	   backend_cpp: (if $bc == null or ($dg // 0) == 0 then null else $bc / $dg end),
+	   backend_cpb: (if $sc == null then null else $sc / $by end),
+	   backend_cpp: (if $sc == null or ($dg // 0) == 0 then null else $sc / $dg end),
+	   pvguest_cpb: (if $pc == null then null else $pc / $by end),
+	   pvguest_cpp: (if $pc == null or ($dg // 0) == 0 then null else $pc / $dg end),
+	   pvnet_cpb: (if $bc == null then null else $bc / $by end),
 	   guest_cpb: ($gc / $by),
 	   cpb_total: ((($bc // 0) + $gc) / $by),
-	   switch_cpu: (if $bt == "" then null else ($bt | tonumber) / $clk / $t end),
+	   switch_cpu: (if $sc == null then null else $sc / $hz / $t end),
+	   pvguest_cpu: (if $pc == null then null else $pc / $hz / $t end),
 	   agg: (if $a == null then null else
 	       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
 	       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
 	       if $o > 0 then $in / $o else 1 end end),
 	   drops: (if $a == null then null else
 	       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
-	   retransmits: .end.sum_sent.retransmits}' "$1" >"$5"
+	   retransmits: .end.sum_sent.retransmits}' "$1" >"$6"
 }
 
 # vxlan: iperf3 between a `pvnet guest --tap` namespace (TSO on, MTU 1450)
@@ -737,7 +797,7 @@ vx_row_json() {
 # over the same kind of veth (issue 15). Both directions, run by run.
 sc_vxlan() {
 	local n1=pvb-v1-$$ n2=pvb-v2-$$ ng=pvb-vg-$$ k1=pvb-vk1-$$ k2=pvb-vk2-$$
-	local v=pv$$ gm=02:00:00:00:b2:02 sw gp r f js0 js1 t0 t1 dir R
+	local v=pv$$ gm=02:00:00:00:b2:02 sw gp r f dir R
 	local fpf=() fpr=() fkf=() fkr=()
 	need ethtool || { echo "vxlan: no ethtool, skipped" >&2; return 0; }
 	for n in "$n1" "$n2" "$ng" "$k1" "$k2"; do
@@ -799,18 +859,16 @@ sc_vxlan() {
 			[ $dir = rev ] && R=-R
 			progress "vxlan: pvnet $dir, run $r/$RUNS"
 			f=$T/vx.p.$dir.$r
-			js0=$("$PVNET" stats --ctl "$T/vx.ctl" --json)
-			t0=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-			if vx_iperf "$ng" "$n2" 198.19.82.2 5203 "$f.ip.json" $R; then
-				t1=$(( $(cpu_ticks "$sw") + $(cpu_ticks "$gp") ))
-				js1=$("$PVNET" stats --ctl "$T/vx.ctl" --json)
-				vx_row_json "$f.ip.json" "$((t1 - t0))" "$js0" "$js1" "$f.json"
+			if KEEP_CTL=$T/vx.ctl KEEP_LOGS="$T/vx-switch.log $T/vx-guest.log" \
+				with_retry vxlan "pvnet $dir" "$r" "$f" \
+				pvnet_run "$T/vx.ctl" "$f" vx_row_json "$ng" "$n2" 198.19.82.2 5203 $R; then
 				if [ $dir = fwd ]; then fpf+=("$f.json"); else fpr+=("$f.json"); fi
 			fi
 			progress "vxlan: kernel $dir, run $r/$RUNS"
 			f=$T/vx.k.$dir.$r
-			if vx_iperf "$k1" "$k2" 198.19.83.2 5204 "$f.ip.json" $R; then
-				vx_row_json "$f.ip.json" "" null null "$f.json"
+			if with_retry vxlan "kernel $dir" "$r" "$f" \
+				tcp_iperf "$k1" "$k2" 198.19.83.2 5204 "$f.ip.json" $R; then
+				vx_row_json "$f.ip.json" "" "" null null "$f.json"
 				if [ $dir = fwd ]; then fkf+=("$f.json"); else fkr+=("$f.json"); fi
 			fi
 		done
@@ -1043,9 +1101,12 @@ commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 jq -n --arg m "$(uname -n)" --arg k "$(uname -r)" --arg t "${tsc_hz:-0}" \
 	--arg c "$commit" --arg d "$(date -u +%FT%TZ)" --arg cpu "$(nproc)" \
 	--arg runs "$RUNS" --arg secs "$SECS" --slurpfile el "$ELAPSED" \
+	--argjson failed "$(for s in "${scenarios[@]}"; do
+		[ -s "$T/$s.failures" ] && echo "{\"$s\": $(wc -l <"$T/$s.failures")}"; done | jq -s 'add // {}')" \
 	'{machine: $m, kernel: $k, tsc_hz: ($t | tonumber), commit: $c,
 	  date: $d, cpus: ($cpu | tonumber), runs: ($runs | tonumber),
-	  secs: ($secs | tonumber), elapsed_s: ($el | add // {})}' >"$T/meta.json"
+	  secs: ($secs | tonumber), elapsed_s: ($el | add // {}),
+	  failed_runs: $failed}' >"$T/meta.json"
 "$PVNET" bench report results "$ROWS" "$T/meta.json" "$OUT" ||
 	{ echo "pvnet bench: cannot write the report in $OUT" >&2; exit 1; }
 
@@ -1120,11 +1181,15 @@ iperf3 (one TCP stream) from a namespace -> veth -> pvnet afpacket uplink
 between two namespaces, twice: with the sender's veth TSO/GSO off on both
 paths, and with TSO on at the sender (the afpacket uplink takes and gives
 GSO frames with PACKET_VNET_HDR) against the kernel with default offloads.
-Cycles/byte from CPU time x TSC over the bytes received: switch = `pvnet
-switch` + `pvnet guest` (what replaces veth + bridge), guest = both iperf3
-processes (their stacks, in their system time); the kernel's bridge work
-runs in those processes' softirq context. ratio = pvnet / kernel (same
-sender offloads) total cycles per byte: lower is better.
+Cycles from CPU time (user + system) x TSC over the bytes received (per
+packet: over the frames the uplink received), each process apart: switch =
+the `pvnet switch` process, pvnet guest = the `pvnet guest --tap` process
+(the two together replace veth + bridge; in results.json their sum is
+`pvnet_cpb`), iperf3 = both iperf3 processes (their stacks, in their system
+time); the kernel's bridge work runs in those processes' softirq context.
+total = all of them. ratio = pvnet / kernel (same sender offloads) total
+cycles per byte: lower is better. switch CPU / pvnet guest CPU: each
+process's share of one core over the run.
 EOF
 	;;
 	vxlan) cat <<'EOF'
@@ -1135,9 +1200,11 @@ another namespace, through a `pvnet switch` vxlan port over a veth underlay
 Both directions; the side whose inner checksums would reach pvnet partial
 has tx checksum offload off on its veth, in both paths.
 Cycles/byte = CPU time x the TSC rate (meta.tsc_hz, as the other
-scenarios) over the bytes iperf3 received. switch = the whole `pvnet
-switch` + `pvnet guest` processes (user + system, /proc/PID/stat): what
-pvnet adds; guest = both iperf3 processes' user + system time (iperf3 -J):
+scenarios) over the bytes iperf3 received (per packet: over the vxlan
+datagrams), each process apart (user + system, /proc/PID/stat): switch =
+the `pvnet switch` process, pvnet guest = the `pvnet guest --tap` process
+(together what pvnet adds; `pvnet_cpb` in results.json); iperf3 = both
+iperf3 processes' user + system time (iperf3 -J):
 the kernel's vxlan encapsulation, UDP, veth and TCP work runs in their
 system time or in softirqs charged to them (this kernel has no IRQ time
 accounting). On the pvnet path part of the far namespace's stack runs
@@ -1176,6 +1243,11 @@ for s in "${scenarios[@]}"; do
 		md_note "$s"
 		echo
 		"$PVNET" bench report table "$OUT/results.json" "$s"
+		if [ -s "$T/$s.failures" ]; then
+			echo
+			echo "Failed runs (each retried once; a row misses a run only if both attempts failed):"
+			cat "$T/$s.failures"
+		fi
 	} >"$md"
 	"$PVNET" bench report dat "$OUT/results.json" "$s" >"$T/$s.dat"
 	if [ -s "$T/$s.dat" ]; then

@@ -203,6 +203,36 @@ static void markdown_table_shows_measured_columns(void **state)
 	json_decref(res);
 }
 
+/* tcp and vxlan measure the two pvnet processes apart (issue 14): switch,
+ * pvnet guest, then the iperf3 endpoints under their own name */
+static void markdown_table_splits_pvnet_processes(void **state)
+{
+	json_t *res = J("{\"meta\": {}, \"rows\": ["
+		"{\"scenario\":\"tcp\",\"variant\":\"p\",\"backend_cpp\":1000,"
+		" \"backend_cpb\":0.5,\"pvguest_cpp\":800,\"pvguest_cpb\":0.4,"
+		" \"guest_cpb\":1.1,\"cpb_total\":2,\"switch_cpu\":0.5,"
+		" \"pvguest_cpu\":0.25},"
+		"{\"scenario\":\"copy\",\"variant\":\"c\",\"guest_cpb\":3}]}");
+	char *t;
+
+	(void)state;
+	t = br_table_md(res, "tcp");
+	assert_non_null(t);
+	assert_string_equal(t,
+		"| variant | switch cycles/pkt | pvnet guest cycles/pkt | switch cycles/byte |"
+		" pvnet guest cycles/byte | iperf3 cycles/byte | total cycles/byte |"
+		" switch CPU | pvnet guest CPU |\n"
+		"|---|---|---|---|---|---|---|---|---|\n"
+		"| p | 1000 | 800 | 0.5 | 0.4 | 1.1 | 2 | 50% | 25% |\n");
+	free(t);
+	/* elsewhere guest_cpb is the pvnet guests' (gen + sink): its own name */
+	t = br_table_md(res, "copy");
+	assert_non_null(t);
+	assert_string_equal(t, "| variant | guest cycles/byte |\n|---|---|\n| c | 3 |\n");
+	free(t);
+	json_decref(res);
+}
+
 static void csv_quotes_strings_and_leaves_nulls_empty(void **state)
 {
 	json_t *res = J("{\"rows\": [{\"scenario\":\"s\",\"variant\":\"say \\\"hi\\\"\","
@@ -215,8 +245,9 @@ static void csv_quotes_strings_and_leaves_nulls_empty(void **state)
 	assert_string_equal(c,
 		"\"scenario\",\"variant\",\"gbps\",\"mpps\",\"backend_cpb\",\"backend_cpp\","
 		"\"guest_cpb\",\"agg\",\"kicks_per_pkt\",\"irqs_per_pkt\",\"drops\",\"runs\","
-		"\"spread\",\"ratio\",\"ratio_to\",\"cpb_total\",\"switch_cpu\"\n"
-		"\"s\",\"say \"\"hi\"\"\",0.1,,,,,,,,,2,,,,,\n");
+		"\"spread\",\"ratio\",\"ratio_to\",\"cpb_total\",\"switch_cpu\","
+		"\"pvguest_cpb\",\"pvguest_cpp\",\"pvguest_cpu\",\"pvnet_cpb\"\n"
+		"\"s\",\"say \"\"hi\"\"\",0.1,,,,,,,,,2,,,,,,,,,\n");
 	free(c);
 	json_decref(res);
 }
@@ -249,6 +280,7 @@ int main(void)
 		cmocka_unit_test(goals_met_missing_and_queue_count),
 		cmocka_unit_test(numbers_print_as_jq_does),
 		cmocka_unit_test(markdown_table_shows_measured_columns),
+		cmocka_unit_test(markdown_table_splits_pvnet_processes),
 		cmocka_unit_test(csv_quotes_strings_and_leaves_nulls_empty),
 		cmocka_unit_test(goals_markdown),
 	};
