@@ -144,4 +144,17 @@ vring_map_desc(const struct vring *vq, struct vring_elem *elem, unsigned *niov,
 	return PV_DROP_NONE;
 }
 
+/* A chain of one descriptor, mapped into @niov iovecs: its lengths. */
+static inline __attribute__((always_inline)) void
+vring_elem_single(struct vring_elem *elem, uint16_t flags, unsigned niov,
+		  uint32_t len)
+{
+	bool wr = flags & VRING_DESC_F_WRITE;
+
+	elem->out_num = wr ? 0 : (uint16_t)niov;
+	elem->in_num = wr ? (uint16_t)niov : 0;
+	elem->out_len = wr ? 0 : len;
+	elem->in_len = wr ? len : 0;
+}
+
 #endif /* PVNET_VIRTIO_INTERNAL_H */

@@ -560,17 +560,7 @@ static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
 	why = vring_map_desc(vq, elem, &niov, le64toh(d->addr), len);
 	if (unlikely(why != PV_DROP_NONE))
 		return why;
-	if (flags & VRING_DESC_F_WRITE) {
-		elem->out_num = 0;
-		elem->in_num = (uint16_t)niov;
-		elem->out_len = 0;
-		elem->in_len = len;
-	} else {
-		elem->out_num = (uint16_t)niov;
-		elem->in_num = 0;
-		elem->out_len = len;
-		elem->in_len = 0;
-	}
+	vring_elem_single(elem, flags, niov, len);
 	return PV_DROP_NONE;
 }
 

@@ -276,17 +276,7 @@ pk_map_single(struct vring *vq, struct vring_elem *elem, enum vring_dir dir,
 	if (unlikely(vq->pk_busy[id / 64] & (1ULL << (id % 64))))
 		return PV_DROP_RING_PK_ID_REUSED;
 	elem->head = id;
-	if (flags & VRING_DESC_F_WRITE) {
-		elem->out_num = 0;
-		elem->in_num = (uint16_t)niov;
-		elem->out_len = 0;
-		elem->in_len = len;
-	} else {
-		elem->out_num = (uint16_t)niov;
-		elem->in_num = 0;
-		elem->out_len = len;
-		elem->in_len = 0;
-	}
+	vring_elem_single(elem, flags, niov, len);
 	*end = pk_next(vq->last_avail, vq->size);
 	return PV_DROP_NONE;
 }
