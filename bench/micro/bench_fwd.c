@@ -28,6 +28,8 @@
  * [--packed] (both guests negotiate VIRTIO_F_RING_PACKED; the driver here
  * is a minimal packed one: one descriptor per buffer, ID = buffer number,
  * driver events disabled as busy-polling guests do)
+ * [--no-stages] (the switch's default: no stage timing, no TSC read per
+ * stage; stage_cpp then prints 0)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -379,6 +381,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bench_fwd [--packets N] [--size BYTES] "
 		"[--burst N] [--mrg] [--ports N] [--dirty CPU] [--packed]\n"
+		"  [--no-stages]\n"
 		"  one thread: A's TX -> dp_poll (the switch) -> B's RX; prints\n"
 		"  the TSC cycles per packet spent in dp_poll\n");
 }
@@ -388,6 +391,7 @@ int main(int argc, char **argv)
 	uint64_t packets = 2000000, done = 0, rcvd = 0, cycles = 0, polls = 0;
 	uint32_t size = 64;
 	unsigned burst = 32, nports = 2;
+	bool stages_on = true;	/* as `pvnet switch --stage-cycles` */
 	int dirty_cpu = -1;
 	/* the switch's own stage split, as a worker keeps it (RX: the rest) */
 	uint64_t stages[DP_STAGE_MAX] = { 0 };
@@ -416,6 +420,8 @@ int main(int argc, char **argv)
 			feat |= VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 		else if (!strcmp(argv[i], "--packed"))
 			feat |= VIRTIO_BIT(VIRTIO_F_RING_PACKED);
+		else if (!strcmp(argv[i], "--no-stages"))
+			stages_on = false;
 		else {
 			usage();
 			return 2;
@@ -473,7 +479,7 @@ int main(int argc, char **argv)
 			return 1;
 	}
 
-	dp_stage_acc = stages;
+	dp_stage_acc = stages_on ? stages : NULL;
 	while (done < packets) {
 		unsigned n = tx_post(a, size, burst);
 		uint64_t t0, got;

@@ -37,6 +37,7 @@ struct dp_cfg {
 	unsigned budget;	/* packets per queue per poll */
 	unsigned idle_us;	/* adaptive: idle time before sleeping */
 	struct gro_cfg gro;	/* receive aggregation toward GSO-capable ports */
+	bool stage_cycles;	/* time the stages (TSC reads per burst) */
 };
 
 #define DP_MAX_WORKERS	64
@@ -142,7 +143,8 @@ unsigned dp_nworkers(const struct dp *dp);
 const struct dp_worker_stats *dp_worker_stats(const struct dp *dp, unsigned w);
 /* TSC ticks per second, measured once at dp_create(). */
 uint64_t dp_tsc_hz(const struct dp *dp);
-/* The calling worker's stage counters, or NULL outside a worker. */
+/* The calling worker's stage counters, or NULL outside a worker or with
+ * dp_cfg.stage_cycles off. */
 extern __thread uint64_t *dp_stage_acc;
 
 /* Adds @cycles to @stage of the calling worker (no-op outside a worker). */
@@ -159,6 +161,16 @@ static inline uint64_t dp_rdtsc(void)
 
 	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
 	return ((uint64_t)hi << 32) | lo;
+}
+
+/*
+ * Reads the TSC for a stage boundary, or returns 0 when the calling
+ * thread does not time stages (dp_cfg.stage_cycles off): a TSC read costs
+ * tens of cycles and a burst has five.
+ */
+static inline uint64_t dp_stage_tsc(void)
+{
+	return dp_stage_acc ? dp_rdtsc() : 0;
 }
 
 #endif /* PVNET_DP_H */

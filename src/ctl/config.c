@@ -145,6 +145,7 @@ int ctl_config_argv(const char *path, int *argc, char ***argv, char *err,
 		{ "idle_us", "--idle-us" }, { "mode", "--mode" },
 		{ "ageing", "--ageing" }, { "copy", "--copy" },
 		{ "gro", "--gro" }, { "gro_linearize", "--gro-linearize" },
+		{ "stage_cycles", "--stage-cycles" },
 		{ "mac_limit", "--mac-limit" },
 		{ "metrics", "--metrics" },
 	};

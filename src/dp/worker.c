@@ -390,7 +390,8 @@ static void *worker_main(void *arg)
 	bool spinning = false;
 
 	current = w;
-	dp_stage_acc = w->st.stage_cycles;
+	/* NULL: the stage boundaries read no TSC (dp_stage_tsc) */
+	dp_stage_acc = dp->cfg.stage_cycles ? w->st.stage_cycles : NULL;
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
 		const struct dp_qset *qs;
 		uint64_t t0, t1, t2, staged;
@@ -414,7 +415,7 @@ static void *worker_main(void *arg)
 					 w->st.stage_cycles[DP_STAGE_NOTIFY] - staged;
 
 			/* What the measured stages did not take was receive work. */
-			if (t1 - t0 > other)
+			if (dp_stage_acc && t1 - t0 > other)
 				w->st.stage_cycles[DP_STAGE_RX] += t1 - t0 - other;
 			w->st.busy_loops++;
 			w->st.pkts += work;
@@ -441,7 +442,7 @@ static void *worker_main(void *arg)
 
 				t2 = dp_rdtsc();
 				w->st.busy_cycles += t2 - t1;
-				if (t2 - t1 > ntf)
+				if (dp_stage_acc && t2 - t1 > ntf)
 					w->st.stage_cycles[DP_STAGE_DELIVER] +=
 						t2 - t1 - ntf;
 			}

@@ -439,7 +439,7 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 	struct vhost_port *vp = vp_of(p);
 	struct vhost_txq *t = &vp->txq[q];
 	struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
-	uint64_t t0 = dp_rdtsc();
+	uint64_t t0 = dp_stage_tsc();
 
 	(void)pkts;
 	(void)m;
@@ -450,7 +450,7 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 	publish_txq(vq, t);
 	if (vring_need_call(vq))
 		raise_irq(vp, 2 * q + 1);
-	dp_stage_add(DP_STAGE_NOTIFY, dp_rdtsc() - t0);
+	dp_stage_add(DP_STAGE_NOTIFY, dp_stage_tsc() - t0);
 }
 
 static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,

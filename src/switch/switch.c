@@ -579,7 +579,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
 	struct gro_table *gro;
-	uint64_t t0 = dp_rdtsc(), t1;
+	uint64_t t0 = dp_stage_tsc(), t1;
 	uint8_t last_src[ETH_ALEN], last_dst[ETH_ALEN];
 	bool have_src = false, have_dst = false;
 	struct port *last_d = NULL;
@@ -678,7 +678,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	 * to the worker's GRO table (seeds 000/001), and a large packet toward
 	 * a port that does not take it is segmented in software.
 	 */
-	t1 = dp_rdtsc();
+	t1 = dp_stage_tsc();
 	dp_stage_add(DP_STAGE_CLASSIFY, t1 - t0);
 	/*
 	 * GRO holds a packet by its pointers (the source keeps the buffer
@@ -760,7 +760,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 			d->ops->tx_burst(d, q, sub, m);
 		}
 	}
-	dp_stage_add(DP_STAGE_DELIVER, dp_rdtsc() - t1);
+	dp_stage_add(DP_STAGE_DELIVER, dp_stage_tsc() - t1);
 }
 
 /*
