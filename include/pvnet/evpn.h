@@ -10,6 +10,7 @@
 #ifndef PVNET_EVPN_H
 #define PVNET_EVPN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,7 +24,8 @@ struct evpn_route {
 	uint8_t mac[6];			/* EVPN_MACADV */
 	char vtep[EVPN_IP_MAX];		/* MACADV: the next hop; MULTICAST: the
 					 * PMSI tunnel id, else the route's IP */
-	uint32_t label;			/* MACADV: the first label (the VNI) */
+	uint32_t label;			/* the VNI: MACADV's first label, MULTICAST's
+					 * PMSI label (0: the route has none) */
 	char rd[EVPN_RT_MAX];
 };
 
@@ -40,5 +42,11 @@ struct evpn_route {
 int evpn_rib_parse(const char *text, size_t len, const char *rt,
 		   struct evpn_route *out, unsigned max, unsigned *n,
 		   unsigned *bad);
+
+/*
+ * True if @r belongs in VNI @vni: its label is that VNI, or it has none
+ * (then its route target alone placed it).
+ */
+bool evpn_route_in_vni(const struct evpn_route *r, uint32_t vni);
 
 #endif /* PVNET_EVPN_H */

@@ -96,11 +96,11 @@ void fdb_count_nets(const struct fdb *f, uint64_t now_ns, unsigned *n,
 
 /*
  * Any thread: calls @fn for every valid entry (a slot a writer holds
- * through every try is skipped), for `fdb list`.
+ * through every try is skipped) with its network, for `fdb list`.
  */
 void fdb_foreach(const struct fdb *f, uint64_t now_ns,
-		 void (*fn)(void *ctx, const uint8_t *mac, uint16_t port,
-			    bool is_static),
+		 void (*fn)(void *ctx, const uint8_t *mac, uint8_t net,
+			    uint16_t port, bool is_static),
 		 void *ctx);
 
 #endif /* PVNET_FDB_H */

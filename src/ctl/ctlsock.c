@@ -202,8 +202,8 @@ struct fdb_list_ctx {
 	json_t *a;
 };
 
-static void fdb_list_one(void *opaque, const uint8_t *mac, uint16_t idx,
-			 bool is_static)
+static void fdb_list_one(void *opaque, const uint8_t *mac, uint8_t net,
+			 uint16_t idx, bool is_static)
 {
 	struct fdb_list_ctx *c = opaque;
 	struct port *p = NULL;
@@ -223,7 +223,7 @@ static void fdb_list_one(void *opaque, const uint8_t *mac, uint16_t idx,
 	json_object_set_new(o, "port", json_string(p->name));
 	json_object_set_new(o, "type", json_string(p->ops->type));
 	json_object_set_new(o, "network",
-			    json_string(c->sw->net_name[p->net % SW_MAX_NETS]));
+			    json_string(c->sw->net_name[net % SW_MAX_NETS]));
 	json_object_set_new(o, "static", json_boolean(is_static));
 	json_array_append_new(c->a, o);
 }

@@ -274,6 +274,13 @@ static void round_vni(struct evpn *e, const char *rib, json_t *fdb, json_t *vo)
 		pv_warn("evpn: %u route(s) of gobgp's RIB skipped as malformed "
 			"(%lu so far)", bad, e->bad_routes);
 	}
+	/* A target shared by several VNIs: each route's label places it. */
+	for (unsigned k = 0, w = 0, all = n; k < all; k++) {
+		if (evpn_route_in_vni(&r[k], e->vni))
+			r[w++] = r[k];
+		else
+			n--;
+	}
 	locals = json_array();
 	json_array_foreach(json_object_get(fdb, "macs"), i, o) {
 		const char *net = json_string_value(json_object_get(o, "network"));

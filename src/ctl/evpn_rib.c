@@ -105,10 +105,17 @@ static int path_parse(json_t *path, const char *rt, struct evpn_route *r)
 		r->label = (uint32_t)l;
 		s = json_string_value(json_object_get(attr(attrs, 14), "nexthop"));
 	} else {
+		json_t *l;
+
 		a = attr(attrs, 22);
 		s = json_string_value(json_object_get(a, "tunnel-id"));
 		if (!s)
 			s = json_string_value(json_object_get(v, "ip"));
+		l = json_object_get(a, "label");
+		if (l && (!json_is_integer(l) || json_integer_value(l) < 0 ||
+			  json_integer_value(l) > 0xffffff))
+			return -1;
+		r->label = (uint32_t)json_integer_value(l);	/* 0 if none */
 	}
 	if (!ip_ok(s))
 		return -1;
@@ -161,4 +168,9 @@ int evpn_rib_parse(const char *text, size_t len, const char *rt,
 	}
 	json_decref(root);
 	return 0;
+}
+
+bool evpn_route_in_vni(const struct evpn_route *r, uint32_t vni)
+{
+	return !r->label || r->label == vni;
 }

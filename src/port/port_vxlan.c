@@ -109,7 +109,7 @@ struct vx_rspec {
 	char net[SW_NET_NAME_MAX];
 };
 
-#define VX_MAX_RSPEC	(2 * VX_MAX_REMOTES)
+#define VX_MAX_RSPEC	(SW_MAX_NETS * VX_MAX_REMOTES)
 
 struct vx_port {
 	struct port port;

@@ -373,8 +373,8 @@ void fdb_count_nets(const struct fdb *f, uint64_t now_ns, unsigned *n,
 }
 
 void fdb_foreach(const struct fdb *f, uint64_t now_ns,
-		 void (*fn)(void *ctx, const uint8_t *mac, uint16_t port,
-			    bool is_static),
+		 void (*fn)(void *ctx, const uint8_t *mac, uint8_t net,
+			    uint16_t port, bool is_static),
 		 void *ctx)
 {
 	for (unsigned i = 0; i < FDB_SLOTS; i++) {
@@ -388,6 +388,6 @@ void fdb_foreach(const struct fdb *f, uint64_t now_ns,
 		m = v.key >> 16;
 		for (unsigned j = 0; j < 6; j++)
 			mac[j] = (uint8_t)(m >> (8 * (5 - j)));
-		fn(ctx, mac, kport(v.key), v.seen == 0);
+		fn(ctx, mac, (uint8_t)(v.key >> 8), kport(v.key), v.seen == 0);
 	}
 }

@@ -471,6 +471,9 @@ bool vring_pk_need_call(struct vring *vq)
 		uint16_t n = new & ~VRING_PACKED_WRAP, o = old & ~VRING_PACKED_WRAP;
 		uint16_t off;
 
+		/* off_wrap as new as the flags that said to read it (as
+		 * DPDK's vhost_vring_call_packed; a no-op on x86) */
+		pv_smp_rmb();
 		off_wrap = le16toh(READ_ONCE(pk_driver(vq)->off_wrap));
 		off = off_wrap & ~VRING_PACKED_WRAP;
 		/*

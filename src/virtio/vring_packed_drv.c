@@ -211,10 +211,12 @@ bool vring_pk_drv_need_kick(struct vring *vq)
 	vq->kicked_avail = new;
 	flags = le16toh(READ_ONCE(pkd_device(vq)->flags));
 	if (flags == VRING_PACKED_EVENT_F_DESC && vq->event_idx) {
-		uint16_t ow = le16toh(READ_ONCE(pkd_device(vq)->off_wrap));
-		uint16_t n = pkd_pos(new);
+		uint16_t ow, n = pkd_pos(new), off;
 		uint16_t o = (uint16_t)(n - pkd_dist(old, new, vq->size));
-		uint16_t off = pkd_pos(ow);
+
+		pv_smp_rmb();	/* off_wrap as new as the flags */
+		ow = le16toh(READ_ONCE(pkd_device(vq)->off_wrap));
+		off = pkd_pos(ow);
 
 		/* §2.8.10 (Linux's virtqueue_kick_prepare_packed): an event
 		 * position in the other lap is a ring size earlier */

@@ -181,7 +181,9 @@ bg gobgpd ip netns exec "$h1" gobgpd -f "$T/gobgpd.toml" \
 	--api-hosts 127.0.0.1:50066 -l warn
 gb() { ip netns exec "$h1" gobgp -p 50066 "$@"; }
 check "gobgpd answers" wait_for 10 gb global
-# VTEP 198.18.66.7 floods VNI 100, 198.18.66.8 VNI 200 and has a MAC there
+# VTEP 198.18.66.7 floods VNI 100, 198.18.66.8 VNI 200 and has a MAC there;
+# 198.18.66.9's MAC has VNI 100's target but label 200: in neither VNI
+# (the label says 200, the target says 100: installed nowhere)
 check "another VTEP's routes added to gobgpd's RIB" bash -c "
 	gb() { ip netns exec $h1 gobgp -p 50066 \"\$@\"; }
 	gb global rib -a evpn add multicast 198.18.66.7 etag 0 rd 198.18.66.7:100 \
@@ -189,7 +191,9 @@ check "another VTEP's routes added to gobgpd's RIB" bash -c "
 	gb global rib -a evpn add multicast 198.18.66.8 etag 0 rd 198.18.66.8:200 \
 		rt 65000:200 encap vxlan pmsi ingress-repl 200 198.18.66.8 nexthop 198.18.66.8 &&
 	gb global rib -a evpn add macadv 02:00:00:00:66:77 0.0.0.0 etag 0 label 200 \
-		rd 198.18.66.8:200 rt 65000:200 encap vxlan nexthop 198.18.66.8"
+		rd 198.18.66.8:200 rt 65000:200 encap vxlan nexthop 198.18.66.8 &&
+	gb global rib -a evpn add macadv 02:00:00:00:66:78 0.0.0.0 etag 0 label 200 \
+		rd 198.18.66.9:100 rt 65000:100 encap vxlan nexthop 198.18.66.9"
 check "pvnet evpn --once on the port of two VNIs" \
 	ip netns exec "$h1" "$PVNET" evpn --once --ctl "$ctl" --port vx \
 	--vtep 198.18.66.1 --asn 65000 --gobgp-opts "-p 50066"

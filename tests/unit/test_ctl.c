@@ -766,6 +766,46 @@ static void vxlan_requests(void **state)
 	json_decref(j);
 }
 
+/*
+ * "fdb list" names the network of each entry, not of its port: on a trunk
+ * (one port, several networks) the MACs are in the trunk's networks, and
+ * `pvnet evpn` advertises each in the VNI of its own network.
+ */
+static void fdb_list_names_the_entry_network(void **state)
+{
+	struct ctl_fx *fx = *state;
+	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 0x0b };
+	char req[200], sock[80], err[80];
+	struct port *p;
+	json_t *j, *m;
+	int red;
+
+	snprintf(sock, sizeof(sock), "/tmp/pvnet-test-ctl-t.%d", getpid());
+	snprintf(req, sizeof(req), "port add vhost,name=t,path=%s", sock);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	snprintf(req, sizeof(req), "port add vhost,name=u,path=%s.u,network=red", sock);
+	j = req_json(fx, req);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	red = sw_net_get(fx->sw, "red", false, err, sizeof(err));
+	assert_true(red > 0);
+	p = sw_port_find(fx->sw, "t");
+	assert_non_null(p);
+	/* what a trunk's receive learns: port t (in default), network red */
+	assert_int_equal(fdb_learn_net(&fx->sw->fdb, mac, (uint8_t)red, p->idx,
+				       pv_now_ns()), 0);
+	j = req_json(fx, "fdb list");
+	m = json_array_get(json_object_get(j, "macs"), 0);
+	assert_non_null(m);
+	assert_string_equal(json_string_value(json_object_get(m, "mac")),
+			    "02:00:00:00:00:0b");
+	assert_string_equal(json_string_value(json_object_get(m, "port")), "t");
+	assert_string_equal(json_string_value(json_object_get(m, "network")), "red");
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -786,6 +826,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(port_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(vxlan_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(accept_out_of_fds_pauses, setup, teardown),
+		cmocka_unit_test_setup_teardown(fdb_list_names_the_entry_network,
+						setup, teardown),
 	};
 
 	/* a client the server closed must not end the test */

@@ -92,12 +92,18 @@ static void captured(void **state)
 		} else {
 			assert_int_equal(r[i].type, EVPN_MULTICAST);
 			assert_string_equal(r[i].vtep, "198.18.64.1");
+			/* the PMSI attribute's label: the VNI (RFC 8365 5.1.3) */
+			assert_int_equal(r[i].label, 100);
 		}
+		assert_true(evpn_route_in_vni(&r[i], 100));
+		assert_false(evpn_route_in_vni(&r[i], 200));
 	}
-	/* the other VNI's target: its type-3 only */
+	/* the other VNI's target: its type-3 only, without a PMSI label */
 	n = parse(mixed, "65000:101", r, 8, &bad);
 	assert_int_equal(n, 1);
 	assert_int_equal(r[0].type, EVPN_MULTICAST);
+	assert_int_equal(r[0].label, 0);
+	assert_true(evpn_route_in_vni(&r[0], 101));	/* no label: the RT decides */
 	/* no room: counted */
 	n = parse(mixed, "65000:100", r, 1, &bad);
 	assert_int_equal(n, 1);
@@ -196,12 +202,30 @@ static void same_mac_two_vnis(void **state)
 	assert_int_equal(parse(rib, "65000:300", r, 4, &bad), 0);
 }
 
+/*
+ * One route target for two VNIs (a hand-set RT, or a remote that shares
+ * one): each route's label says its VNI, and it is installed there only.
+ */
+static void one_rt_two_vnis(void **state)
+{
+	static const char rib[] = "{" MACADV(100, "198.18.0.1") "}";
+	struct evpn_route r[2];
+	unsigned n, bad;
+
+	(void)state;
+	n = parse(rib, "65000:100", r, 2, &bad);
+	assert_int_equal(n, 1);
+	assert_true(evpn_route_in_vni(&r[0], 100));
+	assert_false(evpn_route_in_vni(&r[0], 200));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(captured),
 		cmocka_unit_test(broken),
 		cmocka_unit_test(same_mac_two_vnis),
+		cmocka_unit_test(one_rt_two_vnis),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

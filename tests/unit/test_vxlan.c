@@ -1046,6 +1046,48 @@ static void test_multi_concurrent(void **state)
 	assert_int_equal(mm->n->st.drops.n[PV_DROP_VX_UNKNOWN_VNI], 0);
 }
 
+/* docs/vxlan.md: up to 32 remote= per VNI, on a port of several VNIs too. */
+static void multi_remotes_per_vni(void **state)
+{
+	static char spec[8192];
+	struct sw *sw = sw_create(SW_MODE_LEARN, 300);
+	const char *nets[] = { "red", "blue", "green" };
+	char err[256];
+	struct port *p;
+	size_t o;
+
+	(void)state;
+	o = (size_t)snprintf(spec, sizeof(spec), "vxlan,name=r,vni=red:100,"
+			     "vni=blue:200,vni=green:300,local=127.0.0.1,"
+			     "dstport=%u,mtu=1500",
+			     (unsigned)(40000 + (getpid() + 11) % 20000));
+	for (unsigned v = 0; v < 3; v++)
+		for (unsigned i = 0; i < 32; i++)
+			o += (size_t)snprintf(spec + o, sizeof(spec) - o,
+					      ",remote=%s:127.0.%u.%u", nets[v],
+					      v + 1, i + 1);
+	p = port_create(sw, spec, err, sizeof(err));
+	if (!p)
+		fail_msg("%s", err);
+	{
+		json_t *js = json_object(), *v;
+		size_t i;
+		unsigned seen = 0;
+
+		p->ops->stats_json(p, js);
+		json_array_foreach(json_object_get(json_object_get(js, "vxlan"),
+						   "vnis"), i, v) {
+			assert_int_equal(json_array_size(json_object_get(v, "remotes")),
+					 32);
+			seen++;
+		}
+		assert_int_equal(seen, 3);
+		json_decref(js);
+	}
+	p->ops->destroy(p);
+	sw_destroy(sw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1068,6 +1110,7 @@ int main(void)
 						pair_setup, pair_teardown),
 		cmocka_unit_test_setup_teardown(test_multi_vni, multi_setup,
 						multi_teardown),
+		cmocka_unit_test(multi_remotes_per_vni),
 		cmocka_unit_test_setup_teardown(test_multi_unknown_vni, multi_setup,
 						multi_teardown),
 		cmocka_unit_test_setup_teardown(test_multi_same_socket, multi_setup,
