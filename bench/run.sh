@@ -22,7 +22,7 @@ scenarios=()
 all="copy notify mq bridge lro peers tcp vm vxlan"
 
 usage() {
-	cat <<USAGE
+	cat <<'USAGE'
 usage: pvnet bench [SCENARIO...] [--quick] [--out DIR] [--list]
 
 Scenarios (default: all):

@@ -16,6 +16,11 @@ jqe() { jq -e "$@" >/dev/null; }
 "$PVNET" bench --help >"$T/help.txt" 2>&1
 check "bench --help lists every scenario" \
 	bash -c "for s in copy notify mq bridge lro peers tcp vm vxlan; do grep -q \"^  \$s \" '$T/help.txt' || exit 1; done"
+# the usage text is a quoted here-document: its backquotes are text, not
+# commands (an unquoted one ran `pvnet bench report` through the PATH)
+check "bench --help names \`pvnet bench report\` and runs nothing" \
+	bash -c "grep -qF '\`pvnet bench report --help\`' '$T/help.txt' &&
+		 ! grep -q 'command not found' '$T/help.txt'"
 "$PVNET" bench --no-such-flag >/dev/null 2>&1
 check "an unknown option fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench nosuchscenario >/dev/null 2>&1
