@@ -166,6 +166,34 @@ static void goals_met_missing_and_queue_count(void **state)
 	json_decref(res);
 }
 
+/* Issue 14: GRO pays for itself in the switch, a two-row ratio per flow count. */
+static void goals_lro_gro_vs_off(void **state)
+{
+	json_t *res = json_object(), *goals, *g;
+
+	(void)state;
+	json_object_set_new(res, "meta", J("{\"cpus\": 2}"));
+	json_object_set_new(res, "rows",
+		J("[{\"scenario\":\"lro\",\"variant\":\"off, 1 flow(s)\",\"backend_cpb\":0.5},"
+		  "{\"scenario\":\"lro\",\"variant\":\"adaptive, 1 flow(s)\",\"backend_cpb\":0.4},"
+		  "{\"scenario\":\"lro\",\"variant\":\"off, 4 flow(s)\",\"backend_cpb\":0.5},"
+		  "{\"scenario\":\"lro\",\"variant\":\"adaptive, 4 flow(s)\",\"backend_cpb\":0.6}]"));
+	goals = br_eval_goals(res);
+	g = goal(goals, "lro: switch cycles/byte GRO adaptive / GRO off (1 flow)");
+	assert_non_null(g);
+	assert_float_equal(json_number_value(json_object_get(g, "value")), 0.8, 1e-12);
+	assert_string_equal(json_string_value(json_object_get(g, "op")), "<=");
+	assert_true(json_is_true(json_object_get(g, "met")));
+	g = goal(goals, "lro: switch cycles/byte GRO adaptive / GRO off (4 flows)");
+	assert_non_null(g);
+	assert_float_equal(json_number_value(json_object_get(g, "value")), 1.2, 1e-12);
+	assert_true(json_is_false(json_object_get(g, "met")));
+	/* the rows without agg or ratio leave those lro goals out */
+	assert_null(goal(goals, "lro: adaptive segments"));
+	json_decref(goals);
+	json_decref(res);
+}
+
 static void numbers_print_as_jq_does(void **state)
 {
 	char b[64];
@@ -278,6 +306,7 @@ int main(void)
 		cmocka_unit_test(row_has_every_field_in_order),
 		cmocka_unit_test(ratio_null_when_missing_or_zero),
 		cmocka_unit_test(goals_met_missing_and_queue_count),
+		cmocka_unit_test(goals_lro_gro_vs_off),
 		cmocka_unit_test(numbers_print_as_jq_does),
 		cmocka_unit_test(markdown_table_shows_measured_columns),
 		cmocka_unit_test(markdown_table_splits_pvnet_processes),
