@@ -91,14 +91,16 @@ struct gro_table *gro_table_create(const struct gro_cfg *cfg,
 /* Flushes and frees @t. */
 void gro_table_destroy(struct gro_table *t);
 /*
- * Offers parsed packet @p (from @ref) for destination (@dst, @q) at @now_ns.
+ * Offers packet @p (from @ref) for destination (@dst, @q) at @now_ns. @p
+ * needs only pkt_parse_l2(): if its layers 3-4 are not parsed yet, the
+ * table parses them into @p from its own header copy (pkt_parse_copy).
  * Returns true if the table keeps it: the caller must not release @ref's
  * buffer, and @p itself may be reused at once (the table copied what it
  * needs). Returns false if @p is not eligible: the caller delivers it now;
  * any held packet of the same flow has already been delivered first, so
  * order within a flow holds.
  */
-bool gro_receive(struct gro_table *t, const struct pkt *p, struct gro_ref ref,
+bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 		 uint16_t dst, uint16_t q, uint64_t now_ns);
 /*
  * The end of a poll round that found @work packets: flushes what the policy

@@ -67,6 +67,12 @@ char *pv_mac_fmt(const uint8_t mac[ETH_ALEN], char *buf);
 enum pv_drop pkt_parse(struct pkt *p);
 
 /*
+ * pkt_parse() from a private copy @h of @p's first @n bytes the caller
+ * already made (GRO's header copy: one copy, one parse). Same result.
+ */
+enum pv_drop pkt_parse_copy(struct pkt *p, const uint8_t *h, size_t n);
+
+/*
  * What forwarding needs and nothing more: the Ethernet addresses, from a
  * private copy. The L3/L4 fields read as "not IP" until pkt_parse_l3().
  * Returns PV_DROP_NONE, or PKT_TRUNC if shorter than an Ethernet header.

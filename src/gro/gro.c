@@ -251,14 +251,29 @@ static uint32_t pseudo_sum(const uint8_t *ip, bool v6, uint32_t l4len)
 }
 
 /*
+ * The private copy of @p's first bytes in s->hdr (the source may be guest
+ * memory that changes under us), of a constant size when the first
+ * segment holds it: a few vector moves instead of the iovec walk (~60
+ * instructions a segment). Returns the bytes copied.
+ */
+static size_t hdr_copy(const struct pkt *p, struct seg_info *s)
+{
+	if (p->nseg && p->seg[0].iov_len >= sizeof(s->hdr) &&
+	    p->len >= sizeof(s->hdr)) {
+		memcpy(s->hdr, p->seg[0].iov_base, sizeof(s->hdr));
+		return sizeof(s->hdr);
+	}
+	return pv_iov_to_buf(p->seg, p->nseg, 0, s->hdr,
+			     PV_MIN((size_t)p->len, sizeof(s->hdr)));
+}
+
+/*
  * An IP packet whose TCP header pkt_parse could not locate (a later IPv4
  * fragment, IPv6 extension headers) may still belong to a held flow: key it
  * by addresses alone, so every such flow is flushed before it (order).
  */
-static void addr_key(const struct pkt *p, struct seg_info *s)
+static void addr_key(const struct pkt *p, size_t n, struct seg_info *s)
 {
-	size_t n = pv_iov_to_buf(p->seg, p->nseg, 0, s->hdr,
-				 PV_MIN((size_t)p->len, (size_t)L2_MAX + 40));
 	bool v6 = p->ethertype == ETH_P_IPV6;
 
 	if ((!v6 && p->ethertype != ETH_P_IP) || p->l3_off < ETH_HLEN ||
@@ -273,38 +288,38 @@ static void addr_key(const struct pkt *p, struct seg_info *s)
  * Reads @p's headers into @s. Sets s->keyed once the flow key is known and
  * s->eligible if the segment may be held at all. No checksum work here.
  */
-static void classify(const struct pkt *p, uint16_t dst, uint16_t q,
+static void classify(struct pkt *p, uint16_t dst, uint16_t q,
 		     struct seg_info *s)
 {
-	size_t n;
+	size_t n = 0;
 	const uint8_t *ip, *th;
 	uint32_t l3len, l4len;
 	uint8_t vf = p->vh.flags;
+	bool copied = false;
 
 	s->keyed = s->eligible = s->addr_only = false;
 	s->dst = dst;
 	s->q = q;
+	/*
+	 * The switch leaves layers 3-4 to us (pkt_parse_l2 only): they are
+	 * parsed from the header copy below, not from a second one.
+	 */
+	if (!p->l3_parsed) {
+		n = hdr_copy(p, s);
+		copied = true;
+		if (pkt_parse_copy(p, s->hdr, n) != PV_DROP_NONE)
+			return;
+	}
 	if (p->l3_off && !p->l4_off && p->l3_off <= L2_MAX) {
-		addr_key(p, s);
+		addr_key(p, copied ? n : hdr_copy(p, s), s);
 		return;
 	}
 	if (p->l4_proto != 6 || !p->l4_off || p->l3_off < ETH_HLEN ||
 	    p->l3_off > L2_MAX ||
 	    (p->ethertype != ETH_P_IP && p->ethertype != ETH_P_IPV6))
 		return;
-	/*
-	 * Still a copy (the source may be guest memory that changes under
-	 * us), but of a constant size when the first segment holds it: a few
-	 * vector moves instead of the iovec walk (~60 instructions a segment).
-	 */
-	if (p->nseg && p->seg[0].iov_len >= sizeof(s->hdr) &&
-	    p->len >= sizeof(s->hdr)) {
-		memcpy(s->hdr, p->seg[0].iov_base, sizeof(s->hdr));
-		n = sizeof(s->hdr);
-	} else {
-		n = pv_iov_to_buf(p->seg, p->nseg, 0, s->hdr,
-				  PV_MIN((size_t)p->len, sizeof(s->hdr)));
-	}
+	if (!copied)
+		n = hdr_copy(p, s);
 	s->l3_off = p->l3_off;
 	s->l4_off = p->l4_off;
 	s->v6 = p->ethertype == ETH_P_IPV6;
@@ -564,7 +579,7 @@ static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
 	return flush;
 }
 
-bool gro_receive(struct gro_table *t, const struct pkt *p, struct gro_ref ref,
+bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 		 uint16_t dst, uint16_t q, uint64_t now_ns)
 {
 	struct seg_info s;

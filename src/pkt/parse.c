@@ -50,8 +50,7 @@ static inline enum pv_drop take_l2(struct pkt *p, const uint8_t *h, size_t n,
 enum pv_drop pkt_parse(struct pkt *p)
 {
 	uint8_t h[PKT_HDR_COPY];
-	size_t off = 12, n;
-	uint16_t type;
+	size_t n;
 
 	/*
 	 * The first piece usually holds all we look at: plain copies, at a
@@ -75,6 +74,16 @@ enum pv_drop pkt_parse(struct pkt *p)
 		n = pv_iov_to_buf(p->seg, p->nseg, 0, h, PARSE_COPY);
 	}
 	pv_compiler_barrier();
+	return pkt_parse_copy(p, h, n);
+}
+
+enum pv_drop pkt_parse_copy(struct pkt *p, const uint8_t *h, size_t n)
+{
+	size_t off = 12;
+	uint16_t type;
+
+	/* What pkt_parse() reads, and no more: the same result from a longer copy. */
+	n = PV_MIN(n, (size_t)PARSE_COPY);
 	if (take_l2(p, h, n, true) != PV_DROP_NONE)
 		return PV_DROP_PKT_TRUNC;
 

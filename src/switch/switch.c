@@ -714,9 +714,12 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 
 			if (dest[i] != pi && !(flood && dest[i] == DEST_FLOOD))
 				continue;
-			/* Layers 3-4 only for what reads them: RSS, GRO, GSO. */
-			if (nq > 1 || try_gro ||
-			    p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+			/*
+			 * Layers 3-4 only for what reads them: RSS, GSO, and
+			 * GRO, which parses them from its own header copy
+			 * (gro_receive): one copy and one parse, not two.
+			 */
+			if (nq > 1 || p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
 				pkt_parse_l3(p);
 			q = nq > 1 ? (uint8_t)(pkt_flow_hash(p) % nq) : 0;
 			if (p->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE &&

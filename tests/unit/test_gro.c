@@ -267,6 +267,12 @@ static const struct gro_case cases[] = {
 	  "d|flow=27 d|flow=28 d|flow=29 d|flow=30 d|flow=31 d|flow=32 d", .expect = "1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1" },
 };
 
+/*
+ * Set: every case runs on frames parsed as the switch hands them to GRO,
+ * MACs only (pkt_parse_l2), and gro_receive parses layers 3-4 itself.
+ */
+static bool l2_only;
+
 static void run_case(void **state)
 {
 	const struct gro_case *c = *state;
@@ -282,6 +288,9 @@ static void run_case(void **state)
 	n = tf_sequence(c->seq, c->v6, c->vid, c->split, H.f, TF_MAX);
 	assert_true(n > 0);
 	H.nf = (unsigned)n;
+	if (l2_only)
+		for (unsigned i = 0; i < H.nf; i++)
+			assert_int_equal(pkt_parse_l2(&H.f[i].p), PV_DROP_NONE);
 	t = gro_table_create(&cfg, deliver, &H);
 	assert_non_null(t);
 	for (unsigned i = 0; i < H.nf; i++)
@@ -316,6 +325,52 @@ static void run_case(void **state)
 		assert_int_equal(gro_stats(t)->flush_full, 2);
 	}
 	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void run_case_l2(void **state)
+{
+	l2_only = true;
+	run_case(state);
+	l2_only = false;
+}
+
+/*
+ * One copy, one parse: a frame the switch parsed at layer 2 only leaves
+ * gro_receive with the fields pkt_parse() gives, held or not.
+ */
+static void parse_once_same_fields(void **state)
+{
+	static const char *const specs[] = { "d", "d|psh", "d|ipopt", "d|frag", "d|ext" };
+	struct gro_cfg cfg = { .policy = GRO_POLL };
+
+	(void)state;
+	for (unsigned v = 0; v < ARRAY_SIZE(specs) * 2; v++) {
+		struct gro_table *t;
+		struct pkt want;
+		bool v6 = v & 1;
+
+		if (!v6 && !strcmp(specs[v / 2], "d|ext"))
+			continue;
+		harness_reset();
+		assert_int_equal(tf_sequence(specs[v / 2], v6, v == 2 ? 10 : 0, 0,
+					     H.f, TF_MAX), 1);
+		H.nf = 1;
+		want = H.f[0].p;
+		assert_true(want.l3_parsed);
+		assert_int_equal(pkt_parse_l2(&H.f[0].p), PV_DROP_NONE);
+		assert_int_equal(H.f[0].p.l3_off, 0);
+		t = gro_table_create(&cfg, deliver, &H);
+		offer(t, 0, 1);
+		assert_true(H.f[0].p.l3_parsed);
+		assert_int_equal(H.f[0].p.l3_off, want.l3_off);
+		assert_int_equal(H.f[0].p.l4_off, want.l4_off);
+		assert_int_equal(H.f[0].p.l4_proto, want.l4_proto);
+		assert_int_equal(H.f[0].p.ethertype, want.ethertype);
+		assert_int_equal(H.f[0].p.hash_len, want.hash_len);
+		assert_memory_equal(H.f[0].p.hash_in, want.hash_in, want.hash_len);
+		gro_table_destroy(t);
+	}
 	harness_reset();
 }
 
@@ -564,8 +619,10 @@ int main(void)
 		cmocka_unit_test(flush_port_only_that_port),
 		cmocka_unit_test(off_takes_nothing),
 		cmocka_unit_test(cfg_parse),
+		cmocka_unit_test(parse_once_same_fields),
 	};
-	struct CMUnitTest tests[ARRAY_SIZE(cases) + ARRAY_SIZE(fixed)];
+	struct CMUnitTest tests[2 * ARRAY_SIZE(cases) + ARRAY_SIZE(fixed)];
+	static char l2_names[ARRAY_SIZE(cases)][64];
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -573,6 +630,12 @@ int main(void)
 						.test_func = run_case,
 						.initial_state = (void *)&cases[i] };
 		n++;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(l2_names[i], sizeof(l2_names[i]), "%s_l2_only", cases[i].name);
+		tests[n++] = (struct CMUnitTest){ .name = l2_names[i],
+						  .test_func = run_case_l2,
+						  .initial_state = (void *)&cases[i] };
 	}
 	for (unsigned i = 0; i < ARRAY_SIZE(fixed); i++)
 		tests[n++] = fixed[i];
