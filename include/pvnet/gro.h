@@ -93,7 +93,8 @@ void gro_table_destroy(struct gro_table *t);
 /*
  * Offers packet @p (from @ref) for destination (@dst, @q) at @now_ns. @p
  * needs only pkt_parse_l2(): if its layers 3-4 are not parsed yet, the
- * table parses them into @p from its own header copy (pkt_parse_copy).
+ * table reads them from its own header copy, and may parse them into @p
+ * (pkt_parse_copy) or leave them unparsed for pkt_parse_l3().
  * Returns true if the table keeps it: the caller must not release @ref's
  * buffer, and @p itself may be reused at once (the table copied what it
  * needs). Returns false if @p is not eligible: the caller delivers it now;
