@@ -134,9 +134,14 @@ static void deliver(void *arg, struct gro_out *o)
 	for (unsigned i = 0; i < o->nrefs; i++) {
 		const struct tf_frame *f = &z->f[o->refs[i].cookie];
 		/* the payload as the IP header of the segment bounds it */
-		const struct pkt *fp = &f->p;
-		size_t hl = fp->l4_off + ((f->buf[fp->l4_off + 12] >> 4) * 4u);
+		struct pkt fq = f->p;
+		const struct pkt *fp = &fq;
+		size_t hl;
 		size_t l;
+
+		/* GRO may have left an l2_only frame's layers 3-4 unparsed */
+		pkt_parse_l3(&fq);
+		hl = fp->l4_off + ((f->buf[fp->l4_off + 12] >> 4) * 4u);
 
 		if (z->v6)
 			l = 40u + pv_get_be16(f->buf + fp->l3_off + 4) - (hl - fp->l3_off);
@@ -161,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct gro_table *t;
 	struct fz *z;
 	uint64_t now = 1000;
+	bool l2_only;
 
 	if (size < 2)
 		return 0;
@@ -168,6 +174,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	z->v6 = data[0] & 1;
 	z->gso_partial = data[0] >> 1;
 	cfg.linearize = data[0] & 0x80;
+	/* As the switch offers them: MACs parsed, layers 3-4 left to GRO. */
+	l2_only = data[0] & 0x40;
 	cfg.policy = (data[0] >> 2) & 1 ? GRO_EVERY : GRO_ADAPTIVE;
 	cfg.every = 2;
 	memset(z->last, 0xff, sizeof(z->last));
@@ -221,6 +229,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pkt_parse(&f->p);
 			z->corrupt[i] = true;
 		}
+		if (l2_only)
+			CHECK(pkt_parse_l2(&f->p) == PV_DROP_NONE);
 		z->n++;
 		/* taken before the call: it may come back inside it */
 		z->taken[i] = true;
