@@ -19,6 +19,7 @@
 
 #include "pvnet/virtio.h"
 #include "fg_fixture.h"
+#include "pk_fixture.h"
 
 #define S	(1024 * 1024ULL)
 #define PFEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
@@ -690,6 +691,49 @@ static void dirty_log_packed(void **state)
 	free(log);
 }
 
+/*
+ * A hostile driver makes positions available again while the chains there
+ * are still in flight: 256 chains of two descriptors fill a lap of 512
+ * positions, 100 more reuse positions 0..199 of the next lap (IDs still
+ * free, fewer chains in flight than the ring holds: nothing to refuse).
+ * One publish uses all 356; their used descriptors lie over the whole
+ * ring, not only over the span from the first position to the end of the
+ * last chain (0..199, which a position count modulo the ring reports).
+ */
+static void dirty_log_packed_relap(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t log_bytes = (5 * S >> VRING_LOG_PAGE_SHIFT) / 8;
+	uint8_t *log = calloc(1, log_bytes);
+	struct fg_ring r;
+	struct pk_drv d;
+	uint64_t buf;
+
+	assert_non_null(log);
+	fg_reset(fg);
+	assert_int_equal(fg_ring_create(fg, &r, 0, 512, PFEAT, VRING_PACKED_WRAP), 0);
+	buf = fg_alloc(fg, 1, 4096, 4096);
+	vring_set_log(&r.dev, log, log_bytes, r.used_gpa);
+	pk_drv_init(&d, &r);
+	for (uint16_t c = 0; c < 356; c++) {
+		uint64_t a[2] = { buf, buf + 64 };
+		uint32_t l[2] = { 64, 64 };
+		uint16_t f[2] = { VRING_DESC_F_NEXT, 0 };
+
+		pk_drv_add(&d, a, l, f, 2, c);
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 1, VRING_DIR_OUT), 1);
+		assert_int_equal(elems[0].head, c);
+		vring_push(&r.dev, elems[0].head, 0);
+	}
+	vring_flush(&r.dev);
+	assert_int_equal(drops(&r.dev), 0);
+	for (unsigned pos = 0; pos < 512; pos += 2)
+		if (!dirty(log, r.desc_gpa + 16ULL * pos))
+			fail_msg("used descriptor at position %u not logged", pos);
+	fg_ring_destroy(&r);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +750,7 @@ int main(void)
 		cmocka_unit_test(hostile_wrap_out_of_step),
 		cmocka_unit_test(hostile_used_beyond_published),
 		cmocka_unit_test(dirty_log_packed),
+		cmocka_unit_test(dirty_log_packed_relap),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);
