@@ -394,9 +394,11 @@ void vring_pk_unpop(struct vring *vq, unsigned n)
  * the chains' lengths added up, not its ends' distance modulo the ring: a
  * driver may make positions available again while the chains there are
  * in flight (the device has no way to tell), and then the run laps the
- * ring and the ends' distance would mark only part of it.
+ * ring and the ends' distance would mark only part of it. Out of line:
+ * inlined, its loop cost every publish register saves, logging or not.
  */
-static void pk_log_used(const struct vring *vq, uint16_t from, uint16_t upto)
+static __attribute__((noinline, cold)) void
+pk_log_used(const struct vring *vq, uint16_t from, uint16_t upto)
 {
 	const struct vring_packed_desc *ring = pk_ring(vq);
 	uint16_t first = vq->pk_pos[from & vq->mask] & ~VRING_PACKED_WRAP;
