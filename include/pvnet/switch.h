@@ -153,6 +153,12 @@ void sw_announce(struct sw *sw, struct port *src, const uint8_t *mac);
  */
 int sw_net_get(struct sw *sw, const char *name, bool create, char *err,
 	       size_t errlen);
+/*
+ * Control thread: forgets the networks created after the first @nnets
+ * (sw->nnets before a port add that was then refused: only that port
+ * named them, and it was in no table, so no worker saw their indexes).
+ */
+void sw_net_forget(struct sw *sw, unsigned nnets);
 /* Finds a port by name; NULL if none. */
 struct port *sw_port_find(struct sw *sw, const char *name);
 /*

@@ -385,6 +385,9 @@ struct vring {
 	 */
 	uint16_t pk_drv_pub;		/* first unpublished position | wrap */
 	uint16_t pk_drv_head_flags;	/* the flags its head gets at publish */
+	/* descriptors published since the last vring_drv_need_kick(),
+	 * capped at two laps (positions alone repeat every two laps) */
+	uint32_t pk_drv_unkicked;
 	/* IDs added since the last publish, linked through drv_next (an ID
 	 * in flight has no free-list link); VRING_PK_DRV_NONE ends it */
 	uint16_t pk_drv_unpub;

@@ -84,6 +84,9 @@ static int sandbox_refuses(const char *spec, char *err, size_t errlen)
 int ctl_port_add(struct sw *sw, const char *spec, unsigned flags,
 		 struct port **out, char *err, size_t errlen)
 {
+	/* a refused port leaves the networks as they were (they are never
+	 * deleted and there are 16: refused adds would use them up) */
+	unsigned nets = sw->nnets;
 	char why[200];
 	struct port *p;
 	const char *path;
@@ -93,8 +96,10 @@ int ctl_port_add(struct sw *sw, const char *spec, unsigned flags,
 	    (rc = sandbox_refuses(spec, err, errlen)) < 0)
 		return rc;
 	p = port_create(sw, spec, err, errlen);
-	if (!p)
+	if (!p) {
+		sw_net_forget(sw, nets);
 		return -EINVAL;
+	}
 	rc = sw_port_check(sw, p, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -132,6 +137,7 @@ int ctl_port_add(struct sw *sw, const char *spec, unsigned flags,
 	return 0;
 fail:
 	p->ops->destroy(p);
+	sw_net_forget(sw, nets);
 	return rc;
 }
 

@@ -158,6 +158,15 @@ int sw_net_get(struct sw *sw, const char *name, bool create, char *err,
 	return (int)sw->nnets++;
 }
 
+void sw_net_forget(struct sw *sw, unsigned nnets)
+{
+	while (sw->nnets > nnets && sw->nnets > 1) {
+		sw->nnets--;
+		memset(sw->net_name[sw->nnets], 0, sizeof(sw->net_name[0]));
+		memset(&sw->net_gone[sw->nnets], 0, sizeof(sw->net_gone[0]));
+	}
+}
+
 /* Same MAC in the same network: one station (a MAC may be in two networks). */
 static bool same_station(const struct port *a, const struct port *b)
 {

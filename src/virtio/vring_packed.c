@@ -387,21 +387,39 @@ void vring_pk_unpop(struct vring *vq, unsigned n)
 
 /*
  * Dirty log (live migration): the used descriptors of sequences [from,
- * upto) lie between the first one's position and the position after the
- * last chain; that span of the descriptor ring is marked (one or two
- * ranges, pages not bytes, so marking the whole span costs no more).
+ * upto) lie in the run of positions from the first one's to the end of
+ * the last chain (each chain starts where the one before it ended); that
+ * run of the descriptor ring is marked (one or two ranges, pages not
+ * bytes, so marking the whole run costs no more). The run's length is
+ * the chains' lengths added up, not its ends' distance modulo the ring: a
+ * driver may make positions available again while the chains there are
+ * in flight (the device has no way to tell), and then the run laps the
+ * ring and the ends' distance would mark only part of it. Out of line:
+ * inlined, its loop cost every publish register saves, logging or not.
  */
-static void pk_log_used(const struct vring *vq, uint16_t from, uint16_t upto)
+static __attribute__((noinline, cold)) void
+pk_log_used(const struct vring *vq, uint16_t from, uint16_t upto)
 {
 	const struct vring_packed_desc *ring = pk_ring(vq);
 	uint16_t first = vq->pk_pos[from & vq->mask] & ~VRING_PACKED_WRAP;
 	uint16_t end = vq->pk_end[(uint16_t)(upto - 1) & vq->mask] &
 		       ~VRING_PACKED_WRAP;
+	uint32_t run = 0;
 
-	if (end > first) {
+	for (uint16_t q = from; q != upto && run < vq->size; q++) {
+		uint16_t s = q & vq->mask;
+		uint16_t p = vq->pk_pos[s] & ~VRING_PACKED_WRAP;
+		uint16_t e = vq->pk_end[s] & ~VRING_PACKED_WRAP;
+
+		/* 1..size descriptors: a chain of size ends where it began */
+		run += e > p ? (uint32_t)(e - p) : (uint32_t)(e + vq->size - p);
+	}
+	if (run >= vq->size) {
+		vring_log_hva(vq, ring, (uint64_t)vq->size * sizeof(*ring));
+	} else if (end > first) {
 		vring_log_hva(vq, &ring[first], (uint64_t)(end - first) * sizeof(*ring));
 	} else {
-		/* wrapped (or a whole lap): the tail, then the head */
+		/* wrapped: the tail, then the head */
 		vring_log_hva(vq, &ring[first],
 			      (uint64_t)(vq->size - first) * sizeof(*ring));
 		vring_log_hva(vq, ring, (uint64_t)end * sizeof(*ring));

@@ -114,6 +114,7 @@ void vring_pk_drv_init(struct vring *vq, uint16_t pw)
 	vq->num_free = vq->size;
 	vq->shadow_avail = vq->last_used = vq->kicked_avail = pw;
 	vq->pk_drv_pub = pw;
+	vq->pk_drv_unkicked = 0;
 	vq->pk_drv_head_flags = 0;
 	vq->pk_drv_unpub = VRING_PK_DRV_NONE;
 	WRITE_ONCE(pkd_driver(vq)->off_wrap, 0);
@@ -185,9 +186,14 @@ int vring_pk_drv_add(struct vring *vq, const struct vring_buf *bufs,
 void vring_pk_drv_publish(struct vring *vq)
 {
 	uint16_t pub = vq->pk_drv_pub;
+	uint32_t unkicked;
 
 	if (unlikely(!vring_ready(vq)) || pub == vq->shadow_avail)
 		return;
+	/* at most a lap per publish (descriptors in flight); capped: past
+	 * a lap need_kick() knows all it needs */
+	unkicked = vq->pk_drv_unkicked + pkd_dist(pub, vq->shadow_avail, vq->size);
+	vq->pk_drv_unkicked = unkicked < 2u * vq->size ? unkicked : 2u * vq->size;
 	/* Release: every descriptor added since, and the heads behind this
 	 * one, before the flags that make the first available (§2.8.21.1;
 	 * pairs with the device's acquire load in vring_pk_pop). */
@@ -199,20 +205,34 @@ void vring_pk_drv_publish(struct vring *vq)
 
 bool vring_pk_drv_need_kick(struct vring *vq)
 {
-	uint16_t old = vq->kicked_avail, new = vq->pk_drv_pub;
+	uint16_t new = vq->pk_drv_pub;
+	uint32_t unkicked = vq->pk_drv_unkicked;
 	uint16_t flags;
 	bool need;
 
-	if (unlikely(!vring_ready(vq)) || old == new)
+	/*
+	 * Positions repeat every two laps: a caller that published without
+	 * asking (`pvnet guest` fills its RX ring at setup) and then
+	 * published one more lap is back where the last decision left it:
+	 * the count, not the positions, says what is new.
+	 */
+	if (unlikely(!vring_ready(vq)) || !unkicked)
 		return false;
 	/* Full barrier: the flags that published before the device's event
 	 * area (pairs with the mb in vring_pk_set_kick). */
 	pv_smp_mb();
 	vq->kicked_avail = new;
+	vq->pk_drv_unkicked = 0;
 	flags = le16toh(READ_ONCE(pkd_device(vq)->flags));
-	if (flags == VRING_PACKED_EVENT_F_DESC && vq->event_idx) {
+	if (flags == VRING_PACKED_EVENT_F_DESC && vq->event_idx &&
+	    unkicked > vq->size) {
+		/* more than a lap since the last decision: the event's
+		 * position names two of them, and a kick too many only
+		 * wakes the device, one too few stalls one that sleeps */
+		need = true;
+	} else if (flags == VRING_PACKED_EVENT_F_DESC && vq->event_idx) {
 		uint16_t ow, n = pkd_pos(new), off;
-		uint16_t o = (uint16_t)(n - pkd_dist(old, new, vq->size));
+		uint16_t o = (uint16_t)(n - unkicked);
 
 		pv_smp_rmb();	/* off_wrap as new as the flags */
 		ow = le16toh(READ_ONCE(pkd_device(vq)->off_wrap));

@@ -19,6 +19,7 @@
 
 #include "pvnet/virtio.h"
 #include "fg_fixture.h"
+#include "pk_fixture.h"
 
 #define S	(1024 * 1024ULL)
 #define PFEAT	(VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) | \
@@ -422,6 +423,59 @@ static void event_suppression_both_ways(void **state)
 	fg_ring_destroy(&r);
 }
 
+/*
+ * A publish nobody asked need_kick about (`pvnet guest` fills its RX ring
+ * at setup and publishes it before the backend has the kick fd): a later
+ * publish of exactly one more lap brings the position back to where the
+ * last decision left it, two laps on, and still needs a kick, with the
+ * device's flags ENABLE or DESC at the new lap's first position (what a
+ * device that sleeps until kicked asks for once it used the ring up).
+ */
+static void kick_after_unasked_lap(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_packed_event *dev_ev;
+	struct fg_ring r;
+	struct bufs b;
+	void *ck[16];
+
+	for (unsigned desc = 0; desc < 2; desc++) {
+		fg_reset(fg);
+		bufs_alloc(fg, &b, 16);
+		assert_int_equal(fg_ring_create(fg, &r, 0, 16, PFEAT,
+						VRING_PACKED_WRAP), 0);
+		dev_ev = (struct vring_packed_event *)r.drv.used;
+		for (unsigned s = 0; s < 16; s++)
+			assert_int_equal(vring_drv_add(&r.drv,
+						       &(struct vring_buf){ b.gpa[s], BUFSZ },
+						       0, 1, (void *)(uintptr_t)(s + 1)), 0);
+		vring_drv_publish(&r.drv);	/* no need_kick: the setup */
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 16, VRING_DIR_IN), 16);
+		for (unsigned i = 0; i < 16; i++)
+			vring_push(&r.dev, elems[i].head, 0);
+		vring_flush(&r.dev);
+		assert_int_equal(vring_drv_get_used(&r.drv, ck, NULL, 16), 16);
+		if (desc) {
+			/* position 0 of the second lap (wrap counter 0) */
+			WRITE_ONCE(dev_ev->off_wrap, htole16(0));
+			WRITE_ONCE(dev_ev->flags, htole16(VRING_PACKED_EVENT_F_DESC));
+		} else {
+			vring_set_kick(&r.dev, true);
+		}
+		for (unsigned s = 0; s < 16; s++)
+			assert_int_equal(vring_drv_add(&r.drv,
+						       &(struct vring_buf){ b.gpa[s], BUFSZ },
+						       0, 1, (void *)(uintptr_t)(s + 1)), 0);
+		vring_drv_publish(&r.drv);
+		assert_true(vring_drv_need_kick(&r.drv));
+		assert_false(vring_drv_need_kick(&r.drv));	/* nothing new */
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 16, VRING_DIR_IN), 16);
+		assert_int_equal(drops(&r.drv), 0);
+		assert_int_equal(drops(&r.dev), 0);
+		fg_ring_destroy(&r);
+	}
+}
+
 /* ---- a hostile device ---- */
 
 /* Three RX chains published (IDs 0, 1, 2 at positions 0, 1, 2), one added
@@ -690,6 +744,49 @@ static void dirty_log_packed(void **state)
 	free(log);
 }
 
+/*
+ * A hostile driver makes positions available again while the chains there
+ * are still in flight: 256 chains of two descriptors fill a lap of 512
+ * positions, 100 more reuse positions 0..199 of the next lap (IDs still
+ * free, fewer chains in flight than the ring holds: nothing to refuse).
+ * One publish uses all 356; their used descriptors lie over the whole
+ * ring, not only over the span from the first position to the end of the
+ * last chain (0..199, which a position count modulo the ring reports).
+ */
+static void dirty_log_packed_relap(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t log_bytes = (5 * S >> VRING_LOG_PAGE_SHIFT) / 8;
+	uint8_t *log = calloc(1, log_bytes);
+	struct fg_ring r;
+	struct pk_drv d;
+	uint64_t buf;
+
+	assert_non_null(log);
+	fg_reset(fg);
+	assert_int_equal(fg_ring_create(fg, &r, 0, 512, PFEAT, VRING_PACKED_WRAP), 0);
+	buf = fg_alloc(fg, 1, 4096, 4096);
+	vring_set_log(&r.dev, log, log_bytes, r.used_gpa);
+	pk_drv_init(&d, &r);
+	for (uint16_t c = 0; c < 356; c++) {
+		uint64_t a[2] = { buf, buf + 64 };
+		uint32_t l[2] = { 64, 64 };
+		uint16_t f[2] = { VRING_DESC_F_NEXT, 0 };
+
+		pk_drv_add(&d, a, l, f, 2, c);
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 1, VRING_DIR_OUT), 1);
+		assert_int_equal(elems[0].head, c);
+		vring_push(&r.dev, elems[0].head, 0);
+	}
+	vring_flush(&r.dev);
+	assert_int_equal(drops(&r.dev), 0);
+	for (unsigned pos = 0; pos < 512; pos += 2)
+		if (!dirty(log, r.desc_gpa + 16ULL * pos))
+			fail_msg("used descriptor at position %u not logged", pos);
+	fg_ring_destroy(&r);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +794,7 @@ int main(void)
 		cmocka_unit_test(rx_mergeable_many_laps),
 		cmocka_unit_test(out_of_order_device),
 		cmocka_unit_test(event_suppression_both_ways),
+		cmocka_unit_test(kick_after_unasked_lap),
 		cmocka_unit_test(hostile_id_out_of_range),
 		cmocka_unit_test(hostile_id_never_given),
 		cmocka_unit_test(hostile_id_used_twice),
@@ -706,6 +804,7 @@ int main(void)
 		cmocka_unit_test(hostile_wrap_out_of_step),
 		cmocka_unit_test(hostile_used_beyond_published),
 		cmocka_unit_test(dirty_log_packed),
+		cmocka_unit_test(dirty_log_packed_relap),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);

@@ -25,6 +25,7 @@
 #include "pvnet/port.h"
 #include "pvnet/switch.h"
 #include "pvnet/vxlan.h"
+#include "../../src/ctl/ctl_internal.h"
 
 static void test_hdr_roundtrip(void **state)
 {
@@ -970,6 +971,37 @@ static void test_multi_bad_specs(void **state)
 }
 
 /*
+ * A refused add leaves the network table as it was: 20 runtime adds (as
+ * `pvnet port add` runs them under --no-sandbox) of a vxlan port whose
+ * name is taken, each naming a fresh network, then a good add naming
+ * another new one. Networks are never deleted and there are 16: had the
+ * refused adds kept theirs, the good one would find none left.
+ */
+static void test_multi_refused_adds_keep_no_network(void **state)
+{
+	struct multi *mm = *state;
+	unsigned nets = mm->sw->nnets;
+	char spec[200], err[400];
+	struct port *p = NULL;
+
+	for (unsigned i = 0; i < 20; i++) {
+		snprintf(spec, sizeof(spec), "vxlan,name=m,vni=fresh%u:%u,"
+			 "local=127.0.0.1,dstport=%u,mtu=1500", i, 1000 + i,
+			 mm->port + 1);
+		assert_true(ctl_port_add(mm->sw, spec, CTL_PORT_START, NULL,
+					 err, sizeof(err)) < 0);
+	}
+	snprintf(spec, sizeof(spec), "vxlan,name=g,vni=green:500,"
+		 "local=127.0.0.1,dstport=%u,mtu=1500", mm->port + 1);
+	if (ctl_port_add(mm->sw, spec, CTL_PORT_START, &p, err, sizeof(err)))
+		fail_msg("%s: %s", spec, err);
+	assert_int_equal(mm->sw->nnets, nets + 1);
+	assert_string_equal(mm->sw->net_name[nets], "green");
+	assert_int_equal(sw_net_get(mm->sw, "fresh0", false, err, sizeof(err)),
+			 (int)mm->sw->nnets);
+}
+
+/*
  * Workers send bursts that mix both VNIs through m while the control
  * thread adds and removes a remote of each VNI and a static MAC: each
  * VNI's flood set follows rule G by pointer on its own (TSan, tests/run).
@@ -1117,6 +1149,8 @@ int main(void)
 						multi_teardown),
 		cmocka_unit_test_setup_teardown(test_multi_bad_specs, multi_setup,
 						multi_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_refused_adds_keep_no_network,
+						multi_setup, multi_teardown),
 		cmocka_unit_test_setup_teardown(test_multi_concurrent, multi_setup,
 						multi_teardown),
 		cmocka_unit_test_setup_teardown(test_evpn_concurrent,
