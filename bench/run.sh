@@ -41,7 +41,11 @@ Scenarios (default: all):
           guest in io and in mac forwarding (mac: it writes every frame):
           Mpps at 64 B, Gbit/s at 1518 B, ratio pvnet/DPDK, measured after
           PEERS_WARMUP (default 4) s of traffic (installs dpdk-dev); io
-          again with packed rings (rows "packed", PEERS_PACKED=0 skips)
+          again with packed rings (rows "packed", PEERS_PACKED=0 skips);
+          PEERS_PVNET_B=PATH adds a second pvnet build ("pvnet B" rows,
+          ratio to pvnet), PEERS_VARIANTS="io mac packed gen",
+          PEERS_SIZES="64 1518", PEERS_RUNS=N and PEERS_SWITCH_ARGS pick
+          what runs (docs/benchmarks.md)
   tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
           TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte (pvnet
           switch, pvnet guest and iperf3 apart, and their total), ratio
@@ -405,16 +409,45 @@ PEERS_WARMUP=${PEERS_WARMUP:-4}
 # VIRTIO_F_RING_PACKED) on both switches, rows "packed ..."; 0 skips it
 PEERS_PACKED=${PEERS_PACKED:-1}
 PEERS_VQ=
+# An A/B of two pvnet builds: PEERS_PVNET_B=/path/to/other/pvnet adds a
+# third switch, "pvnet B", run in turn with pvnet and DPDK in every run
+# (rows "pvnet B switch, ...", ratio to pvnet; ratio_dpdk to DPDK).
+# PEERS_VARIANTS picks variants among io mac packed gen (gen: the pvnet
+# guest gen->sink rows), PEERS_SIZES sizes among 64 1518: e.g.
+# PEERS_VARIANTS=io PEERS_SIZES=64 for a quick A/B. PEERS_SWITCH_ARGS:
+# more `pvnet switch` options for both pvnet builds (e.g. --stage-cycles).
+PEERS_PVNET_B=${PEERS_PVNET_B:-}
+PEERS_VARIANTS=${PEERS_VARIANTS:-}
+PEERS_SIZES=${PEERS_SIZES:-64 1518}
+PEERS_SWITCH_ARGS=${PEERS_SWITCH_ARGS:-}
+# PEERS_RUNS: runs per switch and variant (default: RUNS, 3, --quick 1)
+PEERS_RUNS=${PEERS_RUNS:-}
+
+# peers_settle PID: returns once PID takes < 100 minor faults in 0.5 s
+# (at most 60 tries)
+peers_settle() {
+	local f0 f1
+	f1=$(awk '{print $10}' "/proc/$1/stat" 2>/dev/null) || return 0
+	for _ in $(seq 60); do
+		f0=$f1
+		sleep 0.5
+		f1=$(awk '{print $10}' "/proc/$1/stat" 2>/dev/null) || return 0
+		[ $((f1 - f0)) -lt 100 ] && return 0
+	done
+}
 
 # peers_run KIND SIZE OUT [FWD]: one run, raw figures as JSON into OUT; the
 # guest forwards in FWD mode: io (default: frames pass untouched) or mac
-# (the guest rewrites each frame's addresses: it writes every frame)
+# (the guest rewrites each frame's addresses: it writes every frame).
+# KIND: pvnet, pvnetb (the PEERS_PVNET_B build) or dpdk
 peers_run() {
 	local kind=$1 size=$2 out=$3 fwd=${4:-io} sw js0=null js1=null r0 r1 t0 t1 s0 s1 k0 k1
-	local a=$T/pa.sock b=$T/pb.sock
+	local a=$T/pa.sock b=$T/pb.sock pv=$PVNET
+	[ "$kind" = pvnetb ] && pv=$PEERS_PVNET_B kind=pvnet
 	rm -f "$a" "$b"
 	if [ "$kind" = pvnet ]; then
-		taskset -c 0 "$PVNET" switch --ctl "$T/pw.ctl" \
+		# shellcheck disable=SC2086 # PEERS_SWITCH_ARGS: words on purpose
+		taskset -c 0 "$pv" switch --ctl "$T/pw.ctl" $PEERS_SWITCH_ARGS \
 			--port "vhost,name=a,path=$a,mac=$PA_MAC" \
 			--port "vhost,name=b,path=$b,mac=$PB_MAC" 2>"$T/pw.log" &
 		sw=$!
@@ -441,7 +474,12 @@ peers_run() {
 	fi
 	tp_cmd pgu "start tx_first 32"
 	sleep "$PEERS_WARMUP"
-	[ "$kind" = pvnet ] && js0=$("$PVNET" stats --ctl "$T/pw.ctl" --json)
+	# A loaded machine stretches pvnet's page faults past PEERS_WARMUP
+	# (3-4 s quiet, 8+ s with other work on both CPUs): measured then, a
+	# run reads 10-30x too slow. Wait (up to 30 s more) until the switch
+	# stops faulting: under 100 minor faults in half a second.
+	[ "$kind" = pvnet ] && peers_settle "$sw"
+	[ "$kind" = pvnet ] && js0=$("$pv" stats --ctl "$T/pw.ctl" --json)
 	r0=$(tp_ports pgu 2)
 	t0=$(date +%s.%N)
 	s0=$(cpu_ticks "$sw")
@@ -451,7 +489,7 @@ peers_run() {
 	t1=$(date +%s.%N)
 	s1=$(cpu_ticks "$sw")
 	k1=$(cpu_ticks "$tp_pid_pgu")
-	[ "$kind" = pvnet ] && js1=$("$PVNET" stats --ctl "$T/pw.ctl" --json)
+	[ "$kind" = pvnet ] && js1=$("$pv" stats --ctl "$T/pw.ctl" --json)
 	tp_cmd pgu stop
 	sleep 0.2
 	tp_quit pgu
@@ -481,6 +519,16 @@ peers_run() {
 	       (sum($b.workers[].busy_cycles) - sum($a.workers[].busy_cycles)) / $pk end),
 	   kicks_per_pkt: (if $a == null or $pk == 0 then null else
 	       (sum($b.ports[].rxq_kicks[]) - sum($a.ports[].rxq_kicks[])) / $pk end),
+	   stage_rx_cpp: (if $a == null or $pk == 0 then null else
+	       (sum($b.workers[].stage_cycles.rx) - sum($a.workers[].stage_cycles.rx)) / $pk end),
+	   stage_classify_cpp: (if $a == null or $pk == 0 then null else
+	       (sum($b.workers[].stage_cycles.classify) -
+	        sum($a.workers[].stage_cycles.classify)) / $pk end),
+	   stage_deliver_cpp: (if $a == null or $pk == 0 then null else
+	       (sum($b.workers[].stage_cycles.deliver) -
+	        sum($a.workers[].stage_cycles.deliver)) / $pk end),
+	   stage_notify_cpp: (if $a == null or $pk == 0 then null else
+	       (sum($b.workers[].stage_cycles.notify) - sum($a.workers[].stage_cycles.notify)) / $pk end),
 	   irqs_per_pkt: (if $a == null or $pk == 0 then null else
 	       (sum($b.ports[].txq_irqs[]) - sum($a.ports[].txq_irqs[])) / $pk end),
 	   drops: (if $a == null then (($x1[2] - $x0[2]) - $pk | if . < 0 then 0 else . end)
@@ -489,42 +537,81 @@ peers_run() {
 
 sc_peers() {
 	need dpdk-testpmd || { echo "peers: no dpdk-testpmd, skipped" >&2; return 0; }
-	local size kind r files_p files_d f fwd tag
-	local variants=(io mac)
-	[ "$PEERS_PACKED" = 1 ] && variants+=(packed)
+	local size kind r files_p files_d files_b f fwd tag variants kinds=(pvnet dpdk)
+	local rp rd rb
+	if [ -n "$PEERS_VARIANTS" ]; then
+		read -ra variants <<<"$PEERS_VARIANTS"
+	else
+		variants=(io mac)
+		[ "$PEERS_PACKED" = 1 ] && variants+=(packed)
+		variants+=(gen)
+	fi
+	if [ -n "$PEERS_PVNET_B" ]; then
+		[ -x "$PEERS_PVNET_B" ] ||
+			{ echo "peers: PEERS_PVNET_B=$PEERS_PVNET_B is not executable" >&2; return 1; }
+		kinds=(pvnet pvnetb dpdk)
+	fi
 	for fwd in "${variants[@]}"; do
 		# io keeps the rows' names of earlier runs; mac is issue 14's
 		# variant; packed is io over packed rings (split vs packed)
 		tag= PEERS_VQ=
-		[ "$fwd" = mac ] && tag="mac "
-		if [ "$fwd" = packed ]; then
-			tag="packed " PEERS_VQ=,packed_vq=1 fwd=io
-		fi
-		for size in 64 1518; do
-			files_p=() files_d=()
-			for r in $(seq "$RUNS"); do
-				# alternate the two switches run by run: the same noise for both
-				for kind in pvnet dpdk; do
-					progress "peers: $kind ${fwd} ${size}B, run $r/$RUNS"
+		case $fwd in
+		io) ;;
+		mac) tag="mac " ;;
+		packed) tag="packed " PEERS_VQ=,packed_vq=1 fwd=io ;;
+		gen) continue ;;
+		*) echo "peers: unknown variant $fwd (io mac packed gen)" >&2; continue ;;
+		esac
+		for size in $PEERS_SIZES; do
+			files_p=() files_d=() files_b=()
+			for r in $(seq "${PEERS_RUNS:-$RUNS}"); do
+				# alternate the switches run by run: the same noise for all
+				for kind in "${kinds[@]}"; do
+					progress "peers: $kind ${fwd} ${size}B, run $r/${PEERS_RUNS:-$RUNS}"
 					f=$T/peers.$kind.${PEERS_VQ:+packed.}$fwd.$size.$r.json
 					peers_run "$kind" "$size" "$f" "$fwd" || continue
-					if [ "$kind" = pvnet ]; then files_p+=("$f"); else files_d+=("$f"); fi
+					case $kind in
+					pvnet) files_p+=("$f") ;;
+					pvnetb) files_b+=("$f") ;;
+					*) files_d+=("$f") ;;
+					esac
 				done
 			done
-			[ ${#files_p[@]} -gt 0 ] && add_row peers "pvnet switch, testpmd loopback ${tag}${size}B" "${files_p[@]}"
-			[ ${#files_d[@]} -gt 0 ] && add_row peers "DPDK testpmd switch, testpmd loopback ${tag}${size}B" "${files_d[@]}"
+			rp="pvnet switch, testpmd loopback ${tag}${size}B"
+			rd="DPDK testpmd switch, testpmd loopback ${tag}${size}B"
+			rb="pvnet B switch, testpmd loopback ${tag}${size}B"
+			[ ${#files_p[@]} -gt 0 ] && add_row peers "$rp" "${files_p[@]}"
+			[ ${#files_d[@]} -gt 0 ] && add_row peers "$rd" "${files_d[@]}"
+			[ ${#files_b[@]} -gt 0 ] && add_row peers "$rb" "${files_b[@]}"
 			if [ "$size" = 64 ]; then f=mpps; else f=gbps; fi
-			set_ratio peers "pvnet switch, testpmd loopback ${tag}${size}B" \
-				"DPDK testpmd switch, testpmd loopback ${tag}${size}B" "$f"
+			set_ratio peers "$rp" "$rd" "$f"
+			if [ ${#files_b[@]} -gt 0 ]; then
+				set_ratio peers "$rb" "$rp" "$f"
+				peers_ratio_dpdk "$rb" "$rd" "$f"
+			fi
 		done
 	done
+	case " ${variants[*]} " in *" gen "*) ;; *) return 0 ;; esac
 	# (c) pvnet's own frontends in place of the virtio-user testpmd: one
 	# gen -> sink stream (the copy scenario's "single" rows), same pinning
 	PIN_SWITCH=(taskset -c 0) PIN_GUEST=(taskset -c 1)
-	for size in 64 1518; do
+	for size in $PEERS_SIZES; do
 		stream_variant peers "pvnet switch, pvnet guest gen->sink ${size}B" "$size" 0 1 0 -- --copy single
 	done
 	PIN_SWITCH=() PIN_GUEST=()
+}
+
+# peers_ratio_dpdk NUM DEN FIELD: the NUM row (pvnet B, whose ratio is to
+# pvnet) gets ratio_dpdk = NUM.FIELD / DEN.FIELD as well
+peers_ratio_dpdk() {
+	local tmp
+	tmp=$(mktemp "$T/rows.XXXXXX") || return 1
+	jq -c -s --arg n "$1" --arg d "$2" --arg f "$3" '
+	  ([.[] | select(.scenario == "peers" and .variant == $d)][0][$f]) as $dv |
+	  .[] | if .scenario == "peers" and .variant == $n then
+	    .ratio_dpdk = (if $dv == null or $dv == 0 or .[$f] == null then null
+	                   else .[$f] / $dv end)
+	  else . end' "$ROWS" >"$tmp" && mv "$tmp" "$ROWS"
 }
 
 # netns_add NAME: a namespace with lo up, deleted at exit

@@ -469,8 +469,13 @@ void vring_log_rx(const struct vring *vq, const struct vring_elem *elems,
 
 /* Chains the driver has made available and we have not popped (packed: 0 or 1). */
 uint16_t vring_avail_count(struct vring *vq);
+/* Most chains one split-ring burst call pops or reserves (its heads are
+ * read, and their descriptors prefetched, ahead of the pops). */
+#define VRING_BURST_MAX	64
+
 /*
- * Pops up to @n chains, each translated and bounds-checked into @elems.
+ * Pops up to @n chains (at most VRING_BURST_MAX on a split ring), each
+ * translated and bounds-checked into @elems.
  * Every descriptor must match @dir. A ring violation breaks the queue (see
  * vring_fail) and stops the burst; chains popped before it are returned.
  * Returns the number popped.
@@ -654,9 +659,10 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
  * The common case of vring_rx_reserve() for a run of packets, with one read
  * of avail->idx: packet i of @n (totals[i] bytes with the header) gets one
  * buffer, elems[i], as long as each fits in the next available one. Stops
- * at the first that does not (that buffer is given back) or when the ring
- * runs out. Returns the packets reserved; 0 for a ring not running (the
- * caller then goes packet by packet with vring_rx_reserve()). Split or
+ * at the first that does not (that buffer is given back), when the ring
+ * runs out or after VRING_BURST_MAX. Returns the packets reserved; 0 for a
+ * ring not running (the caller then goes packet by packet with
+ * vring_rx_reserve()). Split or
  * packed (the packed ring reads each descriptor's flags instead).
  */
 unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,

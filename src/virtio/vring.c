@@ -564,19 +564,27 @@ static inline enum pv_drop map_single(struct vring *vq, uint16_t head,
 	return PV_DROP_NONE;
 }
 
+/* The head of the chain @i after last_avail, as the guest wrote it (unchecked). */
+static inline uint16_t avail_head(const struct vring *vq, unsigned i)
+{
+	return le16toh(READ_ONCE(vq->avail->ring[(uint16_t)(vq->last_avail + i) &
+						 vq->mask]));
+}
+
 /*
- * Pops the chain at last_avail; the caller made sure one is available.
+ * Pops the chain at last_avail, whose head the caller read (@head, not yet
+ * checked); the caller made sure one is available.
  * Inlined into each burst loop: a call per chain cost ~25 instructions of
  * saves and restores, a quarter of a one-descriptor pop.
  */
 static inline __attribute__((always_inline)) int
-pop_available(struct vring *vq, struct vring_elem *elem, enum vring_dir dir)
+pop_available(struct vring *vq, struct vring_elem *elem, enum vring_dir dir,
+	      uint16_t head)
 {
 	struct vring_desc d;
-	uint16_t head, flags;
+	uint16_t flags;
 	enum pv_drop why;
 
-	head = le16toh(READ_ONCE(vq->avail->ring[vq->last_avail & vq->mask]));
 	if (unlikely(head >= vq->size)) {
 		vring_fail(vq, PV_DROP_RING_HEAD_OOR);
 		return -EIO;
@@ -610,12 +618,37 @@ int vring_pop_one(struct vring *vq, struct vring_elem *elem,
 		if (num == 0)
 			return 0;
 	}
-	return pop_available(vq, elem, dir);
+	return pop_available(vq, elem, dir, avail_head(vq, 0));
+}
+
+/*
+ * Reads the heads of the next @n available chains into @heads (each entry
+ * once: the pops use these copies) and prefetches their descriptors, so
+ * that the burst's descriptor lines, which the guest wrote, come in
+ * together instead of one dependent miss per chain. The prefetch address is
+ * bounded by the table whatever the guest wrote; the pop still checks the
+ * head (a prefetch never faults, but it must not point outside the ring).
+ */
+static inline __attribute__((always_inline)) void
+read_heads(const struct vring *vq, uint16_t *heads, unsigned n)
+{
+	const uint16_t *ring = vq->avail->ring;
+	const struct vring_desc *desc = vq->desc;
+	uint16_t at = vq->last_avail, mask = vq->mask;
+
+	for (unsigned i = 0; i < n; i++, at++) {
+		uint16_t h = le16toh(READ_ONCE(ring[at & mask]));
+
+		heads[i] = h;
+		__builtin_prefetch(&desc[h & mask], 0, 3);
+	}
 }
 
 unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 			 unsigned n, enum vring_dir dir)
 {
+	uint16_t heads[VRING_BURST_MAX];
+	uint64_t bytes = 0;
 	unsigned i;
 	int num;
 
@@ -628,18 +661,28 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 		return 0;
 	if ((unsigned)num < n)
 		n = (unsigned)num;
+	if (n > VRING_BURST_MAX)
+		n = VRING_BURST_MAX;
+	read_heads(vq, heads, n);
 	for (i = 0; i < n; i++) {
-		if (pop_available(vq, &elems[i], dir) < 0)
+		if (pop_available(vq, &elems[i], dir, heads[i]) < 0)
 			break;
-		vq->st.pkts++;
-		vq->st.bytes += elems[i].out_len;
+		/* read after the whole burst (chain_to_pkt): ask for it now */
+		if (likely(elems[i].out_num))
+			vring_prefetch_buf(&elems[i], elems[i].out_len, 0);
+		bytes += elems[i].out_len;
 	}
+	/* once a burst: the element writes above may alias vq->st */
+	vq->st.pkts += i;
+	vq->st.bytes += bytes;
 	return i;
 }
 
 unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 				unsigned n, struct vring_elem *elems)
 {
+	uint16_t heads[VRING_BURST_MAX];
+	uint64_t bytes = 0;
 	unsigned i;
 	int num;
 
@@ -652,16 +695,22 @@ unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 		return 0;
 	if ((unsigned)num < n)
 		n = (unsigned)num;
+	if (n > VRING_BURST_MAX)
+		n = VRING_BURST_MAX;
+	read_heads(vq, heads, n);
 	for (i = 0; i < n; i++) {
-		if (pop_available(vq, &elems[i], VRING_DIR_IN) < 0)
+		if (pop_available(vq, &elems[i], VRING_DIR_IN, heads[i]) < 0)
 			break;	/* broken: what was popped before stays good */
 		if (elems[i].in_len < totals[i]) {
 			vq->last_avail--;	/* not this one: given back */
 			break;
 		}
-		vq->st.pkts++;
-		vq->st.bytes += totals[i];
+		/* the copy writes header and frame after the whole lease */
+		vring_prefetch_buf(&elems[i], totals[i], 1);
+		bytes += totals[i];
 	}
+	vq->st.pkts += i;
+	vq->st.bytes += bytes;
 	return i;
 }
 

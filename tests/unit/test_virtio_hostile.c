@@ -148,6 +148,75 @@ static void head_oor(void **state)
 	expect_broken(h, &h->a.dev, PV_DROP_RING_HEAD_OOR);
 }
 
+/*
+ * A bad head in the middle of a burst: the burst reads every head ahead of
+ * its pops (and prefetches their descriptors, bounded by the table); the
+ * chains before the bad one come out, the ring breaks at it, counted once.
+ * Both burst entries (TX pop, RX reserve), and the largest 16-bit head.
+ */
+static void head_oor_mid_burst(void **state)
+{
+	struct hctx *h = *state;
+	const uint16_t bad[] = { QSZ, QSZ + 7, 0xffff };
+	uint32_t totals[8] = { 64, 64, 64, 64, 64, 64, 64, 64 };
+
+	for (unsigned i = 0; i < 4; i++)
+		fg_ring_desc(&h->fg, &h->a, (uint16_t)i, h->buf + i * 128, 128,
+			     0, 0);
+	fg_ring_avail_push(&h->a, 0);
+	fg_ring_avail_push(&h->a, 1);
+	fg_ring_avail_push(&h->a, bad[0]);
+	fg_ring_avail_push(&h->a, 2);
+	assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8, VRING_DIR_OUT), 2);
+	assert_int_equal(elems[0].head, 0);
+	assert_int_equal(elems[1].head, 1);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_HEAD_OOR);
+
+	for (unsigned k = 1; k < 3; k++) {
+		vring_stop(&h->a.dev);
+		vring_drv_init(&h->a.drv);
+		vring_start(&h->a.dev, 0);
+		for (unsigned i = 0; i < 4; i++)
+			fg_ring_desc(&h->fg, &h->a, (uint16_t)i,
+				     h->buf + i * 128, 128, W, 0);
+		fg_ring_avail_push(&h->a, 3);
+		fg_ring_avail_push(&h->a, bad[k]);
+		fg_ring_avail_push(&h->a, 0);
+		assert_int_equal(vring_rx_reserve_burst(&h->a.dev, totals, 3,
+							elems), 1);
+		assert_int_equal(elems[0].head, 3);
+		assert_int_equal(h->a.dev.state, VRING_BROKEN);
+		assert_int_equal(h->a.dev.st.drops.n[PV_DROP_RING_HEAD_OOR], k + 1);
+	}
+}
+
+/*
+ * One split-ring burst call takes at most VRING_BURST_MAX chains (their
+ * heads are read ahead into a local array); the rest stay available for
+ * the next call, in order.
+ */
+static void burst_max(void **state)
+{
+	struct hctx *h = *state;
+	static struct vring_elem many[VRING_BURST_MAX + 16];
+	unsigned total = VRING_BURST_MAX + 6;
+
+	vring_elems_init(many, VRING_BURST_MAX + 16, NULL);
+	for (unsigned i = 0; i < total; i++) {
+		fg_ring_desc(&h->fg, &h->a, (uint16_t)i, h->buf, 64, 0, 0);
+		fg_ring_avail_push(&h->a, (uint16_t)i);
+	}
+	assert_int_equal(vring_pop_burst(&h->a.dev, many, VRING_BURST_MAX + 16,
+					 VRING_DIR_OUT), VRING_BURST_MAX);
+	for (unsigned i = 0; i < VRING_BURST_MAX; i++)
+		assert_int_equal(many[i].head, i);
+	assert_int_equal(vring_pop_burst(&h->a.dev, many, VRING_BURST_MAX + 16,
+					 VRING_DIR_OUT), 6);
+	assert_int_equal(many[0].head, VRING_BURST_MAX);
+	assert_int_equal(total_drops(&h->a.dev), 0);
+	assert_true(vring_ready(&h->a.dev));
+}
+
 static void next_oor(void **state)
 {
 	struct hctx *h = *state;
@@ -781,6 +850,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		HT(head_oor),
+		HT(head_oor_mid_burst),
+		HT(burst_max),
 		HT(next_oor),
 		HT(desc_loop),
 		HT(self_loop),
