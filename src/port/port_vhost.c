@@ -190,7 +190,18 @@ static void on_queue_state(void *opaque, unsigned vidx, bool running)
 	__atomic_store_n(&vp->call_stuck[vidx], 0, __ATOMIC_RELAXED);
 	/* A restarted ring starts with no lease and no held chain outstanding. */
 	if (!(vidx & 1)) {
+		struct vring *vq = vhu_dev_vring(vp->dev, vidx);
+
 		vp->rxq[q].head = vp->rxq[q].tail = 0;
+		/*
+		 * The guest's RX ring is filled when a frame comes and its
+		 * kicks are never watched: ask the driver not to send them.
+		 * A driver without EVENT_IDX (DPDK's virtio-user) otherwise
+		 * writes the kick eventfd at every refill, a syscall per
+		 * burst that cost the guest more than its forwarding.
+		 */
+		if (vq)
+			vring_set_kick(vq, false);
 		set_flag(&vp->rx_running[q], true);
 	} else if (vp->txq && q < vp->cfg.max_queue_pairs) {
 		struct vring *vq = vhu_dev_vring(vp->dev, vidx);
