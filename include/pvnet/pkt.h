@@ -81,8 +81,9 @@ enum pv_drop pkt_parse_l2(struct pkt *p);
 
 /*
  * The rest of pkt_parse() for a packet pkt_parse_l2() let through, once:
- * for RSS, GRO and GSO, which most packets (one-queue destinations without
- * large-packet offloads) never reach.
+ * for RSS, GSO and ports that need layers 3-4 (vxlan), which most packets
+ * (one-queue destinations without large-packet offloads) never reach. GRO
+ * parses from its own header copy (pkt_parse_copy()).
  */
 static inline void pkt_parse_l3(struct pkt *p)
 {

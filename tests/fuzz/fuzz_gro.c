@@ -174,8 +174,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	z->v6 = data[0] & 1;
 	z->gso_partial = data[0] >> 1;
 	cfg.linearize = data[0] & 0x80;
-	/* As the switch offers them: MACs parsed, layers 3-4 left to GRO. */
-	l2_only = data[0] & 0x40;
+	/* As the switch offers them: MACs parsed, layers 3-4 left to GRO. A
+	 * bit of its own (the input's length), crossed with every config bit. */
+	l2_only = size & 1;
 	cfg.policy = (data[0] >> 2) & 1 ? GRO_EVERY : GRO_ADAPTIVE;
 	cfg.every = 2;
 	memset(z->last, 0xff, sizeof(z->last));
