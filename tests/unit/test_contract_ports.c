@@ -545,6 +545,7 @@ static void rx_ring_asks_no_kicks(void **state)
 		vring_drv_publish(vq);
 		assert_false(vring_drv_need_kick(vq));
 		world_free(w);
+		free(w);
 	}
 }
 
