@@ -644,19 +644,16 @@ read_heads(const struct vring *vq, uint16_t *heads, unsigned n)
 	}
 }
 
-unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
-			 unsigned n, enum vring_dir dir)
+/*
+ * The split ring's burst prologue (pop and RX reserve): one read of
+ * avail->idx, at most @n and VRING_BURST_MAX chains, their heads read into
+ * @heads; returns how many (0: none available or the ring broke).
+ */
+static inline __attribute__((always_inline)) unsigned
+burst_heads(struct vring *vq, unsigned n, uint16_t *heads)
 {
-	uint16_t heads[VRING_BURST_MAX];
-	uint64_t bytes = 0;
-	unsigned i;
-	int num;
+	int num = refresh_avail(vq);
 
-	if (unlikely(!split_running(vq)))
-		return vq->state == VRING_RUNNING_PACKED ?
-		       vring_pk_pop_burst(vq, elems, n, dir) : 0;
-	/* One read of avail->idx per burst. */
-	num = refresh_avail(vq);
 	if (num <= 0)
 		return 0;
 	if ((unsigned)num < n)
@@ -664,6 +661,20 @@ unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
 	if (n > VRING_BURST_MAX)
 		n = VRING_BURST_MAX;
 	read_heads(vq, heads, n);
+	return n;
+}
+
+unsigned vring_pop_burst(struct vring *vq, struct vring_elem *elems,
+			 unsigned n, enum vring_dir dir)
+{
+	uint16_t heads[VRING_BURST_MAX];
+	uint64_t bytes = 0;
+	unsigned i;
+
+	if (unlikely(!split_running(vq)))
+		return vq->state == VRING_RUNNING_PACKED ?
+		       vring_pk_pop_burst(vq, elems, n, dir) : 0;
+	n = burst_heads(vq, n, heads);
 	for (i = 0; i < n; i++) {
 		if (pop_available(vq, &elems[i], dir, heads[i]) < 0)
 			break;
@@ -684,20 +695,12 @@ unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 	uint16_t heads[VRING_BURST_MAX];
 	uint64_t bytes = 0;
 	unsigned i;
-	int num;
 
 	if (unlikely(!split_running(vq))) {
 		return vq->state == VRING_RUNNING_PACKED ?
 		       vring_pk_rx_reserve_burst(vq, totals, n, elems) : 0;
 	}
-	num = refresh_avail(vq);
-	if (num <= 0)
-		return 0;
-	if ((unsigned)num < n)
-		n = (unsigned)num;
-	if (n > VRING_BURST_MAX)
-		n = VRING_BURST_MAX;
-	read_heads(vq, heads, n);
+	n = burst_heads(vq, n, heads);
 	for (i = 0; i < n; i++) {
 		if (pop_available(vq, &elems[i], VRING_DIR_IN, heads[i]) < 0)
 			break;	/* broken: what was popped before stays good */
