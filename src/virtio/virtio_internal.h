@@ -173,8 +173,8 @@ vring_prefetch_buf(const struct vring_elem *e, uint32_t len, int rw)
 	if (l > 128)
 		l = 128;
 	if (rw) {
-		__builtin_prefetch(b, 1, 3);
-		__builtin_prefetch(b + l - 1, 1, 3);
+		pv_prefetch_w(b);
+		pv_prefetch_w(b + l - 1);
 	} else {
 		__builtin_prefetch(b, 0, 3);
 		__builtin_prefetch(b + l - 1, 0, 3);
