@@ -335,6 +335,9 @@ unsigned vring_pk_pop_burst(struct vring *vq, struct vring_elem *elems,
 	for (i = 0; i < n; i++) {
 		if (pk_pop(vq, &elems[i], dir) <= 0)
 			break;
+		/* read after the whole burst (chain_to_pkt): ask for it now */
+		if (likely(elems[i].out_num))
+			vring_prefetch_buf(&elems[i], elems[i].out_len, 0);
 		vq->st.pkts++;
 		vq->st.bytes += elems[i].out_len;
 	}
@@ -353,6 +356,8 @@ unsigned vring_pk_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 			vring_pk_unpop(vq, 1);	/* not this one: given back */
 			break;
 		}
+		/* the copy writes header and frame after the whole lease */
+		vring_prefetch_buf(&elems[i], totals[i], 1);
 		vq->st.pkts++;
 		vq->st.bytes += totals[i];
 	}
