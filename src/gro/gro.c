@@ -746,7 +746,11 @@ fast_merge(struct gro_table *t, const struct pkt *p, uint16_t dst, uint16_t q,
 		return NULL;
 	/* MACs, ethertype, IP header but lengths/ID/checksum, ports, ACK,
 	 * data offset, flags but PSH/FIN, window, options: as the first's. */
-	for (unsigned i = 0; i < f->nwords; i++)
+	/* every plain header has at least 7 words (54 bytes): the first 8
+	 * unrolled, the mask is zero past hdr_len */
+	for (unsigned i = 0; i < 8; i++)
+		d |= (ld64(h + 8 * i) ^ ld64(f->hdr + 8 * i)) & f->mask[i];
+	for (unsigned i = 8; i < f->nwords; i++)
 		d |= (ld64(h + 8 * i) ^ ld64(f->hdr + 8 * i)) & f->mask[i];
 	if (d)
 		return NULL;
@@ -797,6 +801,10 @@ bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 		return false;
 	f = fast_merge(t, p, dst, q, &s, &id_mode);
 	if (f) {
+		/* one piece, checked by fast_merge() */
+		f->pieces[f->npieces].iov_base =
+			(uint8_t *)p->seg[0].iov_base + s.hdr_len;
+		f->pieces[f->npieces++].iov_len = s.payload;
 		t->st.in_segs++;
 		goto append;
 	}
@@ -837,10 +845,10 @@ bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 		flow_new(t, p, &s, ref, now_ns);
 		return true;
 	}
-append:
-	f->refs[f->segs++] = ref;
 	f->npieces += (uint16_t)add_pieces(f->pieces + f->npieces, p,
 					   s.hdr_len, s.payload);
+append:
+	f->refs[f->segs++] = ref;
 	f->payload += s.payload;
 	f->next_seq += s.payload;
 	f->flags_or |= s.flags & (TCP_PSH | TCP_FIN);
