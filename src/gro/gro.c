@@ -51,7 +51,10 @@
  * held flow's (flow_same), behind a hash of a few header words.
  */
 #define L2_MAX	24	/* Ethernet + two tags */
-#define GRO_BUCKETS	64	/* flow hints by hash (fast_merge, flow_find) */
+/* Flow hints by hash (fast_merge, flow_find): two flows that share one
+ * take turns evicting each other and both go the full way, so with room
+ * for 8 hints a flow (4 flows collide ~2 % of the time, not ~9 % as in 64). */
+#define GRO_BUCKETS	256
 
 struct gro_flow {
 	uint32_t hash;
@@ -154,12 +157,12 @@ static uint32_t flow_hash(const uint8_t *h, unsigned l3, unsigned l4, bool v6,
 	return (uint32_t)((a * 0x9e3779b97f4a7c15ull) >> 32);
 }
 
-/* A hash's hint slot: its top bits (a multiply mixes upward only, so the
+/* A hash's hint slot: its top 8 bits (a multiply mixes upward only, so the
  * low bits of the hash miss the ports). */
 static inline unsigned gro_bucket(uint32_t hash)
 {
-	static_assert(GRO_BUCKETS == 64, "6 bits");
-	return hash >> 26;
+	static_assert(GRO_BUCKETS == 256, "8 bits");
+	return hash >> 24;
 }
 
 /*
