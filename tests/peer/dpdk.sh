@@ -67,6 +67,13 @@ tp_vu_roundtrip() {
 		tp_start vu 1 "net_virtio_user0,path=$T/dpdk.sock,queues=1,${devargs:+$devargs,}mac=$dpdk_mac" \
 		--forward-mode=txonly --eth-peer=0,$sink_mac --txpkts=64
 	log "$tag: negotiated features $(stat_of "$ctl" dpdk .vhost.features)"
+	# virtio-user takes VIRTIO_F_IN_ORDER (bit 35) by default: its
+	# in-order paths run against pvnet (docs/virtio.md, "In-order use")
+	case ",$devargs," in
+	*,in_order=0,*) ;;
+	*) check "$tag: testpmd negotiated VIRTIO_F_IN_ORDER" \
+		[ $(( $(stat_of "$ctl" dpdk .vhost.features) >> 35 & 1 )) = 1 ] ;;
+	esac
 
 	bg sink "$PVNET" guest --connect "$T/sink.sock" --mac "$sink_mac" --sink --idle-timeout 2
 	wait_for 10 grep -q attached "$T/sink.log"
