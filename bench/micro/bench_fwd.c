@@ -30,6 +30,8 @@
  * driver events disabled as busy-polling guests do)
  * [--no-stages] (the switch's default: no stage timing, no TSC read per
  * stage; stage_cpp then prints 0)
+ * [--in-order] (both guests negotiate VIRTIO_F_IN_ORDER, as DPDK's
+ * virtio-user does: the switch's path is the same, used entries in order)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -381,7 +383,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: bench_fwd [--packets N] [--size BYTES] "
 		"[--burst N] [--mrg] [--ports N] [--dirty CPU] [--packed]\n"
-		"  [--no-stages]\n"
+		"  [--no-stages] [--in-order]\n"
 		"  one thread: A's TX -> dp_poll (the switch) -> B's RX; prints\n"
 		"  the TSC cycles per packet spent in dp_poll\n");
 }
@@ -422,6 +424,8 @@ int main(int argc, char **argv)
 			feat |= VIRTIO_BIT(VIRTIO_F_RING_PACKED);
 		else if (!strcmp(argv[i], "--no-stages"))
 			stages_on = false;
+		else if (!strcmp(argv[i], "--in-order"))
+			feat |= VIRTIO_BIT(VIRTIO_F_IN_ORDER);
 		else {
 			usage();
 			return 2;

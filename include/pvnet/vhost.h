@@ -220,6 +220,8 @@ struct vhu_dev_cfg {
  * The virtio features a pvnet port offers by default (issue 3); pass as
  * cfg->features. MQ and MAC are added from max_queue_pairs and has_mac, MTU
  * with protocol features, by vhu_dev_create() (vhu_dev_offered_features()).
+ * VIRTIO_F_IN_ORDER: the device side uses every ring's chains in the order
+ * they were made available (docs/virtio.md, "In-order use").
  */
 #define VHU_DEV_FEATURES_DEFAULT					\
 	(VIRTIO_BIT(VIRTIO_F_VERSION_1) |				\
@@ -232,6 +234,7 @@ struct vhu_dev_cfg {
 	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |				\
 	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |				\
 	 VIRTIO_BIT(VIRTIO_F_RING_PACKED) |				\
+	 VIRTIO_BIT(VIRTIO_F_IN_ORDER) |				\
 	 VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 
 /*

@@ -6,9 +6,13 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
+#include "pvnet/log.h"
+#include "pvnet/loop.h"
 #include "pvnet/switch.h"
 
 /*
@@ -81,22 +85,88 @@ void ctl_metrics_destroy(struct ctl_metrics *m);
  * listener takes itself off the loop for this long instead.
  */
 #define CTL_ACCEPT_PAUSE_NS	(250ULL * 1000000ULL)
-/* A listener's pause (ctl socket, metrics listener); zeroed: watched. */
-struct ctl_pause {
-	uint64_t errors;	/* accept() out of fds or memory */
-	uint64_t resume_ns;	/* off the loop until then; 0: on it */
-};
+/* Accepts per listener callback; the listener is level-triggered. */
+#define CTL_ACCEPTS_PER_CALL	8
+
 /*
- * accept() on listener @fd of @loop failed with @err: if the process is out
- * of fds or memory, takes @fd off the loop for CTL_ACCEPT_PAUSE_NS, counts
- * and logs it (rate limited, "@who: ..."). Returns true if it paused: the
- * caller arms its timer for p->resume_ns.
+ * One client of a ctl_listener: the head of each of its client slots (the
+ * protocol's own state follows it). The loop calls the listener's
+ * on_client with the slot when the socket is ready.
  */
-bool ctl_pause_accept(struct ctl_pause *p, struct pv_loop *loop, int fd,
-		      int err, struct pv_ratelimit *rl, const char *who);
-/* At @now_ns, puts a paused listener back on @loop with @cb(@opaque). */
-void ctl_pause_resume(struct ctl_pause *p, struct pv_loop *loop, int fd,
-		      uint64_t now_ns, pv_loop_cb cb, void *opaque);
+struct ctl_conn {
+	struct ctl_listener *l;
+	int fd;			/* -1: free slot */
+	struct ucred peer;	/* SO_PEERCRED (peercred listeners), for the logs */
+	uint64_t deadline_ns;
+	char *out;		/* the reply being sent (malloc'd) */
+	size_t out_len, out_off;
+};
+
+/* What a listener's owner does with its clients. */
+struct ctl_listener_ops {
+	/* A client's socket is ready (edge-triggered); opaque is its slot. */
+	pv_loop_cb on_client;
+	/* A slot was just taken by a new client: reset the protocol's state. */
+	void (*opened)(struct ctl_conn *c);
+	/*
+	 * @c's deadline passed and it is about to be closed: log it; true if
+	 * it counts in timed_out.
+	 */
+	bool (*expired)(struct ctl_conn *c);
+};
+
+/*
+ * A listening socket served from the control thread's loop (the ctl
+ * socket, the metrics listener), so no client may hold it: sockets are
+ * non-blocking and edge-triggered, at most @nslots clients at once (one
+ * more is closed at accept), each closed @deadline_ms after its accept
+ * whatever state it is in (a timerfd fires at the earliest deadline), and
+ * accept() out of fds or memory takes the listener off the loop for
+ * CTL_ACCEPT_PAUSE_NS instead of spinning.
+ */
+struct ctl_listener {
+	const char *who;	/* the logs' prefix: "ctl", "metrics" */
+	const struct ctl_listener_ops *ops;
+	void *owner;
+	struct pv_loop *loop;
+	int fd, timer_fd;
+	unsigned char *slots;	/* nslots of stride bytes, a ctl_conn first */
+	unsigned nslots;
+	size_t stride;
+	unsigned deadline_ms;
+	bool peercred;		/* read SO_PEERCRED at accept (unix sockets) */
+	uint64_t resume_ns;	/* off the loop (accept paused) until then */
+	uint64_t accepted, refused, timed_out, accept_errors;
+	struct pv_ratelimit rl;
+};
+
+/*
+ * Sets up @l (zeroed by the caller) for @nslots client slots of @stride
+ * bytes at @slots, each starting with a struct ctl_conn, and creates its
+ * timerfd; 0 or -errno. The owner then binds and listens a socket and
+ * hands it to ctl_listener_start.
+ */
+int ctl_listener_init(struct ctl_listener *l, const char *who,
+		      const struct ctl_listener_ops *ops, void *owner,
+		      void *slots, unsigned nslots, size_t stride,
+		      unsigned deadline_ms, bool peercred);
+/* Serves listening socket @fd (now owned by @l) from @loop; 0 or -errno. */
+int ctl_listener_start(struct ctl_listener *l, struct pv_loop *loop, int fd);
+/* Closes every client, takes @l off its loop, closes its fds. */
+void ctl_listener_stop(struct ctl_listener *l);
+/* Slot @i of @l's clients. */
+static inline struct ctl_conn *ctl_listener_slot(struct ctl_listener *l,
+						 unsigned i)
+{
+	return (struct ctl_conn *)(void *)(l->slots + (size_t)i * l->stride);
+}
+/* Closes client @c, frees its reply; the slot is free after. */
+void ctl_conn_close(struct ctl_conn *c);
+/*
+ * Sends what is left of @c's reply without blocking: 1 all of it sent, 0
+ * the socket is full (the rest on EPOLLOUT), -1 the client went away.
+ */
+int ctl_conn_send(struct ctl_conn *c);
 
 #define CTL_MAX_CLIENTS		16
 #define CTL_DEADLINE_MS		2000

@@ -9,22 +9,19 @@
  * vhost-user message: it changes what workers read by the contract.
  *
  * The socket is served from the control thread's loop, which also runs
- * every vhost-user socket, so no client may hold it: every socket is
- * non-blocking, a client's line is gathered and its reply written as the
- * socket becomes ready (edge-triggered: each event reads or writes until
- * EAGAIN), and each client is closed CTL_DEADLINE_MS after its accept
- * whatever state it is in. At most CTL_MAX_CLIENTS are served at once; one
- * more is closed at accept. A timerfd on the loop fires at the earliest
- * deadline. Counters: "ctl" in the stats reply.
+ * every vhost-user socket, so no client may hold it (ctl_listener.c): every
+ * socket is non-blocking, a client's line is gathered and its reply written
+ * as the socket becomes ready, and each client is closed CTL_DEADLINE_MS
+ * after its accept whatever state it is in. At most CTL_MAX_CLIENTS are
+ * served at once; one more is closed at accept. Counters: "ctl" in the
+ * stats reply.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,34 +30,22 @@
 #include "pvnet/log.h"
 #include "pvnet/vxlan.h"
 
-/* Accepts per listener callback; the listener is level-triggered. */
-#define CTL_ACCEPTS_PER_CALL	8
-
 struct ctl_server;
 
 struct ctl_client {
-	struct ctl_server *cs;
-	int fd;			/* -1: free slot */
-	struct ucred peer;	/* for the logs */
-	uint64_t deadline_ns;
+	struct ctl_conn conn;	/* first: the listener's slot */
 	size_t got;
 	char line[CTL_LINE_MAX];
-	char *out;		/* the reply once the line is in (malloc'd) */
-	size_t out_len, out_off;
 };
 
 struct ctl_server {
-	int fd;
-	int timer_fd;
+	struct ctl_listener l;
 	char path[108];
 	struct sw *sw;
 	struct ctl_client cl[CTL_MAX_CLIENTS];
-	uint64_t accepted, refused, timed_out;
 	uint64_t port_added, port_deleted, port_errors;
 	uint64_t vxlan_changes, vxlan_errors;	/* `vxlan remote|mac add|del` */
-	struct ctl_pause pause;
 	bool sandboxed;
-	struct pv_ratelimit rl;
 };
 
 void ctl_server_set_sandboxed(struct ctl_server *cs, bool sandboxed)
@@ -69,43 +54,18 @@ void ctl_server_set_sandboxed(struct ctl_server *cs, bool sandboxed)
 		cs->sandboxed = sandboxed;
 }
 
-static void arm_timer(struct ctl_server *cs)
-{
-	struct itimerspec its = { 0 };
-	uint64_t first = 0;
-
-	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (cs->cl[i].fd >= 0 && (!first || cs->cl[i].deadline_ns < first))
-			first = cs->cl[i].deadline_ns;
-	if (cs->pause.resume_ns && (!first || cs->pause.resume_ns < first))
-		first = cs->pause.resume_ns;
-	/* pv_now_ns() is CLOCK_MONOTONIC, as is the timer; 0 disarms it */
-	its.it_value.tv_sec = (time_t)(first / 1000000000ULL);
-	its.it_value.tv_nsec = (long)(first % 1000000000ULL);
-	timerfd_settime(cs->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
-static void client_close(struct ctl_client *c)
-{
-	pv_loop_del(c->cs->sw->loop, c->fd);
-	close(c->fd);
-	free(c->out);
-	c->fd = -1;
-	c->out = NULL;
-}
-
 /* The socket's own counters in every stats document, under "ctl". */
 static void stats_source(void *opaque, json_t *root)
 {
 	struct ctl_server *cs = opaque;
 	json_t *o = json_object();
 
-	json_object_set_new(o, "accepted", json_integer((json_int_t)cs->accepted));
-	json_object_set_new(o, "refused", json_integer((json_int_t)cs->refused));
+	json_object_set_new(o, "accepted", json_integer((json_int_t)cs->l.accepted));
+	json_object_set_new(o, "refused", json_integer((json_int_t)cs->l.refused));
 	json_object_set_new(o, "timed_out",
-			    json_integer((json_int_t)cs->timed_out));
+			    json_integer((json_int_t)cs->l.timed_out));
 	json_object_set_new(o, "accept_errors",
-			    json_integer((json_int_t)cs->pause.errors));
+			    json_integer((json_int_t)cs->l.accept_errors));
 	json_object_set_new(o, "port_added",
 			    json_integer((json_int_t)cs->port_added));
 	json_object_set_new(o, "port_deleted",
@@ -193,7 +153,7 @@ static json_t *port_request(struct ctl_server *cs, const char *line)
 		}
 	}
 	cs->port_errors++;
-	pv_log_ratelimited(&cs->rl, PV_LOG_WARN, "ctl: %s: %s", line, err);
+	pv_log_ratelimited(&cs->l.rl, PV_LOG_WARN, "ctl: %s: %s", line, err);
 	return error_json(-rc, err);
 }
 
@@ -321,7 +281,7 @@ static json_t *vxlan_request(struct ctl_server *cs, const char *line)
 		return o;
 	}
 	cs->vxlan_errors++;
-	pv_log_ratelimited(&cs->rl, PV_LOG_WARN, "ctl: %s: %s", line, err);
+	pv_log_ratelimited(&cs->l.rl, PV_LOG_WARN, "ctl: %s: %s", line, err);
 	return error_json(-rc, err);
 usage:
 	cs->vxlan_errors++;
@@ -384,7 +344,7 @@ static char *answer(struct ctl_server *cs, const char *line, size_t *len)
 static bool read_line(struct ctl_client *c, bool *fail)
 {
 	while (c->got < sizeof(c->line) - 1) {
-		ssize_t n = recv(c->fd, c->line + c->got,
+		ssize_t n = recv(c->conn.fd, c->line + c->got,
 				 sizeof(c->line) - 1 - c->got, MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
@@ -407,130 +367,71 @@ static bool read_line(struct ctl_client *c, bool *fail)
 static void on_client(void *opaque, int fd, uint32_t events)
 {
 	struct ctl_client *c = opaque;
+	struct ctl_conn *conn = &c->conn;
 	bool fail = false;
 
 	(void)fd;
 	(void)events;
-	if (!c->out) {
+	if (!conn->out) {
 		if (!read_line(c, &fail)) {
 			if (fail)
-				client_close(c);
+				ctl_conn_close(conn);
 			return;
 		}
 		c->line[c->got] = '\0';
 		if (c->got == sizeof(c->line) - 1 && !strchr(c->line, '\n')) {
 			/* Cut short: never act on part of a request. */
-			c->out = strdup("{\"error\":\"request line too long\",\"code\":\"EINVAL\"}\n");
-			c->out_len = c->out ? strlen(c->out) : 0;
+			conn->out = strdup("{\"error\":\"request line too long\",\"code\":\"EINVAL\"}\n");
+			conn->out_len = conn->out ? strlen(conn->out) : 0;
 		} else {
 			c->line[strcspn(c->line, "\r\n")] = '\0';
-			c->out = answer(c->cs, c->line, &c->out_len);
+			conn->out = answer(conn->l->owner, c->line,
+					   &conn->out_len);
 		}
-		if (!c->out) {
-			client_close(c);
+		if (!conn->out) {
+			ctl_conn_close(conn);
 			return;
 		}
 	}
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off,
-				 c->out_len - c->out_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;	/* the rest when it reads: EPOLLOUT */
-		if (n < 0)
-			break;	/* it went away */
-		c->out_off += (size_t)n;
-	}
-	client_close(c);
+	if (ctl_conn_send(conn) == 0)
+		return;	/* the rest when it reads: EPOLLOUT */
+	ctl_conn_close(conn);	/* all sent, or it went away */
 }
 
-static void on_accept(void *opaque, int fd, uint32_t events);
-
-static void on_timer(void *opaque, int fd, uint32_t events)
+static void client_opened(struct ctl_conn *conn)
 {
-	struct ctl_server *cs = opaque;
-	uint64_t n, now = pv_now_ns();
-
-	(void)events;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return;
-	ctl_pause_resume(&cs->pause, cs->sw->loop, cs->fd, now, on_accept, cs);
-	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
-		struct ctl_client *c = &cs->cl[i];
-
-		if (c->fd < 0 || c->deadline_ns > now)
-			continue;
-		cs->timed_out++;
-		if (c->out)
-			pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
-					   "ctl: client pid %d uid %u closed at its %d ms deadline: %zu of %zu reply bytes read",
-					   (int)c->peer.pid, (unsigned)c->peer.uid,
-					   CTL_DEADLINE_MS, c->out_off, c->out_len);
-		else
-			pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
-					   "ctl: client pid %d uid %u closed at its %d ms deadline: no command line after %zu bytes",
-					   (int)c->peer.pid, (unsigned)c->peer.uid,
-					   CTL_DEADLINE_MS, c->got);
-		client_close(c);
-	}
-	arm_timer(cs);
+	((struct ctl_client *)(void *)conn)->got = 0;
 }
 
-static void on_accept(void *opaque, int fd, uint32_t events)
+static bool client_expired(struct ctl_conn *conn)
 {
-	struct ctl_server *cs = opaque;
+	struct ctl_client *c = (struct ctl_client *)(void *)conn;
+	struct ctl_listener *l = conn->l;
 
-	(void)events;
-	for (unsigned k = 0; k < CTL_ACCEPTS_PER_CALL; k++) {
-		struct ucred peer = { .pid = 0 };
-		socklen_t plen = sizeof(peer);
-		struct ctl_client *c = NULL;
-		int fdc = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fdc < 0) {
-			if (ctl_pause_accept(&cs->pause, cs->sw->loop, fd, errno,
-					     &cs->rl, "ctl"))
-				arm_timer(cs);
-			break;
-		}
-		getsockopt(fdc, SOL_SOCKET, SO_PEERCRED, &peer, &plen);
-		for (unsigned i = 0; i < CTL_MAX_CLIENTS && !c; i++)
-			if (cs->cl[i].fd < 0)
-				c = &cs->cl[i];
-		if (!c) {
-			cs->refused++;
-			pv_log_ratelimited(&cs->rl, PV_LOG_WARN,
-					   "ctl: %d clients already connected: client pid %d uid %u refused (%llu refused so far)",
-					   CTL_MAX_CLIENTS, (int)peer.pid,
-					   (unsigned)peer.uid,
-					   (unsigned long long)cs->refused);
-			close(fdc);
-			continue;
-		}
-		memset(c, 0, sizeof(*c));
-		c->cs = cs;
-		c->fd = fdc;
-		c->peer = peer;
-		c->deadline_ns = pv_now_ns() + CTL_DEADLINE_MS * 1000000ULL;
-		/* edge-triggered: a line waiting already is reported once */
-		if (pv_loop_add(cs->sw->loop, fdc, EPOLLIN | EPOLLOUT | EPOLLRDHUP |
-				EPOLLET, on_client, c) < 0) {
-			close(fdc);
-			c->fd = -1;
-			continue;
-		}
-		cs->accepted++;
-	}
-	arm_timer(cs);
+	if (conn->out)
+		pv_log_ratelimited(&l->rl, PV_LOG_WARN,
+				   "ctl: client pid %d uid %u closed at its %d ms deadline: %zu of %zu reply bytes read",
+				   (int)conn->peer.pid, (unsigned)conn->peer.uid,
+				   CTL_DEADLINE_MS, conn->out_off, conn->out_len);
+	else
+		pv_log_ratelimited(&l->rl, PV_LOG_WARN,
+				   "ctl: client pid %d uid %u closed at its %d ms deadline: no command line after %zu bytes",
+				   (int)conn->peer.pid, (unsigned)conn->peer.uid,
+				   CTL_DEADLINE_MS, c->got);
+	return true;
 }
+
+static const struct ctl_listener_ops client_ops = {
+	.on_client = on_client,
+	.opened = client_opened,
+	.expired = client_expired,
+};
 
 struct ctl_server *ctl_server_create(const char *path, struct sw *sw)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl_server *cs;
+	int fd, err;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		pv_err("ctl: socket path too long: %s", path);
@@ -540,37 +441,39 @@ struct ctl_server *ctl_server_create(const char *path, struct sw *sw)
 	if (!cs)
 		return NULL;
 	cs->sw = sw;
-	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
-		cs->cl[i].fd = -1;
 	snprintf(cs->path, sizeof(cs->path), "%s", path);
 	strcpy(sa.sun_path, path);
-	cs->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	cs->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (cs->fd < 0 || cs->timer_fd < 0)
+	err = ctl_listener_init(&cs->l, "ctl", &client_ops, cs, cs->cl,
+				CTL_MAX_CLIENTS, sizeof(cs->cl[0]),
+				CTL_DEADLINE_MS, true);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (err < 0 || fd < 0)
 		goto err;
 	unlink(path);
 	/*
 	 * bind() gives the file the socket's mode minus the umask: 0600 from
 	 * the start, whatever the umask (and nobody connects before listen).
 	 */
-	if (fchmod(cs->fd, 0600) < 0 ||
-	    bind(cs->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(cs->fd, CTL_MAX_CLIENTS) < 0)
+	if (fchmod(fd, 0600) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0600) < 0 || listen(fd, CTL_MAX_CLIENTS) < 0)
 		goto err;
-	if (pv_loop_add(sw->loop, cs->timer_fd, EPOLLIN, on_timer, cs) < 0)
-		goto err;
-	if (pv_loop_add(sw->loop, cs->fd, EPOLLIN, on_accept, cs) < 0) {
-		pv_loop_del(sw->loop, cs->timer_fd);
+	err = ctl_listener_start(&cs->l, sw->loop, fd);
+	fd = -1;	/* the listener's now */
+	if (err < 0) {
+		errno = -err;
 		goto err;
 	}
-	ctl_stats_source_add(stats_source, cs);
+	if (ctl_stats_source_add(stats_source, cs) < 0) {
+		errno = ENOSPC;
+		goto err;
+	}
 	return cs;
 err:
 	pv_err("ctl: cannot listen on %s: %s", path, strerror(errno));
-	if (cs->fd >= 0)
-		close(cs->fd);
-	if (cs->timer_fd >= 0)
-		close(cs->timer_fd);
+	if (fd >= 0)
+		close(fd);
+	ctl_listener_stop(&cs->l);
 	free(cs);
 	return NULL;
 }
@@ -580,36 +483,9 @@ void ctl_server_destroy(struct ctl_server *cs)
 	if (!cs)
 		return;
 	ctl_stats_source_del(cs);
-	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (cs->cl[i].fd >= 0)
-			client_close(&cs->cl[i]);
-	pv_loop_del(cs->sw->loop, cs->fd);
-	pv_loop_del(cs->sw->loop, cs->timer_fd);
-	close(cs->fd);
-	close(cs->timer_fd);
+	ctl_listener_stop(&cs->l);
 	unlink(cs->path);
 	free(cs);
-}
-
-bool ctl_pause_accept(struct ctl_pause *p, struct pv_loop *loop, int fd,
-		      int err, struct pv_ratelimit *rl, const char *who)
-{
-	if ((err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) ||
-	    pv_loop_del(loop, fd) < 0)
-		return false;
-	p->errors++;
-	p->resume_ns = pv_now_ns() + CTL_ACCEPT_PAUSE_NS;
-	pv_log_ratelimited(rl, PV_LOG_WARN, "%s: accept: %s: not accepting for 250 ms",
-			   who, strerror(err));
-	return true;
-}
-
-void ctl_pause_resume(struct ctl_pause *p, struct pv_loop *loop, int fd,
-		      uint64_t now_ns, pv_loop_cb cb, void *opaque)
-{
-	if (p->resume_ns && now_ns >= p->resume_ns &&
-	    pv_loop_add(loop, fd, EPOLLIN, cb, opaque) == 0)
-		p->resume_ns = 0;
 }
 
 /* Sends all of @buf on socket @fd; a closed peer is EPIPE, not SIGPIPE. */

@@ -5,14 +5,12 @@
  * scrape the switch directly.
  *
  * Theory of operation. The listener runs from the control thread's loop,
- * like the control socket (ctlsock.c), so no client may hold that loop:
- * every socket is non-blocking, a client's request head is gathered and its
- * reply written as the socket becomes ready (edge-triggered: each event
- * reads or writes until EAGAIN), and each client is closed
- * CTL_METRICS_DEADLINE_MS after its accept whatever state it is in (a
- * timerfd fires at the earliest deadline). At most CTL_METRICS_MAX_CLIENTS
- * are served at once; one more is closed at accept. A request head longer
- * than CTL_METRICS_REQ_MAX bytes is answered 400.
+ * like the control socket, and shares its rules (ctl_listener.c): every
+ * socket is non-blocking, a client's request head is gathered and its reply
+ * written as the socket becomes ready, and each client is closed
+ * CTL_METRICS_DEADLINE_MS after its accept whatever state it is in. At most
+ * CTL_METRICS_MAX_CLIENTS are served at once; one more is closed at accept.
+ * A request head longer than CTL_METRICS_REQ_MAX bytes is answered 400.
  *
  * HTTP/1.0 and 1.1, one request per connection ("Connection: close"):
  * GET or HEAD /metrics (a query string is ignored) is answered 200, any
@@ -35,16 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "ctl_internal.h"
 #include "pvnet/log.h"
-
-/* Accepts per listener callback; the listener is level-triggered. */
-#define ACCEPTS_PER_CALL	8
 
 enum mh_state {
 	MH_READ,	/* gathering the request head */
@@ -53,26 +46,19 @@ enum mh_state {
 };
 
 struct mh_client {
-	struct ctl_metrics *m;
-	int fd;			/* -1: free slot */
+	struct ctl_conn conn;	/* first: the listener's slot */
 	enum mh_state state;
-	uint64_t deadline_ns;
 	size_t got;
 	char req[CTL_METRICS_REQ_MAX + 1];
-	char *out;		/* head and body (malloc'd) */
-	size_t out_len, out_off;
 };
 
 struct ctl_metrics {
-	int fd;
-	int timer_fd;
+	struct ctl_listener l;
 	unsigned port;
 	char addr[64];		/* as given, for the logs */
 	struct sw *sw;
 	struct mh_client cl[CTL_METRICS_MAX_CLIENTS];
-	uint64_t accepted, refused, timed_out, requests, scrapes, bad;
-	struct ctl_pause pause;
-	struct pv_ratelimit rl;
+	uint64_t requests, scrapes, bad;
 };
 
 int ctl_metrics_parse_addr(const char *s, struct sockaddr_storage *ss,
@@ -127,31 +113,6 @@ int ctl_metrics_parse_addr(const char *s, struct sockaddr_storage *ss,
 		*len = sizeof(*a4);
 	}
 	return 0;
-}
-
-static void arm_timer(struct ctl_metrics *m)
-{
-	struct itimerspec its = { 0 };
-	uint64_t first = 0;
-
-	for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS; i++)
-		if (m->cl[i].fd >= 0 && (!first || m->cl[i].deadline_ns < first))
-			first = m->cl[i].deadline_ns;
-	if (m->pause.resume_ns && (!first || m->pause.resume_ns < first))
-		first = m->pause.resume_ns;
-	/* pv_now_ns() is CLOCK_MONOTONIC, as is the timer; 0 disarms it */
-	its.it_value.tv_sec = (time_t)(first / 1000000000ULL);
-	its.it_value.tv_nsec = (long)(first % 1000000000ULL);
-	timerfd_settime(m->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
-static void client_close(struct mh_client *c)
-{
-	pv_loop_del(c->m->sw->loop, c->fd);
-	close(c->fd);
-	free(c->out);
-	c->fd = -1;
-	c->out = NULL;
 }
 
 /* The reply: status line, headers and (unless HEAD) @body; NULL on ENOMEM. */
@@ -301,7 +262,7 @@ bad:
 static bool read_head(struct mh_client *c, bool *fail)
 {
 	while (c->got < CTL_METRICS_REQ_MAX) {
-		ssize_t n = recv(c->fd, c->req + c->got,
+		ssize_t n = recv(c->conn.fd, c->req + c->got,
 				 CTL_METRICS_REQ_MAX - c->got, MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
@@ -327,13 +288,13 @@ static void drain(struct mh_client *c)
 	char buf[512];
 
 	for (;;) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n = recv(c->conn.fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
-		client_close(c);	/* EOF or an error: done */
+		ctl_conn_close(&c->conn);	/* EOF or an error: done */
 		return;
 	}
 }
@@ -341,7 +302,10 @@ static void drain(struct mh_client *c)
 static void on_client(void *opaque, int fd, uint32_t events)
 {
 	struct mh_client *c = opaque;
+	struct ctl_conn *conn = &c->conn;
+	struct ctl_metrics *m = conn->l->owner;
 	bool fail = false;
+	int sent;
 
 	(void)fd;
 	(void)events;
@@ -354,122 +318,67 @@ static void on_client(void *opaque, int fd, uint32_t events)
 
 		if (!whole) {
 			if (fail)
-				client_close(c);
+				ctl_conn_close(conn);
 			return;
 		}
 		if (!strstr(c->req, "\r\n\r\n") && !strstr(c->req, "\n\n")) {
 			/* CTL_METRICS_REQ_MAX bytes and no end of the head */
-			c->m->requests++;
-			c->m->bad++;
-			c->out = reply_text(400, "", "request head too long\n",
-					    false, &c->out_len);
+			m->requests++;
+			m->bad++;
+			conn->out = reply_text(400, "", "request head too long\n",
+					       false, &conn->out_len);
 		} else {
-			c->out = answer(c->m, c->req, &c->out_len);
+			conn->out = answer(m, c->req, &conn->out_len);
 		}
-		if (!c->out) {
-			client_close(c);
+		if (!conn->out) {
+			ctl_conn_close(conn);
 			return;
 		}
 		c->state = MH_WRITE;
 	}
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off,
-				 c->out_len - c->out_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;	/* the rest when it reads: EPOLLOUT */
-		if (n < 0) {
-			client_close(c);	/* it went away */
-			return;
-		}
-		c->out_off += (size_t)n;
+	sent = ctl_conn_send(conn);
+	if (sent == 0)
+		return;	/* the rest when it reads: EPOLLOUT */
+	if (sent < 0) {
+		ctl_conn_close(conn);	/* it went away */
+		return;
 	}
-	free(c->out);
-	c->out = NULL;
-	shutdown(c->fd, SHUT_WR);
+	free(conn->out);
+	conn->out = NULL;
+	shutdown(conn->fd, SHUT_WR);
 	c->state = MH_DRAIN;
 	drain(c);
 }
 
-static void on_accept(void *opaque, int fd, uint32_t events);
-
-static void on_timer(void *opaque, int fd, uint32_t events)
+static void client_opened(struct ctl_conn *conn)
 {
-	struct ctl_metrics *m = opaque;
-	uint64_t n, now = pv_now_ns();
+	struct mh_client *c = (struct mh_client *)(void *)conn;
 
-	(void)events;
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return;
-	ctl_pause_resume(&m->pause, m->sw->loop, m->fd, now, on_accept, m);
-	for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS; i++) {
-		struct mh_client *c = &m->cl[i];
-
-		if (c->fd < 0 || c->deadline_ns > now)
-			continue;
-		/* a client that has its reply and lingers is not late */
-		if (c->state != MH_DRAIN) {
-			m->timed_out++;
-			pv_log_ratelimited(&m->rl, PV_LOG_WARN,
-					   "metrics: HTTP client closed at its %d ms deadline: %s",
-					   CTL_METRICS_DEADLINE_MS,
-					   c->state == MH_READ ?
-					   "no whole request" : "reply not read");
-		}
-		client_close(c);
-	}
-	arm_timer(m);
+	c->state = MH_READ;
+	c->got = 0;
+	c->req[0] = '\0';
 }
 
-static void on_accept(void *opaque, int fd, uint32_t events)
+static bool client_expired(struct ctl_conn *conn)
 {
-	struct ctl_metrics *m = opaque;
+	struct mh_client *c = (struct mh_client *)(void *)conn;
 
-	(void)events;
-	for (unsigned k = 0; k < ACCEPTS_PER_CALL; k++) {
-		struct mh_client *c = NULL;
-		int fdc = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fdc < 0) {
-			if (ctl_pause_accept(&m->pause, m->sw->loop, fd, errno,
-					     &m->rl, "metrics"))
-				arm_timer(m);
-			break;
-		}
-		for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS && !c; i++)
-			if (m->cl[i].fd < 0)
-				c = &m->cl[i];
-		if (!c) {
-			m->refused++;
-			pv_log_ratelimited(&m->rl, PV_LOG_WARN,
-					   "metrics: %d HTTP clients already connected: one more refused (%llu refused so far)",
-					   CTL_METRICS_MAX_CLIENTS,
-					   (unsigned long long)m->refused);
-			close(fdc);
-			continue;
-		}
-		c->m = m;
-		c->fd = fdc;
-		c->state = MH_READ;
-		c->got = 0;
-		c->req[0] = '\0';
-		c->out = NULL;
-		c->out_len = c->out_off = 0;
-		c->deadline_ns = pv_now_ns() + CTL_METRICS_DEADLINE_MS * 1000000ULL;
-		/* edge-triggered: a request waiting already is reported once */
-		if (pv_loop_add(m->sw->loop, fdc, EPOLLIN | EPOLLOUT | EPOLLRDHUP |
-				EPOLLET, on_client, c) < 0) {
-			close(fdc);
-			c->fd = -1;
-			continue;
-		}
-		m->accepted++;
-	}
-	arm_timer(m);
+	/* a client that has its reply and lingers is not late */
+	if (c->state == MH_DRAIN)
+		return false;
+	pv_log_ratelimited(&conn->l->rl, PV_LOG_WARN,
+			   "metrics: HTTP client closed at its %d ms deadline: %s",
+			   CTL_METRICS_DEADLINE_MS,
+			   c->state == MH_READ ? "no whole request" :
+			   "reply not read");
+	return true;
 }
+
+static const struct ctl_listener_ops client_ops = {
+	.on_client = on_client,
+	.opened = client_opened,
+	.expired = client_expired,
+};
 
 /* The listener's counters in every stats document, under "metrics_http". */
 static void stats_source(void *opaque, json_t *root)
@@ -478,23 +387,24 @@ static void stats_source(void *opaque, json_t *root)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "port", json_integer(m->port));
-	json_object_set_new(o, "accepted", json_integer((json_int_t)m->accepted));
+	json_object_set_new(o, "accepted", json_integer((json_int_t)m->l.accepted));
 	json_object_set_new(o, "requests", json_integer((json_int_t)m->requests));
 	json_object_set_new(o, "scrapes", json_integer((json_int_t)m->scrapes));
 	json_object_set_new(o, "bad_requests", json_integer((json_int_t)m->bad));
-	json_object_set_new(o, "refused", json_integer((json_int_t)m->refused));
-	json_object_set_new(o, "timed_out", json_integer((json_int_t)m->timed_out));
+	json_object_set_new(o, "refused", json_integer((json_int_t)m->l.refused));
+	json_object_set_new(o, "timed_out", json_integer((json_int_t)m->l.timed_out));
 	json_object_set_new(o, "accept_errors",
-			    json_integer((json_int_t)m->pause.errors));
+			    json_integer((json_int_t)m->l.accept_errors));
 	json_object_set_new(root, "metrics_http", o);
 }
 
 struct ctl_metrics *ctl_metrics_create(const char *addr, struct sw *sw)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, got;
+	socklen_t glen = sizeof(got);
 	unsigned sslen;
 	struct ctl_metrics *m;
-	int one = 1;
+	int one = 1, fd, err;
 
 	if (ctl_metrics_parse_addr(addr, &ss, &sslen) < 0) {
 		pv_err("metrics: bad address %s: want A.B.C.D:PORT or [IPV6]:PORT",
@@ -505,50 +415,41 @@ struct ctl_metrics *ctl_metrics_create(const char *addr, struct sw *sw)
 	if (!m)
 		return NULL;
 	m->sw = sw;
-	for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS; i++)
-		m->cl[i].fd = -1;
 	snprintf(m->addr, sizeof(m->addr), "%s", addr);
-	m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	m->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (m->fd < 0 || m->timer_fd < 0)
+	err = ctl_listener_init(&m->l, "metrics", &client_ops, m, m->cl,
+				CTL_METRICS_MAX_CLIENTS, sizeof(m->cl[0]),
+				CTL_METRICS_DEADLINE_MS, false);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (err < 0 || fd < 0)
 		goto err;
 	/* a restarted switch binds again while old connections linger */
-	setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* [::]:PORT means IPv6 only: an IPv4 listener is its own --metrics */
 	if (ss.ss_family == AF_INET6)
-		setsockopt(m->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(m->fd, (struct sockaddr *)&ss, sslen) < 0 ||
-	    listen(m->fd, CTL_METRICS_MAX_CLIENTS) < 0)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 ||
+	    listen(fd, CTL_METRICS_MAX_CLIENTS) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&got, &glen) < 0)
 		goto err;
-	{
-		struct sockaddr_storage got;
-		socklen_t glen = sizeof(got);
-
-		if (getsockname(m->fd, (struct sockaddr *)&got, &glen) < 0)
-			goto err;
-		m->port = ntohs(got.ss_family == AF_INET6 ?
-				((struct sockaddr_in6 *)&got)->sin6_port :
-				((struct sockaddr_in *)&got)->sin_port);
-	}
-	if (pv_loop_add(sw->loop, m->timer_fd, EPOLLIN, on_timer, m) < 0)
-		goto err;
-	if (pv_loop_add(sw->loop, m->fd, EPOLLIN, on_accept, m) < 0) {
-		pv_loop_del(sw->loop, m->timer_fd);
+	m->port = ntohs(got.ss_family == AF_INET6 ?
+			((struct sockaddr_in6 *)&got)->sin6_port :
+			((struct sockaddr_in *)&got)->sin_port);
+	err = ctl_listener_start(&m->l, sw->loop, fd);
+	fd = -1;	/* the listener's now */
+	if (err < 0) {
+		errno = -err;
 		goto err;
 	}
 	if (ctl_stats_source_add(stats_source, m) < 0) {
-		pv_loop_del(sw->loop, m->fd);
-		pv_loop_del(sw->loop, m->timer_fd);
 		errno = ENOSPC;
 		goto err;
 	}
 	return m;
 err:
 	pv_err("metrics: cannot listen on %s: %s", addr, strerror(errno));
-	if (m->fd >= 0)
-		close(m->fd);
-	if (m->timer_fd >= 0)
-		close(m->timer_fd);
+	if (fd >= 0)
+		close(fd);
+	ctl_listener_stop(&m->l);
 	free(m);
 	return NULL;
 }
@@ -563,12 +464,6 @@ void ctl_metrics_destroy(struct ctl_metrics *m)
 	if (!m)
 		return;
 	ctl_stats_source_del(m);
-	for (unsigned i = 0; i < CTL_METRICS_MAX_CLIENTS; i++)
-		if (m->cl[i].fd >= 0)
-			client_close(&m->cl[i]);
-	pv_loop_del(m->sw->loop, m->fd);
-	pv_loop_del(m->sw->loop, m->timer_fd);
-	close(m->fd);
-	close(m->timer_fd);
+	ctl_listener_stop(&m->l);
 	free(m);
 }

@@ -20,6 +20,15 @@
  * published with one used->idx store. The lock is never held across a copy
  * (design invariant 3), and with one worker it is never contended.
  *
+ * Order (VIRTIO_F_IN_ORDER, offered unless inorder=off): on every ring,
+ * used entry k is the chain made available at avail position k. A guest TX
+ * chain's entry is written when it is popped, also for a packet that is
+ * then dropped, and used->idx never passes one GRO holds; guest RX buffers
+ * and their used slots are reserved together under the lease lock, and
+ * every reserved buffer gets its entry (with its length: a driver's
+ * in-order receive path reads each one). Nothing is batched: one entry per
+ * chain is also in order, and the spec's batch is only a permission.
+ *
  * Ring changes come from the control thread (vhost-user messages), under
  * the contract of docs/architecture.md: a ring is unpublished (its flag
  * cleared with a release store) and the backend's quiesce call waits for a
@@ -812,6 +821,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 	char key[32], val[128];
 	const char *cur = opts;
 	bool tso = true, migration = true, guest_announce = true, packed = true;
+	bool in_order = true;
 	int rc;
 
 	(void)sw;
@@ -851,6 +861,11 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 							!strcmp(val, "off"))) {
 			/* off: frontends get split rings only */
 			packed = !strcmp(val, "on");
+		} else if (!strcmp(key, "inorder") && (!strcmp(val, "on") ||
+							 !strcmp(val, "off"))) {
+			/* off: VIRTIO_F_IN_ORDER not offered (a driver then
+			 * runs its general paths) */
+			in_order = !strcmp(val, "on");
 		} else if (!strcmp(key, "announce") && (!strcmp(val, "guest") ||
 							  !strcmp(val, "rarp"))) {
 			/* rarp: the guest is not asked to announce itself
@@ -921,7 +936,7 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 			vp->cfg.has_mac = true;
 		} else {
 			snprintf(err, errlen, "port %s: unknown option '%s%s%s' "
-				 "(vhost takes path=, client, queues=, mac=, mtu=, memslots=on|off, tso=on|off, packed=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
+				 "(vhost takes path=, client, queues=, mac=, mtu=, memslots=on|off, tso=on|off, packed=on|off, inorder=on|off, mode=, group=, migration=on|off, announce=guest|rarp)",
 				 name, key, val[0] ? "=" : "", val);
 			goto fail;
 		}
@@ -945,6 +960,8 @@ struct port *port_vhost_create(struct sw *sw, const char *name,
 		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
 	if (!packed)
 		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_F_RING_PACKED);
+	if (!in_order)
+		vp->cfg.features &= ~VIRTIO_BIT(VIRTIO_F_IN_ORDER);
 	if (vp->cfg.max_queue_pairs > 1)
 		vp->cfg.features |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
 	/* Large sends from the guest: segmented in software where needed. */

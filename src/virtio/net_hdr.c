@@ -331,6 +331,60 @@ rx_fill_cursor(struct vring_elem *elems, unsigned n,
 	}
 }
 
+/*
+ * The mergeable case (a large packet, e.g. GRO's, into a driver's 4 KB
+ * buffers): every buffer one writable piece, the header within the first.
+ * Each buffer is filled to its end across source pieces, one copy per
+ * (piece, buffer) overlap, without the cursor's per-byte-range
+ * bookkeeping. Same bytes and lens as rx_fill_cursor(); false (nothing
+ * written) for any other layout.
+ */
+static bool rx_fill_flat(struct vring_elem *elems, unsigned n,
+			 const struct virtio_net_hdr *hdr, size_t hdr_len,
+			 const struct iovec *src, unsigned src_n, uint32_t *lens,
+			 size_t left)
+{
+	struct virtio_net_hdr h1;
+	unsigned si = 0;
+	size_t soff = 0;
+
+	if (hdr_len > sizeof(*hdr) || elems[0].in_num != 1 ||
+	    elems[0].iov[elems[0].out_num].iov_len < hdr_len)
+		return false;
+	for (unsigned b = 1; b < n; b++)
+		if (elems[b].in_num != 1)
+			return false;
+	h1 = *hdr;
+	if (hdr_len >= sizeof(*hdr))
+		h1.num_buffers = htole16((uint16_t)n);
+	for (unsigned b = 0; b < n; b++) {
+		const struct iovec *d = &elems[b].iov[elems[b].out_num];
+		uint8_t *dst = d->iov_base;
+		size_t room = PV_MIN(d->iov_len, left), w = 0;
+
+		if (b == 0) {
+			memcpy(dst, &h1, hdr_len);
+			w = hdr_len;
+		}
+		/* left counts the source: it runs out with the room */
+		while (w < room && si < src_n) {
+			size_t k = PV_MIN(src[si].iov_len - soff, room - w);
+
+			memcpy(dst + w, (const uint8_t *)src[si].iov_base + soff,
+			       k);
+			w += k;
+			soff += k;
+			if (soff == src[si].iov_len) {
+				si++;
+				soff = 0;
+			}
+		}
+		lens[b] = (uint32_t)w;
+		left -= w;
+	}
+	return true;
+}
+
 void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		   const struct virtio_net_hdr *hdr, size_t hdr_len,
 		   const struct iovec *src, unsigned src_n, uint32_t *lens)
@@ -363,5 +417,8 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		lens[0] = (uint32_t)left;
 		return;
 	}
+	if (n > 1 && rx_fill_flat(elems, n, hdr, hdr_len, src, src_n, lens,
+				  left))
+		return;
 	rx_fill_cursor(elems, n, hdr, hdr_len, src, src_n, lens);
 }

@@ -58,6 +58,8 @@ struct vhu_dev *port_vhost_dev(struct port *p);
 #define F_EVIDX	(F_BASE | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX))
 /* the packed ring (virtio 1.2 §2.8) on both sides: the scenarios again */
 #define F_PACKED	VIRTIO_BIT(VIRTIO_F_RING_PACKED)
+/* VIRTIO_F_IN_ORDER: the guest checks every chain comes back in add order */
+#define F_INORDER	VIRTIO_BIT(VIRTIO_F_IN_ORDER)
 
 /* Where a ring starts: index 0, or a packed ring's position 0 in lap 1. */
 static uint16_t ring_base(uint64_t features)
@@ -97,6 +99,19 @@ struct guest {
 	uint64_t from[MAX_GUESTS];	/* intact frames received per source */
 	bool track;			/* (d): note each RX buffer filled */
 	bool filled[QSZ];
+	/*
+	 * With F_INORDER: the buffers of each ring in the order their chains
+	 * were added; a chain harvested out of that order is counted. One
+	 * entry per chain in add order is what the device writes (it never
+	 * batches), so the check is exact.
+	 */
+	uint16_t fifo[2][QSZ];
+	unsigned fifo_head[2], fifo_n[2];
+	uint64_t order_bad;
+	/* every bad_every-th frame sent is one the switch must drop (0: none):
+	 * a bad GSO type, or, every other time, a chain shorter than the header */
+	unsigned bad_every;
+	uint64_t bad_sent;
 };
 
 struct world {
@@ -400,6 +415,28 @@ static bool check_frame(const uint8_t *f, uint32_t len, unsigned *src,
 	return true;
 }
 
+/* F_INORDER: notes buffer @b's chain added on ring @r. */
+static void order_add(struct guest *g, unsigned r, uint16_t b)
+{
+	if (!(g->features & F_INORDER))
+		return;
+	g->fifo[r][(g->fifo_head[r] + g->fifo_n[r]) % QSZ] = b;
+	g->fifo_n[r]++;
+}
+
+/* F_INORDER: buffer @b's chain came back on ring @r; counts it if early. */
+static void order_done(struct guest *g, unsigned r, uint16_t b)
+{
+	if (!(g->features & F_INORDER))
+		return;
+	if (!g->fifo_n[r] || g->fifo[r][g->fifo_head[r]] != b) {
+		g->order_bad++;
+		return;
+	}
+	g->fifo_head[r] = (g->fifo_head[r] + 1) % QSZ;
+	g->fifo_n[r]--;
+}
+
 static void kick(struct guest *g, unsigned r)
 {
 	if (vring_drv_need_kick(&g->ring[r].drv))
@@ -423,11 +460,19 @@ static void tx_post(struct guest *g)
 
 		memset(p, 0, HDR_LEN);
 		build_frame(p + HDR_LEN, g->dst_mac, g->id, g->sent, len);
+		if (g->bad_every && g->sent % g->bad_every == g->bad_every - 1) {
+			/* dropped by the switch; its chain still comes back */
+			if (g->bad_sent++ & 1)
+				vb.len = HDR_LEN - 2;	/* PKT_TRUNC */
+			else
+				p[1] = 0x7f;		/* PKT_HDR_GSO */
+		}
 		if (vring_drv_add(vq, &vb, 1, 0, (void *)(uintptr_t)(b + 1))) {
 			g->free_buf[TXR][g->nfree[TXR]++] = b;
 			g->drv_err++;
 			break;
 		}
+		order_add(g, TXR, b);
 		g->sent++;
 		added++;
 	}
@@ -446,9 +491,12 @@ static void tx_reap(struct guest *g)
 	if (!g->ring_on[TXR])
 		return;
 	while ((n = vring_drv_get_used(&g->ring[TXR].drv, ck, NULL, 64))) {
-		for (unsigned i = 0; i < n; i++)
-			g->free_buf[TXR][g->nfree[TXR]++] =
-				(uint16_t)((uintptr_t)ck[i] - 1);
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t b = (uint16_t)((uintptr_t)ck[i] - 1);
+
+			order_done(g, TXR, b);
+			g->free_buf[TXR][g->nfree[TXR]++] = b;
+		}
 		g->tx_done += n;
 	}
 }
@@ -469,6 +517,7 @@ static void rx_refill(struct guest *g)
 			g->drv_err++;
 			break;
 		}
+		order_add(g, RXR, b);
 		added++;
 	}
 	if (added) {
@@ -498,6 +547,7 @@ static void rx_reap(struct guest *g)
 			uint32_t seq;
 
 			g->rcvd++;
+			order_done(g, RXR, b);
 			if (g->track)
 				g->filled[b] = true;
 			if (lens[i] < HDR_LEN ||
@@ -597,6 +647,9 @@ static void assert_clean(struct guest *g)
 		fail_msg("%s: %llu of %llu received frames corrupted, misplaced "
 			 "or duplicated", g->name, (unsigned long long)g->bad,
 			 (unsigned long long)g->rcvd);
+	if (g->order_bad)
+		fail_msg("%s: %llu chains came back out of add order (IN_ORDER)",
+			 g->name, (unsigned long long)g->order_bad);
 	if (ring_faults(g))
 		fail_msg("%s: %llu ring faults", g->name,
 			 (unsigned long long)ring_faults(g));

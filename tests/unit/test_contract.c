@@ -20,7 +20,9 @@
  * under traffic, (c) four workers filling one guest's RX ring, (d) live
  * migration's dirty log mapped, replaced and switched on and off under
  * traffic; (a), (b) and (d) again over packed rings (VIRTIO_F_RING_PACKED
- * on both the device and the fake guest's driver).
+ * on both the device and the fake guest's driver); (c') the fan-in with
+ * VIRTIO_F_IN_ORDER, split and packed, every chain checked to come back
+ * in add order, with frames the switch drops on the way.
  */
 #include "contract_fixture.h"
 
@@ -314,6 +316,80 @@ static void many_workers_fill_one_ring(void **state)
 	free(w);
 }
 
+/*
+ * (c') The same fan-in with VIRTIO_F_IN_ORDER negotiated by every guest:
+ * chains come back to each driver in the order they were added, on the
+ * sources' TX rings (each chain's entry in its place, the dropped ones'
+ * too) and on B's RX ring, which several workers fill through leases.
+ * One source sends frames the switch must drop (a bad GSO type, a chain
+ * shorter than the header): counted by reason, and returned in order.
+ */
+#define IO_SRC		3
+#define IO_BAD_EVERY	7
+
+static void in_order_fan_in(uint64_t features)
+{
+	struct world *w = world_new();
+	struct guest *src[IO_SRC], *b;
+	uint64_t sent = 0, bad;
+
+	for (unsigned i = 0; i < IO_SRC; i++)
+		src[i] = guest_new(w, false, true, features);
+	b = guest_new(w, true, false, features);
+	world_start(w, IO_SRC, DP_NOTIFY_ADAPTIVE);
+	for (unsigned i = 0; i < IO_SRC; i++) {
+		assert_true(vhu_dev_features(src[i]->dev) & F_INORDER);
+		src[i]->dst_mac = b->port->mac;
+		src[i]->limit = FAN_FRAMES;
+		src[i]->burst = QSZ / IO_SRC / 2;
+	}
+	assert_true(vhu_dev_features(b->dev) & F_INORDER);
+	src[0]->bad_every = IO_BAD_EVERY;
+	drain(w);
+	world_stop_workers(w);
+
+	bad = src[0]->bad_sent;
+	assert_int_equal(bad, FAN_FRAMES / IO_BAD_EVERY);
+	for (unsigned i = 0; i < IO_SRC; i++) {
+		struct guest *s = src[i];
+
+		sent += s->sent;
+		assert_int_equal(s->sent, FAN_FRAMES);
+		assert_int_equal(s->tx_done, FAN_FRAMES);
+		if (s->order_bad)
+			fail_msg("%s: %llu TX chains out of order", s->name,
+				 (unsigned long long)s->order_bad);
+		assert_int_equal(ring_faults(s), 0);
+		assert_int_equal(s->port->st.rx_pkts, FAN_FRAMES);
+	}
+	/* the hostile frames: counted by reason on their port, nothing else */
+	assert_int_equal(port_drops(src[0], PV_DROP_PKT_TRUNC), (bad + 1) / 2);
+	assert_int_equal(port_drops(src[0], PV_DROP_PKT_HDR_GSO), bad / 2);
+	assert_int_equal(port_drops_total(src[0]), bad);
+	print_message("in order: %llu frames from %u sources (%llu dropped "
+		      "bad), %llu received, %llu dropped (no buffer)\n",
+		      (unsigned long long)sent, IO_SRC, (unsigned long long)bad,
+		      (unsigned long long)b->rcvd,
+		      (unsigned long long)port_drops(b, PV_DROP_RX_NO_BUF));
+	assert_clean(b);
+	assert_int_equal(b->rcvd + port_drops(b, PV_DROP_RX_NO_BUF), sent - bad);
+	assert_true(b->rcvd > 0);
+	world_free(w);
+	free(w);
+}
+
+static void in_order_fan_in_split(void **state)
+{
+	(void)state;
+	in_order_fan_in(F_EVIDX | F_INORDER);
+}
+
+static void in_order_fan_in_packed(void **state)
+{
+	(void)state;
+	in_order_fan_in(F_EVIDX | F_PACKED | F_INORDER);
+}
+
 /* ---- (d) the dirty log under traffic ---- */
 
 #define LOG_BYTES	65536		/* 2 GiB of guest-physical pages */
@@ -502,6 +578,8 @@ int main(void)
 		cmocka_unit_test(packed_mem_table_changes_under_traffic),
 		cmocka_unit_test(packed_call_fd_changes_under_traffic),
 		cmocka_unit_test(packed_dirty_log_under_traffic),
+		cmocka_unit_test(in_order_fan_in_split),
+		cmocka_unit_test(in_order_fan_in_packed),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);

@@ -549,6 +549,39 @@ static void rx_ring_asks_no_kicks(void **state)
 	}
 }
 
+/*
+ * VIRTIO_F_IN_ORDER is offered by default (the port uses chains in the
+ * order they were made available, test_contract's in_order_* cases) and
+ * not with inorder=off; nothing else changes.
+ */
+static void in_order_offered_unless_off(void **state)
+{
+	const char *opt[] = { "", ",inorder=on", ",inorder=off" };
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++) {
+		struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+		char spec[160], err[200];
+		struct vhu_msg m;
+		struct port *p;
+
+		snprintf(spec, sizeof(spec),
+			 "vhost,name=io,path=/tmp/pvnet-tports-io-%d.sock%s",
+			 (int)getpid(), opt[i]);
+		p = port_create(sw, spec, err, sizeof(err));
+		assert_non_null(p);
+		assert_int_equal(p->ops->start(p, sw->loop), 0);
+		memset(&m, 0, sizeof(m));
+		m.hdr.request = VHU_REQ_GET_FEATURES;
+		m.hdr.flags = VHU_FLAG_VERSION;
+		assert_int_equal(vhu_dev_handle_msg(port_vhost_dev(p), &m), 0);
+		assert_int_equal(!!(m.payload.u64 & F_INORDER), i < 2);
+		assert_true(m.payload.u64 & F_PACKED);
+		p->ops->destroy(p);
+		sw_destroy(sw);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +592,7 @@ int main(void)
 		cmocka_unit_test(gro_held_packet_delivered_at_dest_delete),
 		cmocka_unit_test(add_del_under_traffic),
 		cmocka_unit_test(rx_ring_asks_no_kicks),
+		cmocka_unit_test(in_order_offered_unless_off),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);

@@ -380,6 +380,73 @@ static void rx_fill_one_buffer(void **state)
 }
 
 /*
+ * A merged packet (a header piece and payload pieces of odd sizes, an empty
+ * one among them) into mergeable buffers of an odd size: each buffer is
+ * filled to its end across piece boundaries (lens all the buffer size but
+ * the last), the bytes in order, num_buffers the count; with the 10-byte
+ * header too (no num_buffers).
+ */
+static void rx_fill_across_pieces(void **state)
+{
+	struct fakeguest *fg = *state;
+	static uint8_t p[6][1448], want[12 + 66 + 1448 + 1000 + 7 + 1448];
+	const size_t plen[6] = { 66, 1448, 0, 1000, 7, 1448 };
+	struct iovec src[6];
+	struct virtio_net_hdr h = { .flags = 1, .gso_type = 1,
+				    .hdr_len = htole16(66),
+				    .gso_size = htole16(1448),
+				    .csum_start = htole16(34),
+				    .csum_offset = htole16(16) };
+	static uint8_t got[sizeof(want)];
+	struct vring_elem el[8];
+	uint32_t lens[8], glen[8];
+	uint64_t gpas[8];
+	struct fg_ring r;
+	size_t total = 0;
+
+	vring_elems_init(el, 8, NULL);
+	for (unsigned i = 0; i < 6; i++) {
+		fg_fill(p[i], sizeof(p[i]), 20 + i);
+		src[i].iov_base = p[i];
+		src[i].iov_len = plen[i];
+	}
+	for (unsigned hl = 10; hl <= 12; hl += 2) {
+		size_t frame = 0, off = 0;
+		int n;
+
+		memcpy(want, &h, hl);
+		for (unsigned i = 0; i < 6; i++) {
+			memcpy(want + hl + frame, p[i], plen[i]);
+			frame += plen[i];
+		}
+		total = hl + frame;
+		assert_int_equal(fg_ring_create(fg, &r, 2, 16,
+						hl == 12 ? FEAT : 0, 0), 0);
+		post_rx(fg, &r, 8, 1021, gpas, false);
+		n = vring_rx_reserve(&r.dev, total, true, el, 8);
+		assert_int_equal(n, (int)((total + 1020) / 1021));
+		if (hl == 12)
+			want[10] = (uint8_t)n, want[11] = 0;
+		vring_rx_fill(el, (unsigned)n, &h, hl, src, 6, lens);
+		for (int i = 0; i < n; i++) {
+			assert_int_equal(lens[i], i < n - 1 ? 1021 :
+					 total - 1021u * (unsigned)(n - 1));
+			vring_push(&r.dev, el[i].head, lens[i]);
+		}
+		vring_flush(&r.dev);
+		assert_int_equal(vring_drv_get_used(&r.drv, NULL, glen, 8), n);
+		for (int i = 0; i < n; i++) {
+			assert_int_equal(glen[i], lens[i]);
+			fg_read(fg, gpas[i], got + off, glen[i]);
+			off += glen[i];
+		}
+		assert_int_equal(off, total);
+		assert_memory_equal(got, want, total);
+		fg_ring_destroy(&r);
+	}
+}
+
+/*
  * A run of packets takes one buffer each with one index read: it stops at
  * the first packet its buffer cannot hold, and that buffer stays available
  * for the per-packet path; a ring with nothing available gives none.
@@ -427,6 +494,7 @@ int main(void)
 		cmocka_unit_test(rx_enobufs_leaves_ring),
 		cmocka_unit_test(rx_single_buffer),
 		cmocka_unit_test(rx_header_across_buffers),
+		cmocka_unit_test(rx_fill_across_pieces),
 		cmocka_unit_test(rx_fill_one_buffer),
 		cmocka_unit_test(rx_reserve_burst_stops_at_misfit),
 	};
