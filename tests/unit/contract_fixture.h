@@ -455,14 +455,17 @@ static void tx_post(struct guest *g)
 	       (!g->burst || added < g->burst)) {
 		uint16_t b = g->free_buf[TXR][--g->nfree[TXR]];
 		uint32_t len = frame_len(g->sent);
+		bool bad = false;
 		uint8_t *p = g->buf[TXR][b];
 		struct vring_buf vb = { g->buf_gpa[TXR][b], HDR_LEN + len };
 
 		memset(p, 0, HDR_LEN);
 		build_frame(p + HDR_LEN, g->dst_mac, g->id, g->sent, len);
 		if (g->bad_every && g->sent % g->bad_every == g->bad_every - 1) {
-			/* dropped by the switch; its chain still comes back */
-			if (g->bad_sent++ & 1)
+			/* dropped by the switch; its chain still comes back.
+			 * Counted once added: a failed add sent nothing. */
+			bad = true;
+			if (g->bad_sent & 1)
 				vb.len = HDR_LEN - 2;	/* PKT_TRUNC */
 			else
 				p[1] = 0x7f;		/* PKT_HDR_GSO */
@@ -473,6 +476,7 @@ static void tx_post(struct guest *g)
 			break;
 		}
 		order_add(g, TXR, b);
+		g->bad_sent += bad;
 		g->sent++;
 		added++;
 	}

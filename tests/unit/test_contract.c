@@ -325,7 +325,7 @@ static void many_workers_fill_one_ring(void **state)
  * shorter than the header): counted by reason, and returned in order.
  */
 #define IO_SRC		3
-#define IO_BAD_EVERY	7
+#define IO_BAD_EVERY	9	/* 333 bad frames: odd, GSO one more than TRUNC */
 
 static void in_order_fan_in(uint64_t features)
 {
@@ -362,9 +362,11 @@ static void in_order_fan_in(uint64_t features)
 		assert_int_equal(ring_faults(s), 0);
 		assert_int_equal(s->port->st.rx_pkts, FAN_FRAMES);
 	}
-	/* the hostile frames: counted by reason on their port, nothing else */
-	assert_int_equal(port_drops(src[0], PV_DROP_PKT_TRUNC), (bad + 1) / 2);
-	assert_int_equal(port_drops(src[0], PV_DROP_PKT_HDR_GSO), bad / 2);
+	/* the hostile frames: counted by reason on their port, nothing else
+	 * (the first bad frame has the bad GSO type, then they alternate) */
+	assert_true(bad & 1);
+	assert_int_equal(port_drops(src[0], PV_DROP_PKT_HDR_GSO), (bad + 1) / 2);
+	assert_int_equal(port_drops(src[0], PV_DROP_PKT_TRUNC), bad / 2);
 	assert_int_equal(port_drops_total(src[0]), bad);
 	print_message("in order: %llu frames from %u sources (%llu dropped "
 		      "bad), %llu received, %llu dropped (no buffer)\n",
