@@ -718,7 +718,10 @@ static void drain(struct world *w)
 		for (unsigned i = 0; i < w->n; i++) {
 			if (w->g[i]->drv_err)
 				fail_msg("%s: the driver's ring broke on a used "
-					 "entry the device wrote", w->g[i]->name);
+					 "entry the device wrote (RX: %s, TX: %s)",
+					 w->g[i]->name,
+					 pv_drop_name(w->g[i]->ring[RXR].drv.broken_reason),
+					 pv_drop_name(w->g[i]->ring[TXR].drv.broken_reason));
 			if (w->g[i]->tx_done != w->g[i]->sent ||
 			    w->g[i]->sent < w->g[i]->limit)
 				left = true;
