@@ -71,6 +71,7 @@ typedef void (*gro_deliver_fn)(void *arg, struct gro_out *out);
 
 struct gro_stats {
 	uint64_t in_segs;	/* segments offered and taken */
+	uint64_t fast_path;	/* ... of which appended by the fast path */
 	uint64_t not_eligible;	/* offered but not TCP, flags, options... */
 	uint64_t out_pkts;	/* packets delivered out of the table */
 	uint64_t out_merged;	/* ... of which hold more than one segment */

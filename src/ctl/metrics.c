@@ -291,6 +291,8 @@ static const struct family families[] = {
 	{ "gro_held", G, SC_GRO, "held", "Segments held in the GRO table now" },
 	{ "gro_segments_in", C, SC_GRO, "in_segs",
 	  "Segments GRO took in" },
+	{ "gro_fast_path_segments", C, SC_GRO, "fast_path",
+	  "Segments GRO appended to a held flow by its fast path" },
 	{ "gro_packets_out", C, SC_GRO, "out_pkts",
 	  "Packets delivered out of the GRO table" },
 	{ "gro_merged_packets_out", C, SC_GRO, "out_merged",

@@ -304,6 +304,8 @@ json_t *ctl_stats_json(struct sw *sw)
 
 				json_object_set_new(go, "held", json_integer(gro_held(g)));
 				json_object_set_new(go, "in_segs", json_integer((json_int_t)gs->in_segs));
+				json_object_set_new(go, "fast_path",
+						    json_integer((json_int_t)gs->fast_path));
 				json_object_set_new(go, "out_pkts", json_integer((json_int_t)gs->out_pkts));
 				json_object_set_new(go, "out_merged", json_integer((json_int_t)gs->out_merged));
 				json_object_set_new(go, "not_eligible",

@@ -809,6 +809,7 @@ bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 			(uint8_t *)p->seg[0].iov_base + s.hdr_len;
 		f->pieces[f->npieces++].iov_len = s.payload;
 		t->st.in_segs++;
+		t->st.fast_path++;
 		goto append;
 	}
 	classify(p, dst, q, &s);

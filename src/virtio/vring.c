@@ -322,8 +322,15 @@ static int refresh_avail(struct vring *vq)
 	uint16_t idx = le16toh(pv_load_acquire(&vq->avail->idx));
 	uint16_t num = (uint16_t)(idx - vq->last_avail);
 
-	/* §2.7.6: the driver can make at most size chains available. */
-	if (unlikely(num > vq->size)) {
+	/*
+	 * §2.7.6: the driver can make at most size chains available, counted
+	 * from the last used entry it was shown: a chain holds a descriptor
+	 * until then. More means it re-added one the device still holds (a
+	 * chain GRO keeps), and the used entries staged past used_flushed
+	 * would wrap onto unpublished ones (the packed ring's pk_popped bound).
+	 */
+	if (unlikely(num > vq->size ||
+		     (uint16_t)(idx - vq->used_flushed) > vq->size)) {
 		vring_fail(vq, PV_DROP_RING_AVAIL_IDX);
 		return -1;
 	}

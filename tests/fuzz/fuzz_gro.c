@@ -227,6 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (data[5] == 0x5a || data[5] == 0xa5) {
 			/* a corrupted header byte: parsed again, flow unknown */
 			f->buf[data[6] % f->len] = data[7];
+			tf_sync(f);
 			pkt_parse(&f->p);
 			z->corrupt[i] = true;
 		}

@@ -112,6 +112,18 @@ struct guest {
 	 * a bad GSO type, or, every other time, a chain shorter than the header */
 	unsigned bad_every;
 	uint64_t bad_sent;
+	/*
+	 * Set: the driver sends TCP/IPv4 segments (tcp_flows flows, a partial
+	 * checksum, PSH every tcp_psh_every-th) that GRO may hold and merge,
+	 * and on RX only counts what comes back (merged packets span buffers).
+	 */
+	bool tcp;
+	unsigned tcp_flows, tcp_psh_every;
+	uint32_t tcp_seq[4];
+	uint16_t tcp_id[4];
+	/* RX with tcp: the packet being read (buffers left, where it is) */
+	unsigned rx_left, rx_src, rx_flow;
+	uint32_t rx_seq;
 };
 
 struct world {
@@ -332,12 +344,15 @@ static void guest_free(struct guest *g)
 	free(g);
 }
 
+/* The workers' GRO policy for the next world_start() (zero: off). */
+static struct gro_cfg world_gro;
+
 /* As `pvnet switch` does: ports, dp, port start, dp start; guests later. */
 static void world_start(struct world *w, unsigned workers,
 			enum dp_notify notify)
 {
 	struct dp_cfg cfg = { .workers = workers, .notify = notify,
-			      .budget = 64, .idle_us = 50 };
+			      .budget = 64, .idle_us = 50, .gro = world_gro };
 
 	w->dp = dp_create(w->sw, &cfg);
 	assert_non_null(w->dp);
@@ -394,6 +409,75 @@ static void build_frame(uint8_t *f, const uint8_t *dst, unsigned src,
 	memcpy(f + 14, w, sizeof(w));
 	for (uint32_t i = 26; i < len; i++)
 		f[i] = pattern(src, seq, i);
+}
+
+/*
+ * g->tcp: a TCP/IPv4 segment of flow (seq % tcp_flows) into @f (after the
+ * net header @vh), 1000 bytes of payload, the checksum left partial.
+ * Returns the frame's length.
+ */
+#define TCP_PAYLOAD	1000
+
+/* Payload byte at TCP sequence @seq of flow @fl from source @src. */
+static uint8_t tcp_byte(unsigned src, unsigned fl, uint32_t seq)
+{
+	return (uint8_t)((seq * 7u + (seq >> 8)) ^ (src * 31u + fl * 5u));
+}
+
+static uint32_t build_tcp(struct guest *g, uint8_t *vh, uint8_t *f,
+			  const uint8_t *dst, uint64_t seq)
+{
+	unsigned fl = (unsigned)(seq % g->tcp_flows);
+	uint8_t *ip = f + 14, *th = ip + 20;
+	uint32_t len = 14 + 20 + 20 + TCP_PAYLOAD;
+	uint16_t c;
+
+	memcpy(f, dst, ETH_ALEN);
+	memcpy(f + 6, "\x02\x00\x00\x00\x00", 5);
+	f[11] = mac_of(g->id);
+	pv_put_be16(f + 12, 0x0800);
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	pv_put_be16(ip + 2, (uint16_t)(len - 14));
+	pv_put_be16(ip + 4, g->tcp_id[fl]++);
+	ip[6] = 0x40;		/* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	ip[15] = (uint8_t)g->id;
+	c = pv_csum_fold(pv_csum_partial(ip, 20, 0));
+	memcpy(ip + 10, &c, 2);
+	pv_put_be16(th, (uint16_t)(40000 + fl));
+	pv_put_be16(th + 2, 5201);
+	pv_put_be32(th + 4, g->tcp_seq[fl]);
+	for (uint32_t i = 0; i < TCP_PAYLOAD; i++)
+		f[54 + i] = tcp_byte(g->id, fl, g->tcp_seq[fl] + i);
+	g->tcp_seq[fl] += TCP_PAYLOAD;
+	pv_put_be32(th + 8, 1);
+	th[12] = 5 << 4;
+	th[13] = 0x10;		/* ACK */
+	if (g->tcp_psh_every && seq % g->tcp_psh_every == g->tcp_psh_every - 1)
+		th[13] |= 0x08;
+	pv_put_be16(th + 14, 512);
+	/* the pseudo-header sum, as a sender with checksum offload leaves it */
+	{
+		uint8_t ph[12];
+
+		memcpy(ph, ip + 12, 8);
+		ph[8] = 0;
+		ph[9] = 6;
+		pv_put_be16(ph + 10, (uint16_t)(len - 34));
+		c = (uint16_t)~pv_csum_fold(pv_csum_partial(ph, 12, 0));
+		memcpy(th + 16, &c, 2);
+	}
+	vh[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	{
+		uint16_t cs = htole16(34), co = htole16(16);
+
+		memcpy(vh + 6, &cs, 2);		/* csum_start */
+		memcpy(vh + 8, &co, 2);		/* csum_offset */
+	}
+	return len;
 }
 
 /* True if @f is the intact frame @len bytes long; sets its source and seq. */
@@ -455,14 +539,22 @@ static void tx_post(struct guest *g)
 	       (!g->burst || added < g->burst)) {
 		uint16_t b = g->free_buf[TXR][--g->nfree[TXR]];
 		uint32_t len = frame_len(g->sent);
+		bool bad = false;
 		uint8_t *p = g->buf[TXR][b];
 		struct vring_buf vb = { g->buf_gpa[TXR][b], HDR_LEN + len };
 
 		memset(p, 0, HDR_LEN);
-		build_frame(p + HDR_LEN, g->dst_mac, g->id, g->sent, len);
+		if (g->tcp) {
+			len = build_tcp(g, p, p + HDR_LEN, g->dst_mac, g->sent);
+			vb.len = HDR_LEN + len;
+		} else {
+			build_frame(p + HDR_LEN, g->dst_mac, g->id, g->sent, len);
+		}
 		if (g->bad_every && g->sent % g->bad_every == g->bad_every - 1) {
-			/* dropped by the switch; its chain still comes back */
-			if (g->bad_sent++ & 1)
+			/* dropped by the switch; its chain still comes back.
+			 * Counted once added: a failed add sent nothing. */
+			bad = true;
+			if (g->bad_sent & 1)
 				vb.len = HDR_LEN - 2;	/* PKT_TRUNC */
 			else
 				p[1] = 0x7f;		/* PKT_HDR_GSO */
@@ -473,6 +565,7 @@ static void tx_post(struct guest *g)
 			break;
 		}
 		order_add(g, TXR, b);
+		g->bad_sent += bad;
 		g->sent++;
 		added++;
 	}
@@ -527,6 +620,42 @@ static void rx_refill(struct guest *g)
 }
 
 /*
+ * g->tcp: one RX buffer of a (perhaps merged) TCP packet, in order; every
+ * payload byte must be the one its sequence number says (a chain GRO held
+ * and the guest got back early would have been rewritten).
+ */
+static void rx_tcp(struct guest *g, const uint8_t *p, uint32_t len)
+{
+	const uint8_t *d = p;
+
+	if (!g->rx_left) {
+		const uint8_t *e = p + HDR_LEN;
+		uint16_t nb;
+
+		memcpy(&nb, p + 10, 2);
+		nb = le16toh(nb);
+		if (len < HDR_LEN + 54 || !nb || pv_get_be16(e + 12) != 0x0800) {
+			g->bad++;
+			return;
+		}
+		g->rx_src = e[14 + 15];
+		g->rx_flow = pv_get_be16(e + 34) - 40000u;
+		g->rx_seq = pv_get_be32(e + 38);
+		g->rx_left = nb;
+		d = e + 54;
+		len -= HDR_LEN + 54;
+	}
+	for (uint32_t k = 0; k < len; k++) {
+		if (d[k] != tcp_byte(g->rx_src, g->rx_flow, g->rx_seq + k)) {
+			g->bad++;
+			break;
+		}
+	}
+	g->rx_seq += len;
+	g->rx_left--;
+}
+
+/*
  * Harvests received frames, checking each: used length, header, payload,
  * and that a source's sequence numbers only grow (one worker polls a source
  * queue, so its frames arrive in order; a gap is a counted drop).
@@ -550,7 +679,9 @@ static void rx_reap(struct guest *g)
 			order_done(g, RXR, b);
 			if (g->track)
 				g->filled[b] = true;
-			if (lens[i] < HDR_LEN ||
+			if (g->tcp) {
+				rx_tcp(g, p, lens[i]);
+			} else if (lens[i] < HDR_LEN ||
 			    !check_frame(p + HDR_LEN, lens[i] - HDR_LEN, &src,
 					 &seq) ||
 			    (int64_t)seq <= g->last_seq[src]) {
@@ -587,7 +718,10 @@ static void drain(struct world *w)
 		for (unsigned i = 0; i < w->n; i++) {
 			if (w->g[i]->drv_err)
 				fail_msg("%s: the driver's ring broke on a used "
-					 "entry the device wrote", w->g[i]->name);
+					 "entry the device wrote (RX: %s, TX: %s)",
+					 w->g[i]->name,
+					 pv_drop_name(w->g[i]->ring[RXR].drv.broken_reason),
+					 pv_drop_name(w->g[i]->ring[TXR].drv.broken_reason));
 			if (w->g[i]->tx_done != w->g[i]->sent ||
 			    w->g[i]->sent < w->g[i]->limit)
 				left = true;

@@ -8,8 +8,10 @@
  * of the current flow) or "a" (a pure ACK), with modifiers after '|':
  * len=N seq+N seq-N ack+N psh fin syn rst urg cwr ece ttl=N tos=N id=N df=0
  * ts=N nots ipopt frag bad flow=N vid=N dst=N tc=N hop=N ext valid partial
- * gso mss=N (gso_size, default TF_MSS) win=N (TCP window, default 512);
- * "TOKEN*N" repeats a token.
+ * gso mss=N (gso_size, default TF_MSS) win=N (TCP window, default 512)
+ * label=N (IPv6 flow label, default 0x12345) mac=N (last byte of the source
+ * MAC, default 1) cstart=N (csum_start of a partial checksum, default the
+ * TCP header's offset); "TOKEN*N" repeats a token.
  */
 #ifndef TEST_GRO_FRAMES_H
 #define TEST_GRO_FRAMES_H
@@ -28,13 +30,18 @@
 struct tf_seg {
 	uint8_t flow, flags, ttl, tos, df, ipopt, frag, bad, ext, tc, hop;
 	uint8_t vhflags, gso, nots;
-	uint16_t vid, dst, id, len, mss, win;
-	uint32_t seq, ack, ts;
+	uint16_t vid, dst, id, len, mss, win, cstart;
+	uint32_t seq, ack, ts, label;
+	uint8_t mac;
 };
 
 struct tf_frame {
 	struct tf_seg s;
 	uint8_t *buf;		/* malloc'd, exact length: ASan sees the end */
+	/* A split frame's two pieces (copies of buf), each its own exact-size
+	 * allocation: a read past the first piece is an ASan error, not the
+	 * right bytes from the next. NULL when not split. */
+	uint8_t *piece[2];
 	size_t len;
 	uint16_t hdr_len;	/* up to the payload */
 	struct pkt p;
@@ -66,7 +73,17 @@ static inline uint32_t tf_pseudo(const uint8_t *ip, bool v6, uint32_t l4len)
 	return pv_csum_partial(t, 4, pv_csum_partial(ip + 12, 8, 0));
 }
 
-/* Builds the frame of @s into f (allocates f->buf). */
+/* Copies f->buf into a split frame's pieces (after f->buf changed). */
+static inline void tf_sync(struct tf_frame *f)
+{
+	if (!f->piece[0])
+		return;
+	memcpy(f->piece[0], f->buf, f->p.seg[0].iov_len);
+	memcpy(f->piece[1], f->buf + f->p.seg[0].iov_len, f->p.seg[1].iov_len);
+}
+
+/* Builds the frame of @s into f (allocates f->buf, and f->piece[] when
+ * split). */
 static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 		     unsigned split)
 {
@@ -79,6 +96,8 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 	memset(h, 0, sizeof(h));
 	memcpy(h, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
 	h[5] = (uint8_t)(s->dst + 2);
+	if (s->mac)
+		h[11] = s->mac;
 	if (s->vid) {
 		pv_put_be16(h + off, 0x8100);
 		pv_put_be16(h + off + 2, s->vid);
@@ -90,7 +109,8 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 	ip = h + l3;
 	th = h + l4;
 	if (v6) {
-		pv_put_be32(ip, 0x60000000u | (uint32_t)s->tc << 20 | 0x12345);
+		pv_put_be32(ip, 0x60000000u | (uint32_t)s->tc << 20 |
+			       (s->label ? s->label & 0xfffff : 0x12345));
 		pv_put_be16(ip + 4, (uint16_t)(iphl - 40 + thlen + s->len));
 		ip[6] = s->ext ? 0 : 6;
 		ip[7] = s->hop;
@@ -149,10 +169,13 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 
 	memset(&f->p, 0, sizeof(f->p));
 	f->p.len = (uint32_t)f->len;
+	f->piece[0] = f->piece[1] = NULL;
 	if (split && split < f->len) {
-		f->p.seg[0].iov_base = f->buf;
+		f->piece[0] = malloc(split);
+		f->piece[1] = malloc(f->len - split);
+		f->p.seg[0].iov_base = f->piece[0];
 		f->p.seg[0].iov_len = split;
-		f->p.seg[1].iov_base = f->buf + split;
+		f->p.seg[1].iov_base = f->piece[1];
 		f->p.seg[1].iov_len = f->len - split;
 		f->p.nseg = 2;
 	} else {
@@ -162,7 +185,7 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 	}
 	f->p.vh.flags = s->vhflags;
 	if (s->vhflags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		f->p.vh.csum_start = htole16((uint16_t)l4);
+		f->p.vh.csum_start = htole16((uint16_t)(s->cstart ? s->cstart : l4));
 		f->p.vh.csum_offset = htole16(16);
 	}
 	if (s->gso) {
@@ -171,6 +194,7 @@ static inline void tf_build(struct tf_frame *f, const struct tf_seg *s, bool v6,
 		f->p.vh.gso_size = htole16(s->mss);
 		f->p.vh.hdr_len = htole16(f->hdr_len);
 	}
+	tf_sync(f);
 	pkt_parse(&f->p);
 }
 
@@ -234,6 +258,9 @@ static inline int tf_token(const char *tok, struct tf_seg *s,
 		else if (!strcmp(m, "gso")) s->gso = 1;
 		else if (!strncmp(m, "mss=", 4)) s->mss = (uint16_t)v;
 		else if (!strncmp(m, "win=", 4)) s->win = (uint16_t)v;
+		else if (!strncmp(m, "label=", 6)) s->label = (uint32_t)v;
+		else if (!strncmp(m, "mac=", 4)) s->mac = (uint8_t)v;
+		else if (!strncmp(m, "cstart=", 7)) s->cstart = (uint16_t)v;
 		else return -1;
 	}
 	st = &fs[s->flow % TF_FLOWS];
@@ -353,8 +380,11 @@ static inline uint32_t tf_check_segment(const struct tf_frame *x,
 
 static inline void tf_free(struct tf_frame *f, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		free(f[i].buf);
+		free(f[i].piece[0]);
+		free(f[i].piece[1]);
+	}
 }
 
 #endif /* TEST_GRO_FRAMES_H */

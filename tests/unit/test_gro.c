@@ -183,10 +183,22 @@ static const struct gro_case cases[] = {
 	{ .name = "data_short_middle", .seq = "d d|len=1000 d", .expect = "2 1" },
 	{ .name = "data_larger_second", .seq = "d|len=1000 d", .expect = "1 1" },
 	{ .name = "data_split_iov", .seq = "d*8", .expect = "8", .split = 61 },
+	/* Header and part of the payload in the first piece: a segment in two
+	 * pieces is not the fast path's (it appends one piece); each piece is
+	 * its own allocation, so reading past the first is an ASan error. */
+	{ .name = "data_split_after_header", .seq = "d*8", .expect = "8", .split = 200 },
+	{ .name = "v6_split_after_header", .seq = "d*8", .expect = "8", .v6 = true, .split = 200 },
 	{ .name = "data_small_mss", .seq = "d|len=100*5 d|len=20", .expect = "6" },
 	{ .name = "data_no_options", .seq = "d|nots*6", .expect = "6" },
 	{ .name = "data_trusted_valid", .seq = "d|valid*4", .expect = "4" },
 	{ .name = "data_trusted_partial", .seq = "d|partial*4", .expect = "4" },
+	/* A partial checksum must point at this TCP header's field. */
+	{ .name = "data_partial_csum_start_differ", .seq =
+	  "d|partial d|partial d|partial|cstart=20 d|partial", .expect = "2 1 1" },
+	{ .name = "data_partial_csum_start_differ_v6", .seq =
+	  "d|partial d|partial d|partial|cstart=20 d|partial", .expect = "2 1 1", .v6 = true },
+	/* Another source MAC is another flow (the hash does not see MACs). */
+	{ .name = "data_mac_differ", .seq = "d d d|mac=9 d|mac=9", .expect = "2 2" },
 	{ .name = "data_linearize", .seq = "d*5", .expect = "5", .linearize = true },
 	{ .name = "data_gso_in_not_eligible", .seq = "d d|gso d", .expect = "1 1 1" },
 	/* ack */
@@ -244,6 +256,8 @@ static const struct gro_case cases[] = {
 	{ .name = "v6_last_short", .seq = "d*3 d|len=7", .expect = "4", .v6 = true },
 	{ .name = "v6_tc_differ", .seq = "d d|tc=4", .expect = "1 1", .v6 = true },
 	{ .name = "v6_hop_differ", .seq = "d d|hop=1", .expect = "1 1", .v6 = true },
+	/* Another flow label is another flow (the hash does not see it). */
+	{ .name = "v6_label_differ", .seq = "d d d|label=7 d|label=7", .expect = "2 2", .v6 = true },
 	{ .name = "v6_ext_header", .seq = "d d|ext d", .expect = "1 1 1", .v6 = true },
 	{ .name = "v6_psh", .seq = "d d|psh d", .expect = "2 1", .v6 = true },
 	/* VLAN */
@@ -347,6 +361,20 @@ static void run_case(void **state)
 	for (unsigned i = 0; i < H.nf; i++)
 		assert_true(seen[i]);
 	assert_int_equal(gro_stats(t)->csum_bad, c->csum_bad);
+	/*
+	 * Trusted, untagged, one piece: every merged packet's later segments
+	 * may take the fast path, so a merge here without it means the fast
+	 * path never ran and the case tested only the full one.
+	 */
+	if (trusted && !c->split) {
+		bool merged = false;
+
+		for (unsigned i = 0; i < H.n; i++)
+			merged |= H.r[i].segs > 1 && !H.f[H.r[i].refs[0]].s.vid;
+		if (merged)
+			assert_true(gro_stats(t)->fast_path > 0);
+	}
+	assert_true(gro_stats(t)->fast_path <= gro_stats(t)->in_segs);
 	if (!strcmp(c->name, "table_full")) {
 		assert_int_equal(H.r[0].refs[0], 0);
 		assert_int_equal(gro_stats(t)->flush_full, 2);

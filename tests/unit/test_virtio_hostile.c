@@ -412,6 +412,51 @@ static void avail_idx_backwards(void **state)
 	expect_broken(h, &h->a.dev, PV_DROP_RING_AVAIL_IDX);
 }
 
+/*
+ * A guest keeps re-adding a chain the device still holds (as GRO holds a TX
+ * chain, its used entry staged but not published): more than a ring's
+ * worth of chains would be in flight, and staged used entries would wrap
+ * onto ones not yet published. The ring breaks when the guest makes the
+ * (size + 1)th chain available past the last published used entry.
+ */
+static void split_inflight_over_ring(void **state)
+{
+	struct hctx *h = *state;
+	unsigned popped = 0;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 64, 0, 0);
+	for (unsigned i = 0; i <= QSZ; i++) {
+		unsigned n;
+
+		fg_ring_avail_push(&h->a, 0);	/* the held head, again */
+		n = vring_pop_burst(&h->a.dev, elems, 8, VRING_DIR_OUT);
+		for (unsigned k = 0; k < n; k++)
+			vring_push(&h->a.dev, elems[k].head, 0);
+		popped += n;
+		if (i < QSZ)
+			assert_int_equal(n, 1);
+	}
+	assert_int_equal(popped, QSZ);
+	expect_broken(h, &h->a.dev, PV_DROP_RING_AVAIL_IDX);
+}
+
+/* The same head re-added once its used entry is published: no fault. */
+static void split_reuse_after_used(void **state)
+{
+	struct hctx *h = *state;
+
+	fg_ring_desc(&h->fg, &h->a, 0, h->buf, 64, 0, 0);
+	for (unsigned i = 0; i < 3 * QSZ; i++) {
+		fg_ring_avail_push(&h->a, 0);
+		assert_int_equal(vring_pop_burst(&h->a.dev, elems, 8,
+						 VRING_DIR_OUT), 1);
+		vring_push(&h->a.dev, elems[0].head, 0);
+		vring_flush(&h->a.dev);
+	}
+	assert_int_equal(total_drops(&h->a.dev), 0);
+	assert_true(vring_ready(&h->a.dev));
+}
+
 static void write_into_readable(void **state)
 {
 	struct hctx *h = *state;
@@ -872,6 +917,8 @@ int main(void)
 		HT(buffer_into_gap),
 		HT(avail_idx_too_far),
 		HT(avail_idx_backwards),
+		HT(split_inflight_over_ring),
+		HT(split_reuse_after_used),
 		HT(write_into_readable),
 		HT(rx_enqueue_into_readable),
 		HT(read_from_writable),
