@@ -55,7 +55,12 @@
 #include "pvnet/vhost.h"
 
 
-/* Leases outstanding on one RX ring: at most one per worker in flight. */
+/*
+ * Leases outstanding on one RX ring: one per worker copying, and the
+ * finished ones queued behind the oldest until it publishes (a worker
+ * preempted mid-copy holds up every lease after its own: past this many,
+ * vhost_tx_burst refuses as for a full ring).
+ */
 #define LEASE_MAX	(DP_MAX_WORKERS * 2)
 /* RX buffers one lease may reserve; a worker's scratch, thread-local. */
 #define LEASE_BUFS	256
@@ -552,6 +557,13 @@ static bool vhost_rx_notify(struct port *p, unsigned q, bool enable)
 	return vring_avail_count(vq) > 0;
 }
 
+/*
+ * Tests only: called between a lease's reservation and its copy, to stall
+ * a worker there as a preempted one would be. NULL in the switch.
+ */
+extern void (*port_vhost_lease_hook)(struct port *p);
+void (*port_vhost_lease_hook)(struct port *p);
+
 /* What one packet of a lease needs, kept between reservation and copy. */
 struct lease_pkt {
 	uint16_t first;		/* index of its first buffer in the scratch */
@@ -660,6 +672,20 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 
 		/* Reserve: descriptors and used slots, nothing copied. */
 		rxq_lock(rq);
+		if (unlikely((uint16_t)(rq->tail - rq->head) >= LEASE_MAX)) {
+			/*
+			 * Every lease slot waits behind an older lease still
+			 * copying (its worker preempted): the rest is refused
+			 * as for a full ring, never given a slot in use.
+			 */
+			rxq_unlock(rq);
+			if (!dropped) {
+				memset(drops, 0, sizeof(drops));
+				dropped = true;
+			}
+			drops[PV_DROP_RX_NO_BUF] += n - i;
+			break;
+		}
 		for (; i < n; i++) {
 			struct pkt *pk = pkts[i];
 			int rc;
@@ -718,6 +744,8 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 		rq->end[lease] = (uint16_t)(slot + used);
 		rq->done[lease] = false;
 		rxq_unlock(rq);
+		if (unlikely(port_vhost_lease_hook))
+			port_vhost_lease_hook(p);
 
 		/* Copy, each byte once, with the lock released. */
 		for (unsigned j = first; j < i; j++) {
