@@ -393,6 +393,29 @@ struct vring {
 	uint16_t pk_drv_unpub;
 
 	/*
+	 * Driver, VIRTIO_F_IN_ORDER (vring_drv_set_in_order(); split:
+	 * vring_split_drv.c, packed: vring_packed_drv.c): the device uses
+	 * chains in the order they were added, so they are harvested in that
+	 * order, possibly several per used entry (a batch: one entry naming
+	 * the batch's last chain). Split: descriptors are taken in table
+	 * order (free_head is the next one) and drv_next[seq & mask] is the
+	 * head added at avail position seq; packed: buffer IDs are taken in
+	 * order (free_head is the next one).
+	 */
+	bool drv_in_order;
+	/* split: a chain with writable bytes was added, so used entries are
+	 * read (their lengths); until then used->idx alone says what is done */
+	bool drv_io_lens;
+	uint16_t drv_pub;	/* split: avail->idx as last published */
+	/* the oldest chain not harvested: split its avail position, packed
+	 * its buffer ID */
+	uint16_t drv_io_first;
+	/* chains of a batch whose used entry was read, not yet harvested
+	 * (the oldest ones), and the used length of the batch's last chain */
+	uint16_t drv_io_pend;
+	uint32_t drv_io_pend_len;
+
+	/*
 	 * Dirty-page log (live migration): set with vring_set_log() while the
 	 * ring is stopped, so the worker that runs the ring reads it with
 	 * the ring (docs/architecture.md, "The contract"). NULL: not logging,
@@ -533,6 +556,17 @@ void vring_drv_init_at(struct vring *vq, uint16_t idx);
  */
 int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 		  unsigned out_n, unsigned in_n, void *cookie);
+/*
+ * Driver: harvest in the order chains were added (VIRTIO_F_IN_ORDER
+ * negotiated; virtio 1.2 §2.7.9, §2.8.9), taking descriptors (split) or
+ * buffer IDs (packed) in ring order, and accepting one used entry for a
+ * batch. Call before vring_drv_init()/_init_at(), which keep the choice.
+ * A device that then completes out of order, names a chain outside the
+ * published window or moves the used index past it breaks the ring
+ * (RING_USED_ID, RING_USED_IDX; a length above the chain's writable bytes
+ * RING_USED_LEN), as vring_drv_get_used() says.
+ */
+void vring_drv_set_in_order(struct vring *vq, bool in_order);
 /* Makes added chains visible with one avail->idx store (release). */
 void vring_drv_publish(struct vring *vq);
 /*
@@ -545,7 +579,11 @@ bool vring_drv_need_kick(struct vring *vq);
  * The device is not trusted: a bad used idx or id, or a len above the
  * chain's writable bytes, breaks the ring (packed: an ID not outstanding
  * or not yet published, and used flags whose wrap counter is out of step
- * with ours, too). Returns the count.
+ * with ours, too). Returns the count. In order (vring_drv_set_in_order()):
+ * chains come back in add order; a batch's chains before its last get
+ * their writable bytes as length (the entry carries the last one's); a
+ * split ring that never had a writable chain is harvested from used->idx
+ * alone, without reading the entries.
  */
 unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 			    unsigned n);

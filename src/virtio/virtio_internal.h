@@ -67,6 +67,17 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 /* vring_drv_set_call() for the packed ring (driver event area). */
 void vring_pk_drv_set_call(struct vring *vq, bool enable);
 
+/* ---- split ring, driver side in order (vring_split_drv.c) ---- */
+
+/* vring_drv_init_at()'s in-order part (@idx: the first avail position). */
+void vring_sp_drv_io_init(struct vring *vq, uint16_t idx);
+/* vring_drv_add() in order: descriptors in table order. */
+int vring_sp_drv_io_add(struct vring *vq, const struct vring_buf *bufs,
+			unsigned out_n, unsigned in_n, void *cookie);
+/* vring_drv_get_used() in order (batches, or used->idx alone). */
+unsigned vring_sp_drv_io_get_used(struct vring *vq, void **cookies,
+				  uint32_t *lens, unsigned n);
+
 /*
  * Registers our mapping [base, base+len) of guest memory with the SIGBUS
  * guard; a fault in it bumps *cnt (may be NULL). Returns the slot or -ENOSPC.

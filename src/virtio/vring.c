@@ -888,6 +888,9 @@ void vring_drv_init_at(struct vring *vq, uint16_t idx)
 	vq->shadow_avail = idx;
 	vq->last_used = idx;
 	vq->kicked_avail = idx;
+	vq->drv_pub = idx;
+	if (vq->drv_in_order)
+		vring_sp_drv_io_init(vq, idx);
 	/* The driver owns the ring memory and sets its initial state. */
 	WRITE_ONCE(vq->avail->flags, 0);
 	WRITE_ONCE(vq->avail->idx, htole16(idx));
@@ -915,6 +918,8 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 
 	if (vq->packed)
 		return vring_pk_drv_add(vq, bufs, out_n, in_n, cookie);
+	if (vq->drv_in_order)
+		return vring_sp_drv_io_add(vq, bufs, out_n, in_n, cookie);
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return -EIO;
 	if (total == 0 || total > vq->size)
@@ -962,6 +967,7 @@ void vring_drv_publish(struct vring *vq)
 	/* Release: descriptors and avail ring entries before the index
 	 * (pairs with the device's acquire load in refresh_avail). */
 	pv_store_release(&vq->avail->idx, htole16(vq->shadow_avail));
+	vq->drv_pub = vq->shadow_avail;
 }
 
 bool vring_drv_need_kick(struct vring *vq)
@@ -998,6 +1004,9 @@ bool vring_drv_has_used(struct vring *vq)
 		return vring_pk_drv_has_used(vq);
 	if (unlikely(!vring_ready(vq)))
 		return false;
+	/* in order: chains of a batch already read */
+	if (vq->drv_io_pend)
+		return true;
 	return le16toh(READ_ONCE(vq->used->idx)) != vq->last_used;
 }
 
@@ -1022,6 +1031,8 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 
 	if (vq->packed)
 		return vring_pk_drv_get_used(vq, cookies, lens, n);
+	if (vq->drv_in_order)
+		return vring_sp_drv_io_get_used(vq, cookies, lens, n);
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return 0;
 	/* Acquire: used entries were written before the device's release

@@ -117,6 +117,10 @@ void vring_pk_drv_init(struct vring *vq, uint16_t pw)
 	vq->pk_drv_unkicked = 0;
 	vq->pk_drv_head_flags = 0;
 	vq->pk_drv_unpub = VRING_PK_DRV_NONE;
+	/* in order: IDs taken from 0 up (free_head the next one) */
+	vq->drv_io_first = 0;
+	vq->drv_io_pend = 0;
+	vq->drv_io_pend_len = 0;
 	WRITE_ONCE(pkd_driver(vq)->off_wrap, 0);
 	WRITE_ONCE(pkd_driver(vq)->flags, htole16(VRING_PACKED_EVENT_F_ENABLE));
 	WRITE_ONCE(pkd_device(vq)->off_wrap, 0);
@@ -140,9 +144,11 @@ int vring_pk_drv_add(struct vring *vq, const struct vring_buf *bufs,
 		return -EINVAL;
 	if (total > vq->num_free)
 		return -ENOSPC;
-	/* Chains in flight <= descriptors in flight: a free ID exists. */
+	/* Chains in flight <= descriptors in flight: a free ID exists. In
+	 * order, IDs come back in the order taken: the next one is free. */
 	id = vq->free_head;
-	vq->free_head = vq->drv_next[id];
+	vq->free_head = vq->drv_in_order ? (uint16_t)((id + 1) & vq->mask) :
+			vq->drv_next[id];
 	for (unsigned k = 0; k < total; k++) {
 		struct vring_packed_desc *d = &ring[pkd_pos(pw)];
 		uint16_t flags = pkd_avail_bits(pkd_wrap(pw));
@@ -281,11 +287,122 @@ bool vring_pk_drv_has_used(struct vring *vq)
 	uint16_t f;
 	bool w = pkd_wrap(vq->last_used);
 
-	if (unlikely(!vring_ready(vq)) || !pkd_outstanding(vq))
+	if (unlikely(!vring_ready(vq)))
+		return false;
+	/* in order: chains of a batch already read */
+	if (vq->drv_io_pend)
+		return true;
+	if (!pkd_outstanding(vq))
 		return false;
 	f = le16toh(READ_ONCE(pkd_ring(vq)[pkd_pos(vq->last_used)].flags));
 	return !!(f & VRING_PACKED_DESC_F_AVAIL) == w &&
 	       !!(f & VRING_PACKED_DESC_F_USED) == w;
+}
+
+/*
+ * In order (VIRTIO_F_IN_ORDER, §2.8.9 "In-order use of descriptors"): the
+ * device "may" write one used descriptor for a batch, with the buffer ID
+ * of the batch's last buffer, where the batch's first descriptor was, and
+ * skip the rest of the batch's descriptors. IDs were taken in order, so
+ * the batch is every ID from the oldest outstanding one (drv_io_first) to
+ * the one named: each must be outstanding and all of them published
+ * (their descriptors within what we published and did not get back,
+ * RING_USED_ID otherwise: an ID out of order, unknown or not published).
+ * The used position moves past the whole batch at once; its chains are
+ * handed out oldest first (drv_io_pend, also across calls when @n is
+ * short), the last with the descriptor's length, the others with their
+ * writable bytes (they have no used descriptor of their own).
+ */
+
+/* Hands the oldest chain back as cookies[i] / lens[i] = @len. */
+static inline void pkd_io_take(struct vring *vq, void **cookies,
+			       uint32_t *lens, unsigned i, uint32_t len)
+{
+	uint16_t id = vq->drv_io_first;
+
+	if (cookies)
+		cookies[i] = vq->drv_cookie[id];
+	if (lens)
+		lens[i] = len;
+	vq->num_free += vq->drv_chain_len[id];
+	vq->drv_cookie[id] = NULL;
+	vq->drv_chain_len[id] = 0;
+	vq->drv_io_first = (uint16_t)((id + 1) & vq->mask);
+	vq->st.pkts++;
+	vq->st.bytes += len;
+}
+
+/* Harvests what is left of a batch already read, from slot @i on. */
+static unsigned pkd_io_pending(struct vring *vq, void **cookies,
+			       uint32_t *lens, unsigned i, unsigned n)
+{
+	while (vq->drv_io_pend && i < n) {
+		uint16_t id = vq->drv_io_first;
+		uint32_t len = --vq->drv_io_pend ? vq->drv_in_len[id] :
+				vq->drv_io_pend_len;
+
+		pkd_io_take(vq, cookies, lens, i++, len);
+	}
+	return i;
+}
+
+static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
+				uint32_t *lens, unsigned n)
+{
+	struct vring_packed_desc *ring = pkd_ring(vq);
+	unsigned i = pkd_io_pending(vq, cookies, lens, 0, n);
+
+	while (i < n && pkd_outstanding(vq)) {
+		struct vring_packed_desc *d = &ring[pkd_pos(vq->last_used)];
+		bool w = pkd_wrap(vq->last_used), a, u;
+		uint32_t len, descs = 0, room;
+		uint16_t f, id, k, cnt;
+
+		/* Acquire: id and len were written before the flags
+		 * (§2.8.21.2; pairs with vring_pk_publish's release). */
+		f = le16toh(pv_load_acquire(&d->flags));
+		a = f & VRING_PACKED_DESC_F_AVAIL;
+		u = f & VRING_PACKED_DESC_F_USED;
+		if (a == w && u != w)
+			break;		/* still the device's */
+		if (unlikely(a != w || u != w)) {
+			vring_fail(vq, PV_DROP_RING_PK_USED_WRAP);
+			break;
+		}
+		id = le16toh(READ_ONCE(d->id));
+		len = le32toh(READ_ONCE(d->len));
+		if (unlikely(id >= vq->size)) {
+			vring_fail(vq, PV_DROP_RING_USED_ID);
+			break;
+		}
+		/* The batch: IDs drv_io_first..id, one unless it batches. */
+		cnt = (uint16_t)(((id - vq->drv_io_first) & vq->mask) + 1);
+		room = pkd_dist(vq->last_used, vq->pk_drv_pub, vq->size);
+		for (k = 0; k < cnt; k++) {
+			uint16_t c = vq->drv_chain_len[(vq->drv_io_first + k) &
+						       vq->mask];
+
+			descs += c;
+			if (!c || descs > room)
+				break;
+		}
+		if (unlikely(k < cnt)) {
+			vring_fail(vq, PV_DROP_RING_USED_ID);
+			break;
+		}
+		/* §2.8.4: no writable bytes, the field is ignored */
+		if (!vq->drv_in_len[id])
+			len = 0;
+		else if (unlikely(len > vq->drv_in_len[id])) {
+			vring_fail(vq, PV_DROP_RING_USED_LEN);
+			break;
+		}
+		vq->last_used = pkd_advance(vq->last_used, descs, vq->size);
+		vq->drv_io_pend = cnt;
+		vq->drv_io_pend_len = len;
+		i = pkd_io_pending(vq, cookies, lens, i, n);
+	}
+	return i;
 }
 
 unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
@@ -296,6 +413,8 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return 0;
+	if (vq->drv_in_order)
+		return pkd_io_get_used(vq, cookies, lens, n);
 	for (i = 0; i < n && pkd_outstanding(vq); i++) {
 		struct vring_packed_desc *d = &ring[pkd_pos(vq->last_used)];
 		bool w = pkd_wrap(vq->last_used), a, u;
