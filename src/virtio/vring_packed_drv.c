@@ -350,7 +350,10 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 				uint32_t *lens, unsigned n)
 {
 	struct vring_packed_desc *ring = pkd_ring(vq);
-	unsigned i = pkd_io_pending(vq, cookies, lens, 0, n);
+	unsigned i = 0;
+
+	if (unlikely(vq->drv_io_pend))
+		i = pkd_io_pending(vq, cookies, lens, 0, n);
 
 	while (i < n && pkd_outstanding(vq)) {
 		struct vring_packed_desc *d = &ring[pkd_pos(vq->last_used)];
@@ -375,9 +378,27 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
 		}
-		/* The batch: IDs drv_io_first..id, one unless it batches. */
-		cnt = (uint16_t)(((id - vq->drv_io_first) & vq->mask) + 1);
 		room = pkd_dist(vq->last_used, vq->pk_drv_pub, vq->size);
+		if (likely(id == vq->drv_io_first)) {
+			/* one descriptor for one chain, the oldest */
+			descs = vq->drv_chain_len[id];
+			if (unlikely(!descs || descs > room)) {
+				vring_fail(vq, PV_DROP_RING_USED_ID);
+				break;
+			}
+			if (!vq->drv_in_len[id])
+				len = 0;
+			else if (unlikely(len > vq->drv_in_len[id])) {
+				vring_fail(vq, PV_DROP_RING_USED_LEN);
+				break;
+			}
+			vq->last_used = pkd_advance(vq->last_used, descs,
+						    vq->size);
+			pkd_io_take(vq, cookies, lens, i++, len);
+			continue;
+		}
+		/* The batch: IDs drv_io_first..id. */
+		cnt = (uint16_t)(((id - vq->drv_io_first) & vq->mask) + 1);
 		for (k = 0; k < cnt; k++) {
 			uint16_t c = vq->drv_chain_len[(vq->drv_io_first + k) &
 						       vq->mask];

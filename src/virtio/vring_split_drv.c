@@ -99,12 +99,10 @@ int vring_sp_drv_io_add(struct vring *vq, const struct vring_buf *bufs,
 	return 0;
 }
 
-/* Hands the oldest chain back as cookies[i] / lens[i] = @len. */
-static inline void io_take(struct vring *vq, void **cookies, uint32_t *lens,
-			   unsigned i, uint32_t len)
+/* Hands the oldest chain, at @head, back as cookies[i] / lens[i] = @len. */
+static inline void io_take(struct vring *vq, uint16_t head, void **cookies,
+			   uint32_t *lens, unsigned i, uint32_t len)
 {
-	uint16_t head = vq->drv_next[vq->drv_io_first & vq->mask];
-
 	if (cookies)
 		cookies[i] = vq->drv_cookie[head];
 	if (lens)
@@ -127,22 +125,53 @@ static unsigned io_pending(struct vring *vq, void **cookies, uint32_t *lens,
 		uint32_t len = --vq->drv_io_pend ? vq->drv_in_len[head] :
 				vq->drv_io_pend_len;
 
-		io_take(vq, cookies, lens, i++, len);
+		io_take(vq, head, cookies, lens, i++, len);
 	}
 	return i;
+}
+
+/*
+ * The entry at the next used slot names @id, not the oldest chain: a
+ * batch, if @id is the head of one of the next @num chains (within what
+ * the index covers). Returns the batch's size (its chains become
+ * pending), or 0 after breaking the ring. Off the per-packet path.
+ */
+static __attribute__((noinline)) uint16_t
+io_batch(struct vring *vq, uint32_t id, uint32_t len, uint16_t num)
+{
+	uint16_t k;
+
+	for (k = 1; k < num; k++)
+		if (vq->drv_next[(uint16_t)(vq->last_used + k) & vq->mask] == id)
+			break;
+	if (unlikely(k >= num)) {
+		vring_fail(vq, PV_DROP_RING_USED_ID);
+		return 0;
+	}
+	if (unlikely(len > vq->drv_in_len[id])) {
+		vring_fail(vq, PV_DROP_RING_USED_LEN);
+		return 0;
+	}
+	k++;
+	vq->last_used += k;
+	vq->drv_io_pend = k;
+	vq->drv_io_pend_len = len;
+	return k;
 }
 
 unsigned vring_sp_drv_io_get_used(struct vring *vq, void **cookies,
 				  uint32_t *lens, unsigned n)
 {
 	uint16_t idx, num;
-	unsigned i;
+	unsigned i = 0;
 
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
 		return 0;
-	i = io_pending(vq, cookies, lens, 0, n);
-	if (i == n)
-		return i;
+	if (unlikely(vq->drv_io_pend)) {
+		i = io_pending(vq, cookies, lens, 0, n);
+		if (i == n)
+			return i;
+	}
 	/* Acquire: used entries were written before the device's release
 	 * store of used->idx (vring_flush). */
 	idx = le16toh(pv_load_acquire(&vq->used->idx));
@@ -151,43 +180,42 @@ unsigned vring_sp_drv_io_get_used(struct vring *vq, void **cookies,
 		vring_fail(vq, PV_DROP_RING_USED_IDX);
 		return i;
 	}
+	if (num > n - i)
+		num = (uint16_t)(n - i);
 	if (!vq->drv_io_lens) {
 		/* Nothing written to learn: the index says which are done. */
-		if (num > n - i)
-			num = (uint16_t)(n - i);
 		vq->last_used += num;
 		while (num--)
-			io_take(vq, cookies, lens, i++, 0);
+			io_take(vq, vq->drv_next[vq->drv_io_first & vq->mask],
+				cookies, lens, i++, 0);
 		return i;
 	}
-	while (i < n && num) {
-		const struct vring_used_elem *ue =
-			&vq->used->ring[vq->last_used & vq->mask];
+	while (num) {
+		uint16_t slot = vq->last_used & vq->mask;
+		const struct vring_used_elem *ue = &vq->used->ring[slot];
 		uint32_t id = le32toh(READ_ONCE(ue->id));
 		uint32_t len = le32toh(READ_ONCE(ue->len));
-		uint16_t k;
+		uint16_t head = vq->drv_next[slot];
 
-		/* The batch: the oldest chains up to the one the entry
-		 * names, all within what the index covers. One step unless
-		 * the device batches. */
-		for (k = 0; k < num; k++)
-			if (vq->drv_next[(uint16_t)(vq->last_used + k) &
-					 vq->mask] == id)
+		if (likely(id == head)) {
+			/* one entry for one chain, the oldest */
+			if (unlikely(len > vq->drv_in_len[head])) {
+				vring_fail(vq, PV_DROP_RING_USED_LEN);
 				break;
-		if (unlikely(k == num)) {
-			vring_fail(vq, PV_DROP_RING_USED_ID);
-			break;
+			}
+			vq->last_used++;
+			num--;
+			io_take(vq, head, cookies, lens, i++, len);
+			continue;
 		}
-		if (unlikely(len > vq->drv_in_len[id])) {
-			vring_fail(vq, PV_DROP_RING_USED_LEN);
+		/* a batch: it may reach past @n (what the index covers, not
+		 * what the caller takes), the rest stays pending */
+		if (!io_batch(vq, id, len, (uint16_t)(idx - vq->last_used)))
 			break;
-		}
-		k++;
-		vq->last_used += k;
-		num = (uint16_t)(num - k);
-		vq->drv_io_pend = k;
-		vq->drv_io_pend_len = len;
 		i = io_pending(vq, cookies, lens, i, n);
+		num = (uint16_t)(idx - vq->last_used);
+		if (num > n - i)
+			num = (uint16_t)(n - i);
 	}
 	return i;
 }
