@@ -191,22 +191,47 @@ unsigned vring_sp_drv_io_get_used(struct vring *vq, void **cookies,
 		return i;
 	}
 	while (num) {
-		uint16_t slot = vq->last_used & vq->mask;
-		const struct vring_used_elem *ue = &vq->used->ring[slot];
-		uint32_t id = le32toh(READ_ONCE(ue->id));
-		uint32_t len = le32toh(READ_ONCE(ue->len));
-		uint16_t head = vq->drv_next[slot];
+		/* The fast path, one entry for the oldest chain, on locals:
+		 * the caller's arrays may alias nothing of ours, but the
+		 * compiler cannot know that. */
+		const struct vring_used_elem *ring = vq->used->ring;
+		const uint16_t *heads = vq->drv_next;
+		uint16_t last = vq->last_used, nfree = vq->num_free;
+		uint16_t mask = vq->mask, slot = last & mask, head = heads[slot];
+		uint32_t id = le32toh(READ_ONCE(ring[slot].id));
+		uint32_t len = le32toh(READ_ONCE(ring[slot].len));
+		uint64_t bytes = 0;
+		unsigned i0 = i;
 
-		if (likely(id == head)) {
-			/* one entry for one chain, the oldest */
-			if (unlikely(len > vq->drv_in_len[head])) {
-				vring_fail(vq, PV_DROP_RING_USED_LEN);
+		while (id == head && len <= vq->drv_in_len[head]) {
+			if (cookies)
+				cookies[i] = vq->drv_cookie[head];
+			if (lens)
+				lens[i] = len;
+			vq->drv_cookie[head] = NULL;
+			/* its descriptors are the oldest in flight */
+			nfree = (uint16_t)(nfree + vq->drv_chain_len[head]);
+			vq->drv_chain_len[head] = 0;
+			bytes += len;
+			i++;
+			last++;
+			if (!--num)
 				break;
-			}
-			vq->last_used++;
-			num--;
-			io_take(vq, head, cookies, lens, i++, len);
-			continue;
+			slot = last & mask;
+			head = heads[slot];
+			id = le32toh(READ_ONCE(ring[slot].id));
+			len = le32toh(READ_ONCE(ring[slot].len));
+		}
+		vq->last_used = last;
+		vq->drv_io_first = last;	/* nothing pending here */
+		vq->num_free = nfree;
+		vq->st.pkts += i - i0;
+		vq->st.bytes += bytes;
+		if (!num)
+			break;
+		if (id == head) {
+			vring_fail(vq, PV_DROP_RING_USED_LEN);
+			break;
 		}
 		/* a batch: it may reach past @n (what the index covers, not
 		 * what the caller takes), the rest stays pending */
