@@ -131,6 +131,11 @@ static void guest_usage(FILE *f)
 		"                     before the TAP (LRO on the virtual interface)\n"
 		"  --no-event-idx     do not negotiate VIRTIO_RING_F_EVENT_IDX: notifications\n"
 		"                     are suppressed with the ring flags only, as older drivers do\n"
+		"  --no-in-order      do not negotiate VIRTIO_F_IN_ORDER: used chains are\n"
+		"                     harvested by id (by default it is taken when the\n"
+		"                     backend offers it, and chains come back in the order\n"
+		"                     they were added, several per used entry if the\n"
+		"                     backend batches; one out of order breaks the queue)\n"
 		"  --packed           lay out packed virtqueues (VIRTIO_F_RING_PACKED, virtio\n"
 		"                     1.2 section 2.8) instead of split ones; a backend that\n"
 		"                     does not offer it is an error (exit status 1)\n"
@@ -692,6 +697,7 @@ int ctl_guest_main(int argc, char **argv)
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-gro", no_argument, NULL, 'R' },
 		{ "no-event-idx", no_argument, NULL, 'E' },
+		{ "no-in-order", no_argument, NULL, 'I' },
 		{ "packed", no_argument, NULL, 'P' },
 		{ "unsealed-memory", no_argument, NULL, 'U' },
 		{ "reconnect", no_argument, NULL, 'X' },
@@ -706,7 +712,7 @@ int ctl_guest_main(int argc, char **argv)
 	struct guest_run *r;
 	struct sigaction sa = { .sa_handler = on_signal };
 	bool gen = false, sink = false, mac_set = false, offload = true;
-	bool evidx = true;
+	bool evidx = true, in_order = true;
 	bool no_gro = false;
 	int c, rc = 1;
 
@@ -822,6 +828,9 @@ int ctl_guest_main(int argc, char **argv)
 		case 'E':
 			evidx = false;
 			break;
+		case 'I':
+			in_order = false;
+			break;
 		case 'P':
 			o.cfg.packed = true;
 			break;
@@ -857,6 +866,7 @@ int ctl_guest_main(int argc, char **argv)
 	o.cfg.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 			 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
 			 (evidx ? VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) : 0) |
+			 (in_order ? VIRTIO_BIT(VIRTIO_F_IN_ORDER) : 0) |
 			 (offload ? VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
 				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
 				    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |
@@ -933,10 +943,12 @@ int ctl_guest_main(int argc, char **argv)
 				goto out;
 			r->ntap = r->v->nq;
 		}
-		pv_info("guest: attached to %s, features 0x%" PRIx64 ", %u queue pair(s), %s rings",
+		pv_info("guest: attached to %s, features 0x%" PRIx64 ", %u queue pair(s), %s rings%s",
 			o.cfg.path, r->v->features, r->v->nq,
 			(r->v->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED)) ?
-			"packed" : "split");
+			"packed" : "split",
+			(r->v->features & VIRTIO_BIT(VIRTIO_F_IN_ORDER)) ?
+			", in order" : "");
 		if (attach(r) < 0)
 			goto out;
 		/*

@@ -11,6 +11,9 @@
  *
  * The backend is not trusted either (style.md §6.13): used entries are
  * validated by vring_drv_get_used(), and a broken ring stops that queue.
+ * With VIRTIO_F_IN_ORDER negotiated the rings run the driver's in-order
+ * path (vring_drv_set_in_order()): chains come back in the order added,
+ * a TX split ring's without reading its used entries.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +72,11 @@ static int setup_queue(struct vuser *v, unsigned i, uint8_t *base)
 				 txr + RING_USED_OFF, v->features, NULL);
 	if (rc)
 		return rc;
+	/* IN_ORDER negotiated: harvest in add order (docs/virtio.md) */
+	vring_drv_set_in_order(&q->rx,
+			       v->features & VIRTIO_BIT(VIRTIO_F_IN_ORDER));
+	vring_drv_set_in_order(&q->tx,
+			       v->features & VIRTIO_BIT(VIRTIO_F_IN_ORDER));
 	vring_drv_init(&q->rx);
 	vring_drv_init(&q->tx);
 	for (uint16_t s = 0; s < VUSER_QSIZE; s++) {
