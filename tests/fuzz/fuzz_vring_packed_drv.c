@@ -7,7 +7,9 @@
  * the descriptor ring and the device event area (any ID, length, flags).
  * Invariants: a harvested cookie is one that was added and is still
  * outstanding, its length at most the chain's writable bytes, free
- * descriptors never exceed the ring, and nothing crashes.
+ * descriptors never exceed the ring, and nothing crashes. Half the inputs
+ * run the driver in order (vring_drv_set_in_order(), VIRTIO_F_IN_ORDER):
+ * there every cookie must also be the oldest outstanding one.
  */
 #include <endian.h>
 #include <errno.h>
@@ -38,14 +40,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct reader r = { data, size };
 	struct vring vq;
-	unsigned seq = 0;
+	unsigned seq = 0, oldest = 0;
+	unsigned mode = (unsigned)take(&r, 1);
+	bool in_order = mode & 2;
 
 	pv_log_set_level(PV_LOG_ERR);
 	memset(&vq, 0, sizeof(vq));
 	memset(outstanding, 0, sizeof(outstanding));
 	if (vring_setup(&vq, QSZ, ring, &drv_ev, &dev_ev,
-			feats[take(&r, 1) & 1], NULL))
+			feats[mode & 1], NULL))
 		abort();
+	vring_drv_set_in_order(&vq, in_order);
 	vring_drv_init(&vq);
 	while (r.left) {
 		unsigned op = (unsigned)take(&r, 1) % 9;
@@ -97,6 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				CHECK(c >= 1 && c <= seq && outstanding[c - 1]);
 				CHECK(lens[i] <= in_bytes[c - 1]);
+				/* in order: the oldest, then the next */
+				CHECK(!in_order || c - 1 == oldest);
+				oldest++;
 				outstanding[c - 1] = false;
 			}
 			break;
