@@ -403,12 +403,16 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		uint8_t *dst = elems[0].iov[elems[0].out_num].iov_base;
 		struct virtio_net_hdr h1 = *hdr;
 
-		if (hdr_len >= sizeof(*hdr)) {
+		if (hdr_len >= sizeof(*hdr))
 			h1.num_buffers = htole16(1);
-			memcpy(dst, &h1, sizeof(h1));
-		} else {
+		/*
+		 * A recycled buffer usually holds this very header already
+		 * (no offload, one buffer): leaving it unwritten keeps its
+		 * line shared with the driver's core, so neither core takes a
+		 * miss on it (DPDK's virtio does the same, ASSIGN_UNLESS_EQUAL).
+		 */
+		if (memcmp(dst, &h1, hdr_len) != 0)
 			memcpy(dst, &h1, hdr_len);
-		}
 		dst += hdr_len;
 		for (unsigned i = 0; i < src_n; i++) {
 			memcpy(dst, src[i].iov_base, src[i].iov_len);
