@@ -39,7 +39,9 @@ Scenarios (default: all):
   peers   DPDK's vhost loopback (testpmd virtio-user guest, start tx_first 32)
           with pvnet vs DPDK testpmd (net_vhost, io) as the switch, the
           guest in io and in mac forwarding (mac: it writes every frame):
-          Mpps at 64 B, Gbit/s at 1518 B, ratio pvnet/DPDK, measured after
+          Mpps at 64 B, Gbit/s at 1518 B, ratio pvnet/DPDK (of the
+          medians; "paired ratio": the median of each round's ratio),
+          switch and guest testpmd busy cycles/pkt, measured after
           PEERS_WARMUP (default 4) s of traffic (installs dpdk-dev); io
           again with packed rings (rows "packed", PEERS_PACKED=0 skips);
           PEERS_PVNET_B=PATH adds a second pvnet build ("pvnet B" rows,
@@ -221,6 +223,14 @@ add_row() {
 # ratio = NUM.FIELD / DEN.FIELD and ratio_to = DEN-VARIANT
 set_ratio() {
 	"$PVNET" bench report ratio "$ROWS" "$@"
+}
+
+# set_ratio_paired SCENARIO NUM-VARIANT FIELD [NUM.json DEN.json]...: the
+# NUM row gets ratio_paired = the median over the pairs (two runs of one
+# round, seconds apart) of NUM.FIELD / DEN.FIELD: each ratio is taken in
+# one machine state, where the ratio of the medians mixes rounds
+set_ratio_paired() {
+	"$PVNET" bench report paired "$ROWS" "$@"
 }
 
 start_switch() {	# start_switch NAME SWITCH-ARGS... (ports gen/sink)
@@ -442,6 +452,7 @@ peers_settle() {
 # KIND: pvnet, pvnetb (the PEERS_PVNET_B build) or dpdk
 peers_run() {
 	local kind=$1 size=$2 out=$3 fwd=${4:-io} sw js0=null js1=null r0 r1 t0 t1 s0 s1 k0 k1
+	local gb='' sb=''
 	local a=$T/pa.sock b=$T/pb.sock pv=$PVNET
 	[ "$kind" = pvnetb ] && pv=$PEERS_PVNET_B kind=pvnet
 	rm -f "$a" "$b"
@@ -465,7 +476,8 @@ peers_run() {
 		--vdev "net_virtio_user0,path=$a,queues=1,mac=$PA_MAC,mrg_rxbuf=1$PEERS_VQ" \
 		--vdev "net_virtio_user1,path=$b,queues=1,mac=$PB_MAC,mrg_rxbuf=1$PEERS_VQ" \
 		-- -i --nb-cores=1 --rxq=1 --txq=1 --forward-mode="$fwd" \
-		--eth-peer=0,$PB_MAC --eth-peer=1,$PA_MAC --txpkts="$size"; then
+		--eth-peer=0,$PB_MAC --eth-peer=1,$PA_MAC --txpkts="$size" \
+		--record-core-cycles; then
 		echo "peers: testpmd guest did not start" >&2
 		tail -n 5 "$T/pgu.log" >&2
 		tp_quit pgu
@@ -481,6 +493,10 @@ peers_run() {
 	[ "$kind" = pvnet ] && peers_settle "$sw"
 	[ "$kind" = pvnet ] && js0=$("$pv" stats --ctl "$T/pw.ctl" --json)
 	r0=$(tp_ports pgu 2)
+	# the testpmds' own busy cycles over the window: zeroed here (while
+	# forwarding goes on), read after r1 (guest_busy_cpp; DPDK's busy_cpp)
+	tp_cmd pgu "clear fwd stats all"
+	[ "$kind" = pvnet ] || tp_cmd psw "clear fwd stats all"
 	t0=$(date +%s.%N)
 	s0=$(cpu_ticks "$sw")
 	k0=$(cpu_ticks "$tp_pid_pgu")
@@ -490,6 +506,8 @@ peers_run() {
 	s1=$(cpu_ticks "$sw")
 	k1=$(cpu_ticks "$tp_pid_pgu")
 	[ "$kind" = pvnet ] && js1=$("$pv" stats --ctl "$T/pw.ctl" --json)
+	gb=$(tp_fwd_cycles pgu)
+	[ "$kind" = pvnet ] || sb=$(tp_fwd_cycles psw)
 	tp_cmd pgu stop
 	sleep 0.2
 	tp_quit pgu
@@ -502,8 +520,11 @@ peers_run() {
 	jq -n --argjson a "$js0" --argjson b "$js1" --arg r0 "$r0" --arg r1 "$r1" \
 		--arg dt "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
 		--arg sw "$((s1 - s0))" --arg gk "$((k1 - k0))" --arg clk "$CLK" \
-		--arg hz "${tsc_hz:-0}" '
+		--arg hz "${tsc_hz:-0}" --arg gb "$gb" --arg sb "$sb" '
 	  def sum(f): [f] | add // 0;
+	  # "CYCLES PACKETS" from testpmd (tp_fwd_cycles) -> cycles/pkt, or null
+	  def tp_cpp: split(" ") | map(tonumber) |
+	    if length == 2 and .[1] > 0 then .[0] / .[1] else null end;
 	  ($r0 | split(" ") | map(tonumber)) as $x0 |
 	  ($r1 | split(" ") | map(tonumber)) as $x1 |
 	  ($dt | tonumber) as $t | ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
@@ -515,8 +536,9 @@ peers_run() {
 	   backend_cpb: (if $by > 0 then $swc / $by else null end),
 	   guest_cpb: (if $by > 0 then $gc / $by else null end),
 	   switch_cpu: (($sw | tonumber) / $clk / $t), agg: 1,
-	   busy_cpp: (if $a == null or $pk == 0 then null else
+	   busy_cpp: (if $a == null then ($sb | tp_cpp) elif $pk == 0 then null else
 	       (sum($b.workers[].busy_cycles) - sum($a.workers[].busy_cycles)) / $pk end),
+	   guest_busy_cpp: ($gb | tp_cpp),
 	   kicks_per_pkt: (if $a == null or $pk == 0 then null else
 	       (sum($b.ports[].rxq_kicks[]) - sum($a.ports[].rxq_kicks[])) / $pk end),
 	   stage_rx_cpp: (if $a == null or $pk == 0 then null else
@@ -538,7 +560,7 @@ peers_run() {
 sc_peers() {
 	need dpdk-testpmd || { echo "peers: no dpdk-testpmd, skipped" >&2; return 0; }
 	local size kind r files_p files_d files_b f fwd tag variants kinds=(pvnet dpdk)
-	local rp rd rb
+	local rp rd rb pairs_pd pairs_bp got_p got_d got_b
 	if [ -n "$PEERS_VARIANTS" ]; then
 		read -ra variants <<<"$PEERS_VARIANTS"
 	else
@@ -563,19 +585,23 @@ sc_peers() {
 		*) echo "peers: unknown variant $fwd (io mac packed gen)" >&2; continue ;;
 		esac
 		for size in $PEERS_SIZES; do
-			files_p=() files_d=() files_b=()
+			files_p=() files_d=() files_b=() pairs_pd=() pairs_bp=()
 			for r in $(seq "${PEERS_RUNS:-$RUNS}"); do
 				# alternate the switches run by run: the same noise for all
+				got_p='' got_d='' got_b=''
 				for kind in "${kinds[@]}"; do
 					progress "peers: $kind ${fwd} ${size}B, run $r/${PEERS_RUNS:-$RUNS}"
 					f=$T/peers.$kind.${PEERS_VQ:+packed.}$fwd.$size.$r.json
 					peers_run "$kind" "$size" "$f" "$fwd" || continue
 					case $kind in
-					pvnet) files_p+=("$f") ;;
-					pvnetb) files_b+=("$f") ;;
-					*) files_d+=("$f") ;;
+					pvnet) files_p+=("$f") got_p=$f ;;
+					pvnetb) files_b+=("$f") got_b=$f ;;
+					*) files_d+=("$f") got_d=$f ;;
 					esac
 				done
+				# the round's runs, seconds apart, for the paired ratios
+				[ -n "$got_p" ] && [ -n "$got_d" ] && pairs_pd+=("$got_p" "$got_d")
+				[ -n "$got_b" ] && [ -n "$got_p" ] && pairs_bp+=("$got_b" "$got_p")
 			done
 			rp="pvnet switch, testpmd loopback ${tag}${size}B"
 			rd="DPDK testpmd switch, testpmd loopback ${tag}${size}B"
@@ -585,8 +611,10 @@ sc_peers() {
 			[ ${#files_b[@]} -gt 0 ] && add_row peers "$rb" "${files_b[@]}"
 			if [ "$size" = 64 ]; then f=mpps; else f=gbps; fi
 			set_ratio peers "$rp" "$rd" "$f"
+			set_ratio_paired peers "$rp" "$f" ${pairs_pd[@]+"${pairs_pd[@]}"}
 			if [ ${#files_b[@]} -gt 0 ]; then
 				set_ratio peers "$rb" "$rp" "$f"
+				set_ratio_paired peers "$rb" "$f" ${pairs_bp[@]+"${pairs_bp[@]}"}
 				peers_ratio_dpdk "$rb" "$rd" "$f"
 			fi
 		done
@@ -1257,8 +1285,15 @@ frames circulate through the switch (CPU 0) both ways; the switch is pvnet
 io forwarding). Mpps and Gbit/s are the frames the guest received per
 second (every frame crossed the switch once). Switch and guest cycles are
 CPU time x TSC over those frames (a busy-polling process costs its whole
-core). ratio = pvnet / DPDK in the same run (Mpps at 64 B, Gbit/s at
-1518 B). The last rows are pvnet's own frontends, a `pvnet guest --gen` ->
+core). Busy cycles are each process's own count of the polls that moved
+frames, without its idle polls: switch busy = pvnet's workers' busy cycles
+or the DPDK switch testpmd's --record-core-cycles, guest busy = the guest
+testpmd's, each over the frames it received; at 64 B the loop runs at the
+pace of whichever of the two is slower. ratio = pvnet / DPDK in the same
+run (Mpps at 64 B, Gbit/s at 1518 B), the ratio of the medians; paired
+ratio = the median over rounds of pvnet's run / DPDK's run of that round
+(seconds apart, one machine state; pvnet B rows: B / pvnet). The last
+rows are pvnet's own frontends, a `pvnet guest --gen` ->
 `--sink` stream, one way, same pinning (the copy scenario's single rows).
 EOF
 	;;

@@ -51,6 +51,26 @@ tp_ports() {
 	  END {printf "%.0f %.0f %.0f\n", rp, rb, tp}'
 }
 
+# tp_fwd_cycles NAME: "CYCLES PACKETS", the forwarding lcore's TSC cycles
+# and the packets it received since the last `clear fwd stats all`, from
+# one `show fwd stats all` (testpmd started with --record-core-cycles, which
+# counts only the polls that received something: its busy cycles); empty if
+# testpmd printed no "CPU cycles/packet=" line within 2.5 s (it prints none
+# when nothing was forwarded)
+tp_fwd_cycles() {
+	local name=$1 off
+	off=$(stat -c %s "$T/$name.log")
+	tp_cmd "$name" "show fwd stats all"
+	for _ in $(seq 50); do
+		tail -c +"$((off + 1))" "$T/$name.log" | grep -q 'CPU cycles/packet=' && break
+		sleep 0.05
+	done
+	# CPU cycles/packet=187.74 (total cycles=5796271044 / total io packets=30874688) at 2100 MHz Clock
+	tail -c +"$((off + 1))" "$T/$name.log" |
+		sed -n 's|.*CPU cycles/packet=.*(total cycles=\([0-9][0-9]*\) / total [a-z]* packets=\([0-9][0-9]*\)).*|\1 \2|p' |
+		head -n 1
+}
+
 # tp_quit NAME: quit, then make sure it is gone (by its PID)
 tp_quit() {
 	local p

@@ -49,8 +49,24 @@ json_t *br_find(const json_t *rows, const char *scenario, const char *variant);
 int br_set_ratio(json_t *rows, const char *scenario, const char *num,
 		 const char *den, const char *field);
 
+/* The median (the lower middle, as br_median) over N paired runs of
+ * NUMS[i].FIELD / DENS[i].FIELD, a pair skipped where either is not a
+ * number or the DENS one is 0: a new reference, json null if no pair has a
+ * ratio. Pair i is two runs of the same round (seconds apart), so each
+ * ratio is taken in one machine state. */
+json_t *br_paired_ratio(json_t *const *nums, json_t *const *dens, size_t n,
+			const char *field);
+
+/* Sets ratio_paired = br_paired_ratio(NUMS, DENS, N, FIELD) on the NUM row
+ * (the runs of NUM and of the row it is compared with, round by round).
+ * Returns 0, or -1 if there is no NUM row. */
+int br_set_ratio_paired(json_t *rows, const char *scenario, const char *num,
+			const char *field, json_t *const *nums,
+			json_t *const *dens, size_t n);
+
 /* The goals of RESULTS ({meta, rows}) as a new JSON array of
- * {goal, value, target, op, met}. */
+ * {goal, value, target, op, met}, and paired: the row's ratio_paired where
+ * the goal's value is a row's ratio and the row has one. */
 json_t *br_eval_goals(const json_t *results);
 
 /* V rounded to D decimals as jq prints it ("1.5", "200"); into BUF of LEN. */

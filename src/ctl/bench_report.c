@@ -80,6 +80,11 @@ static const struct md_col md_cols[] = {
 	{ "gbps", "Gbit/s", 'n', 2, NULL },
 	{ "mpps", "Mpps", 'n', 3, NULL },
 	{ "backend_cpp", "switch cycles/pkt", 'n', 0, NULL },
+	/* peers: the switch's and the guest testpmd's own busy cycles (the
+	 * polls that moved packets; pvnet's workers, testpmd's
+	 * --record-core-cycles), where backend_cpp is their whole core */
+	{ "busy_cpp", "switch busy cycles/pkt", 'n', 0, NULL },
+	{ "guest_busy_cpp", "guest busy cycles/pkt", 'n', 0, NULL },
 	{ "pvguest_cpp", "pvnet guest cycles/pkt", 'n', 0, NULL },
 	{ "backend_cpb", "switch cycles/byte", 'n', 3, NULL },
 	{ "pvguest_cpb", "pvnet guest cycles/byte", 'n', 3, NULL },
@@ -93,6 +98,7 @@ static const struct md_col md_cols[] = {
 	{ "pvguest_cpu", "pvnet guest CPU", '%', 0, NULL },
 	{ "drops", "drops", 'n', 0, NULL },
 	{ "ratio", "ratio", 'n', 2, NULL },
+	{ "ratio_paired", "paired ratio", 'n', 2, NULL },
 	{ "ratio_to", "ratio to", 's', 0, NULL },
 	{ "runs", "runs", 'n', 0, NULL },
 	{ "spread", "spread", '%', 0, NULL },
@@ -104,6 +110,7 @@ static const char *const csv_cols[] = {
 	"spread", "ratio", "ratio_to", "cpb_total", "switch_cpu",
 	/* appended, so readers by position keep working */
 	"pvguest_cpb", "pvguest_cpp", "pvguest_cpu", "pvnet_cpb",
+	"ratio_paired", "busy_cpp", "guest_busy_cpp",
 };
 
 /* Every row has these, null where its scenario does not measure them. */
@@ -290,6 +297,46 @@ int br_set_ratio(json_t *rows, const char *scenario, const char *num,
 	return 0;
 }
 
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+json_t *br_paired_ratio(json_t *const *nums, json_t *const *dens, size_t n,
+			const char *field)
+{
+	double *r = calloc(n ? n : 1, sizeof(*r));
+	size_t k = 0;
+	json_t *m;
+
+	if (!r)
+		return json_null();
+	for (size_t i = 0; i < n; i++) {
+		json_t *nv = json_object_get(nums[i], field);
+		json_t *dv = json_object_get(dens[i], field);
+		if (json_is_number(nv) && json_is_number(dv) && json_number_value(dv) != 0)
+			r[k++] = json_number_value(nv) / json_number_value(dv);
+	}
+	qsort(r, k, sizeof(*r), dbl_cmp);
+	m = k ? br_number(r[(k - 1) / 2]) : json_null();
+	free(r);
+	return m;
+}
+
+int br_set_ratio_paired(json_t *rows, const char *scenario, const char *num,
+			const char *field, json_t *const *nums,
+			json_t *const *dens, size_t n)
+{
+	json_t *row = br_find(rows, scenario, num);
+
+	if (!row)
+		return -1;
+	json_object_set_new(row, "ratio_paired", br_paired_ratio(nums, dens, n, field));
+	return 0;
+}
+
 /* S with "{nq}" replaced by NQ, into BUF. */
 static const char *subst_nq(char *buf, size_t len, const char *s, int nq)
 {
@@ -331,7 +378,7 @@ json_t *br_eval_goals(const json_t *results)
 		int ok, dok;
 		const char *var = subst_nq(b1, sizeof(b1), g->var, nq);
 		double v = row_field(rows, g->sc, var, g->field, &ok);
-		json_t *vj, *o;
+		json_t *vj, *o, *paired = NULL;
 
 		if (!ok)
 			continue;
@@ -344,13 +391,20 @@ json_t *br_eval_goals(const json_t *results)
 			vj = br_number(v / d);
 			v = v / d;
 		} else {
-			vj = json_incref(json_object_get(br_find(rows, g->sc, var), g->field));
+			json_t *r = br_find(rows, g->sc, var);
+			vj = json_incref(json_object_get(r, g->field));
+			/* the same comparison taken round by round, beside it */
+			if (!strcmp(g->field, "ratio") &&
+			    json_is_number(json_object_get(r, "ratio_paired")))
+				paired = json_object_get(r, "ratio_paired");
 		}
 		o = json_pack("{s:s, s:o, s:o, s:s, s:b}",
 			      "goal", subst_nq(b3, sizeof(b3), g->name, nq),
 			      "value", vj, "target", br_number(g->target),
 			      "op", g->op,
 			      "met", !strcmp(g->op, ">=") ? v >= g->target : v <= g->target);
+		if (o && paired)
+			json_object_set(o, "paired", paired);
 		if (o)
 			json_array_append_new(out, o);
 	}
@@ -572,16 +626,29 @@ char *br_goals_md(const json_t *results)
 {
 	char *buf = NULL, b[64];
 	size_t len = 0, i;
-	json_t *g;
+	json_t *g, *goals = json_object_get(results, "goals");
+	int paired = 0;
 	FILE *f = open_memstream(&buf, &len);
 
 	if (!f)
 		return NULL;
-	fputs("# goals\n\nThe targets of issues 7, 14 and 15, computed from this run's rows (medians).\n\n"
-	      "| goal | measured | target | met |\n|---|---|---|---|\n", f);
-	json_array_foreach(json_object_get(results, "goals"), i, g) {
+	/* the paired column only when some goal has one (peers' ratios) */
+	json_array_foreach(goals, i, g)
+		paired |= json_is_number(json_object_get(g, "paired"));
+	fputs("# goals\n\nThe targets of issues 7, 14 and 15, computed from this run's rows (medians).\n", f);
+	if (paired)
+		fputs("paired: the median over rounds of the same ratio taken in each round\n"
+		      "(the two runs seconds apart), beside the ratio of the medians that\n"
+		      "the goal is judged on.\n", f);
+	fputs(paired ? "\n| goal | measured | paired | target | met |\n|---|---|---|---|---|\n"
+		     : "\n| goal | measured | target | met |\n|---|---|---|---|\n", f);
+	json_array_foreach(goals, i, g) {
+		json_t *p = json_object_get(g, "paired");
 		fprintf(f, "| %s | ", json_string_value(json_object_get(g, "goal")));
 		fputs(br_fmt(b, sizeof(b), json_number_value(json_object_get(g, "value")), 2), f);
+		if (paired)
+			fprintf(f, " | %s", json_is_number(p) ?
+				br_fmt(b, sizeof(b), json_number_value(p), 2) : "-");
 		fprintf(f, " | %s ", json_string_value(json_object_get(g, "op")));
 		put_value(f, json_object_get(g, "target"));
 		fprintf(f, " | %s |\n", json_is_true(json_object_get(g, "met")) ? "yes" : "**no**");
@@ -645,6 +712,10 @@ static void report_usage(FILE *f)
 	      "                                     over the runs, runs, spread of gbps\n"
 	      "  ratio ROWS SCENARIO NUM DEN FIELD  NUM row's ratio = NUM.FIELD / DEN.FIELD\n"
 	      "                                     (ROWS: one JSON row a line, rewritten)\n"
+	      "  paired ROWS SCENARIO NUM FIELD [NUM.json DEN.json]...\n"
+	      "                                     NUM row's ratio_paired = the median over\n"
+	      "                                     the pairs (runs of one round) of\n"
+	      "                                     NUM.FIELD / DEN.FIELD\n"
 	      "  scale ROWS SCENARIO VARIANT FIELD FACTOR MIN\n"
 	      "                                     max(MIN, FIELD x FACTOR), an integer\n"
 	      "  results ROWS META.json OUT         OUT/results.json (meta, rows, goals),\n"
@@ -773,6 +844,46 @@ static int mode_ratio(char **argv)
 	return rc;
 }
 
+static int mode_paired(int argc, char **argv)
+{
+	/* argv: paired ROWS SCENARIO NUM FIELD, then NUM.json DEN.json pairs */
+	size_t n = (size_t)(argc - 5) / 2, loaded = 0;
+	json_t **nums, **dens, *rows;
+	int rc = 1;
+
+	if ((argc - 5) % 2) {
+		fprintf(stderr, "pvnet bench report paired: runs come in pairs (NUM.json DEN.json)\n");
+		return 2;
+	}
+	rows = load_rows(argv[1]);
+	if (!rows)
+		return 1;
+	nums = calloc(n ? n : 1, sizeof(*nums));
+	dens = calloc(n ? n : 1, sizeof(*dens));
+	if (!nums || !dens)
+		goto out;
+	for (; loaded < n; loaded++) {
+		nums[loaded] = load_file(argv[5 + 2 * loaded]);
+		dens[loaded] = load_file(argv[6 + 2 * loaded]);
+		if (!nums[loaded] || !dens[loaded]) {
+			loaded++;
+			goto out;
+		}
+	}
+	/* a NUM row that was not run (a peer missing) is not an error */
+	br_set_ratio_paired(rows, argv[2], argv[3], argv[4], nums, dens, n);
+	rc = write_file(argv[1], NULL, rows, 1) ? 1 : 0;
+out:
+	for (size_t i = 0; i < loaded; i++) {
+		json_decref(nums[i]);
+		json_decref(dens[i]);
+	}
+	free(nums);
+	free(dens);
+	json_decref(rows);
+	return rc;
+}
+
 static int mode_scale(char **argv)
 {
 	json_t *rows = load_rows(argv[1]);
@@ -887,6 +998,7 @@ int ctl_bench_report_main(int argc, char **argv)
 	static const struct { const char *mode; int min, max; } modes[] = {
 		{ "row", 4, 1 << 20 }, { "ratio", 6, 6 }, { "scale", 7, 7 },
 		{ "results", 4, 4 }, { "table", 3, 3 }, { "dat", 3, 3 },
+		{ "paired", 5, 1 << 20 },
 	};
 	const char *m = argc > 1 ? argv[1] : "";
 
@@ -910,7 +1022,8 @@ int ctl_bench_report_main(int argc, char **argv)
 		case 2: return mode_scale(argv);
 		case 3: return mode_results(argv);
 		case 4: return mode_table(argv);
-		default: return mode_dat(argv);
+		case 5: return mode_dat(argv);
+		default: return mode_paired(argc, argv);
 		}
 	}
 	fprintf(stderr, "pvnet bench report: unknown mode '%s'\n", m);

@@ -56,6 +56,14 @@
  * for 8 hints a flow (4 flows collide ~2 % of the time, not ~9 % as in 64). */
 #define GRO_BUCKETS	256
 
+/* How a held IPv4 flow's IDs go (ip_id_next); IPv6 keeps ID_ONE. */
+enum ip_id_mode {
+	ID_ONE,		/* one segment held: no mode yet */
+	ID_INC,		/* +1 a segment from the first's, modulo 2^16 */
+	ID_FIXED,	/* every segment repeats the first's */
+	ID_OTHER,	/* neither: never merges */
+};
+
 struct gro_flow {
 	uint32_t hash;
 	uint16_t dst;
@@ -68,7 +76,7 @@ struct gro_flow {
 	uint16_t segs;
 	uint16_t npieces;
 	uint16_t ip_id;		/* the first segment's IPv4 ID */
-	uint8_t id_mode;	/* 0: one segment, 1: incrementing, 2: fixed */
+	uint8_t id_mode;	/* enum ip_id_mode: ID_ONE until a merge */
 	uint8_t flags_or;	/* PSH/FIN of the later segments */
 	uint32_t next_seq;
 	uint32_t payload;	/* merged payload bytes */
@@ -631,7 +639,7 @@ static struct gro_flow *flow_new(struct gro_table *t, const struct pkt *p,
 	f->mss = (uint16_t)s->payload;
 	f->segs = 1;
 	f->ip_id = s->v6 ? 0 : pv_get_be16(s->hdr + s->l3_off + 4);
-	f->id_mode = 0;
+	f->id_mode = ID_ONE;
 	f->flags_or = 0;
 	f->next_seq = s->seq + s->payload;
 	f->payload = s->payload;
@@ -651,6 +659,26 @@ static struct gro_flow *flow_new(struct gro_table *t, const struct pkt *p,
 }
 
 /*
+ * The one IPv4 ID rule, for merge_flush() and fast_merge() alike (Linux
+ * inet_gro_flush): the mode @f, holding f->segs segments from ID f->ip_id,
+ * has once a segment with ID @id joins it: ID_INC if @id is the first's +
+ * f->segs (modulo 2^16), ID_FIXED if it repeats the first's; ID_OTHER, the
+ * merge forbidden, if it is neither or not the mode the flow already has.
+ * A fixed ID merges with or without DF, as since Linux 6.18: segmentation
+ * gives the run distinct IDs, which only makes reassembly of later
+ * fragments less ambiguous (a DF change flushes: merge_flush() compares
+ * it, the fast path's mask keeps it).
+ */
+static inline __attribute__((always_inline)) uint8_t
+ip_id_next(const struct gro_flow *f, uint16_t id)
+{
+	uint8_t mode = id == (uint16_t)(f->ip_id + f->segs) ? ID_INC :
+		       id == f->ip_id ? ID_FIXED : ID_OTHER;
+
+	return f->id_mode == ID_ONE || mode == f->id_mode ? mode : ID_OTHER;
+}
+
+/*
  * Every reason @s cannot join @f, ORed into one word (tcp_gro_receive,
  * inet_gro_receive, ipv6_gro_receive). Sets *id_mode for IPv4.
  */
@@ -666,21 +694,11 @@ static uint32_t merge_flush(const struct gro_flow *f, const struct seg_info *s,
 		flush |= (pv_get_be32(a) ^ pv_get_be32(b)) & 0x0ff00000;	/* traffic class */
 		flush |= a[7] ^ b[7];				/* hop limit */
 	} else {
-		uint16_t id = pv_get_be16(b + 4);
-		bool inc = id == (uint16_t)(f->ip_id + f->segs);
-		/*
-		 * A fixed ID merges with or without DF, as since Linux 6.18
-		 * (inet_gro_flush): segmentation gives the run distinct IDs,
-		 * which only makes reassembly of later fragments less
-		 * ambiguous; a DF change still flushes (below).
-		 */
-		bool fixed = id == f->ip_id;
-
 		flush |= a[1] ^ b[1];				/* TOS, ECN */
 		flush |= a[8] ^ b[8];				/* TTL */
 		flush |= (a[6] ^ b[6]) & 0x40;			/* DF */
-		*id_mode = inc ? 1 : fixed ? 2 : 3;
-		flush |= f->id_mode ? *id_mode != f->id_mode : *id_mode == 3;
+		*id_mode = ip_id_next(f, pv_get_be16(b + 4));
+		flush |= *id_mode == ID_OTHER;
 	}
 	/*
 	 * The whole word at byte 12 - data offset, flags and window - must
@@ -766,11 +784,9 @@ fast_merge(struct gro_table *t, const struct pkt *p, uint16_t dst, uint16_t q,
 	if (payload > f->mss || pv_get_be32(h + l4 + 4) != f->next_seq)
 		return NULL;
 	if (!v6) {
-		uint16_t id = pv_get_be16(ip + 4);
-		uint8_t mode = id == (uint16_t)(f->ip_id + f->segs) ? 1 :
-			       id == f->ip_id ? 2 : 3;
+		uint8_t mode = ip_id_next(f, pv_get_be16(ip + 4));
 
-		if (f->id_mode ? mode != f->id_mode : mode == 3)
+		if (mode == ID_OTHER)
 			return NULL;
 		*id_mode = mode;
 	}
@@ -798,7 +814,7 @@ bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 {
 	struct seg_info s;
 	struct gro_flow *f;
-	uint8_t id_mode = 0;
+	uint8_t id_mode = ID_ONE;
 
 	if (t->cfg.policy == GRO_OFF)
 		return false;

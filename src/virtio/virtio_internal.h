@@ -192,4 +192,26 @@ vring_prefetch_buf(const struct vring_elem *e, uint32_t len, int rw)
 	}
 }
 
+/*
+ * Prefetches the first lines of the receive buffer @e that a frame of @len
+ * bytes (header included) will fill: the header's line for read, because
+ * vring_rx_fill() leaves a header that already holds the same bytes
+ * unwritten (a recycled buffer usually does), so that line can stay shared
+ * with the driver's core; the frame's lines for write.
+ */
+static inline void vring_prefetch_rxbuf(const struct vring_elem *e, uint32_t len)
+{
+	const uint8_t *b = e->iov[0].iov_base;
+	size_t l = e->iov[0].iov_len;
+
+	if (l > len)
+		l = len;
+	if (l > 128)
+		l = 128;
+	__builtin_prefetch(b, 0, 3);
+	if (l > sizeof(struct virtio_net_hdr))
+		pv_prefetch_w(b + sizeof(struct virtio_net_hdr));
+	pv_prefetch_w(b + l - 1);
+}
+
 #endif /* PVNET_VIRTIO_INTERNAL_H */

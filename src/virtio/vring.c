@@ -716,7 +716,7 @@ unsigned vring_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 			break;
 		}
 		/* the copy writes header and frame after the whole lease */
-		vring_prefetch_buf(&elems[i], totals[i], 1);
+		vring_prefetch_rxbuf(&elems[i], totals[i]);
 		bytes += totals[i];
 	}
 	vq->st.pkts += i;
@@ -733,6 +733,26 @@ void vring_unpop(struct vring *vq, unsigned n)
 	if (n > vq->size)
 		n = vq->size;
 	vq->last_avail -= (uint16_t)n;
+}
+
+/*
+ * Writes a used entry unless it already holds these values: a driver that
+ * uses its ring in order puts the same head in the same slot every lap, and
+ * equal-sized frames give equal lengths, so the entry often matches. An
+ * unwritten line stays shared with the driver's core, which then reads it
+ * from its own cache (the driver has just read it, so the compare is a hit
+ * for us). Whatever a hostile driver wrote there only decides whether we
+ * store: the entry ends up with our values either way.
+ */
+static inline void used_set(struct vring_used_elem *ue, uint16_t head,
+			    uint32_t len)
+{
+	uint32_t id = htole32(head), l = htole32(len);
+
+	if (READ_ONCE(ue->id) != id)
+		WRITE_ONCE(ue->id, id);
+	if (READ_ONCE(ue->len) != l)
+		WRITE_ONCE(ue->len, l);
 }
 
 void vring_stage_used(struct vring *vq, uint16_t head, uint32_t len)
@@ -774,8 +794,7 @@ uint16_t vring_push_burst(struct vring *vq, const struct vring_elem *elems,
 			struct vring_used_elem *ue =
 				&vq->used->ring[(uint16_t)(first + i) & vq->mask];
 
-			WRITE_ONCE(ue->id, htole32(elems[i].head));
-			WRITE_ONCE(ue->len, 0);
+			used_set(ue, elems[i].head, 0);
 		}
 	} else if (vq->state == VRING_RUNNING_PACKED) {
 		for (unsigned i = 0; i < n; i++)
@@ -1135,8 +1154,7 @@ void vring_used_write_burst(struct vring *vq, uint16_t slot,
 		struct vring_used_elem *ue =
 			&vq->used->ring[(uint16_t)(slot + i) & vq->mask];
 
-		WRITE_ONCE(ue->id, htole32(elems[i].head));
-		WRITE_ONCE(ue->len, htole32(lens[i]));
+		used_set(ue, elems[i].head, lens[i]);
 	}
 }
 

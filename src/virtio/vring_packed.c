@@ -357,7 +357,7 @@ unsigned vring_pk_rx_reserve_burst(struct vring *vq, const uint32_t *totals,
 			break;
 		}
 		/* the copy writes header and frame after the whole lease */
-		vring_prefetch_buf(&elems[i], totals[i], 1);
+		vring_prefetch_rxbuf(&elems[i], totals[i]);
 		vq->st.pkts++;
 		vq->st.bytes += totals[i];
 	}

@@ -4,7 +4,8 @@
 # broken scenario script shows here and not first in a user's run. One
 # short scenario (bridge, --quick): results.json has the meta and every
 # field of every row, numbers where the scenario measures them; the CSV,
-# markdown table and PNG chart exist; bad options fail with status 2.
+# markdown table and PNG chart exist; bad options fail with status 2;
+# `bench report paired` (peers' paired ratio, issue 14) from the command line.
 # Rates are not asserted (the machine is shared): only that traffic moved.
 # Then vxlan --quick (issues 14, 15): the pvnet switch and pvnet guest
 # processes are measured apart and add up, and an iperf3 failure (injected
@@ -28,6 +29,21 @@ check "an unknown scenario fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench report nosuchmode >/dev/null 2>"$T/report.err"
 check "bench report: an unknown mode fails with status 2" [ $? -eq 2 ]
 check "bench report: and says which mode" grep -q "unknown mode 'nosuchmode'" "$T/report.err"
+# peers' paired ratio (issue 14): the rounds' runs in pairs, the median of
+# their ratios on the row (here 0.5 1.5 2 -> 1.5; the ratio of the medians
+# would be 1)
+printf '%s\n' '{"scenario":"peers","variant":"p","mpps":6}' >"$T/prows"
+for x in 1:4:8 2:9:6 3:6:3; do
+	IFS=: read -r i n d <<<"$x"
+	echo "{\"mpps\": $n}" >"$T/pp$i.json"
+	echo "{\"mpps\": $d}" >"$T/pd$i.json"
+done
+"$PVNET" bench report paired "$T/prows" peers p mpps "$T/pp1.json" "$T/pd1.json" \
+	"$T/pp2.json" "$T/pd2.json" "$T/pp3.json" "$T/pd3.json"
+check "bench report paired: the median of the per-round ratios" \
+	jqe '.ratio_paired == 1.5' "$T/prows"
+"$PVNET" bench report paired "$T/prows" peers p mpps "$T/pp1.json" >/dev/null 2>&1
+check "bench report paired: an unpaired run fails with status 2" [ $? -eq 2 ]
 
 if timeout 120 "$PVNET" bench --quick --out "$out" bridge >"$T/bench.log" 2>&1; then
 	ok "bench --quick bridge ran"

@@ -194,6 +194,117 @@ static void goals_lro_gro_vs_off(void **state)
 	json_decref(res);
 }
 
+/* Issue 14: pvnet and DPDK of one round ran seconds apart; the median of
+ * the per-round ratios compares them in one machine state each time, where
+ * the ratio of the medians mixes rounds (here 1.0 against 1.5). */
+static void paired_ratio_median_of_rounds(void **state)
+{
+	json_t *p[5] = { J("{\"mpps\": 4}"), J("{\"mpps\": 9}"), J("{\"mpps\": 6}"),
+			 J("{\"mpps\": 9}"), J("{\"mpps\": null}") };
+	json_t *d[5] = { J("{\"mpps\": 8}"), J("{\"mpps\": 6}"), J("{\"mpps\": 3}"),
+			 J("{\"mpps\": 3}"), J("{\"mpps\": 2}") };
+	json_t *z[2] = { J("{\"mpps\": 0}"), J("{}") };
+	json_t *m;
+
+	(void)state;
+	/* odd: 0.5 1.5 2 -> 1.5 (the ratio of the medians: 6 / 6 = 1) */
+	m = br_paired_ratio(p, d, 3, "mpps");
+	assert_true(json_is_number(m));
+	assert_float_equal(json_number_value(m), 1.5, 1e-12);
+	json_decref(m);
+	/* even: 0.5 1.5 2 3 -> the lower middle, 1.5, as every median here */
+	m = br_paired_ratio(p, d, 4, "mpps");
+	assert_float_equal(json_number_value(m), 1.5, 1e-12);
+	json_decref(m);
+	/* two rounds: 0.5 1.5 -> 0.5 */
+	m = br_paired_ratio(p, d, 2, "mpps");
+	assert_float_equal(json_number_value(m), 0.5, 1e-12);
+	json_decref(m);
+	/* a null numerator is no pair: 0.5 1.5 2 3 as above */
+	m = br_paired_ratio(p, d, 5, "mpps");
+	assert_float_equal(json_number_value(m), 1.5, 1e-12);
+	json_decref(m);
+	/* a zero or a missing denominator: no ratio at all -> null */
+	m = br_paired_ratio(p, z, 2, "mpps");
+	assert_true(json_is_null(m));
+	json_decref(m);
+	m = br_paired_ratio(p, d, 0, "mpps");
+	assert_true(json_is_null(m));
+	json_decref(m);
+	for (int i = 0; i < 5; i++) {
+		json_decref(p[i]);
+		json_decref(d[i]);
+	}
+	json_decref(z[0]);
+	json_decref(z[1]);
+}
+
+static void paired_ratio_set_on_the_row(void **state)
+{
+	json_t *rows = rows_fixture(), *n;
+	json_t *p[2] = { J("{\"mpps\": 3}"), J("{\"mpps\": 8}") };
+	json_t *d[2] = { J("{\"mpps\": 2}"), J("{\"mpps\": 4}") };
+
+	(void)state;
+	assert_int_equal(br_set_ratio_paired(rows, "peers", "pvnet switch, testpmd loopback 64B",
+					     "mpps", p, d, 2), 0);
+	n = br_find(rows, "peers", "pvnet switch, testpmd loopback 64B");
+	/* 1.5 2 -> 1.5 */
+	assert_float_equal(json_number_value(json_object_get(n, "ratio_paired")), 1.5, 1e-12);
+	/* the ratio of the medians is another field, left as it was */
+	assert_null(json_object_get(n, "ratio"));
+	/* no pair (the DPDK runs all failed): null, not left out */
+	br_set_ratio_paired(rows, "peers", "pvnet switch, testpmd loopback 64B", "mpps", p, d, 0);
+	assert_true(json_is_null(json_object_get(n, "ratio_paired")));
+	assert_int_equal(br_set_ratio_paired(rows, "peers", "nosuch", "mpps", p, d, 2), -1);
+	for (int i = 0; i < 2; i++) {
+		json_decref(p[i]);
+		json_decref(d[i]);
+	}
+	json_decref(rows);
+}
+
+/* A goal on a row's ratio carries the row's paired ratio beside it; the
+ * goal's value and met stay the ratio of the medians. */
+static void goals_carry_the_paired_ratio(void **state)
+{
+	json_t *res = json_object(), *rows = rows_fixture(), *goals, *g;
+	json_t *p[3] = { J("{\"mpps\": 9}"), J("{\"mpps\": 4}"), J("{\"mpps\": 8}") };
+	json_t *d[3] = { J("{\"mpps\": 6}"), J("{\"mpps\": 8}"), J("{\"mpps\": 4}") };
+	char *t;
+
+	(void)state;
+	br_set_ratio(rows, "peers", "pvnet switch, testpmd loopback 64B",
+		     "DPDK testpmd switch, testpmd loopback 64B", "mpps");
+	br_set_ratio_paired(rows, "peers", "pvnet switch, testpmd loopback 64B", "mpps", p, d, 3);
+	json_object_set_new(res, "meta", J("{\"cpus\": 2}"));
+	json_object_set_new(res, "rows", rows);
+	goals = br_eval_goals(res);
+	g = goal(goals, "peers: pvnet / DPDK Mpps at 64 B (guest io fwd)");
+	assert_non_null(g);
+	assert_float_equal(json_number_value(json_object_get(g, "value")), 1.5, 1e-12);
+	assert_true(json_is_true(json_object_get(g, "met")));
+	/* 0.5 1.5 2 -> 1.5 */
+	assert_float_equal(json_number_value(json_object_get(g, "paired")), 1.5, 1e-12);
+	/* not a ratio goal: no paired figure */
+	g = goal(goals, "peers: pvnet switch cycles/pkt");
+	assert_non_null(g);
+	assert_null(json_object_get(g, "paired"));
+	json_object_set_new(res, "goals", goals);
+	t = br_goals_md(res);
+	assert_non_null(t);
+	assert_non_null(strstr(t, "| goal | measured | paired | target | met |\n"
+			       "|---|---|---|---|---|\n"
+			       "| peers: pvnet / DPDK Mpps at 64 B (guest io fwd) | 1.5 | 1.5 | >= 1.5 | yes |\n"
+			       "| peers: pvnet switch cycles/pkt at 64 B (guest io fwd) | 190.4 | - | <= 200 | yes |\n"));
+	free(t);
+	for (int i = 0; i < 3; i++) {
+		json_decref(p[i]);
+		json_decref(d[i]);
+	}
+	json_decref(res);
+}
+
 static void numbers_print_as_jq_does(void **state)
 {
 	char b[64];
@@ -261,6 +372,33 @@ static void markdown_table_splits_pvnet_processes(void **state)
 	json_decref(res);
 }
 
+/* peers (issue 14): the switch's and the guest testpmd's busy cycles per
+ * packet (testpmd's --record-core-cycles, pvnet's worker stats) and the
+ * paired ratio; a figure a run did not get (no testpmd line) is "-". */
+static void markdown_table_peers_busy_and_paired(void **state)
+{
+	json_t *res = J("{\"meta\": {}, \"rows\": ["
+		"{\"scenario\":\"peers\",\"variant\":\"p\",\"mpps\":8,\"backend_cpp\":129.4,"
+		" \"busy_cpp\":205.2,\"guest_busy_cpp\":188.6,\"ratio\":1.02,"
+		" \"ratio_paired\":1.104,\"ratio_to\":\"d\",\"runs\":3,\"spread\":0.8},"
+		"{\"scenario\":\"peers\",\"variant\":\"d\",\"mpps\":7.85,\"backend_cpp\":226,"
+		" \"busy_cpp\":231.7,\"guest_busy_cpp\":null,\"ratio\":null,\"runs\":3,"
+		" \"spread\":0.8}]}");
+	char *t;
+
+	(void)state;
+	t = br_table_md(res, "peers");
+	assert_non_null(t);
+	assert_string_equal(t,
+		"| variant | Mpps | switch cycles/pkt | switch busy cycles/pkt |"
+		" guest busy cycles/pkt | ratio | paired ratio | ratio to | runs | spread |\n"
+		"|---|---|---|---|---|---|---|---|---|---|\n"
+		"| p | 8 | 129 | 205 | 189 | 1.02 | 1.1 | d | 3 | 80% |\n"
+		"| d | 7.85 | 226 | 232 | - | - | - | - | 3 | 80% |\n");
+	free(t);
+	json_decref(res);
+}
+
 static void csv_quotes_strings_and_leaves_nulls_empty(void **state)
 {
 	json_t *res = J("{\"rows\": [{\"scenario\":\"s\",\"variant\":\"say \\\"hi\\\"\","
@@ -274,8 +412,9 @@ static void csv_quotes_strings_and_leaves_nulls_empty(void **state)
 		"\"scenario\",\"variant\",\"gbps\",\"mpps\",\"backend_cpb\",\"backend_cpp\","
 		"\"guest_cpb\",\"agg\",\"kicks_per_pkt\",\"irqs_per_pkt\",\"drops\",\"runs\","
 		"\"spread\",\"ratio\",\"ratio_to\",\"cpb_total\",\"switch_cpu\","
-		"\"pvguest_cpb\",\"pvguest_cpp\",\"pvguest_cpu\",\"pvnet_cpb\"\n"
-		"\"s\",\"say \"\"hi\"\"\",0.1,,,,,,,,,2,,,,,,,,,\n");
+		"\"pvguest_cpb\",\"pvguest_cpp\",\"pvguest_cpu\",\"pvnet_cpb\","
+		"\"ratio_paired\",\"busy_cpp\",\"guest_busy_cpp\"\n"
+		"\"s\",\"say \"\"hi\"\"\",0.1,,,,,,,,,2,,,,,,,,,,,,\n");
 	free(c);
 	json_decref(res);
 }
@@ -307,9 +446,13 @@ int main(void)
 		cmocka_unit_test(ratio_null_when_missing_or_zero),
 		cmocka_unit_test(goals_met_missing_and_queue_count),
 		cmocka_unit_test(goals_lro_gro_vs_off),
+		cmocka_unit_test(paired_ratio_median_of_rounds),
+		cmocka_unit_test(paired_ratio_set_on_the_row),
+		cmocka_unit_test(goals_carry_the_paired_ratio),
 		cmocka_unit_test(numbers_print_as_jq_does),
 		cmocka_unit_test(markdown_table_shows_measured_columns),
 		cmocka_unit_test(markdown_table_splits_pvnet_processes),
+		cmocka_unit_test(markdown_table_peers_busy_and_paired),
 		cmocka_unit_test(csv_quotes_strings_and_leaves_nulls_empty),
 		cmocka_unit_test(goals_markdown),
 	};

@@ -660,7 +660,8 @@ static void packed_dirty_log_under_traffic(void **state)
  * more leases wait than the lease ring holds, the newest must be refused as
  * for a full ring, never written over the stalled lease's slot (which
  * published the stalled lease's used entry before its copy: the guest read
- * a stale entry). The hook stalls the chosen thread.
+ * a stale entry). The hook stalls the chosen thread; it exists only in
+ * the PV_TEST_HOOKS object of port_vhost.c this test links (Makefile).
  */
 extern void (*port_vhost_lease_hook)(struct port *p);
 static __thread bool stall_me;	/* the thread to stall */

@@ -245,6 +245,9 @@ static const struct gro_case cases[] = {
 	{ .name = "ip_id_fixed_no_df_then_inc", .seq = "d|id=7|df=0 d|id=7|df=0 d|id=9|df=0", .expect = "2 1" },
 	{ .name = "ip_id_fixed_then_inc", .seq = "d|id=7 d|id=7 d|id=9", .expect = "2 1" },
 	{ .name = "ip_df_differ", .seq = "d d|df=0", .expect = "1 1" },
+	/* The next ID after 0xffff is 0; the run fixed at 0xffff is not it. */
+	{ .name = "ip_id_wrap", .seq = "d|id=0xfffe d*3", .expect = "4" },
+	{ .name = "ip_id_wrap_then_fixed", .seq = "d|id=0xffff d|id=0 d|id=0", .expect = "2 1" },
 	/* large */
 	{ .name = "large_45x1448", .seq = "d*45", .expect = "45" },
 	{ .name = "large_46x1448", .seq = "d*46", .expect = "45 1" },
@@ -293,6 +296,8 @@ static bool l2_only;
  * every case must give the same packets with it.
  */
 static bool trusted;
+/* What the last run_case() counted: segments the fast path appended. */
+static uint64_t last_fast_path;
 
 static void run_case(void **state)
 {
@@ -375,6 +380,7 @@ static void run_case(void **state)
 			assert_true(gro_stats(t)->fast_path > 0);
 	}
 	assert_true(gro_stats(t)->fast_path <= gro_stats(t)->in_segs);
+	last_fast_path = gro_stats(t)->fast_path;
 	if (!strcmp(c->name, "table_full")) {
 		assert_int_equal(H.r[0].refs[0], 0);
 		assert_int_equal(gro_stats(t)->flush_full, 2);
@@ -395,6 +401,50 @@ static void run_case_trusted(void **state)
 	l2_only = trusted = true;
 	run_case(state);
 	l2_only = trusted = false;
+}
+
+/*
+ * The IPv4 ID rule (ip_id_next() in gro.c) as each path applies it: every
+ * sequence runs parsed, checksums to verify (no merge is the fast path's:
+ * classify() and merge_flush() decide), then at layer 2 with DATA_VALID,
+ * where fast_merge() must decide every segment that joins a held packet
+ * (fast_path counts exactly those) and decline every one that does not,
+ * for the full path to flush on. Both runs must give the expected packets,
+ * so the same ones. Default IDs count up from 1000, DF set.
+ */
+static void ip_id_rule_both_paths(void **state)
+{
+	static const struct { const char *seq, *expect; } v[] = {
+		{ "d|id=7*4", "4" },				/* fixed, DF */
+		{ "d|id=7|df=0*3", "3" },			/* fixed, no DF */
+		{ "d*4", "4" },					/* incrementing */
+		{ "d|id=0xfffe d*3", "4" },			/* ... past 0xffff */
+		{ "d|id=0xffff*3", "3" },			/* fixed at 0xffff */
+		{ "d|id=0xffff d|id=0 d|id=0", "2 1" },		/* inc, then not */
+		{ "d d d|id=5000 d", "2 2" },			/* a jump */
+		{ "d d d|id=1003", "2 1" },			/* one too far */
+		{ "d d|id=1002", "1 1" },			/* a second, skipping one */
+		{ "d|id=7 d|id=7 d|id=9", "2 1" },		/* fixed, then inc */
+		{ "d|id=7 d|id=8 d|id=7", "2 1" },		/* inc, then fixed */
+		{ "d|id=7 d|id=6", "1 1" },			/* one back */
+	};
+
+	(void)state;
+	for (unsigned i = 0; i < ARRAY_SIZE(v); i++) {
+		struct gro_case c = { .name = "ip_id_rule", .seq = v[i].seq,
+				      .expect = v[i].expect };
+		const struct gro_case *cp = &c;
+		unsigned joined = 0;
+
+		for (const char *e = v[i].expect; *e; e++)
+			if (*e >= '1' && *e <= '9' && (e == v[i].expect || e[-1] == ' '))
+				joined += (unsigned)atoi(e) - 1;
+		print_message("%s -> %s\n", v[i].seq, v[i].expect);
+		run_case((void **)&cp);
+		assert_int_equal(last_fast_path, 0);
+		run_case_trusted((void **)&cp);
+		assert_int_equal(last_fast_path, joined);
+	}
 }
 
 /*
@@ -784,6 +834,7 @@ int main(void)
 		cmocka_unit_test(cfg_parse),
 		cmocka_unit_test(parse_once_same_fields),
 		cmocka_unit_test(parse_once_other_frames),
+		cmocka_unit_test(ip_id_rule_both_paths),
 	};
 	struct CMUnitTest tests[3 * ARRAY_SIZE(cases) + ARRAY_SIZE(fixed)];
 	static char l2_names[ARRAY_SIZE(cases)][64];

@@ -446,6 +446,48 @@ static void rx_fill_across_pieces(void **state)
 	}
 }
 
+
+/*
+ * A receive buffer that already holds a header (a recycled one): the fill
+ * leaves an identical header unwritten and rewrites any that differs, in
+ * whichever of its 12 bytes; the guest always reads the packet's header.
+ */
+static void rx_fill_stale_header(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint8_t frame[64], got[76];
+	struct iovec src[1] = { { frame, 64 } };
+	struct virtio_net_hdr h = { 0 };
+	uint8_t want[12] = { 0 }, stale[12];
+	const int flip[] = { -1, 0, 7, 8, 9, 10, 11 };
+	struct vring_elem el[1];
+	uint32_t lens[1], glen[1];
+	uint64_t gpas[1];
+	struct fg_ring r;
+
+	vring_elems_init(el, 1, NULL);
+	fg_fill(frame, sizeof(frame), 5);
+	want[10] = 1;	/* num_buffers */
+	for (unsigned k = 0; k < sizeof(flip) / sizeof(flip[0]); k++) {
+		memcpy(stale, want, sizeof(stale));
+		if (flip[k] >= 0)
+			stale[flip[k]] ^= 0x5a;
+		assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
+		post_rx(fg, &r, 1, 2048, gpas, false);
+		assert_true(fg_write(fg, gpas[0], stale, sizeof(stale)));
+		assert_int_equal(vring_rx_reserve(&r.dev, 76, true, el, 1), 1);
+		vring_rx_fill(el, 1, &h, 12, src, 1, lens);
+		vring_push(&r.dev, el[0].head, lens[0]);
+		vring_flush(&r.dev);
+		assert_int_equal(vring_drv_get_used(&r.drv, NULL, glen, 1), 1);
+		assert_int_equal(glen[0], 76);
+		fg_read(fg, gpas[0], got, 76);
+		assert_memory_equal(got, want, 12);
+		assert_memory_equal(got + 12, frame, 64);
+		fg_ring_destroy(&r);
+	}
+}
+
 /*
  * A run of packets takes one buffer each with one index read: it stops at
  * the first packet its buffer cannot hold, and that buffer stays available
@@ -497,6 +539,7 @@ int main(void)
 		cmocka_unit_test(rx_fill_across_pieces),
 		cmocka_unit_test(rx_fill_one_buffer),
 		cmocka_unit_test(rx_reserve_burst_stops_at_misfit),
+		cmocka_unit_test(rx_fill_stale_header),
 	};
 
 	return cmocka_run_group_tests_name("virtio_net", tests, setup,

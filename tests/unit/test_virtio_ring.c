@@ -241,6 +241,73 @@ static void push_and_write_bursts(void **state)
 	fg_ring_destroy(&r);
 }
 
+/*
+ * Used entries that already hold values (the last lap's, or a hostile
+ * driver's): the device stores only what differs, so an entry with the
+ * right id and a stale length, or the right length and a stale id, must
+ * still end up right; the driver sees every chain with its length.
+ */
+static void used_entries_over_stale(void **state)
+{
+	struct fakeguest *fg = *state;
+	uint64_t buf = fg_alloc(fg, 2, 8 * 64, 64);
+	void *cookies[8];
+	uint32_t lens[8], wlens[8];
+	struct fg_ring r;
+	uintptr_t seq = 1, want = 1;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 8, FEAT, 0), 0);
+	for (unsigned round = 0; round < 8; round++) {
+		unsigned n = 4;
+		uint16_t first = fg_ring_used_idx(&r);
+
+		for (unsigned i = 0; i < n; i++) {
+			struct vring_buf b = { buf + 64 * i, 64 };
+
+			assert_int_equal(vring_drv_add(&r.drv, &b, 0, 1,
+						       (void *)seq++), 0);
+		}
+		vring_drv_publish(&r.drv);
+		assert_int_equal(vring_pop_burst(&r.dev, elems, 8,
+						 VRING_DIR_IN), n);
+		for (unsigned i = 0; i < n; i++) {
+			/* entry i: right id / stale len, stale id / right len,
+			 * both right, both stale (the heads pop in order) */
+			uint32_t e[2] = {
+				htole32(i % 2 ? elems[i].head ^ 1 : elems[i].head),
+				htole32(i % 2 ? 10 * i + round : 10 * i + round + 1),
+			};
+
+			if (i == 2)
+				e[1] = htole32(10 * i + round);
+			if (i == 3)
+				e[0] = htole32(elems[i].head ^ 2);
+			wlens[i] = 10 * i + round;
+			assert_true(fg_write(fg, r.used_gpa + 4 +
+					     8 * ((uint16_t)(first + i) & 7),
+					     e, sizeof(e)));
+		}
+		if (round % 2) {
+			uint16_t s = vring_used_reserve(&r.dev, n);
+
+			vring_used_write_burst(&r.dev, s, elems, wlens, n);
+			vring_used_publish(&r.dev, (uint16_t)(s + n));
+		} else {
+			for (unsigned i = 0; i < n; i++)
+				wlens[i] = 0;
+			vring_push_burst(&r.dev, elems, n);
+			vring_flush(&r.dev);
+		}
+		assert_int_equal(vring_drv_get_used(&r.drv, cookies, lens, 8), n);
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal((uintptr_t)cookies[i], want++);
+			assert_int_equal(lens[i], wlens[i]);
+		}
+	}
+	assert_true(vring_ready(&r.dev) && vring_ready(&r.drv));
+	fg_ring_destroy(&r);
+}
+
 /* Indirect tables: in place, and copied when split across two regions. */
 static void indirect_tables(void **state)
 {
@@ -651,6 +718,7 @@ int main(void)
 		cmocka_unit_test(chains_out_and_in),
 		cmocka_unit_test(bursts_and_wrap),
 		cmocka_unit_test(push_and_write_bursts),
+		cmocka_unit_test(used_entries_over_stale),
 		cmocka_unit_test(packed_rx_reserve_burst),
 		cmocka_unit_test(indirect_tables),
 		cmocka_unit_test(dir_any_chain),
