@@ -237,6 +237,10 @@ static void split_hostile_case(unsigned which, enum pv_drop why)
 		sp_put(&r, 0, sp_head(&r, 3), 1);
 		sp_idx(&r, 2);
 		break;
+	case 6:	/* a batch of 3 whose length is past its last chain's */
+		sp_put(&r, 0, sp_head(&r, 2), BUFLEN + 1);
+		sp_idx(&r, 3);
+		break;
 	}
 	vring_drv_get_used(&r.vq, c, l, 8);
 	assert_int_equal(r.vq.state, VRING_BROKEN);
@@ -256,6 +260,7 @@ static void split_hostile(void **state)
 	split_hostile_case(3, PV_DROP_RING_USED_LEN);
 	split_hostile_case(4, PV_DROP_RING_USED_IDX);
 	split_hostile_case(5, PV_DROP_RING_USED_ID);
+	split_hostile_case(6, PV_DROP_RING_USED_LEN);
 }
 
 /* ---- packed ---- */
@@ -374,6 +379,9 @@ static void packed_hostile_case(unsigned which, enum pv_drop why)
 		/* avail 0, used 1: no lap's "used" */
 		pk_desc(&r, 0)->flags = htole16(VRING_PACKED_DESC_F_USED);
 		break;
+	case 6:	/* a batch of 3 whose length is past its last chain's */
+		pk_put(&r, 0, 2, BUFLEN + 1);
+		break;
 	}
 	vring_drv_get_used(&r.vq, c, l, 8);
 	assert_int_equal(r.vq.state, VRING_BROKEN);
@@ -392,6 +400,7 @@ static void packed_hostile(void **state)
 	packed_hostile_case(3, PV_DROP_RING_USED_ID);
 	packed_hostile_case(4, PV_DROP_RING_USED_LEN);
 	packed_hostile_case(5, PV_DROP_RING_PK_USED_WRAP);
+	packed_hostile_case(6, PV_DROP_RING_USED_LEN);
 }
 
 /* Without the call the driver is unchanged: free list, harvest by id. */
