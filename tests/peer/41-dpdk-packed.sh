@@ -36,7 +36,10 @@ check "pvnet guest --packed attached to testpmd vhost with packed rings" \
 	grep -q "packed rings" "$T/gen3.err"
 # DPDK's vhost offers VIRTIO_F_IN_ORDER and writes one used descriptor
 # per dequeued batch on a packed ring: the driver's in-order batch path
+# runs only if the attach line says so
 log "$(grep attached "$T/gen3.err")"
+check "pvnet guest --packed (gen) negotiated IN_ORDER with testpmd's vhost" \
+	grep -q "packed rings, in order" "$T/gen3.err"
 sleep 0.5
 read -r tp_rx _ < <(tp_stats vh)
 log "pvnet guest --packed -> testpmd vhost: gen $(cat "$T/gen3.out"); testpmd received $tp_rx"
@@ -47,6 +50,8 @@ tp_cmd vh "set fwd txonly"
 tp_cmd vh "clear port stats all"
 bg sink3 timeout 30 "$PVNET" guest --packed --connect "$T/vh.sock" --mac "$SINK_MAC" --sink --idle-timeout 2
 wait_for 10 grep -q attached "$T/sink3.log"
+check "pvnet guest --packed (sink) negotiated IN_ORDER with testpmd's vhost" \
+	grep -q "packed rings, in order" "$T/sink3.log"
 sleep 0.5
 tp_cmd vh "start"
 sleep 3
