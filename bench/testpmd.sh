@@ -66,8 +66,9 @@ tp_fwd_cycles() {
 		sleep 0.05
 	done
 	# CPU cycles/packet=187.74 (total cycles=5796271044 / total io packets=30874688) at 2100 MHz Clock
+	# (22.11; later testpmds may call them "busy cycles=")
 	tail -c +"$((off + 1))" "$T/$name.log" |
-		sed -n 's|.*CPU cycles/packet=.*(total cycles=\([0-9][0-9]*\) / total [a-z]* packets=\([0-9][0-9]*\)).*|\1 \2|p' |
+		sed -n 's|.*CPU cycles/packet=.*([a-z]* cycles=\([0-9][0-9]*\) / total [a-z]* packets=\([0-9][0-9]*\)).*|\1 \2|p' |
 		head -n 1
 }
 
