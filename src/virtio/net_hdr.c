@@ -424,7 +424,9 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 			 * already (no offload, one buffer): leaving it
 			 * unwritten keeps its line shared with the driver's
 			 * core, so neither core takes a miss on it (DPDK's
-			 * virtio does the same, ASSIGN_UNLESS_EQUAL).
+			 * virtio does the same, ASSIGN_UNLESS_EQUAL). Only
+			 * where the header has its line to itself (DPDK's
+			 * mbufs): else the frame copy writes it anyway.
 			 */
 			if (!hdr12_same(dst, &h1))
 				memcpy(dst, &h1, sizeof(h1));

@@ -742,7 +742,8 @@ void vring_unpop(struct vring *vq, unsigned n)
  * unwritten line stays shared with the driver's core, which then reads it
  * from its own cache (the driver has just read it, so the compare is a hit
  * for us). Whatever a hostile driver wrote there only decides whether we
- * store: the entry ends up with our values either way.
+ * store: the entry then holds our values, as it would after a store (a
+ * driver storing after our compare wins either way).
  */
 static inline void used_set(struct vring_used_elem *ue, uint16_t head,
 			    uint32_t len)
