@@ -5,7 +5,8 @@
 # short scenario (bridge, --quick): results.json has the meta and every
 # field of every row, numbers where the scenario measures them; the CSV,
 # markdown table and PNG chart exist; bad options fail with status 2;
-# `bench report paired` (peers' paired ratio, issue 14) from the command line.
+# `bench report paired` (peers', lro's and vm's paired ratios, issue 14) from
+# the command line.
 # Rates are not asserted (the machine is shared): only that traffic moved.
 # Then vxlan --quick (issues 14, 15): the pvnet switch and pvnet guest
 # processes are measured apart and add up, and an iperf3 failure (injected
@@ -44,6 +45,14 @@ check "bench report paired: the median of the per-round ratios" \
 	jqe '.ratio_paired == 1.5' "$T/prows"
 "$PVNET" bench report paired "$T/prows" peers p mpps "$T/pp1.json" >/dev/null 2>&1
 check "bench report paired: an unpaired run fails with status 2" [ $? -eq 2 ]
+# lro and vm (issue 14): adaptive paired with GRO off too, in a field of
+# its own (--key), beside the ratio_paired to the floor / DPDK
+"$PVNET" bench report paired "$T/prows" peers p mpps --key ratio_paired_off \
+	"$T/pp3.json" "$T/pd3.json" "$T/pp1.json" "$T/pd1.json" "$T/pp2.json" "$T/pd2.json"
+check "bench report paired --key: the median into that field, ratio_paired kept" \
+	jqe '.ratio_paired_off == 1.5 and .ratio_paired == 1.5' "$T/prows"
+"$PVNET" bench report paired "$T/prows" peers p mpps --key >/dev/null 2>&1
+check "bench report paired: --key without a name fails with status 2" [ $? -eq 2 ]
 
 if timeout 120 "$PVNET" bench --quick --out "$out" bridge >"$T/bench.log" 2>&1; then
 	ok "bench --quick bridge ran"
