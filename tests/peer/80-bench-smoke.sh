@@ -8,7 +8,8 @@
 # `bench report paired` (peers', lro's and vm's paired ratios, issue 14) from
 # the command line.
 # Rates are not asserted (the machine is shared): only that traffic moved.
-# Then vxlan --quick (issues 14, 15): the pvnet switch and pvnet guest
+# Then lro --quick (issue 14: its rounds' paired ratios are there), and
+# vxlan --quick (issues 14, 15): the pvnet switch and pvnet guest
 # processes are measured apart and add up, and an iperf3 failure (injected
 # once) is retried, counted, named in the report and its logs kept.
 . "$(dirname "$0")/lib.sh"
@@ -86,6 +87,27 @@ check "bench report table reprints bridge.md's table from results.json" \
 	bash -c "'$PVNET' bench report table '$r' bridge | cmp -s - <(sed -n '/^| variant /,\$p' '$out/bridge.md')"
 check "bridge.png: a PNG chart" \
 	[ "$(head -c 8 "$out/bridge.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+
+# lro --quick (issue 14): the variants run in rounds; the adaptive rows
+# carry their paired ratios (one round: equal to the per-round ratio), and
+# the lro goals on them show a paired figure
+lout=$T/bench-lro
+if timeout 150 "$PVNET" bench --quick --out "$lout" lro >"$T/bench-lro.log" 2>&1; then
+	ok "bench --quick lro ran"
+else
+	not_ok "bench --quick lro ran"
+	tail -n 20 "$T/bench-lro.log" | sed 's/^/#   /'
+fi
+check "lro: 10 variant rows and the memcpy floor, all moved traffic" \
+	jqe '[.rows[] | select(.scenario == "lro")] | length == 11 and all(.gbps > 0)' "$lout/results.json"
+check "lro: adaptive rows have ratio_paired (to the floor) and ratio_paired_off (to GRO off)" \
+	jqe '[.rows[] | select(.scenario == "lro" and (.variant | startswith("adaptive")))] |
+	     length == 2 and all(.ratio_paired > 0 and .ratio_paired_off > 0)' "$lout/results.json"
+check "lro: the floor goal and both GRO off goals carry a paired figure" \
+	jqe '[.goals[] | select(.goal | startswith("lro:") and (contains("floor") or contains("GRO off")))] |
+	     length == 3 and all(.paired > 0)' "$lout/results.json"
+check "lro.md: the paired columns" \
+	grep -q '^| variant .* | paired ratio | paired ratio to GRO off | ratio to |' "$lout/lro.md"
 
 # the vxlan scenario (issue 15): both paths, both directions, cycles/byte.
 # The first "Linux vxlan -> pvnet guest" client fails once (an iperf3 that
