@@ -3,7 +3,9 @@
 # bench/run.sh - the scenarios behind `pvnet bench` (it execs this script).
 #
 # Each scenario runs its variants side by side in one invocation, repeats
-# each RUNS times, and reports the median and the spread ((max-min)/median).
+# each RUNS times (peers, lro and vm in rounds: each variant once per round,
+# for paired ratios), and reports the median and the spread
+# ((max-min)/median).
 # Output in OUT: results.json ({"meta": {...}, "rows": [...]}), results.csv,
 # SCENARIO.md tables and SCENARIO.png charts (gnuplot).
 #
@@ -35,7 +37,10 @@ Scenarios (default: all):
   bridge  learn vs direct forwarding, guest -> guest and uplink -> guest
           (seed 004)
   lro     TCP bulk through the switch into a guest namespace: GRO off / poll
-          + linearize / poll / every=2 / adaptive, plus a memcpy floor (000/001)
+          + linearize / poll / every=2 / adaptive, plus a memcpy floor (000/001),
+          in rounds (each variant and the floor once per round); adaptive's
+          "paired ratio" to the floor and to GRO off: the median of each
+          round's ratio
   peers   DPDK's vhost loopback (testpmd virtio-user guest, start tx_first 32)
           with pvnet vs DPDK testpmd (net_vhost, io) as the switch, the
           guest in io and in mac forwarding (mac: it writes every frame):
@@ -54,7 +59,9 @@ Scenarios (default: all):
   vm      iperf3 into a QEMU (TCG) Linux guest: pvnet --gro off / poll /
           poll + linearize / every=2 / adaptive (--quick: off / adaptive)
           with the TAP uplink at tso=off, adaptive again at tso=on, vs
-          DPDK testpmd (net_tap + net_vhost): throughput, aggregation
+          DPDK testpmd (net_tap + net_vhost): throughput, aggregation;
+          one boot, then rounds of one run per backend (QEMU reconnects),
+          paired ratios adaptive / off and pvnet / DPDK; VM_RUNS=N rounds
   vxlan   iperf3 pvnet guest TAP <-> pvnet vxlan port -> veth -> Linux vxlan
           vs Linux vxlan <-> Linux vxlan on the same veth, both directions:
           Gbit/s, cycles per byte (pvnet switch, pvnet guest and iperf3
@@ -317,86 +324,152 @@ sc_bridge() {
 # lro: a gen uplink (the papers' remote sender, frames marked DATA_VALID as
 # a NIC's receive checksum offload would) -> switch -> a guest that takes
 # large packets; one optimisation switched at a time (seeds 000/001).
-# uplink_variant SCENARIO VARIANT FLOWS SWITCH-ARGS...: a gen uplink port
-# -> switch -> a `pvnet guest --sink`, RUNS runs, one row
-uplink_variant() {
-	local sc=$1 var=$2 flows=$3 sm=,mac=02:00:00:00:be:02
-	shift 3
+# uplink_run FLOWS OUT SWITCH-ARGS...: one run of a gen uplink port ->
+# switch -> a `pvnet guest --sink`, its raw figures as JSON into OUT
+uplink_run() {
+	local flows=$1 out=$2 sm=,mac=02:00:00:00:be:02
+	shift 2
 	[ -n "$NO_PORT_MACS" ] && sm=
-	local files=() spid js0 js1 s0 s1 k0 k1
+	local spid js0 js1 s0 s1 k0 k1
+	start_switch lro "$@" \
+		--port "vhost,name=sink,path=$T/ls.sock$sm" \
+		--port "gen,name=gen,dst=02:00:00:00:be:02,flows=$flows,mss=1448"
+	"$PVNET" guest --connect "$T/ls.sock" --mac 02:00:00:00:be:02 --sink \
+		--idle-timeout 1 --duration $((SECS + 5)) \
+		${SINK_ARGS[@]+"${SINK_ARGS[@]}"} >"$T/sink.out" 2>/dev/null &
+	spid=$!
+	pids+=($spid)
+	sleep 0.5
+	js0=$("$PVNET" stats --ctl "$T/lro.ctl" --json)
+	s0=$(cpu_ticks "$swpid")
+	k0=$(cpu_ticks "$spid")
+	sleep "$SECS"
+	js1=$("$PVNET" stats --ctl "$T/lro.ctl" --json)
+	s1=$(cpu_ticks "$swpid")
+	k1=$(cpu_ticks "$spid")
+	kill "$swpid"
+	wait "$swpid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	jq -n --argjson a "$js0" --argjson b "$js1" --arg secs "$SECS" \
+		--arg sw "$((s1 - s0))" --arg gk "$((k1 - k0))" --arg clk "$CLK" '
+	  def sum(f): [f] | add // 0;
+	  ($b.tsc_hz) as $hz | ($secs | tonumber) as $t |
+	  ($b.ports[0].tx_pkts - $a.ports[0].tx_pkts) as $pk |
+	  ($b.ports[0].tx_bytes - $a.ports[0].tx_bytes) as $by |
+	  # the gen port is the remote sender: its frame writing is not
+	  # the switch'"'"'s work (it runs in the worker'"'"'s receive stage)
+	  (sum($b.ports[].gen_cycles // 0) - sum($a.ports[].gen_cycles // 0)) as $gen |
+	  (sum($b.workers[].busy_cycles) - sum($a.workers[].busy_cycles) - $gen) as $cyc |
+	  (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
+	  (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $out |
+	  (sum($b.ports[1].rx_pkts) - sum($a.ports[1].rx_pkts)) as $segs |
+	  (sum($b.ports[].dropped) - sum($a.ports[].dropped)) as $drops |
+	  {gbps: ($by * 8 / $t / 1e9), mpps: ($segs / $t / 1e6), pkts: $pk,
+	   bytes: $by,
+	   backend_cpp: (if $segs > 0 then $cyc / $segs else 0 end),
+	   backend_cpb: (if $by > 0 then $cyc / $by else 0 end),
+	   switch_cpu: (($sw | tonumber) / ($clk | tonumber) / $t),
+	   guest_cpb: (if $by > 0 then ($gk | tonumber) / ($clk | tonumber) * $hz / $by else 0 end),
+	   agg: (if $out > 0 then $in / $out else 1 end),
+	   kicks_per_pkt: 0,
+	   irqs_per_pkt: (if $segs > 0 then (sum($b.ports[0].txq_irqs[]) - sum($a.ports[0].txq_irqs[])) / $segs else 0 end),
+	   sender_cpb: (if $by > 0 then $gen / $by else null end),
+	   drops: $drops}' >"$out"
+}
+
+# uplink_variant SCENARIO VARIANT FLOWS SWITCH-ARGS...: RUNS runs of
+# uplink_run, one row
+uplink_variant() {
+	local sc=$1 var=$2 flows=$3 files=() r
+	shift 3
 	for r in $(seq "$RUNS"); do
 		progress "$sc: $var, run $r/$RUNS"
-		start_switch lro "$@" \
-			--port "vhost,name=sink,path=$T/ls.sock$sm" \
-			--port "gen,name=gen,dst=02:00:00:00:be:02,flows=$flows,mss=1448"
-		"$PVNET" guest --connect "$T/ls.sock" --mac 02:00:00:00:be:02 --sink \
-			--idle-timeout 1 --duration $((SECS + 5)) \
-			${SINK_ARGS[@]+"${SINK_ARGS[@]}"} >"$T/sink.out" 2>/dev/null &
-		spid=$!
-		pids+=($spid)
-		sleep 0.5
-		js0=$("$PVNET" stats --ctl "$T/lro.ctl" --json)
-		s0=$(cpu_ticks "$swpid")
-		k0=$(cpu_ticks "$spid")
-		sleep "$SECS"
-		js1=$("$PVNET" stats --ctl "$T/lro.ctl" --json)
-		s1=$(cpu_ticks "$swpid")
-		k1=$(cpu_ticks "$spid")
-		kill "$swpid"
-		wait "$swpid" 2>/dev/null
-		wait "$spid" 2>/dev/null
-		jq -n --argjson a "$js0" --argjson b "$js1" --arg secs "$SECS" \
-			--arg sw "$((s1 - s0))" --arg gk "$((k1 - k0))" --arg clk "$CLK" '
-		  def sum(f): [f] | add // 0;
-		  ($b.tsc_hz) as $hz | ($secs | tonumber) as $t |
-		  ($b.ports[0].tx_pkts - $a.ports[0].tx_pkts) as $pk |
-		  ($b.ports[0].tx_bytes - $a.ports[0].tx_bytes) as $by |
-		  # the gen port is the remote sender: its frame writing is not
-		  # the switch'"'"'s work (it runs in the worker'"'"'s receive stage)
-		  (sum($b.ports[].gen_cycles // 0) - sum($a.ports[].gen_cycles // 0)) as $gen |
-		  (sum($b.workers[].busy_cycles) - sum($a.workers[].busy_cycles) - $gen) as $cyc |
-		  (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
-		  (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $out |
-		  (sum($b.ports[1].rx_pkts) - sum($a.ports[1].rx_pkts)) as $segs |
-		  (sum($b.ports[].dropped) - sum($a.ports[].dropped)) as $drops |
-		  {gbps: ($by * 8 / $t / 1e9), mpps: ($segs / $t / 1e6), pkts: $pk,
-		   bytes: $by,
-		   backend_cpp: (if $segs > 0 then $cyc / $segs else 0 end),
-		   backend_cpb: (if $by > 0 then $cyc / $by else 0 end),
-		   switch_cpu: (($sw | tonumber) / ($clk | tonumber) / $t),
-		   guest_cpb: (if $by > 0 then ($gk | tonumber) / ($clk | tonumber) * $hz / $by else 0 end),
-		   agg: (if $out > 0 then $in / $out else 1 end),
-		   kicks_per_pkt: 0,
-		   irqs_per_pkt: (if $segs > 0 then (sum($b.ports[0].txq_irqs[]) - sum($a.ports[0].txq_irqs[])) / $segs else 0 end),
-		   sender_cpb: (if $by > 0 then $gen / $by else null end),
-		   drops: $drops}' >"$T/l.$r.json"
+		uplink_run "$flows" "$T/l.$r.json" "$@"
 		files+=("$T/l.$r.json")
 	done
 	add_row "$sc" "$var" "${files[@]}"
 }
 
-sc_lro() {
-	local floor
-	for flows in 1 4; do
-		uplink_variant lro "off, $flows flow(s)" "$flows" --gro off
-		uplink_variant lro "poll+linearize, $flows flow(s)" "$flows" --gro poll --gro-linearize
-		uplink_variant lro "poll, $flows flow(s)" "$flows" --gro poll
-		uplink_variant lro "every=2, $flows flow(s)" "$flows" --gro every=2
-		uplink_variant lro "adaptive, $flows flow(s)" "$flows" --gro adaptive
+# round_order N R: the indexes 0..N-1 in round R's order: round R starts
+# at index 2(R-1) mod N and even rounds run backwards, so no variant is
+# always first and a pair of variants does not always run in one order
+round_order() {
+	local n=$1 r=$2 i k s
+	s=$(((2 * (r - 1)) % n))
+	for ((k = 0; k < n; k++)); do
+		i=$(((s + k) % n))
+		[ $((r % 2)) -eq 0 ] && i=$(((s + n - 1 - k) % n))
+		echo "$i"
 	done
-	# The floor: memcpy of the same segments, no switching at all.
-	if [ -x "$BENCH_BIN/bench_copy" ]; then
-		floor=$("$BENCH_BIN/bench_copy" 1448 "$SECS")
-		jq -c '{scenario: "lro", variant: "memcpy floor (1448 B, cold)",
-			gbps: .gbps, mpps: (.gbps * 1e9 / 8 / 1448 / 1e6),
-			backend_cpb: .cycles_per_byte, backend_cpp: (.cycles_per_byte * 1448),
-			guest_cpb: null, agg: null, kicks_per_pkt: null, irqs_per_pkt: null,
-			drops: null, switch_cpu: null, runs: 1, spread: 0}' <<<"$floor" >>"$ROWS"
-		# the goal: the switch's cycles per byte within 2x of the floor
-		for flows in 1 4; do
-			set_ratio lro "adaptive, $flows flow(s)" "memcpy floor (1448 B, cold)" backend_cpb
+}
+
+# sc_lro: the variants of one flow count run in rounds (issue 14): round r
+# runs each variant once, and the memcpy floor once, in round_order; the
+# adaptive rows' paired ratios (to the floor, and to GRO off) are the
+# median of the rounds' ratios, each taken within one round (~30 s), where
+# the ratio of the medians mixes the host's speed of different minutes.
+LRO_FLOOR="memcpy floor (1448 B, cold)"
+sc_lro() {
+	local flows r i f name floors=() pf po fl=
+	local -A runs got
+	local names=(off poll+linearize poll every=2 adaptive floor)
+	local args=("--gro off" "--gro poll --gro-linearize" "--gro poll"
+		    "--gro every=2" "--gro adaptive" "")
+	[ -x "$BENCH_BIN/bench_copy" ] && fl=1
+	for flows in 1 4; do
+		runs=() pf=() po=()
+		for r in $(seq "$RUNS"); do
+			got=()
+			for i in $(round_order ${#names[@]} "$r"); do
+				name=${names[$i]}
+				f=$T/lro.$flows.$i.$r.json
+				if [ "$name" = floor ]; then
+					[ -n "$fl" ] || continue
+					progress "lro: memcpy floor, round $r/$RUNS"
+					lro_floor_run "$f" || continue
+					floors+=("$f")
+				else
+					progress "lro: $name, $flows flow(s), round $r/$RUNS"
+					# shellcheck disable=SC2086 # the options are words
+					uplink_run "$flows" "$f" ${args[$i]}
+				fi
+				runs[$name]+=" $f"
+				got[$name]=$f
+			done
+			# this round's adaptive run and its two references
+			[ -n "${got[adaptive]:-}" ] && [ -n "${got[floor]:-}" ] &&
+				pf+=("${got[adaptive]}" "${got[floor]}")
+			[ -n "${got[adaptive]:-}" ] && [ -n "${got[off]:-}" ] &&
+				po+=("${got[adaptive]}" "${got[off]}")
 		done
-	fi
+		for i in 0 1 2 3 4; do
+			name=${names[$i]}
+			# shellcheck disable=SC2086 # a list of file names
+			[ -n "${runs[$name]:-}" ] && add_row lro "$name, $flows flow(s)" ${runs[$name]}
+		done
+		name="adaptive, $flows flow(s)"
+		set_ratio_paired lro "$name" backend_cpb --key ratio_paired_off ${po[@]+"${po[@]}"}
+		[ -n "$fl" ] && set_ratio_paired lro "$name" backend_cpb ${pf[@]+"${pf[@]}"}
+	done
+	# The floor: memcpy of the same segments, no switching at all; its
+	# runs of both flow counts make one row.
+	[ ${#floors[@]} -gt 0 ] || return 0
+	add_row lro "$LRO_FLOOR" "${floors[@]}"
+	# the goal: the switch's cycles per byte within 2x of the floor
+	for flows in 1 4; do
+		set_ratio lro "adaptive, $flows flow(s)" "$LRO_FLOOR" backend_cpb
+	done
+}
+
+# lro_floor_run OUT: one run of bench_copy (memcpy of 1448 B segments, cold)
+# for SECS seconds, as a run's raw figures into OUT
+lro_floor_run() {
+	local floor
+	floor=$("$BENCH_BIN/bench_copy" 1448 "$SECS") || return 1
+	jq -c '{gbps: .gbps, mpps: (.gbps * 1e9 / 8 / 1448 / 1e6),
+		backend_cpb: .cycles_per_byte, backend_cpp: (.cycles_per_byte * 1448),
+		guest_cpb: null, agg: null, kicks_per_pkt: null, irqs_per_pkt: null,
+		drops: null, switch_cpu: null}' <<<"$floor" >"$1"
 }
 
 # peers: DPDK's own vhost loopback topology. One testpmd (the guest, on
@@ -1075,61 +1148,108 @@ vm_uplink() {
 	ip -n "$1" link set "$2" up
 }
 
-# vm_runs VARIANT BACKEND-PID CTL-OR-EMPTY NS: RUNS iperf3 runs into the
-# guest, then one row
-vm_runs() {
-	local var=$1 bpid=$2 ctl=$3 nh=$4 r qp js0 js1 b0 b1 q0 q1 files=() f
+# vm_run BACKEND-PID CTL-OR-EMPTY NS OUT: one iperf3 run of VM_SECS into the
+# guest, its raw figures as JSON into OUT; 1 if it moved nothing
+vm_run() {
+	local bpid=$1 ctl=$2 nh=$3 out=$4 qp js0=null js1=null b0 b1 q0 q1 f=$T/vm.ip.json
 	qp=$(cat "/proc/$pid_vmg/task/$pid_vmg/children" 2>/dev/null | awk '{print $1}')
 	qp=${qp:-$pid_vmg}
-	for r in $(seq "$RUNS"); do
-		progress "vm: $var, run $r/$RUNS"
-		js0=null js1=null
-		[ -n "$ctl" ] && js0=$("$PVNET" stats --ctl "$ctl" --json)
-		b0=$(cpu_ticks "$bpid")
-		q0=$(cpu_ticks "$qp")
-		f=$T/vm.$r.ip.json
-		ip netns exec "$nh" timeout $((VM_SECS + 30)) iperf3 -c 198.18.82.2 -p 5201 \
-			-t "$VM_SECS" -J >"$f" 2>/dev/null
-		b1=$(cpu_ticks "$bpid")
-		q1=$(cpu_ticks "$qp")
-		[ -n "$ctl" ] && js1=$("$PVNET" stats --ctl "$ctl" --json)
-		jq -e '.end.sum_received.bytes > 0' "$f" >/dev/null 2>&1 || continue
-		jq --argjson a "$js0" --argjson b "$js1" --arg bt "$((b1 - b0))" \
-			--arg qt "$((q1 - q0))" --arg clk "$CLK" --arg hz "${tsc_hz:-0}" '
-		  def sum(f): [f] | add // 0;
-		  def port(j; n): [j.ports[] | select(.name == n)][0];
-		  ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
-		  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
-		  (($bt | tonumber) / $clk * $hz) as $bc |
-		  (($qt | tonumber) / $clk * $hz) as $qc |
-		  (if $a == null then null else port($b; "up").rx_pkts - port($a; "up").rx_pkts end) as $segs |
-		  (if $a == null then null else port($b; "vm").tx_pkts - port($a; "vm").tx_pkts end) as $pk |
-		  {gbps: (.end.sum_received.bits_per_second / 1e9),
-		   mpps: (if $segs == null then null else $segs / $t / 1e6 end),
-		   bytes: $by,
-		   backend_cpb: ($bc / $by),
-		   backend_cpp: (if ($segs // 0) == 0 then null else $bc / $segs end),
-		   guest_cpb: ($qc / $by),
-		   switch_cpu: (($bt | tonumber) / $clk / $t),
-		   agg: (if $a == null then null else
-		       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
-		       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
-		       if $o > 0 then $in / $o else 1 end end),
-		   kicks_per_pkt: (if ($pk // 0) == 0 then null else
-		       (sum(port($b; "vm").rxq_kicks[]) - sum(port($a; "vm").rxq_kicks[])) / $pk end),
-		   irqs_per_pkt: (if ($pk // 0) == 0 then null else
-		       (sum(port($b; "vm").txq_irqs[]) - sum(port($a; "vm").txq_irqs[])) / $pk end),
-		   drops: (if $a == null then null else
-		       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
-		   retransmits: .end.sum_sent.retransmits}' "$f" >"$T/vm.$r.json"
-		files+=("$T/vm.$r.json")
-	done
-	[ ${#files[@]} -gt 0 ] && add_row vm "$var" "${files[@]}"
-	[ ${#files[@]} -gt 0 ]
+	[ -n "$ctl" ] && js0=$("$PVNET" stats --ctl "$ctl" --json)
+	b0=$(cpu_ticks "$bpid")
+	q0=$(cpu_ticks "$qp")
+	ip netns exec "$nh" timeout $((VM_SECS + 30)) iperf3 -c 198.18.82.2 -p 5201 \
+		-t "$VM_SECS" -J >"$f" 2>/dev/null
+	b1=$(cpu_ticks "$bpid")
+	q1=$(cpu_ticks "$qp")
+	[ -n "$ctl" ] && js1=$("$PVNET" stats --ctl "$ctl" --json)
+	jq -e '.end.sum_received.bytes > 0' "$f" >/dev/null 2>&1 || return 1
+	jq --argjson a "$js0" --argjson b "$js1" --arg bt "$((b1 - b0))" \
+		--arg qt "$((q1 - q0))" --arg clk "$CLK" --arg hz "${tsc_hz:-0}" '
+	  def sum(f): [f] | add // 0;
+	  def port(j; n): [j.ports[] | select(.name == n)][0];
+	  ($hz | tonumber) as $hz | ($clk | tonumber) as $clk |
+	  .end.sum_received.bytes as $by | .end.sum_received.seconds as $t |
+	  (($bt | tonumber) / $clk * $hz) as $bc |
+	  (($qt | tonumber) / $clk * $hz) as $qc |
+	  (if $a == null then null else port($b; "up").rx_pkts - port($a; "up").rx_pkts end) as $segs |
+	  (if $a == null then null else port($b; "vm").tx_pkts - port($a; "vm").tx_pkts end) as $pk |
+	  {gbps: (.end.sum_received.bits_per_second / 1e9),
+	   mpps: (if $segs == null then null else $segs / $t / 1e6 end),
+	   bytes: $by,
+	   backend_cpb: ($bc / $by),
+	   backend_cpp: (if ($segs // 0) == 0 then null else $bc / $segs end),
+	   guest_cpb: ($qc / $by),
+	   switch_cpu: (($bt | tonumber) / $clk / $t),
+	   agg: (if $a == null then null else
+	       (sum($b.workers[].gro.in_segs) - sum($a.workers[].gro.in_segs)) as $in |
+	       (sum($b.workers[].gro.out_pkts) - sum($a.workers[].gro.out_pkts)) as $o |
+	       if $o > 0 then $in / $o else 1 end end),
+	   kicks_per_pkt: (if ($pk // 0) == 0 then null else
+	       (sum(port($b; "vm").rxq_kicks[]) - sum(port($a; "vm").rxq_kicks[])) / $pk end),
+	   irqs_per_pkt: (if ($pk // 0) == 0 then null else
+	       (sum(port($b; "vm").txq_irqs[]) - sum(port($a; "vm").txq_irqs[])) / $pk end),
+	   drops: (if $a == null then null else
+	       sum($b.ports[].dropped) - sum($a.ports[].dropped) end),
+	   retransmits: .end.sum_sent.retransmits}' "$f" >"$out"
 }
 
+# vm_backend I NS: start backend I of vm_labels (pvnet with vm_args[I], or
+# DPDK testpmd for "dpdk") on $T/vm.sock, its TAP in NS; sets vm_bpid and
+# vm_ctl (empty for testpmd). 1 if it did not start.
+vm_backend() {
+	local i=$1 nh=$2 tso
+	rm -f "$T/vm.sock"
+	if [ "${vm_args[$i]}" = dpdk ]; then
+		# tso=1: the guest acked HOST_TSO4/6 with pvnet, and QEMU refuses
+		# a reconnect to a backend without a feature already acked (the
+		# guest only sends ACKs here: no TSO frame reaches testpmd)
+		tp_start vmd '0@0,1@0' --vdev "net_vhost0,iface=$T/vm.sock,queues=1,tso=1" \
+			--vdev "net_tap0,iface=$vm_dtap" -- -i --nb-cores=1 --rxq=1 --txq=1 \
+			--forward-mode=io || { echo "vm: testpmd did not start" >&2; tp_quit vmd; return 1; }
+		ip link set "$vm_dtap" netns "$nh"
+		vm_uplink "$nh" "$vm_dtap"
+		tp_cmd vmd start
+		vm_bpid=$tp_pid_vmd vm_ctl=
+		return 0
+	fi
+	tso=off
+	case ${vm_args[$i]} in *+tso) tso=on ;; esac
+	# shellcheck disable=SC2086 # "poll --gro-linearize" is two options
+	taskset -c 0 "$PVNET" switch --ctl "$T/vm.ctl" --gro ${vm_args[$i]%+tso} \
+		--port "tap,name=up,ifname=$vm_tap,netns=$nh,tso=$tso" \
+		--port "vhost,name=vm,path=$T/vm.sock,mac=$VM_MAC" 2>"$T/vm-switch.log" &
+	vm_bpid=$! vm_ctl=$T/vm.ctl
+	pids+=($vm_bpid)
+	wait_ctl "$T/vm.ctl" || { echo "vm: switch did not start" >&2; vm_backend_stop "$i"; return 1; }
+	vm_uplink "$nh" "$vm_tap"
+}
+
+# vm_backend_stop I: stop backend I (QEMU keeps running and reconnects to
+# the next one)
+vm_backend_stop() {
+	if [ "${vm_args[$1]}" = dpdk ]; then
+		tp_quit vmd
+	else
+		kill "$vm_bpid" 2>/dev/null
+		wait "$vm_bpid" 2>/dev/null
+	fi
+}
+
+# VM_RUNS: rounds of the vm scenario (default RUNS: 3, --quick 1)
+VM_RUNS=${VM_RUNS:-}
+
+# sc_vm: the guest boots once (QEMU reconnect=1); the backends then run in
+# rounds (issue 14): round r attaches each backend once, in round_order, and
+# takes one iperf3 run through it, so every row's runs are spread over the
+# scenario and the paired ratios (adaptive / GRO off, pvnet / DPDK) are the
+# median of ratios taken within one round (about a minute) each. A round
+# costs one reconnect per backend (a few seconds each), not a reboot.
 sc_vm() {
-	local nh=pvb-vh-$$ tap=pbv$$ dtap=pbd$$ sw gro nb
+	local nh=pvb-vh-$$ gro nb r i f ia io id t0
+	local -A runs got
+	local vm_labels=() vm_args=() vm_tap=pbv$$ vm_dtap=pbd$$ vm_bpid vm_ctl
+	local vm_po=() vm_pd=() vm_pod=() rounds=${VM_RUNS:-$RUNS}
+	local dpdk_label="DPDK testpmd (net_tap + net_vhost, io)"
 	if [ ! -r "$top/tests/peer/qemu/lib.sh" ]; then
 		echo "vm: needs the source tree's tests/peer/qemu, skipped" >&2
 		return 0
@@ -1139,63 +1259,57 @@ sc_vm() {
 	# table); --quick keeps the two ends.
 	local variants=(off adaptive)
 	[ "$RUNS" -gt 1 ] && variants=(off poll "poll --gro-linearize" every=2 adaptive)
+	for gro in "${variants[@]}"; do
+		vm_labels+=("pvnet --gro $gro") vm_args+=("$gro")
+	done
 	# The GRO rows take wire-size frames from the TAP (tso=off), as seed
-	# 000 measures; the last row lets the host's TSO frames through whole
-	variants+=("adaptive+tso")
-	nb=$((${#variants[@]} + 1))
-	# one boot for all backends: its life covers every variant's runs
-	QEMU_BOOT_TIMEOUT=$((180 + nb * (RUNS * (VM_SECS + 10) + 45)))
+	# 000 measures; this row lets the host's TSO frames through whole
+	vm_labels+=("pvnet --gro adaptive, uplink tso=on") vm_args+=("adaptive+tso")
+	if need dpdk-testpmd; then
+		vm_labels+=("$dpdk_label") vm_args+=(dpdk)
+	fi
+	nb=${#vm_labels[@]}
+	# one boot for all backends: its life covers every round
+	QEMU_BOOT_TIMEOUT=$((180 + rounds * nb * (VM_SECS + 10 + 45)))
 	. "$top/tests/peer/qemu/lib.sh"
 	progress "vm: building or finding the guest image"
 	qemu_image >/dev/null 2>&1 || { echo "vm: cannot build the guest image, skipped" >&2; return 0; }
 	netns_add "$nh" || return 0
 	pid_vmg=
-	local tso label
-	for gro in "${variants[@]}"; do
-		tso=off label="pvnet --gro $gro"
-		if [ "$gro" = adaptive+tso ]; then
-			gro=adaptive tso=on label="pvnet --gro adaptive, uplink tso=on"
-		fi
-		progress "vm: $label, attaching the guest"
-		rm -f "$T/vm.sock"
-		# shellcheck disable=SC2086 # "poll --gro-linearize" is two options
-		taskset -c 0 "$PVNET" switch --ctl "$T/vm.ctl" --gro $gro \
-			--port "tap,name=up,ifname=$tap,netns=$nh,tso=$tso" \
-			--port "vhost,name=vm,path=$T/vm.sock,mac=$VM_MAC" 2>"$T/vm-switch.log" &
-		sw=$!
-		pids+=($sw)
-		if wait_ctl "$T/vm.ctl"; then
-			vm_uplink "$nh" "$tap"
-			vm_attach "$nh" && vm_runs "$label" "$sw" "$T/vm.ctl" "$nh"
-		else
-			echo "vm: switch did not start" >&2
-		fi
-		kill "$sw" 2>/dev/null
-		wait "$sw" 2>/dev/null
+	for r in $(seq "$rounds"); do
+		got=()
+		for i in $(round_order "$nb" "$r"); do
+			progress "vm: ${vm_labels[$i]}, round $r/$rounds, attaching the guest"
+			t0=$SECONDS
+			vm_backend "$i" "$nh" || continue
+			f=$T/vm.$i.$r.json
+			if vm_attach "$nh"; then
+				log "round $r: ${vm_labels[$i]} attached in $((SECONDS - t0)) s"
+				progress "vm: ${vm_labels[$i]}, round $r/$rounds"
+				vm_run "$vm_bpid" "$vm_ctl" "$nh" "$f" && runs[$i]+=" $f" got[$i]=$f
+			fi
+			vm_backend_stop "$i"
+		done
+		# the round's pairs: adaptive (tso=off) with GRO off and with DPDK
+		ia=${got[$((${#variants[@]} - 1))]:-} io=${got[0]:-} id=
+		[ "${vm_args[$((nb - 1))]}" = dpdk ] && id=${got[$((nb - 1))]:-}
+		[ -n "$ia" ] && [ -n "$io" ] && vm_po+=("$ia" "$io")
+		[ -n "$ia" ] && [ -n "$id" ] && vm_pd+=("$ia" "$id")
+		[ -n "$io" ] && [ -n "$id" ] && vm_pod+=("$io" "$id")
 	done
-	if need dpdk-testpmd; then
-		progress "vm: DPDK testpmd, attaching the guest"
-		rm -f "$T/vm.sock"
-		# tso=1: the guest acked HOST_TSO4/6 with pvnet, and QEMU refuses
-		# a reconnect to a backend without a feature already acked (the
-		# guest only sends ACKs here: no TSO frame reaches testpmd)
-		if tp_start vmd '0@0,1@0' --vdev "net_vhost0,iface=$T/vm.sock,queues=1,tso=1" \
-			--vdev "net_tap0,iface=$dtap" -- -i --nb-cores=1 --rxq=1 --txq=1 \
-			--forward-mode=io; then
-			ip link set "$dtap" netns "$nh"
-			vm_uplink "$nh" "$dtap"
-			tp_cmd vmd start
-			vm_attach "$nh" && vm_runs "DPDK testpmd (net_tap + net_vhost, io)" "$tp_pid_vmd" "" "$nh"
-		else
-			echo "vm: testpmd did not start" >&2
-		fi
-		vm_halt
-		tp_quit vmd
-		set_ratio vm "pvnet --gro off" "DPDK testpmd (net_tap + net_vhost, io)" gbps
-		set_ratio vm "pvnet --gro adaptive" "DPDK testpmd (net_tap + net_vhost, io)" gbps
-	fi
 	vm_halt
 	ip netns del "$nh" 2>/dev/null
+	for ((i = 0; i < nb; i++)); do
+		# shellcheck disable=SC2086 # a list of file names
+		[ -n "${runs[$i]:-}" ] && add_row vm "${vm_labels[$i]}" ${runs[$i]}
+	done
+	set_ratio_paired vm "pvnet --gro adaptive" gbps --key ratio_paired_off \
+		${vm_po[@]+"${vm_po[@]}"}
+	[ "${vm_args[$((nb - 1))]}" = dpdk ] || return 0
+	set_ratio vm "pvnet --gro off" "$dpdk_label" gbps
+	set_ratio vm "pvnet --gro adaptive" "$dpdk_label" gbps
+	set_ratio_paired vm "pvnet --gro off" gbps ${vm_pod[@]+"${vm_pod[@]}"}
+	set_ratio_paired vm "pvnet --gro adaptive" gbps ${vm_pd[@]+"${vm_pd[@]}"}
 }
 
 ELAPSED=$T/elapsed.jsonl
@@ -1272,7 +1386,11 @@ writing (the sender's work, `gen_cycles` in pvnet stats, in results.json as
 `sender_cpb`).
 The memcpy floor is a plain copy of the same segment size in the same run:
 a copying datapath cannot go below it. ratio (adaptive rows) = switch
-cycles/byte over the floor's.
+cycles/byte over the floor's (of the medians). The variants of one flow
+count run in rounds, each variant and the floor once per round, the order
+rotating: paired ratio = the median over rounds of adaptive's cycles/byte
+over the floor's in that round; paired ratio to GRO off = the same against
+GRO off (the goal's comparison, in one machine state each round).
 EOF
 	;;
 	peers) cat <<'EOF'
@@ -1350,7 +1468,10 @@ GRO). Switch cycles: backend CPU time x TSC per byte and per frame from
 the TAP (testpmd busy-polls: its whole core); guest cycles/byte: the QEMU
 process. ratio = Gbit/s / DPDK's. The guest boots once (QEMU with
 reconnect=1): each backend in turn serves its vhost-user socket and QEMU
-reconnects to it, so every row runs into the same guest. The backend is on CPU 0; QEMU and
+reconnects to it, so every row runs into the same guest. The backends run
+in rounds, one run each per round, the order rotating: paired ratio = the
+median over rounds of the row's Gbit/s over DPDK's in that round; paired
+ratio to GRO off = adaptive's over GRO off's. The backend is on CPU 0; QEMU and
 iperf3 share both CPUs with it (and with whatever else runs there).
 EOF
 	;;

@@ -20,6 +20,10 @@ struct br_goal {
 	const char *dsc, *dvar, *dfield;
 	const char *op;		/* ">=" or "<=" */
 	double target;
+	/* a two-row goal's paired figure: this field of the (sc, var) row
+	 * (lro, vm: "ratio_paired_off"); NULL: none. A one-row goal on a
+	 * row's ratio takes the row's ratio_paired. */
+	const char *paired;
 };
 
 /* The goals every report evaluates (a goal whose rows were not run is left out). */
@@ -64,9 +68,17 @@ int br_set_ratio_paired(json_t *rows, const char *scenario, const char *num,
 			const char *field, json_t *const *nums,
 			json_t *const *dens, size_t n);
 
+/* As br_set_ratio_paired, into the NUM row's field KEY: a row compared
+ * round by round with a second row besides its ratio_to one (lro and vm:
+ * adaptive against GRO off, "ratio_paired_off"). 0, or -1 if no NUM row. */
+int br_set_paired(json_t *rows, const char *scenario, const char *num,
+		  const char *field, const char *key, json_t *const *nums,
+		  json_t *const *dens, size_t n);
+
 /* The goals of RESULTS ({meta, rows}) as a new JSON array of
  * {goal, value, target, op, met}, and paired: the row's ratio_paired where
- * the goal's value is a row's ratio and the row has one. */
+ * the goal's value is a row's ratio and the row has one, or the goal's
+ * paired field of its first row (two-row goals) where that is a number. */
 json_t *br_eval_goals(const json_t *results);
 
 /* V rounded to D decimals as jq prints it ("1.5", "200"); into BUF of LEN. */

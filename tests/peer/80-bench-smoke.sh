@@ -5,9 +5,11 @@
 # short scenario (bridge, --quick): results.json has the meta and every
 # field of every row, numbers where the scenario measures them; the CSV,
 # markdown table and PNG chart exist; bad options fail with status 2;
-# `bench report paired` (peers' paired ratio, issue 14) from the command line.
+# `bench report paired` (peers', lro's and vm's paired ratios, issue 14) from
+# the command line.
 # Rates are not asserted (the machine is shared): only that traffic moved.
-# Then vxlan --quick (issues 14, 15): the pvnet switch and pvnet guest
+# Then lro --quick (issue 14: its rounds' paired ratios are there), and
+# vxlan --quick (issues 14, 15): the pvnet switch and pvnet guest
 # processes are measured apart and add up, and an iperf3 failure (injected
 # once) is retried, counted, named in the report and its logs kept.
 . "$(dirname "$0")/lib.sh"
@@ -44,6 +46,14 @@ check "bench report paired: the median of the per-round ratios" \
 	jqe '.ratio_paired == 1.5' "$T/prows"
 "$PVNET" bench report paired "$T/prows" peers p mpps "$T/pp1.json" >/dev/null 2>&1
 check "bench report paired: an unpaired run fails with status 2" [ $? -eq 2 ]
+# lro and vm (issue 14): adaptive paired with GRO off too, in a field of
+# its own (--key), beside the ratio_paired to the floor / DPDK
+"$PVNET" bench report paired "$T/prows" peers p mpps --key ratio_paired_off \
+	"$T/pp3.json" "$T/pd3.json" "$T/pp1.json" "$T/pd1.json" "$T/pp2.json" "$T/pd2.json"
+check "bench report paired --key: the median into that field, ratio_paired kept" \
+	jqe '.ratio_paired_off == 1.5 and .ratio_paired == 1.5' "$T/prows"
+"$PVNET" bench report paired "$T/prows" peers p mpps --key >/dev/null 2>&1
+check "bench report paired: --key without a name fails with status 2" [ $? -eq 2 ]
 
 if timeout 120 "$PVNET" bench --quick --out "$out" bridge >"$T/bench.log" 2>&1; then
 	ok "bench --quick bridge ran"
@@ -77,6 +87,27 @@ check "bench report table reprints bridge.md's table from results.json" \
 	bash -c "'$PVNET' bench report table '$r' bridge | cmp -s - <(sed -n '/^| variant /,\$p' '$out/bridge.md')"
 check "bridge.png: a PNG chart" \
 	[ "$(head -c 8 "$out/bridge.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+
+# lro --quick (issue 14): the variants run in rounds; the adaptive rows
+# carry their paired ratios (one round: equal to the per-round ratio), and
+# the lro goals on them show a paired figure
+lout=$T/bench-lro
+if timeout 150 "$PVNET" bench --quick --out "$lout" lro >"$T/bench-lro.log" 2>&1; then
+	ok "bench --quick lro ran"
+else
+	not_ok "bench --quick lro ran"
+	tail -n 20 "$T/bench-lro.log" | sed 's/^/#   /'
+fi
+check "lro: 10 variant rows and the memcpy floor, all moved traffic" \
+	jqe '[.rows[] | select(.scenario == "lro")] | length == 11 and all(.gbps > 0)' "$lout/results.json"
+check "lro: adaptive rows have ratio_paired (to the floor) and ratio_paired_off (to GRO off)" \
+	jqe '[.rows[] | select(.scenario == "lro" and (.variant | startswith("adaptive")))] |
+	     length == 2 and all(.ratio_paired > 0 and .ratio_paired_off > 0)' "$lout/results.json"
+check "lro: the floor goal and both GRO off goals carry a paired figure" \
+	jqe '[.goals[] | select(.goal | startswith("lro:") and (contains("floor") or contains("GRO off")))] |
+	     length == 3 and all(.paired > 0)' "$lout/results.json"
+check "lro.md: the paired columns" \
+	grep -q '^| variant .* | paired ratio | paired ratio to GRO off | ratio to |' "$lout/lro.md"
 
 # the vxlan scenario (issue 15): both paths, both directions, cycles/byte.
 # The first "Linux vxlan -> pvnet guest" client fails once (an iperf3 that
