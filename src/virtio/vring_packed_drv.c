@@ -273,6 +273,52 @@ static inline bool pkd_outstanding(const struct vring *vq)
 	return vq->last_used != vq->pk_drv_pub;
 }
 
+/*
+ * The descriptor at our next used position, where something is
+ * outstanding: 1 if the device used it (*id and *len read after its
+ * flags), 0 if it is still the device's, -1 if its flags are neither
+ * (RING_PK_USED_WRAP, the ring is broken).
+ */
+static inline int pkd_used_read(struct vring *vq, uint16_t *id, uint32_t *len)
+{
+	const struct vring_packed_desc *d = &pkd_ring(vq)[pkd_pos(vq->last_used)];
+	bool w = pkd_wrap(vq->last_used), a, u;
+	uint16_t f;
+
+	/* Acquire: id and len were written before the flags (§2.8.21.2;
+	 * pairs with vring_pk_publish's release). */
+	f = le16toh(pv_load_acquire(&d->flags));
+	a = f & VRING_PACKED_DESC_F_AVAIL;
+	u = f & VRING_PACKED_DESC_F_USED;
+	if (a == w && u != w)
+		return 0;
+	if (unlikely(a != w || u != w)) {
+		vring_fail(vq, PV_DROP_RING_PK_USED_WRAP);
+		return -1;
+	}
+	*id = le16toh(READ_ONCE(d->id));
+	*len = le32toh(READ_ONCE(d->len));
+	return 1;
+}
+
+/*
+ * The used length of chain @id checked: §2.8.4, len counts bytes written
+ * into the buffer and is "reserved for used descriptors without
+ * VIRTQ_DESC_F_WRITE, and is ignored by drivers" (DPDK's vhost writes the
+ * chain's length there), so 0 then; else at most its writable bytes.
+ * False if more (RING_USED_LEN, the ring is broken).
+ */
+static inline bool pkd_used_len(struct vring *vq, uint16_t id, uint32_t *len)
+{
+	if (!vq->drv_in_len[id])
+		*len = 0;
+	else if (unlikely(*len > vq->drv_in_len[id])) {
+		vring_fail(vq, PV_DROP_RING_USED_LEN);
+		return false;
+	}
+	return true;
+}
+
 bool vring_pk_drv_has_used(struct vring *vq)
 {
 	uint16_t f;
@@ -340,31 +386,17 @@ static unsigned pkd_io_pending(struct vring *vq, void **cookies,
 static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 				uint32_t *lens, unsigned n)
 {
-	struct vring_packed_desc *ring = pkd_ring(vq);
 	unsigned i = 0;
 
 	if (unlikely(vq->drv_io_pend))
 		i = pkd_io_pending(vq, cookies, lens, 0, n);
 
 	while (i < n && pkd_outstanding(vq)) {
-		struct vring_packed_desc *d = &ring[pkd_pos(vq->last_used)];
-		bool w = pkd_wrap(vq->last_used), a, u;
 		uint32_t len, descs = 0, room;
-		uint16_t f, id, k, cnt;
+		uint16_t id, k, cnt;
 
-		/* Acquire: id and len were written before the flags
-		 * (§2.8.21.2; pairs with vring_pk_publish's release). */
-		f = le16toh(pv_load_acquire(&d->flags));
-		a = f & VRING_PACKED_DESC_F_AVAIL;
-		u = f & VRING_PACKED_DESC_F_USED;
-		if (a == w && u != w)
-			break;		/* still the device's */
-		if (unlikely(a != w || u != w)) {
-			vring_fail(vq, PV_DROP_RING_PK_USED_WRAP);
+		if (pkd_used_read(vq, &id, &len) <= 0)
 			break;
-		}
-		id = le16toh(READ_ONCE(d->id));
-		len = le32toh(READ_ONCE(d->len));
 		if (unlikely(id >= vq->size)) {
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
@@ -377,12 +409,8 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 				vring_fail(vq, PV_DROP_RING_USED_ID);
 				break;
 			}
-			if (!vq->drv_in_len[id])
-				len = 0;
-			else if (unlikely(len > vq->drv_in_len[id])) {
-				vring_fail(vq, PV_DROP_RING_USED_LEN);
+			if (!pkd_used_len(vq, id, &len))
 				break;
-			}
 			vq->last_used = pkd_advance(vq->last_used, descs,
 						    vq->size);
 			pkd_io_take(vq, cookies, lens, i++, len);
@@ -402,13 +430,8 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
 		}
-		/* §2.8.4: no writable bytes, the field is ignored */
-		if (!vq->drv_in_len[id])
-			len = 0;
-		else if (unlikely(len > vq->drv_in_len[id])) {
-			vring_fail(vq, PV_DROP_RING_USED_LEN);
+		if (!pkd_used_len(vq, id, &len))
 			break;
-		}
 		vq->last_used = pkd_advance(vq->last_used, descs, vq->size);
 		vq->drv_io_pend = cnt;
 		vq->drv_io_pend_len = len;
@@ -420,7 +443,6 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 			       uint32_t *lens, unsigned n)
 {
-	struct vring_packed_desc *ring = pkd_ring(vq);
 	unsigned i;
 
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
@@ -428,24 +450,11 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 	if (vq->drv_in_order)
 		return pkd_io_get_used(vq, cookies, lens, n);
 	for (i = 0; i < n && pkd_outstanding(vq); i++) {
-		struct vring_packed_desc *d = &ring[pkd_pos(vq->last_used)];
-		bool w = pkd_wrap(vq->last_used), a, u;
-		uint16_t f, id, clen;
+		uint16_t id, clen;
 		uint32_t len;
 
-		/* Acquire: id and len were written before the flags
-		 * (§2.8.21.2; pairs with vring_pk_publish's release). */
-		f = le16toh(pv_load_acquire(&d->flags));
-		a = f & VRING_PACKED_DESC_F_AVAIL;
-		u = f & VRING_PACKED_DESC_F_USED;
-		if (a == w && u != w)
-			break;		/* still the device's */
-		if (unlikely(a != w || u != w)) {
-			vring_fail(vq, PV_DROP_RING_PK_USED_WRAP);
+		if (pkd_used_read(vq, &id, &len) <= 0)
 			break;
-		}
-		id = le16toh(READ_ONCE(d->id));
-		len = le32toh(READ_ONCE(d->len));
 		if (unlikely(id >= vq->size || !vq->drv_chain_len[id] ||
 			     vq->drv_chain_len[id] >
 			     pkd_dist(vq->last_used, vq->pk_drv_pub, vq->size) ||
@@ -453,18 +462,8 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
 		}
-		/*
-		 * §2.8.4: len counts bytes written into the buffer, and is
-		 * "reserved for used descriptors without VIRTQ_DESC_F_WRITE,
-		 * and is ignored by drivers" (DPDK's vhost writes the chain's
-		 * length there).
-		 */
-		if (!vq->drv_in_len[id])
-			len = 0;
-		else if (unlikely(len > vq->drv_in_len[id])) {
-			vring_fail(vq, PV_DROP_RING_USED_LEN);
+		if (!pkd_used_len(vq, id, &len))
 			break;
-		}
 		if (cookies)
 			cookies[i] = vq->drv_cookie[id];
 		if (lens)
