@@ -713,6 +713,39 @@ static void byid_held_across_laps(void **state)
 	expect_drv_broken(&r, PV_DROP_RING_USED_ID);
 }
 
+/*
+ * One struct vring set up as a split driver ring, then again (same size)
+ * as a packed one, as a reconnect that negotiates the other layout does:
+ * the packed driver's per-ID state is there, and a chain goes round.
+ */
+static void resetup_split_then_packed(void **state)
+{
+	static struct vring_packed_desc ring[8] __attribute__((aligned(16)));
+	static uint8_t avail[64] __attribute__((aligned(16)));
+	static uint8_t used[128] __attribute__((aligned(16)));
+	struct vring vq;
+	void *ck[2];
+
+	(void)state;
+	memset(&vq, 0, sizeof(vq));
+	assert_int_equal(vring_setup(&vq, 8, ring, avail, used,
+				     VIRTIO_BIT(VIRTIO_F_VERSION_1), NULL), 0);
+	vring_drv_init(&vq);
+	assert_int_equal(vring_setup(&vq, 8, ring, avail, used,
+				     PFEAT & ~VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX),
+				     NULL), 0);
+	vring_drv_init(&vq);
+	assert_int_equal(vring_drv_add(&vq, &(struct vring_buf){ 4096, 100 },
+				       0, 1, (void *)7), 0);
+	vring_drv_publish(&vq);
+	ring[0].len = htole32(60);
+	__atomic_store_n(&ring[0].flags, htole16(USED1), __ATOMIC_RELEASE);
+	assert_int_equal(vring_drv_get_used(&vq, ck, NULL, 2), 1);
+	assert_ptr_equal(ck[0], (void *)7);
+	assert_int_equal(drops(&vq), 0);
+	vring_teardown(&vq);
+}
+
 static void hostile_len_above_buffer(void **state)
 {
 	struct fg_ring r;
@@ -950,6 +983,7 @@ int main(void)
 		cmocka_unit_test(hostile_id_readded_unpublished),
 		cmocka_unit_test(byid_harvest_while_unpublished),
 		cmocka_unit_test(byid_held_across_laps),
+		cmocka_unit_test(resetup_split_then_packed),
 		cmocka_unit_test(hostile_len_above_buffer),
 		cmocka_unit_test(tx_used_len_ignored),
 		cmocka_unit_test(hostile_wrap_out_of_step),
