@@ -219,8 +219,6 @@ static_assert(sizeof(struct vring_desc) == 16, "virtio 1.2 §2.7.5");
 #define VRING_PACKED_EVENT_F_DESC	2
 /* bit 15 of an index: the wrap counter (vhost-user SET/GET_VRING_BASE) */
 #define VRING_PACKED_WRAP		(1u << 15)
-/* driver side: no buffer ID (IDs are < VRING_MAX_SIZE) */
-#define VRING_PK_DRV_NONE		0xffffu
 
 struct vring_packed_desc {
 	uint64_t addr;		/* little-endian, guest physical */
@@ -388,9 +386,11 @@ struct vring {
 	/* descriptors published since the last vring_drv_need_kick(),
 	 * capped at two laps (positions alone repeat every two laps) */
 	uint32_t pk_drv_unkicked;
-	/* IDs added since the last publish, linked through drv_next (an ID
-	 * in flight has no free-list link); VRING_PK_DRV_NONE ends it */
-	uint16_t pk_drv_unpub;
+	/* publishes so far; an ID added since the last one has
+	 * pk_drv_epoch[id] equal to it: not published, so a used descriptor
+	 * naming it is a lie (64 bits: the count never comes round) */
+	uint64_t pk_drv_epochs;
+	uint64_t *pk_drv_epoch;		/* per buffer ID: pk_drv_epochs at add */
 
 	/*
 	 * Driver, VIRTIO_F_IN_ORDER (vring_drv_set_in_order(); split:

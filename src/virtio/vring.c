@@ -71,6 +71,8 @@ static void free_arrays(struct vring *vq)
 	free(vq->pk_id);
 	free(vq->pk_len);
 	free(vq->pk_busy);
+	free(vq->pk_drv_epoch);
+	vq->pk_drv_epoch = NULL;
 	vq->pk_pos = vq->pk_end = vq->pk_id = NULL;
 	vq->pk_len = NULL;
 	vq->pk_busy = NULL;
@@ -87,8 +89,9 @@ static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
 {
 	if (vq->alloc_size == size &&
 	    (!device || !indirect || vq->ind_scratch) &&
-	    (!packed || vq->pk_pos) &&
-	    (device || vq->drv_next))
+	    (!device || !packed || vq->pk_pos) &&
+	    (device || vq->drv_next) &&
+	    (device || !packed || vq->pk_drv_epoch))
 		return 0;
 	free_arrays(vq);
 	if (device && indirect) {
@@ -98,7 +101,7 @@ static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
 		if (!vq->ind_scratch)
 			goto err;
 	}
-	if (packed) {
+	if (device && packed) {
 		vq->pk_pos = calloc(size, sizeof(*vq->pk_pos));
 		vq->pk_end = calloc(size, sizeof(*vq->pk_end));
 		vq->pk_id = calloc(size, sizeof(*vq->pk_id));
@@ -115,6 +118,11 @@ static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
 		vq->drv_in_len = calloc(size, sizeof(*vq->drv_in_len));
 		if (!vq->drv_chain_len || !vq->drv_cookie || !vq->drv_next ||
 		    !vq->drv_in_len)
+			goto err;
+	}
+	if (!device && packed) {
+		vq->pk_drv_epoch = calloc(size, sizeof(*vq->pk_drv_epoch));
+		if (!vq->pk_drv_epoch)
 			goto err;
 	}
 	vq->alloc_size = size;
@@ -143,7 +151,7 @@ int vring_setup(struct vring *vq, uint16_t size, void *desc, void *avail,
 		return -EINVAL;
 	ret = alloc_arrays(vq, size, gm != NULL,
 			   features & VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC),
-			   packed && gm);
+			   packed);
 	if (ret)
 		return ret;
 	vq->packed = packed;

@@ -12,9 +12,10 @@
  *  - the flags at our next used position must be "available" or "used" in
  *    the lap we wrote that position in; any other pattern is a wrap
  *    counter out of step (RING_PK_USED_WRAP);
- *  - the ID must be < size and outstanding (RING_USED_ID), and its chain
- *    must fit in what we published and did not get back yet: a device
- *    that uses an ID we added but never published is caught too;
+ *  - the ID must be < size, outstanding and published (RING_USED_ID:
+ *    an ID added since the last publish carries that publish count in
+ *    pk_drv_epoch, one check whatever the number of them), and its chain
+ *    must fit in what we published and did not get back yet;
  *  - the length must not exceed the chain's writable bytes
  *    (RING_USED_LEN); a chain without any is read as 0 (§2.8.4: the
  *    field is reserved there and ignored by drivers).
@@ -105,6 +106,7 @@ void vring_pk_drv_init(struct vring *vq, uint16_t pw)
 		vq->drv_next[i] = (uint16_t)(i + 1);	/* free buffer IDs */
 		vq->drv_chain_len[i] = 0;
 		vq->drv_cookie[i] = NULL;
+		vq->pk_drv_epoch[i] = 0;
 		ring[i].addr = 0;
 		ring[i].len = 0;
 		ring[i].id = 0;
@@ -116,7 +118,7 @@ void vring_pk_drv_init(struct vring *vq, uint16_t pw)
 	vq->pk_drv_pub = pw;
 	vq->pk_drv_unkicked = 0;
 	vq->pk_drv_head_flags = 0;
-	vq->pk_drv_unpub = VRING_PK_DRV_NONE;
+	vq->pk_drv_epochs = 0;
 	/* in order: IDs taken from 0 up (free_head the next one) */
 	vq->drv_io_first = 0;
 	vq->drv_io_pend = 0;
@@ -181,8 +183,7 @@ int vring_pk_drv_add(struct vring *vq, const struct vring_buf *bufs,
 	vq->shadow_avail = pw;
 	vq->num_free -= (uint16_t)total;
 	vq->drv_chain_len[id] = (uint16_t)total;
-	vq->drv_next[id] = vq->pk_drv_unpub;
-	vq->pk_drv_unpub = id;
+	vq->pk_drv_epoch[id] = vq->pk_drv_epochs;
 	vq->drv_cookie[id] = cookie;
 	vq->drv_in_len[id] = in_bytes > UINT32_MAX ? UINT32_MAX :
 			     (uint32_t)in_bytes;
@@ -206,7 +207,7 @@ void vring_pk_drv_publish(struct vring *vq)
 	pv_store_release(&pkd_ring(vq)[pkd_pos(pub)].flags,
 			 htole16(vq->pk_drv_head_flags));
 	vq->pk_drv_pub = vq->shadow_avail;
-	vq->pk_drv_unpub = VRING_PK_DRV_NONE;
+	vq->pk_drv_epochs++;	/* every ID added so far is published */
 }
 
 bool vring_pk_drv_need_kick(struct vring *vq)
@@ -259,27 +260,63 @@ bool vring_pk_drv_need_kick(struct vring *vq)
 	return need;
 }
 
-/*
- * True if @id was added after the last publish: the device cannot have
- * seen it. Walks our own list, empty unless the caller harvests between
- * adding and publishing (bounded by the ring size either way).
- */
-static bool pkd_unpublished(const struct vring *vq, uint16_t id)
+/* True if @id was added after the last publish: the device cannot have
+ * seen it. */
+static inline bool pkd_unpublished(const struct vring *vq, uint16_t id)
 {
-	uint16_t k = vq->pk_drv_unpub;
-
-	for (uint32_t n = 0; k != VRING_PK_DRV_NONE && n < vq->size; n++) {
-		if (k == id)
-			return true;
-		k = vq->drv_next[k];
-	}
-	return false;
+	return vq->pk_drv_epoch[id] == vq->pk_drv_epochs;
 }
 
 /* Published and not harvested: the only range where a used one can be. */
 static inline bool pkd_outstanding(const struct vring *vq)
 {
 	return vq->last_used != vq->pk_drv_pub;
+}
+
+/*
+ * The descriptor at our next used position, where something is
+ * outstanding: 1 if the device used it (*id and *len read after its
+ * flags), 0 if it is still the device's, -1 if its flags are neither
+ * (RING_PK_USED_WRAP, the ring is broken).
+ */
+static inline int pkd_used_read(struct vring *vq, uint16_t *id, uint32_t *len)
+{
+	const struct vring_packed_desc *d = &pkd_ring(vq)[pkd_pos(vq->last_used)];
+	bool w = pkd_wrap(vq->last_used), a, u;
+	uint16_t f;
+
+	/* Acquire: id and len were written before the flags (§2.8.21.2;
+	 * pairs with vring_pk_publish's release). */
+	f = le16toh(pv_load_acquire(&d->flags));
+	a = f & VRING_PACKED_DESC_F_AVAIL;
+	u = f & VRING_PACKED_DESC_F_USED;
+	if (a == w && u != w)
+		return 0;
+	if (unlikely(a != w || u != w)) {
+		vring_fail(vq, PV_DROP_RING_PK_USED_WRAP);
+		return -1;
+	}
+	*id = le16toh(READ_ONCE(d->id));
+	*len = le32toh(READ_ONCE(d->len));
+	return 1;
+}
+
+/*
+ * The used length of chain @id checked: §2.8.4, len counts bytes written
+ * into the buffer and is "reserved for used descriptors without
+ * VIRTQ_DESC_F_WRITE, and is ignored by drivers" (DPDK's vhost writes the
+ * chain's length there), so 0 then; else at most its writable bytes.
+ * False if more (RING_USED_LEN, the ring is broken).
+ */
+static inline bool pkd_used_len(struct vring *vq, uint16_t id, uint32_t *len)
+{
+	if (!vq->drv_in_len[id])
+		*len = 0;
+	else if (unlikely(*len > vq->drv_in_len[id])) {
+		vring_fail(vq, PV_DROP_RING_USED_LEN);
+		return false;
+	}
+	return true;
 }
 
 bool vring_pk_drv_has_used(struct vring *vq)
@@ -349,31 +386,17 @@ static unsigned pkd_io_pending(struct vring *vq, void **cookies,
 static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 				uint32_t *lens, unsigned n)
 {
-	struct vring_packed_desc *ring = pkd_ring(vq);
 	unsigned i = 0;
 
 	if (unlikely(vq->drv_io_pend))
 		i = pkd_io_pending(vq, cookies, lens, 0, n);
 
 	while (i < n && pkd_outstanding(vq)) {
-		struct vring_packed_desc *d = &ring[pkd_pos(vq->last_used)];
-		bool w = pkd_wrap(vq->last_used), a, u;
 		uint32_t len, descs = 0, room;
-		uint16_t f, id, k, cnt;
+		uint16_t id, k, cnt;
 
-		/* Acquire: id and len were written before the flags
-		 * (§2.8.21.2; pairs with vring_pk_publish's release). */
-		f = le16toh(pv_load_acquire(&d->flags));
-		a = f & VRING_PACKED_DESC_F_AVAIL;
-		u = f & VRING_PACKED_DESC_F_USED;
-		if (a == w && u != w)
-			break;		/* still the device's */
-		if (unlikely(a != w || u != w)) {
-			vring_fail(vq, PV_DROP_RING_PK_USED_WRAP);
+		if (pkd_used_read(vq, &id, &len) <= 0)
 			break;
-		}
-		id = le16toh(READ_ONCE(d->id));
-		len = le32toh(READ_ONCE(d->len));
 		if (unlikely(id >= vq->size)) {
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
@@ -386,12 +409,8 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 				vring_fail(vq, PV_DROP_RING_USED_ID);
 				break;
 			}
-			if (!vq->drv_in_len[id])
-				len = 0;
-			else if (unlikely(len > vq->drv_in_len[id])) {
-				vring_fail(vq, PV_DROP_RING_USED_LEN);
+			if (!pkd_used_len(vq, id, &len))
 				break;
-			}
 			vq->last_used = pkd_advance(vq->last_used, descs,
 						    vq->size);
 			pkd_io_take(vq, cookies, lens, i++, len);
@@ -411,13 +430,8 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
 		}
-		/* §2.8.4: no writable bytes, the field is ignored */
-		if (!vq->drv_in_len[id])
-			len = 0;
-		else if (unlikely(len > vq->drv_in_len[id])) {
-			vring_fail(vq, PV_DROP_RING_USED_LEN);
+		if (!pkd_used_len(vq, id, &len))
 			break;
-		}
 		vq->last_used = pkd_advance(vq->last_used, descs, vq->size);
 		vq->drv_io_pend = cnt;
 		vq->drv_io_pend_len = len;
@@ -429,7 +443,6 @@ static unsigned pkd_io_get_used(struct vring *vq, void **cookies,
 unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 			       uint32_t *lens, unsigned n)
 {
-	struct vring_packed_desc *ring = pkd_ring(vq);
 	unsigned i;
 
 	if (unlikely(!vring_ready(vq) || !vq->drv_next))
@@ -437,24 +450,11 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 	if (vq->drv_in_order)
 		return pkd_io_get_used(vq, cookies, lens, n);
 	for (i = 0; i < n && pkd_outstanding(vq); i++) {
-		struct vring_packed_desc *d = &ring[pkd_pos(vq->last_used)];
-		bool w = pkd_wrap(vq->last_used), a, u;
-		uint16_t f, id, clen;
+		uint16_t id, clen;
 		uint32_t len;
 
-		/* Acquire: id and len were written before the flags
-		 * (§2.8.21.2; pairs with vring_pk_publish's release). */
-		f = le16toh(pv_load_acquire(&d->flags));
-		a = f & VRING_PACKED_DESC_F_AVAIL;
-		u = f & VRING_PACKED_DESC_F_USED;
-		if (a == w && u != w)
-			break;		/* still the device's */
-		if (unlikely(a != w || u != w)) {
-			vring_fail(vq, PV_DROP_RING_PK_USED_WRAP);
+		if (pkd_used_read(vq, &id, &len) <= 0)
 			break;
-		}
-		id = le16toh(READ_ONCE(d->id));
-		len = le32toh(READ_ONCE(d->len));
 		if (unlikely(id >= vq->size || !vq->drv_chain_len[id] ||
 			     vq->drv_chain_len[id] >
 			     pkd_dist(vq->last_used, vq->pk_drv_pub, vq->size) ||
@@ -462,18 +462,8 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
 		}
-		/*
-		 * §2.8.4: len counts bytes written into the buffer, and is
-		 * "reserved for used descriptors without VIRTQ_DESC_F_WRITE,
-		 * and is ignored by drivers" (DPDK's vhost writes the chain's
-		 * length there).
-		 */
-		if (!vq->drv_in_len[id])
-			len = 0;
-		else if (unlikely(len > vq->drv_in_len[id])) {
-			vring_fail(vq, PV_DROP_RING_USED_LEN);
+		if (!pkd_used_len(vq, id, &len))
 			break;
-		}
 		if (cookies)
 			cookies[i] = vq->drv_cookie[id];
 		if (lens)

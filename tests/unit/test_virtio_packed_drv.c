@@ -522,7 +522,11 @@ static void hostile_id_out_of_range(void **state)
 	struct fg_ring r;
 
 	hostile_prep(*state, &r);
-	raw_used(&r, 0, 8, 10, USED1);
+	raw_used(&r, 0, 8, 10, USED1);		/* the ring's size */
+	assert_int_equal(vring_drv_get_used(&r.drv, NULL, NULL, 8), 0);
+	expect_drv_broken(&r, PV_DROP_RING_USED_ID);
+	hostile_prep(*state, &r);
+	raw_used(&r, 0, 0xffff, 10, USED1);	/* the largest */
 	assert_int_equal(vring_drv_get_used(&r.drv, NULL, NULL, 8), 0);
 	expect_drv_broken(&r, PV_DROP_RING_USED_ID);
 }
@@ -563,6 +567,183 @@ static void hostile_id_not_published(void **state)
 	raw_used(&r, 2, 3, 10, USED1);
 	assert_int_equal(vring_drv_get_used(&r.drv, ck, NULL, 8), 0);
 	expect_drv_broken(&r, PV_DROP_RING_USED_ID);
+}
+
+/*
+ * An ID used honestly, handed out again by the next add (the free list's
+ * head) and not published yet: the device naming it a second time is a
+ * double completion the chain count cannot catch (one descriptor, inside
+ * the published window), only the published check.
+ */
+static void hostile_id_readded_unpublished(void **state)
+{
+	struct fg_ring r;
+	void *ck[8];
+
+	hostile_prep(*state, &r);
+	raw_used(&r, 0, 0, 10, USED1);
+	assert_int_equal(vring_drv_get_used(&r.drv, ck, NULL, 8), 1);
+	assert_ptr_equal(ck[0], (void *)1);
+	/* ID 0 again, at position 4, not published */
+	assert_int_equal(vring_drv_add(&r.drv, &(struct vring_buf){ 4096, 100 },
+				       0, 1, (void *)5), 0);
+	raw_used(&r, 1, 0, 10, USED1);
+	assert_false(vring_drv_get_used(&r.drv, ck, NULL, 8));
+	expect_drv_broken(&r, PV_DROP_RING_USED_ID);
+}
+
+/* The next used position of a device that tracks it (@pw: pos | wrap). */
+static void dev_use(struct fg_ring *r, uint16_t *pw, uint16_t id,
+		    uint16_t chain, uint32_t len)
+{
+	uint16_t pos = *pw & (uint16_t)~VRING_PACKED_WRAP;
+	bool w = *pw & VRING_PACKED_WRAP;
+
+	raw_used(r, pos, id, len, w ? USED1 : 0);
+	pos = (uint16_t)(pos + chain);
+	if (pos >= r->drv.size) {
+		pos = (uint16_t)(pos - r->drv.size);
+		w = !w;
+	}
+	*pw = (uint16_t)(pos | (w ? VRING_PACKED_WRAP : 0));
+}
+
+/* Adds one 100-byte RX buffer with cookie @c; returns the buffer ID it got. */
+static uint16_t add_rx(struct fg_ring *r, uintptr_t c)
+{
+	uint16_t id = r->drv.free_head;
+
+	assert_int_equal(vring_drv_add(&r->drv, &(struct vring_buf){ 4096, 100 },
+				       0, 1, (void *)c), 0);
+	return id;
+}
+
+/*
+ * `pvnet guest`'s RX poll: harvest, re-add each buffer at once, publish
+ * every 16, so up to 15 IDs wait unpublished while published ones come
+ * back out of order. 20 laps of a 64-entry ring, every cookie right; then
+ * the device names an ID in the middle of 10 unpublished ones: broken,
+ * nothing harvested.
+ */
+static void byid_harvest_while_unpublished(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct fg_ring r;
+	uint16_t dpw = VRING_PACKED_WRAP, pub[64], unpub[16];
+	uintptr_t cookie[64];
+	unsigned npub = 0, nunpub = 0;
+	void *ck[4];
+	uint32_t lens[4];
+
+	fg_reset(fg);
+	assert_int_equal(fg_ring_create(fg, &r, 0, 64, PFEAT, VRING_PACKED_WRAP), 0);
+	for (uintptr_t c = 1; c <= 64; c++) {
+		uint16_t id = add_rx(&r, c);
+
+		cookie[id] = c;
+		pub[npub++] = id;
+	}
+	vring_drv_publish(&r.drv);
+	for (unsigned n = 0; n < 64 * 20 + 10; n++) {
+		unsigned j = n * 7 % npub;	/* out of order */
+		uint16_t id = pub[j], nid;
+
+		pub[j] = pub[--npub];
+		dev_use(&r, &dpw, id, 1, 50);
+		assert_int_equal(vring_drv_get_used(&r.drv, ck, lens, 4), 1);
+		assert_ptr_equal(ck[0], (void *)cookie[id]);
+		assert_int_equal(lens[0], 50);
+		nid = add_rx(&r, cookie[id]);
+		cookie[nid] = cookie[id];
+		unpub[nunpub++] = nid;
+		if (nunpub == 16) {
+			vring_drv_publish(&r.drv);
+			while (nunpub)
+				pub[npub++] = unpub[--nunpub];
+		}
+	}
+	assert_int_equal(nunpub, 10);
+	assert_int_equal(drops(&r.drv), 0);
+	assert_false(vring_drv_has_used(&r.drv));
+	dev_use(&r, &dpw, unpub[5], 1, 50);
+	assert_int_equal(vring_drv_get_used(&r.drv, ck, lens, 4), 0);
+	expect_drv_broken(&r, PV_DROP_RING_USED_ID);
+}
+
+/*
+ * An ID published and held by the device while others go round the ring
+ * for six laps: its head's position comes round again (positions repeat
+ * every two laps) and lies among the unpublished ones when the device at
+ * last uses it. Still published: harvested. (A check by position would
+ * call it unpublished.)
+ */
+static void byid_held_across_laps(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct fg_ring r;
+	uint16_t dpw = VRING_PACKED_WRAP, held, id;
+	void *ck[4];
+	uint32_t lens[4];
+
+	fg_reset(fg);
+	assert_int_equal(fg_ring_create(fg, &r, 0, 8, PFEAT, VRING_PACKED_WRAP), 0);
+	held = add_rx(&r, 100);			/* position 0, wrap 1 */
+	vring_drv_publish(&r.drv);
+	for (unsigned n = 0; n < 46; n++) {	/* positions 1..46 */
+		id = add_rx(&r, n + 1);
+		vring_drv_publish(&r.drv);
+		dev_use(&r, &dpw, id, 1, 10);
+		assert_int_equal(vring_drv_get_used(&r.drv, ck, lens, 4), 1);
+		assert_ptr_equal(ck[0], (void *)(uintptr_t)(n + 1));
+	}
+	/* positions 47, 48, 49 = 7 wrap 0, 0 wrap 1, 1 wrap 1: unpublished */
+	for (unsigned n = 0; n < 3; n++)
+		id = add_rx(&r, 200 + n);
+	assert_int_equal(r.drv.shadow_avail, 2 | VRING_PACKED_WRAP);
+	dev_use(&r, &dpw, held, 1, 20);
+	assert_int_equal(vring_drv_get_used(&r.drv, ck, lens, 4), 1);
+	assert_ptr_equal(ck[0], (void *)100);
+	assert_int_equal(lens[0], 20);
+	assert_int_equal(drops(&r.drv), 0);
+	/* and the last one added, unpublished, is refused */
+	vring_drv_publish(&r.drv);
+	id = add_rx(&r, 300);
+	dev_use(&r, &dpw, id, 1, 20);
+	assert_int_equal(vring_drv_get_used(&r.drv, ck, lens, 4), 0);
+	expect_drv_broken(&r, PV_DROP_RING_USED_ID);
+}
+
+/*
+ * One struct vring set up as a split driver ring, then again (same size)
+ * as a packed one, as a reconnect that negotiates the other layout does:
+ * the packed driver's per-ID state is there, and a chain goes round.
+ */
+static void resetup_split_then_packed(void **state)
+{
+	static struct vring_packed_desc ring[8] __attribute__((aligned(16)));
+	static uint8_t avail[64] __attribute__((aligned(16)));
+	static uint8_t used[128] __attribute__((aligned(16)));
+	struct vring vq;
+	void *ck[2];
+
+	(void)state;
+	memset(&vq, 0, sizeof(vq));
+	assert_int_equal(vring_setup(&vq, 8, ring, avail, used,
+				     VIRTIO_BIT(VIRTIO_F_VERSION_1), NULL), 0);
+	vring_drv_init(&vq);
+	assert_int_equal(vring_setup(&vq, 8, ring, avail, used,
+				     PFEAT & ~VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX),
+				     NULL), 0);
+	vring_drv_init(&vq);
+	assert_int_equal(vring_drv_add(&vq, &(struct vring_buf){ 4096, 100 },
+				       0, 1, (void *)7), 0);
+	vring_drv_publish(&vq);
+	ring[0].len = htole32(60);
+	__atomic_store_n(&ring[0].flags, htole16(USED1), __ATOMIC_RELEASE);
+	assert_int_equal(vring_drv_get_used(&vq, ck, NULL, 2), 1);
+	assert_ptr_equal(ck[0], (void *)7);
+	assert_int_equal(drops(&vq), 0);
+	vring_teardown(&vq);
 }
 
 static void hostile_len_above_buffer(void **state)
@@ -799,6 +980,10 @@ int main(void)
 		cmocka_unit_test(hostile_id_never_given),
 		cmocka_unit_test(hostile_id_used_twice),
 		cmocka_unit_test(hostile_id_not_published),
+		cmocka_unit_test(hostile_id_readded_unpublished),
+		cmocka_unit_test(byid_harvest_while_unpublished),
+		cmocka_unit_test(byid_held_across_laps),
+		cmocka_unit_test(resetup_split_then_packed),
 		cmocka_unit_test(hostile_len_above_buffer),
 		cmocka_unit_test(tx_used_len_ignored),
 		cmocka_unit_test(hostile_wrap_out_of_step),
