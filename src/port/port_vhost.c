@@ -307,6 +307,57 @@ static void raise_irq(struct vhost_port *vp, unsigned vidx)
 	}
 }
 
+/*
+ * After a full barrier: raises ring @vidx's interrupt if a "no" that
+ * vring_need_call_early() left open turns out to be a "yes". The RX ring
+ * under its queue's lock (its call state is shared by the workers that
+ * lease from it), the TX ring by the one worker that polls it.
+ */
+static void vhost_notify_flush(struct port *p, unsigned vidx)
+{
+	struct vhost_port *vp = vp_of(p);
+	struct vring *vq = vhu_dev_vring(vp->dev, vidx);
+	unsigned q = vidx / 2;
+	bool call = false;
+
+	if (q >= VHU_MAX_QUEUE_PAIRS || !vq)
+		return;
+	if (vidx & 1) {
+		call = vring_ready(vq) && vring_recheck_call(vq);
+	} else {
+		rxq_lock(&vp->rxq[q]);
+		if (flag(&vp->rx_running[q]) && vring_ready(vq))
+			call = vring_recheck_call(vq);
+		rxq_unlock(&vp->rxq[q]);
+		if (call)
+			pv_stat_add(&p->st.txq_irqs[q], 1);
+	}
+	if (call)
+		raise_irq(vp, vidx);
+}
+
+/*
+ * The end of a publish's notification: a call now, none, or (the driver
+ * said no, before any barrier) a re-check after the worker round's one
+ * barrier, or at once if it cannot wait (outside a worker round).
+ */
+static void publish_notify(struct vhost_port *vp, unsigned vidx,
+			   enum vring_call c)
+{
+	if (c == VRING_CALL_NO)
+		return;
+	if (c == VRING_CALL_YES) {
+		if (!(vidx & 1))
+			pv_stat_add(&vp->port.st.txq_irqs[vidx / 2], 1);
+		raise_irq(vp, vidx);
+		return;
+	}
+	if (!dp_defer_notify(&vp->port, vidx)) {
+		pv_smp_mb();
+		vhost_notify_flush(&vp->port, vidx);
+	}
+}
+
 /* Strips the header off a popped TX chain into a pkt; returns the drop reason. */
 static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 				 struct pkt *p, size_t hdr_len, uint64_t feat)
@@ -473,8 +524,7 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 		    (!t->of_elem[i] || !t->of_elem[i]->held))
 			txq_done(t, t->slot[i]);
 	publish_txq(vq, t);
-	if (vring_need_call(vq))
-		raise_irq(vp, 2 * q + 1);
+	publish_notify(vp, 2 * q + 1, vring_need_call_early(vq));
 	dp_stage_add(DP_STAGE_NOTIFY, dp_stage_tsc() - t0);
 }
 
@@ -682,7 +732,8 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	while (i < n) {
 		unsigned first = i, used = 0, lease;
 		uint16_t slot;
-		bool call = false, burst = true;
+		enum vring_call call;
+		bool burst = true;
 
 		/* Reserve: descriptors and used slots, nothing copied. */
 		rxq_lock(rq);
@@ -791,12 +842,9 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			vring_used_publish(vq, rq->end[rq->head % LEASE_MAX]);
 			rq->head++;
 		}
-		call = vring_need_call(vq);
+		call = vring_need_call_early(vq);
 		rxq_unlock(rq);
-		if (call) {
-			pv_stat_add(&p->st.txq_irqs[q], 1);
-			raise_irq(vp, 2 * q);
-		}
+		publish_notify(vp, 2 * q, call);
 	}
 	pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);
 	port_count_tx(p, q, sent, bytes, csum_done, dropped ? drops : NULL);
@@ -850,6 +898,7 @@ static const struct port_ops vhost_port_ops = {
 	.rx_kicked = vhost_rx_kicked,
 	.rx_notify = vhost_rx_notify,
 	.release = vhost_release,
+	.notify_flush = vhost_notify_flush,
 	.start = vhost_start,
 	.destroy = vhost_destroy,
 	.sock_path = vhost_sock_path,
