@@ -65,6 +65,8 @@ struct dp_worker_stats {
 	uint64_t busy_cycles;	/* TSC cycles spent in rounds with work */
 	uint64_t total_cycles;	/* TSC cycles since start */
 	uint64_t guard_breaks;	/* writes to a peer's fd the watchdog broke */
+	/* rounds whose notification decisions shared one barrier at the end */
+	uint64_t notify_deferred;
 	unsigned nqueues;	/* (port, queue) pairs assigned */
 };
 

@@ -545,7 +545,9 @@ enum vring_call {
 enum vring_call vring_need_call_early(struct vring *vq);
 /*
  * After the caller's full barrier: true if a call that vring_need_call_early()
- * left pending is wanted after all (the driver re-enabled meanwhile).
+ * left pending is wanted after all (the driver re-enabled meanwhile; counted
+ * in calls, as the "no" was in calls_suppressed). On a ring several workers
+ * publish, under the same lock as vring_need_call_early().
  */
 bool vring_recheck_call(struct vring *vq);
 /* Asks the driver for kicks (true) or not (false): avail_event / NO_NOTIFY. */

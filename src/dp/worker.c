@@ -180,13 +180,18 @@ bool dp_defer_notify(struct port *p, unsigned ring)
  */
 static void flush_deferred(struct dp_worker *w)
 {
+	uint64_t t0;
+
 	w->deferring = false;
 	if (!w->ndefer)
 		return;
+	t0 = dp_stage_tsc();
 	pv_smp_mb();
 	for (unsigned i = 0; i < w->ndefer; i++)
 		w->defer[i].p->ops->notify_flush(w->defer[i].p, w->defer[i].ring);
 	w->ndefer = 0;
+	w->st.notify_deferred++;
+	dp_stage_add(DP_STAGE_NOTIFY, dp_stage_tsc() - t0);
 }
 
 unsigned dp_poll(struct port *p, unsigned q, unsigned budget)
@@ -481,7 +486,10 @@ static void *worker_main(void *arg)
 			uint64_t out0 = gro_stats(w->gro)->out_pkts;
 
 			staged = w->st.stage_cycles[DP_STAGE_NOTIFY];
+			/* its deliveries' notifications: one barrier too */
+			w->deferring = true;
 			gro_poll_end(w->gro, work, pv_now_ns());
+			flush_deferred(w);
 			if (gro_stats(w->gro)->out_pkts != out0) {
 				uint64_t ntf = w->st.stage_cycles[DP_STAGE_NOTIFY] -
 					       staged;

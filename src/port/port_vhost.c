@@ -333,8 +333,13 @@ static void vhost_notify_flush(struct port *p, unsigned vidx)
 	if (vidx & 1) {
 		call = vring_ready(vq) && vring_recheck_call(vq);
 	} else {
+		/*
+		 * Not rx_running: a ring stopped since the publish still owes
+		 * the driver its decision (a stop waits for this round, so the
+		 * ring, its memory and call fd are still those of the publish).
+		 */
 		rxq_lock(&vp->rxq[q]);
-		if (flag(&vp->rx_running[q]) && vring_ready(vq))
+		if (vring_ready(vq))
 			call = vring_recheck_call(vq);
 		rxq_unlock(&vp->rxq[q]);
 		if (call)
@@ -343,6 +348,28 @@ static void vhost_notify_flush(struct port *p, unsigned vidx)
 	if (call)
 		raise_irq(vp, vidx);
 }
+
+#ifdef PV_TEST_HOOKS
+/*
+ * Tests only: called when a publish's "no" is left open for a re-check
+ * (VRING_CALL_RECHECK), to let a driver re-enable its interrupts exactly
+ * between our early read and the round's barrier.
+ */
+extern void (*port_vhost_notify_hook)(struct port *p, unsigned vidx);
+void (*port_vhost_notify_hook)(struct port *p, unsigned vidx);
+#endif
+
+static inline void notify_hook(struct port *p, unsigned vidx)
+{
+#ifdef PV_TEST_HOOKS
+	if (unlikely(port_vhost_notify_hook))
+		port_vhost_notify_hook(p, vidx);
+#else
+	(void)p;
+	(void)vidx;
+#endif
+}
+
 
 /*
  * The end of a publish's notification: a call now, none, or (the driver
@@ -360,6 +387,7 @@ static void publish_notify(struct vhost_port *vp, unsigned vidx,
 		raise_irq(vp, vidx);
 		return;
 	}
+	notify_hook(&vp->port, vidx);
 	if (!dp_defer_notify(&vp->port, vidx)) {
 		pv_smp_mb();
 		vhost_notify_flush(&vp->port, vidx);

@@ -162,6 +162,7 @@ void vring_start(struct vring *vq, uint16_t last_avail)
 {
 	if (!vq->desc)
 		return;
+	vq->call_recheck = false;
 	if (vq->packed) {
 		vring_pk_start(vq, last_avail);
 		return;
@@ -174,7 +175,6 @@ void vring_start(struct vring *vq, uint16_t last_avail)
 	vq->used_flushed = last_avail;
 	vq->signalled_used = last_avail;
 	vq->signalled_used_valid = false;
-	vq->call_recheck = false;
 	vq->broken_reason = PV_DROP_NONE;
 	vq->state = VRING_RUNNING;
 }
@@ -840,6 +840,11 @@ bool vring_need_call(struct vring *vq)
 	 * the driver's used_event/flags, or we can miss its re-enable (pairs
 	 * with the mb in vring_drv_set_call). */
 	pv_smp_mb();
+	/* a fenced decision settles what an early one left open, too */
+	if (vq->call_recheck) {
+		old = vq->recheck_from;
+		vq->call_recheck = false;
+	}
 	vq->signalled_used = new;
 	vq->signalled_used_valid = true;
 	if (vq->event_idx) {
@@ -873,7 +878,11 @@ enum vring_call vring_need_call_early(struct vring *vq)
 {
 	uint16_t old = vq->signalled_used, new = vq->used_flushed;
 
-	if (unlikely(!split_running(vq) || !vq->signalled_used_valid))
+	/* an open range never nears 2^16 entries (the event-idx compare's
+	 * reach): a ring's worth decides with the barrier */
+	if (unlikely(!split_running(vq) || !vq->signalled_used_valid ||
+		     (vq->call_recheck &&
+		      (uint16_t)(new - vq->recheck_from) >= vq->size)))
 		return vring_need_call(vq) ? VRING_CALL_YES : VRING_CALL_NO;
 	if (old == new)
 		return VRING_CALL_NO;
@@ -889,6 +898,7 @@ enum vring_call vring_need_call_early(struct vring *vq)
 		vq->call_recheck = false;	/* this call covers those too */
 		return VRING_CALL_YES;
 	}
+	vq->st.calls_suppressed++;	/* a yes after the barrier counts a call too */
 	if (!vq->call_recheck) {
 		vq->call_recheck = true;
 		vq->recheck_from = old;
@@ -909,7 +919,6 @@ bool vring_recheck_call(struct vring *vq)
 		vq->st.calls++;
 		return true;
 	}
-	vq->st.calls_suppressed++;
 	return false;
 }
 

@@ -494,8 +494,20 @@ static void call_early_recheck(void **state)
 	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
 	vring_start(&r.dev, r.dev.last_avail);
 	assert_false(vring_recheck_call(&r.dev));
+	/* every "no" decided is counted, a recheck's "yes" as a call too */
 	assert_int_equal(r.dev.st.calls, 2);
-	assert_int_equal(r.dev.st.calls_suppressed, 2);
+	assert_int_equal(r.dev.st.calls_suppressed, 5);
+
+	/* a ring stopped between the "no" and the recheck owes nothing */
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_NO);
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_drv_set_call(&r.drv, true);
+	vring_stop(&r.dev);
+	assert_false(vring_recheck_call(&r.dev));
 	fg_ring_destroy(&r);
 }
 
@@ -536,6 +548,43 @@ static void call_early_recheck_event_idx(void **state)
 	vring_push(&r.dev, elems[5].head, 0);
 	vring_flush(&r.dev);				/* used 6: crosses 5 */
 	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_YES);
+	/* a fenced decision settles an open range: no second call after */
+	vring_push(&r.dev, elems[6].head, 0);
+	vring_flush(&r.dev);				/* used 7, event 5 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(6);
+	vring_push(&r.dev, elems[7].head, 0);
+	vring_flush(&r.dev);				/* used 8 */
+	assert_true(vring_need_call(&r.dev));		/* 6..7 crossed */
+	assert_false(vring_recheck_call(&r.dev));
+	fg_ring_destroy(&r);
+}
+
+/* The open range across the 16-bit wrap of the used index. */
+static void call_early_recheck_wrap(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b = { fg_alloc(fg, 0, 64, 64), 64 };
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 64, FEAT, 65534), 0);
+	for (int i = 0; i < 4; i++)
+		vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 4);
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);				/* used 65535 */
+	assert_true(vring_need_call(&r.dev));		/* first: always */
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(100);
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);				/* used 0 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_push(&r.dev, elems[2].head, 0);
+	vring_flush(&r.dev);				/* used 1 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	/* the driver asks for a call at 65535 -> 0, inside the open range */
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(65535);
+	assert_true(vring_recheck_call(&r.dev));
 	fg_ring_destroy(&r);
 }
 
@@ -828,6 +877,7 @@ int main(void)
 		cmocka_unit_test(event_idx_suppression),
 		cmocka_unit_test(call_early_recheck),
 		cmocka_unit_test(call_early_recheck_event_idx),
+		cmocka_unit_test(call_early_recheck_wrap),
 		cmocka_unit_test(flags_suppression),
 		cmocka_unit_test(stop_and_restart),
 		cmocka_unit_test(resetup_keeps_state),
