@@ -41,6 +41,8 @@ struct dp_cfg {
 };
 
 #define DP_MAX_WORKERS	64
+/* Rings one worker round may leave a notification open on (dp_defer_notify). */
+#define DP_DEFER_MAX	32
 /* Breaks a worker out of a sleeping write to a peer's eventfd (dp_call). */
 #define DP_GUARD_SIGNAL	(SIGRTMIN + 3)
 
@@ -63,6 +65,8 @@ struct dp_worker_stats {
 	uint64_t busy_cycles;	/* TSC cycles spent in rounds with work */
 	uint64_t total_cycles;	/* TSC cycles since start */
 	uint64_t guard_breaks;	/* writes to a peer's fd the watchdog broke */
+	/* rounds whose notification decisions shared one barrier at the end */
+	uint64_t notify_deferred;
 	unsigned nqueues;	/* (port, queue) pairs assigned */
 };
 
@@ -114,6 +118,13 @@ void dp_watch(struct dp *dp, struct port *p, unsigned q, int fd);
  * the interrupt is coalesced, not lost.
  */
 bool dp_call(int fd);
+/*
+ * From the worker's poll loop: has @p's notify_flush(@p, @ring) called after
+ * the round's one full barrier, instead of a barrier per publish (the port
+ * got VRING_CALL_RECHECK). False outside the poll loop or with the round's
+ * list full: the caller then fences and re-checks at once.
+ */
+bool dp_defer_notify(struct port *p, unsigned ring);
 /* True if a write to @fd would not sleep now (poll, no wait). */
 bool dp_fd_writable(int fd);
 /*

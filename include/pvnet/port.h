@@ -113,6 +113,13 @@ struct port_ops {
 	 */
 	void (*release)(struct port *p, unsigned q, const uint32_t *cookies,
 			unsigned n);
+	/*
+	 * After the worker's full barrier: raises the notification on @ring
+	 * that a publish left open (dp_defer_notify), if the peer wants it.
+	 * Called by the worker that deferred it, in the same round. NULL if
+	 * the port never defers.
+	 */
+	void (*notify_flush)(struct port *p, unsigned ring);
 	/* Adds the port's control fds to @loop (the control thread's; may be NULL). */
 	int (*start)(struct port *p, struct pv_loop *loop);
 	/* Timers (may be NULL); called by the control thread ~10 times a second. */

@@ -320,6 +320,10 @@ struct vring {
 	uint16_t used_idx;	/* device: used->idx we will publish next */
 	uint16_t signalled_used;	/* device: used idx at the last call */
 	bool signalled_used_valid;
+	/* device: a call decided without the barrier, still to be re-read
+	 * (vring_need_call_early); recheck_from: signalled_used before it */
+	bool call_recheck;
+	uint16_t recheck_from;
 	uint16_t shadow_avail;	/* driver: avail->idx we will publish next */
 	uint16_t last_used;	/* driver: next used slot to harvest */
 	uint16_t kicked_avail;	/* driver: avail idx at the last kick */
@@ -523,6 +527,29 @@ void vring_flush(struct vring *vq);
  * call (event-idx used_event, or the NO_INTERRUPT flag); updates the state.
  */
 bool vring_need_call(struct vring *vq);
+
+/* What vring_need_call_early() could tell without the barrier. */
+enum vring_call {
+	VRING_CALL_NO,		/* nothing published, or certain: no call */
+	VRING_CALL_YES,		/* the driver wants a call now */
+	VRING_CALL_RECHECK,	/* it said no, but only a load after a full
+				 * barrier may say so: vring_recheck_call() */
+};
+/*
+ * vring_need_call() without its full barrier, for a caller that puts one
+ * barrier after several rings' publishes: a "no" read before the barrier
+ * may predate our used->idx store becoming visible, so it is pending until
+ * the caller's pv_smp_mb() and vring_recheck_call(). Split ring only; the
+ * packed ring and a ring's first decision take vring_need_call().
+ */
+enum vring_call vring_need_call_early(struct vring *vq);
+/*
+ * After the caller's full barrier: true if a call that vring_need_call_early()
+ * left pending is wanted after all (the driver re-enabled meanwhile; counted
+ * in calls, as the "no" was in calls_suppressed). On a ring several workers
+ * publish, under the same lock as vring_need_call_early().
+ */
+bool vring_recheck_call(struct vring *vq);
 /* Asks the driver for kicks (true) or not (false): avail_event / NO_NOTIFY. */
 void vring_set_kick(struct vring *vq, bool enable);
 

@@ -278,6 +278,8 @@ static const struct family families[] = {
 	{ "worker_sleeps", C, SC_WORKER, "sleeps", "Times the worker slept" },
 	{ "worker_guard_breaks", C, SC_WORKER, "guard_breaks",
 	  "Writes to a peer's eventfd the watchdog interrupted" },
+	{ "worker_notify_deferred", C, SC_WORKER, "notify_deferred",
+	  "Rounds whose interrupt decisions shared one barrier at the end" },
 	{ "worker_busy_cycles", C, SC_WORKER, "busy_cycles",
 	  "TSC cycles spent in rounds that moved packets" },
 	{ "worker_cycles", C, SC_WORKER, "total_cycles",

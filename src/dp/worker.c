@@ -80,6 +80,18 @@ struct dp_worker {
 	unsigned flush_seen;
 	/* Odd while the worker writes a peer's eventfd (dp_call). */
 	uint64_t guard;
+	/*
+	 * Notifications left open by this round's publishes (dp_defer_notify),
+	 * re-checked after one full barrier at the round's end; only while
+	 * `deferring` (the poll loop), so none is ever carried across a
+	 * quiescent point or a sleep.
+	 */
+	bool deferring;
+	unsigned ndefer;
+	struct {
+		struct port *p;
+		unsigned ring;
+	} defer[DP_DEFER_MAX];
 } PV_CACHE_ALIGNED;
 
 struct dp {
@@ -143,6 +155,43 @@ static void gro_deliver(void *arg, struct gro_out *out)
 			t->port[r->port]->ops->release(t->port[r->port],
 						       r->queue, cookies, k);
 	}
+}
+
+bool dp_defer_notify(struct port *p, unsigned ring)
+{
+	struct dp_worker *w = current;
+
+	if (!w || !w->deferring)
+		return false;
+	for (unsigned i = 0; i < w->ndefer; i++)
+		if (w->defer[i].p == p && w->defer[i].ring == ring)
+			return true;
+	if (w->ndefer == DP_DEFER_MAX)
+		return false;
+	w->defer[w->ndefer].p = p;
+	w->defer[w->ndefer].ring = ring;
+	w->ndefer++;
+	return true;
+}
+
+/*
+ * The round's one full barrier, between every used->idx store of the round
+ * and the loads that decide the notifications those stores left open.
+ */
+static void flush_deferred(struct dp_worker *w)
+{
+	uint64_t t0;
+
+	w->deferring = false;
+	if (!w->ndefer)
+		return;
+	t0 = dp_stage_tsc();
+	pv_smp_mb();
+	for (unsigned i = 0; i < w->ndefer; i++)
+		w->defer[i].p->ops->notify_flush(w->defer[i].p, w->defer[i].ring);
+	w->ndefer = 0;
+	w->st.notify_deferred++;
+	dp_stage_add(DP_STAGE_NOTIFY, dp_stage_tsc() - t0);
 }
 
 unsigned dp_poll(struct port *p, unsigned q, unsigned budget)
@@ -403,11 +452,13 @@ static void *worker_main(void *arg)
 		staged = w->st.stage_cycles[DP_STAGE_CLASSIFY] +
 			 w->st.stage_cycles[DP_STAGE_DELIVER] +
 			 w->st.stage_cycles[DP_STAGE_NOTIFY];
+		w->deferring = true;
 		for (unsigned i = 0; i < qs->n; i++) {
 			const struct dp_rxq *r = &qs->q[i];
 
 			work += dp_poll(r->port, r->q, dp->cfg.budget);
 		}
+		flush_deferred(w);
 		t1 = dp_rdtsc();
 		if (work) {
 			uint64_t other = w->st.stage_cycles[DP_STAGE_CLASSIFY] +
@@ -435,7 +486,10 @@ static void *worker_main(void *arg)
 			uint64_t out0 = gro_stats(w->gro)->out_pkts;
 
 			staged = w->st.stage_cycles[DP_STAGE_NOTIFY];
+			/* its deliveries' notifications: one barrier too */
+			w->deferring = true;
 			gro_poll_end(w->gro, work, pv_now_ns());
+			flush_deferred(w);
 			if (gro_stats(w->gro)->out_pkts != out0) {
 				uint64_t ntf = w->st.stage_cycles[DP_STAGE_NOTIFY] -
 					       staged;

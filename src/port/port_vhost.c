@@ -119,19 +119,26 @@ struct vhost_port {
 		struct pkt pkts[PKT_BURST_MAX];
 		unsigned n;				/* chains of the last burst */
 		struct pkt *of_elem[PKT_BURST_MAX];	/* NULL: dropped */
-		uint16_t slot[PKT_BURST_MAX];		/* each chain's used slot */
 		/*
 		 * Chains not returned yet. Every chain's used entry is written
-		 * when it is popped, in that order, and marked here; the mark
-		 * goes when its packet is done (after the forward, or for one
-		 * GRO held, in vhost_release(), which may come first), and
-		 * used->idx never passes a marked one (publish_txq): a frontend
-		 * that resumes at the used idx after we die (QEMU with
-		 * reconnect=1) takes again exactly the chains we had not
-		 * returned, none twice and none lost. A guest that makes a head
-		 * available again while GRO holds it only stalls its own queue
-		 * (until it resets the ring): the older mark stays.
+		 * when it is popped, in that order. While its burst is being
+		 * forwarded (inflight: the used slots from burst_used on, n of
+		 * them) used->idx stays before it; at rx_done() each chain that
+		 * GRO still holds is marked here, and the mark goes when GRO
+		 * lets it go (vhost_release()). A release that comes first,
+		 * during the forward, goes to `gone` instead. used->idx
+		 * never passes a marked one (publish_txq): a frontend that
+		 * resumes at the used idx after we die (QEMU with reconnect=1)
+		 * takes again exactly the chains we had not returned, none twice
+		 * and none lost. A guest that makes a head available again
+		 * while GRO holds it only stalls its own queue (until it resets
+		 * the ring): the older mark stays.
 		 */
+		bool inflight;
+		uint16_t burst_used;	/* used idx of the burst's first chain */
+		/* chains of the burst GRO let go during the forward (bit i:
+		 * elems[i]); GRO may do so before it says it holds one */
+		uint32_t gone;
 		unsigned nheld;
 		uint16_t slot_of[VRING_MAX_SIZE];	/* used slot of a head */
 		uint64_t held[VRING_MAX_SIZE / 64];	/* marked used slots (& mask) */
@@ -221,6 +228,7 @@ static void on_queue_state(void *opaque, unsigned vidx, bool running)
 		struct vring *vq = vhu_dev_vring(vp->dev, vidx);
 
 		vp->txq[q].nheld = 0;
+		vp->txq[q].inflight = false;
 		memset(vp->txq[q].held, 0, sizeof(vp->txq[q].held));
 		/* A busy-polling worker never needs the guest's kicks. */
 		if (dp_notify_mode(dp) == DP_NOTIFY_POLL && vq)
@@ -307,6 +315,85 @@ static void raise_irq(struct vhost_port *vp, unsigned vidx)
 	}
 }
 
+/*
+ * After a full barrier: raises ring @vidx's interrupt if a "no" that
+ * vring_need_call_early() left open turns out to be a "yes". The RX ring
+ * under its queue's lock (its call state is shared by the workers that
+ * lease from it), the TX ring by the one worker that polls it.
+ */
+static void vhost_notify_flush(struct port *p, unsigned vidx)
+{
+	struct vhost_port *vp = vp_of(p);
+	struct vring *vq = vhu_dev_vring(vp->dev, vidx);
+	unsigned q = vidx / 2;
+	bool call = false;
+
+	if (q >= VHU_MAX_QUEUE_PAIRS || !vq)
+		return;
+	if (vidx & 1) {
+		call = vring_ready(vq) && vring_recheck_call(vq);
+	} else {
+		/*
+		 * Not rx_running: a ring stopped since the publish still owes
+		 * the driver its decision (a stop waits for this round, so the
+		 * ring, its memory and call fd are still those of the publish).
+		 */
+		rxq_lock(&vp->rxq[q]);
+		if (vring_ready(vq))
+			call = vring_recheck_call(vq);
+		rxq_unlock(&vp->rxq[q]);
+		if (call)
+			pv_stat_add(&p->st.txq_irqs[q], 1);
+	}
+	if (call)
+		raise_irq(vp, vidx);
+}
+
+#ifdef PV_TEST_HOOKS
+/*
+ * Tests only: called when a publish's "no" is left open for a re-check
+ * (VRING_CALL_RECHECK), to let a driver re-enable its interrupts exactly
+ * between our early read and the round's barrier.
+ */
+extern void (*port_vhost_notify_hook)(struct port *p, unsigned vidx);
+void (*port_vhost_notify_hook)(struct port *p, unsigned vidx);
+#endif
+
+static inline void notify_hook(struct port *p, unsigned vidx)
+{
+#ifdef PV_TEST_HOOKS
+	if (unlikely(port_vhost_notify_hook))
+		port_vhost_notify_hook(p, vidx);
+#else
+	(void)p;
+	(void)vidx;
+#endif
+}
+
+
+/*
+ * The end of a publish's notification: a call now, none, or (the driver
+ * said no, before any barrier) a re-check after the worker round's one
+ * barrier, or at once if it cannot wait (outside a worker round).
+ */
+static void publish_notify(struct vhost_port *vp, unsigned vidx,
+			   enum vring_call c)
+{
+	if (c == VRING_CALL_NO)
+		return;
+	if (c == VRING_CALL_YES) {
+		if (!(vidx & 1))
+			pv_stat_add(&vp->port.st.txq_irqs[vidx / 2], 1);
+		raise_irq(vp, vidx);
+		return;
+	}
+	notify_hook(&vp->port, vidx);
+	if (!dp_defer_notify(&vp->port, vidx)) {
+		pv_smp_mb();
+		vhost_notify_flush(&vp->port, vidx);
+	}
+}
+
 /* Strips the header off a popped TX chain into a pkt; returns the drop reason. */
 static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 				 struct pkt *p, size_t hdr_len, uint64_t feat)
@@ -363,24 +450,38 @@ static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 }
 
 /*
- * Publishes the used entries up to the oldest chain still marked (all of
- * them when none is): used->idx only ever covers chains returned, in the
- * order they were popped.
+ * Publishes the used entries up to the oldest chain still marked or still
+ * being forwarded (all of them when none is): used->idx only ever covers
+ * chains returned, in the order they were popped.
  */
 static void publish_txq(struct vring *vq, struct vhost_txq *t)
 {
-	uint16_t p = vq->used_flushed, s;
+	uint16_t p = vq->used_flushed, end, s;
 
-	if (!t->nheld) {
+	if (!t->nheld && !t->inflight) {
 		vring_flush(vq);
 		return;
 	}
-	for (; p != vq->used_idx; p++) {
+	end = t->inflight ? t->burst_used : vq->used_idx;
+	for (; p != end && t->nheld; p++) {
 		s = p & vq->mask;
 		if (t->held[s / 64] & (1ULL << (s & 63)))
 			break;
 	}
+	if (!t->nheld)
+		p = end;
 	vring_used_publish(vq, p);
+}
+
+_Static_assert(PKT_BURST_MAX <= 32, "vhost_txq.gone has a bit per chain of a burst");
+
+/* Marks used slot @s as a chain GRO holds. */
+static void txq_hold(struct vhost_txq *t, uint16_t s)
+{
+	if (!(t->held[s / 64] & (1ULL << (s & 63)))) {
+		t->held[s / 64] |= 1ULL << (s & 63);
+		t->nheld++;
+	}
 }
 
 /* Clears the mark of used slot @s, if it has one. */
@@ -419,21 +520,16 @@ static unsigned vhost_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	t->n = n;
 	if (n == 0)
 		return 0;
-	/* Used entries in pop order, each marked until its packet is done. */
+	/* Used entries in pop order, unpublished until the packets are done. */
+	t->inflight = false;	/* not staged if the ring broke */
 	if (likely(vring_ready(vq))) {
 		uint16_t u = vring_push_burst(vq, t->elems, n);
 
-		for (unsigned i = 0; i < n; i++) {
-			uint16_t s = (uint16_t)(u + i) & vq->mask;
-
-			t->slot[i] = s;
-			t->slot_of[t->elems[i].head] = s;
-			t->held[s / 64] |= 1ULL << (s & 63);
-		}
-		t->nheld += n;
-	} else {
 		for (unsigned i = 0; i < n; i++)
-			t->slot[i] = UINT16_MAX;	/* not staged: ring broke */
+			t->slot_of[t->elems[i].head] = (uint16_t)(u + i) & vq->mask;
+		t->burst_used = u;
+		t->gone = 0;
+		t->inflight = true;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct pkt *pk = &t->pkts[m];
@@ -468,13 +564,15 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 
 	(void)pkts;
 	(void)m;
-	for (unsigned i = 0; i < t->n; i++)
-		if (t->slot[i] != UINT16_MAX &&
-		    (!t->of_elem[i] || !t->of_elem[i]->held))
-			txq_done(t, t->slot[i]);
+	if (t->inflight) {
+		for (unsigned i = 0; i < t->n; i++)
+			if (unlikely(t->of_elem[i] && t->of_elem[i]->held &&
+				     !(t->gone & (1u << i))))
+				txq_hold(t, (uint16_t)(t->burst_used + i) & vq->mask);
+		t->inflight = false;
+	}
 	publish_txq(vq, t);
-	if (vring_need_call(vq))
-		raise_irq(vp, 2 * q + 1);
+	publish_notify(vp, 2 * q + 1, vring_need_call_early(vq));
 	dp_stage_add(DP_STAGE_NOTIFY, dp_stage_tsc() - t0);
 }
 
@@ -482,6 +580,7 @@ static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
 			  unsigned n)
 {
 	struct vhost_port *vp = vp_of(p);
+	struct vhost_txq *t;
 	struct vring *vq;
 
 	/*
@@ -493,10 +592,23 @@ static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
 	vq = vhu_dev_vring(vp->dev, 2 * q + 1);
 	if (!vq || !vring_ready(vq))
 		return;
-	for (unsigned i = 0; i < n; i++)
-		if (cookies[i] < vq->size)
-			txq_done(&vp->txq[q], vp->txq[q].slot_of[cookies[i]]);
-	publish_txq(vq, &vp->txq[q]);
+	t = &vp->txq[q];
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t s, k;
+
+		if (cookies[i] >= vq->size)
+			continue;
+		s = t->slot_of[cookies[i]];
+		k = (uint16_t)(s - t->burst_used) & vq->mask;
+		/* a chain of the burst being forwarded: not marked yet, and
+		 * rx_done() must not mark it (GRO took it and let it go) */
+		if (t->inflight && k < t->n) {
+			t->gone |= 1u << k;
+		} else {
+			txq_done(t, s);
+		}
+	}
+	publish_txq(vq, t);
 	if (vring_need_call(vq))
 		raise_irq(vp, 2 * q + 1);
 }
@@ -682,7 +794,8 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	while (i < n) {
 		unsigned first = i, used = 0, lease;
 		uint16_t slot;
-		bool call = false, burst = true;
+		enum vring_call call;
+		bool burst = true;
 
 		/* Reserve: descriptors and used slots, nothing copied. */
 		rxq_lock(rq);
@@ -791,12 +904,9 @@ static unsigned vhost_tx_burst(struct port *p, unsigned q, struct pkt **pkts,
 			vring_used_publish(vq, rq->end[rq->head % LEASE_MAX]);
 			rq->head++;
 		}
-		call = vring_need_call(vq);
+		call = vring_need_call_early(vq);
 		rxq_unlock(rq);
-		if (call) {
-			pv_stat_add(&p->st.txq_irqs[q], 1);
-			raise_irq(vp, 2 * q);
-		}
+		publish_notify(vp, 2 * q, call);
 	}
 	pv_stat_add(&p->st.tx_gso_pkts, gso_pkts);
 	port_count_tx(p, q, sent, bytes, csum_done, dropped ? drops : NULL);
@@ -850,6 +960,7 @@ static const struct port_ops vhost_port_ops = {
 	.rx_kicked = vhost_rx_kicked,
 	.rx_notify = vhost_rx_notify,
 	.release = vhost_release,
+	.notify_flush = vhost_notify_flush,
 	.start = vhost_start,
 	.destroy = vhost_destroy,
 	.sock_path = vhost_sock_path,

@@ -170,6 +170,7 @@ void vring_start(struct vring *vq, uint16_t last_avail)
 {
 	if (!vq->desc)
 		return;
+	vq->call_recheck = false;
 	if (vq->packed) {
 		vring_pk_start(vq, last_avail);
 		return;
@@ -847,6 +848,11 @@ bool vring_need_call(struct vring *vq)
 	 * the driver's used_event/flags, or we can miss its re-enable (pairs
 	 * with the mb in vring_drv_set_call). */
 	pv_smp_mb();
+	/* a fenced decision settles what an early one left open, too */
+	if (vq->call_recheck) {
+		old = vq->recheck_from;
+		vq->call_recheck = false;
+	}
 	vq->signalled_used = new;
 	vq->signalled_used_valid = true;
 	if (vq->event_idx) {
@@ -863,6 +869,65 @@ bool vring_need_call(struct vring *vq)
 	else
 		vq->st.calls_suppressed++;
 	return need;
+}
+
+/* Whether the driver's event area asks for a call for used (@from, @to]. */
+static inline bool driver_wants_call(const struct vring *vq, uint16_t to,
+				     uint16_t from)
+{
+	if (vq->event_idx)
+		return vring_need_event(le16toh(READ_ONCE(*used_event_ptr(vq))),
+					to, from);
+	return !(le16toh(READ_ONCE(vq->avail->flags)) &
+		 VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+enum vring_call vring_need_call_early(struct vring *vq)
+{
+	uint16_t old = vq->signalled_used, new = vq->used_flushed;
+
+	/* an open range never nears 2^16 entries (the event-idx compare's
+	 * reach): a ring's worth decides with the barrier */
+	if (unlikely(!split_running(vq) || !vq->signalled_used_valid ||
+		     (vq->call_recheck &&
+		      (uint16_t)(new - vq->recheck_from) >= vq->size)))
+		return vring_need_call(vq) ? VRING_CALL_YES : VRING_CALL_NO;
+	if (old == new)
+		return VRING_CALL_NO;
+	vq->signalled_used = new;
+	/*
+	 * A "yes" needs no barrier (the eventfd write that follows is one);
+	 * a "no" read now may be older than our used->idx store: the driver
+	 * may have re-enabled, fenced and read the old used->idx meanwhile
+	 * (§2.7.10's race), so it stands only once re-read after a barrier.
+	 */
+	if (driver_wants_call(vq, new, old)) {
+		vq->st.calls++;
+		vq->call_recheck = false;	/* this call covers those too */
+		return VRING_CALL_YES;
+	}
+	vq->st.calls_suppressed++;	/* a yes after the barrier counts a call too */
+	if (!vq->call_recheck) {
+		vq->call_recheck = true;
+		vq->recheck_from = old;
+	}
+	return VRING_CALL_RECHECK;
+}
+
+bool vring_recheck_call(struct vring *vq)
+{
+	if (!vq->call_recheck)
+		return false;
+	vq->call_recheck = false;
+	if (unlikely(!split_running(vq)))
+		return false;
+	/* every used entry since the first unchecked "no": the driver's
+	 * used_event may lie anywhere in it */
+	if (driver_wants_call(vq, vq->signalled_used, vq->recheck_from)) {
+		vq->st.calls++;
+		return true;
+	}
+	return false;
 }
 
 void vring_set_kick(struct vring *vq, bool enable)

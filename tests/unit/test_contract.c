@@ -24,6 +24,8 @@
  * VIRTIO_F_IN_ORDER, split and packed, every chain checked to come back
  * in add order, with frames the switch drops on the way.
  */
+#include <sys/eventfd.h>
+#include <poll.h>
 #include "contract_fixture.h"
 
 /* ---- (a) memory table changes under traffic ---- */
@@ -760,9 +762,95 @@ static void leases_queue_behind_a_stalled_worker(void **state)
 	free(w);
 }
 
+/*
+ * The round's one notification barrier (dp_defer_notify): the driver of
+ * guest b's RX ring re-enables its interrupt exactly between the worker's
+ * early read of its flags (or used_event), which said no, and the round's
+ * barrier, as a driver that enables, fences and reads the old used->idx
+ * would; the re-check after the barrier must raise the interrupt, or that
+ * driver sleeps on a frame it was never told about.
+ */
+extern void (*port_vhost_notify_hook)(struct port *p, unsigned vidx);
+static struct guest *reen_guest;
+static int reen_armed;
+
+static void reenable_hook(struct port *p, unsigned vidx)
+{
+	struct vring *drv;
+
+	if (!__atomic_load_n(&reen_armed, __ATOMIC_ACQUIRE) ||
+	    p != reen_guest->port || vidx != 0)
+		return;
+	drv = &reen_guest->ring[RXR].drv;
+	if (drv->event_idx)	/* it saw used 1, asks for a call past it */
+		WRITE_ONCE(drv->avail->ring[QSZ], htole16(1));
+	else
+		WRITE_ONCE(drv->avail->flags, 0);
+	__atomic_store_n(&reen_armed, 0, __ATOMIC_RELEASE);
+}
+
+/* Drives until guest @b received @n frames (liveness bound only). */
+static void drive_until(struct world *w, struct guest *b, uint64_t n)
+{
+	uint64_t until = pv_now_ns() + LIVENESS_NS;
+
+	while (b->rcvd < n && pv_now_ns() < until) {
+		drive(w);
+		usleep(100);
+	}
+	assert_int_equal(b->rcvd, n);
+}
+
+static bool readable(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 1;
+}
+
+static void call_reenabled_before_the_barrier(void **state)
+{
+	const uint64_t feats[2] = { F_BASE, F_EVIDX };
+
+	(void)state;
+	for (unsigned f = 0; f < 2; f++) {
+		struct world *w = world_new();
+		struct guest *a, *b;
+		eventfd_t v;
+
+		a = guest_new(w, false, true, feats[f]);
+		b = guest_new(w, true, false, feats[f]);
+		a->dst_mac = b->port->mac;
+		a->limit = 1;
+		world_start(w, 1, DP_NOTIFY_POLL);
+		rx_refill(b);
+		vring_drv_set_call(&b->ring[RXR].drv, false);
+		/* frame 1: the ring's first decision, with the barrier */
+		drive_until(w, b, 1);
+		if (readable(b->call[RXR], 0))
+			assert_int_equal(eventfd_read(b->call[RXR], &v), 0);
+		reen_guest = b;
+		port_vhost_notify_hook = reenable_hook;
+		__atomic_store_n(&reen_armed, 1, __ATOMIC_RELEASE);
+		/* frame 2: early "no", the driver re-enables, the barrier */
+		a->limit = 2;
+		drive_until(w, b, 2);
+		assert_true(readable(b->call[RXR], 2000));
+		assert_int_equal(__atomic_load_n(&reen_armed, __ATOMIC_ACQUIRE), 0);
+		/* it was the round's barrier, not one per publish */
+		assert_true(dp_worker_stats(w->dp, 0)->notify_deferred >= 1);
+		world_stop_workers(w);
+		port_vhost_notify_hook = NULL;
+		assert_int_equal(b->bad, 0);
+		world_free(w);
+		free(w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(call_reenabled_before_the_barrier),
 		cmocka_unit_test(mem_table_changes_under_traffic),
 		cmocka_unit_test(call_fd_changes_under_traffic),
 		cmocka_unit_test(many_workers_fill_one_ring),

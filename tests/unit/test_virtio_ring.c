@@ -436,6 +436,158 @@ static void event_idx_suppression(void **state)
 	fg_ring_destroy(&r);
 }
 
+/*
+ * vring_need_call_early(): a "no" read before the barrier stays open until
+ * vring_recheck_call(), which must see a driver that re-enabled meanwhile
+ * (the race the barrier closes); a "yes" closes what was open.
+ */
+static void call_early_recheck(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b = { fg_alloc(fg, 0, 64, 64), 64 };
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 64,
+					 VIRTIO_BIT(VIRTIO_F_VERSION_1), 0), 0);
+	for (int i = 0; i < 6; i++)
+		vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 6);
+
+	/* the first decision takes the fenced path: a certain no */
+	vring_drv_set_call(&r.drv, false);
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_NO);
+	assert_false(vring_recheck_call(&r.dev));
+
+	/* driver says no, and still does after the barrier */
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_NO);
+	assert_false(vring_recheck_call(&r.dev));
+	assert_false(vring_recheck_call(&r.dev));	/* closed */
+
+	/* driver re-enables between our read and the recheck: a call */
+	vring_push(&r.dev, elems[2].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_drv_set_call(&r.drv, true);
+	assert_true(vring_recheck_call(&r.dev));
+
+	/* a "yes" covers what an earlier "no" left open */
+	vring_drv_set_call(&r.drv, false);
+	vring_push(&r.dev, elems[3].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_drv_set_call(&r.drv, true);
+	vring_push(&r.dev, elems[4].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_YES);
+	assert_false(vring_recheck_call(&r.dev));
+
+	/* a ring restarted drops what was open */
+	vring_drv_set_call(&r.drv, false);
+	vring_push(&r.dev, elems[5].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_start(&r.dev, r.dev.last_avail);
+	assert_false(vring_recheck_call(&r.dev));
+	/* every "no" decided is counted, a recheck's "yes" as a call too */
+	assert_int_equal(r.dev.st.calls, 2);
+	assert_int_equal(r.dev.st.calls_suppressed, 5);
+
+	/* a ring stopped between the "no" and the recheck owes nothing */
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_NO);
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_drv_set_call(&r.drv, true);
+	vring_stop(&r.dev);
+	assert_false(vring_recheck_call(&r.dev));
+	fg_ring_destroy(&r);
+}
+
+/* With event-idx: the recheck covers every entry since the first open "no". */
+static void call_early_recheck_event_idx(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b = { fg_alloc(fg, 0, 64, 64), 64 };
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 64, FEAT, 0), 0);
+	assert_true(r.dev.event_idx);
+	for (int i = 0; i < 8; i++)
+		vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 8);
+	vring_drv_set_call(&r.drv, true);		/* used_event = 0 */
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);				/* used 1 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_YES);
+	/* used 1 -> 2 and 2 -> 3, the driver's used_event still 0: no, open */
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_push(&r.dev, elems[2].head, 0);
+	vring_flush(&r.dev);
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	/* the driver moves used_event to 1 (inside 1..3) before the recheck */
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(1);
+	assert_true(vring_recheck_call(&r.dev));
+	/* used_event 5, past what we published: still no after the barrier */
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(5);
+	vring_push(&r.dev, elems[3].head, 0);
+	vring_flush(&r.dev);				/* used 4 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	assert_false(vring_recheck_call(&r.dev));
+	vring_push(&r.dev, elems[4].head, 0);
+	vring_push(&r.dev, elems[5].head, 0);
+	vring_flush(&r.dev);				/* used 6: crosses 5 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_YES);
+	/* a fenced decision settles an open range: no second call after */
+	vring_push(&r.dev, elems[6].head, 0);
+	vring_flush(&r.dev);				/* used 7, event 5 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(6);
+	vring_push(&r.dev, elems[7].head, 0);
+	vring_flush(&r.dev);				/* used 8 */
+	assert_true(vring_need_call(&r.dev));		/* 6..7 crossed */
+	assert_false(vring_recheck_call(&r.dev));
+	fg_ring_destroy(&r);
+}
+
+/* The open range across the 16-bit wrap of the used index. */
+static void call_early_recheck_wrap(void **state)
+{
+	struct fakeguest *fg = *state;
+	struct vring_buf b = { fg_alloc(fg, 0, 64, 64), 64 };
+	struct fg_ring r;
+
+	assert_int_equal(fg_ring_create(fg, &r, 2, 64, FEAT, 65534), 0);
+	for (int i = 0; i < 4; i++)
+		vring_drv_add(&r.drv, &b, 1, 0, NULL);
+	vring_drv_publish(&r.drv);
+	assert_int_equal(vring_pop_burst(&r.dev, elems, 8, VRING_DIR_OUT), 4);
+	vring_push(&r.dev, elems[0].head, 0);
+	vring_flush(&r.dev);				/* used 65535 */
+	assert_true(vring_need_call(&r.dev));		/* first: always */
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(100);
+	vring_push(&r.dev, elems[1].head, 0);
+	vring_flush(&r.dev);				/* used 0 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	vring_push(&r.dev, elems[2].head, 0);
+	vring_flush(&r.dev);				/* used 1 */
+	assert_int_equal(vring_need_call_early(&r.dev), VRING_CALL_RECHECK);
+	/* the driver asks for a call at 65535 -> 0, inside the open range */
+	*(uint16_t *)&r.drv.avail->ring[64] = htole16(65535);
+	assert_true(vring_recheck_call(&r.dev));
+	fg_ring_destroy(&r);
+}
+
 /* Without event-idx: used->flags NO_NOTIFY and avail->flags NO_INTERRUPT. */
 static void flags_suppression(void **state)
 {
@@ -723,6 +875,9 @@ int main(void)
 		cmocka_unit_test(indirect_tables),
 		cmocka_unit_test(dir_any_chain),
 		cmocka_unit_test(event_idx_suppression),
+		cmocka_unit_test(call_early_recheck),
+		cmocka_unit_test(call_early_recheck_event_idx),
+		cmocka_unit_test(call_early_recheck_wrap),
 		cmocka_unit_test(flags_suppression),
 		cmocka_unit_test(stop_and_restart),
 		cmocka_unit_test(resetup_keeps_state),
