@@ -362,8 +362,12 @@ void (*port_vhost_notify_hook)(struct port *p, unsigned vidx);
 static inline void notify_hook(struct port *p, unsigned vidx)
 {
 #ifdef PV_TEST_HOOKS
-	if (unlikely(port_vhost_notify_hook))
-		port_vhost_notify_hook(p, vidx);
+	/* atomic: a test sets it while the workers run */
+	void (*hook)(struct port *, unsigned) =
+		__atomic_load_n(&port_vhost_notify_hook, __ATOMIC_ACQUIRE);
+
+	if (unlikely(hook))
+		hook(p, vidx);
 #else
 	(void)p;
 	(void)vidx;

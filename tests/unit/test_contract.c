@@ -830,7 +830,8 @@ static void call_reenabled_before_the_barrier(void **state)
 		if (readable(b->call[RXR], 0))
 			assert_int_equal(eventfd_read(b->call[RXR], &v), 0);
 		reen_guest = b;
-		port_vhost_notify_hook = reenable_hook;
+		__atomic_store_n(&port_vhost_notify_hook, reenable_hook,
+				 __ATOMIC_RELEASE);
 		__atomic_store_n(&reen_armed, 1, __ATOMIC_RELEASE);
 		/* frame 2: early "no", the driver re-enables, the barrier */
 		a->limit = 2;
@@ -840,7 +841,7 @@ static void call_reenabled_before_the_barrier(void **state)
 		/* it was the round's barrier, not one per publish */
 		assert_true(dp_worker_stats(w->dp, 0)->notify_deferred >= 1);
 		world_stop_workers(w);
-		port_vhost_notify_hook = NULL;
+		__atomic_store_n(&port_vhost_notify_hook, NULL, __ATOMIC_RELEASE);
 		assert_int_equal(b->bad, 0);
 		world_free(w);
 		free(w);
