@@ -633,7 +633,7 @@ peers_run() {
 sc_peers() {
 	need dpdk-testpmd || { echo "peers: no dpdk-testpmd, skipped" >&2; return 0; }
 	local size kind r files_p files_d files_b f fwd tag variants kinds=(pvnet dpdk)
-	local rp rd rb pairs_pd pairs_bp got_p got_d got_b
+	local rp rd rb pairs_pd pairs_bp got_p got_d got_b ki
 	if [ -n "$PEERS_VARIANTS" ]; then
 		read -ra variants <<<"$PEERS_VARIANTS"
 	else
@@ -660,9 +660,12 @@ sc_peers() {
 		for size in $PEERS_SIZES; do
 			files_p=() files_d=() files_b=() pairs_pd=() pairs_bp=()
 			for r in $(seq "${PEERS_RUNS:-$RUNS}"); do
-				# alternate the switches run by run: the same noise for all
+				# alternate the switches run by run: the same noise for all;
+				# the order rotates per round (round_order): the first run of
+				# a round tends to do better on a shared host
 				got_p='' got_d='' got_b=''
-				for kind in "${kinds[@]}"; do
+				for ki in $(round_order "${#kinds[@]}" "$r"); do
+					kind=${kinds[$ki]}
 					progress "peers: $kind ${fwd} ${size}B, run $r/${PEERS_RUNS:-$RUNS}"
 					f=$T/peers.$kind.${PEERS_VQ:+packed.}$fwd.$size.$r.json
 					peers_run "$kind" "$size" "$f" "$fwd" || continue
