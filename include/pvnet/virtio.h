@@ -352,6 +352,12 @@ struct vring {
 	/* driver: private next links (free list and chains); the desc table
 	 * is shared with the device, so the driver never reads it back */
 	uint16_t *drv_next;
+	/* driver, by id (split without IN_ORDER, packed): publishes so far;
+	 * a head (buffer ID) added since the last one has drv_epoch[id]
+	 * equal to it: not published, so a used entry naming it is a lie
+	 * (64 bits: the count never comes round) */
+	uint64_t drv_epochs;
+	uint64_t *drv_epoch;		/* per head / buffer ID: drv_epochs at add */
 	uint16_t alloc_size;		/* queue size the arrays above hold */
 
 	/* device: last avail->idx read and validated (<= size ahead) */
@@ -390,11 +396,6 @@ struct vring {
 	/* descriptors published since the last vring_drv_need_kick(),
 	 * capped at two laps (positions alone repeat every two laps) */
 	uint32_t pk_drv_unkicked;
-	/* publishes so far; an ID added since the last one has
-	 * pk_drv_epoch[id] equal to it: not published, so a used descriptor
-	 * naming it is a lie (64 bits: the count never comes round) */
-	uint64_t pk_drv_epochs;
-	uint64_t *pk_drv_epoch;		/* per buffer ID: pk_drv_epochs at add */
 
 	/*
 	 * Driver, VIRTIO_F_IN_ORDER (vring_drv_set_in_order(); split:
@@ -410,7 +411,7 @@ struct vring {
 	/* split: a chain with writable bytes was added, so used entries are
 	 * read (their lengths); until then used->idx alone says what is done */
 	bool drv_io_lens;
-	uint16_t drv_pub;	/* split: avail->idx as last published */
+	uint16_t drv_pub;	/* split (both ways): avail->idx as last published */
 	/* the oldest chain not harvested: split its avail position, packed
 	 * its buffer ID */
 	uint16_t drv_io_first;
@@ -603,10 +604,10 @@ void vring_drv_publish(struct vring *vq);
 bool vring_drv_need_kick(struct vring *vq);
 /*
  * Harvests up to @n used chains: cookies[i] and lens[i] (either may be NULL).
- * The device is not trusted: a bad used idx or id, or a len above the
- * chain's writable bytes, breaks the ring (packed: an ID not outstanding
- * or not yet published, and used flags whose wrap counter is out of step
- * with ours, too). Returns the count. In order (vring_drv_set_in_order()):
+ * The device is not trusted: a used idx past what was published, an id
+ * not in flight or not yet published, or a len above the chain's writable
+ * bytes, breaks the ring (packed: used flags whose wrap counter is out of
+ * step with ours, too). Returns the count. In order (vring_drv_set_in_order()):
  * chains come back in add order; a batch's chains before its last get
  * their writable bytes as length (the entry carries the last one's); a
  * split ring that never had a writable chain is harvested from used->idx

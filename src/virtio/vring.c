@@ -34,7 +34,9 @@
  * regions of its gmem, loop without bound, allocate, or abort.
  *
  * The driver side (pvnet guest, tests, benchmarks) trusts its own memory
- * but not the device: used->idx and used ids are validated the same way,
+ * but not the device: used->idx may not pass avail->idx as we published it
+ * (drv_pub), a used id must name a chain in flight and published (one
+ * that was added after the last publish has drv_epoch[id] == drv_epochs),
  * and the driver keeps its free list in private memory, never reading the
  * shared descriptor table back.
  *
@@ -71,8 +73,8 @@ static void free_arrays(struct vring *vq)
 	free(vq->pk_id);
 	free(vq->pk_len);
 	free(vq->pk_busy);
-	free(vq->pk_drv_epoch);
-	vq->pk_drv_epoch = NULL;
+	free(vq->drv_epoch);
+	vq->drv_epoch = NULL;
 	vq->pk_pos = vq->pk_end = vq->pk_id = NULL;
 	vq->pk_len = NULL;
 	vq->pk_busy = NULL;
@@ -90,8 +92,7 @@ static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
 	if (vq->alloc_size == size &&
 	    (!device || !indirect || vq->ind_scratch) &&
 	    (!device || !packed || vq->pk_pos) &&
-	    (device || vq->drv_next) &&
-	    (device || !packed || vq->pk_drv_epoch))
+	    (device || vq->drv_next))
 		return 0;
 	free_arrays(vq);
 	if (device && indirect) {
@@ -116,13 +117,9 @@ static int alloc_arrays(struct vring *vq, uint16_t size, bool device,
 		vq->drv_cookie = calloc(size, sizeof(*vq->drv_cookie));
 		vq->drv_next = calloc(size, sizeof(*vq->drv_next));
 		vq->drv_in_len = calloc(size, sizeof(*vq->drv_in_len));
+		vq->drv_epoch = calloc(size, sizeof(*vq->drv_epoch));
 		if (!vq->drv_chain_len || !vq->drv_cookie || !vq->drv_next ||
-		    !vq->drv_in_len)
-			goto err;
-	}
-	if (!device && packed) {
-		vq->pk_drv_epoch = calloc(size, sizeof(*vq->pk_drv_epoch));
-		if (!vq->pk_drv_epoch)
+		    !vq->drv_in_len || !vq->drv_epoch)
 			goto err;
 	}
 	vq->alloc_size = size;
@@ -975,7 +972,9 @@ void vring_drv_init_at(struct vring *vq, uint16_t idx)
 		vq->drv_next[i] = (uint16_t)(i + 1);
 		vq->drv_chain_len[i] = 0;
 		vq->drv_cookie[i] = NULL;
+		vq->drv_epoch[i] = 0;
 	}
+	vq->drv_epochs = 0;
 	vq->free_head = 0;
 	vq->num_free = vq->size;
 	vq->shadow_avail = idx;
@@ -1039,6 +1038,7 @@ int vring_drv_add(struct vring *vq, const struct vring_buf *bufs,
 	vq->free_head = i;
 	vq->num_free -= (uint16_t)total;
 	vq->drv_chain_len[head] = (uint16_t)total;
+	vq->drv_epoch[head] = vq->drv_epochs;
 	vq->drv_cookie[head] = cookie;
 	vq->drv_in_len[head] = in_bytes > UINT32_MAX ? UINT32_MAX :
 			       (uint32_t)in_bytes;
@@ -1061,6 +1061,7 @@ void vring_drv_publish(struct vring *vq)
 	 * (pairs with the device's acquire load in refresh_avail). */
 	pv_store_release(&vq->avail->idx, htole16(vq->shadow_avail));
 	vq->drv_pub = vq->shadow_avail;
+	vq->drv_epochs++;	/* every head added so far is published */
 }
 
 bool vring_drv_need_kick(struct vring *vq)
@@ -1132,36 +1133,54 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 	 * store of used->idx (vring_flush). */
 	idx = le16toh(pv_load_acquire(&vq->used->idx));
 	num = (uint16_t)(idx - vq->last_used);
-	if (unlikely(num > vq->size)) {
+	/* published and not harvested: never more than the ring holds */
+	if (unlikely(num > (uint16_t)(vq->drv_pub - vq->last_used))) {
 		vring_fail(vq, PV_DROP_RING_USED_IDX);
 		return 0;
 	}
 	if (num < n)
 		n = num;
-	for (i = 0; i < n; i++) {
-		struct vring_used_elem *ue =
-			&vq->used->ring[vq->last_used & vq->mask];
-		uint32_t id = le32toh(READ_ONCE(ue->id));
-		uint32_t len = le32toh(READ_ONCE(ue->len));
+	{
+		/* On locals: the caller's arrays may alias nothing of ours,
+		 * but the compiler cannot know that. */
+		const struct vring_used_elem *ring = vq->used->ring;
+		const uint64_t *epoch = vq->drv_epoch;
+		const uint64_t epochs = vq->drv_epochs;
+		const uint16_t *chain_len = vq->drv_chain_len;
+		const uint32_t *in_len = vq->drv_in_len;
+		void **ck = vq->drv_cookie;
+		uint16_t last = vq->last_used, mask = vq->mask, size = vq->size;
+		uint64_t bytes = 0;
 
-		if (unlikely(id >= vq->size || !vq->drv_chain_len[id])) {
-			vring_fail(vq, PV_DROP_RING_USED_ID);
-			break;
+		for (i = 0; i < n; i++) {
+			const struct vring_used_elem *ue = &ring[last & mask];
+			uint32_t id = le32toh(READ_ONCE(ue->id));
+			uint32_t len = le32toh(READ_ONCE(ue->len));
+
+			/* in flight and published: a head added since the
+			 * last publish carries that publish count */
+			if (unlikely(id >= size || !chain_len[id] ||
+				     epoch[id] == epochs)) {
+				vring_fail(vq, PV_DROP_RING_USED_ID);
+				break;
+			}
+			/* §2.7.8: len counts bytes written into the chain. */
+			if (unlikely(len > in_len[id])) {
+				vring_fail(vq, PV_DROP_RING_USED_LEN);
+				break;
+			}
+			if (cookies)
+				cookies[i] = ck[id];
+			if (lens)
+				lens[i] = len;
+			ck[id] = NULL;
+			drv_free_chain(vq, (uint16_t)id);
+			last++;
+			bytes += len;
 		}
-		/* §2.7.8: len counts bytes written into the chain. */
-		if (unlikely(len > vq->drv_in_len[id])) {
-			vring_fail(vq, PV_DROP_RING_USED_LEN);
-			break;
-		}
-		if (cookies)
-			cookies[i] = vq->drv_cookie[id];
-		if (lens)
-			lens[i] = len;
-		vq->drv_cookie[id] = NULL;
-		drv_free_chain(vq, (uint16_t)id);
-		vq->last_used++;
-		vq->st.pkts++;
-		vq->st.bytes += len;
+		vq->last_used = last;
+		vq->st.pkts += i;
+		vq->st.bytes += bytes;
 	}
 	return i;
 }

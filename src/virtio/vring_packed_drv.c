@@ -14,7 +14,7 @@
  *    counter out of step (RING_PK_USED_WRAP);
  *  - the ID must be < size, outstanding and published (RING_USED_ID:
  *    an ID added since the last publish carries that publish count in
- *    pk_drv_epoch, one check whatever the number of them), and its chain
+ *    drv_epoch, one check whatever the number of them), and its chain
  *    must fit in what we published and did not get back yet;
  *  - the length must not exceed the chain's writable bytes
  *    (RING_USED_LEN); a chain without any is read as 0 (§2.8.4: the
@@ -106,7 +106,7 @@ void vring_pk_drv_init(struct vring *vq, uint16_t pw)
 		vq->drv_next[i] = (uint16_t)(i + 1);	/* free buffer IDs */
 		vq->drv_chain_len[i] = 0;
 		vq->drv_cookie[i] = NULL;
-		vq->pk_drv_epoch[i] = 0;
+		vq->drv_epoch[i] = 0;
 		ring[i].addr = 0;
 		ring[i].len = 0;
 		ring[i].id = 0;
@@ -118,7 +118,7 @@ void vring_pk_drv_init(struct vring *vq, uint16_t pw)
 	vq->pk_drv_pub = pw;
 	vq->pk_drv_unkicked = 0;
 	vq->pk_drv_head_flags = 0;
-	vq->pk_drv_epochs = 0;
+	vq->drv_epochs = 0;
 	/* in order: IDs taken from 0 up (free_head the next one) */
 	vq->drv_io_first = 0;
 	vq->drv_io_pend = 0;
@@ -183,7 +183,7 @@ int vring_pk_drv_add(struct vring *vq, const struct vring_buf *bufs,
 	vq->shadow_avail = pw;
 	vq->num_free -= (uint16_t)total;
 	vq->drv_chain_len[id] = (uint16_t)total;
-	vq->pk_drv_epoch[id] = vq->pk_drv_epochs;
+	vq->drv_epoch[id] = vq->drv_epochs;
 	vq->drv_cookie[id] = cookie;
 	vq->drv_in_len[id] = in_bytes > UINT32_MAX ? UINT32_MAX :
 			     (uint32_t)in_bytes;
@@ -207,7 +207,7 @@ void vring_pk_drv_publish(struct vring *vq)
 	pv_store_release(&pkd_ring(vq)[pkd_pos(pub)].flags,
 			 htole16(vq->pk_drv_head_flags));
 	vq->pk_drv_pub = vq->shadow_avail;
-	vq->pk_drv_epochs++;	/* every ID added so far is published */
+	vq->drv_epochs++;	/* every ID added so far is published */
 }
 
 bool vring_pk_drv_need_kick(struct vring *vq)
@@ -264,7 +264,7 @@ bool vring_pk_drv_need_kick(struct vring *vq)
  * seen it. */
 static inline bool pkd_unpublished(const struct vring *vq, uint16_t id)
 {
-	return vq->pk_drv_epoch[id] == vq->pk_drv_epochs;
+	return vq->drv_epoch[id] == vq->drv_epochs;
 }
 
 /* Published and not harvested: the only range where a used one can be. */

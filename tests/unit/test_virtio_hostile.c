@@ -631,6 +631,8 @@ static void used_id_out_of_range(void **state)
 	struct hctx *h = *state;
 	struct vring_buf b = { h->buf, 64 };
 
+	/* two published: the index covers both entries */
+	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
 	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
 	vring_drv_publish(&h->a.drv);
 	fg_ring_used_write(&h->a, 0, 0, 0);
@@ -646,6 +648,8 @@ static void used_id_twice(void **state)
 	struct hctx *h = *state;
 	struct vring_buf b = { h->buf, 64 };
 
+	/* two published: the index covers both entries */
+	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
 	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, NULL), 0);
 	vring_drv_publish(&h->a.drv);
 	fg_ring_used_write(&h->a, 0, 0, 0);
@@ -670,6 +674,102 @@ static void used_len_too_big(void **state)
 	assert_int_equal(vring_drv_get_used(&h->a.drv, NULL, &len, 8), 1);
 	assert_int_equal(len, 100);
 	expect_broken(h, &h->a.drv, PV_DROP_RING_USED_LEN);
+}
+
+/*
+ * Without IN_ORDER (harvest by id) the device may name only chains we
+ * published: used->idx past avail->idx as published, or an entry naming a
+ * chain added since (its descriptors are written, its avail entry too, but
+ * avail->idx does not cover it), is a lie, as on the in-order and packed
+ * paths. @wrap: first many honest laps, so the indices cross 2^16 and the
+ * heads named are reused ones.
+ */
+static void drv_honest_laps(struct hctx *h, unsigned n)
+{
+	struct vring *d = &h->a.drv;
+	struct vring_buf b = { h->buf, 64 };
+
+	for (unsigned k = 0; k < n; k++) {
+		uint16_t head = d->free_head, u = fg_ring_used_idx(&h->a);
+
+		assert_int_equal(vring_drv_add(d, &b, 1, 0, NULL), 0);
+		vring_drv_publish(d);
+		fg_ring_used_write(&h->a, u, head, 0);
+		fg_ring_set_used_idx(&h->a, (uint16_t)(u + 1));
+		assert_int_equal(vring_drv_get_used(d, NULL, NULL, 8), 1);
+	}
+	assert_true(vring_ready(d));
+}
+
+/* Adds one chain of 64 readable bytes; returns its head. */
+static uint16_t drv_add_one(struct hctx *h, void *cookie)
+{
+	struct vring_buf b = { h->buf, 64 };
+	uint16_t head = h->a.drv.free_head;
+
+	assert_int_equal(vring_drv_add(&h->a.drv, &b, 1, 0, cookie), 0);
+	return head;
+}
+
+static void used_idx_past_published_case(struct hctx *h, bool wrap)
+{
+	struct vring *d = &h->a.drv;
+	uint16_t u, a, c;
+
+	if (wrap)
+		drv_honest_laps(h, 65536 + 3 * QSZ / 2);
+	u = fg_ring_used_idx(&h->a);
+	a = drv_add_one(h, NULL);
+	vring_drv_publish(d);
+	c = drv_add_one(h, NULL);	/* not published */
+	fg_ring_used_write(&h->a, u, a, 0);
+	fg_ring_used_write(&h->a, (uint16_t)(u + 1), c, 0);
+	fg_ring_set_used_idx(&h->a, (uint16_t)(u + 2));
+	assert_int_equal(vring_drv_get_used(d, NULL, NULL, 8), 0);
+	expect_broken(h, d, PV_DROP_RING_USED_IDX);
+}
+
+static void used_idx_past_published(void **state)
+{
+	used_idx_past_published_case(*state, false);
+}
+
+static void used_idx_past_published_wrap(void **state)
+{
+	used_idx_past_published_case(*state, true);
+}
+
+static void used_id_unpublished_case(struct hctx *h, bool wrap)
+{
+	struct vring *d = &h->a.drv;
+	void *ck[8] = { NULL };
+	uint16_t u, a, c;
+
+	if (wrap)
+		drv_honest_laps(h, 65536 + 3 * QSZ / 2);
+	u = fg_ring_used_idx(&h->a);
+	a = drv_add_one(h, (void *)1);
+	drv_add_one(h, (void *)2);
+	vring_drv_publish(d);
+	c = drv_add_one(h, (void *)3);	/* not published */
+	/* the index covers what was published; the second entry names the
+	 * unpublished chain instead of the second published one */
+	fg_ring_used_write(&h->a, u, a, 0);
+	fg_ring_used_write(&h->a, (uint16_t)(u + 1), c, 0);
+	fg_ring_set_used_idx(&h->a, (uint16_t)(u + 2));
+	assert_int_equal(vring_drv_get_used(d, ck, NULL, 8), 1);
+	assert_ptr_equal(ck[0], (void *)1);
+	expect_broken(h, d, PV_DROP_RING_USED_ID);
+}
+
+static void used_id_unpublished(void **state)
+{
+	used_id_unpublished_case(*state, false);
+}
+
+static void used_id_unpublished_wrap(void **state)
+{
+	used_id_unpublished_case(*state, true);
 }
 
 /* After a frontend reset, a broken ring runs again. */
@@ -934,6 +1034,10 @@ int main(void)
 		HT(used_id_out_of_range),
 		HT(used_id_twice),
 		HT(used_len_too_big),
+		HT(used_idx_past_published),
+		HT(used_idx_past_published_wrap),
+		HT(used_id_unpublished),
+		HT(used_id_unpublished_wrap),
 		HT(reset_after_broken),
 		cmocka_unit_test_setup_teardown(packed_id_out_of_range,
 						hsetup_packed, hteardown),
