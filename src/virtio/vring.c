@@ -831,6 +831,22 @@ void vring_flush(struct vring *vq)
 	vq->used_flushed = vq->used_idx;
 }
 
+/*
+ * Whether the driver's event area asks for a call for used (@from, @to].
+ * !@valid: no decision since the ring started, so @from means nothing;
+ * with event-idx that is a call (§2.7.10 compares against the last one).
+ */
+static inline bool driver_wants_call(const struct vring *vq, uint16_t to,
+				     uint16_t from, bool valid)
+{
+	if (vq->event_idx)
+		return !valid ||
+		       vring_need_event(le16toh(READ_ONCE(*used_event_ptr(vq))),
+					to, from);
+	return !(le16toh(READ_ONCE(vq->avail->flags)) &
+		 VRING_AVAIL_F_NO_INTERRUPT);
+}
+
 bool vring_need_call(struct vring *vq)
 {
 	uint16_t old = vq->signalled_used, new = vq->used_flushed;
@@ -852,31 +868,12 @@ bool vring_need_call(struct vring *vq)
 	}
 	vq->signalled_used = new;
 	vq->signalled_used_valid = true;
-	if (vq->event_idx) {
-		uint16_t ev = le16toh(READ_ONCE(*used_event_ptr(vq)));
-
-		/* §2.7.10: interrupt only if used_event was crossed. */
-		need = !valid || vring_need_event(ev, new, old);
-	} else {
-		need = !(le16toh(READ_ONCE(vq->avail->flags)) &
-			 VRING_AVAIL_F_NO_INTERRUPT);
-	}
+	need = driver_wants_call(vq, new, old, valid);
 	if (need)
 		vq->st.calls++;
 	else
 		vq->st.calls_suppressed++;
 	return need;
-}
-
-/* Whether the driver's event area asks for a call for used (@from, @to]. */
-static inline bool driver_wants_call(const struct vring *vq, uint16_t to,
-				     uint16_t from)
-{
-	if (vq->event_idx)
-		return vring_need_event(le16toh(READ_ONCE(*used_event_ptr(vq))),
-					to, from);
-	return !(le16toh(READ_ONCE(vq->avail->flags)) &
-		 VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 enum vring_call vring_need_call_early(struct vring *vq)
@@ -898,7 +895,7 @@ enum vring_call vring_need_call_early(struct vring *vq)
 	 * may have re-enabled, fenced and read the old used->idx meanwhile
 	 * (§2.7.10's race), so it stands only once re-read after a barrier.
 	 */
-	if (driver_wants_call(vq, new, old)) {
+	if (driver_wants_call(vq, new, old, true)) {
 		vq->st.calls++;
 		vq->call_recheck = false;	/* this call covers those too */
 		return VRING_CALL_YES;
@@ -920,7 +917,8 @@ bool vring_recheck_call(struct vring *vq)
 		return false;
 	/* every used entry since the first unchecked "no": the driver's
 	 * used_event may lie anywhere in it */
-	if (driver_wants_call(vq, vq->signalled_used, vq->recheck_from)) {
+	if (driver_wants_call(vq, vq->signalled_used, vq->recheck_from,
+			      true)) {
 		vq->st.calls++;
 		return true;
 	}
