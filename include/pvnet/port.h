@@ -43,7 +43,7 @@ struct port_stats {
 	uint64_t rxq_pkts[PORT_MAX_QUEUES];
 	uint64_t txq_pkts[PORT_MAX_QUEUES];
 	uint64_t rxq_kicks[PORT_MAX_QUEUES];	/* wakeups by the source */
-	uint64_t txq_irqs[PORT_MAX_QUEUES];	/* interrupts we raised */
+	uint64_t txq_irqs[PORT_MAX_QUEUES];	/* interrupts written to its callfd */
 	uint64_t irq_blocked;	/* interrupts coalesced: the peer's eventfd was full */
 	uint64_t mac_moves;	/* its MAC came to it from the other attachment */
 	uint64_t announces;	/* RARPs sent for it (vhost-user SEND_RARP) */

@@ -294,7 +294,10 @@ static const struct vhu_dev_ops vhost_ops = {
  * Raises vring @vidx's interrupt if the driver wants one. Any worker: the
  * call fd is loaded once (the backend replaces it behind a grace period),
  * and a write that slept once makes the next ones poll first, so a
- * frontend that keeps its counter full costs a poll, not a stall.
+ * frontend that keeps its counter full costs a poll, not a stall. An RX
+ * ring's interrupt is counted here, once the write went through, whichever
+ * decision (at the publish, or the round's re-check) asked for it: a
+ * blocked one is irq_blocked only, no call fd is nothing.
  */
 static void raise_irq(struct vhost_port *vp, unsigned vidx)
 {
@@ -312,6 +315,8 @@ static void raise_irq(struct vhost_port *vp, unsigned vidx)
 	if (!dp_call(fd)) {
 		__atomic_store_n(&vp->call_stuck[vidx], 1, __ATOMIC_RELAXED);
 		pv_stat_add(&vp->port.st.irq_blocked, 1);
+	} else if (!(vidx & 1)) {
+		pv_stat_add(&vp->port.st.txq_irqs[vidx / 2], 1);
 	}
 }
 
@@ -342,8 +347,6 @@ static void vhost_notify_flush(struct port *p, unsigned vidx)
 		if (vring_ready(vq))
 			call = vring_recheck_call(vq);
 		rxq_unlock(&vp->rxq[q]);
-		if (call)
-			pv_stat_add(&p->st.txq_irqs[q], 1);
 	}
 	if (call)
 		raise_irq(vp, vidx);
@@ -386,8 +389,6 @@ static void publish_notify(struct vhost_port *vp, unsigned vidx,
 	if (c == VRING_CALL_NO)
 		return;
 	if (c == VRING_CALL_YES) {
-		if (!(vidx & 1))
-			pv_stat_add(&vp->port.st.txq_irqs[vidx / 2], 1);
 		raise_irq(vp, vidx);
 		return;
 	}

@@ -848,10 +848,91 @@ static void call_reenabled_before_the_barrier(void **state)
 	}
 }
 
+/*
+ * Every interrupt the switch raises on a guest's RX ring is counted once in
+ * txq_irqs, whichever path decided it: a "yes" at the publish, or a "no"
+ * read early that the round's barrier turned into a "yes" (the notify hook
+ * re-enables in between, as above). The call eventfd's counter sums the
+ * writes the guest received; the stat must equal it. First, a guest whose
+ * counter is full: no write gets through (irq_blocked), none is counted.
+ */
+static void irqs_counted_once(void **state)
+{
+	const uint64_t feats[2] = { F_BASE, F_EVIDX };
+
+	(void)state;
+	for (unsigned f = 0; f < 2; f++) {
+		struct world *w = world_new();
+		struct guest *a, *b;
+		eventfd_t v = 0;
+
+		a = guest_new(w, false, true, feats[f]);
+		b = guest_new(w, true, false, feats[f]);
+		a->dst_mac = b->port->mac;
+		a->burst = 8;
+		a->limit = 64;
+		world_start(w, 1, DP_NOTIFY_POLL);
+		rx_refill(b);
+		/* the eventfd counter at its maximum: every write would block */
+		assert_int_equal(eventfd_write(b->call[RXR],
+					       0xfffffffffffffffeULL), 0);
+		a->limit = 16;
+		while (b->rcvd < a->limit) {
+			drive(w);
+			vring_drv_set_call(&b->ring[RXR].drv, true);
+			usleep(100);
+		}
+		world_stop_workers(w);
+		assert_true(b->port->st.irq_blocked >= 1);
+		assert_int_equal(b->port->st.txq_irqs[0], 0);
+		assert_int_equal(eventfd_read(b->call[RXR], &v), 0);
+		assert_true(v == 0xfffffffffffffffeULL);
+		world_free(w);
+		free(w);
+
+		/* calls wanted after every harvest: one per publish or so */
+		w = world_new();
+		a = guest_new(w, false, true, feats[f]);
+		b = guest_new(w, true, false, feats[f]);
+		a->dst_mac = b->port->mac;
+		a->burst = 8;
+		a->limit = 64;
+		world_start(w, 1, DP_NOTIFY_POLL);
+		rx_refill(b);
+		while (b->rcvd < a->limit) {
+			drive(w);
+			vring_drv_set_call(&b->ring[RXR].drv, true);
+			usleep(100);
+		}
+		/* then a "no" that the barrier re-reads as a "yes" */
+		vring_drv_set_call(&b->ring[RXR].drv, false);
+		a->limit++;
+		drive_until(w, b, a->limit);
+		reen_guest = b;
+		__atomic_store_n(&port_vhost_notify_hook, reenable_hook,
+				 __ATOMIC_RELEASE);
+		__atomic_store_n(&reen_armed, 1, __ATOMIC_RELEASE);
+		a->limit++;
+		drive_until(w, b, a->limit);
+		assert_true(readable(b->call[RXR], 2000));
+		assert_int_equal(__atomic_load_n(&reen_armed, __ATOMIC_ACQUIRE), 0);
+		world_stop_workers(w);
+		__atomic_store_n(&port_vhost_notify_hook, NULL, __ATOMIC_RELEASE);
+		assert_int_equal(eventfd_read(b->call[RXR], &v), 0);
+		assert_true(v >= 2);
+		assert_int_equal(b->port->st.irq_blocked, 0);
+		assert_int_equal(b->port->st.txq_irqs[0], v);
+		assert_int_equal(b->bad, 0);
+		world_free(w);
+		free(w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(call_reenabled_before_the_barrier),
+		cmocka_unit_test(irqs_counted_once),
 		cmocka_unit_test(mem_table_changes_under_traffic),
 		cmocka_unit_test(call_fd_changes_under_traffic),
 		cmocka_unit_test(many_workers_fill_one_ring),
