@@ -157,6 +157,13 @@ struct port {
 	struct { uint16_t vid; uint8_t net; } vlan[PORT_MAX_VLANS];
 	uint16_t vid_of_net[PORT_MAX_VLANS];
 	struct port_stats st;
+	/*
+	 * Per RX queue: GRO kept a packet of the queue's current burst
+	 * (pkt->held). Set by the switch, in the worker that polls the
+	 * queue; a port's rx_done() may test it to skip its per-packet
+	 * look at held, and clears it then (port_vhost does).
+	 */
+	uint8_t rx_held[PORT_MAX_QUEUES];
 	/* read-only */
 	const struct port_ops *ops;
 	struct sw *sw;

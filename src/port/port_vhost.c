@@ -569,13 +569,15 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 
 	(void)pkts;
 	(void)m;
-	if (t->inflight) {
-		for (unsigned i = 0; i < t->n; i++)
+	/* GRO kept none of the burst: no chain to look at */
+	if (unlikely(p->rx_held[q])) {
+		p->rx_held[q] = 0;
+		for (unsigned i = 0; t->inflight && i < t->n; i++)
 			if (unlikely(t->of_elem[i] && t->of_elem[i]->held &&
 				     !(t->gone & (1u << i))))
 				txq_hold(t, (uint16_t)(t->burst_used + i) & vq->mask);
-		t->inflight = false;
 	}
+	t->inflight = false;
 	publish_txq(vq, t);
 	publish_notify(vp, 2 * q + 1, vring_need_call_early(vq));
 	dp_stage_add(DP_STAGE_NOTIFY, dp_stage_tsc() - t0);

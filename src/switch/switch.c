@@ -744,6 +744,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 					now = pv_now_ns();
 				if (gro_receive(gro, p, ref, d->idx, q, now)) {
 					p->held = true;
+					src->rx_held[p->src_queue] = 1;
 					continue;
 				}
 			}
