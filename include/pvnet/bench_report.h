@@ -41,7 +41,10 @@ double br_spread(json_t *const *runs, size_t n, const char *field);
 json_t *br_number(double v);
 
 /* One row from N runs' raw figures: scenario, variant, the median of every
- * field, runs, spread of gbps. New reference, NULL on allocation failure. */
+ * field, runs, spread of gbps, and FIELD_runs (each run's FIELD in run
+ * order, null where a run has none) for the fields goals and ratios are
+ * taken on (gbps, mpps, backend_cpp, backend_cpb, cpb_total, switch_cpu,
+ * agg) that some run has. New reference, NULL on allocation failure. */
 json_t *br_row(const char *scenario, const char *variant,
 	       json_t *const *runs, size_t n);
 
@@ -61,14 +64,21 @@ int br_set_ratio(json_t *rows, const char *scenario, const char *num,
 json_t *br_paired_ratio(json_t *const *nums, json_t *const *dens, size_t n,
 			const char *field);
 
+/* The N rounds' ratios NUMS[i].FIELD / DENS[i].FIELD in round order, raw
+ * (not rounded), json null for a round without one (as br_paired_ratio
+ * skips it): a new array, NULL on allocation failure. */
+json_t *br_paired_rounds(json_t *const *nums, json_t *const *dens, size_t n,
+			 const char *field);
+
 /* Sets ratio_paired = br_paired_ratio(NUMS, DENS, N, FIELD) on the NUM row
- * (the runs of NUM and of the row it is compared with, round by round).
+ * (the runs of NUM and of the row it is compared with, round by round),
+ * and ratio_paired_rounds = br_paired_rounds(...).
  * Returns 0, or -1 if there is no NUM row. */
 int br_set_ratio_paired(json_t *rows, const char *scenario, const char *num,
 			const char *field, json_t *const *nums,
 			json_t *const *dens, size_t n);
 
-/* As br_set_ratio_paired, into the NUM row's field KEY: a row compared
+/* As br_set_ratio_paired, into the NUM row's fields KEY and KEY_rounds: a row compared
  * round by round with a second row besides its ratio_to one (lro and vm:
  * adaptive against GRO off, "ratio_paired_off"). 0, or -1 if no NUM row. */
 int br_set_paired(json_t *rows, const char *scenario, const char *num,
@@ -78,7 +88,8 @@ int br_set_paired(json_t *rows, const char *scenario, const char *num,
 /* The goals of RESULTS ({meta, rows}) as a new JSON array of
  * {goal, value, target, op, met}, and paired: the row's ratio_paired where
  * the goal's value is a row's ratio and the row has one, or the goal's
- * paired field of its first row (two-row goals) where that is a number. */
+ * paired field of its first row (two-row goals) where that is a number;
+ * with paired_rounds, that field's _rounds array, where the row has one. */
 json_t *br_eval_goals(const json_t *results);
 
 /* V rounded to D decimals as jq prints it ("1.5", "200"); into BUF of LEN. */
@@ -87,11 +98,14 @@ const char *br_fmt(char *buf, size_t len, double v, int d);
 /* A number the shortest way that reads back the same (jq's output); into BUF. */
 const char *br_fmt_shortest(char *buf, size_t len, double v);
 
-/* The markdown table of SCENARIO's rows (columns some row has), a malloc'd
+/* The markdown table of SCENARIO's rows (columns some row has), then a
+ * blank line and one "- VARIANT: per-round HEAD r1, r2 (min, max)" line per
+ * row and column KEY whose row has a non-empty KEY_rounds; a malloc'd
  * string the caller frees; NULL on allocation failure. */
 char *br_table_md(const json_t *results, const char *scenario);
 
-/* goals.md (heading, goals table, meta line), malloc'd; caller frees. */
+/* goals.md (heading, goals table, meta line; the paired column "median
+ * (min-max)" where the goal has paired_rounds), malloc'd; caller frees. */
 char *br_goals_md(const json_t *results);
 
 /* results.csv (fixed columns, one line per row), malloc'd; caller frees. */

@@ -119,6 +119,13 @@ static const char *const csv_cols[] = {
 	"ratio_paired", "busy_cpp", "guest_busy_cpp", "ratio_paired_off",
 };
 
+/* The figures goals and ratios are taken on: a row keeps their per-run
+ * values too (FIELD_runs, run order), so an A/B can be judged from
+ * results.json without rerunning. */
+static const char *const runs_keys[] = {
+	"gbps", "mpps", "backend_cpp", "backend_cpb", "cpb_total", "switch_cpu", "agg",
+};
+
 /* Every row has these, null where its scenario does not measure them. */
 static const char *const base_keys[] = {
 	"gbps", "mpps", "backend_cpb", "backend_cpp", "guest_cpb", "agg",
@@ -218,6 +225,43 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* ROW's KEY_SUFFIX = ARR (stolen); -1 if the name or ARR could not be made. */
+static int set_suffixed(json_t *row, const char *key, const char *suffix, json_t *arr)
+{
+	char name[256];
+	int len = snprintf(name, sizeof(name), "%s%s", key, suffix);
+
+	if (!arr || len < 0 || (size_t)len >= sizeof(name)) {
+		json_decref(arr);
+		return -1;
+	}
+	return json_object_set_new(row, name, arr);
+}
+
+/* FIELD_runs: each run's FIELD in run order, null where a run has none; left
+ * out when no run has one (a figure the scenario does not measure). */
+static int set_runs(json_t *row, const char *field, json_t *const *runs, size_t n)
+{
+	json_t *a;
+	int any = 0;
+
+	for (size_t i = 0; i < n && !any; i++) {
+		json_t *v = json_object_get(runs[i], field);
+		any = v && !json_is_null(v);
+	}
+	if (!any)
+		return 0;
+	a = json_array();
+	for (size_t i = 0; a && i < n; i++) {
+		json_t *v = json_object_get(runs[i], field);
+		if (json_array_append(a, v ? v : json_null())) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return set_suffixed(row, field, "_runs", a);
+}
+
 json_t *br_row(const char *scenario, const char *variant,
 	       json_t *const *runs, size_t n)
 {
@@ -259,6 +303,9 @@ json_t *br_row(const char *scenario, const char *variant,
 	json_object_update(row, stats);
 	json_object_set_new(row, "runs", json_integer((json_int_t)n));
 	json_object_set_new(row, "spread", br_number(br_spread(runs, n, "gbps")));
+	for (size_t i = 0; i < sizeof(runs_keys) / sizeof(runs_keys[0]); i++)
+		if (set_runs(row, runs_keys[i], runs, n))
+			goto fail;
 	free(keys);
 	json_decref(stats);
 	return row;
@@ -310,24 +357,50 @@ static int dbl_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-json_t *br_paired_ratio(json_t *const *nums, json_t *const *dens, size_t n,
-			const char *field)
+json_t *br_paired_rounds(json_t *const *nums, json_t *const *dens, size_t n,
+			 const char *field)
 {
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++) {
+		json_t *nv = json_object_get(nums[i], field);
+		json_t *dv = json_object_get(dens[i], field);
+		json_t *r = json_null();
+		if (json_is_number(nv) && json_is_number(dv) && json_number_value(dv) != 0)
+			r = br_number(json_number_value(nv) / json_number_value(dv));
+		if (json_array_append_new(a, r)) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return a;
+}
+
+/* The median of ROUNDS' numbers (the lower middle), or json null. */
+static json_t *rounds_median(const json_t *rounds)
+{
+	size_t n = json_array_size(rounds), k = 0, i;
 	double *r = calloc(n ? n : 1, sizeof(*r));
-	size_t k = 0;
-	json_t *m;
+	json_t *v, *m;
 
 	if (!r)
 		return json_null();
-	for (size_t i = 0; i < n; i++) {
-		json_t *nv = json_object_get(nums[i], field);
-		json_t *dv = json_object_get(dens[i], field);
-		if (json_is_number(nv) && json_is_number(dv) && json_number_value(dv) != 0)
-			r[k++] = json_number_value(nv) / json_number_value(dv);
-	}
+	json_array_foreach(rounds, i, v)
+		if (json_is_number(v))
+			r[k++] = json_number_value(v);
 	qsort(r, k, sizeof(*r), dbl_cmp);
 	m = k ? br_number(r[(k - 1) / 2]) : json_null();
 	free(r);
+	return m;
+}
+
+json_t *br_paired_ratio(json_t *const *nums, json_t *const *dens, size_t n,
+			const char *field)
+{
+	json_t *a = br_paired_rounds(nums, dens, n, field), *m;
+
+	m = rounds_median(a);
+	json_decref(a);
 	return m;
 }
 
@@ -336,10 +409,14 @@ int br_set_paired(json_t *rows, const char *scenario, const char *num,
 		  json_t *const *dens, size_t n)
 {
 	json_t *row = br_find(rows, scenario, num);
+	json_t *a;
 
 	if (!row)
 		return -1;
-	json_object_set_new(row, key, br_paired_ratio(nums, dens, n, field));
+	a = br_paired_rounds(nums, dens, n, field);
+	json_object_set_new(row, key, rounds_median(a));
+	/* the rounds beside the median: whether they agreed, which it hides */
+	set_suffixed(row, key, "_rounds", a);
 	return 0;
 }
 
@@ -391,7 +468,8 @@ json_t *br_eval_goals(const json_t *results)
 		int ok, dok;
 		const char *var = subst_nq(b1, sizeof(b1), g->var, nq);
 		double v = row_field(rows, g->sc, var, g->field, &ok);
-		json_t *vj, *o, *paired = NULL;
+		json_t *vj, *o, *paired = NULL, *prow = NULL;
+		const char *pkey = NULL;
 
 		if (!ok)
 			continue;
@@ -405,26 +483,39 @@ json_t *br_eval_goals(const json_t *results)
 			v = v / d;
 			/* the same two rows compared round by round (lro, vm) */
 			if (g->paired) {
-				json_t *p = json_object_get(br_find(rows, g->sc, var),
-							    g->paired);
-				if (json_is_number(p))
+				json_t *r = br_find(rows, g->sc, var);
+				json_t *p = json_object_get(r, g->paired);
+				if (json_is_number(p)) {
 					paired = p;
+					prow = r;
+					pkey = g->paired;
+				}
 			}
 		} else {
 			json_t *r = br_find(rows, g->sc, var);
 			vj = json_incref(json_object_get(r, g->field));
 			/* the same comparison taken round by round, beside it */
 			if (!strcmp(g->field, "ratio") &&
-			    json_is_number(json_object_get(r, "ratio_paired")))
+			    json_is_number(json_object_get(r, "ratio_paired"))) {
 				paired = json_object_get(r, "ratio_paired");
+				prow = r;
+				pkey = "ratio_paired";
+			}
 		}
 		o = json_pack("{s:s, s:o, s:o, s:s, s:b}",
 			      "goal", subst_nq(b3, sizeof(b3), g->name, nq),
 			      "value", vj, "target", br_number(g->target),
 			      "op", g->op,
 			      "met", !strcmp(g->op, ">=") ? v >= g->target : v <= g->target);
-		if (o && paired)
+		if (o && paired) {
+			char rk[256];
+			json_t *rounds;
 			json_object_set(o, "paired", paired);
+			snprintf(rk, sizeof(rk), "%s_rounds", pkey);
+			rounds = json_object_get(prow, rk);
+			if (json_is_array(rounds))
+				json_object_set(o, "paired_rounds", rounds);
+		}
 		if (o)
 			json_array_append_new(out, o);
 	}
@@ -543,6 +634,48 @@ static char *close_stream(FILE *f, char **buf)
 	return *buf;
 }
 
+/* The numbers of ROUNDS: how many, and their least and greatest. */
+static size_t rounds_range(const json_t *rounds, double *min, double *max)
+{
+	size_t i, k = 0;
+	json_t *v;
+
+	json_array_foreach(rounds, i, v) {
+		double x;
+		if (!json_is_number(v))
+			continue;
+		x = json_number_value(v);
+		if (!k || x < *min)
+			*min = x;
+		if (!k || x > *max)
+			*max = x;
+		k++;
+	}
+	return k;
+}
+
+/* "- VARIANT: per-round HEAD 1.2, -, 0.77 (min 0.77, max 1.2)", a list item
+ * so that markdown keeps one line a row. */
+static void put_rounds(FILE *f, const char *variant, const char *head,
+		       const json_t *rounds, int dec)
+{
+	char b[64];
+	double min = 0, max = 0;
+	size_t i;
+	json_t *v;
+
+	fprintf(f, "- %s: per-round %s ", variant, head);
+	json_array_foreach(rounds, i, v)
+		fprintf(f, "%s%s", i ? ", " : "", json_is_number(v) ?
+			br_fmt(b, sizeof(b), json_number_value(v), dec) : "-");
+	if (!rounds_range(rounds, &min, &max)) {
+		fputs(" (no round has a ratio)\n", f);
+		return;
+	}
+	fprintf(f, " (min %s", br_fmt(b, sizeof(b), min, dec));
+	fprintf(f, ", max %s)\n", br_fmt(b, sizeof(b), max, dec));
+}
+
 char *br_table_md(const json_t *results, const char *scenario)
 {
 	const json_t *rows = json_object_get(results, "rows");
@@ -551,7 +684,7 @@ char *br_table_md(const json_t *results, const char *scenario)
 	char *buf = NULL, b[64];
 	size_t len = 0, i;
 	json_t *r;
-	int iperf;
+	int iperf, listed = 0;
 	FILE *f = open_memstream(&buf, &len);
 
 	if (!f)
@@ -607,6 +740,25 @@ char *br_table_md(const json_t *results, const char *scenario)
 		}
 		fputs("\n", f);
 	}
+	/* under the table, the rounds behind each paired median: a median of
+	 * 1.0 may be 0.98, 1.0, 1.02 or 0.6, 1.0, 1.5 */
+	json_array_foreach(rows, i, r) {
+		const char *s = json_string_value(json_object_get(r, "scenario"));
+		const char *var = json_string_value(json_object_get(r, "variant"));
+		if (!s || strcmp(s, scenario))
+			continue;
+		for (size_t c = 0; c < ncols; c++) {
+			char rk[256];
+			json_t *a;
+			snprintf(rk, sizeof(rk), "%s_rounds", md_cols[c].key);
+			a = json_object_get(r, rk);
+			if (!json_is_array(a) || !json_array_size(a))
+				continue;
+			if (!listed++)
+				fputs("\n", f);
+			put_rounds(f, var ? var : "-", md_cols[c].head, a, md_cols[c].dec);
+		}
+	}
 	return close_stream(f, &buf);
 }
 
@@ -660,16 +812,25 @@ char *br_goals_md(const json_t *results)
 		fputs("paired: the median over rounds of the same ratio taken in each round\n"
 		      "(the two runs close together: peers seconds apart, lro within ~30 s,\n"
 		      "vm within a round of reconnects), beside the ratio of the medians\n"
-		      "that the goal is judged on.\n", f);
+		      "that the goal is judged on; in brackets the least and the greatest\n"
+		      "of those rounds' ratios.\n", f);
 	fputs(paired ? "\n| goal | measured | paired | target | met |\n|---|---|---|---|---|\n"
 		     : "\n| goal | measured | target | met |\n|---|---|---|---|\n", f);
 	json_array_foreach(goals, i, g) {
 		json_t *p = json_object_get(g, "paired");
 		fprintf(f, "| %s | ", json_string_value(json_object_get(g, "goal")));
 		fputs(br_fmt(b, sizeof(b), json_number_value(json_object_get(g, "value")), 2), f);
-		if (paired)
+		if (paired) {
+			double min = 0, max = 0;
 			fprintf(f, " | %s", json_is_number(p) ?
 				br_fmt(b, sizeof(b), json_number_value(p), 2) : "-");
+			/* and the range of the rounds it is the median of */
+			if (json_is_number(p) &&
+			    rounds_range(json_object_get(g, "paired_rounds"), &min, &max)) {
+				fprintf(f, " (%s", br_fmt(b, sizeof(b), min, 2));
+				fprintf(f, "-%s)", br_fmt(b, sizeof(b), max, 2));
+			}
+		}
 		fprintf(f, " | %s ", json_string_value(json_object_get(g, "op")));
 		put_value(f, json_object_get(g, "target"));
 		fprintf(f, " | %s |\n", json_is_true(json_object_get(g, "met")) ? "yes" : "**no**");
@@ -730,18 +891,24 @@ static void report_usage(FILE *f)
 	      "\n"
 	      "The report's arithmetic, for bench/run.sh (numbers as jq prints them):\n"
 	      "  row SCENARIO VARIANT RUN.json...   one row: the median of each field\n"
-	      "                                     over the runs, runs, spread of gbps\n"
+	      "                                     over the runs, runs, spread of gbps,\n"
+	      "                                     and FIELD_runs (run order) for gbps,\n"
+	      "                                     mpps, backend_cpp, backend_cpb,\n"
+	      "                                     cpb_total, switch_cpu, agg\n"
 	      "  ratio ROWS SCENARIO NUM DEN FIELD  NUM row's ratio = NUM.FIELD / DEN.FIELD\n"
 	      "                                     (ROWS: one JSON row a line, rewritten)\n"
 	      "  paired ROWS SCENARIO NUM FIELD [--key KEY] [NUM.json DEN.json]...\n"
 	      "                                     NUM row's ratio_paired (or KEY) = the\n"
 	      "                                     median over the pairs (runs of one\n"
-	      "                                     round) of NUM.FIELD / DEN.FIELD\n"
+	      "                                     round) of NUM.FIELD / DEN.FIELD, and\n"
+	      "                                     ratio_paired_rounds (KEY_rounds): each\n"
+	      "                                     pair's ratio in order, null for none\n"
 	      "  scale ROWS SCENARIO VARIANT FIELD FACTOR MIN\n"
 	      "                                     max(MIN, FIELD x FACTOR), an integer\n"
 	      "  results ROWS META.json OUT         OUT/results.json (meta, rows, goals),\n"
 	      "                                     OUT/results.csv and OUT/goals.md\n"
-	      "  table RESULTS SCENARIO             the scenario's markdown table\n"
+	      "  table RESULTS SCENARIO             the scenario's markdown table, then\n"
+	      "                                     a line per row's *_rounds\n"
 	      "  dat RESULTS SCENARIO               \"variant\" Gbit/s lines for gnuplot\n", f);
 }
 

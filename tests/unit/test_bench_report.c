@@ -81,7 +81,7 @@ static void row_has_every_field_in_order(void **state)
 		"{\"scenario\":\"sc\",\"variant\":\"v 64B\",\"gbps\":0.5,\"mpps\":0.10000000000000001,"
 		"\"backend_cpb\":null,\"backend_cpp\":null,\"guest_cpb\":null,\"agg\":null,"
 		"\"kicks_per_pkt\":null,\"irqs_per_pkt\":null,\"drops\":2,\"aa\":\"x\",\"zz\":1,"
-		"\"runs\":2,\"spread\":2}");
+		"\"runs\":2,\"spread\":2,\"gbps_runs\":[1.5,0.5],\"mpps_runs\":[0.10000000000000001,0.29999999999999999]}");
 	free(s);
 	json_decref(row);
 	json_decref(r[0]);
@@ -295,7 +295,7 @@ static void goals_carry_the_paired_ratio(void **state)
 	assert_non_null(t);
 	assert_non_null(strstr(t, "| goal | measured | paired | target | met |\n"
 			       "|---|---|---|---|---|\n"
-			       "| peers: pvnet / DPDK Mpps at 64 B (guest io fwd) | 1.5 | 1.5 | >= 1.5 | yes |\n"
+			       "| peers: pvnet / DPDK Mpps at 64 B (guest io fwd) | 1.5 | 1.5 (0.5-2) | >= 1.5 | yes |\n"
 			       "| peers: pvnet switch cycles/pkt at 64 B (guest io fwd) | 190.4 | - | <= 200 | yes |\n"));
 	free(t);
 	for (int i = 0; i < 3; i++) {
@@ -380,8 +380,8 @@ static void goals_lro_vm_carry_paired_ratios(void **state)
 	assert_non_null(t);
 	assert_non_null(strstr(t,
 		"| lro: switch cycles/byte GRO adaptive / GRO off (1 flow) | 1 | - | <= 1 | yes |\n"
-		"| vm: Gbit/s GRO adaptive / GRO off | 1 | 1.5 | >= 2 | **no** |\n"
-		"| vm: Gbit/s GRO adaptive / DPDK testpmd | 1 | 1.5 | >= 2 | **no** |\n"));
+		"| vm: Gbit/s GRO adaptive / GRO off | 1 | 1.5 (0.5-2) | >= 2 | **no** |\n"
+		"| vm: Gbit/s GRO adaptive / DPDK testpmd | 1 | 1.5 (0.5-2) | >= 2 | **no** |\n"));
 	free(t);
 	/* the lro and vm tables show the paired ratio to GRO off */
 	t = br_table_md(res, "vm");
@@ -391,6 +391,162 @@ static void goals_lro_vm_carry_paired_ratios(void **state)
 	free(t);
 	for (int i = 0; i < 3; i++) {
 		json_decref(n[i]);
+		json_decref(d[i]);
+	}
+	json_decref(res);
+}
+
+/* The runs of a row's headline figures, in run order, so an A/B can be
+ * judged from results.json without rerunning: a run without the figure is
+ * null in its place; a figure no run has gets no array. */
+static void row_keeps_the_runs_of_headline_fields(void **state)
+{
+	json_t *r[3] = { J("{\"mpps\": 3, \"gbps\": 2.5, \"backend_cpb\": 0.4}"),
+			 J("{\"mpps\": 1, \"backend_cpb\": null}"),
+			 J("{\"mpps\": 2, \"gbps\": 0.5, \"backend_cpb\": 0.6, \"other\": 9}") };
+	json_t *row, *a;
+	char *s;
+
+	(void)state;
+	row = br_row("sc", "v", r, 3);
+	assert_non_null(row);
+	/* the median is still the row's figure */
+	assert_int_equal(json_integer_value(json_object_get(row, "mpps")), 2);
+	a = json_object_get(row, "mpps_runs");
+	assert_true(json_is_array(a));
+	s = json_dumps(a, JSON_COMPACT);
+	assert_string_equal(s, "[3,1,2]");
+	free(s);
+	s = json_dumps(json_object_get(row, "gbps_runs"), JSON_COMPACT);
+	assert_string_equal(s, "[2.5,null,0.5]");
+	free(s);
+	s = json_dumps(json_object_get(row, "backend_cpb_runs"), JSON_COMPACT);
+	assert_string_equal(s, "[0.40000000000000002,null,0.59999999999999998]");
+	free(s);
+	/* not a headline field; and one no run measured */
+	assert_null(json_object_get(row, "other_runs"));
+	assert_null(json_object_get(row, "backend_cpp_runs"));
+	json_decref(row);
+	for (int i = 0; i < 3; i++)
+		json_decref(r[i]);
+}
+
+/* The per-round ratios beside their median, in round order; a round
+ * without a ratio (a run failed, a zero denominator) is null in its place. */
+static void paired_rounds_in_order_with_nulls(void **state)
+{
+	json_t *rows = rows_fixture(), *n;
+	json_t *p[5] = { J("{\"mpps\": 4}"), J("{\"mpps\": 9}"), J("{\"mpps\": null}"),
+			 J("{\"mpps\": 6}"), J("{\"mpps\": 3}") };
+	json_t *d[5] = { J("{\"mpps\": 8}"), J("{\"mpps\": 6}"), J("{\"mpps\": 2}"),
+			 J("{\"mpps\": 3}"), J("{\"mpps\": 0}") };
+	const char *pv = "pvnet switch, testpmd loopback 64B";
+	char *s;
+
+	(void)state;
+	assert_int_equal(br_set_ratio_paired(rows, "peers", pv, "mpps", p, d, 5), 0);
+	n = br_find(rows, "peers", pv);
+	/* 0.5 1.5 2 -> 1.5 */
+	assert_float_equal(json_number_value(json_object_get(n, "ratio_paired")), 1.5, 1e-12);
+	s = json_dumps(json_object_get(n, "ratio_paired_rounds"), JSON_COMPACT);
+	assert_non_null(s);
+	assert_string_equal(s, "[0.5,1.5,null,2,null]");
+	free(s);
+	/* a named key gets its own rounds, the other left as it was */
+	assert_int_equal(br_set_paired(rows, "peers", pv, "mpps", "ratio_paired_off",
+				       d, p, 2), 0);
+	s = json_dumps(json_object_get(n, "ratio_paired_off_rounds"), JSON_COMPACT);
+	assert_string_equal(s, "[2,0.66666666666666663]");
+	free(s);
+	s = json_dumps(json_object_get(n, "ratio_paired_rounds"), JSON_COMPACT);
+	assert_string_equal(s, "[0.5,1.5,null,2,null]");
+	free(s);
+	/* no round: an empty array beside the null median */
+	br_set_ratio_paired(rows, "peers", pv, "mpps", p, d, 0);
+	assert_true(json_is_null(json_object_get(n, "ratio_paired")));
+	s = json_dumps(json_object_get(n, "ratio_paired_rounds"), JSON_COMPACT);
+	assert_string_equal(s, "[]");
+	free(s);
+	for (int i = 0; i < 5; i++) {
+		json_decref(p[i]);
+		json_decref(d[i]);
+	}
+	json_decref(rows);
+}
+
+/* Under a scenario's table, one line per row and paired key with rounds:
+ * whether the rounds agreed, which the median alone does not say. */
+static void markdown_table_lists_the_rounds(void **state)
+{
+	json_t *res = J("{\"meta\": {}, \"rows\": ["
+		"{\"scenario\":\"vm\",\"variant\":\"pvnet --gro off\",\"gbps\":3,"
+		" \"ratio_paired\":1.2,\"ratio_paired_rounds\":[1.2,0.774,1.416]},"
+		"{\"scenario\":\"vm\",\"variant\":\"pvnet --gro adaptive\",\"gbps\":3,"
+		" \"ratio_paired\":1.1,\"ratio_paired_rounds\":[1.1,null,0.9,1.6],"
+		" \"ratio_paired_off\":1,\"ratio_paired_off_rounds\":[1]},"
+		"{\"scenario\":\"vm\",\"variant\":\"none\",\"gbps\":1,"
+		" \"ratio_paired\":null,\"ratio_paired_rounds\":[null]},"
+		"{\"scenario\":\"vm\",\"variant\":\"DPDK\",\"gbps\":2}]}");
+	char *t;
+
+	(void)state;
+	t = br_table_md(res, "vm");
+	assert_non_null(t);
+	assert_string_equal(t,
+		"| variant | Gbit/s | paired ratio | paired ratio to GRO off |\n"
+		"|---|---|---|---|\n"
+		"| pvnet --gro off | 3 | 1.2 | - |\n"
+		"| pvnet --gro adaptive | 3 | 1.1 | 1 |\n"
+		"| none | 1 | - | - |\n"
+		"| DPDK | 2 | - | - |\n"
+		"\n"
+		"- pvnet --gro off: per-round paired ratio 1.2, 0.77, 1.42 (min 0.77, max 1.42)\n"
+		"- pvnet --gro adaptive: per-round paired ratio 1.1, -, 0.9, 1.6 (min 0.9, max 1.6)\n"
+		"- pvnet --gro adaptive: per-round paired ratio to GRO off 1 (min 1, max 1)\n"
+		"- none: per-round paired ratio - (no round has a ratio)\n");
+	free(t);
+	json_decref(res);
+}
+
+/* goals.md: the paired median and, in brackets, the range of the rounds;
+ * a goal whose row kept no rounds (an older results.json) just the median. */
+static void goals_paired_column_with_range(void **state)
+{
+	json_t *res = json_object(), *rows = rows_fixture(), *goals, *g;
+	json_t *p[4] = { J("{\"mpps\": 9}"), J("{\"mpps\": 4}"), J("{\"mpps\": 8}"),
+			 J("{\"mpps\": 1}") };
+	json_t *d[4] = { J("{\"mpps\": 6}"), J("{\"mpps\": 8}"), J("{\"mpps\": 4}"),
+			 J("{\"mpps\": 0}") };
+	char *t, *s;
+
+	(void)state;
+	br_set_ratio(rows, "peers", "pvnet switch, testpmd loopback 64B",
+		     "DPDK testpmd switch, testpmd loopback 64B", "mpps");
+	br_set_ratio_paired(rows, "peers", "pvnet switch, testpmd loopback 64B", "mpps", p, d, 4);
+	json_object_set_new(res, "meta", J("{\"cpus\": 2}"));
+	json_object_set_new(res, "rows", rows);
+	goals = br_eval_goals(res);
+	g = goal(goals, "peers: pvnet / DPDK Mpps at 64 B (guest io fwd)");
+	assert_non_null(g);
+	/* the goal carries the rounds beside its paired median */
+	s = json_dumps(json_object_get(g, "paired_rounds"), JSON_COMPACT);
+	assert_non_null(s);
+	assert_string_equal(s, "[1.5,0.5,2,null]");
+	free(s);
+	json_object_set_new(res, "goals", goals);
+	t = br_goals_md(res);
+	assert_non_null(t);
+	assert_non_null(strstr(t,
+		"| peers: pvnet / DPDK Mpps at 64 B (guest io fwd) | 1.5 | 1.5 (0.5-2) | >= 1.5 | yes |\n"
+		"| peers: pvnet switch cycles/pkt at 64 B (guest io fwd) | 190.4 | - | <= 200 | yes |\n"));
+	free(t);
+	/* without rounds: the median alone */
+	json_object_del(goal(goals, "peers: pvnet / DPDK Mpps"), "paired_rounds");
+	t = br_goals_md(res);
+	assert_non_null(strstr(t, "| peers: pvnet / DPDK Mpps at 64 B (guest io fwd) | 1.5 | 1.5 | >= 1.5 | yes |\n"));
+	free(t);
+	for (int i = 0; i < 4; i++) {
+		json_decref(p[i]);
 		json_decref(d[i]);
 	}
 	json_decref(res);
@@ -541,6 +697,10 @@ int main(void)
 		cmocka_unit_test(paired_ratio_set_on_the_row),
 		cmocka_unit_test(goals_carry_the_paired_ratio),
 		cmocka_unit_test(goals_lro_vm_carry_paired_ratios),
+		cmocka_unit_test(row_keeps_the_runs_of_headline_fields),
+		cmocka_unit_test(paired_rounds_in_order_with_nulls),
+		cmocka_unit_test(markdown_table_lists_the_rounds),
+		cmocka_unit_test(goals_paired_column_with_range),
 		cmocka_unit_test(numbers_print_as_jq_does),
 		cmocka_unit_test(markdown_table_shows_measured_columns),
 		cmocka_unit_test(markdown_table_splits_pvnet_processes),
