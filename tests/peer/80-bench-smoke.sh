@@ -44,6 +44,8 @@ done
 	"$T/pp2.json" "$T/pd2.json" "$T/pp3.json" "$T/pd3.json"
 check "bench report paired: the median of the per-round ratios" \
 	jqe '.ratio_paired == 1.5' "$T/prows"
+check "bench report paired: the per-round ratios beside it, in round order" \
+	jqe '.ratio_paired_rounds == [0.5, 1.5, 2]' "$T/prows"
 "$PVNET" bench report paired "$T/prows" peers p mpps "$T/pp1.json" >/dev/null 2>&1
 check "bench report paired: an unpaired run fails with status 2" [ $? -eq 2 ]
 # lro and vm (issue 14): adaptive paired with GRO off too, in a field of
@@ -52,6 +54,8 @@ check "bench report paired: an unpaired run fails with status 2" [ $? -eq 2 ]
 	"$T/pp3.json" "$T/pd3.json" "$T/pp1.json" "$T/pd1.json" "$T/pp2.json" "$T/pd2.json"
 check "bench report paired --key: the median into that field, ratio_paired kept" \
 	jqe '.ratio_paired_off == 1.5 and .ratio_paired == 1.5' "$T/prows"
+check "bench report paired --key: its rounds into KEY_rounds, in the order given" \
+	jqe '.ratio_paired_off_rounds == [2, 0.5, 1.5] and .ratio_paired_rounds == [0.5, 1.5, 2]' "$T/prows"
 "$PVNET" bench report paired "$T/prows" peers p mpps --key >/dev/null 2>&1
 check "bench report paired: --key without a name fails with status 2" [ $? -eq 2 ]
 
