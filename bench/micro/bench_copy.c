@@ -30,15 +30,43 @@ static uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+static int usage(FILE *f, int rc)
+{
+	fprintf(f, "usage: bench_copy [SEGMENT_BYTES [SECONDS]]\n"
+		"  memcpy of SEGMENT_BYTES pieces (default 1448, at most %u) from\n"
+		"  one 64 MB area to another for SECONDS (default 1); prints JSON\n",
+		AREA);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	size_t seg = argc > 1 ? strtoul(argv[1], NULL, 10) : 1448;
-	double secs = argc > 2 ? atof(argv[2]) : 1.0;
-	uint8_t *src = malloc(AREA), *dst = malloc(AREA);
+	size_t seg = 1448;
+	double secs = 1.0;
+	uint8_t *src, *dst;
 	uint64_t t0, c0, c1, t1, bytes = 0;
 	size_t off = 0;
+	char *end;
 
-	if (!src || !dst || seg == 0 || seg > AREA)
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return usage(stdout, 0);
+	if (argc > 3)
+		return usage(stderr, 2);
+	if (argc > 1) {
+		unsigned long v = strtoul(argv[1], &end, 10);
+
+		if (*end || end == argv[1] || v == 0 || v > AREA)
+			return usage(stderr, 2);
+		seg = v;
+	}
+	if (argc > 2) {
+		secs = strtod(argv[2], &end);
+		if (*end || end == argv[2] || !(secs > 0 && secs <= 3600))
+			return usage(stderr, 2);
+	}
+	src = malloc(AREA);
+	dst = malloc(AREA);
+	if (!src || !dst)
 		return 1;
 	memset(src, 1, AREA);
 	memset(dst, 2, AREA);

@@ -92,9 +92,19 @@ static double run(const char *policy, bool linearize, uint64_t segs,
 	return (double)(t1 - t0) / (double)segs;
 }
 
+static int usage(FILE *f, int rc)
+{
+	fprintf(f, "usage: bench_gro [SEGMENTS [POLICY FLOWS]]\n"
+		"  cycles per 1448 B segment through a GRO table, every policy,\n"
+		"  1 and 4 flows (default 2000000 segments); with POLICY (a --gro\n"
+		"  spec) and FLOWS (1..%u) one cell, one run (for callgrind)\n",
+		TF_FLOWS);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t segs = argc > 1 ? strtoull(argv[1], NULL, 0) : 2000000;
+	uint64_t segs = 2000000;
 	static const struct {
 		const char *policy;
 		bool linearize;
@@ -102,16 +112,28 @@ int main(int argc, char **argv)
 		{ "off", false }, { "poll", false }, { "every=2", false },
 		{ "adaptive", false }, { "adaptive", true },
 	};
+	char *end;
 
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return usage(stdout, 0);
+	if (argc == 3 || argc > 4)
+		return usage(stderr, 2);
+	if (argc > 1) {
+		segs = strtoull(argv[1], &end, 0);
+		if (*end || end == argv[1] || segs == 0 || argv[1][0] == '-')
+			return usage(stderr, 2);
+	}
 	if (argc > 3) {
-		unsigned flows = (unsigned)strtoul(argv[3], NULL, 0);
+		unsigned long flows = strtoul(argv[3], &end, 0);
+		struct gro_cfg cfg = { 0 };
 		double spp, c;
 
-		if (flows < 1 || flows > TF_FLOWS)
-			return 2;
-		build(flows, true);
+		if (*end || end == argv[3] || flows < 1 || flows > TF_FLOWS ||
+		    gro_cfg_parse(argv[2], &cfg))
+			return usage(stderr, 2);
+		build((unsigned)flows, true);
 		c = run(argv[2], false, segs, &spp);
-		printf("%u flow(s) %s: %.1f segs/pkt, %.1f cyc/seg\n", flows,
+		printf("%lu flow(s) %s: %.1f segs/pkt, %.1f cyc/seg\n", flows,
 		       argv[2], spp, c);
 		tf_free(frames, NFRAMES);
 		return 0;

@@ -24,6 +24,21 @@ check "bench --help lists every scenario" \
 check "bench --help names \`pvnet bench report\` and runs nothing" \
 	bash -c "grep -qF '\`pvnet bench report --help\`' '$T/help.txt' &&
 		 ! grep -q 'command not found' '$T/help.txt'"
+# the micro-benchmarks behind the scenarios: --help says how to run them
+# and a bad argument fails, instead of running on a 0 read from "--help"
+mb=$(dirname "$PVNET")/bench
+for b in bench_copy bench_gro; do
+	"$mb/$b" --help >"$T/$b.help" 2>&1
+	rc=$?
+	check "$b --help prints its usage, status 0" \
+		bash -c "[ $rc -eq 0 ] && grep -q '^usage: ' '$T/$b.help'"
+	"$mb/$b" nonsense >/dev/null 2>&1
+	check "$b: a bad argument fails with status 2" [ $? -eq 2 ]
+done
+"$mb/bench_gro" 1000 adaptive 99 >/dev/null 2>&1
+check "bench_gro: flows out of range fails with status 2" [ $? -eq 2 ]
+"$mb/bench_gro" 1000 nosuchpolicy 1 >/dev/null 2>&1
+check "bench_gro: an unknown policy fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench --no-such-flag >/dev/null 2>&1
 check "an unknown option fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench nosuchscenario >/dev/null 2>&1
