@@ -214,4 +214,16 @@ static inline void vring_prefetch_rxbuf(const struct vring_elem *e, uint32_t len
 	pv_prefetch_w(b + l - 1);
 }
 
+/*
+ * The driver's publish count (split by id and packed): a head / buffer ID
+ * added since the last publish carries the current count, so a used entry
+ * naming it names a chain the device cannot have seen. Arguments, not the
+ * ring, so a loop on locals keeps them in registers.
+ */
+static inline bool drv_unpublished(const uint64_t *epoch, uint64_t epochs,
+				   uint32_t id)
+{
+	return epoch[id] == epochs;
+}
+
 #endif /* PVNET_VIRTIO_INTERNAL_H */

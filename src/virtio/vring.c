@@ -1155,10 +1155,9 @@ unsigned vring_drv_get_used(struct vring *vq, void **cookies, uint32_t *lens,
 			uint32_t id = le32toh(READ_ONCE(ue->id));
 			uint32_t len = le32toh(READ_ONCE(ue->len));
 
-			/* in flight and published: a head added since the
-			 * last publish carries that publish count */
+			/* in flight and published */
 			if (unlikely(id >= size || !chain_len[id] ||
-				     epoch[id] == epochs)) {
+				     drv_unpublished(epoch, epochs, id))) {
 				vring_fail(vq, PV_DROP_RING_USED_ID);
 				break;
 			}

@@ -260,13 +260,6 @@ bool vring_pk_drv_need_kick(struct vring *vq)
 	return need;
 }
 
-/* True if @id was added after the last publish: the device cannot have
- * seen it. */
-static inline bool pkd_unpublished(const struct vring *vq, uint16_t id)
-{
-	return vq->drv_epoch[id] == vq->drv_epochs;
-}
-
 /* Published and not harvested: the only range where a used one can be. */
 static inline bool pkd_outstanding(const struct vring *vq)
 {
@@ -458,7 +451,7 @@ unsigned vring_pk_drv_get_used(struct vring *vq, void **cookies,
 		if (unlikely(id >= vq->size || !vq->drv_chain_len[id] ||
 			     vq->drv_chain_len[id] >
 			     pkd_dist(vq->last_used, vq->pk_drv_pub, vq->size) ||
-			     pkd_unpublished(vq, id))) {
+			     drv_unpublished(vq->drv_epoch, vq->drv_epochs, id))) {
 			vring_fail(vq, PV_DROP_RING_USED_ID);
 			break;
 		}
