@@ -38,10 +38,19 @@ enum gro_policy {
 				 * round finds no work */
 };
 
+/*
+ * The time bound, checked at every gro_poll_end(). poll and every=N flush
+ * a flow once its first segment is timeout_ns old. adaptive flushes it
+ * once its newest segment is timeout_ns old (the flow paused) or its first
+ * is max_ns old: with several flows interleaved, a bound from the first
+ * segment would cut every flow's packet at timeout x its share of the rate.
+ */
 struct gro_cfg {
 	enum gro_policy policy;
 	unsigned every;		/* GRO_EVERY: rounds between flushes (>= 1) */
-	uint64_t timeout_ns;	/* every policy: no segment is held longer */
+	uint64_t timeout_ns;	/* 0: the policy's default (50 or 100 us) */
+	uint64_t max_ns;	/* GRO_ADAPTIVE, >= timeout_ns; 0: 1000 us or
+				 * timeout_ns if larger */
 	bool linearize;		/* copy a merged packet into one buffer first */
 };
 
@@ -84,7 +93,11 @@ struct gro_stats {
 
 struct gro_table;
 
-/* Parses "off", "poll", "every=N", "adaptive" with ",timeout=US"; 0 or -EINVAL. */
+/*
+ * Parses "off", "poll", "every=N" with ",timeout=US", or "adaptive" with
+ * ",timeout=US" and ",max=US" (either order, max >= timeout); fills @cfg's
+ * policy, every, timeout_ns and max_ns; 0 or -EINVAL (@cfg unchanged).
+ */
 int gro_cfg_parse(const char *s, struct gro_cfg *cfg);
 /* Creates a table (allocated once, never on the data path); NULL on failure. */
 struct gro_table *gro_table_create(const struct gro_cfg *cfg,
@@ -106,14 +119,14 @@ bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 		 uint16_t dst, uint16_t q, uint64_t now_ns);
 /*
  * The end of a poll round that found @work packets: flushes what the policy
- * says, and every flow older than the time bound.
+ * says, and every flow due by the time bound (struct gro_cfg), oldest first.
  */
 void gro_poll_end(struct gro_table *t, unsigned work, uint64_t now_ns);
 /* Flushes every held flow (a ring stopping, shutdown). */
 void gro_flush_all(struct gro_table *t);
 /* Flushes the flows whose destination is port @dst (it is going away). */
 void gro_flush_port(struct gro_table *t, uint16_t dst);
-/* When the oldest held segment reaches the time bound; UINT64_MAX if none. */
+/* The earliest moment a held flow is due by the time bound; UINT64_MAX if none. */
 uint64_t gro_next_deadline(const struct gro_table *t);
 /* Held segments right now (the "held" term of the accounting). */
 unsigned gro_held(const struct gro_table *t);

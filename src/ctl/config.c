@@ -8,7 +8,8 @@
  *   {"ctl": "/run/pvnet.ctl", "workers": 2, "notify": "adaptive",
  *    "budget": 64, "idle_us": 50, "mode": "direct", "ageing": 300,
  *    "mac_limit": 256, "metrics": "127.0.0.1:9464",
- *    "copy": "single", "gro": "adaptive,timeout=50", "gro_linearize": false,
+ *    "copy": "single", "gro": "adaptive,timeout=50,max=1000",
+ *    "gro_linearize": false,
  *    "ports": [ {"type": "vhost", "name": "vm1", "path": "/run/vm1.sock",
  *                "mac": "52:54:00:00:00:01", "queues": 2},
  *               "tap,name=up,ifname=tap0" ]}

@@ -114,6 +114,9 @@ static void switch_usage(FILE *f)
 		"               large packets: off, poll (flush when each poll round ends),\n"
 		"               every=N (every N rounds), adaptive (default: hold while\n"
 		"               input keeps coming); add ,timeout=US to bound the hold\n"
+		"               (poll, every=N: from a flow's first segment, default\n"
+		"               100; adaptive: from its newest, default 50, and\n"
+		"               ,max=US from its first, default 1000, >= timeout)\n"
 		"  --gro-linearize  copy each aggregated packet into one buffer first,\n"
 		"               as the original LRO did at the bridge (baseline)\n"
 		"  --stage-cycles  time each worker's stages (stage_cycles in stats and\n"
@@ -358,7 +361,8 @@ static int switch_run(int argc, char **argv, const char *check)
 		case 'G':
 			gro_set = true;
 			if (gro_cfg_parse(optarg, &dcfg.gro) < 0) {
-				fprintf(stderr, "pvnet switch: --gro wants off, poll, every=N or adaptive[,timeout=US]\n");
+				fprintf(stderr, "pvnet switch: --gro wants off, poll[,timeout=US], every=N[,timeout=US]\n"
+					"  or adaptive[,timeout=US][,max=US] (1..1000000 us, max >= timeout)\n");
 				return 2;
 			}
 			break;

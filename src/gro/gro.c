@@ -41,6 +41,13 @@
 /* Defaults of the time bound when the configuration leaves it 0. */
 #define GRO_TIMEOUT_ADAPTIVE_NS	50000ull
 #define GRO_TIMEOUT_DEFAULT_NS	100000ull
+/* adaptive's cap from the first segment: one jiffy at HZ=1000, Linux's own
+ * bound under load (napi_gro_flush(n, HZ >= 1000) flushes what is older
+ * than the current jiffy) */
+#define GRO_MAX_ADAPTIVE_NS	1000000ull
+/* Either bound, as the spec string takes it: up to one second, a bound and
+ * not a way to park packets. */
+#define GRO_BOUND_MAX_US	1000000ull
 
 /*
  * What makes two segments the same flow to the same place: the destination
@@ -81,6 +88,7 @@ struct gro_flow {
 	uint32_t next_seq;
 	uint32_t payload;	/* merged payload bytes */
 	uint64_t t_first;	/* arrival of the first segment */
+	uint64_t t_last;	/* ... of the newest (adaptive's gap) */
 	uint64_t born;		/* creation order: the oldest is flushed first */
 	uint8_t nwords;		/* fast path: 64-bit words of hdr compared */
 	uint8_t hdr[GRO_HDR_MAX];	/* private copy of the first's headers */
@@ -98,6 +106,14 @@ struct gro_flow {
 
 struct gro_table {
 	struct gro_cfg cfg;
+	/*
+	 * The time bound as one rule for every policy (flow_due): a flow is
+	 * due at min(t_last + gap_ns, t_first + cap_ns). adaptive: gap =
+	 * timeout, cap = max. poll, every=N: both timeout, which is t_first +
+	 * timeout, as t_last >= t_first (the clock does not go back).
+	 */
+	uint64_t gap_ns;
+	uint64_t cap_ns;
 	gro_deliver_fn deliver;
 	void *arg;
 	uint32_t used;		/* bit i: flows[i] holds a packet */
@@ -644,6 +660,7 @@ static struct gro_flow *flow_new(struct gro_table *t, const struct pkt *p,
 	f->next_seq = s->seq + s->payload;
 	f->payload = s->payload;
 	f->t_first = now;
+	f->t_last = now;
 	f->born = t->born++;
 	memcpy(f->hdr, s->hdr, s->hdr_len);
 	t->bucket[gro_bucket(s->hash)] = (uint8_t)(i + 1);
@@ -869,6 +886,9 @@ bool gro_receive(struct gro_table *t, struct pkt *p, struct gro_ref ref,
 					   s.hdr_len, s.payload);
 append:
 	f->refs[f->segs++] = ref;
+	/* both paths: the gap counts from here (a store on a line written
+	 * anyway: payload and next_seq sit next to it) */
+	f->t_last = now_ns;
 	f->payload += s.payload;
 	f->next_seq += s.payload;
 	f->flags_or |= s.flags & (TCP_PSH | TCP_FIN);
@@ -901,8 +921,16 @@ not_eligible:
 	return false;
 }
 
-static void flush_if(struct gro_table *t, bool (*pred)(const struct gro_flow *,
-						      uint64_t), uint64_t arg,
+static inline uint64_t flow_due(const struct gro_table *t,
+				const struct gro_flow *f)
+{
+	return PV_MIN(f->t_last + t->gap_ns, f->t_first + t->cap_ns);
+}
+
+typedef bool flush_pred(const struct gro_table *t, const struct gro_flow *f,
+			uint64_t arg);
+
+static void flush_if(struct gro_table *t, flush_pred *pred, uint64_t arg,
 		     uint64_t *counter)
 {
 	/* Oldest first: a flow's packets leave in the order they came. */
@@ -912,7 +940,7 @@ static void flush_if(struct gro_table *t, bool (*pred)(const struct gro_flow *,
 		for (uint32_t m = t->used; m; m &= m - 1) {
 			struct gro_flow *f = &t->flows[__builtin_ctz(m)];
 
-			if (pred(f, arg) && (!old || f->born < old->born))
+			if (pred(t, f, arg) && (!old || f->born < old->born))
 				old = f;
 		}
 		if (!old)
@@ -922,21 +950,25 @@ static void flush_if(struct gro_table *t, bool (*pred)(const struct gro_flow *,
 	}
 }
 
-static bool pred_all(const struct gro_flow *f, uint64_t arg)
+static bool pred_all(const struct gro_table *t, const struct gro_flow *f,
+		     uint64_t arg)
 {
+	(void)t;
 	(void)f;
 	(void)arg;
 	return true;
 }
 
-/* @cut = now - timeout: a flow that began at or before it is due. */
-static bool pred_expired(const struct gro_flow *f, uint64_t cut)
+static bool pred_due(const struct gro_table *t, const struct gro_flow *f,
+		     uint64_t now)
 {
-	return f->t_first <= cut;
+	return flow_due(t, f) <= now;
 }
 
-static bool pred_port(const struct gro_flow *f, uint64_t dst)
+static bool pred_port(const struct gro_table *t, const struct gro_flow *f,
+		      uint64_t dst)
 {
+	(void)t;
 	return f->dst == dst;
 }
 
@@ -967,12 +999,9 @@ void gro_poll_end(struct gro_table *t, unsigned work, uint64_t now_ns)
 		flush_if(t, pred_all, 0, &t->st.flush_policy);
 		return;
 	}
-	/* The time bound: the deadline is t_first + timeout. */
-	if (gro_next_deadline(t) <= now_ns) {
-		uint64_t cut = now_ns - t->cfg.timeout_ns;
-
-		flush_if(t, pred_expired, cut, &t->st.flush_timeout);
-	}
+	/* The time bound (flow_due). */
+	if (gro_next_deadline(t) <= now_ns)
+		flush_if(t, pred_due, now_ns, &t->st.flush_timeout);
 }
 
 void gro_flush_all(struct gro_table *t)
@@ -988,13 +1017,19 @@ void gro_flush_port(struct gro_table *t, uint16_t dst)
 
 uint64_t gro_next_deadline(const struct gro_table *t)
 {
-	uint64_t first = UINT64_MAX;
+	uint64_t first = UINT64_MAX, last = UINT64_MAX;
 
-	for (uint32_t m = t->used; m; m &= m - 1)
-		first = PV_MIN(first, t->flows[__builtin_ctz(m)].t_first);
-	if (first == UINT64_MAX)
+	if (!t->used)
 		return UINT64_MAX;
-	return first + t->cfg.timeout_ns;
+	/* The earliest flow_due(): a min of mins is the min of each
+	 * term's min (two cmovs a flow, every poll round). */
+	for (uint32_t m = t->used; m; m &= m - 1) {
+		const struct gro_flow *f = &t->flows[__builtin_ctz(m)];
+
+		first = PV_MIN(first, f->t_first);
+		last = PV_MIN(last, f->t_last);
+	}
+	return PV_MIN(last + t->gap_ns, first + t->cap_ns);
 }
 
 unsigned gro_held(const struct gro_table *t)
@@ -1013,11 +1048,38 @@ static uint64_t default_timeout(enum gro_policy p)
 				   GRO_TIMEOUT_DEFAULT_NS;
 }
 
+/* adaptive's max when none is given: never below the timeout. */
+static uint64_t default_max(uint64_t timeout_ns)
+{
+	return PV_MAX(GRO_MAX_ADAPTIVE_NS, timeout_ns);
+}
+
+/*
+ * A bound in microseconds at @v, up to the next ',' or the end: 1 to
+ * GRO_BOUND_MAX_US, digits only. Sets *ns and *next (the ',' or the end).
+ */
+static int parse_us(const char *v, uint64_t *ns, const char **next)
+{
+	unsigned long long us;
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	us = strtoull(v, &end, 10);
+	if (errno || (*end && *end != ',') || us < 1 || us > GRO_BOUND_MAX_US)
+		return -EINVAL;
+	*ns = us * 1000;
+	*next = end;
+	return 0;
+}
+
 int gro_cfg_parse(const char *s, struct gro_cfg *cfg)
 {
 	struct gro_cfg c = { .every = 1 };
 	const char *opt = strchr(s, ',');
 	size_t n = opt ? (size_t)(opt - s) : strlen(s);
+	bool have_timeout = false, have_max = false;
 	char *end;
 
 	if (n == 3 && !strncmp(s, "off", 3)) {
@@ -1041,21 +1103,35 @@ int gro_cfg_parse(const char *s, struct gro_cfg *cfg)
 		return -EINVAL;
 	}
 	c.timeout_ns = default_timeout(c.policy);
-	if (opt) {
-		unsigned long long us;
+	/* ",timeout=US" for all, ",max=US" for adaptive: each once. */
+	while (opt && *opt) {
+		bool is_max = c.policy == GRO_ADAPTIVE &&
+			      !strncmp(opt, ",max=", 5);
 
-		if (strncmp(opt, ",timeout=", 9) || opt[9] < '0' || opt[9] > '9')
+		if (is_max ? have_max : have_timeout)
 			return -EINVAL;
-		errno = 0;
-		us = strtoull(opt + 9, &end, 10);
-		/* Up to one second: a bound, not a way to park packets. */
-		if (errno || *end || us < 1 || us > 1000000)
+		if (is_max) {
+			if (parse_us(opt + 5, &c.max_ns, &opt))
+				return -EINVAL;
+			have_max = true;
+		} else if (!strncmp(opt, ",timeout=", 9)) {
+			if (parse_us(opt + 9, &c.timeout_ns, &opt))
+				return -EINVAL;
+			have_timeout = true;
+		} else {
 			return -EINVAL;
-		c.timeout_ns = us * 1000;
+		}
+	}
+	if (c.policy == GRO_ADAPTIVE) {
+		if (!have_max)
+			c.max_ns = default_max(c.timeout_ns);
+		else if (c.max_ns < c.timeout_ns)
+			return -EINVAL;
 	}
 	cfg->policy = c.policy;
 	cfg->every = c.every;
 	cfg->timeout_ns = c.timeout_ns;
+	cfg->max_ns = c.max_ns;
 	return 0;
 }
 
@@ -1063,17 +1139,24 @@ struct gro_table *gro_table_create(const struct gro_cfg *cfg,
 				   gro_deliver_fn deliver, void *arg)
 {
 	struct gro_table *t;
+	uint64_t timeout = cfg->timeout_ns ? cfg->timeout_ns :
+					     default_timeout(cfg->policy);
+	uint64_t max = cfg->max_ns ? cfg->max_ns : default_max(timeout);
+	bool adaptive = cfg->policy == GRO_ADAPTIVE;
 
 	static_assert(GRO_MAX_FLOWS <= 32, "flows are tracked in a 32-bit mask");
 	static_assert(GRO_MAX_SEGS <= UINT16_MAX, "segment counts are 16-bit");
-	if (!deliver || (cfg->policy == GRO_EVERY && cfg->every < 1))
+	if (!deliver || (cfg->policy == GRO_EVERY && cfg->every < 1) ||
+	    (adaptive && max < timeout))
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->cfg = *cfg;
-	if (!t->cfg.timeout_ns)
-		t->cfg.timeout_ns = default_timeout(cfg->policy);
+	t->cfg.timeout_ns = timeout;
+	t->cfg.max_ns = adaptive ? max : 0;
+	t->gap_ns = timeout;
+	t->cap_ns = adaptive ? max : timeout;
 	t->deliver = deliver;
 	t->arg = arg;
 	if (cfg->linearize) {

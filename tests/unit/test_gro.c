@@ -689,16 +689,270 @@ static void timeout_bound(const char *spec, uint64_t timeout)
 	harness_reset();
 }
 
+/*
+ * adaptive: a flow whose segments keep coming is held past the timeout;
+ * once its newest segment is @timeout old (the sender paused) it goes.
+ */
+static void adaptive_gap(const char *spec, uint64_t timeout)
+{
+	struct gro_table *t = policy_table(spec);
+	uint64_t t0 = 5000000, now = t0;
+	unsigned k = 0;
+
+	/* A segment every timeout / 10, for twice the timeout. */
+	for (; k < 20; k++) {
+		now = t0 + k * (timeout / 10);
+		assert_true(offer(t, k, now));
+		assert_int_equal(gro_next_deadline(t), now + timeout);
+		gro_poll_end(t, 1, now);
+		assert_int_equal(H.n, 0);
+	}
+	gro_poll_end(t, 1, now + timeout - 1);
+	assert_int_equal(H.n, 0);
+	gro_poll_end(t, 1, now + timeout);
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].segs, k);
+	assert_int_equal(gro_stats(t)->flush_timeout, 1);
+	assert_int_equal(gro_next_deadline(t), UINT64_MAX);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
 static void timeout_adaptive_default(void **state)
 {
 	(void)state;
-	timeout_bound("adaptive", 50000);
+	adaptive_gap("adaptive", 50000);
 }
 
 static void timeout_adaptive_set(void **state)
 {
 	(void)state;
-	timeout_bound("adaptive,timeout=8", 8000);
+	adaptive_gap("adaptive,timeout=8", 8000);
+}
+
+/*
+ * @flows flows round-robin, @rounds segments each, in H.f (frame
+ * r * flows + f is flow f's r-th); with @psh the last round carries PSH.
+ */
+static void interleaved(unsigned flows, unsigned rounds, bool psh)
+{
+	char spec[4096];
+	size_t o = 0;
+	int n;
+
+	for (unsigned r = 0; r < rounds; r++)
+		for (unsigned f = 0; f < flows; f++)
+			o += (size_t)snprintf(spec + o, sizeof(spec) - o,
+					      "d|flow=%u%s ", f,
+					      psh && r == rounds - 1 ? "|psh" : "");
+	assert_true(o < sizeof(spec));
+	n = tf_sequence(spec, false, 0, 0, H.f, TF_MAX);
+	assert_int_equal(n, (int)(flows * rounds));
+	H.nf = (unsigned)n;
+}
+
+static struct gro_table *adaptive_table(const char *spec)
+{
+	struct gro_cfg cfg = { 0 };
+	struct gro_table *t;
+
+	assert_int_equal(gro_cfg_parse(spec, &cfg), 0);
+	t = gro_table_create(&cfg, deliver, &H);
+	assert_non_null(t);
+	return t;
+}
+
+/*
+ * The lead's 4-flow case: each flow gets a quarter of the input, so 45 of
+ * its segments span more than the timeout from its first, but its own
+ * segments keep coming: nothing is cut by the time bound, every flow
+ * reaches its PSH with 45 segments.
+ */
+static void adaptive_interleaved_hold(void **state)
+{
+	uint64_t t0 = 5000000, step = 2000;	/* 2 us a segment */
+	bool seen[TF_MAX] = { false };
+	struct gro_table *t;
+
+	(void)state;
+	harness_reset();
+	interleaved(4, 45, true);
+	t = adaptive_table("adaptive");
+	for (unsigned i = 0; i < H.nf; i++) {
+		uint64_t now = t0 + i * step;
+
+		assert_true(offer(t, i, now));
+		gro_poll_end(t, 1, now);
+		/* past the timeout from the first (i >= 25), not the max */
+		if (i < H.nf - 4)
+			assert_int_equal(H.n, 0);
+	}
+	assert_true(t0 + H.nf * step > t0 + 50000);
+	assert_int_equal(H.n, 4);
+	for (unsigned i = 0; i < H.n; i++) {
+		assert_int_equal(H.r[i].segs, 45);
+		assert_int_equal(H.r[i].refs[0], i);	/* flow i */
+		check_rec(&H.r[i], seen);
+	}
+	assert_int_equal(gro_stats(t)->flush_timeout, 0);
+	assert_int_equal(gro_stats(t)->flush_flags, 4);
+	assert_int_equal(gro_held(t), 0);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+/*
+ * One of 4 flows stops (its sender is cwnd-limited) while the others keep
+ * coming: it alone is flushed, once its last segment is timeout old.
+ */
+static void adaptive_paused_flow(void **state)
+{
+	uint64_t t0 = 5000000, step = 2000, t3, now;
+	bool seen[TF_MAX] = { false };
+	struct gro_table *t;
+	char spec[4096];
+	size_t o = 0;
+	unsigned i;
+
+	(void)state;
+	harness_reset();
+	/* 5 rounds of flows 0-3 (frames 0-19), then 9 of flows 0-2 */
+	for (unsigned r = 0; r < 14; r++)
+		for (unsigned f = 0; f < (r < 5 ? 4u : 3u); f++)
+			o += (size_t)snprintf(spec + o, sizeof(spec) - o,
+					      "d|flow=%u ", f);
+	H.nf = (unsigned)tf_sequence(spec, false, 0, 0, H.f, TF_MAX);
+	assert_int_equal(H.nf, 47);
+	t = adaptive_table("adaptive");
+	t3 = t0 + 19 * step;	/* flow 3's last segment */
+	for (i = 0; i < H.nf; i++) {
+		now = t0 + i * step;
+		assert_true(offer(t, i, now));
+		/* once flows 1 and 2 sent again, flow 3 is the one due first */
+		if (i >= 22 && now <= t3 + 50000)
+			assert_int_equal(gro_next_deadline(t), t3 + 50000);
+		gro_poll_end(t, 1, now);
+		if (now < t3 + 50000) {
+			assert_int_equal(H.n, 0);
+			continue;
+		}
+		/* flow 3 alone, all 5 of its segments */
+		assert_int_equal(H.n, 1);
+		assert_int_equal(H.r[0].refs[0], 3);
+		assert_int_equal(H.r[0].segs, 5);
+	}
+	assert_true(now >= t3 + 50000);
+	assert_int_equal(gro_stats(t)->flush_timeout, 1);
+	assert_int_equal(gro_held(t), 42);
+	/* the others are due timeout after their own last segment */
+	assert_int_equal(gro_next_deadline(t), t0 + 44 * step + 50000);
+	gro_flush_all(t);
+	assert_int_equal(H.n, 4);
+	for (i = 0; i < H.n; i++)
+		check_rec(&H.r[i], seen);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+/* A flow that never pauses is still flushed at max from its first. */
+static void adaptive_max_caps(const char *spec, uint64_t timeout, uint64_t max,
+			      uint64_t step)
+{
+	uint64_t t0 = 5000000, now = t0;
+	struct gro_table *t;
+	unsigned k;
+	int n;
+
+	harness_reset();
+	/* short segments: max / step of them fit in one packet */
+	n = tf_sequence("d|len=100*60", false, 0, 0, H.f, TF_MAX);
+	assert_int_equal(n, 60);
+	H.nf = 60;
+	t = adaptive_table(spec);
+	for (k = 0; t0 + k * step < t0 + max; k++) {
+		now = t0 + k * step;
+		assert_true(offer(t, k, now));
+		assert_int_equal(gro_next_deadline(t),
+				 PV_MIN(now + timeout, t0 + max));
+		gro_poll_end(t, 1, now);
+		assert_int_equal(H.n, 0);
+	}
+	assert_true(now + timeout > t0 + max);	/* the cap decides */
+	gro_poll_end(t, 1, t0 + max - 1);
+	assert_int_equal(H.n, 0);
+	gro_poll_end(t, 1, t0 + max);
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].segs, k);
+	assert_int_equal(gro_stats(t)->flush_timeout, 1);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+static void adaptive_max(void **state)
+{
+	(void)state;
+	adaptive_max_caps("adaptive,timeout=50,max=200", 50000, 200000, 10000);
+	/* the default: 1000 us, Linux's jiffy at HZ=1000 */
+	adaptive_max_caps("adaptive", 50000, 1000000, 20000);
+	adaptive_max_caps("adaptive,max=300,timeout=20", 20000, 300000, 15000);
+}
+
+/*
+ * gro_next_deadline() is the earliest of every flow's two bounds, and
+ * the flows go in that order, each at its own.
+ */
+static void adaptive_deadline_earliest(void **state)
+{
+	struct gro_table *t;
+
+	(void)state;
+	harness_reset();
+	interleaved(2, 2, false);	/* A0 B0 A1 B1 */
+	t = adaptive_table("adaptive");
+	assert_true(offer(t, 0, 1000));		/* A first */
+	assert_true(offer(t, 1, 101000));	/* B first */
+	assert_int_equal(gro_next_deadline(t), 1000 + 50000);
+	assert_true(offer(t, 3, 900000));	/* B last: due 950000 */
+	assert_true(offer(t, 2, 960000));	/* A last: due 1001000 (max) */
+	assert_int_equal(gro_next_deadline(t), 950000);
+	gro_poll_end(t, 1, 949999);
+	assert_int_equal(H.n, 0);
+	gro_poll_end(t, 1, 950000);
+	assert_int_equal(H.n, 1);
+	assert_int_equal(H.r[0].refs[0], 1);
+	assert_int_equal(H.r[0].segs, 2);
+	assert_int_equal(gro_next_deadline(t), 1001000);
+	gro_poll_end(t, 1, 1000999);
+	assert_int_equal(H.n, 1);
+	gro_poll_end(t, 1, 1001000);
+	assert_int_equal(H.n, 2);
+	assert_int_equal(H.r[1].refs[0], 0);
+	assert_int_equal(H.r[1].segs, 2);
+	assert_int_equal(gro_stats(t)->flush_timeout, 2);
+	assert_int_equal(gro_next_deadline(t), UINT64_MAX);
+	gro_table_destroy(t);
+	harness_reset();
+}
+
+/* Several due at one poll end leave oldest first. */
+static void adaptive_due_oldest_first(void **state)
+{
+	struct gro_table *t;
+
+	(void)state;
+	harness_reset();
+	interleaved(3, 1, false);
+	t = adaptive_table("adaptive");
+	assert_true(offer(t, 2, 1000));
+	assert_true(offer(t, 0, 2000));
+	assert_true(offer(t, 1, 3000));
+	gro_poll_end(t, 1, 100000);
+	assert_int_equal(H.n, 3);
+	assert_int_equal(H.r[0].refs[0], 2);
+	assert_int_equal(H.r[1].refs[0], 0);
+	assert_int_equal(H.r[2].refs[0], 1);
+	gro_table_destroy(t);
+	harness_reset();
 }
 
 static void timeout_every(void **state)
@@ -818,6 +1072,80 @@ static void cfg_parse(void **state)
 	assert_int_equal(gro_cfg_parse("", &c), -EINVAL);
 }
 
+static void cfg_parse_max(void **state)
+{
+	struct gro_cfg c = { .linearize = true };
+
+	(void)state;
+	assert_int_equal(gro_cfg_parse("adaptive", &c), 0);
+	assert_int_equal(c.timeout_ns, 50000);
+	assert_int_equal(c.max_ns, 1000000);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=50,max=1000", &c), 0);
+	assert_int_equal(c.timeout_ns, 50000);
+	assert_int_equal(c.max_ns, 1000000);
+	assert_int_equal(gro_cfg_parse("adaptive,max=2000", &c), 0);
+	assert_int_equal(c.timeout_ns, 50000);
+	assert_int_equal(c.max_ns, 2000000);
+	assert_int_equal(gro_cfg_parse("adaptive,max=300,timeout=20", &c), 0);
+	assert_int_equal(c.timeout_ns, 20000);
+	assert_int_equal(c.max_ns, 300000);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=80,max=80", &c), 0);
+	assert_int_equal(c.max_ns, 80000);
+	/* a timeout above the default max raises it: never below timeout */
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=2000", &c), 0);
+	assert_int_equal(c.timeout_ns, 2000000);
+	assert_int_equal(c.max_ns, 2000000);
+	assert_true(c.linearize);	/* left as it was */
+	/* max below timeout, stated or default */
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=100,max=50", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=49", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=49,timeout=50", &c), -EINVAL);
+	/* garbage */
+	assert_int_equal(gro_cfg_parse("adaptive,max=", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=0", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=-5", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=1000x", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=1000001", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=99999999999999999999", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,max=100,max=200", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=5,timeout=6", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=50,", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,,max=100", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,maximum=100", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("adaptive,timeout=50 ,max=100", &c), -EINVAL);
+	/* the others keep first segment + timeout: max means nothing there */
+	assert_int_equal(gro_cfg_parse("poll,max=1000", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("every=2,timeout=10,max=1000", &c), -EINVAL);
+	assert_int_equal(gro_cfg_parse("off,max=1000", &c), -EINVAL);
+	/* a failed parse leaves @c as it was */
+	assert_int_equal(c.timeout_ns, 2000000);
+	assert_int_equal(c.max_ns, 2000000);
+}
+
+/* A table made from a gro_cfg without max gets the default; one below
+ * timeout is refused, as the parser refuses it. */
+static void cfg_max_in_table(void **state)
+{
+	struct gro_cfg cfg = { .policy = GRO_ADAPTIVE, .timeout_ns = 50000,
+			       .max_ns = 20000 };
+
+	(void)state;
+	harness_reset();
+	assert_null(gro_table_create(&cfg, deliver, &H));
+	cfg.max_ns = 0;
+	{
+		struct gro_table *t = gro_table_create(&cfg, deliver, &H);
+
+		assert_non_null(t);
+		interleaved(1, 1, false);
+		assert_true(offer(t, 0, 0));
+		/* min(0 + 50 us, 0 + 1000 us) */
+		assert_int_equal(gro_next_deadline(t), 50000);
+		gro_table_destroy(t);
+	}
+	harness_reset();
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -826,12 +1154,19 @@ int main(void)
 		cmocka_unit_test(policy_adaptive),
 		cmocka_unit_test(timeout_adaptive_default),
 		cmocka_unit_test(timeout_adaptive_set),
+		cmocka_unit_test(adaptive_interleaved_hold),
+		cmocka_unit_test(adaptive_paused_flow),
+		cmocka_unit_test(adaptive_max),
+		cmocka_unit_test(adaptive_deadline_earliest),
+		cmocka_unit_test(adaptive_due_oldest_first),
 		cmocka_unit_test(timeout_every),
 		cmocka_unit_test(timeout_poll),
 		cmocka_unit_test(deadline_is_oldest),
 		cmocka_unit_test(flush_port_only_that_port),
 		cmocka_unit_test(off_takes_nothing),
 		cmocka_unit_test(cfg_parse),
+		cmocka_unit_test(cfg_parse_max),
+		cmocka_unit_test(cfg_max_in_table),
 		cmocka_unit_test(parse_once_same_fields),
 		cmocka_unit_test(parse_once_other_frames),
 		cmocka_unit_test(ip_id_rule_both_paths),
