@@ -1146,8 +1146,11 @@ struct gro_table *gro_table_create(const struct gro_cfg *cfg,
 
 	static_assert(GRO_MAX_FLOWS <= 32, "flows are tracked in a 32-bit mask");
 	static_assert(GRO_MAX_SEGS <= UINT16_MAX, "segment counts are 16-bit");
+	/* the parser's limits, for callers that fill the cfg themselves:
+	 * t_first + cap must not wrap */
 	if (!deliver || (cfg->policy == GRO_EVERY && cfg->every < 1) ||
-	    (adaptive && max < timeout))
+	    (adaptive && max < timeout) || timeout > GRO_BOUND_MAX_US * 1000 ||
+	    max > GRO_BOUND_MAX_US * 1000)
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)

@@ -892,7 +892,9 @@ int ctl_guest_main(int argc, char **argv)
 	if (o.mode == MODE_TAP && guest_enter_netns(o.netns) < 0)
 		goto out;
 	if (o.mode == MODE_TAP && !no_gro) {
-		struct gro_cfg gc;
+		/* zeroed: the parse fills only the policy's fields, and an
+		 * indeterminate linearize would copy every packet */
+		struct gro_cfg gc = { 0 };
 
 		/* One poll round is the bound; the timeout only backs it up. */
 		if (gro_cfg_parse("poll,timeout=100", &gc) < 0 ||

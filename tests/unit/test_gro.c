@@ -941,16 +941,26 @@ static void adaptive_due_oldest_first(void **state)
 
 	(void)state;
 	harness_reset();
-	interleaved(3, 1, false);
+	/* 0, 1: flow A (the second with PSH), 2: B, 3: C, 4: B again */
+	assert_int_equal(tf_sequence("d|flow=0 d|flow=0|psh d|flow=1 d|flow=2 d|flow=1",
+				     false, 0, 0, H.f, TF_MAX), 5);
+	H.nf = 5;
 	t = adaptive_table("adaptive");
-	assert_true(offer(t, 2, 1000));
-	assert_true(offer(t, 0, 2000));
-	assert_true(offer(t, 1, 3000));
+	assert_true(offer(t, 0, 1000));		/* A: slot 0 */
+	assert_true(offer(t, 2, 2000));		/* B: slot 1 */
+	assert_true(offer(t, 1, 3000));		/* A leaves by PSH, slot 0 free */
+	assert_int_equal(H.n, 1);
+	assert_true(offer(t, 3, 4000));		/* C: slot 0, newer than B */
+	assert_true(offer(t, 4, 30000));	/* B: due at 80 us, after C (54) */
+	/*
+	 * Both due at 100 us: slot order says C first, due order says C
+	 * first, creation order says B: a flow's packets leave oldest first.
+	 */
 	gro_poll_end(t, 1, 100000);
 	assert_int_equal(H.n, 3);
-	assert_int_equal(H.r[0].refs[0], 2);
-	assert_int_equal(H.r[1].refs[0], 0);
-	assert_int_equal(H.r[2].refs[0], 1);
+	assert_int_equal(H.r[1].refs[0], 2);
+	assert_int_equal(H.r[1].segs, 2);
+	assert_int_equal(H.r[2].refs[0], 3);
 	gro_table_destroy(t);
 	harness_reset();
 }
@@ -1137,12 +1147,22 @@ static void cfg_max_in_table(void **state)
 		struct gro_table *t = gro_table_create(&cfg, deliver, &H);
 
 		assert_non_null(t);
-		interleaved(1, 1, false);
-		assert_true(offer(t, 0, 0));
-		/* min(0 + 50 us, 0 + 1000 us) */
-		assert_int_equal(gro_next_deadline(t), 50000);
+		interleaved(1, 30, false);
+		/* every 40 us: the gap never ends it, the default cap does */
+		for (unsigned i = 0; i < 30; i++) {
+			assert_true(offer(t, i, (uint64_t)i * 40000));
+			assert_int_equal(gro_next_deadline(t),
+					 PV_MIN((uint64_t)i * 40000 + 50000,
+						1000000));
+		}
 		gro_table_destroy(t);
 	}
+	/* bounds past a second are not bounds (t_first + cap would wrap) */
+	cfg.max_ns = UINT64_MAX;
+	assert_null(gro_table_create(&cfg, deliver, &H));
+	cfg.max_ns = 0;
+	cfg.timeout_ns = 1000000001;
+	assert_null(gro_table_create(&cfg, deliver, &H));
 	harness_reset();
 }
 
