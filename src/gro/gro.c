@@ -105,15 +105,14 @@ struct gro_flow {
 };
 
 struct gro_table {
-	struct gro_cfg cfg;
 	/*
-	 * The time bound as one rule for every policy (flow_due): a flow is
-	 * due at min(t_last + gap_ns, t_first + cap_ns). adaptive: gap =
-	 * timeout, cap = max. poll, every=N: both timeout, which is t_first +
-	 * timeout, as t_last >= t_first (the clock does not go back).
+	 * cfg with the defaults filled in. The time bound is one rule for
+	 * every policy (flow_due): a flow is due at min(t_last + timeout_ns,
+	 * t_first + max_ns). poll and every=N get max_ns = timeout_ns, which
+	 * is t_first + timeout, as t_last >= t_first (the clock does not go
+	 * back).
 	 */
-	uint64_t gap_ns;
-	uint64_t cap_ns;
+	struct gro_cfg cfg;
 	gro_deliver_fn deliver;
 	void *arg;
 	uint32_t used;		/* bit i: flows[i] holds a packet */
@@ -924,7 +923,8 @@ not_eligible:
 static inline uint64_t flow_due(const struct gro_table *t,
 				const struct gro_flow *f)
 {
-	return PV_MIN(f->t_last + t->gap_ns, f->t_first + t->cap_ns);
+	return PV_MIN(f->t_last + t->cfg.timeout_ns,
+		      f->t_first + t->cfg.max_ns);
 }
 
 typedef bool flush_pred(const struct gro_table *t, const struct gro_flow *f,
@@ -1029,7 +1029,7 @@ uint64_t gro_next_deadline(const struct gro_table *t)
 		first = PV_MIN(first, f->t_first);
 		last = PV_MIN(last, f->t_last);
 	}
-	return PV_MIN(last + t->gap_ns, first + t->cap_ns);
+	return PV_MIN(last + t->cfg.timeout_ns, first + t->cfg.max_ns);
 }
 
 unsigned gro_held(const struct gro_table *t)
@@ -1157,9 +1157,7 @@ struct gro_table *gro_table_create(const struct gro_cfg *cfg,
 		return NULL;
 	t->cfg = *cfg;
 	t->cfg.timeout_ns = timeout;
-	t->cfg.max_ns = adaptive ? max : 0;
-	t->gap_ns = timeout;
-	t->cap_ns = adaptive ? max : timeout;
+	t->cfg.max_ns = adaptive ? max : timeout;
 	t->deliver = deliver;
 	t->arg = arg;
 	if (cfg->linearize) {
