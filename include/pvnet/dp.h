@@ -184,4 +184,30 @@ static inline uint64_t dp_stage_tsc(void)
 	return dp_stage_acc ? dp_rdtsc() : 0;
 }
 
+/*
+ * The notify stage's count so far (0 without stage timing). dp_call()
+ * counts itself as notify wherever it runs, so a stage window that may
+ * contain one takes this at its start and ends with dp_stage_add_since().
+ */
+static inline uint64_t dp_stage_nested(void)
+{
+	return dp_stage_acc ? dp_stage_acc[DP_STAGE_NOTIFY] : 0;
+}
+
+/*
+ * Adds the cycles since @t0 (dp_stage_tsc()) to @stage, less the notify
+ * cycles counted inside the window (@nested: dp_stage_nested() at @t0),
+ * so that a cycle is in one stage only.
+ */
+static inline void dp_stage_add_since(enum dp_stage stage, uint64_t t0,
+				      uint64_t nested)
+{
+	if (dp_stage_acc) {
+		uint64_t el = dp_rdtsc() - t0,
+			 in = dp_stage_acc[DP_STAGE_NOTIFY] - nested;
+
+		dp_stage_acc[stage] += el > in ? el - in : 0;
+	}
+}
+
 #endif /* PVNET_DP_H */

@@ -565,7 +565,7 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 	struct vhost_port *vp = vp_of(p);
 	struct vhost_txq *t = &vp->txq[q];
 	struct vring *vq = vhu_dev_vring(vp->dev, 2 * q + 1);
-	uint64_t t0 = dp_stage_tsc();
+	uint64_t t0 = dp_stage_tsc(), nested = dp_stage_nested();
 
 	(void)pkts;
 	(void)m;
@@ -580,7 +580,7 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 	t->inflight = false;
 	publish_txq(vq, t);
 	publish_notify(vp, 2 * q + 1, vring_need_call_early(vq));
-	dp_stage_add(DP_STAGE_NOTIFY, dp_stage_tsc() - t0);
+	dp_stage_add_since(DP_STAGE_NOTIFY, t0, nested);
 }
 
 static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,

@@ -588,7 +588,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
 	uint64_t now = learn ? pv_now_ns() : 0;
 	struct gro_table *gro;
-	uint64_t t0 = dp_stage_tsc(), t1;
+	uint64_t t0 = dp_stage_tsc(), t1, nested;
 	uint8_t last_src[ETH_ALEN], last_dst[ETH_ALEN];
 	bool have_src = false, have_dst = false;
 	struct port *last_d = NULL;
@@ -689,6 +689,8 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	 */
 	t1 = dp_stage_tsc();
 	dp_stage_add(DP_STAGE_CLASSIFY, t1 - t0);
+	/* a call raised while delivering is notify (dp_call) */
+	nested = dp_stage_nested();
 	/*
 	 * GRO holds a packet by its pointers (the source keeps the buffer
 	 * until release). A bounced packet points into this thread's bounce
@@ -773,7 +775,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 			d->ops->tx_burst(d, q, sub, m);
 		}
 	}
-	dp_stage_add(DP_STAGE_DELIVER, dp_stage_tsc() - t1);
+	dp_stage_add_since(DP_STAGE_DELIVER, t1, nested);
 }
 
 /*
