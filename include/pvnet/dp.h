@@ -38,11 +38,19 @@ struct dp_cfg {
 	unsigned idle_us;	/* adaptive: idle time before sleeping */
 	struct gro_cfg gro;	/* receive aggregation toward GSO-capable ports */
 	bool stage_cycles;	/* time the stages (TSC reads per burst) */
+	/*
+	 * A guest's receive interrupt waits up to this long while the worker
+	 * keeps finding work, so one call covers what arrives meanwhile; a
+	 * round without work raises every waiting one (0: raised at once).
+	 */
+	unsigned irq_coalesce_us;
 };
 
 #define DP_MAX_WORKERS	64
 /* Rings one worker round may leave a notification open on (dp_defer_notify). */
 #define DP_DEFER_MAX	32
+/* Interrupts one worker may hold back at a time (dp_owe_call). */
+#define DP_OWED_MAX	32
 /* Breaks a worker out of a sleeping write to a peer's eventfd (dp_call). */
 #define DP_GUARD_SIGNAL	(SIGRTMIN + 3)
 
@@ -67,6 +75,8 @@ struct dp_worker_stats {
 	uint64_t guard_breaks;	/* writes to a peer's fd the watchdog broke */
 	/* rounds whose notification decisions shared one barrier at the end */
 	uint64_t notify_deferred;
+	/* receive interrupts held back (dp_owe_call), and raised later */
+	uint64_t irq_coalesced;
 	unsigned nqueues;	/* (port, queue) pairs assigned */
 };
 
@@ -125,6 +135,14 @@ bool dp_call(int fd);
  * list full: the caller then fences and re-checks at once.
  */
 bool dp_defer_notify(struct port *p, unsigned ring);
+/*
+ * From a worker: takes @p's interrupt for @ring (a decided call) to raise
+ * later with @p's raise_call, within dp_cfg.irq_coalesce_us while the
+ * worker stays busy, at once when a round finds no work, and before any
+ * quiescent point that serves dp_sync(flush). False outside a worker, with
+ * coalescing off, or with the worker's list full: the caller raises it now.
+ */
+bool dp_owe_call(struct port *p, unsigned ring);
 /* True if a write to @fd would not sleep now (poll, no wait). */
 bool dp_fd_writable(int fd);
 /*

@@ -120,6 +120,11 @@ struct port_ops {
 	 * the port never defers.
 	 */
 	void (*notify_flush)(struct port *p, unsigned ring);
+	/*
+	 * Raises @ring's interrupt now: one a worker held back (dp_owe_call).
+	 * Called by that worker. NULL if the port never owes one.
+	 */
+	void (*raise_call)(struct port *p, unsigned ring);
 	/* Adds the port's control fds to @loop (the control thread's; may be NULL). */
 	int (*start)(struct port *p, struct pv_loop *loop);
 	/* Timers (may be NULL); called by the control thread ~10 times a second. */

@@ -280,6 +280,8 @@ static const struct family families[] = {
 	  "Writes to a peer's eventfd the watchdog interrupted" },
 	{ "worker_notify_deferred", C, SC_WORKER, "notify_deferred",
 	  "Rounds whose interrupt decisions shared one barrier at the end" },
+	{ "worker_irq_coalesced", C, SC_WORKER, "irq_coalesced",
+	  "Receive interrupts held back to be raised later (--irq-coalesce)" },
 	{ "worker_busy_cycles", C, SC_WORKER, "busy_cycles",
 	  "TSC cycles spent in rounds that moved packets" },
 	{ "worker_cycles", C, SC_WORKER, "total_cycles",

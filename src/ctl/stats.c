@@ -295,6 +295,8 @@ json_t *ctl_stats_json(struct sw *sw)
 					    json_integer((json_int_t)st->guard_breaks));
 			json_object_set_new(o, "notify_deferred",
 					    json_integer((json_int_t)st->notify_deferred));
+			json_object_set_new(o, "irq_coalesced",
+					    json_integer((json_int_t)st->irq_coalesced));
 			json_object_set_new(o, "busy_cycles",
 					    json_integer((json_int_t)st->busy_cycles));
 			json_object_set_new(o, "total_cycles",

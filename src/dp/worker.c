@@ -92,6 +92,17 @@ struct dp_worker {
 		struct port *p;
 		unsigned ring;
 	} defer[DP_DEFER_MAX];
+	/*
+	 * Interrupts held back (dp_owe_call), raised by raise_owed(). Unlike
+	 * defer[], they cross rounds: see raise_owed() for when they go.
+	 */
+	unsigned nowed;
+	uint64_t owed_since;	/* TSC of the oldest */
+	uint64_t owe_cycles;	/* irq_coalesce_us in TSC cycles; 0: off */
+	struct {
+		struct port *p;
+		unsigned ring;
+	} owed[DP_OWED_MAX];
 } PV_CACHE_ALIGNED;
 
 struct dp {
@@ -172,6 +183,43 @@ bool dp_defer_notify(struct port *p, unsigned ring)
 	w->defer[w->ndefer].ring = ring;
 	w->ndefer++;
 	return true;
+}
+
+bool dp_owe_call(struct port *p, unsigned ring)
+{
+	struct dp_worker *w = current;
+
+	if (!w || !w->owe_cycles || !p->ops->raise_call)
+		return false;
+	for (unsigned i = 0; i < w->nowed; i++)
+		if (w->owed[i].p == p && w->owed[i].ring == ring)
+			return true;
+	if (w->nowed == DP_OWED_MAX)
+		return false;
+	if (!w->nowed)
+		w->owed_since = dp_rdtsc();
+	w->owed[w->nowed].p = p;
+	w->owed[w->nowed].ring = ring;
+	w->nowed++;
+	w->st.irq_coalesced++;
+	return true;
+}
+
+/*
+ * Raises the interrupts the worker held back. Called when a round found no
+ * work (the worker may sleep next, and a guest must not wait on an idle
+ * switch), when the oldest is irq_coalesce_us old, at a quiescent point
+ * that serves dp_sync(flush) (a port is deleted only after one, so no entry
+ * names a port that is gone), and when the worker stops.
+ */
+static void raise_owed(struct dp_worker *w)
+{
+	uint64_t t0 = dp_stage_tsc(), nested = dp_stage_nested();
+
+	for (unsigned i = 0; i < w->nowed; i++)
+		w->owed[i].p->ops->raise_call(w->owed[i].p, w->owed[i].ring);
+	w->nowed = 0;
+	dp_stage_add_since(DP_STAGE_NOTIFY, t0, nested);
 }
 
 /*
@@ -286,8 +334,11 @@ static void quiescent(struct dp_worker *w)
 	unsigned gen = __atomic_load_n(&w->dp->flush_gen, __ATOMIC_ACQUIRE);
 
 	if (gen != w->flush_seen) {
-		if (w->gro)
+		if (w->gro) {
+			/* its deliveries may owe calls: raised just below */
 			gro_flush_all(w->gro);
+		}
+		raise_owed(w);
 		__atomic_store_n(&w->flush_seen, gen, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&w->qs, w->qs + 1, __ATOMIC_RELEASE);
@@ -440,6 +491,7 @@ static void *worker_main(void *arg)
 	bool spinning = false;
 
 	current = w;
+	w->owe_cycles = dp->tsc_hz / 1000000 * dp->cfg.irq_coalesce_us;
 	/* NULL: the stage boundaries read no TSC (dp_stage_tsc) */
 	dp_stage_acc = dp->cfg.stage_cycles ? w->st.stage_cycles : NULL;
 	while (!__atomic_load_n(&dp->stop, __ATOMIC_ACQUIRE)) {
@@ -502,6 +554,9 @@ static void *worker_main(void *arg)
 						t2 - t1 - ntf;
 			}
 		}
+		if (w->nowed &&
+		    (!work || dp_rdtsc() - w->owed_since >= w->owe_cycles))
+			raise_owed(w);
 		w->st.loops++;
 		w->st.total_cycles = t2 - start;
 		if (work) {
@@ -534,6 +589,8 @@ static void *worker_main(void *arg)
 			break;
 		}
 	}
+	/* a guest must not wait for a call from a stopped worker */
+	raise_owed(w);
 	return NULL;
 }
 

@@ -299,7 +299,7 @@ static const struct vhu_dev_ops vhost_ops = {
  * decision (at the publish, or the round's re-check) asked for it: a
  * blocked one is irq_blocked only, no call fd is nothing.
  */
-static void raise_irq(struct vhost_port *vp, unsigned vidx)
+static void raise_irq_now(struct vhost_port *vp, unsigned vidx)
 {
 	int fd = vhu_dev_callfd(vp->dev, vidx);
 
@@ -318,6 +318,26 @@ static void raise_irq(struct vhost_port *vp, unsigned vidx)
 	} else if (!(vidx & 1)) {
 		pv_stat_add(&vp->port.st.txq_irqs[vidx / 2], 1);
 	}
+}
+
+/*
+ * A receive ring's interrupt may wait while the worker stays busy
+ * (dp_owe_call, --irq-coalesce): waking a sleeping guest is the dearest
+ * step of a delivery, and one call covers every packet that came
+ * meanwhile. A TX ring's is raised at once: a guest that asked for it is
+ * waiting for ring space to send.
+ */
+static void raise_irq(struct vhost_port *vp, unsigned vidx)
+{
+	if (!(vidx & 1) && dp_owe_call(&vp->port, vidx))
+		return;
+	raise_irq_now(vp, vidx);
+}
+
+/* The worker's held-back interrupt (port op raise_call). */
+static void vhost_raise_call(struct port *p, unsigned vidx)
+{
+	raise_irq_now(vp_of(p), vidx);
 }
 
 /*
@@ -968,6 +988,7 @@ static const struct port_ops vhost_port_ops = {
 	.rx_notify = vhost_rx_notify,
 	.release = vhost_release,
 	.notify_flush = vhost_notify_flush,
+	.raise_call = vhost_raise_call,
 	.start = vhost_start,
 	.destroy = vhost_destroy,
 	.sock_path = vhost_sock_path,

@@ -551,6 +551,7 @@ struct seg_src {
 	struct tf_frame f[2];
 	int sent;
 	int released;
+	bool endless;	/* frame 0 again at every burst, never done */
 };
 
 static unsigned seg_rx_queues(struct port *p)
@@ -570,7 +571,9 @@ static unsigned seg_rx_burst(struct port *p, unsigned q, struct pkt **pkts,
 	(void)q;
 	(void)max;
 	*taken = 0;
-	if (i >= 2)
+	if (s->endless)
+		i = 0;
+	else if (i >= 2)
 		return 0;
 	pk = &s->f[i].p;
 	pk->cookie = (uint32_t)i;
@@ -611,6 +614,9 @@ struct cap_port {
 	size_t len[2];
 	unsigned n;
 	int call_fd;	/* > 0: each tx_burst raises an interrupt on it */
+	/* bursts sent; interrupts raised at once / held back and raised
+	 * later; `bursts` as it was at the last held-back one's raise */
+	unsigned bursts, now, raised, covered;
 };
 
 static unsigned cap_tx(struct port *p, unsigned q, struct pkt **pkts, unsigned n)
@@ -622,14 +628,29 @@ static unsigned cap_tx(struct port *p, unsigned q, struct pkt **pkts, unsigned n
 		c->len[c->n] = pv_iov_to_buf(pkts[i]->seg, pkts[i]->nseg, 0,
 					     c->buf[c->n], sizeof(c->buf[0]));
 	}
+	__atomic_fetch_add(&c->bursts, 1, __ATOMIC_RELEASE);
 	/* as the vhost port does when the guest's driver wants a call */
-	if (c->call_fd > 0)
+	if (c->call_fd > 0 && !dp_owe_call(p, 0)) {
 		assert_true(dp_call(c->call_fd));
+		__atomic_fetch_add(&c->now, 1, __ATOMIC_RELEASE);
+	}
 	return n;
 }
 
+static void cap_raise(struct port *p, unsigned ring)
+{
+	struct cap_port *c = (struct cap_port *)p;
+
+	assert_int_equal(ring, 0);
+	assert_true(dp_call(c->call_fd));
+	__atomic_store_n(&c->covered, __atomic_load_n(&c->bursts, __ATOMIC_ACQUIRE),
+			 __ATOMIC_RELEASE);
+	__atomic_fetch_add(&c->raised, 1, __ATOMIC_RELEASE);
+}
+
 static const struct port_ops cap_ops = {
-	.type = "cap", .tx_burst = cap_tx, .destroy = rec_destroy,
+	.type = "cap", .tx_burst = cap_tx, .raise_call = cap_raise,
+	.destroy = rec_destroy,
 };
 
 static void double_copy_gro_keeps_bytes(void **state)
@@ -782,6 +803,139 @@ static void stage_call_counts_as_notify(void **state)
 	assert_int_equal(d, 0);
 	assert_int_equal(read(efd, &u, sizeof(u)), (ssize_t)sizeof(u));
 	close(efd);
+}
+
+/*
+ * --irq-coalesce (session 14): a worker with src -> dst, dst raising an
+ * interrupt for each burst it takes. @endless: the source never runs dry.
+ */
+struct coal {
+	struct sw *sw;
+	struct seg_src *src;
+	struct cap_port *dst;
+	struct dp *dp;
+	int efd;
+};
+
+static void coal_start(struct coal *k, unsigned coalesce_us, bool endless)
+{
+	struct dp_cfg cfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
+			      .budget = 32, .idle_us = 0,
+			      .irq_coalesce_us = coalesce_us };
+
+	k->sw = sw_create(SW_MODE_DIRECT, 300);
+	k->src = calloc(1, sizeof(*k->src));
+	k->dst = calloc(1, sizeof(*k->dst));
+	k->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(k->efd > 0);
+	assert_int_equal(gro_cfg_parse("off", &cfg.gro), 0);
+	assert_int_equal(tf_sequence("d d", false, 0, 0, k->src->f, 2), 2);
+	k->src->endless = endless;
+	strcpy(k->src->port.name, "src");
+	k->src->port.ops = &segsrc_ops;
+	memcpy(k->src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
+	k->src->port.has_mac = true;
+	k->src->port.nqueues = 1;
+	strcpy(k->dst->port.name, "dst");
+	k->dst->port.ops = &cap_ops;
+	memcpy(k->dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
+	k->dst->port.has_mac = true;
+	k->dst->port.nqueues = 1;
+	k->dst->call_fd = k->efd;
+	assert_int_equal(sw_port_add(k->sw, &k->src->port), 0);
+	assert_int_equal(sw_port_add(k->sw, &k->dst->port), 0);
+	k->dp = dp_create(k->sw, &cfg);
+	assert_non_null(k->dp);
+	assert_int_equal(dp_start(k->dp), 0);
+}
+
+static void coal_stop(struct coal *k)
+{
+	dp_destroy(k->dp);
+	tf_free(k->src->f, 2);
+	sw_destroy(k->sw);	/* frees src and dst */
+	close(k->efd);
+}
+
+static unsigned ld(const unsigned *v)
+{
+	return __atomic_load_n(v, __ATOMIC_ACQUIRE);
+}
+
+/* An idle switch keeps no guest waiting: the round without work raises. */
+static void coalesce_idle_raises_at_once(void **state)
+{
+	struct coal k;
+	uint64_t u = 0;
+
+	(void)state;
+	/* a bound of 5 s: only the empty round can raise it in time */
+	coal_start(&k, 5000000, false);
+	for (unsigned i = 0; i < 2000 && ld(&k.dst->raised) < 1; i++)
+		usleep(1000);
+	assert_int_equal(ld(&k.dst->raised), 1);
+	assert_int_equal(ld(&k.dst->now), 0);
+	assert_int_equal(ld(&k.dst->bursts), 2);
+	assert_int_equal(read(k.efd, &u, sizeof(u)), (ssize_t)sizeof(u));
+	assert_int_equal(u, 1);
+	dp_sync(k.dp, false);
+	assert_int_equal(dp_worker_stats(k.dp, 0)->irq_coalesced, 1);
+	coal_stop(&k);
+}
+
+/*
+ * A worker that never runs dry raises the held interrupt once it is
+ * irq_coalesce_us old: fewer calls than bursts, but some. A dp_sync(flush)
+ * (what a port delete and a ring stop wait for) raises what is held: every
+ * burst before it is covered by a call after it.
+ */
+static void coalesce_bound_while_busy(void **state)
+{
+	struct coal k;
+	unsigned b0, bursts, raised;
+
+	(void)state;
+	coal_start(&k, 1000, true);
+	usleep(50000);
+	bursts = ld(&k.dst->bursts);
+	raised = ld(&k.dst->raised);
+	assert_int_equal(ld(&k.dst->now), 0);
+	assert_true(raised >= 1);
+	assert_true(raised < bursts);
+	/* a long bound: only the flush can raise in time */
+	dp_destroy(k.dp);
+	{
+		struct dp_cfg cfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
+				      .budget = 32, .idle_us = 0,
+				      .irq_coalesce_us = 10000 };
+
+		assert_int_equal(gro_cfg_parse("off", &cfg.gro), 0);
+		k.dp = dp_create(k.sw, &cfg);
+		assert_non_null(k.dp);
+		assert_int_equal(dp_start(k.dp), 0);
+	}
+	for (unsigned i = 0; i < 5000 && ld(&k.dst->bursts) < bursts + 100; i++)
+		usleep(100);
+	b0 = ld(&k.dst->bursts);
+	dp_sync(k.dp, true);
+	assert_true(ld(&k.dst->covered) >= b0);
+	coal_stop(&k);
+}
+
+/* Off (the default): every decided interrupt is raised in its burst. */
+static void coalesce_off_raises_each(void **state)
+{
+	struct coal k;
+
+	(void)state;
+	coal_start(&k, 0, false);
+	for (unsigned i = 0; i < 5000 && ld(&k.dst->now) < 2; i++)
+		usleep(1000);
+	dp_sync(k.dp, false);
+	assert_int_equal(ld(&k.dst->now), 2);
+	assert_int_equal(ld(&k.dst->raised), 0);
+	assert_int_equal(dp_worker_stats(k.dp, 0)->irq_coalesced, 0);
+	coal_stop(&k);
 }
 
 /*
@@ -1180,6 +1334,9 @@ int main(void)
 		cmocka_unit_test(double_copy_gro_keeps_bytes),
 		cmocka_unit_test(stage_cycles_only_when_asked),
 		cmocka_unit_test(stage_call_counts_as_notify),
+		cmocka_unit_test(coalesce_idle_raises_at_once),
+		cmocka_unit_test(coalesce_bound_while_busy),
+		cmocka_unit_test(coalesce_off_raises_each),
 		cmocka_unit_test(gro_sleep_is_not_rounded_up),
 		cmocka_unit_test(direct_mode_mac_follows_running_rings),
 		cmocka_unit_test(announce_floods_and_is_learned),
