@@ -103,7 +103,7 @@ static void switch_usage(FILE *f)
 		"  --irq-coalesce US  a guest's receive interrupt waits up to US\n"
 		"               microseconds while the worker keeps finding work, so\n"
 		"               one call covers what arrives meanwhile; a round without\n"
-		"               work raises it at once (default 0: no wait)\n"
+		"               work raises it at once (default 50; 0: no wait)\n"
 		"  --budget N   packets per queue per poll round (default 64)\n"
 		"  --mode MODE  direct (default): static MAC table from the ports' mac=;\n"
 		"               learn: a learning bridge (ageing, unknown unicast floods)\n"
@@ -272,7 +272,8 @@ static int switch_run(int argc, char **argv, const char *check)
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t next_tick;
 	struct dp_cfg dcfg = { .workers = 1, .notify = DP_NOTIFY_ADAPTIVE,
-			       .budget = 64, .idle_us = 50 };
+			       .budget = 64, .idle_us = 50,
+			       .irq_coalesce_us = 50 };
 	struct dp *dp = NULL;
 	enum sw_mode mode = SW_MODE_DIRECT;
 	unsigned ageing_s = 300, mac_limit = SW_MAC_LIMIT_DEFAULT;
