@@ -323,9 +323,11 @@ static void wake(struct dp_worker *w)
 }
 
 /*
- * A quiescent point: the worker holds no pointer into any port. Serves a
- * pending GRO flush request first (the control thread is about to stop a
- * ring a held buffer may come from). The full barrier orders this round's
+ * A quiescent point: the worker holds no pointer into any port but its
+ * owed calls' (port, ring) names. Serves a pending GRO flush request first
+ * (the control thread is about to stop a ring a held buffer may come from,
+ * or to delete a port), and raises the owed calls with it, so no name
+ * outlives that grace period. The full barrier orders this round's
  * accesses before the count, and the count before the next round's loads
  * of ring flags (paired with the one in dp_sync()).
  */
