@@ -427,6 +427,33 @@ static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 	enum pv_drop why;
 	unsigned j = 0;
 
+	/*
+	 * The common chain: one piece, the 12-byte header and a frame after
+	 * it, a header that claims nothing. The same copy, checks and result
+	 * as below (nethdr_check() of such a header looks at the length
+	 * alone, the offload tests pass, the flags stay 0) without their
+	 * general form: 63 instructions a packet (docs/benchmarks.md,
+	 * "Fewer instructions per 64 B packet").
+	 */
+	if (likely(e->out_num == 1 && hdr_len == sizeof(p->vh) &&
+		   e->out_len > sizeof(p->vh))) {
+		const uint8_t *b = e->iov[0].iov_base;
+
+		memcpy(&p->vh, b, sizeof(p->vh));
+		/* Copy before parse (§6.7): only the copy is looked at. */
+		pv_compiler_barrier();
+		if (likely((p->vh.flags | p->vh.gso_type) == 0)) {
+			p->len = e->out_len - (uint32_t)sizeof(p->vh);
+			if (unlikely(p->len > PV_FRAME_MAX))
+				return PV_DROP_PKT_TOO_LONG;
+			p->held = false;
+			p->seg[0].iov_base = (uint8_t *)b + sizeof(p->vh);
+			p->seg[0].iov_len = p->len;
+			p->nseg = 1;
+			p->cookie = e->head;
+			return PV_DROP_NONE;
+		}
+	}
 	if (e->out_len < hdr_len ||
 	    nethdr_read(&p->vh, hdr_len, e->iov, e->out_num) < 0)
 		return PV_DROP_PKT_TRUNC;
