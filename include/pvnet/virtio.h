@@ -722,6 +722,14 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		   const struct virtio_net_hdr *hdr, size_t hdr_len,
 		   const struct iovec *src, unsigned src_n, uint32_t *lens);
 /*
+ * vring_rx_fill() of the commonest packet: one source piece, the 12-byte
+ * header all zero but num_buffers 1 (no offload), one reserved buffer
+ * whose first writable piece holds it all. Same bytes and len; false
+ * (nothing written) if the buffer is not of that shape.
+ */
+bool vring_rx_fill_plain(const struct vring_elem *e, const void *frame,
+			 size_t len, uint32_t *lens);
+/*
  * The common case of vring_rx_reserve() for a run of packets, with one read
  * of avail->idx: packet i of @n (totals[i] bytes with the header) gets one
  * buffer, elems[i], as long as each fits in the next available one. Stops

@@ -768,6 +768,19 @@ static void fill_one(struct vhost_port *vp, struct pkt *pk, struct lease_pkt *lp
 	unsigned nsrc = pk->nseg;
 	uint16_t csum;
 
+	/*
+	 * No offload, one piece, one buffer: the header is a constant
+	 * (vring_rx_fill_plain); 28 instructions a packet less than its
+	 * general form (docs/benchmarks.md, "Fewer instructions per 64 B
+	 * packet").
+	 */
+	if (likely(lp->nbufs == 1 && nsrc == 1 &&
+		   hdr_len == sizeof(struct virtio_net_hdr) &&
+		   pk->vh.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+		   !(pk->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) &&
+	    vring_rx_fill_plain(&lease_bufs[lp->first], src[0].iov_base,
+				src[0].iov_len, &lease_lens[lp->first]))
+		return;
 	if (pk->vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
 		/* The switch sends large packets only to guests that took GSO. */
 		h = pk->vh;

@@ -446,3 +446,20 @@ void vring_rx_fill(struct vring_elem *elems, unsigned n,
 		return;
 	rx_fill_cursor(elems, n, hdr, hdr_len, src, src_n, lens);
 }
+
+bool vring_rx_fill_plain(const struct vring_elem *e, const void *frame,
+			 size_t len, uint32_t *lens)
+{
+	const struct iovec *d = &e->iov[e->out_num];
+	struct virtio_net_hdr h1 = { .num_buffers = htole16(1) };
+	uint8_t *dst = d->iov_base;
+
+	if (unlikely(!e->in_num || d->iov_len < sizeof(h1) + len))
+		return false;
+	/* unwritten if unchanged: vring_rx_fill() says why */
+	if (!hdr12_same(dst, &h1))
+		memcpy(dst, &h1, sizeof(h1));
+	memcpy(dst + sizeof(h1), frame, len);
+	*lens = (uint32_t)(sizeof(h1) + len);
+	return true;
+}

@@ -489,6 +489,60 @@ static void rx_fill_stale_header(void **state)
 }
 
 /*
+ * vring_rx_fill_plain() (no offload, one piece, one buffer): the bytes and
+ * length vring_rx_fill() gives with a zero header (num_buffers 1, over a
+ * stale header), when the buffer's first piece holds them all, exactly or
+ * with room, in one region or the first of two; else false and nothing
+ * written.
+ */
+static void rx_fill_plain_shapes(void **state)
+{
+	static const struct {
+		uint32_t len;
+		bool straddle, fits;
+	} cs[] = {
+		{ 76, false, true }, { 2048, false, true }, { 75, false, false },
+		{ 152, true, true }, { 150, true, false },
+	};
+	struct fakeguest *fg = *state;
+	uint8_t frame[64], got[76], want[76] = { 0 }, stale[12];
+
+	fg_fill(frame, sizeof(frame), 9);
+	want[10] = 1;	/* num_buffers */
+	memcpy(want + 12, frame, sizeof(frame));
+	memset(stale, 0xa5, sizeof(stale));
+	for (unsigned c = 0; c < sizeof(cs) / sizeof(cs[0]); c++) {
+		unsigned k = cs[c].straddle ? 2 : 0;
+		struct vring_elem el[3];
+		uint32_t len = 0xdead;
+		uint64_t gpas[3];
+		struct fg_ring r;
+
+		vring_elems_init(el, 3, NULL);
+		assert_int_equal(fg_ring_create(fg, &r, 2, 16, FEAT, 0), 0);
+		post_rx(fg, &r, k + 1, cs[c].len, gpas, cs[c].straddle);
+		assert_true(fg_write(fg, gpas[k], stale, sizeof(stale)));
+		for (unsigned i = 0; i <= k; i++)
+			assert_int_equal(vring_rx_reserve(&r.dev, 1, true,
+							  &el[i], 1), 1);
+		assert_int_equal(el[k].in_num, cs[c].straddle ? 2 : 1);
+		assert_int_equal(vring_rx_fill_plain(&el[k], frame,
+						     sizeof(frame), &len),
+				 cs[c].fits);
+		if (cs[c].fits) {
+			assert_int_equal(len, 76);
+			fg_read(fg, gpas[k], got, 76);
+			assert_memory_equal(got, want, 76);
+		} else {
+			assert_int_equal(len, 0xdead);
+			fg_read(fg, gpas[k], got, 12);
+			assert_memory_equal(got, stale, 12);
+		}
+		fg_ring_destroy(&r);
+	}
+}
+
+/*
  * A run of packets takes one buffer each with one index read: it stops at
  * the first packet its buffer cannot hold, and that buffer stays available
  * for the per-packet path; a ring with nothing available gives none.
@@ -540,6 +594,7 @@ int main(void)
 		cmocka_unit_test(rx_fill_one_buffer),
 		cmocka_unit_test(rx_reserve_burst_stops_at_misfit),
 		cmocka_unit_test(rx_fill_stale_header),
+		cmocka_unit_test(rx_fill_plain_shapes),
 	};
 
 	return cmocka_run_group_tests_name("virtio_net", tests, setup,
