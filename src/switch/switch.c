@@ -583,6 +583,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 	struct pkt *list[PKT_BURST_MAX];
 	uint64_t bytes = 0, no_dest = 0, loops = 0, replicated = 0, refused = 0;
 	uint64_t nflood = 0, nfwd = 0;
+	uint8_t gso_any = 0;
 	const uint64_t fwd = t->net_fwd[net];
 	unsigned others = t->net_nfwd[net] - ((fwd >> src->idx) & 1);
 	bool flood = false, learn = sw->mode == SW_MODE_LEARN;
@@ -600,6 +601,7 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 		struct port *d;
 
 		bytes += p->len;
+		gso_any |= p->vh.gso_type;
 		if (unlikely(why != PV_DROP_NONE)) {
 			pv_stat_add(&src->st.drops.n[why], 1);
 			dest[i] = DEST_DROP;
@@ -719,6 +721,17 @@ forward_net(struct sw *sw, struct port *src, const struct sw_table *t,
 		todo &= todo - 1;
 		if (!((fwd >> pi) & 1) || d == src)
 			continue;
+		/*
+		 * The whole burst to this one port, one queue, and nothing
+		 * below to do for any packet (no GSO, no GRO, no tag): the
+		 * list would be the burst itself. 18 instructions a packet
+		 * (docs/benchmarks.md, "Fewer instructions per 64 B packet").
+		 */
+		if (nfwd == n && !flood && !(dmask & (dmask - 1)) && nq <= 1 &&
+		    !gso_any && !try_gro && !to_trunk) {
+			d->ops->tx_burst(d, 0, pkts, n);
+			continue;
+		}
 		for (unsigned i = 0; i < n; i++) {
 			struct pkt *p = pkts[i];
 			uint8_t q;

@@ -27,6 +27,8 @@ struct rec_port {
 	unsigned got[PORT_MAX_QUEUES];
 	const void *first_seg[PORT_MAX_QUEUES];
 	uint8_t last_byte0;
+	uint8_t last63;		/* byte 63 of the last frame handed over */
+	unsigned misaddressed;	/* unicast frames to another port's MAC */
 	uint8_t last_net;	/* pkt->net of the last frame handed over */
 };
 
@@ -37,6 +39,14 @@ static unsigned rec_tx(struct port *p, unsigned q, struct pkt **pkts, unsigned n
 	r->got[q] += n;
 	r->first_seg[q] = pkts[0]->seg[0].iov_base;
 	r->last_byte0 = ((uint8_t *)pkts[n - 1]->seg[0].iov_base)[0];
+	if (pkts[n - 1]->seg[0].iov_len > 63)
+		r->last63 = ((uint8_t *)pkts[n - 1]->seg[0].iov_base)[63];
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *d = pkts[i]->seg[0].iov_base;
+
+		if (p->has_mac && !(d[0] & 1) && memcmp(d, p->mac, 6))
+			r->misaddressed++;
+	}
 	r->last_net = pkts[n - 1]->net;
 	return n;
 }
@@ -174,6 +184,49 @@ static void direct_mode_unicast_flood_unknown(void **state)
 	assert_int_equal(a->port.st.drops.n[PV_DROP_TX_NO_DEST], 1);
 	assert_int_equal(a->port.st.drops.n[PV_DROP_TX_LOOP], 1);
 	assert_int_equal(a->port.st.replicated, 1);
+	sw_destroy(sw);
+}
+
+/*
+ * Bursts in which every frame is forwarded: to one port (handed over as it
+ * is) and split between two (each gets its own frames only, in order);
+ * a burst with a frame to a port besides the rest's one, or one frame
+ * dropped, likewise.
+ */
+static void unicast_bursts_go_where_addressed(void **state)
+{
+	static const int dst[][4] = {
+		{ 2, 2, 2, 2 }, { 2, 3, 2, 3 }, { 3, 3, 3, 2 }, { 2, 2, 9, 2 },
+	};
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct rec_port *a = add_port(sw, "a", 1, false, 1);
+	struct rec_port *b = add_port(sw, "b", 2, false, 1);
+	struct rec_port *c = add_port(sw, "c", 3, false, 1);
+
+	(void)state;
+	for (unsigned k = 0; k < sizeof(dst) / sizeof(dst[0]); k++) {
+		struct frame fr[4];
+		struct pkt *burst[4];
+		unsigned nb = 0, nc = 0, lb = 0, lc = 0;
+
+		b->got[0] = c->got[0] = 0;
+		b->last63 = c->last63 = 0;
+		for (unsigned i = 0; i < 4; i++) {
+			burst[i] = mkframe(&fr[i], dst[k][i], 1, 1);
+			/* the frame's number, in a byte the switch never reads */
+			fr[i].b[63] = (uint8_t)(i + 1);
+			if (dst[k][i] == 2)
+				nb++, lb = i + 1;
+			else if (dst[k][i] == 3)
+				nc++, lc = i + 1;
+		}
+		sw_forward_burst(sw, &a->port, burst, 4);
+		assert_int_equal(b->got[0], nb);
+		assert_int_equal(c->got[0], nc);
+		assert_int_equal(b->last63, lb);
+		assert_int_equal(c->last63, lc);
+		assert_int_equal(b->misaddressed + c->misaddressed, 0);
+	}
 	sw_destroy(sw);
 }
 
@@ -1323,6 +1376,7 @@ int main(void)
 		cmocka_unit_test(fdb_bounded),
 		cmocka_unit_test(direct_mode_unicast_flood_unknown),
 		cmocka_unit_test(direct_mode_unknown_to_uplink),
+		cmocka_unit_test(unicast_bursts_go_where_addressed),
 		cmocka_unit_test(learn_mode_floods_then_learns),
 		cmocka_unit_test(rss_spreads_flows_and_keeps_them),
 		cmocka_unit_test(double_copy_bounces),
