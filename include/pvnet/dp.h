@@ -165,6 +165,13 @@ enum dp_notify dp_notify_mode(const struct dp *dp);
  * worker). Owned by the worker.
  */
 struct gro_table *dp_gro_table(void);
+/*
+ * Makes the calling thread worker @w of @dp, which must never be started
+ * (NULL @dp: no worker again), so that dp_poll() on it uses that worker's
+ * GRO table, as the worker's own loop would: for a driver of the data path
+ * on one thread (bench_fwd). 0, or -EINVAL (started, or no such worker).
+ */
+int dp_adopt(struct dp *dp, unsigned w);
 /* One worker's GRO table (stats; NULL if GRO is off). */
 const struct gro_table *dp_worker_gro(const struct dp *dp, unsigned w);
 /* Number of workers, and one worker's counters (owned by @dp). */

@@ -128,6 +128,18 @@ struct gro_table *dp_gro_table(void)
 
 const struct gro_table *dp_worker_gro(const struct dp *dp, unsigned w);
 
+int dp_adopt(struct dp *dp, unsigned w)
+{
+	if (!dp) {
+		current = NULL;
+		return 0;
+	}
+	if (dp->started || w >= dp->cfg.workers)
+		return -EINVAL;
+	current = &dp->w[w];
+	return 0;
+}
+
 /*
  * A packet GRO lets go: deliver it, then give every held source buffer back
  * to its port, grouped in runs of one (port, queue) so a vhost source

@@ -39,6 +39,29 @@ done
 check "bench_gro: flows out of range fails with status 2" [ $? -eq 2 ]
 "$mb/bench_gro" 1000 nosuchpolicy 1 >/dev/null 2>&1
 check "bench_gro: an unknown policy fails with status 2" [ $? -eq 2 ]
+# bench_fwd (the switch's forwarding path on one thread): its usage, a
+# bad argument, and short runs that must move every frame; --tcp/--gro
+# (issue 14, GRO's cost per segment): every segment reaches B, adaptive
+# merges them (a 64 KB write is 45 segments), GRO off does not
+"$mb/bench_fwd" --help >"$T/bench_fwd.help" 2>&1
+rc=$?
+check "bench_fwd --help prints its usage, status 0" \
+	bash -c "[ $rc -eq 0 ] && grep -q '^usage: ' '$T/bench_fwd.help'"
+"$mb/bench_fwd" nonsense >/dev/null 2>&1
+check "bench_fwd: a bad argument fails with status 2" [ $? -eq 2 ]
+"$mb/bench_fwd" --tcp 1 --gro nosuchpolicy >/dev/null 2>&1
+check "bench_fwd: an unknown --gro fails with status 2" [ $? -eq 2 ]
+"$mb/bench_fwd" --tcp 0 >/dev/null 2>&1
+check "bench_fwd: --tcp 0 fails with status 2" [ $? -eq 2 ]
+"$mb/bench_fwd" --packets 20000 --size 64 >"$T/fwd64.json"
+check "bench_fwd 64 B: every packet received, cycles counted" \
+	jqe '.received == 20000 and .cycles_per_pkt > 0' "$T/fwd64.json"
+"$mb/bench_fwd" --packets 20000 --tcp 1 --gro adaptive >"$T/fwd_a1.json"
+check "bench_fwd --tcp 1 --gro adaptive: every segment received, merged" \
+	jqe '.received == 20000 and .gro_in_segs == 20000 and .segs_per_pkt > 20 and .rx_gso_pkts > 0 and .cycles_per_seg > 0' "$T/fwd_a1.json"
+"$mb/bench_fwd" --packets 20000 --tcp 4 --gro off >"$T/fwd_o4.json"
+check "bench_fwd --tcp 4 --gro off: every segment received, none merged" \
+	jqe '.received == 20000 and .rx_pkts == 20000 and .segs_per_pkt == 1 and .rx_gso_pkts == 0' "$T/fwd_o4.json"
 "$PVNET" bench --no-such-flag >/dev/null 2>&1
 check "an unknown option fails with status 2" [ $? -eq 2 ]
 "$PVNET" bench nosuchscenario >/dev/null 2>&1

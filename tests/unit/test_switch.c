@@ -761,6 +761,86 @@ static void double_copy_gro_keeps_bytes(void **state)
 }
 
 /*
+ * Issue 14 (bench_fwd --tcp --gro): a thread that drives dp_poll() itself
+ * takes a never-started dp's worker with dp_adopt(), so the switch offers
+ * its TCP to that worker's GRO table as the worker would; without it, the
+ * thread is no worker and nothing is offered. A started dp cannot be
+ * adopted (its worker threads own their tables).
+ */
+static unsigned adopt_run(bool adopt, unsigned *held)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct seg_src *src = calloc(1, sizeof(*src));
+	struct cap_port *dst = calloc(1, sizeof(*dst));
+	struct dp_cfg cfg = { .workers = 1, .notify = DP_NOTIFY_POLL,
+			      .budget = 32, .idle_us = 0 };
+	struct gro_table *gro;
+	unsigned got;
+	struct dp *dp;
+
+	assert_int_equal(gro_cfg_parse("adaptive", &cfg.gro), 0);
+	assert_int_equal(tf_sequence("d d", false, 0, 0, src->f, 2), 2);
+	strcpy(src->port.name, "src");
+	src->port.ops = &segsrc_ops;
+	memcpy(src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
+	src->port.has_mac = true;
+	src->port.nqueues = 1;
+	strcpy(dst->port.name, "dst");
+	dst->port.ops = &cap_ops;
+	memcpy(dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
+	dst->port.has_mac = true;
+	dst->port.gso_offload = true;
+	dst->port.csum_offload = true;
+	dst->port.nqueues = 1;
+	assert_int_equal(sw_port_add(sw, &src->port), 0);
+	assert_int_equal(sw_port_add(sw, &dst->port), 0);
+	dp = dp_create(sw, &cfg);
+	assert_non_null(dp);
+	assert_int_equal(dp_adopt(dp, 1), -EINVAL);	/* one worker: 0 */
+	assert_null(dp_gro_table());
+	if (adopt)
+		assert_int_equal(dp_adopt(dp, 0), 0);
+	gro = dp_gro_table();
+	assert_true(adopt ? gro != NULL : gro == NULL);
+	assert_int_equal(dp_poll(&src->port, 0, 32), 2);
+	*held = gro ? gro_held(gro) : 0;
+	if (gro)	/* the round's end, as the worker's: nothing came */
+		gro_poll_end(gro, 0, pv_now_ns());
+	got = dst->n;
+	assert_int_equal(src->released, 2);
+	assert_int_equal(dp_adopt(NULL, 0), 0);
+	assert_null(dp_gro_table());
+	dp_destroy(dp);
+	tf_free(src->f, 2);
+	sw_destroy(sw);		/* frees src and dst */
+	return got;
+}
+
+static void adopted_worker_offers_to_its_gro(void **state)
+{
+	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
+	struct dp_cfg cfg = { .workers = 1, .notify = DP_NOTIFY_POLL,
+			      .budget = 32 };
+	unsigned held;
+	struct dp *dp;
+
+	(void)state;
+	/* adopted: both segments held, then one merged packet */
+	assert_int_equal(adopt_run(true, &held), 1);
+	assert_int_equal(held, 2);
+	/* not: forwarded as they came */
+	assert_int_equal(adopt_run(false, &held), 2);
+	assert_int_equal(held, 0);
+	dp = dp_create(sw, &cfg);
+	assert_non_null(dp);
+	assert_int_equal(dp_start(dp), 0);
+	assert_int_equal(dp_adopt(dp, 0), -EINVAL);
+	assert_null(dp_gro_table());
+	dp_destroy(dp);
+	sw_destroy(sw);
+}
+
+/*
  * Issue 14: five TSC reads a burst for the stage split cost more than the
  * split is worth when nobody reads it; they run only with stage_cycles.
  * A worker forwards two frames with it off (no stage moves) and on (the
@@ -1395,6 +1475,7 @@ int main(void)
 		cmocka_unit_test(direct_mode_mac_follows_running_rings),
 		cmocka_unit_test(announce_floods_and_is_learned),
 		cmocka_unit_test(networks_isolate_flood_and_unicast),
+		cmocka_unit_test(adopted_worker_offers_to_its_gro),
 		cmocka_unit_test(networks_same_mac_in_two),
 		cmocka_unit_test(networks_direct_mode_mac_and_uplink),
 		cmocka_unit_test(networks_bounded_and_named),
