@@ -647,20 +647,34 @@ static void vhost_release(struct port *p, unsigned q, const uint32_t *cookies,
 	if (!vq || !vring_ready(vq))
 		return;
 	t = &vp->txq[q];
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t s, k;
+	{
+		/*
+		 * One call per packet GRO lets go, a cookie per segment: the
+		 * ring's and the burst's fields in locals, loaded once (the
+		 * compiler reloaded them per cookie around the mark stores).
+		 */
+		const uint16_t size = vq->size, mask = vq->mask;
+		const uint16_t first = t->burst_used;
+		const unsigned nb = t->inflight ? t->n : 0;
+		uint32_t gone = 0;
 
-		if (cookies[i] >= vq->size)
-			continue;
-		s = t->slot_of[cookies[i]];
-		k = (uint16_t)(s - t->burst_used) & vq->mask;
-		/* a chain of the burst being forwarded: not marked yet, and
-		 * rx_done() must not mark it (GRO took it and let it go) */
-		if (t->inflight && k < t->n) {
-			t->gone |= 1u << k;
-		} else {
-			txq_done(t, s);
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t c = cookies[i];
+			uint16_t s, k;
+
+			if (c >= size)
+				continue;
+			s = t->slot_of[c];
+			k = (uint16_t)(s - first) & mask;
+			/* a chain of the burst being forwarded: not marked yet,
+			 * and rx_done() must not mark it (GRO took it and let
+			 * it go) */
+			if (k < nb)
+				gone |= 1u << k;
+			else
+				txq_done(t, s);
 		}
+		t->gone |= gone;
 	}
 	publish_txq(vq, t);
 	if (vring_need_call(vq))
