@@ -90,6 +90,19 @@ enum pv_drop nethdr_check(const struct virtio_net_hdr *hdr, size_t frame_len)
 	/* Most frames claim nothing: only their length is left to check. */
 	if (likely((flags | gso) == 0))
 		return frame_len > PV_FRAME_MAX ? PV_DROP_PKT_TOO_LONG : PV_DROP_NONE;
+	/*
+	 * Then what a Linux guest with checksum offload sends (every TCP
+	 * segment): a partial checksum alone. The same checks in the same
+	 * order as below, without the general path's tests (~15 instructions
+	 * a segment, bench_fwd --tcp).
+	 */
+	if (likely(gso == 0 && flags == VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
+		if (frame_len > PV_FRAME_MAX)
+			return PV_DROP_PKT_TOO_LONG;
+		return (uint32_t)le16toh(hdr->csum_start) +
+		       le16toh(hdr->csum_offset) + 2 > frame_len ?
+		       PV_DROP_PKT_HDR_CSUM : PV_DROP_NONE;
+	}
 	/* First: the length is all a guest needs to make a worker checksum
 	 * and copy gigabytes (a chain may sum to 4 GiB); the header copy is
 	 * all that was read of the frame so far. */
