@@ -618,11 +618,21 @@ static void vhost_rx_done(struct port *p, unsigned q, struct pkt **pkts,
 	(void)m;
 	/* GRO kept none of the burst: no chain to look at */
 	if (unlikely(p->rx_held[q])) {
+		/*
+		 * A bulk TCP burst, most of it held: the burst's fields in
+		 * locals, loaded once, not per chain around the mark stores.
+		 */
+		const unsigned nb = t->inflight ? t->n : 0;
+		const uint32_t gone = t->gone;
+		const uint16_t first = t->burst_used, mask = vq->mask;
+
 		p->rx_held[q] = 0;
-		for (unsigned i = 0; t->inflight && i < t->n; i++)
-			if (unlikely(t->of_elem[i] && t->of_elem[i]->held &&
-				     !(t->gone & (1u << i))))
-				txq_hold(t, (uint16_t)(t->burst_used + i) & vq->mask);
+		for (unsigned i = 0; i < nb; i++) {
+			const struct pkt *pk = t->of_elem[i];
+
+			if (!(gone & (1u << i)) && pk && pk->held)
+				txq_hold(t, (uint16_t)(first + i) & mask);
+		}
 	}
 	t->inflight = false;
 	publish_txq(vq, t);
