@@ -712,6 +712,69 @@ static void tx_chain_cases(uint64_t features)
 	free(w);
 }
 
+/*
+ * A guest's TX chain becomes one frame whatever its layout: the header and
+ * the frame in one buffer (what a Linux guest sends, a path of its own in
+ * chain_to_pkt()), the header alone first, the header and part of the
+ * frame, the header split over two buffers; and a chain of the header
+ * alone is a frame of no bytes. The port's receive is called directly (no
+ * workers), each chain given back with rx_done.
+ */
+static void tx_chain_layouts_one_frame(void **state)
+{
+	/* where buffer 0 is cut (0: not), and the chain's bytes in all */
+	const struct { uint32_t cut, total; } lay[] = {
+		{ 0, HDR_LEN + 100 }, { HDR_LEN, HDR_LEN + 100 },
+		{ HDR_LEN + 10, HDR_LEN + 100 }, { 5, HDR_LEN + 100 },
+		{ 0, HDR_LEN }, { 0, HDR_LEN + 1 },
+	};
+	struct world *w = world_new();
+	struct guest *g = guest_new(w, false, true, F_BASE);
+	struct vring *vq = &g->ring[TXR].drv;
+	uint8_t want[HDR_LEN + 100], got[100];
+
+	(void)state;
+	assert_int_equal(g->port->ops->start(g->port, w->sw->loop), 0);
+	g->dev = port_vhost_dev(g->port);
+	guest_connect(g);
+	memset(want, 0, HDR_LEN);
+	for (unsigned i = HDR_LEN; i < sizeof(want); i++)
+		want[i] = (uint8_t)(i * 7 + 3);
+	for (unsigned k = 0; k < ARRAY_SIZE(lay); k++) {
+		struct vring_buf vb[2];
+		struct pkt *pkts[PKT_BURST_MAX];
+		uint32_t flen = lay[k].total - HDR_LEN;
+		unsigned nb = lay[k].cut ? 2 : 1, taken, m;
+		void *ck;
+
+		/* two buffers of the guest's, apart in its memory */
+		vb[0].addr = g->buf_gpa[TXR][0];
+		vb[0].len = lay[k].cut ? lay[k].cut : lay[k].total;
+		memcpy(g->buf[TXR][0], want, vb[0].len);
+		if (nb == 2) {
+			vb[1].addr = g->buf_gpa[TXR][1];
+			vb[1].len = lay[k].total - lay[k].cut;
+			memcpy(g->buf[TXR][1], want + lay[k].cut, vb[1].len);
+		}
+		assert_int_equal(vring_drv_add(vq, vb, nb, 0, (void *)(uintptr_t)1), 0);
+		vring_drv_publish(vq);
+		m = g->port->ops->rx_burst(g->port, 0, pkts, PKT_BURST_MAX, &taken);
+		assert_int_equal(taken, 1);
+		assert_int_equal(m, 1);
+		assert_int_equal(pkts[0]->len, flen);
+		/* a piece per buffer with frame bytes in it */
+		assert_int_equal(pkts[0]->nseg,
+				 flen == 0 ? 0 : lay[k].cut > HDR_LEN ? 2 : 1);
+		assert_int_equal(pv_iov_to_buf(pkts[0]->seg, pkts[0]->nseg, 0,
+					       got, sizeof(got)), flen);
+		assert_memory_equal(got, want + HDR_LEN, flen);
+		g->port->ops->rx_done(g->port, 0, pkts, m);
+		assert_int_equal(vring_drv_get_used(vq, &ck, NULL, 1), 1);
+	}
+	world_free(w);
+	free(w);
+}
+
 static void tx_chains_split(void **state)
 {
 	(void)state;
@@ -737,6 +800,7 @@ int main(void)
 		cmocka_unit_test(in_order_offered_unless_off),
 		cmocka_unit_test(tx_chains_split),
 		cmocka_unit_test(tx_chains_packed),
+		cmocka_unit_test(tx_chain_layouts_one_frame),
 	};
 
 	pv_log_set_level(PV_LOG_ERR);
