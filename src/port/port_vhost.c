@@ -483,6 +483,19 @@ static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 	p->vh.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	p->held = false;
 
+	/*
+	 * The usual chain: one buffer, the header and the frame in it (a
+	 * Linux guest pushes the header into the skb's headroom). The same
+	 * segment the loop below makes, without the loop (~20 instructions
+	 * a frame).
+	 */
+	if (likely(e->out_num == 1 && e->iov[0].iov_len > skip)) {
+		p->seg[0].iov_base = (uint8_t *)e->iov[0].iov_base + skip;
+		p->seg[0].iov_len = e->iov[0].iov_len - skip;
+		p->nseg = 1;
+		p->cookie = e->head;
+		return PV_DROP_NONE;
+	}
 	for (unsigned i = 0; i < e->out_num; i++) {
 		size_t l = e->iov[i].iov_len;
 
