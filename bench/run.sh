@@ -503,6 +503,10 @@ PEERS_PVNET_B=${PEERS_PVNET_B:-}
 PEERS_VARIANTS=${PEERS_VARIANTS:-}
 PEERS_SIZES=${PEERS_SIZES:-64 1518}
 PEERS_SWITCH_ARGS=${PEERS_SWITCH_ARGS:-}
+# PEERS_GUEST_ARGS: more testpmd options for the guest testpmd, the same
+# behind every switch (e.g. --record-burst-stats: with PVNET_BENCH_KEEP=1
+# its log, pgu.log, shows the guest's receive burst sizes)
+PEERS_GUEST_ARGS=${PEERS_GUEST_ARGS:-}
 # PEERS_RUNS: runs per switch and variant (default: RUNS, 3, --quick 1)
 PEERS_RUNS=${PEERS_RUNS:-}
 
@@ -545,12 +549,13 @@ peers_run() {
 		tp_cmd psw start
 		sw=$tp_pid_psw
 	fi
+	# shellcheck disable=SC2086 # PEERS_GUEST_ARGS: words on purpose
 	if ! tp_start pgu '0@1,1@1' \
 		--vdev "net_virtio_user0,path=$a,queues=1,mac=$PA_MAC,mrg_rxbuf=1$PEERS_VQ" \
 		--vdev "net_virtio_user1,path=$b,queues=1,mac=$PB_MAC,mrg_rxbuf=1$PEERS_VQ" \
 		-- -i --nb-cores=1 --rxq=1 --txq=1 --forward-mode="$fwd" \
 		--eth-peer=0,$PB_MAC --eth-peer=1,$PA_MAC --txpkts="$size" \
-		--record-core-cycles; then
+		--record-core-cycles $PEERS_GUEST_ARGS; then
 		echo "peers: testpmd guest did not start" >&2
 		tail -n 5 "$T/pgu.log" >&2
 		tp_quit pgu
