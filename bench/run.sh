@@ -507,6 +507,9 @@ PEERS_SWITCH_ARGS=${PEERS_SWITCH_ARGS:-}
 # behind every switch (e.g. --record-burst-stats: with PVNET_BENCH_KEEP=1
 # its log, pgu.log, shows the guest's receive burst sizes)
 PEERS_GUEST_ARGS=${PEERS_GUEST_ARGS:-}
+# PEERS_TXFIRST: the guest starts with `start tx_first N`, N bursts of 32
+# frames circulating in the loop (default 32, DPDK's own loopback test's)
+PEERS_TXFIRST=${PEERS_TXFIRST:-32}
 # PEERS_RUNS: runs per switch and variant (default: RUNS, 3, --quick 1)
 PEERS_RUNS=${PEERS_RUNS:-}
 
@@ -562,7 +565,7 @@ peers_run() {
 		[ "$kind" = pvnet ] && { kill "$sw"; wait "$sw" 2>/dev/null; } || tp_quit psw
 		return 1
 	fi
-	tp_cmd pgu "start tx_first 32"
+	tp_cmd pgu "start tx_first $PEERS_TXFIRST"
 	sleep "$PEERS_WARMUP"
 	# A loaded machine stretches pvnet's page faults past PEERS_WARMUP
 	# (3-4 s quiet, 8+ s with other work on both CPUs): measured then, a
