@@ -52,7 +52,8 @@ Scenarios (default: all):
           PEERS_PVNET_B=PATH adds a second pvnet build ("pvnet B" rows,
           ratio to pvnet), PEERS_VARIANTS="io mac packed gen",
           PEERS_SIZES="64 1518", PEERS_RUNS=N and PEERS_SWITCH_ARGS pick
-          what runs (docs/benchmarks.md)
+          what runs, PEERS_GUEST_ARGS adds guest testpmd options and
+          PEERS_TXFIRST=N its tx_first (docs/benchmarks.md)
   tcp     iperf3 namespace -> veth -> pvnet afpacket uplink -> pvnet guest
           TAP vs the kernel's veth + bridge: Gbit/s, cycles per byte (pvnet
           switch, pvnet guest and iperf3 apart, and their total), ratio
