@@ -27,7 +27,7 @@ check "bench --help names \`pvnet bench report\` and runs nothing" \
 # the micro-benchmarks behind the scenarios: --help says how to run them
 # and a bad argument fails, instead of running on a 0 read from "--help"
 mb=$(dirname "$PVNET")/bench
-for b in bench_copy bench_gro; do
+for b in bench_copy bench_gro bench_fwd; do
 	"$mb/$b" --help >"$T/$b.help" 2>&1
 	rc=$?
 	check "$b --help prints its usage, status 0" \
@@ -39,16 +39,10 @@ done
 check "bench_gro: flows out of range fails with status 2" [ $? -eq 2 ]
 "$mb/bench_gro" 1000 nosuchpolicy 1 >/dev/null 2>&1
 check "bench_gro: an unknown policy fails with status 2" [ $? -eq 2 ]
-# bench_fwd (the switch's forwarding path on one thread): its usage, a
-# bad argument, and short runs that must move every frame; --tcp/--gro
-# (issue 14, GRO's cost per segment): every segment reaches B, adaptive
-# merges them (a 64 KB write is 45 segments), GRO off does not
-"$mb/bench_fwd" --help >"$T/bench_fwd.help" 2>&1
-rc=$?
-check "bench_fwd --help prints its usage, status 0" \
-	bash -c "[ $rc -eq 0 ] && grep -q '^usage: ' '$T/bench_fwd.help'"
-"$mb/bench_fwd" nonsense >/dev/null 2>&1
-check "bench_fwd: a bad argument fails with status 2" [ $? -eq 2 ]
+# bench_fwd (the switch's forwarding path on one thread): short runs that
+# must move every frame; --tcp/--gro (issue 14, GRO's cost per segment):
+# every segment reaches B, adaptive merges them (a 64 KB write is 45
+# segments), GRO off does not
 "$mb/bench_fwd" --tcp 1 --gro nosuchpolicy >/dev/null 2>&1
 check "bench_fwd: an unknown --gro fails with status 2" [ $? -eq 2 ]
 "$mb/bench_fwd" --tcp 0 >/dev/null 2>&1

@@ -713,6 +713,21 @@ static const struct port_ops cap_ops = {
 	.destroy = rec_destroy,
 };
 
+/* Names and addresses a segment source and its capturing destination. */
+static void seg_to_cap(struct seg_src *src, struct cap_port *dst)
+{
+	strcpy(src->port.name, "src");
+	src->port.ops = &segsrc_ops;
+	memcpy(src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
+	src->port.has_mac = true;
+	src->port.nqueues = 1;
+	strcpy(dst->port.name, "dst");
+	dst->port.ops = &cap_ops;
+	memcpy(dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
+	dst->port.has_mac = true;
+	dst->port.nqueues = 1;
+}
+
 static void double_copy_gro_keeps_bytes(void **state)
 {
 	struct sw *sw = sw_create(SW_MODE_DIRECT, 300);
@@ -730,18 +745,9 @@ static void double_copy_gro_keeps_bytes(void **state)
 	hl = src->f[0].hdr_len;
 	for (unsigned i = 0; i < 2; i++)
 		memcpy(want + i * TF_MSS, src->f[i].buf + hl, TF_MSS);
-	strcpy(src->port.name, "src");
-	src->port.ops = &segsrc_ops;
-	memcpy(src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
-	src->port.has_mac = true;
-	src->port.nqueues = 1;
-	strcpy(dst->port.name, "dst");
-	dst->port.ops = &cap_ops;
-	memcpy(dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
-	dst->port.has_mac = true;
+	seg_to_cap(src, dst);
 	dst->port.gso_offload = true;
 	dst->port.csum_offload = true;
-	dst->port.nqueues = 1;
 	assert_int_equal(sw_port_add(sw, &src->port), 0);
 	assert_int_equal(sw_port_add(sw, &dst->port), 0);
 	sw->copy_double = true;
@@ -787,18 +793,9 @@ static unsigned adopt_run(bool adopt, unsigned *held)
 
 	assert_int_equal(gro_cfg_parse("adaptive", &cfg.gro), 0);
 	assert_int_equal(tf_sequence("d d", false, 0, 0, src->f, 2), 2);
-	strcpy(src->port.name, "src");
-	src->port.ops = &segsrc_ops;
-	memcpy(src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
-	src->port.has_mac = true;
-	src->port.nqueues = 1;
-	strcpy(dst->port.name, "dst");
-	dst->port.ops = &cap_ops;
-	memcpy(dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
-	dst->port.has_mac = true;
+	seg_to_cap(src, dst);
 	dst->port.gso_offload = true;
 	dst->port.csum_offload = true;
-	dst->port.nqueues = 1;
 	assert_int_equal(sw_port_add(sw, &src->port), 0);
 	assert_int_equal(sw_port_add(sw, &dst->port), 0);
 	dp = dp_create(sw, &cfg);
@@ -867,16 +864,7 @@ static unsigned stage_run(bool on, int call_fd, uint64_t *classify,
 
 	assert_int_equal(gro_cfg_parse("off", &cfg.gro), 0);
 	assert_int_equal(tf_sequence("d d", false, 0, 0, src->f, 2), 2);
-	strcpy(src->port.name, "src");
-	src->port.ops = &segsrc_ops;
-	memcpy(src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
-	src->port.has_mac = true;
-	src->port.nqueues = 1;
-	strcpy(dst->port.name, "dst");
-	dst->port.ops = &cap_ops;
-	memcpy(dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
-	dst->port.has_mac = true;
-	dst->port.nqueues = 1;
+	seg_to_cap(src, dst);
 	dst->call_fd = call_fd;
 	assert_int_equal(sw_port_add(sw, &src->port), 0);
 	assert_int_equal(sw_port_add(sw, &dst->port), 0);
@@ -973,16 +961,7 @@ static void coal_start_cfg(struct coal *k, unsigned coalesce_us,
 	assert_int_equal(gro_cfg_parse("off", &cfg.gro), 0);
 	assert_int_equal(tf_sequence("d d", false, 0, 0, k->src->f, 2), 2);
 	k->src->endless = endless;
-	strcpy(k->src->port.name, "src");
-	k->src->port.ops = &segsrc_ops;
-	memcpy(k->src->port.mac, "\x02\x00\x00\x00\x00\x01", 6);
-	k->src->port.has_mac = true;
-	k->src->port.nqueues = 1;
-	strcpy(k->dst->port.name, "dst");
-	k->dst->port.ops = &cap_ops;
-	memcpy(k->dst->port.mac, "\x02\x00\x00\x00\x00\x02", 6);
-	k->dst->port.has_mac = true;
-	k->dst->port.nqueues = 1;
+	seg_to_cap(k->src, k->dst);
 	k->dst->call_fd = k->efd;
 	k->dst->raise_spin_us = raise_spin_us;
 	assert_int_equal(sw_port_add(k->sw, &k->src->port), 0);
