@@ -453,10 +453,11 @@ static enum pv_drop chain_to_pkt(struct vhost_port *vp, struct vring_elem *e,
 			p->cookie = e->head;
 			return PV_DROP_NONE;
 		}
-	}
-	if (e->out_len < hdr_len ||
-	    nethdr_read(&p->vh, hdr_len, e->iov, e->out_num) < 0)
+		/* the header is copied: only the checks below are left */
+	} else if (e->out_len < hdr_len ||
+		   nethdr_read(&p->vh, hdr_len, e->iov, e->out_num) < 0) {
 		return PV_DROP_PKT_TRUNC;
+	}
 	p->len = e->out_len - (uint32_t)hdr_len;
 	why = nethdr_check(&p->vh, p->len);
 	if (why != PV_DROP_NONE)
